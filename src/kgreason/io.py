@@ -1,0 +1,120 @@
+"""Small file helpers every module shares: atomic writes and append-only JSONL.
+
+Why: long jobs must never leave a half-written file behind, and resumable jobs read back the
+records they appended before an interruption (a torn last line is ignored, not fatal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+class InputError(ValueError):
+    """Bad user input; the message names the file, line and what was expected."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+
+
+def iter_jsonl(path: str | os.PathLike, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, record). A malformed line raises InputError naming file and line.
+
+    With `tolerate_torn_tail`, a malformed *last* line (a write cut off by a crash) is skipped,
+    which is what resuming an append-only log needs.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as f:
+        lines = f.readlines()
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if tolerate_torn_tail and i == len(lines):
+                return
+            raise InputError(f"{path}:{i}: malformed JSON line: {exc.msg}") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}:{i}: expected a JSON object, got {type(rec).__name__}")
+        yield i, rec
+
+
+def read_jsonl(path: str | os.PathLike, tolerate_torn_tail: bool = False) -> list[dict]:
+    return [rec for _, rec in iter_jsonl(path, tolerate_torn_tail)]
+
+
+class JsonlAppender:
+    """Append-only JSONL log: one flushed line per record, so a crash loses at most one line.
+
+    Opening truncates a torn last line left by an earlier crash so new records start cleanly.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(self.path)
+        self._f = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    cut = data.rfind(b"\n") + 1
+    with path.open("r+b") as f:
+        f.truncate(cut)

@@ -1,0 +1,1 @@
+"""kgreason.models."""
