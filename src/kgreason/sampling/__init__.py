@@ -1,1 +1,41 @@
-"""kgreason.sampling."""
+"""Sampling: one interface (`Sampler.generate`), a batched transformers backend and an optional vLLM one.
+
+    from kgreason.sampling import SamplingParams, get_sampler
+    sampler = get_sampler(model, tokenizer)                   # backend="auto": vllm on a GPU if installed
+    completions = sampler.generate(items, SamplingParams(k=8, temperature=0.7))
+"""
+
+from __future__ import annotations
+
+from kgreason.sampling.base import Sampler, SamplingParams, answer_line_end, trim_after_answer
+
+__all__ = ["BACKENDS", "Sampler", "SamplingParams", "answer_line_end", "get_sampler", "trim_after_answer"]
+
+BACKENDS = ("auto", "hf", "vllm")
+
+
+def get_sampler(model, tokenizer, backend: str = "auto", batch_size: int | None = None) -> Sampler:
+    """The sampler for a loaded model. "auto" picks vllm only when it is installed, a GPU is present
+    and the model has a folder on disk (vLLM reloads weights itself); otherwise the hf backend."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown sampling backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend in ("auto", "vllm"):
+        from kgreason.sampling.vllm_backend import VLLMSampler, vllm_available
+
+        path = _model_folder(model)
+        if backend == "vllm" and (not vllm_available() or path is None):
+            raise RuntimeError("backend 'vllm' needs vllm installed (kgreason[gpu]), a CUDA GPU and a model "
+                               "loaded from a folder (not tiny:random)")
+        if vllm_available() and path is not None:
+            return VLLMSampler(path, tokenizer, adapter=getattr(model, "kgreason_adapter", None),
+                               model_name=getattr(model, "kgreason_ref", "") or path)
+    from kgreason.sampling.hf import HFSampler
+
+    return HFSampler(model, tokenizer, batch_size=batch_size)
+
+
+def _model_folder(model) -> str | None:
+    from pathlib import Path
+
+    path = str(getattr(getattr(model, "config", None), "_name_or_path", "") or "")
+    return path if path and (Path(path) / "config.json").is_file() else None

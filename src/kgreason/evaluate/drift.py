@@ -1,0 +1,134 @@
+"""Drift from the base model: mean per-token KL(model || base) on the eval prompts.
+
+Training that wanders far from the base model can erase what it knew, and a reward can be
+maximised by drifting into a degenerate style; this number tracks how far a run went.
+
+What is measured: for each eval item, the prompt (chat template) followed by the completion the
+*evaluated model itself* produced greedily is teacher-forced through both models; at every
+completion token position we take KL(p_model || p_base) over the full vocabulary and average over
+all completion tokens of all items (token-weighted). With a PEFT model the base distribution comes
+from the same weights under `model.disable_adapter()`, so the base is never loaded twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+METHOD = "teacher-forced on the evaluated model's own greedy completions; KL(model || base) per completion token"
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    mean_kl: float
+    tokens: int
+    items: int
+    max_item_kl: float
+    method: str = METHOD
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def has_adapter(model: Any) -> bool:
+    return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
+
+
+def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Prompt token ids exactly as the hf sampler builds them: chat template text with the
+    assistant cue, tokenized without extra special tokens."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    else:
+        text = "\n\n".join(m["content"] for m in messages) + "\n"
+    return [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+
+def encode_completion(tokenizer: Any, completion: str, max_tokens: int) -> list[int]:
+    return [int(i) for i in tokenizer(completion, add_special_tokens=False)["input_ids"]][:max_tokens]
+
+
+@contextlib.contextmanager
+def _base_context(model: Any) -> Iterator[None]:
+    with model.disable_adapter():
+        yield
+
+
+def _batches(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(n, start + size))
+
+
+def _completion_logprobs(model: Any, batch: list[tuple[list[int], list[int]]], pad_id: int) -> list[Any]:
+    """Log-probabilities (fp32) at each completion position, one [len(completion), vocab] tensor per item."""
+    import torch
+
+    device = next(model.parameters()).device
+    lengths = [len(p) + len(c) for p, c in batch]
+    width = max(lengths)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (p, c) in enumerate(batch):  # right padding keeps real positions at 0..len-1
+        ids[row, : len(p) + len(c)] = torch.tensor(p + c)
+        mask[row, : len(p) + len(c)] = 1
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+    out = []
+    for row, (p, c) in enumerate(batch):
+        # the logits at position i predict token i+1
+        sl = logits[row, len(p) - 1 : len(p) + len(c) - 1].float()
+        out.append(torch.log_softmax(sl, dim=-1))
+    return out
+
+
+def mean_token_kl(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[list[dict[str, str]], str]],
+    base_model: Any | None = None,
+    batch_size: int = 4,
+    max_completion_tokens: int = 256,
+    progress: bool = False,
+) -> DriftResult | None:
+    """Mean per-token KL(model || base) over (messages, completion) pairs.
+
+    The base is `model` with its adapter disabled when it has one, else `base_model`; with
+    neither, the model *is* the base and None is returned (nothing to measure).
+    """
+    import torch
+
+    if not has_adapter(model) and base_model is None:
+        return None
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    encoded = []
+    for messages, completion in pairs:
+        c = encode_completion(tokenizer, completion, max_completion_tokens)
+        if c:
+            encoded.append((encode_prompt(tokenizer, messages), c))
+    total, tokens, worst = 0.0, 0, 0.0
+    was_training = model.training
+    model.eval()
+    batches = list(_batches(len(encoded), batch_size))
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="drift (KL vs base)", unit="batch")
+    try:
+        with torch.no_grad():
+            for idx in batches:
+                batch = [encoded[i] for i in idx]
+                lp_model = _completion_logprobs(model, batch, pad_id)
+                if base_model is not None and not has_adapter(model):
+                    lp_base = _completion_logprobs(base_model, batch, pad_id)
+                else:
+                    with _base_context(model):
+                        lp_base = _completion_logprobs(model, batch, pad_id)
+                for lm, lb in zip(lp_model, lp_base, strict=True):
+                    kl = (lm.exp() * (lm - lb)).sum(dim=-1).clamp_min(0.0)  # clamp: fp rounding below 0
+                    total += float(kl.sum())
+                    tokens += int(kl.numel())
+                    worst = max(worst, float(kl.mean()))
+    finally:
+        model.train(was_training)
+    return DriftResult(mean_kl=total / tokens if tokens else 0.0, tokens=tokens, items=len(encoded), max_item_kl=worst)

@@ -1,0 +1,216 @@
+"""Evaluate one model on a task file: greedy answers, KG reward, every metric, report.
+
+`evaluate_model(model, tokenizer, tasks, kg, out_dir=...)` is the one entry point; `kgreason eval`
+and the training job (`kgreason run`, after each phase) both call it. With an `out_dir` the answers
+are appended to predictions.jsonl as they are scored, so an interrupted evaluation resumes where
+it stopped; metrics are always recomputed from the whole file.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kgreason.evaluate.bootstrap import DEFAULT_RESAMPLES
+from kgreason.evaluate.metrics import join_episodes, letter_accuracy, summarize
+from kgreason.evaluate.shuffle import shuffle_report, shuffle_tasks
+from kgreason.io import JsonlAppender, atomic_write_json, iter_jsonl
+from kgreason.kg.graph import KnowledgeGraph
+from kgreason.records import Episode, Task
+
+PREDICTIONS = "predictions.jsonl"
+SHUFFLED_PREDICTIONS = "predictions_shuffled.jsonl"
+METRICS = "metrics.json"
+
+
+@dataclass
+class EvalOptions:
+    """How to evaluate. Defaults suit `kgreason eval`; the training job passes its own run/phase."""
+
+    seed: int = 0  # item subset, shuffle permutation and bootstrap seed
+    max_items: int | None = None  # a seeded random subset (hop mix kept in expectation), None = all
+    shuffle: bool = True
+    drift: bool = True
+    references: bool = True  # shortcut baselines and the KG oracle from the tasks audit
+    batch_size: int = 16
+    max_new_tokens: int = 192
+    reward_preset: str = "kgreason"
+    backend: str = "auto"
+    n_resamples: int = DEFAULT_RESAMPLES
+    run: str = "eval"
+    phase: str = "eval"
+    step: int = 0
+    plots: bool = True
+    progress: bool = True
+
+
+def select_items(tasks: Sequence[Task], max_items: int | None, seed: int) -> list[Task]:
+    """All tasks, or a seeded random subset kept in file order (eval files are often sorted by hop)."""
+    if max_items is None or max_items >= len(tasks):
+        return list(tasks)
+    keep = sorted(random.Random(f"subset:{seed}").sample(range(len(tasks)), max_items))
+    return [tasks[i] for i in keep]
+
+
+def read_episodes(path: Path) -> dict[str, Episode]:
+    """task id -> episode from an append-only predictions file (a torn last line is ignored)."""
+    if not path.exists():
+        return {}
+    out: dict[str, Episode] = {}
+    for _, rec in iter_jsonl(path, tolerate_torn_tail=True):
+        ep = Episode.from_dict(rec)
+        out.setdefault(ep.task_id, ep)
+    return out
+
+
+def answer_tasks(
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    scorer: Any,
+    options: EvalOptions,
+    phase: str,
+    done: dict[str, Episode],
+    sink: Callable[[Episode], None] | None = None,
+) -> dict[str, Episode]:
+    """Greedy answers for the tasks not in `done`, scored and handed to `sink` chunk by chunk."""
+    from kgreason.sampling import SamplingParams, get_sampler
+    from kgreason.tasks.format import chat_messages
+
+    todo = [t for t in tasks if t.id not in done]
+    if not todo:
+        return done
+    sampler = get_sampler(model, tokenizer, backend=options.backend)
+    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=options.max_new_tokens, seed=options.seed)
+    chunk = max(1, options.batch_size) * 4  # appended after each chunk: resume loses at most one chunk
+    bar = None
+    if options.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"eval {phase}", unit="item")
+    try:
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            completions = sampler.generate([(t.id, chat_messages(t)) for t in part], params, progress=False)
+            by_id = {t.id: t for t in part}
+            for c in completions:
+                if c.task_id in done:
+                    continue
+                task = by_id[c.task_id]
+                ep = Episode(run=options.run, phase=phase, step=options.step, task_id=task.id, prompt=task.prompt,
+                             completion=c.text, reward=scorer.score(task, c.text), sample_index=c.sample_index)
+                done[task.id] = ep
+                if sink is not None:
+                    sink(ep)
+            if bar is not None:
+                bar.update(len(part))
+    finally:
+        if bar is not None:
+            bar.close()
+    return done
+
+
+def _answer_with_log(model: Any, tokenizer: Any, tasks: Sequence[Task], scorer: Any, options: EvalOptions,
+                     phase: str, path: Path | None) -> dict[str, Episode]:
+    done = {k: v for k, v in read_episodes(path).items()} if path else {}
+    if path is None:
+        return answer_tasks(model, tokenizer, tasks, scorer, options, phase, done)
+    with JsonlAppender(path) as log:
+        return answer_tasks(model, tokenizer, tasks, scorer, options, phase, done,
+                            sink=lambda ep: log.write(ep.to_dict()))
+
+
+def reference_rows(kg: KnowledgeGraph, tasks: Sequence[Task], seed: int, n_resamples: int) -> dict[str, dict]:
+    """Accuracy of the audit's shortcut baselines and of the KG oracle on the same items."""
+    from kgreason.tasks import audit
+
+    def by_id(preds: Sequence[str | None]) -> dict[str, str | None]:
+        return {t.id: p for t, p in zip(tasks, preds, strict=True)}
+
+    rows: dict[str, dict] = {}
+    rows["KG oracle"] = letter_accuracy(tasks, by_id(audit.oracle_predictions(kg, list(tasks))), seed, n_resamples)
+    for name, preds in audit.shortcut_predictions(kg, list(tasks)).items():
+        rows[f"shortcut: {name}"] = letter_accuracy(tasks, by_id(preds), seed, n_resamples)
+    return rows
+
+
+def _drift(model: Any, tokenizer: Any, tasks: Sequence[Task], episodes: dict[str, Episode],
+           base_model: Any, options: EvalOptions) -> tuple[dict | None, str | None]:
+    from kgreason.evaluate.drift import has_adapter, mean_token_kl
+    from kgreason.tasks.format import chat_messages
+
+    if not has_adapter(model) and base_model is None:
+        return None, "not measured: the evaluated model is the base model (no adapter), so its drift is 0 by definition."
+    pairs = [(chat_messages(t), episodes[t.id].completion) for t in tasks if t.id in episodes]
+    result = mean_token_kl(model, tokenizer, pairs, base_model=base_model,
+                           batch_size=max(1, options.batch_size // 2), progress=options.progress)
+    return (result.to_dict() if result else None), None
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    kg: KnowledgeGraph,
+    out_dir: str | Path | None = None,
+    options: EvalOptions | None = None,
+    *,
+    base_model: Any = None,
+    meta: dict | None = None,
+    **overrides: Any,
+) -> dict:
+    """Evaluate `model` (a PEFT model is compared with its own disabled-adapter base for drift).
+
+    Returns the metrics dict that is also written to `out_dir/metrics.json` (with predictions.jsonl,
+    predictions_shuffled.jsonl, report.md and PNG plots) when `out_dir` is given. Keyword
+    `overrides` set EvalOptions fields, e.g. `evaluate_model(..., phase="sft", drift=False)`.
+    """
+    from kgreason.reward import Scorer
+
+    opts = replace(options or EvalOptions(), **overrides)
+    started = time.time()
+    out = Path(out_dir) if out_dir is not None else None
+    items = select_items(tasks, opts.max_items, opts.seed)
+    scorer = Scorer(kg, preset=opts.reward_preset)
+
+    episodes = _answer_with_log(model, tokenizer, items, scorer, opts, opts.phase,
+                                out / PREDICTIONS if out else None)
+    scored = join_episodes(items, episodes.values())
+    metrics: dict[str, Any] = {
+        "run": opts.run,
+        "phase": opts.phase,
+        "model": getattr(model, "kgreason_ref", None) or getattr(getattr(model, "config", None), "_name_or_path", None),
+        "adapter": getattr(model, "kgreason_adapter", None),
+        "n_tasks": len(tasks),
+        "decoding": f"greedy, max {opts.max_new_tokens} new tokens",
+        "reward_preset": opts.reward_preset,
+        "options": asdict(opts),
+        **(meta or {}),
+        **summarize(scored, opts.seed, opts.n_resamples),
+        "bootstrap": {"method": "percentile", "n_resamples": opts.n_resamples, "confidence": 0.95, "seed": opts.seed},
+        # task id -> hop count, so `eval --compare` can pair runs by item and hop without the task file
+        "item_hops": {t.id: int(t.hop_len) for t in items},
+    }
+    if opts.shuffle:
+        shuffled = shuffle_tasks(items, seed=opts.seed)
+        shuf_eps = _answer_with_log(model, tokenizer, shuffled, scorer, opts, f"{opts.phase}_shuffled",
+                                    out / SHUFFLED_PREDICTIONS if out else None)
+        metrics["shuffle"] = shuffle_report(items, episodes, shuffled, shuf_eps, opts.seed, opts.n_resamples)
+    if opts.references:
+        metrics["references"] = reference_rows(kg, items, opts.seed, opts.n_resamples)
+    if opts.drift:
+        drift, note = _drift(model, tokenizer, items, episodes, base_model, opts)
+        metrics["drift"] = drift
+        if note:
+            metrics["drift_note"] = note
+    metrics["wall_seconds"] = round(time.time() - started, 2)
+    if out is not None:
+        from kgreason.evaluate.report import write_eval_report
+
+        atomic_write_json(out / METRICS, metrics)
+        write_eval_report(out, metrics, plots=opts.plots)
+    return metrics

@@ -1,0 +1,491 @@
+"""Reading and writing knowledge graphs: kg.json, the hobby project's JSON, and TSV/CSV triples.
+
+Every reader validates before building, so a bad file fails with its name, the line (triples) or
+the item index (JSON) and what was expected, instead of a KeyError deep inside task generation.
+Self-loops and duplicate edges are common in scraped triples and harmless to drop, so they are
+recorded in `KnowledgeGraph.warnings` rather than treated as errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kgreason.io import InputError, atomic_write_text, read_json
+from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
+
+FORMATS = ("json", "tsv", "csv")
+
+# How many individual dropped edges a warning lists before summarising the rest.
+_WARN_EXAMPLES = 3
+
+
+# --- relation phrases ----------------------------------------------------------------------------
+_AUXILIARIES = {
+    "is",
+    "are",
+    "was",
+    "were",
+    "has",
+    "have",
+    "had",
+    "can",
+    "may",
+    "does",
+    "do",
+    "must",
+    "should",
+    "will",
+}
+_PREPOSITIONS = {
+    "by", "to", "of", "in", "on", "with", "from", "for", "at", "as", "into", "onto", "via", "about",
+    "after", "before", "under", "over", "within", "without", "than", "like", "near", "behind",
+}  # fmt: skip
+# Irregular past participles that do not end in -ed: "written_by" reads "is written by".
+_IRREGULAR_PARTICIPLES = {
+    "born", "built", "made", "written", "known", "found", "run", "held", "led", "sold", "taught",
+    "given", "taken", "seen", "shown", "driven", "drawn", "grown", "thrown", "chosen", "spoken",
+    "bought", "brought", "caught", "fed", "kept", "left", "lost", "meant", "paid", "said", "sent",
+    "set", "split", "spent", "struck", "won", "bound", "hidden", "frozen", "broken", "worn", "done",
+}  # fmt: skip
+# Common relation verbs written in their base form ("depend_on"), conjugated to "depends on".
+_BASE_VERBS = {
+    "affect", "belong", "call", "cause", "connect", "contain", "depend", "fix", "follow", "include",
+    "influence", "inherit", "lead", "link", "map", "need", "own", "point", "precede", "produce",
+    "read", "refer", "require", "resolve", "run", "trigger", "use", "write", "import", "export",
+    "extend", "implement", "invoke", "mention", "diagnose", "treat", "prevent", "replace", "host",
+}  # fmt: skip
+_WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def split_identifier(identifier: str) -> list[str]:
+    """Split snake_case, kebab-case, camelCase, CamelCase and spaced ids into words.
+
+    Acronyms stay whole: "TLSHandshakeError" -> ["TLS", "Handshake", "Error"].
+    """
+    words: list[str] = []
+    for chunk in re.split(r"[\s_\-./:]+", identifier.strip()):
+        words.extend(_WORD_RE.findall(chunk))
+    return words
+
+
+def humanize(identifier: str) -> str:
+    """A readable form of an id: acronyms kept, other words lower-cased ("TLS handshake error")."""
+    return " ".join(
+        w if (w.isupper() and len(w) > 1) or w.isdigit() else w.lower() for w in split_identifier(identifier)
+    )
+
+
+def derive_phrase(relation_id: str) -> str:
+    """A readable English phrase for a bare relation id, used in questions and traces.
+
+    The phrase must read as "<head> PHRASE <tail>":
+    - already a verb phrase ("is_a", "has_part", "leads_to", "uses_tool") -> words as they are;
+    - past participle ("caused_by", "located_in", "written_by", "related_to") -> "is ...";
+    - base-form verb ("depend_on") -> third person ("depends on");
+    - noun with a preposition ("part_of", "capital-of") -> "is ...";
+    - bare noun ("parent", "birthPlace") -> "has ..." ("has parent", "has birth place").
+    """
+    words = [w.lower() for w in split_identifier(relation_id)]
+    if not words:
+        raise KGError(f"relation id {relation_id!r} has no words to derive a phrase from")
+    first, last = words[0], words[-1]
+    if first in _AUXILIARIES:
+        return " ".join(words)
+    if _is_participle(first):
+        return " ".join(["is", *words])
+    if first in _BASE_VERBS:
+        return " ".join([_third_person(first), *words[1:]])
+    if _looks_like_third_person_verb(first) and len(words) > 1:
+        return " ".join(words)
+    if last in _PREPOSITIONS:
+        return " ".join(["is", *words])
+    if len(words) == 1 and _looks_like_third_person_verb(first):
+        return first
+    return " ".join(["has", *words])
+
+
+def _is_participle(word: str) -> bool:
+    return word in _IRREGULAR_PARTICIPLES or (len(word) > 3 and word.endswith("ed"))
+
+
+def _looks_like_third_person_verb(word: str) -> bool:
+    # "leads", "uses", "causes"; not "ss"/"us"/"is" endings of nouns like "status", "access".
+    return len(word) > 2 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
+
+
+def _third_person(verb: str) -> str:
+    if verb.endswith(("s", "sh", "ch", "x", "z")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+# --- kg.json / hobby JSON ------------------------------------------------------------------------
+def load_kg(path: str | os.PathLike) -> KnowledgeGraph:
+    """Read kg.json, or the hobby project's JSON as it is (entities id/label/type, relations
+    id/label, edges src/rel/dst). Raises InputError/KGError naming the file and item."""
+    path = Path(path)
+    data = read_json(path)
+    return kg_from_dict(data, source=str(path), default_name=path.stem)
+
+
+def kg_from_dict(data: Any, source: str = "<kg>", default_name: str = "kg") -> KnowledgeGraph:
+    """Validate a kg.json-shaped object and build the graph; `source` prefixes every message."""
+    if not isinstance(data, dict):
+        raise KGError(
+            f"{source}: expected a JSON object with 'entities', 'relations' and 'edges', got {type(data).__name__}"
+        )
+    for key in ("entities", "edges"):
+        if key not in data:
+            raise KGError(
+                f"{source}: missing the '{key}' list (expected 'entities', 'relations' and 'edges')"
+            )
+    entities = _parse_entities(data["entities"], source)
+    edges = _parse_edges(data["edges"], source)
+    if "relations" in data:
+        relations = _parse_relations(data["relations"], source)
+    else:
+        # Relations may be implied by the edges; phrases then come from the ids.
+        relations = {r: Relation(r, derive_phrase(r)) for r in dict.fromkeys(e.relation for e in edges)}
+    name = data.get("name") if isinstance(data.get("name"), str) and data.get("name") else default_name
+    return build_checked(entities, relations, edges, lambda i: f"{source}: edges[{i}]", source, name)
+
+
+def _parse_entities(items: Any, source: str) -> dict[str, Entity]:
+    if not isinstance(items, list):
+        raise KGError(f"{source}: 'entities' must be a list of objects, got {type(items).__name__}")
+    entities: dict[str, Entity] = {}
+    first_at: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if type(item) is dict:
+            fast = _fast_entity(item)
+            if fast is not None and fast.id not in entities:
+                entities[fast.id] = fast
+                first_at[fast.id] = i
+                continue
+        where = f"{source}: entities[{i}]"
+        if not isinstance(item, dict):
+            raise KGError(f"{where}: expected an object with 'id' and 'label', got {_short(item)}")
+        eid = _id_field(item, "id", where)
+        label = item.get("label", eid)
+        if not isinstance(label, str) or not label.strip():
+            raise KGError(f"{where}: 'label' must be a non-empty string, got {_short(label)}")
+        etype = item.get("type")
+        if etype is not None and not isinstance(etype, str):
+            raise KGError(f"{where}: 'type' must be a string, got {_short(etype)}")
+        aliases = item.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise KGError(f"{where}: 'aliases' must be a list of strings, got {_short(aliases)}")
+        if eid in entities:
+            raise KGError(
+                f"{where}: duplicate entity id {eid!r} (first defined at entities[{first_at[eid]}])"
+            )
+        first_at[eid] = i
+        entities[eid] = Entity(eid, label.strip(), etype or None, tuple(a for a in aliases if a.strip()))
+    return entities
+
+
+def _fast_entity(item: dict) -> Entity | None:
+    """The common well-formed case without per-field error handling (most of a 1M-edge load);
+    None sends the item through the checked path, which explains what is wrong."""
+    eid, label, etype, aliases = item.get("id"), item.get("label"), item.get("type"), item.get("aliases")
+    if type(eid) is not str or not eid.strip():
+        return None
+    if label is None:
+        label = eid
+    elif type(label) is not str or not label.strip() or label != label.strip():
+        return None
+    if etype is not None and (type(etype) is not str or not etype):
+        return None
+    if aliases is None:
+        return Entity(eid, label, etype)
+    if type(aliases) is not list or not all(type(a) is str and a.strip() for a in aliases):
+        return None
+    return Entity(eid, label, etype, tuple(aliases))
+
+
+def _parse_relations(items: Any, source: str) -> dict[str, Relation]:
+    if not isinstance(items, list):
+        raise KGError(f"{source}: 'relations' must be a list of objects, got {type(items).__name__}")
+    relations: dict[str, Relation] = {}
+    first_at: dict[str, int] = {}
+    for i, item in enumerate(items):
+        where = f"{source}: relations[{i}]"
+        if isinstance(item, str):  # a bare list of relation ids
+            item = {"id": item}
+        if not isinstance(item, dict):
+            raise KGError(
+                f"{where}: expected an object with 'id' and 'phrase' (or 'label'), got {_short(item)}"
+            )
+        rid = _id_field(item, "id", where)
+        if rid in relations:
+            raise KGError(
+                f"{where}: duplicate relation id {rid!r} (first defined at relations[{first_at[rid]}])"
+            )
+        first_at[rid] = i
+        phrase = item.get("phrase")
+        if phrase is None:
+            # The hobby project's 'label' may be an id ("caused_by") or a bare participle
+            # ("caused by"); normalising it gives "is caused by" either way.
+            label = item.get("label")
+            phrase = derive_phrase(label if isinstance(label, str) and label.strip() else rid)
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise KGError(f"{where}: 'phrase' must be a non-empty string, got {_short(phrase)}")
+        inverse = item.get("inverse_phrase")
+        if inverse is not None and not isinstance(inverse, str):
+            raise KGError(f"{where}: 'inverse_phrase' must be a string, got {_short(inverse)}")
+        relations[rid] = Relation(rid, phrase.strip(), inverse.strip() if inverse else None)
+    return relations
+
+
+def _parse_edges(items: Any, source: str) -> list[Edge]:
+    """Edges in file order, so edges[i] in a message is the i-th item of the file's list."""
+    if not isinstance(items, list):
+        raise KGError(f"{source}: 'edges' must be a list, got {type(items).__name__}")
+    out: list[Edge] = []
+    for i, item in enumerate(items):
+        if type(item) is dict:
+            h, r, t = item.get("src"), item.get("rel"), item.get("dst")
+            if type(h) is str and type(r) is str and type(t) is str and h.strip() and r.strip() and t.strip():
+                out.append(Edge(h, r, t))
+                continue
+        where = f"{source}: edges[{i}]"
+        if isinstance(item, dict):
+            keys = ("src", "rel", "dst") if "src" in item or "dst" in item else ("head", "relation", "tail")
+            out.append(Edge(*(_id_field(item, k, where, expected=keys) for k in keys)))
+        elif isinstance(item, list) and len(item) == 3 and all(isinstance(x, (str, int)) for x in item):
+            out.append(Edge(str(item[0]), str(item[1]), str(item[2])))
+        else:
+            raise KGError(
+                f"{where}: expected an object with 'src', 'rel' and 'dst' (or a [head, relation, tail] list), "
+                f"got {_short(item)}"
+            )
+    return out
+
+
+def _id_field(item: dict, key: str, where: str, expected: Iterable[str] = ("id",)) -> str:
+    value = item.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        fields = ", ".join(repr(k) for k in expected)
+        problem = "missing" if value is None else f"not a non-empty string ({_short(value)})"
+        raise KGError(f"{where}: {key!r} is {problem}; expected fields {fields}")
+    return value
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- shared validation ---------------------------------------------------------------------------
+def build_checked(
+    entities: dict[str, Entity],
+    relations: dict[str, Relation],
+    edges: list[Edge],
+    locate: Callable[[int], str],
+    source: str,
+    name: str,
+) -> KnowledgeGraph:
+    """Check endpoints and relations, naming the failing edge by `locate(edge index)`; drop
+    self-loops and duplicates with a warning that says where they were; build the graph."""
+    if not entities:
+        raise KGError(f"{source}: empty graph: no entities")
+    if not edges:
+        raise KGError(f"{source}: empty graph: no edges")
+    kept: list[Edge] = []
+    seen: set[tuple[str, str, str]] = set()
+    self_loops: list[str] = []
+    duplicates: list[str] = []
+    for i, edge in enumerate(edges):
+        h, r, t = edge.head, edge.relation, edge.tail
+        if r in relations and h in entities and t in entities and h != t:
+            key = (h, r, t)
+            if key not in seen:
+                seen.add(key)
+                kept.append(edge)
+                continue
+        loc = locate(i)
+        if edge.relation not in relations:
+            known = ", ".join(sorted(relations)[:12]) or "none"
+            raise KGError(
+                f"{loc} ({_fmt(edge)}): unknown relation {edge.relation!r}; known relations: {known}"
+            )
+        for role, end in (("head", edge.head), ("tail", edge.tail)):
+            if end not in entities:
+                raise KGError(f"{loc} ({_fmt(edge)}): dangling {role}: entity {end!r} is not in 'entities'")
+        (self_loops if h == t else duplicates).append(f"{loc} ({_fmt(edge)})")
+    if not kept:
+        raise KGError(f"{source}: empty graph: all {len(edges)} edges were self-loops or duplicates")
+    # Everything from_parts checks has been checked above, with locations; build directly.
+    warnings = _drop_warning("self-loop", self_loops) + _drop_warning("duplicate", duplicates)
+    return KnowledgeGraph(entities=entities, relations=relations, edges=kept, name=name, warnings=warnings)
+
+
+def _drop_warning(kind: str, where: list[str]) -> list[str]:
+    if not where:
+        return []
+    listed = "; ".join(where[:_WARN_EXAMPLES])
+    more = f"; and {len(where) - _WARN_EXAMPLES} more" if len(where) > _WARN_EXAMPLES else ""
+    return [f"dropped {len(where)} {kind} edge(s): {listed}{more}"]
+
+
+def _fmt(edge: Edge) -> str:
+    return f"{edge.head} -{edge.relation}-> {edge.tail}"
+
+
+# --- saving --------------------------------------------------------------------------------------
+def save_kg(kg: KnowledgeGraph, path: str | os.PathLike) -> None:
+    """Write kg.json atomically, one entity/relation/edge per line (diffable, fast for 1M edges).
+
+    The output is a pure function of the graph, so the same graph gives byte-identical files.
+    """
+    data = kg.to_dict()
+    atomic_write_text(path, "".join(_json_lines(data)))
+
+
+def _json_lines(data: dict) -> Iterator[str]:
+    # One reusable encoder: json.dumps(..., ensure_ascii=False) builds a new one per call.
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    yield "{\n"
+    keys = list(data)
+    for k, key in enumerate(keys):
+        value = data[key]
+        sep = "," if k < len(keys) - 1 else ""
+        if isinstance(value, list):
+            yield f"  {dumps(key)}: [\n"
+            n = len(value)
+            for i, item in enumerate(value):
+                yield "    " + dumps(item) + (",\n" if i < n - 1 else "\n")
+            yield f"  ]{sep}\n"
+        else:
+            yield f"  {dumps(key)}: {dumps(value)}{sep}\n"
+    yield "}\n"
+
+
+# --- TSV / CSV triples ---------------------------------------------------------------------------
+_HEAD_NAMES = {"head", "h", "subject", "subj", "s", "src", "source", "from", "start"}
+_REL_NAMES = {"relation", "rel", "r", "predicate", "pred", "p", "edge", "property", "relation_id"}
+_TAIL_NAMES = {"tail", "t", "object", "obj", "o", "dst", "target", "to", "end", "destination"}
+
+
+def import_kg(path: str | os.PathLike, fmt: str | None = None) -> KnowledgeGraph:
+    """Read a graph in any supported format: kg.json / hobby JSON, or TSV/CSV triples.
+
+    Triples are `head, relation, tail` rows, with or without a header row; entities get no type
+    and their id as label, relations get a phrase derived from their id. `fmt` defaults to the
+    file extension, then to a look at the first line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    fmt = (fmt or guess_format(path)).lower()
+    if fmt == "json":
+        return load_kg(path)
+    if fmt in ("tsv", "csv"):
+        return load_triples(path, delimiter="\t" if fmt == "tsv" else ",")
+    raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def guess_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".kg"):
+        return "json"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix == ".csv":
+        return "csv"
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        first = next((line for line in f if line.strip()), "")
+    if first.lstrip().startswith(("{", "[")):
+        return "json"
+    if "\t" in first:
+        return "tsv"
+    if "," in first:
+        return "csv"
+    raise InputError(f"{path}: cannot tell whether this is JSON, TSV or CSV; pass --format json|tsv|csv")
+
+
+def load_triples(path: str | os.PathLike, delimiter: str = "\t") -> KnowledgeGraph:
+    """Read `head, relation, tail` rows (header optional; blank lines and '#' comments skipped)."""
+    path = Path(path)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    entities: dict[str, Entity] = {}
+    relations: dict[str, Relation] = {}
+    edges: list[Edge] = []
+    lines: list[int] = []
+    order = (0, 1, 2)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
+        first_row = True
+        try:
+            for row in reader:
+                line = reader.line_num
+                cells = [c.strip() for c in row]
+                if not any(cells) or cells[0].startswith("#"):
+                    continue
+                if first_row:
+                    first_row = False
+                    header = _header_order(cells)
+                    if header is not None:
+                        order = header
+                        continue
+                head, rel, tail = _row_triple(cells, order, path, line, kind)
+                for eid in (head, tail):
+                    if eid not in entities:
+                        entities[eid] = Entity(eid, eid)
+                if rel not in relations:
+                    relations[rel] = Relation(rel, derive_phrase(rel))
+                edges.append(Edge(head, rel, tail))
+                lines.append(line)
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: malformed {kind} row: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not edges:
+        raise KGError(f"{path}: empty graph: no 'head{delimiter}relation{delimiter}tail' rows found")
+    return build_checked(entities, relations, edges, lambda i: f"{path}:{lines[i]}", str(path), path.stem)
+
+
+def _header_order(cells: list[str]) -> tuple[int, int, int] | None:
+    """Column positions of (head, relation, tail) if `cells` is a header row, else None."""
+    if len(cells) != 3:
+        return None
+    names = [c.lower().replace(" ", "_") for c in cells]
+    roles: dict[str, int] = {}
+    for i, name in enumerate(names):
+        for role, vocab in (("h", _HEAD_NAMES), ("r", _REL_NAMES), ("t", _TAIL_NAMES)):
+            if name in vocab and role not in roles:
+                roles[role] = i
+                break
+    if len(roles) != 3:
+        return None
+    return roles["h"], roles["r"], roles["t"]
+
+
+def _row_triple(
+    cells: list[str], order: tuple[int, int, int], path: Path, line: int, kind: str
+) -> tuple[str, str, str]:
+    if len(cells) != 3:
+        hint = ""
+        if kind == "TSV" and len(cells) == 1 and "," in cells[0]:
+            hint = " (this looks comma-separated: pass --format csv)"
+        elif kind == "CSV" and len(cells) == 1 and "\t" in cells[0]:
+            hint = " (this looks tab-separated: pass --format tsv)"
+        raise InputError(
+            f"{path}:{line}: expected 3 {kind} columns (head, relation, tail), got {len(cells)}: {cells!r}{hint}"
+        )
+    triple = tuple(cells[i] for i in order)
+    for role, value in zip(("head", "relation", "tail"), triple, strict=True):
+        if not value:
+            raise InputError(f"{path}:{line}: empty {role} in row {cells!r}")
+    return triple  # type: ignore[return-value]

@@ -1,0 +1,59 @@
+"""`tiny:random`: a small random Llama for tests and dry runs, with the real SmolLM2 tokenizer.
+
+Why the real tokenizer: everything downstream (chat template, padding, eos, the answer-line stop)
+behaves exactly as with the bundled model, only the weights are random. The tokenizer alone is
+converted from the bundled GGUF once (a few seconds) and cached; the weights are built in memory
+from a seed, so two processes with the same seed get identical models.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kgreason.models.cache import build_once, models_dir
+from kgreason.models.gguf import BUNDLED_NAME, bundled_gguf_path, convert_gguf_tokenizer
+
+TINY_SHAPE = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+}
+
+
+def bundled_tokenizer():
+    """The SmolLM2 tokenizer, from the prepared bundled folder if there is one, else a cached copy."""
+    from transformers import AutoTokenizer
+
+    prepared = models_dir() / BUNDLED_NAME
+    if (prepared / "tokenizer_config.json").is_file():
+        folder = prepared
+    else:
+        target = models_dir() / f"{BUNDLED_NAME}-tokenizer"
+        folder, _ = build_once(target, lambda tmp: convert_gguf_tokenizer(bundled_gguf_path(), tmp))
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def build_tiny_model(tokenizer, seed: int = 0, dtype: torch.dtype = torch.float32):
+    """A randomly initialised LlamaForCausalLM whose vocabulary matches `tokenizer`, deterministic in `seed`."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        **TINY_SHAPE,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.to(dtype)

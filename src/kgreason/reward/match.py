@@ -1,0 +1,285 @@
+"""Finding entity mentions and relation phrases in a trace, and reading claimed hops from it.
+
+Why an automaton: the reward runs on every sampled completion (k per question, every round), and
+a loop over the vocabulary costs O(|vocabulary| x |text|) per completion, which dominates once a
+graph has thousands of names. An Aho-Corasick automaton over every surface form (ids, labels,
+aliases) finds all of them in one pass over the text, whatever the vocabulary size.
+
+Matching rules (the same for entities and relation phrases):
+
+* case-insensitive (text and names are lower-cased the same way, keeping character offsets);
+* runs of spaces/tabs count as one space, so "Clock  skew" still names "Clock skew";
+* a match must sit on word boundaries: "OOM" is not found inside "ZOOM";
+* where matches overlap, the longest wins ("Disk full error" beats "Disk full"); between equal
+  lengths the leftmost wins.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+
+from kgreason.kg.graph import KnowledgeGraph
+from kgreason.records import ClaimedHop
+
+_SPACES_RE = re.compile(r"[^\S\n]+")
+_NEWLINES_RE = re.compile(r"\s*\n\s*")
+# Clause ends: sentence punctuation followed by a space or the end, semicolons, new lines.
+_CLAUSE_END_RE = re.compile(r"[.!?](?=\s|$)|[;\n]")
+# A leading auxiliary verb is often dropped or changed by a model ("caused by", "was caused by").
+_AUX_RE = re.compile(r"^(?:is|are|was|were|can be|may be)\s+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case and collapse horizontal whitespace; new lines are kept (they end clauses)."""
+    text = _NEWLINES_RE.sub("\n", _SPACES_RE.sub(" ", text))
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    # A few characters change length when lower-cased (e.g. "İ"); keep those as they are so
+    # offsets into the normalised text stay one character per character.
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def on_word_boundaries(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] is not glued to a word character on either side.
+
+    A side only needs a boundary when the match itself starts (ends) with a word character, so
+    names such as "C++" or ".NET" still match before punctuation.
+    """
+    if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+        return False
+    return not (end < len(text) and _is_word_char(text[end - 1]) and _is_word_char(text[end]))
+
+
+def select_longest(spans: Iterable[tuple[int, int, object]]) -> list[tuple[int, int, object]]:
+    """Keep non-overlapping (start, end, value) spans, longest first, then leftmost; return in text order."""
+    kept_starts: list[int] = []
+    kept: list[tuple[int, int, object]] = []
+    for start, end, value in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
+        i = bisect.bisect_left(kept_starts, start)
+        if i > 0 and kept[i - 1][1] > start:  # overlaps the kept span on its left
+            continue
+        if i < len(kept) and kept[i][0] < end:  # overlaps the kept span on its right
+            continue
+        kept_starts.insert(i, start)
+        kept.insert(i, (start, end, value))
+    return kept
+
+
+class PhraseAutomaton:
+    """An Aho-Corasick automaton from normalised surface strings to values, word-boundary aware."""
+
+    def __init__(self, entries: Iterable[tuple[str, object]]) -> None:
+        self._values: dict[str, list[object]] = {}
+        for surface, value in entries:
+            key = normalize(surface).strip()
+            if not key:
+                continue
+            bucket = self._values.setdefault(key, [])
+            if value not in bucket:
+                bucket.append(value)
+        self._automaton = ahocorasick.Automaton()
+        for key, values in self._values.items():
+            self._automaton.add_word(key, (len(key), tuple(values)))
+        self.size = len(self._values)
+        if self.size:
+            self._automaton.make_automaton()
+
+    def lookup(self, surface: str) -> tuple[object, ...]:
+        """Values of an exact surface string (after normalisation), or ()."""
+        return tuple(self._values.get(normalize(surface).strip(), ()))
+
+    def find(self, normalized_text: str) -> list[tuple[int, int, tuple[object, ...]]]:
+        """Non-overlapping matches (start, end, values) in `normalized_text`, in text order."""
+        if not self.size or not normalized_text:
+            return []
+        spans = []
+        for end_idx, (length, values) in self._automaton.iter(normalized_text):
+            start, end = end_idx - length + 1, end_idx + 1
+            if on_word_boundaries(normalized_text, start, end):
+                spans.append((start, end, values))
+        return select_longest(spans)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One entity mention: where it is, the text it matched, and every entity with that name."""
+
+    start: int
+    end: int
+    surface: str
+    entity_ids: tuple[str, ...]
+
+    @property
+    def entity(self) -> str:
+        return self.entity_ids[0]
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    """One relation phrase: the relation(s) it may name and whether it reads tail-to-head."""
+
+    start: int
+    end: int
+    surface: str
+    senses: tuple[tuple[str, bool], ...]  # (relation id, inverse)
+
+
+def entity_surface_forms(kg: KnowledgeGraph) -> Iterator[tuple[str, str]]:
+    """(surface form, entity id) for ids, labels and aliases.
+
+    One-character names are skipped when an entity has longer ones: "a" as an id would otherwise
+    match the article in every sentence.
+    """
+    for ent in kg.entities.values():
+        names = ent.names()
+        long_names = [n for n in names if len(n.strip()) >= 2]
+        for name in long_names or names:
+            yield name, ent.id
+
+
+def relation_surface_forms(kg: KnowledgeGraph) -> Iterator[tuple[str, tuple[str, bool]]]:
+    """(surface form, (relation id, inverse)) for each phrase, its inverse, and loose variants.
+
+    Exact phrases come first so that, where two relations share a string, the exact one is the
+    first sense tried.
+    """
+    exact: list[tuple[str, tuple[str, bool]]] = []
+    loose: list[tuple[str, tuple[str, bool]]] = []
+    for rel in kg.relations.values():
+        for phrase, inverse in ((rel.phrase, False), (rel.inverse_phrase, True)):
+            if not phrase:
+                continue
+            exact.append((phrase, (rel.id, inverse)))
+            bare = _AUX_RE.sub("", normalize(phrase).strip())
+            if bare and bare != normalize(phrase).strip():
+                loose.append((bare, (rel.id, inverse)))
+        loose.append((rel.id, (rel.id, False)))
+        loose.append((rel.id.replace("_", " ").replace("-", " "), (rel.id, False)))
+    yield from exact
+    yield from loose
+
+
+class EntityMatcher:
+    """Entity mentions over ids, labels and aliases with one automaton built once per graph."""
+
+    def __init__(self, kg: KnowledgeGraph) -> None:
+        self._automaton = PhraseAutomaton(entity_surface_forms(kg))
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self._automaton.size
+
+    def find(self, text: str, normalized: bool = False) -> list[Mention]:
+        norm = text if normalized else normalize(text)
+        return [Mention(s, e, norm[s:e], tuple(v)) for s, e, v in self._automaton.find(norm)]  # type: ignore[arg-type]
+
+    def lookup(self, name: str) -> tuple[str, ...]:
+        """Entity ids whose id, label or alias is exactly `name` (case-insensitive)."""
+        return tuple(self._automaton.lookup(name))  # type: ignore[arg-type]
+
+    def resolve(self, text: str) -> str | None:
+        """The entity an option text names: an exact name first, else its longest mention."""
+        exact = self.lookup(text)
+        if exact:
+            return exact[0]
+        mentions = self.find(text)
+        if not mentions:
+            return None
+        return max(mentions, key=lambda m: m.end - m.start).entity
+
+
+class RelationMatcher:
+    """Relation phrases (and inverse phrases) with one automaton built once per graph."""
+
+    def __init__(self, kg: KnowledgeGraph) -> None:
+        self._automaton = PhraseAutomaton(relation_surface_forms(kg))
+
+    def find(self, text: str, normalized: bool = False) -> list[PhraseMatch]:
+        norm = text if normalized else normalize(text)
+        return [PhraseMatch(s, e, norm[s:e], tuple(v)) for s, e, v in self._automaton.find(norm)]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TraceReading:
+    """Everything read from a trace: its normalised text, mentions in order, relation phrases, claimed hops."""
+
+    text: str
+    mentions: list[Mention]
+    phrases: list[PhraseMatch]
+    hops: list[ClaimedHop]
+
+
+def read_trace(
+    kg: KnowledgeGraph, entities: EntityMatcher, relations: RelationMatcher, trace: str
+) -> TraceReading:
+    """Mentions, phrases and claimed hops of a trace.
+
+    Clauses end at sentence punctuation, semicolons and new lines (never inside a mention, so
+    "node.js" survives). Inside a clause, each pair of consecutive mentions of different entities
+    is one claimed hop; the relation is the first relation phrase between them. A forward phrase
+    ("A is caused by B") claims the edge (A, caused_by, B); an inverse phrase ("B causes A")
+    claims the same edge, so hops are always recorded in the graph's direction.
+    """
+    norm = normalize(trace)
+    mentions = entities.find(norm, normalized=True)
+    phrases = relations.find(norm, normalized=True)
+    hops: list[ClaimedHop] = []
+    for clause in _clauses(norm, mentions):
+        for left, right in zip(clause, clause[1:], strict=False):
+            if set(left.entity_ids) & set(right.entity_ids):
+                continue  # the same entity named twice ("..., and ClockSkew ...") is no hop
+            between = [p for p in phrases if p.start >= left.end and p.end <= right.start]
+            hops.append(_claimed_hop(kg, left, right, between[0] if between else None))
+    return TraceReading(norm, mentions, phrases, hops)
+
+
+def _clauses(norm: str, mentions: Sequence[Mention]) -> list[list[Mention]]:
+    inside = _mention_cover(mentions)
+    cuts = [m.start() for m in _CLAUSE_END_RE.finditer(norm) if not inside(m.start())]
+    clauses: list[list[Mention]] = [[]]
+    cut_i = 0
+    for mention in mentions:
+        while cut_i < len(cuts) and cuts[cut_i] < mention.start:
+            cut_i += 1
+            if clauses[-1]:
+                clauses.append([])
+        clauses[-1].append(mention)
+    return [c for c in clauses if c]
+
+
+def _mention_cover(mentions: Sequence[Mention]):  # -> Callable[[int], bool]
+    starts = [m.start for m in mentions]
+
+    def inside(pos: int) -> bool:
+        i = bisect.bisect_right(starts, pos) - 1
+        return i >= 0 and mentions[i].start <= pos < mentions[i].end
+
+    return inside
+
+
+def _claimed_hop(kg: KnowledgeGraph, left: Mention, right: Mention, phrase: PhraseMatch | None) -> ClaimedHop:
+    """The hop a clause claims; among ambiguous names/phrases, a reading that is a real edge wins."""
+    if phrase is None:
+        return ClaimedHop(head=left.entity, relation=None, tail=right.entity, valid=False)
+    first: ClaimedHop | None = None
+    for relation, inverse in phrase.senses:
+        for a in left.entity_ids:
+            for b in right.entity_ids:
+                head, tail = (b, a) if inverse else (a, b)
+                valid = kg.has_edge(head, relation, tail)
+                hop = ClaimedHop(head=head, relation=relation, tail=tail, valid=valid)
+                if valid:
+                    return hop
+                first = first or hop
+    assert first is not None
+    return first

@@ -1,0 +1,175 @@
+"""Scoring completions against a task and the knowledge graph.
+
+`Scorer(kg, preset)` builds the entity and relation automata once; `Scorer.score(task, text)`
+reads the completion into an `Evidence` (everything a preset may use: the parsed answer, the
+mentions, the claimed hops and whether they are real edges, coverage, chain progress,
+faithfulness) and hands it to the preset, which returns the total and its components. The same
+evidence fills the `RewardBreakdown`, so every preset reports comparable diagnostics and only the
+total differs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from kgreason.kg.graph import KnowledgeGraph
+from kgreason.records import ClaimedHop, RewardBreakdown, Task
+from kgreason.reward.match import EntityMatcher, RelationMatcher, TraceReading, read_trace
+from kgreason.reward.parse import ParsedCompletion, parse_completion
+
+
+@dataclass
+class Evidence:
+    """Preset-independent facts about one completion for one task (derived facts computed once)."""
+
+    parsed: ParsedCompletion
+    reading: TraceReading
+    trace_norm: str
+    start: str
+    chain: list[str]  # the stated relation chain ([] when the task states none)
+    path_entities: list[str]  # gold path, start first, answer last
+    option_ids: dict[str, str]  # letter -> entity id (resolved from option text when missing)
+    chosen_entity: str | None
+    correct: bool
+    mention_counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def hops(self) -> list[ClaimedHop]:
+        return self.reading.hops
+
+    @property
+    def mentioned(self) -> set[str]:
+        return set(self.mention_counts)
+
+    @cached_property
+    def intermediates(self) -> list[str]:
+        """Gold path entities other than the start (in the question) and the answer (in the options)."""
+        return list(dict.fromkeys(self.path_entities[1:-1]))
+
+    @cached_property
+    def hits(self) -> int:
+        return sum(1 for e in self.intermediates if e in self.mention_counts)
+
+    @cached_property
+    def coverage(self) -> float:
+        inter = self.intermediates
+        return self.hits / len(inter) if inter else 0.0
+
+    @cached_property
+    def valid_hops(self) -> int:
+        return sum(1 for h in self.hops if h.valid)
+
+    @property
+    def chain_length(self) -> int:
+        return len(self.chain) or max(len(self.path_entities) - 1, 0)
+
+    @cached_property
+    def chain_progress(self) -> int:
+        """How many hops, from the first, are real edges that continue from the start along the stated chain."""
+        current = self.start or (self.hops[0].head if self.hops else "")
+        progress = 0
+        for i, hop in enumerate(self.hops):
+            if self.chain and i >= len(self.chain):
+                break
+            if not hop.valid or hop.head != current or (self.chain and hop.relation != self.chain[i]):
+                break
+            progress += 1
+            current = hop.tail
+        return progress
+
+    @cached_property
+    def faithful(self) -> bool:
+        """The claimed hops are exactly a chain of real edges from the start, along the stated
+        relations, ending at the entity of the chosen letter."""
+        if not self.parsed.format_ok or self.chosen_entity is None or not self.hops:
+            return False
+        if self.chain and len(self.hops) != len(self.chain):
+            return False
+        if self.chain_progress != len(self.hops):
+            return False
+        return self.hops[-1].tail == self.chosen_entity
+
+
+class Scorer:
+    """Scores completions with one reward preset; build once per graph, reuse for every sample."""
+
+    def __init__(self, kg: KnowledgeGraph, preset: str = "kgreason", entity_matcher: EntityMatcher | None = None) -> None:
+        from kgreason.reward.presets import get_preset
+
+        self.kg = kg
+        self.preset_name = preset
+        self._preset = get_preset(preset)
+        self.entities = entity_matcher or EntityMatcher(kg)
+        self.relations = RelationMatcher(kg)
+        self._option_cache: dict[tuple, dict[str, str]] = {}
+
+    def evidence(self, task: Task, text: str) -> Evidence:
+        parsed = parse_completion(text)
+        trace = parsed.trace if parsed.has_trace else ""
+        reading = read_trace(self.kg, self.entities, self.relations, trace)
+        counts: Counter[str] = Counter()
+        for m in reading.mentions:
+            counts.update(set(m.entity_ids))
+        option_ids = self._option_ids(task)
+        chosen = option_ids.get(parsed.answer) if parsed.answer else None
+        return Evidence(
+            parsed=parsed,
+            reading=reading,
+            trace_norm=reading.text,
+            start=task.start or (task.path_star.entities[0] if task.path_star.entities else ""),
+            chain=list(task.relation_chain or task.path_star.relation_chain),
+            path_entities=list(task.path_star.entities),
+            option_ids=option_ids,
+            chosen_entity=chosen,
+            correct=parsed.format_ok and parsed.answer == task.answer_star.strip().upper(),
+            mention_counts=counts,
+        )
+
+    def score(self, task: Task, text: str) -> RewardBreakdown:
+        """Score one completion; never raises on model output."""
+        ev = self.evidence(task, text)
+        result = self._preset(ev, self.kg)
+        return RewardBreakdown(
+            preset=self.preset_name,
+            format_ok=ev.parsed.format_ok,
+            answer=ev.parsed.answer,
+            correct=ev.correct,
+            path_coverage=round(ev.coverage, 6),
+            hits=ev.hits,
+            claimed_hops=list(ev.hops),
+            valid_hops=ev.valid_hops,
+            faithful=ev.faithful,
+            repetition=round(result.repetition, 6),
+            total=round(result.total, 6),
+            components={k: round(v, 6) for k, v in result.components.items()},
+        )
+
+    def score_batch(self, tasks: Task | Sequence[Task], texts: Iterable[str]) -> list[RewardBreakdown]:
+        """Score many completions: pairs (tasks[i], texts[i]), or one task for every text (GRPO groups)."""
+        texts = list(texts)
+        if isinstance(tasks, Task):
+            return [self.score(tasks, t) for t in texts]
+        if len(tasks) != len(texts):
+            raise ValueError(f"score_batch: {len(tasks)} tasks but {len(texts)} completions")
+        return [self.score(task, t) for task, t in zip(tasks, texts, strict=True)]
+
+    def _option_ids(self, task: Task) -> dict[str, str]:
+        """Letter -> entity id; hobby-format tasks name options only by text, so resolve it."""
+        if task.option_ids:
+            return dict(task.option_ids)
+        key = (task.id, tuple(sorted(task.options.items())), task.answer_star, task.answer_id)
+        cached = self._option_cache.get(key)
+        if cached is not None:
+            return cached
+        resolved: dict[str, str] = {}
+        for letter, text in task.options.items():
+            entity = text if text in self.kg.entities else self.entities.resolve(str(text))
+            if entity is not None:
+                resolved[letter.strip().upper()] = entity
+        if task.answer_id and task.answer_star:
+            resolved[task.answer_star.strip().upper()] = task.answer_id  # the gold path's end is authoritative
+        self._option_cache[key] = resolved
+        return resolved

@@ -1,0 +1,94 @@
+"""The one sampling interface every backend implements, and the answer-line stop rule they share.
+
+    sampler = get_sampler(model, tokenizer)                       # "hf" here, "vllm" on a GPU box
+    completions = sampler.generate([(task.id, chat_messages(task)), ...], SamplingParams(k=8))
+
+Items are (task_id, chat messages); each yields k `Completion`s, in item order then sample order.
+Greedy decoding (evaluation) is the same call with temperature=0 and k=1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kgreason.records import Completion
+
+Messages = list[dict]
+Item = tuple[str, Messages]
+
+# Same reading as kgreason.reward.parse: an answer marker ("ANSWER:", "Answer is") then a letter
+# A-D standing alone. The letter must be followed by a non-word character or be the last thing
+# generated so far, so "Answer: Because" never stops a sequence.
+_EMPH = r"[*_]{0,3}"
+_ANSWER_LINE_RE = re.compile(
+    rf"(?<![A-Za-z0-9]){_EMPH}(?:final\s+)?answer{_EMPH}\s*(?:[:：=]|\bis\b){_EMPH}\s*[(\[{{<]?\s*[A-Da-d]"
+    r"(?:(?=[^A-Za-z0-9])|$)",
+    re.IGNORECASE,
+)
+
+
+def answer_line_end(text: str) -> int | None:
+    """Index just past the answer letter when `text` holds a complete answer line, else None."""
+    m = _ANSWER_LINE_RE.search(text)
+    return m.end() if m else None
+
+
+def trim_after_answer(text: str) -> str:
+    """Cut what a token carried past the answer line ("B.\\n<|im_end|>..." → "B.")."""
+    end = answer_line_end(text)
+    if end is None:
+        return text
+    newline = text.find("\n", end)
+    return text[:newline] if newline >= 0 else text
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """k samples per prompt; temperature 0 means greedy (then k is normally 1)."""
+
+    k: int = 1
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    stop_at_answer: bool = True
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def sample_seed(seed: int, task_id: str, sample_index: int) -> int:
+    """A per-sample RNG seed: a sample's draw depends on (seed, task, index), not on its batch."""
+    digest = hashlib.blake2b(f"{seed}\x1f{task_id}\x1f{sample_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class Sampler(ABC):
+    """A backend: turns (task_id, messages) items into k Completions each."""
+
+    name: str = "base"
+
+    @abstractmethod
+    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True) -> list[Completion]:
+        """k completions per item, ordered by item then sample index."""
+
+
+def check_items(items: Sequence[Item]) -> None:
+    for i, item in enumerate(items):
+        if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[1], list)):
+            raise ValueError(f"item {i}: expected (task_id, [chat message dicts]), got {type(item).__name__}")

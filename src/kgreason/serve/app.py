@@ -1,0 +1,307 @@
+"""The web demo: a FastAPI app serving a JSON API (OpenAPI at /api/openapi.json) and a static page.
+
+    kgreason serve --runs runs            # then open http://127.0.0.1:8765
+
+Nothing is fetched from the network: the page's JS libraries (cytoscape, chart.js) are installed
+with `npm ci --prefix src/kgreason/serve/web` and served from a fixed allow-list of files under
+node_modules. FastAPI's /docs page would load Swagger UI from a CDN, so it is switched off; the
+spec itself is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from kgreason import __version__
+from kgreason.io import InputError
+from kgreason.kg.graph import KGError
+from kgreason.serve.api import MAX_ID, MAX_PAGE, RUN_NAME, SEGMENT, ComposeRequest, GenerateRequest, JobCreated
+from kgreason.serve.data import Demo
+from kgreason.serve.generation import GenerationQueue, Job, ModelSpec, QueueFull
+from kgreason.serve.store import BadRequest, NotFound, OutsideRoot, RunsFolder
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+# /vendor/<name> -> file under node_modules; nothing else in node_modules is reachable.
+VENDOR_FILES = {
+    "cytoscape.min.js": "cytoscape/dist/cytoscape.min.js",
+    "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+}
+INSTALL_HINT = "npm ci --prefix src/kgreason/serve/web"
+
+RunName = Annotated[str, Query(pattern=RUN_NAME, max_length=200, description="a run name from /api/runs")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+
+def node_modules_dir() -> Path:
+    """Where the npm libraries are: KGREASON_NODE_MODULES, else web/node_modules next to this file."""
+    override = os.environ.get("KGREASON_NODE_MODULES")
+    return Path(override).resolve() if override else WEB_DIR / "node_modules"
+
+
+def missing_vendor_files() -> list[str]:
+    root = node_modules_dir()
+    return [rel for rel in VENDOR_FILES.values() if not (root / rel).is_file()]
+
+
+def create_app(runs_dir: str | os.PathLike = "runs", queue: GenerationQueue | None = None) -> FastAPI:
+    app = FastAPI(
+        title="kgreason demo",
+        version=__version__,
+        description="Runs, training and inference replays, live answers and the KG, over a runs folder.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    demo = Demo(RunsFolder(runs_dir))
+    gen = queue or GenerationQueue()
+    app.state.demo = demo
+    app.state.queue = gen
+    _add_error_handlers(app)
+    _add_page_routes(app)
+    _add_run_routes(app, demo)
+    _add_kg_routes(app, demo)
+    _add_generation_routes(app, demo, gen)
+    return app
+
+
+# --- errors --------------------------------------------------------------------------------------
+def _add_error_handlers(app: FastAPI) -> None:
+    def handler(status: int):
+        async def respond(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
+
+        return respond
+
+    app.add_exception_handler(NotFound, handler(404))
+    app.add_exception_handler(BadRequest, handler(400))
+    app.add_exception_handler(OutsideRoot, handler(403))
+    app.add_exception_handler(QueueFull, handler(429))
+    # A broken file on disk is not the client's fault, but the message names the file and line.
+    app.add_exception_handler(InputError, handler(500))
+    app.add_exception_handler(KGError, handler(500))
+
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
+            msg = str(err.get("msg", "invalid"))
+            if "should match pattern" in msg:  # say what a name may be, not the regex
+                msg = "not a valid name (letters, digits, '.', '_', '-' and '/' between parts; no '..', no leading '/')"
+            parts.append(f"{where or 'request'}: {msg}")
+        return JSONResponse({"detail": "; ".join(parts), "errors": json.loads(json.dumps(exc.errors(), default=str))},
+                            status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+# --- the page and its files ----------------------------------------------------------------------
+def _add_page_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        missing = missing_vendor_files()
+        if missing:
+            return HTMLResponse(_missing_page(missing), status_code=503)
+        return HTMLResponse((WEB_DIR / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def page_file(name: str) -> FileResponse:
+        if name not in PAGE_FILES:
+            raise NotFound(f"no static file {name!r}")
+        return FileResponse(WEB_DIR / name, media_type=PAGE_FILES[name], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor_file(name: str) -> FileResponse:
+        rel = VENDOR_FILES.get(name)
+        if rel is None:
+            raise NotFound(f"no vendor file {name!r}; served: {', '.join(VENDOR_FILES)}")
+        path = node_modules_dir() / rel
+        if not path.is_file():
+            raise NotFound(f"{rel} is not installed; run `{INSTALL_HINT}`")
+        return FileResponse(path, media_type="text/javascript")
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict:
+        return {"ok": True, "version": __version__, "missing_vendor_files": missing_vendor_files()}
+
+
+def _missing_page(missing: list[str]) -> str:
+    items = "".join(f"<li><code>{m}</code></li>" for m in missing)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>kgreason: front end not installed</title></head>"
+        "<body style='font-family:sans-serif;max-width:46em;margin:3em auto'>"
+        "<h1>The demo's JavaScript libraries are not installed</h1>"
+        f"<p>These files are missing under <code>{node_modules_dir()}</code>:</p><ul>{items}</ul>"
+        f"<p>Install them once (no network is needed afterwards):</p><pre>{INSTALL_HINT}</pre>"
+        "<p>then reload this page. The JSON API works meanwhile: <a href='/api/runs'>/api/runs</a>.</p>"
+        "</body></html>"
+    )
+
+
+# --- runs, training, inference, experiments ------------------------------------------------------
+def _add_run_routes(app: FastAPI, demo: Demo) -> None:
+    @app.get("/api/runs", tags=["runs"], summary="Runs and experiments found in the runs folder")
+    def list_runs() -> dict:
+        return demo.list_runs()
+
+    @app.get("/api/run", tags=["runs"], summary="One run: config, summary, task files, adapters, eval phases")
+    def run_detail(run: RunName) -> dict:
+        return demo.run_detail(run)
+
+    @app.get("/api/tasks", tags=["runs"], summary="A page of one task file's items")
+    def tasks(run: RunName, file: Annotated[str, Query(pattern=SEGMENT, max_length=100)] = "eval",
+              offset: Offset = 0, limit: Limit = 50,
+              hop: Annotated[int | None, Query(ge=1, le=20)] = None) -> dict:
+        return demo.list_tasks(run, file, offset, limit, hop)
+
+    @app.get("/api/episodes", tags=["training"], summary="A page of episode groups (k samples of one question)")
+    def episodes(run: RunName, phase: Annotated[str | None, Query(max_length=100)] = None,
+                 offset: Offset = 0, limit: Limit = 50) -> dict:
+        return demo.episode_groups(run, phase, offset, limit)
+
+    @app.get("/api/episode-group", tags=["training"], summary="One group: the task, its samples, the KG path")
+    def episode_group(run: RunName, phase: Annotated[str, Query(max_length=100)],
+                      task_id: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+                      step: Annotated[int, Query(ge=0, le=10**9)] = 0,
+                      round: Annotated[int, Query(ge=0, le=10**6)] = 0) -> dict:
+        return demo.episode_group(run, phase, round, step, task_id)
+
+    @app.get("/api/curves", tags=["training"], summary="Metric curves (metrics.jsonl) and per-step episode stats")
+    def curves(run: RunName) -> dict:
+        return demo.curves(run)
+
+    @app.get("/api/eval", tags=["inference"], summary="A run's evaluation phases and their metrics")
+    def eval_phases(run: RunName) -> dict:
+        return {"run": run, "phases": demo.eval_phases(run)}
+
+    @app.get("/api/inference", tags=["inference"], summary="Eval items answered side by side by several models")
+    def inference(col: Annotated[list[str], Query(min_length=1, max_length=8, description="RUN::PHASE")],
+                  offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=50)] = 10,
+                  hop: Annotated[int | None, Query(ge=1, le=20)] = None) -> dict:
+        return demo.inference_items([_column(c) for c in col], offset, limit, hop)
+
+    @app.get("/api/experiment", tags=["distribution"], summary="An experiment's results.json and report.md")
+    def experiment(name: Annotated[str, Query(pattern=RUN_NAME, max_length=200)]) -> dict:
+        return demo.experiment(name)
+
+
+def _column(text: str) -> tuple[str, str]:
+    import re
+
+    run, sep, phase = text.partition("::")
+    if not sep or not re.match(RUN_NAME, run) or not re.match(SEGMENT, phase):
+        raise BadRequest(f"column {text[:120]!r}: expected RUN::PHASE with a listed run and an eval phase")
+    return run, phase
+
+
+# --- knowledge graph -----------------------------------------------------------------------------
+def _add_kg_routes(app: FastAPI, demo: Demo) -> None:
+    @app.get("/api/kg", tags=["graph"], summary="A run's KG: counts, relations, entity types")
+    def kg_info(run: RunName) -> dict:
+        return demo.kg_info(run)
+
+    @app.get("/api/kg/search", tags=["graph"], summary="Entities whose id, label or alias contains the query")
+    def kg_search(run: RunName, q: Annotated[str, Query(min_length=1, max_length=200)],
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
+        return demo.search_entities(run, q, limit)
+
+    @app.get("/api/kg/entity", tags=["graph"], summary="An entity and its incoming and outgoing edges")
+    def kg_entity(run: RunName, id: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+                  limit: Annotated[int, Query(ge=1, le=500)] = 80) -> dict:
+        return demo.neighbourhood(run, id, limit)
+
+
+# --- try it --------------------------------------------------------------------------------------
+def _add_generation_routes(app: FastAPI, demo: Demo, gen: GenerationQueue) -> None:
+    @app.get("/api/models", tags=["try it"], summary="The models a run offers: its base and its adapters")
+    def models(run: RunName) -> dict:
+        return {"run": run, "models": demo.models(run)}
+
+    @app.post("/api/compose", tags=["try it"], summary="A well-posed question from a start entity and a relation chain")
+    def compose(req: ComposeRequest) -> dict:
+        task = demo.compose(req.run, req.start, req.chain, req.seed)
+        return {"task": task.to_dict(), "graph": demo.path_graph(req.run, task.to_dict(), [])}
+
+    @app.post("/api/generate", tags=["try it"], summary="Queue a live answer; stream it from the events URL",
+              status_code=202)
+    def generate(req: GenerateRequest) -> JobCreated:
+        spec = _model_spec(demo, req.run, req.model)
+        if req.compose is not None:
+            task = demo.compose(req.run, req.compose.start, req.compose.chain, req.compose.seed)
+        else:
+            task = demo.task_record(req.run, req.task_id or "")
+        scorer = demo.scorer(req.run)
+
+        def score(text: str) -> dict:
+            return scorer.score(task, text).to_dict()
+
+        job = gen.new_job(model=spec, task=task, max_new_tokens=req.max_new_tokens, temperature=req.temperature,
+                          timeout_s=req.timeout_s, score=score)
+        position = gen.submit(job)
+        return JobCreated(job_id=job.id, position=position, events=f"/api/jobs/{job.id}/events")
+
+    @app.get("/api/jobs/{job_id}", tags=["try it"], summary="A job's status, position and text so far")
+    def job_status(job_id: Annotated[str, _job_id_param()]) -> dict:
+        job = _job(gen, job_id)
+        text = "".join(e.get("text", "") for e in list(job.events) if e["event"] == "token")
+        done = next((e for e in job.events if e["event"] in ("done", "error")), None)
+        return {"job_id": job.id, "status": job.status, "position": gen.position(job), "text": text, "result": done,
+                "task": job.task.to_dict()}
+
+    @app.get("/api/jobs/{job_id}/events", tags=["try it"], summary="Server-sent events: queued, started, token, done")
+    async def job_events(job_id: Annotated[str, _job_id_param()]) -> StreamingResponse:
+        job = _job(gen, job_id)
+        return StreamingResponse(_sse(job), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _job_id_param():
+    from fastapi import Path as PathParam
+
+    return PathParam(pattern=r"^[0-9a-f]{32}$")
+
+
+def _job(gen: GenerationQueue, job_id: str) -> Job:
+    job = gen.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r} (finished jobs are kept for a while, then forgotten)")
+    return job
+
+
+def _model_spec(demo: Demo, run: str, model: str) -> ModelSpec:
+    for m in demo.models(run):
+        if m["id"] == model:
+            return ModelSpec(key=f"{run}::{model}", ref=m["ref"], adapter=m["adapter"])
+    known = ", ".join(m["id"] for m in demo.models(run)) or "none (config.json names no model)"
+    raise NotFound(f"run {run!r} has no model {model!r}; it has: {known}")
+
+
+async def _sse(job: Job):
+    sent, idle = 0, 0.0
+    while True:
+        events = job.events
+        while sent < len(events):
+            ev = events[sent]
+            sent += 1
+            yield f"event: {ev['event']}\ndata: {json.dumps(ev, ensure_ascii=False)}\n\n"
+            if ev["event"] in ("done", "error"):
+                return
+            idle = 0.0
+        await asyncio.sleep(0.03)
+        idle += 0.03
+        if idle > 15:  # keep proxies and the browser from closing a quiet stream
+            yield ": keep-alive\n\n"
+            idle = 0.0

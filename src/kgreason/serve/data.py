@@ -1,0 +1,495 @@
+"""What each view shows, assembled from the run folders (read-only; no torch imported here).
+
+Every function takes names that `RunsFolder` has listed and returns JSON-ready dicts. Records are
+read defensively: a run written by an older or newer kgreason, or still being written, shows what
+it has and says what is missing instead of failing the page.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kgreason.serve.store import (
+    BadRequest,
+    FileCache,
+    IndexRegistry,
+    KeyedIndex,
+    NotFound,
+    RunsFolder,
+    read_json_file,
+)
+
+if TYPE_CHECKING:
+    from kgreason.kg.graph import KnowledgeGraph
+    from kgreason.records import Task
+
+HOW_TO_MAKE_A_RUN = (
+    "No runs yet. Make one with `kgreason run` (the full pipeline on the bundled model), "
+    "then reload this page; `kgreason serve --runs DIR` points the demo at another folder."
+)
+NEIGHBOUR_CAP = 8  # per entity, so a hub does not flood the drawing
+
+
+class Demo:
+    """The data behind every view, over one runs folder."""
+
+    def __init__(self, runs: RunsFolder) -> None:
+        self.runs = runs
+        self.files = FileCache(capacity=128)
+        self.indexes = IndexRegistry()
+        self._kgs: OrderedDict[tuple[Path, int, int], KnowledgeGraph] = OrderedDict()
+        self._kg_lock = threading.Lock()
+        self._scorers: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+    # --- runs ------------------------------------------------------------------------------------
+    def json(self, path: Path) -> Any:
+        return self.files.get("json", path, read_json_file)
+
+    def list_runs(self) -> dict:
+        listing = self.runs.listing(fresh=True)
+        runs = [self.run_card(name, path) for name, path in listing.runs.items()]
+        exps = [{"name": n, "title": (self.json(p / "results.json") or {}).get("name", n)}
+                for n, p in listing.experiments.items()]
+        out: dict[str, Any] = {"runs_dir": str(self.runs.root), "runs": runs, "experiments": exps}
+        if not runs and not exps:
+            out["hint"] = HOW_TO_MAKE_A_RUN
+        return out
+
+    def run_card(self, name: str, path: Path) -> dict:
+        config = self.json(path / "config.json") or {}
+        summary = self.json(path / "summary.json") or {}
+        phases = summary.get("phases") if isinstance(summary.get("phases"), dict) else {}
+        return {
+            "name": name,
+            "model": _model_ref(config),
+            "created": config.get("created"),
+            "phases": [{"phase": p, **_phase_brief(info)} for p, info in phases.items()],
+        }
+
+    def run_detail(self, name: str) -> dict:
+        path = self.runs.run_dir(name)
+        card = self.run_card(name, path)
+        return {
+            **card,
+            "config": self.json(path / "config.json"),
+            "summary": self.json(path / "summary.json"),
+            "task_files": self.task_files(path),
+            "adapters": self.adapters(path),
+            "eval_phases": self.runs.subfolders(path, "eval"),
+            "has_episodes": (path / "episodes.jsonl").is_file(),
+            "has_kg": (path / "data" / "kg.json").is_file(),
+        }
+
+    def adapters(self, path: Path) -> list[str]:
+        return [p for p in self.runs.subfolders(path, "adapters")
+                if self.runs.inside(path, "adapters", p, "adapter_config.json").is_file()]
+
+    # --- tasks -----------------------------------------------------------------------------------
+    def task_files(self, path: Path) -> list[str]:
+        data = self.runs.inside(path, "data")
+        if not data.is_dir():
+            return []
+        return sorted(p.stem for p in data.glob("*.jsonl") if p.is_file() and p.stem != "facts")
+
+    def task_index(self, path: Path, file: str) -> KeyedIndex:
+        if file not in self.task_files(path):
+            raise NotFound(f"no task file {file!r} in this run; it has: {', '.join(self.task_files(path)) or 'none'}")
+        return self.indexes.keyed("tasks", self.runs.inside(path, "data", f"{file}.jsonl"))
+
+    def find_task(self, path: Path, task_id: str) -> dict | None:
+        # eval first: Try It and Inference look up eval items most
+        files = sorted(self.task_files(path), key=lambda f: (not f.startswith("eval"), f))
+        for file in files:
+            rec = self.task_index(path, file).get(task_id)
+            if rec is not None:
+                return rec
+        return None
+
+    def list_tasks(self, name: str, file: str, offset: int, limit: int, hop: int | None) -> dict:
+        path = self.runs.run_dir(name)
+        idx = self.task_index(path, file)
+        rows = [r for r in idx.rows if hop is None or r.hop == hop]
+        page = rows[offset: offset + limit]
+        items = [_task_brief(rec) for rec in (idx.read(r) for r in page) if rec is not None]
+        hops = sorted({r.hop for r in idx.rows})
+        return {"file": file, "total": len(rows), "offset": offset, "hops": hops, "items": items}
+
+    # --- knowledge graph -------------------------------------------------------------------------
+    def kg(self, name: str) -> KnowledgeGraph:
+        path = self.runs.inside(self.runs.run_dir(name), "data", "kg.json")
+        if not path.is_file():
+            raise NotFound(f"run {name!r} has no data/kg.json")
+        st = path.stat()
+        key = (path, st.st_mtime_ns, st.st_size)
+        with self._kg_lock:
+            if key in self._kgs:
+                self._kgs.move_to_end(key)
+                return self._kgs[key]
+        from kgreason.kg.io import load_kg
+
+        kg = load_kg(path)
+        with self._kg_lock:
+            self._kgs[key] = kg
+            while len(self._kgs) > 4:
+                self._kgs.popitem(last=False)
+        return kg
+
+    def kg_info(self, name: str) -> dict:
+        kg = self.kg(name)
+        types: dict[str, int] = {}
+        for e in kg.entities.values():
+            types[e.type or "untyped"] = types.get(e.type or "untyped", 0) + 1
+        return {
+            "name": kg.name,
+            "entities": len(kg.entities),
+            "edges": len(kg.edges),
+            "relations": [{"id": r.id, "phrase": r.phrase} for r in kg.relations.values()],
+            "types": types,
+        }
+
+    def search_entities(self, name: str, query: str, limit: int) -> dict:
+        kg = self.kg(name)
+        q = query.strip().lower()
+        scored: list[tuple[int, int, str]] = []
+        for e in kg.entities.values():
+            names = [n.lower() for n in e.names()]
+            if any(n == q for n in names):
+                rank = 0
+            elif any(n.startswith(q) for n in names):
+                rank = 1
+            elif any(q in n for n in names):
+                rank = 2
+            else:
+                continue
+            scored.append((rank, -kg.degree(e.id), e.id))
+        scored.sort()
+        return {"query": query, "total": len(scored),
+                "items": [_entity_dict(kg, eid) for _, _, eid in scored[:limit]]}
+
+    def neighbourhood(self, name: str, entity: str, limit: int) -> dict:
+        kg = self.kg(name)
+        if entity not in kg.entities:
+            raise NotFound(f"unknown entity {entity!r} in the KG of run {name!r}")
+        out = [{"src": entity, "rel": r, "dst": t} for r, ts in kg.out_relations(entity).items() for t in ts]
+        inc = [{"src": h, "rel": r, "dst": entity} for r, hs in kg.in_relations(entity).items() for h in hs]
+        edges = (out + inc)[:limit]
+        nodes = {entity} | {e["src"] for e in edges} | {e["dst"] for e in edges}
+        return {
+            "entity": _entity_dict(kg, entity),
+            "out": len(out),
+            "in": len(inc),
+            "truncated": len(out) + len(inc) > limit,
+            "nodes": [_entity_dict(kg, n) for n in sorted(nodes)],
+            "edges": edges,
+            "phrases": {r.id: r.phrase for r in kg.relations.values()},
+            "inverse": {r.id: r.inverse_phrase for r in kg.relations.values() if r.inverse_phrase},
+        }
+
+    def path_graph(self, name: str, task: dict, extra_hops: list[dict]) -> dict:
+        """The gold path, its one-hop neighbourhood (capped) and every entity a trace claimed."""
+        try:
+            kg = self.kg(name)
+        except NotFound:
+            return {"nodes": [], "edges": [], "missing": "this run has no data/kg.json"}
+        path_star = task.get("path_star") or {}
+        gold_nodes = [str(x) for x in path_star.get("entities", []) or []]
+        gold_edges = [_edge(e) for e in path_star.get("edges", []) or []]
+        gold_set = {(e["src"], e["rel"], e["dst"]) for e in gold_edges if e}
+        edges: dict[tuple[str, str, str], dict] = {k: {"src": k[0], "rel": k[1], "dst": k[2], "gold": True}
+                                                    for k in gold_set}
+        for ent in gold_nodes:
+            if ent not in kg.entities:
+                continue
+            near = [(ent, r, t) for r, ts in kg.out_relations(ent).items() for t in ts]
+            near += [(h, r, ent) for r, hs in kg.in_relations(ent).items() for h in hs]
+            for key in near[:NEIGHBOUR_CAP]:
+                edges.setdefault(key, {"src": key[0], "rel": key[1], "dst": key[2], "gold": False})
+        nodes = {n for e in edges.values() for n in (e["src"], e["dst"])} | set(gold_nodes)
+        for hop in extra_hops:
+            nodes.update(str(hop.get(k)) for k in ("head", "tail") if hop.get(k))
+        options = {str(v) for v in (task.get("option_ids") or {}).values()}
+        return {
+            "nodes": [{**_entity_dict(kg, n), "gold": n in gold_nodes, "option": n in options} for n in sorted(nodes)],
+            "edges": list(edges.values()),
+            "start": gold_nodes[0] if gold_nodes else task.get("start"),
+            "answer": gold_nodes[-1] if gold_nodes else task.get("answer_id"),
+            "phrases": {r.id: r.phrase for r in kg.relations.values()},
+        }
+
+    # --- training replay -------------------------------------------------------------------------
+    def episode_groups(self, name: str, phase: str | None, offset: int, limit: int) -> dict:
+        path = self.runs.run_dir(name)
+        idx = self.indexes.episodes(self.runs.inside(path, "episodes.jsonl"))
+        groups = idx.groups if phase is None else [g for g in idx.groups if g.phase == phase]
+        page = groups[offset: offset + limit]
+        items = []
+        for g in page:
+            rows = [idx.rows[i] for i in g.rows]
+            items.append({
+                "phase": g.phase, "round": g.round, "step": g.step, "task_id": g.task_id, "k": len(rows),
+                "mean_reward": sum(r.total for r in rows) / len(rows),
+                "best_reward": max(r.total for r in rows),
+                "correct": sum(r.correct for r in rows), "faithful": sum(r.faithful for r in rows),
+                "kept": sum(r.kept for r in rows),
+            })
+        return {"total": len(groups), "offset": offset, "phases": idx.phases(), "bad_lines": idx.bad_lines,
+                "items": items}
+
+    def episode_group(self, name: str, phase: str, round: int, step: int, task_id: str) -> dict:
+        path = self.runs.run_dir(name)
+        idx = self.indexes.episodes(self.runs.inside(path, "episodes.jsonl"))
+        group = idx.find_group(phase, round, step, task_id)
+        if group is None:
+            raise NotFound(f"no episodes for task {task_id!r} at phase {phase!r}, round {round}, step {step}")
+        episodes = []
+        for i in group.rows[:256]:
+            rec = idx.read(idx.rows[i])
+            if rec is None:
+                continue
+            episodes.append({
+                "sample_index": rec.get("sample_index", 0), "completion": rec.get("completion", ""),
+                "kept": bool(rec.get("kept", False)), "reward": rec.get("reward") or {},
+            })
+        episodes.sort(key=lambda e: -float((e["reward"] or {}).get("total", 0) or 0))
+        task = self.find_task(path, task_id) or {"id": task_id, "missing": "task not found in data/*.jsonl"}
+        hops = [h for e in episodes for h in (e["reward"] or {}).get("claimed_hops", []) or []]
+        return {"task": task, "episodes": episodes, "graph": self.path_graph(name, task, hops)}
+
+    def curves(self, name: str) -> dict:
+        path = self.runs.run_dir(name)
+        metrics: dict[str, dict[str, list[list[float]]]] = {}
+        mpath = self.runs.inside(path, "metrics.jsonl")
+        if mpath.is_file():
+            metrics = self.files.get("metrics", mpath, _metric_series)
+        eps = self.runs.inside(path, "episodes.jsonl")
+        from_episodes = self.indexes.episodes(eps).curves() if eps.is_file() else {}
+        return {"metrics": metrics, "episodes": from_episodes}
+
+    # --- inference replay ------------------------------------------------------------------------
+    def eval_phases(self, name: str) -> list[dict]:
+        path = self.runs.run_dir(name)
+        out = []
+        for phase in self.runs.subfolders(path, "eval"):
+            metrics = self.json(self.runs.inside(path, "eval", phase, "metrics.json"))
+            has_preds = self.runs.inside(path, "eval", phase, "predictions.jsonl").is_file()
+            out.append({"phase": phase, "metrics": metrics, "has_predictions": has_preds})
+        return out
+
+    def predictions(self, name: str, phase: str) -> KeyedIndex:
+        path = self.runs.run_dir(name)
+        if phase not in self.runs.subfolders(path, "eval"):
+            raise NotFound(f"run {name!r} has no eval/{phase}")
+        preds = self.runs.inside(path, "eval", phase, "predictions.jsonl")
+        if not preds.is_file():
+            raise NotFound(f"run {name!r}: eval/{phase} has no predictions.jsonl")
+        return self.indexes.keyed("predictions", preds)
+
+    def inference_items(self, columns: list[tuple[str, str]], offset: int, limit: int, hop: int | None) -> dict:
+        if not columns:
+            raise BadRequest("choose at least one (run, phase) column")
+        indexes = [self.predictions(run, phase) for run, phase in columns]
+        first_run = self.runs.run_dir(columns[0][0])
+        order: list[str] = []
+        seen: set[str] = set()
+        for idx in indexes:
+            for r in idx.rows:
+                if r.key not in seen:
+                    seen.add(r.key)
+                    order.append(r.key)
+        tasks_by_id: dict[str, dict] = {}
+        if hop is not None:
+            keep = []
+            for tid in order:
+                task = self.find_task(first_run, tid)
+                if task is not None and int(task.get("hop_len", 0)) == hop:
+                    keep.append(tid)
+                    tasks_by_id[tid] = task
+            order = keep
+        items = []
+        for tid in order[offset: offset + limit]:
+            task = tasks_by_id.get(tid) or self.find_task(first_run, tid) or {"id": tid}
+            answers = []
+            for idx in indexes:
+                rec = idx.get(tid)
+                answers.append(_answer(rec) if rec is not None else None)
+            items.append({"task": _task_brief(task), "answers": answers})
+        return {"columns": [{"run": r, "phase": p} for r, p in columns], "total": len(order),
+                "offset": offset, "items": items, **self._names(columns[0][0], items)}
+
+    def _names(self, name: str, items: list[dict]) -> dict:
+        """Labels of the entities that claimed hops name, and relation phrases, so hops read as text."""
+        try:
+            kg = self.kg(name)
+        except NotFound:
+            return {"labels": {}, "phrases": {}}
+        ids = {str(h.get(k)) for it in items for a in it["answers"] if a for h in a["claimed_hops"]
+               for k in ("head", "tail") if h.get(k)}
+        return {"labels": {i: kg.entities[i].label for i in ids if i in kg.entities},
+                "phrases": {r.id: r.phrase for r in kg.relations.values()}}
+
+    # --- distribution experiment -----------------------------------------------------------------
+    def experiment(self, name: str) -> dict:
+        path = self.runs.experiment_dir(name)
+        results = self.json(path / "results.json")
+        report = path / "report.md"
+        return {
+            "name": name,
+            "results": results,
+            "report": report.read_text(encoding="utf-8", errors="replace")[:200_000] if report.is_file() else None,
+        }
+
+    # --- try it ----------------------------------------------------------------------------------
+    def models(self, name: str) -> list[dict]:
+        path = self.runs.run_dir(name)
+        config = self.json(path / "config.json") or {}
+        ref = _model_ref(config)
+        out = [{"id": "base", "label": f"base ({ref})" if ref else "base", "ref": ref, "adapter": None}] if ref else []
+        for phase in self.adapters(path):
+            out.append({"id": phase, "label": f"{phase} adapter", "ref": ref,
+                        "adapter": str(self.runs.inside(path, "adapters", phase))})
+        return out
+
+    def task_record(self, name: str, task_id: str) -> Task:
+        from kgreason.records import Task
+
+        rec = self.find_task(self.runs.run_dir(name), task_id)
+        if rec is None:
+            raise NotFound(f"no task {task_id!r} in run {name!r}")
+        return Task.from_dict(rec)
+
+    def compose(self, name: str, start: str, chain: list[str], seed: int) -> Task:
+        """A new well-posed item from a start entity and a relation chain (tasks.generate decides)."""
+        import random
+
+        from kgreason.tasks.generate import make_task
+
+        kg = self.kg(name)
+        if start not in kg.entities:
+            raise BadRequest(f"unknown start entity {start!r}")
+        unknown = [r for r in chain if r not in kg.relations]
+        if unknown:
+            raise BadRequest(f"unknown relation(s) {unknown}; this KG has: {', '.join(kg.relations)}")
+        reasons: list[str] = []
+        task = make_task(kg, start, chain, random.Random(seed), task_id=f"custom-{seed}", reasons=reasons)
+        if task is None:
+            why = reasons[0] if reasons else "no well-posed item"
+            raise BadRequest(f"cannot make a well-posed question from {start!r} along {chain}: {why}")
+        return task
+
+    def scorer(self, name: str) -> Any:
+        """The run's reward Scorer, built once per (graph, preset): its matcher is costly to build."""
+        from kgreason.reward import Scorer
+
+        kg, preset = self.kg(name), self.reward_preset(name)
+        key = (id(kg), preset)
+        with self._kg_lock:
+            hit = self._scorers.get(key)
+            if hit is not None and hit[0] is kg:
+                return hit[1]
+        scorer = Scorer(kg, preset=preset)
+        with self._kg_lock:
+            self._scorers[key] = (kg, scorer)
+            while len(self._scorers) > 4:
+                self._scorers.pop(next(iter(self._scorers)))
+        return scorer
+
+    def reward_preset(self, name: str) -> str:
+        config = self.json(self.runs.run_dir(name) / "config.json") or {}
+        for key in ("reward_preset", "reward"):
+            val = config.get(key)
+            if isinstance(val, str):
+                return val
+            if isinstance(val, dict) and isinstance(val.get("preset"), str):
+                return val["preset"]
+        return "kgreason"
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _model_ref(config: dict) -> str | None:
+    for key in ("model", "model_ref", "base_model"):
+        val = config.get(key)
+        if isinstance(val, str):
+            return val
+        if isinstance(val, dict):
+            for sub in ("ref", "model", "name"):
+                if isinstance(val.get(sub), str):
+                    return val[sub]
+    return None
+
+
+def _phase_brief(info: Any) -> dict:
+    if not isinstance(info, dict):
+        return {}
+    out: dict[str, Any] = {"done": bool(info.get("done", False))}
+    acc = info.get("accuracy")
+    if isinstance(acc, dict):
+        out["accuracy"] = acc.get("mean")
+    elif isinstance(acc, (int, float)):
+        out["accuracy"] = acc
+    for key in ("wall_seconds", "mean_reward", "faithful_share"):
+        if isinstance(info.get(key), (int, float)):
+            out[key] = info[key]
+    return out
+
+
+def _entity_dict(kg: KnowledgeGraph, eid: str) -> dict:
+    e = kg.entities.get(eid)
+    if e is None:
+        return {"id": eid, "label": eid, "type": None, "unknown": True}
+    return {"id": e.id, "label": e.label, "type": e.type, "degree": kg.degree(e.id)}
+
+
+def _edge(e: Any) -> dict:
+    if isinstance(e, dict):
+        return {"src": str(e.get("src")), "rel": str(e.get("rel")), "dst": str(e.get("dst"))}
+    h, r, t = e
+    return {"src": str(h), "rel": str(r), "dst": str(t)}
+
+
+def _task_brief(task: dict) -> dict:
+    keys = ("id", "split", "hop_len", "question", "options", "answer_star", "start", "relation_chain",
+            "option_ids", "answer_id", "path_star", "reference_trace")
+    return {k: task.get(k) for k in keys if k in task}
+
+
+def _answer(rec: dict) -> dict:
+    reward = rec.get("reward") if isinstance(rec.get("reward"), dict) else {}
+    return {
+        "completion": rec.get("completion", rec.get("text", "")),
+        "answer": reward.get("answer", rec.get("answer")),
+        "correct": bool(reward.get("correct", rec.get("correct", False))),
+        "faithful": bool(reward.get("faithful", rec.get("faithful", False))),
+        "total": reward.get("total"),
+        "claimed_hops": reward.get("claimed_hops", []) or [],
+    }
+
+
+def _metric_series(path: Path) -> dict[str, dict[str, list[list[float]]]]:
+    """phase -> metric name -> [[step, value], ...] for every numeric field of metrics.jsonl."""
+    import json
+
+    out: dict[str, dict[str, list[list[float]]]] = {}
+    skip = {"step", "round", "time", "epoch"}
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(rec, dict):
+                continue
+            phase = str(rec.get("phase", ""))
+            step = rec.get("step", 0)
+            for key, val in rec.items():
+                if key in skip or isinstance(val, bool) or not isinstance(val, (int, float)):
+                    continue
+                out.setdefault(phase, {}).setdefault(key, []).append([step, val])
+    for series in out.values():
+        for key, pts in series.items():
+            if len(pts) > 1000:  # keep the page light: every n-th point, always the last
+                stride = len(pts) // 1000 + 1
+                series[key] = pts[::stride] + ([pts[-1]] if (len(pts) - 1) % stride else [])
+    return out

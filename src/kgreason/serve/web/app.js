@@ -1,0 +1,527 @@
+// kgreason demo: one page, six views, plain JS over the JSON API (see /api/openapi.json).
+"use strict";
+
+const S = { runs: [], experiments: [], run: null, compare: new Set(), charts: {}, cys: {},
+            train: { offset: 0, limit: 25, phase: "" }, inf: { offset: 0, limit: 5 }, kgTrail: [] };
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) e.append(kid.nodeType ? kid : String(kid));
+  return e;
+};
+const pct = (x) => (x === null || x === undefined || isNaN(x)) ? "n/a" : (100 * x).toFixed(1) + "%";
+const num = (x, d = 2) => (typeof x === "number") ? x.toFixed(d) : (x ?? "");
+const interval = (iv) => {
+  if (iv === null || iv === undefined) return "n/a";
+  if (typeof iv === "number") return pct(iv);
+  const n = iv.n !== undefined ? ` (n=${iv.n})` : "";
+  return `${pct(iv.mean)} [${pct(iv.low).replace("%", "")}, ${pct(iv.high).replace("%", "")}]${n}`;
+};
+
+async function api(path, opts) {
+  const r = await fetch(path, opts);
+  let body = null;
+  try { body = await r.json(); } catch (e) { body = { detail: r.statusText }; }
+  if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
+  return body;
+}
+const q = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== ""));
+
+function banner(msg, error = false) {
+  const b = $("#banner");
+  b.hidden = !msg; b.textContent = msg || ""; b.className = "banner" + (error ? " error" : "");
+}
+async function guarded(fn) {
+  try { banner(""); await fn(); } catch (e) { banner(e.message, true); }
+}
+
+// --- routing -------------------------------------------------------------------------------------
+const VIEWS = { runs: showRuns, training: showTraining, inference: showInference, tryit: showTryIt,
+                distribution: showDistribution, graph: showGraph };
+function route() {
+  const view = (location.hash.slice(1) || "runs").split("?")[0];
+  const name = VIEWS[view] ? view : "runs";
+  document.querySelectorAll(".view").forEach((s) => { s.hidden = s.id !== `view-${name}`; });
+  document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
+  guarded(VIEWS[name]);
+}
+
+async function loadRuns() {
+  const data = await api("/api/runs");
+  S.runs = data.runs; S.experiments = data.experiments; S.hint = data.hint; S.runsDir = data.runs_dir;
+  const sel = $("#run-select");
+  const keep = S.run || localStorage.getItem("kgreason.run");
+  sel.replaceChildren(...S.runs.map((r) => el("option", { value: r.name, text: r.name })));
+  S.run = S.runs.find((r) => r.name === keep) ? keep : (S.runs[0] ? S.runs[0].name : null);
+  if (S.run) sel.value = S.run;
+}
+function needRun(container) {
+  if (S.run) return true;
+  container.replaceChildren(el("div", { class: "empty", text: S.hint || "No runs found. Make one with `kgreason run`." }));
+  return false;
+}
+
+// --- Runs ----------------------------------------------------------------------------------------
+async function showRuns() {
+  await loadRuns();
+  $("#runs-dir").textContent = `runs folder: ${S.runsDir} · ${S.runs.length} run(s), ${S.experiments.length} experiment(s)`;
+  const empty = $("#runs-empty");
+  empty.hidden = !!S.runs.length;
+  empty.textContent = S.hint || "No runs found in this folder. Make one with `kgreason run`.";
+  $("#runs-table").hidden = !S.runs.length;
+  $("#runs-table tbody").replaceChildren(...S.runs.map((r) => el("tr", { "data-run": r.name, class: r.name === S.run ? "selected" : "" },
+    el("td", {}, el("input", { type: "checkbox", checked: S.compare.has(r.name) ? "checked" : null,
+      onclick: (ev) => { ev.stopPropagation(); ev.target.checked ? S.compare.add(r.name) : S.compare.delete(r.name);
+                         $("#compare-btn").disabled = S.compare.size < 2; } })),
+    el("td", {}, el("a", { href: "#runs", onclick: (ev) => { ev.preventDefault(); selectRun(r.name); } }, r.name)),
+    el("td", { text: r.model || "?" }),
+    el("td", {}, r.phases.map((p) => el("span", { class: "badge" + (p.done ? "" : " bad") },
+      `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))))));
+  $("#compare-btn").disabled = S.compare.size < 2;
+  if (S.run) await showRunDetail(S.run);
+}
+async function showRunDetail(name) {
+  const d = await api("/api/run?" + q({ run: name }));
+  $("#run-detail-title").textContent = `${name} — ${d.task_files.length} task file(s), adapters: ${d.adapters.join(", ") || "none"}, eval: ${d.eval_phases.join(", ") || "none"}`;
+  $("#run-config").textContent = JSON.stringify(d.config, null, 2);
+  $("#run-summary").textContent = d.summary ? JSON.stringify(d.summary, null, 2) : "no summary.json yet";
+}
+function selectRun(name) {
+  S.run = name; localStorage.setItem("kgreason.run", name); $("#run-select").value = name;
+  S.train.offset = 0; S.inf.offset = 0; S.train.phase = ""; S.kgTrail = [];
+  route();
+}
+async function compareRuns() {
+  const names = [...S.compare];
+  const details = await Promise.all(names.map((n) => api("/api/run?" + q({ run: n }))));
+  const phases = [...new Set(details.flatMap((d) => d.phases.map((p) => p.phase)))];
+  const table = el("table", { class: "grid", "data-testid": "compare-table" },
+    el("thead", {}, el("tr", {}, el("th", { text: "phase" }), names.map((n) => el("th", { text: n })))),
+    el("tbody", {}, phases.map((ph) => el("tr", {}, el("td", { text: ph }), details.map((d) => {
+      const p = d.phases.find((x) => x.phase === ph);
+      return el("td", { text: p ? (p.accuracy !== undefined ? pct(p.accuracy) : (p.done ? "done" : "…")) : "—" });
+    })))),
+    el("tbody", {}, el("tr", {}, el("td", { text: "model" }), details.map((d) => el("td", { text: d.model || "?" })))));
+  $("#runs-compare").replaceChildren(el("h3", { text: "Accuracy by phase" }), table);
+}
+
+// --- charts --------------------------------------------------------------------------------------
+const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#bf8700", "#8250df", "#57606a", "#e16f24", "#0a3069"];
+function lineChart(id, title, datasets) {
+  if (S.charts[id]) S.charts[id].destroy();
+  S.charts[id] = new Chart(document.getElementById(id), {
+    type: "line",
+    data: { datasets: datasets.map((d, i) => ({ borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length],
+      pointRadius: 2, borderWidth: 1.5, tension: 0.1, parsing: false, ...d })) },
+    options: { animation: false, maintainAspectRatio: false, scales: { x: { type: "linear", title: { display: true, text: "step" } } },
+      plugins: { title: { display: true, text: title }, legend: { labels: { boxWidth: 10 } } } },
+  });
+}
+
+// --- Training ------------------------------------------------------------------------------------
+async function showTraining() {
+  const detail = $("#train-detail");
+  if (!needRun(detail)) return;
+  const curves = await api("/api/curves?" + q({ run: S.run }));
+  const epSets = [];
+  for (const [phase, pts] of Object.entries(curves.episodes)) {
+    epSets.push({ label: `${phase} mean reward`, data: pts.map((p) => ({ x: p.step, y: p.mean_reward })) });
+    epSets.push({ label: `${phase} accuracy`, data: pts.map((p) => ({ x: p.step, y: p.accuracy })), borderDash: [4, 3] });
+  }
+  lineChart("chart-episodes", "Sampled episodes: reward and accuracy by step", epSets);
+  const mSets = [];
+  for (const [phase, series] of Object.entries(curves.metrics)) {
+    for (const [key, pts] of Object.entries(series)) {
+      if (!/reward|acc|loss|kl|faith/i.test(key)) continue;
+      mSets.push({ label: `${phase} ${key}`, data: pts.map(([x, y]) => ({ x, y })) });
+    }
+  }
+  lineChart("chart-metrics", "metrics.jsonl", mSets.slice(0, 12));
+  await loadGroups();
+}
+async function loadGroups() {
+  const t = S.train;
+  const page = await api("/api/episodes?" + q({ run: S.run, phase: t.phase, offset: t.offset, limit: t.limit }));
+  const sel = $("#train-phase");
+  sel.replaceChildren(el("option", { value: "", text: "all phases" }),
+    ...page.phases.map((p) => el("option", { value: p.phase, text: `${p.phase} (${p.groups} questions, ${p.episodes} samples)` })));
+  sel.value = t.phase;
+  const pages = Math.max(1, Math.ceil(page.total / t.limit));
+  $("#train-page").textContent = `${page.total} question groups · page ${Math.floor(t.offset / t.limit) + 1} of ${pages}`;
+  $("#train-prev").disabled = t.offset === 0;
+  $("#train-next").disabled = t.offset + t.limit >= page.total;
+  const body = $("#train-groups tbody");
+  body.replaceChildren(...page.items.map((g) => el("tr", { onclick: (ev) => { markRow(ev.currentTarget); guarded(() => showGroup(g)); } },
+    el("td", { text: g.phase }), el("td", { text: g.round }), el("td", { text: g.step }), el("td", { text: g.task_id }),
+    el("td", { text: `${g.correct} / ${g.k}` }), el("td", { text: num(g.best_reward) }), el("td", { text: num(g.mean_reward) }))));
+  if (!page.total) $("#train-detail").replaceChildren(el("div", { class: "empty", text: "This run has no episodes yet (they appear while RSFT/GRPO samples)." }));
+}
+function markRow(tr) { tr.parentElement.querySelectorAll("tr").forEach((r) => r.classList.toggle("selected", r === tr)); }
+
+function questionBox(task) {
+  const opts = task.options || {};
+  return el("div", { class: "question" },
+    el("div", {}, el("b", { text: task.id || "" }), task.hop_len ? ` · ${task.hop_len} hop(s)` : "", task.missing ? ` · ${task.missing}` : ""),
+    el("div", { text: task.question || "" }),
+    el("ol", {}, Object.entries(opts).map(([k, v]) => el("li", { class: k === task.answer_star ? "gold" : "" }, `${v}${k === task.answer_star ? "  ✓ gold" : ""}`))));
+}
+function hopList(hops, graph) {
+  const label = (id) => (graph && graph.nodes ? (graph.nodes.find((n) => n.id === id) || {}).label : null) || id;
+  const phrase = (r) => (graph && graph.phrases && graph.phrases[r]) || r || "(no relation named)";
+  if (!hops || !hops.length) return el("div", { class: "muted", text: "no hops claimed" });
+  return el("ul", { class: "hops" }, hops.map((h) => el("li", { class: h.valid ? "hop-true" : "hop-false" },
+    `${h.valid ? "✓ true" : "✗ false"}: ${label(h.head)} ${phrase(h.relation)} ${label(h.tail)}`)));
+}
+function rewardCard(ep, graph, onSelect) {
+  const r = ep.reward || {};
+  const comps = Object.entries(r.components || {}).map(([k, v]) => `${k} ${num(v)}`).join(" · ");
+  return el("div", { class: "card", onclick: onSelect },
+    el("div", {}, el("b", { text: `#${ep.sample_index}  reward ${num(r.total)}` }), " ",
+      el("span", { class: "badge " + (r.correct ? "ok" : "bad"), text: r.correct ? "correct" : "wrong" }),
+      el("span", { class: "badge " + (r.faithful ? "ok" : "bad"), text: r.faithful ? "faithful" : "unfaithful" }),
+      r.format_ok === false ? el("span", { class: "badge bad", text: "unparseable" }) : null,
+      ep.kept ? el("span", { class: "badge kept", text: "kept" }) : null),
+    el("pre", { text: ep.completion }),
+    el("div", { class: "muted", text: `answer ${r.answer ?? "—"} · coverage ${num(r.path_coverage)} · valid hops ${r.valid_hops ?? 0}/${(r.claimed_hops || []).length} · repetition ${num(r.repetition)}${comps ? " · " + comps : ""}` }),
+    hopList(r.claimed_hops, graph));
+}
+async function showGroup(g) {
+  const d = await api("/api/episode-group?" + q({ run: S.run, phase: g.phase, round: g.round, step: g.step, task_id: g.task_id }));
+  const cyBox = el("div", { class: "cy", id: "train-cy" });
+  const cards = el("div", { class: "cards", "data-testid": "completions" });
+  const select = (i) => {
+    cards.querySelectorAll(".card").forEach((c, j) => c.classList.toggle("selected", i === j));
+    drawPath("train-cy", d.graph, d.episodes[i] ? d.episodes[i].reward.claimed_hops : []);
+  };
+  d.episodes.forEach((ep, i) => cards.append(rewardCard(ep, d.graph, () => select(i))));
+  $("#train-detail").replaceChildren(questionBox(d.task),
+    el("div", { class: "legend muted" }, el("span", { text: "gold path: thick amber" }), el("span", { text: "trace hop true: green" }),
+      el("span", { text: "trace hop false: dashed red" })),
+    cyBox, el("h4", { text: `${d.episodes.length} sampled completions (best first)` }), cards);
+  select(0);
+}
+
+// --- graph drawing -------------------------------------------------------------------------------
+const CY_STYLE = [
+  { selector: "node", style: { label: "data(label)", "font-size": 9, "background-color": "#8c959f", width: 14, height: 14, "text-valign": "bottom", "text-margin-y": 3 } },
+  { selector: "node.gold", style: { "background-color": "#bf8700", width: 18, height: 18 } },
+  { selector: "node.start", style: { shape: "diamond", "background-color": "#0969da", width: 22, height: 22 } },
+  { selector: "node.answer", style: { shape: "star", "background-color": "#1a7f37", width: 24, height: 24 } },
+  { selector: "node.option", style: { "border-width": 2, "border-color": "#8250df" } },
+  { selector: "node.trace", style: { "border-width": 3, "border-color": "#cf222e" } },
+  { selector: "node.center", style: { "background-color": "#0969da", width: 24, height: 24 } },
+  { selector: "edge", style: { width: 1, "line-color": "#d0d7de", "target-arrow-color": "#d0d7de", "target-arrow-shape": "triangle", "curve-style": "bezier", label: "data(label)", "font-size": 7, color: "#57606a" } },
+  { selector: "edge.gold", style: { width: 4, "line-color": "#d4a72c", "target-arrow-color": "#d4a72c" } },
+  { selector: "edge.claim-true", style: { width: 2.5, "line-color": "#1a7f37", "target-arrow-color": "#1a7f37" } },
+  { selector: "edge.claim-false", style: { width: 2.5, "line-color": "#cf222e", "target-arrow-color": "#cf222e", "line-style": "dashed" } },
+];
+function drawPath(containerId, graph, claimed) {
+  const box = document.getElementById(containerId);
+  if (!box) return;
+  if (!graph || !graph.nodes || !graph.nodes.length) { box.replaceChildren(el("div", { class: "muted", text: graph && graph.missing ? graph.missing : "no graph" })); return; }
+  const phrase = (r) => (graph.phrases && graph.phrases[r]) || r || "?";
+  const traceNodes = new Set((claimed || []).flatMap((h) => [h.head, h.tail]));
+  const els = graph.nodes.map((n) => ({ data: { id: n.id, label: n.label || n.id },
+    classes: [n.gold ? "gold" : "", n.option ? "option" : "", n.id === graph.start ? "start" : "", n.id === graph.answer ? "answer" : "", traceNodes.has(n.id) ? "trace" : ""].join(" ") }));
+  graph.edges.forEach((e, i) => els.push({ data: { id: `e${i}`, source: e.src, target: e.dst, label: e.gold ? phrase(e.rel) : "" }, classes: e.gold ? "gold" : "" }));
+  (claimed || []).forEach((h, i) => {
+    if (!h.head || !h.tail) return;
+    els.push({ data: { id: `c${i}`, source: h.head, target: h.tail, label: `${h.valid ? "✓" : "✗"} ${phrase(h.relation)}` }, classes: h.valid ? "claim-true" : "claim-false" });
+  });
+  if (S.cys[containerId]) S.cys[containerId].destroy();
+  S.cys[containerId] = cytoscape({ container: box, elements: els, style: CY_STYLE, maxZoom: 1.6,
+    layout: { name: "breadthfirst", directed: true, roots: graph.start ? [graph.start] : undefined, spacingFactor: 0.9, animate: false } });
+}
+
+// --- Inference -----------------------------------------------------------------------------------
+async function showInference() {
+  const box = $("#inf-items");
+  if (!needRun(box)) return;
+  const ev = await api("/api/eval?" + q({ run: S.run }));
+  const phases = ev.phases.filter((p) => p.has_predictions);
+  if (!phases.length) { box.replaceChildren(el("div", { class: "empty", text: "This run has no evaluation predictions yet (eval/<phase>/predictions.jsonl)." })); $("#inf-cols").replaceChildren(); return; }
+  const chosen = S.inf.cols && S.inf.run === S.run ? S.inf.cols : phases.map((p) => p.phase);
+  S.inf.run = S.run; S.inf.cols = chosen;
+  $("#inf-cols").replaceChildren("compare: ", ...phases.map((p) => el("label", {}, el("input", { type: "checkbox", value: p.phase, checked: chosen.includes(p.phase) ? "checked" : null,
+    onchange: () => { S.inf.cols = [...document.querySelectorAll("#inf-cols input:checked")].map((i) => i.value); S.inf.offset = 0; guarded(loadInference); } }), ` ${p.phase} `)));
+  $("#inf-metrics").replaceChildren(el("table", { class: "grid", "data-testid": "inf-metrics" },
+    el("thead", {}, el("tr", {}, el("th", { text: "phase" }), el("th", { text: "accuracy [95% CI]" }), el("th", { text: "by hop" }))),
+    el("tbody", {}, phases.map((p) => el("tr", {}, el("td", { text: p.phase }), el("td", { text: interval(p.metrics && p.metrics.accuracy) }),
+      el("td", { text: Object.entries((p.metrics && p.metrics.by_hop) || {}).map(([h, iv]) => `${h}: ${interval(iv)}`).join(" · ") }))))));
+  await loadInference();
+}
+async function loadInference() {
+  const box = $("#inf-items");
+  if (!S.inf.cols.length) { box.replaceChildren(el("div", { class: "empty", text: "Pick at least one phase." })); return; }
+  const params = new URLSearchParams();
+  S.inf.cols.forEach((c) => params.append("col", `${S.run}::${c}`));
+  params.set("offset", S.inf.offset); params.set("limit", S.inf.limit);
+  const hop = $("#inf-hop").value; if (hop) params.set("hop", hop);
+  const d = await api("/api/inference?" + params);
+  const pages = Math.max(1, Math.ceil(d.total / S.inf.limit));
+  $("#inf-page").textContent = `${d.total} eval items · page ${Math.floor(S.inf.offset / S.inf.limit) + 1} of ${pages}`;
+  $("#inf-prev").disabled = S.inf.offset === 0; $("#inf-next").disabled = S.inf.offset + S.inf.limit >= d.total;
+  const hopSel = $("#inf-hop");
+  if (hopSel.options.length <= 1) {
+    const t = await api("/api/tasks?" + q({ run: S.run, file: "eval", limit: 1 })).catch(() => ({ hops: [] }));
+    (t.hops || []).forEach((h) => hopSel.append(el("option", { value: h, text: `${h}` })));
+  }
+  const names = { nodes: Object.entries(d.labels || {}).map(([id, label]) => ({ id, label })), phrases: d.phrases || {} };
+  box.replaceChildren(...d.items.map((it) => el("div", { class: "inf-item" }, questionBox(it.task),
+    el("div", { class: "cols", style: `grid-template-columns: repeat(${d.columns.length}, 1fr)` },
+      d.columns.map((c, i) => {
+        const a = it.answers[i];
+        if (!a) return el("div", { class: "card" }, el("b", { text: c.phase }), el("div", { class: "muted", text: "not answered" }));
+        return el("div", { class: "card" }, el("div", {}, el("b", { text: c.phase }), " ",
+          el("span", { class: "badge " + (a.correct ? "ok" : "bad"), text: `${a.answer ?? "—"} ${a.correct ? "correct" : "wrong"}` }),
+          el("span", { class: "badge " + (a.faithful ? "ok" : "bad"), text: a.faithful ? "faithful" : "unfaithful" })),
+          el("pre", { text: a.completion }), hopList(a.claimed_hops, names));
+      })))));
+}
+
+// --- Try It --------------------------------------------------------------------------------------
+let relations = [];
+async function showTryIt() {
+  const status = $("#try-status");
+  if (!needRun($("#try-result"))) return;
+  const [models, tasks, kg] = await Promise.all([
+    api("/api/models?" + q({ run: S.run })),
+    api("/api/tasks?" + q({ run: S.run, file: "eval", limit: 200 })).catch(() => ({ items: [] })),
+    api("/api/kg?" + q({ run: S.run })).catch(() => ({ relations: [] })),
+  ]);
+  $("#try-model").replaceChildren(...models.models.map((m) => el("option", { value: m.id, text: m.label })));
+  if (!models.models.length) status.textContent = "this run's config.json names no model";
+  $("#try-item").replaceChildren(...tasks.items.map((t) => el("option", { value: t.id, text: `${t.id} · ${t.hop_len} hops · ${(t.question || "").slice(0, 90)}` })));
+  S.tryTasks = Object.fromEntries(tasks.items.map((t) => [t.id, t]));
+  relations = kg.relations || [];
+  if (!$("#try-chain").children.length) { addHop(); addHop(); }
+  else $("#try-chain").querySelectorAll("select").forEach(fillRelations);
+  showChosenItem();
+}
+function fillRelations(sel) {
+  const v = sel.value;
+  sel.replaceChildren(...relations.map((r) => el("option", { value: r.id, text: r.phrase })));
+  if (v) sel.value = v;
+}
+function addHop() {
+  const chain = $("#try-chain");
+  if (chain.children.length >= 6) return;
+  const sel = el("select", { class: "hop" });
+  fillRelations(sel);
+  if (relations[chain.children.length % Math.max(1, relations.length)]) sel.value = relations[chain.children.length % relations.length].id;
+  chain.append(sel);
+}
+function tryMode() { return document.querySelector("input[name=try-mode]:checked").value; }
+function showChosenItem() {
+  $("#try-item-box").hidden = tryMode() !== "item";
+  $("#try-compose-box").hidden = tryMode() !== "compose";
+  if (tryMode() === "item") {
+    const t = S.tryTasks && S.tryTasks[$("#try-item").value];
+    $("#try-question").replaceChildren(t ? questionBox(t) : el("span", { class: "muted", text: "no eval items in this run" }));
+    S.tryGraph = null;
+  } else {
+    $("#try-question").replaceChildren(S.composed ? questionBox(S.composed.task) : el("span", { class: "muted", text: "choose a start entity and a relation chain, then Compose" }));
+  }
+}
+function composeSpec() {
+  return { start: $("#try-start").value.trim(), chain: [...document.querySelectorAll("#try-chain select")].map((s) => s.value),
+           seed: parseInt($("#try-seed").value || "0", 10) };
+}
+async function compose() {
+  S.composed = null;
+  const spec = composeSpec();
+  const d = await api("/api/compose", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ run: S.run, ...spec }) });
+  S.composed = { ...d, spec };
+  showChosenItem();
+  drawPath("try-graph", d.graph, []);
+}
+async function searchStart() {
+  const v = $("#try-start").value.trim();
+  if (!v || !S.run) return;
+  const d = await api("/api/kg/search?" + q({ run: S.run, q: v, limit: 20 }));
+  $("#try-start-list").replaceChildren(...d.items.map((e) => el("option", { value: e.id, text: `${e.label} (${e.type || "?"})` })));
+}
+async function ask() {
+  const body = { run: S.run, model: $("#try-model").value, max_new_tokens: parseInt($("#try-max").value, 10),
+                 temperature: parseFloat($("#try-temp").value) };
+  if (tryMode() === "item") body.task_id = $("#try-item").value;
+  else { if (!S.composed) throw new Error("compose a well-posed question first"); body.compose = S.composed.spec; }
+  const out = $("#try-answer"), status = $("#try-status");
+  out.textContent = ""; out.dataset.chunks = 0; $("#try-result").replaceChildren();
+  $("#try-ask").disabled = true;
+  try {
+    const job = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    status.textContent = `queued: position ${job.position}`;
+    await new Promise((resolve, reject) => {
+      const es = new EventSource(job.events);
+      es.addEventListener("queued", (e) => { const d = JSON.parse(e.data); status.textContent = d.position ? `queued: ${d.position} ahead of you` : "queued: next"; });
+      es.addEventListener("loading", () => { status.textContent = "loading the model…"; });
+      es.addEventListener("started", () => { status.textContent = "generating…"; });
+      let chunks = 0;
+      es.addEventListener("token", (e) => { out.textContent += JSON.parse(e.data).text; out.dataset.chunks = ++chunks; });
+      es.addEventListener("done", (e) => { es.close(); const d = JSON.parse(e.data); status.textContent = `done in ${d.seconds}s (${d.finish_reason})`; showTryResult(d); resolve(); });
+      es.addEventListener("error", (e) => { es.close(); let msg = "stream failed"; try { msg = JSON.parse(e.data).message; } catch (x) { /* network error */ } status.textContent = "error: " + msg; reject(new Error(msg)); });
+    });
+  } finally { $("#try-ask").disabled = false; }
+}
+async function showTryResult(d) {
+  const r = d.reward || {};
+  let graph = S.composed && tryMode() === "compose" ? S.composed.graph : null;
+  if (!graph && tryMode() === "item") {
+    const t = S.tryTasks[$("#try-item").value];
+    graph = await api("/api/kg/entity?" + q({ run: S.run, id: t.start || (t.path_star && t.path_star.entities[0]), limit: 40 }))
+      .then((n) => pathFromTask(t, n)).catch(() => null);
+  }
+  $("#try-result").replaceChildren(el("div", { "data-testid": "try-verdict" },
+    el("span", { class: "badge " + (r.correct ? "ok" : "bad"), text: r.format_ok === false ? "unparseable" : `answer ${r.answer ?? "—"}: ${r.correct ? "correct" : "wrong"}` }),
+    el("span", { class: "badge " + (r.faithful ? "ok" : "bad"), text: r.faithful ? "faithful trace" : "unfaithful trace" }),
+    ` reward ${num(r.total)} (${r.preset || ""}) · ${(r.claimed_hops || []).length} claimed hop(s), ${r.valid_hops ?? 0} true in the KG`),
+    hopList(r.claimed_hops, graph));
+  if (graph) drawPath("try-graph", graph, r.claimed_hops);
+}
+function pathFromTask(t, n) {
+  // the item's own gold path over the start entity's neighbourhood
+  const gold = (t.path_star && t.path_star.entities) || [];
+  const nodes = new Map(n.nodes.map((x) => [x.id, { ...x }]));
+  gold.forEach((g) => { if (!nodes.has(g)) nodes.set(g, { id: g, label: g }); });
+  for (const x of nodes.values()) { x.gold = gold.includes(x.id); x.option = Object.values(t.option_ids || {}).includes(x.id); }
+  const edges = ((t.path_star && t.path_star.edges) || []).map((e) => ({ ...e, gold: true })).concat(n.edges.map((e) => ({ ...e, gold: false })));
+  const labels = Object.fromEntries(Object.entries(t.option_ids || {}).map(([k, id]) => [id, t.options[k]]));
+  for (const x of nodes.values()) if (labels[x.id] && x.label === x.id) x.label = labels[x.id];
+  return { nodes: [...nodes.values()], edges, start: gold[0], answer: gold[gold.length - 1], phrases: n.phrases };
+}
+
+// --- Distribution --------------------------------------------------------------------------------
+function armsOf(results) {
+  // results.json as the experiment writes it; read defensively (arms as a dict or a list)
+  let arms = results && (results.arms || results.results || results.by_arm) || {};
+  if (Array.isArray(arms)) arms = Object.fromEntries(arms.map((a, i) => [a.name || a.arm || `arm ${i}`, a]));
+  const out = {};
+  for (const [name, a] of Object.entries(arms)) {
+    const m = a.metrics || a.eval || a.summary || a;
+    out[name] = { byHop: m.by_hop || a.by_hop || {}, accuracy: m.accuracy || a.accuracy, confusion: m.confusion || a.confusion, seeds: a.seeds };
+  }
+  return out;
+}
+const errorBars = {
+  id: "errorBars",
+  afterDatasetsDraw(chart) {
+    const { ctx } = chart;
+    chart.data.datasets.forEach((ds, i) => {
+      const meta = chart.getDatasetMeta(i);
+      if (meta.hidden) return;
+      meta.data.forEach((bar, j) => {
+        const iv = ds.intervals && ds.intervals[j];
+        if (!iv || iv.low === undefined) return;
+        const y = chart.scales.y;
+        ctx.save(); ctx.strokeStyle = "#1f2328"; ctx.lineWidth = 1;
+        ctx.beginPath(); ctx.moveTo(bar.x, y.getPixelForValue(iv.low)); ctx.lineTo(bar.x, y.getPixelForValue(iv.high));
+        ctx.moveTo(bar.x - 3, y.getPixelForValue(iv.low)); ctx.lineTo(bar.x + 3, y.getPixelForValue(iv.low));
+        ctx.moveTo(bar.x - 3, y.getPixelForValue(iv.high)); ctx.lineTo(bar.x + 3, y.getPixelForValue(iv.high));
+        ctx.stroke(); ctx.restore();
+      });
+    });
+  },
+};
+async function showDistribution() {
+  await loadRuns();
+  const sel = $("#dist-select");
+  const empty = $("#dist-empty");
+  empty.hidden = !!S.experiments.length;
+  empty.textContent = "No distribution experiment in this runs folder yet. Run the distribution experiment (see `kgreason eval --help`), then reload.";
+  if (!S.experiments.length) { $("#dist-table").replaceChildren(); $("#dist-2x2").replaceChildren(); $("#dist-report").textContent = ""; return; }
+  const keep = sel.value;
+  sel.replaceChildren(...S.experiments.map((e) => el("option", { value: e.name, text: e.title || e.name })));
+  if (keep && S.experiments.find((e) => e.name === keep)) sel.value = keep;
+  const d = await api("/api/experiment?" + q({ name: sel.value }));
+  const arms = armsOf(d.results);
+  const names = Object.keys(arms);
+  const hops = [...new Set(names.flatMap((n) => Object.keys(arms[n].byHop)))].sort((a, b) => a - b);
+  const val = (iv) => (typeof iv === "number" ? iv : iv && iv.mean);
+  if (S.charts.dist) S.charts.dist.destroy();
+  S.charts.dist = new Chart($("#chart-dist"), {
+    type: "bar", plugins: [errorBars],
+    data: { labels: hops.map((h) => `${h} hop${h === "1" ? "" : "s"}`),
+      datasets: names.map((n, i) => ({ label: n, backgroundColor: COLORS[i % COLORS.length] + "cc",
+        data: hops.map((h) => val(arms[n].byHop[h]) ?? null), intervals: hops.map((h) => arms[n].byHop[h]) })) },
+    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy (95% CI)" } } },
+      plugins: { title: { display: true, text: "Accuracy by hop per arm" } } },
+  });
+  $("#dist-table").replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "arm" }), el("th", { text: "overall" }), hops.map((h) => el("th", { text: `${h} hops` })))),
+    el("tbody", {}, names.map((n) => el("tr", {}, el("td", { text: n }), el("td", { text: interval(arms[n].accuracy) }),
+      hops.map((h) => el("td", { text: interval(arms[n].byHop[h]) }))))));
+  $("#dist-2x2").replaceChildren(...names.filter((n) => arms[n].confusion).map((n) => {
+    const c = arms[n].confusion;
+    return el("div", { class: "card" }, el("b", { text: n }), el("table", { class: "grid", "data-testid": "table-2x2" },
+      el("tr", {}, el("th", {}), el("th", { text: "trace faithful" }), el("th", { text: "trace unfaithful" })),
+      el("tr", {}, el("th", { text: "answer correct" }), el("td", { text: c.correct_faithful ?? "" }), el("td", { text: c.correct_unfaithful ?? "" })),
+      el("tr", {}, el("th", { text: "answer wrong" }), el("td", { text: c.wrong_faithful ?? "" }), el("td", { text: c.wrong_unfaithful ?? "" }))));
+  }));
+  $("#dist-report").textContent = d.report || "(no report.md)";
+}
+
+// --- Graph ---------------------------------------------------------------------------------------
+async function showGraph() {
+  if (!needRun($("#kg-rels"))) return;
+  const info = await api("/api/kg?" + q({ run: S.run }));
+  $("#kg-info").textContent = `${info.name}: ${info.entities} entities, ${info.edges} edges, ${info.relations.length} relations (${info.relations.map((r) => r.id).join(", ")})`;
+  if (!S.kgTrail.length) {
+    const first = await api("/api/kg/search?" + q({ run: S.run, q: $("#kg-q").value || "a", limit: 1 })).catch(() => ({ items: [] }));
+    if (first.items.length) await openEntity(first.items[0].id);
+  } else await openEntity(S.kgTrail[S.kgTrail.length - 1], false);
+}
+async function kgSearch() {
+  const v = $("#kg-q").value.trim();
+  if (!v) return;
+  const d = await api("/api/kg/search?" + q({ run: S.run, q: v, limit: 30 }));
+  $("#kg-results").replaceChildren(el("li", { class: "muted", text: `${d.total} match(es)` }),
+    ...d.items.map((e) => el("li", { onclick: () => guarded(() => openEntity(e.id)) }, `${e.label} `, el("span", { class: "muted", text: `${e.type || ""} · ${e.degree} edges` }))));
+}
+async function openEntity(id, push = true) {
+  const d = await api("/api/kg/entity?" + q({ run: S.run, id, limit: 80 }));
+  if (push && S.kgTrail[S.kgTrail.length - 1] !== id) S.kgTrail.push(id);
+  $("#kg-trail").replaceChildren("path: ", ...S.kgTrail.slice(-6).map((t, i, arr) => el("span", {}, i ? " → " : "", el("a", { class: "follow", text: t, onclick: () => guarded(() => openEntity(t, false)) }))));
+  const label = Object.fromEntries(d.nodes.map((n) => [n.id, n.label]));
+  const byRel = {};
+  d.edges.forEach((e) => { const out = e.src === id; const k = out ? `→ ${d.phrases[e.rel] || e.rel}` : `← ${(d.inverse || {})[e.rel] || "incoming " + e.rel}`; (byRel[k] = byRel[k] || []).push(out ? e.dst : e.src); });
+  $("#kg-rels").replaceChildren(el("h3", { text: `${d.entity.label} (${d.entity.type || "untyped"})` }),
+    el("div", { class: "muted", text: `${d.out} outgoing, ${d.in} incoming${d.truncated ? " (drawing truncated)" : ""}` }),
+    ...Object.entries(byRel).map(([k, ids]) => el("div", {}, el("b", { text: k + ": " }),
+      ...ids.map((t, i) => el("span", {}, i ? ", " : "", el("a", { class: "follow", "data-entity": t, text: label[t] || t, onclick: () => guarded(() => openEntity(t)) }))))));
+  const els = d.nodes.map((n) => ({ data: { id: n.id, label: n.label }, classes: n.id === id ? "center" : "" }))
+    .concat(d.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.src, target: e.dst, label: d.phrases[e.rel] || e.rel } })));
+  if (S.cys.kg) S.cys.kg.destroy();
+  S.cys.kg = cytoscape({ container: $("#kg-cy"), elements: els, style: CY_STYLE, maxZoom: 1.6, layout: { name: "concentric", concentric: (n) => (n.id() === id ? 2 : 1), animate: false, minNodeSpacing: 30 } });
+  S.cys.kg.on("tap", "node", (ev) => { if (ev.target.id() !== id) guarded(() => openEntity(ev.target.id())); });
+}
+
+// --- wiring --------------------------------------------------------------------------------------
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", async () => {
+  $("#run-select").addEventListener("change", (e) => selectRun(e.target.value));
+  $("#compare-btn").addEventListener("click", () => guarded(compareRuns));
+  $("#train-phase").addEventListener("change", (e) => { S.train.phase = e.target.value; S.train.offset = 0; guarded(loadGroups); });
+  $("#train-prev").addEventListener("click", () => { S.train.offset = Math.max(0, S.train.offset - S.train.limit); guarded(loadGroups); });
+  $("#train-next").addEventListener("click", () => { S.train.offset += S.train.limit; guarded(loadGroups); });
+  $("#inf-prev").addEventListener("click", () => { S.inf.offset = Math.max(0, S.inf.offset - S.inf.limit); guarded(loadInference); });
+  $("#inf-next").addEventListener("click", () => { S.inf.offset += S.inf.limit; guarded(loadInference); });
+  $("#inf-hop").addEventListener("change", () => { S.inf.offset = 0; guarded(loadInference); });
+  document.querySelectorAll("input[name=try-mode]").forEach((r) => r.addEventListener("change", showChosenItem));
+  $("#try-item").addEventListener("change", showChosenItem);
+  $("#try-add-hop").addEventListener("click", addHop);
+  $("#try-del-hop").addEventListener("click", () => { const c = $("#try-chain"); if (c.children.length > 1) c.lastChild.remove(); });
+  $("#try-compose").addEventListener("click", () => guarded(compose));
+  $("#try-start").addEventListener("input", () => guarded(searchStart));
+  $("#try-ask").addEventListener("click", () => guarded(ask));
+  $("#dist-select").addEventListener("change", () => guarded(showDistribution));
+  $("#kg-search").addEventListener("click", () => guarded(kgSearch));
+  $("#kg-q").addEventListener("keydown", (e) => { if (e.key === "Enter") guarded(kgSearch); });
+  await guarded(loadRuns);
+  route();
+});

@@ -1,0 +1,330 @@
+"""Audit a task file against its graph: well-posedness, letter balance, leakage, oracle, shortcuts.
+
+Works on our files and on the hobby project's (which state no relation chain: for those, any
+chain of the item's hop length counts, i.e. every entity reachable in exactly hop_len steps).
+
+`oracle_predictions` and `shortcut_predictions` are reusable: evaluation prints them next to a
+model's accuracy as reference rows. The shortcut baselines never follow the graph: a dataset
+where one of them beats chance has a tell a model could learn instead of reasoning.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kgreason.io import iter_jsonl
+from kgreason.kg.graph import KnowledgeGraph
+from kgreason.records import LETTERS, Task
+from kgreason.tasks.generate import mentions, task_from_record
+from kgreason.tasks.shortcuts import relation_range_types, words
+
+Triple = tuple[str, str, str]
+SHORTCUTS = ("most_common_letter", "type_match", "max_degree", "word_overlap")
+
+
+# --- resolving what an item names ------------------------------------------------------------------
+class EntityIndex:
+    """Option text / path entries -> entity id, by id, label or alias (case-insensitive)."""
+
+    def __init__(self, kg: KnowledgeGraph) -> None:
+        self.kg = kg
+        self._by_name: dict[str, list[str]] = {}
+        for eid, ent in kg.entities.items():
+            for name in ent.names():
+                ids = self._by_name.setdefault(name.lower(), [])
+                if eid not in ids:
+                    ids.append(eid)
+
+    def resolve(self, text: str) -> str | None:
+        if text in self.kg.entities:
+            return text
+        ids = self._by_name.get(text.strip().lower(), [])
+        return ids[0] if len(ids) == 1 else None
+
+    def options(self, task: Task) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for letter, text in task.options.items():
+            eid = task.option_ids.get(letter)
+            out[letter] = eid if eid in self.kg.entities else self.resolve(text)
+        return out
+
+    def start(self, task: Task) -> str | None:
+        if task.start:
+            return self.resolve(task.start)
+        return self.resolve(task.path_star.entities[0]) if task.path_star.entities else None
+
+
+def states_chain(kg: KnowledgeGraph, task: Task) -> bool:
+    """Whether the question spells out the relation chain (every phrase, in order)."""
+    if not task.relation_chain or any(r not in kg.relations for r in task.relation_chain):
+        return False
+    text = task.question.lower()
+    pos = 0
+    for rel in task.relation_chain:
+        found = text.find(kg.phrase(rel).lower(), pos)
+        if found < 0:
+            return False
+        pos = found + 1
+    return True
+
+
+def reachable(kg: KnowledgeGraph, task: Task, start: str, stated: bool) -> set[str]:
+    """What the question's wording admits: the stated chain, or (no chain) any hop_len-step walk."""
+    if stated:
+        return kg.follow(start, task.relation_chain)
+    frontier = {start}
+    for _ in range(task.hop_len):
+        frontier = {t for node in frontier for t in kg.successors(node)}
+    return frontier
+
+
+# --- oracle and shortcuts --------------------------------------------------------------------------
+def _tie_break(task: Task, name: str, letters: Sequence[str]) -> str:
+    """A deterministic pseudo-random pick among tied letters, so ties score chance, not 'always A'."""
+    letters = sorted(letters)
+    return letters[zlib.crc32(f"{name}:{task.id}".encode()) % len(letters)]
+
+
+def _argmax_letters(scores: dict[str, float]) -> list[str]:
+    best = max(scores.values())
+    return [lt for lt, s in scores.items() if s == best]
+
+
+def oracle_predictions(kg: KnowledgeGraph, tasks: Sequence[Task]) -> list[str | None]:
+    """The letter of the option the KG reaches from the start by the item's chain (None if none)."""
+    index = EntityIndex(kg)
+    preds: list[str | None] = []
+    for task in tasks:
+        start = index.start(task)
+        if start is None:
+            preds.append(None)
+            continue
+        reached = reachable(kg, task, start, states_chain(kg, task))
+        hits = [lt for lt, eid in sorted(index.options(task).items()) if eid is not None and eid in reached]
+        preds.append(hits[0] if len(hits) == 1 else (_tie_break(task, "oracle", hits) if hits else None))
+    return preds
+
+
+def expected_type(kg: KnowledgeGraph, task: Task, range_types: dict[str, str | None]) -> str | None:
+    """The answer type the question implies: the last stated relation's usual tail type, or a type
+    name in the question's words (the hobby wording "What is the root cause of X?" implies cause)."""
+    if states_chain(kg, task):
+        return range_types.get(task.relation_chain[-1])
+    types = {e.type for e in kg.entities.values() if e.type}
+    words = _words(task.question)
+    for t in sorted(types):
+        if t.lower() in words or t.lower().rstrip("s") in words:
+            return t
+    return None
+
+
+def _words(text: str) -> set[str]:
+    return words(text)
+
+
+def shortcut_predictions(kg: KnowledgeGraph, tasks: Sequence[Task]) -> dict[str, list[str]]:
+    """Baselines that never follow the graph's edges; each a list of letters aligned with `tasks`.
+
+    most_common_letter: always the letter most often correct in these items (an upper bound for
+    any letter prior). type_match: the option whose entity type matches the type the question
+    implies. max_degree: the option with the most edges. word_overlap: the option whose label
+    shares most words with the question. Ties are broken pseudo-randomly per item.
+    """
+    index = EntityIndex(kg)
+    letter_counts = Counter(t.answer_star for t in tasks)
+    common = sorted(letter_counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if tasks else "A"
+    range_types = relation_range_types(kg)
+    out: dict[str, list[str]] = {name: [] for name in SHORTCUTS}
+    for task in tasks:
+        opts = index.options(task)
+        out["most_common_letter"].append(common)
+        want = expected_type(kg, task, range_types)
+        type_scores = {lt: float(eid is not None and want is not None and kg.entities[eid].type == want)
+                       for lt, eid in opts.items()}
+        out["type_match"].append(_tie_break(task, "type_match", _argmax_letters(type_scores)))
+        degree_scores = {lt: float(kg.degree(eid)) if eid else -1.0 for lt, eid in opts.items()}
+        out["max_degree"].append(_tie_break(task, "max_degree", _argmax_letters(degree_scores)))
+        q_words = _words(task.question)
+        overlap = {lt: float(len(q_words & _words(text))) for lt, text in task.options.items()}
+        out["word_overlap"].append(_tie_break(task, "word_overlap", _argmax_letters(overlap)))
+    return out
+
+
+def accuracy(tasks: Sequence[Task], preds: Sequence[str | None]) -> float:
+    return sum(p == t.answer_star for t, p in zip(tasks, preds, strict=True)) / len(tasks) if tasks else 0.0
+
+
+# --- leakage ---------------------------------------------------------------------------------------
+@dataclass
+class Material:
+    """What --against files teach: their tasks' keys and paths, and fact edges."""
+
+    name: str
+    questions: set[str] = field(default_factory=set)
+    paths: set[tuple] = field(default_factory=set)
+    start_chains: set[tuple] = field(default_factory=set)
+    edges: set[Triple] = field(default_factory=set)
+    items: int = 0
+    facts: int = 0
+
+
+def _question_key(task: Task) -> str:
+    return " ".join(task.question.lower().split())
+
+
+def _path_key(task: Task) -> tuple:
+    return tuple(task.path_star.edges) if task.path_star.edges else tuple(task.path_star.entities)
+
+
+def _start_chain_key(task: Task, index: EntityIndex) -> tuple:
+    return (index.start(task) or task.start, tuple(task.relation_chain))
+
+
+def load_material(path: str | Path, index: EntityIndex) -> Material:
+    """Read a training task file or a facts file (or a mix): records with options are tasks,
+    records with head/relation/tail (or src/rel/dst) are facts."""
+    mat = Material(name=str(path))
+    for line, rec in iter_jsonl(path):
+        if "options" in rec:
+            task = task_from_record(rec, f"{path}:{line}")
+            mat.items += 1
+            mat.questions.add(_question_key(task))
+            mat.paths.add(_path_key(task))
+            mat.start_chains.add(_start_chain_key(task, index))
+            mat.edges.update(task.path_star.edges)
+        else:
+            h, r, t = (rec.get("head", rec.get("src")), rec.get("relation", rec.get("rel")),
+                       rec.get("tail", rec.get("dst")))
+            if not (h and r and t):
+                from kgreason.io import InputError
+
+                raise InputError(f"{path}:{line}: neither a task (no 'options') nor a fact (head/relation/tail)")
+            mat.facts += 1
+            mat.edges.add((str(h), str(r), str(t)))
+    return mat
+
+
+# --- the audit -------------------------------------------------------------------------------------
+def _gold_path_valid(kg: KnowledgeGraph, task: Task, start: str | None) -> bool:
+    edges = task.path_star.edges
+    if not edges or start is None or edges[0][0] != start:
+        return False
+    if any(not kg.has_edge(*e) for e in edges):
+        return False
+    if any(edges[i][2] != edges[i + 1][0] for i in range(len(edges) - 1)):
+        return False
+    return [r for _, r, _ in edges] == list(task.relation_chain)
+
+
+def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Material] = (),
+                examples: int = 5) -> dict:
+    """Everything `kgreason tasks audit` reports, as a JSON-ready dict."""
+    index = EntityIndex(kg)
+    against = list(against)
+    ill_posed: list[dict] = []
+    invalid_paths: list[str] = []
+    named: list[str] = []
+    unresolved = 0
+    no_chain = 0
+    for task in tasks:
+        start = index.start(task)
+        opts = index.options(task)
+        unresolved += sum(eid is None for eid in opts.values())
+        stated = states_chain(kg, task)
+        no_chain += not stated
+        reached = reachable(kg, task, start, stated) if start else set()
+        hits = sorted(lt for lt, eid in opts.items() if eid is not None and eid in reached)
+        if len(hits) != 1:
+            ill_posed.append({"id": task.id, "options_reached": hits, "chain_stated": stated})
+        if not _gold_path_valid(kg, task, start) or (task.path_star.entities and
+                                                      opts.get(task.answer_star) != index.resolve(task.path_star.entities[-1])):
+            invalid_paths.append(task.id)
+        if any(mentions(task.question, text) for text in task.options.values()):
+            named.append(task.id)
+    oracle = oracle_predictions(kg, tasks)
+    shortcuts = shortcut_predictions(kg, tasks)
+    report = {
+        "items": len(tasks),
+        "by_hop": dict(sorted(Counter(str(t.hop_len) for t in tasks).items())),
+        "modes": dict(sorted(Counter(t.mode for t in tasks).items())),
+        "chain_not_stated": no_chain,
+        "ill_posed": len(ill_posed),
+        "ill_posed_examples": ill_posed[:examples],
+        "invalid_gold_path": len(invalid_paths),
+        "invalid_gold_path_examples": invalid_paths[:examples],
+        "option_named_in_question": len(named),
+        "unresolved_options": unresolved,
+        "letters": {lt: sum(t.answer_star == lt for t in tasks) for lt in LETTERS},
+        "overlap": [_overlap(tasks, mat, index) for mat in against if mat.items],
+        "untaught_edges": _untaught(tasks, against),
+        "oracle_accuracy": accuracy(tasks, oracle),
+        "shortcut_accuracy": {name: accuracy(tasks, preds) for name, preds in shortcuts.items()},
+        "chance": 1 / len(LETTERS),
+    }
+    report["problems"] = problems(report)
+    return report
+
+
+def _overlap(tasks: Sequence[Task], mat: Material, index: EntityIndex) -> dict:
+    q = [t.id for t in tasks if _question_key(t) in mat.questions]
+    p = [t.id for t in tasks if _path_key(t) in mat.paths]
+    sc = [t.id for t in tasks if _start_chain_key(t, index) in mat.start_chains]
+    return {"against": mat.name, "against_items": mat.items, "question": len(q), "gold_path": len(p),
+            "start_chain": len(sc), "examples": sorted(set(q + p + sc))[:5]}
+
+
+def _untaught(tasks: Sequence[Task], against: Sequence[Material]) -> dict | None:
+    """Closed-mode path edges that no --against file teaches (None when no --against given)."""
+    if not against:
+        return None
+    taught = set().union(*(m.edges for m in against))
+    edges = {e for t in tasks if t.mode == "closed" for e in t.path_star.edges}
+    missing = sorted(edges - taught)
+    return {"edges": len(edges), "untaught": len(missing), "examples": [list(e) for e in missing[:5]]}
+
+
+def problems(report: dict) -> list[str]:
+    """What makes `--strict` fail: anything ill posed or leaked."""
+    out = []
+    for key, what in (("ill_posed", "ill-posed items"), ("invalid_gold_path", "items whose gold path is not a KG path"),
+                      ("option_named_in_question", "items whose question names an option")):
+        if report[key]:
+            out.append(f"{report[key]} {what}")
+    for ov in report["overlap"]:
+        for key in ("question", "gold_path", "start_chain"):
+            if ov[key]:
+                out.append(f"{ov[key]} items share their {key.replace('_', ' ')} with {ov['against']}")
+    un = report["untaught_edges"]
+    if un and un["untaught"]:
+        out.append(f"{un['untaught']} closed-book path edges are never taught by the --against files")
+    return out
+
+
+def format_report(path: str, report: dict) -> str:
+    """The human-readable audit."""
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    lines = [f"audit of {path}: {report['items']} items",
+             "  hop lengths: " + ", ".join(f"{h}: {n}" for h, n in report["by_hop"].items()),
+             f"  chain not stated in question: {report['chain_not_stated']} (any chain of the hop length counts)",
+             f"  ill-posed (options reached by the chain != 1): {report['ill_posed']}"]
+    for ex in report["ill_posed_examples"]:
+        lines.append(f"    e.g. {ex['id']}: options reached {ex['options_reached'] or 'none'}")
+    lines += [f"  gold path not a KG path to the keyed answer: {report['invalid_gold_path']}",
+              f"  question names an option: {report['option_named_in_question']}",
+              f"  options not found in the graph: {report['unresolved_options']}",
+              "  letters: " + "  ".join(f"{k} {v}" for k, v in report["letters"].items())]
+    for ov in report["overlap"]:
+        lines.append(f"  overlap with {ov['against']} ({ov['against_items']} items): question {ov['question']}, "
+                     f"gold path {ov['gold_path']}, start+chain {ov['start_chain']}")
+    un = report["untaught_edges"]
+    lines.append("  closed-book edges never taught: " +
+                 (f"{un['untaught']} of {un['edges']}" if un else "n/a (pass facts/train files with --against)"))
+    lines.append(f"  KG-oracle accuracy: {pct(report['oracle_accuracy'])}")
+    lines.append(f"  shortcut baselines (chance {pct(report['chance'])}): " +
+                 ", ".join(f"{k} {pct(v)}" for k, v in report["shortcut_accuracy"].items()))
+    lines.append("  problems: " + ("; ".join(report["problems"]) if report["problems"] else "none"))
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Handlers for `kgreason tasks generate|audit` and `kgreason bench tasks` (cli.py stays thin)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from kgreason.io import InputError
+
+
+def parse_hops(text: str) -> tuple[int, int]:
+    """"4-5" -> (4, 5); "3" -> (3, 3)."""
+    try:
+        lo, _, hi = text.partition("-")
+        lo_i, hi_i = int(lo), int(hi or lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a hop range like 1-3 or 4, got {text!r}") from None
+    if lo_i < 1 or hi_i < lo_i:
+        raise argparse.ArgumentTypeError(f"hop range must satisfy 1 <= min <= max, got {text!r}")
+    return lo_i, hi_i
+
+
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kg", required=True, help="the graph: kg.json (or the hobby project's JSON)")
+    p.add_argument("--out", required=True, help="output folder for the split JSONL files, facts.jsonl, manifest.json")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed and graph give byte-identical files")
+    p.add_argument("--mode", choices=["closed", "open"], default="closed",
+                   help="closed: the model must know the facts; open: a bounded set of facts is in each prompt")
+    for key, name, size, hops, what in (
+        ("eval", "eval", 300, "4-5", "held-out evaluation set"),
+        ("easy", "train_easy", 1500, "1-3", "short training questions"),
+        ("hard", "train_hard", 600, "4-5", "pool of long training questions (never shares an item with eval)"),
+    ):
+        p.add_argument(f"--{key}-name", default=name, help=f"file name (without .jsonl) of the {what}")
+        p.add_argument(f"--{key}-size", type=int, default=size, help=f"items in the {what}")
+        p.add_argument(f"--{key}-hops", type=parse_hops, default=parse_hops(hops), metavar="MIN-MAX",
+                       help=f"hop lengths of the {what}")
+    p.add_argument("--max-context-facts", type=int, default=24, help="open mode: facts per prompt, gold path included")
+    p.add_argument("--attempts-per-item", type=int, default=30,
+                   help="sampling budget: candidate items tried per wanted item before giving up")
+    p.add_argument("--cover-eval-edges", type=float, default=0.5,
+                   help="share of each shorter training split steered onto edges of eval paths")
+    p.add_argument("--any-type-distractors", action="store_true",
+                   help="allow distractors of another type than the answer (default: same type where types exist)")
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from kgreason.kg.io import load_kg
+    from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, write_dataset
+
+    splits = (
+        SplitSpec(args.eval_name, args.eval_size, *args.eval_hops, held_out=True),
+        SplitSpec(args.easy_name, args.easy_size, *args.easy_hops),
+        SplitSpec(args.hard_name, args.hard_size, *args.hard_hops),
+    )
+    config = TaskConfig(seed=args.seed, mode=args.mode, splits=splits, max_context_facts=args.max_context_facts,
+                        attempts_per_item=args.attempts_per_item, cover_eval_edges=args.cover_eval_edges,
+                        same_type_distractors=not args.any_type_distractors)
+    t0 = time.perf_counter()
+    kg = load_kg(args.kg)
+    t1 = time.perf_counter()
+    data = generate(kg, config, progress=sys.stderr.isatty())
+    paths = write_dataset(data, args.out)
+    t2 = time.perf_counter()
+    m = data.manifest
+    print(f"graph {args.kg}: {m['kg']['entities']} entities, {m['kg']['edges']} edges (loaded in {t1 - t0:.2f}s)")
+    for spec in splits:
+        n = m["counts"][spec.name]
+        short = "" if n >= spec.size else f"  (asked {spec.size}: the graph has too few well-posed items)"
+        rej = m["rejections"][spec.name]
+        rej_text = ", ".join(f"{k} {v}" for k, v in rej.items()) or "none"
+        print(f"{paths[spec.name]}: {n} items, hops {m['by_hop'][spec.name]}{short}\n    rejected: {rej_text}")
+    ho = m["held_out_edges"]
+    print(f"{paths[config.facts_name]}: {m['counts'][config.facts_name]} facts; eval path edges {ho['distinct']}: "
+          f"taught by facts {ho['taught_by_facts']}, asked in training questions {ho['asked_in_training_questions']}")
+    print(f"{paths['manifest']}: seed {config.seed}, mode {config.mode}; generated in {t2 - t1:.2f}s")
+    return 0
+
+
+def add_audit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="task JSONL to audit (ours or the hobby project's)")
+    p.add_argument("--kg", required=True, help="the graph the tasks were made from")
+    p.add_argument("--against", nargs="*", default=[], metavar="TRAIN",
+                   help="training files (task JSONL and/or facts.jsonl) to check overlap and taught edges against")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 1 when anything is ill posed or leaked")
+
+
+def audit_command(args: argparse.Namespace) -> int:
+    from kgreason.kg.io import load_kg
+    from kgreason.tasks.audit import EntityIndex, audit_tasks, format_report, load_material
+    from kgreason.tasks.generate import load_tasks
+
+    kg = load_kg(args.kg)
+    tasks = load_tasks(args.file)
+    index = EntityIndex(kg)
+    against = [load_material(p, index) for p in args.against]
+    report = audit_tasks(kg, tasks, against)
+    report["file"] = str(args.file)
+    print(json.dumps(report, indent=2) if args.json else format_report(args.file, report))
+    return 1 if args.strict and report["problems"] else 0
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--edges", type=int, default=1_000_000, help="edges in the generated graph")
+    p.add_argument("--graph", choices=["builtin", "synthetic"], default="builtin",
+                   help="builtin: the DevOps KG grown to --edges; synthetic: a random typed graph (faster to build)")
+    p.add_argument("--seed", type=int, default=0, help="graph and task seed")
+    p.add_argument("--items", type=int, default=400, help="questions to generate on each graph (4-5 hops)")
+    p.add_argument("--naive-seconds", type=float, default=20.0,
+                   help="time budget of the naive (enumerate every path) baseline; it stops there")
+    p.add_argument("--tmp", default=None, help="folder for the graph file (default: a temporary folder)")
+
+
+def bench_tasks_command(args: argparse.Namespace) -> int:
+    from kgreason.tasks.bench import run_bench
+
+    if args.edges < 100:
+        raise InputError(f"--edges must be at least 100, got {args.edges}")
+    run_bench(edges=args.edges, seed=args.seed, items=args.items, naive_seconds=args.naive_seconds,
+              tmp=Path(args.tmp) if args.tmp else None, graph=args.graph)
+    return 0

@@ -1,0 +1,367 @@
+"""Rejection-sampling fine-tuning (expert iteration), `kgreason train rsft`.
+
+TRL has no rejection-sampling trainer, so this is ours, built on its pieces. One round:
+
+1. pick the round's questions (easy, hard pool, mixed, or a curriculum: easy rounds then hard ones);
+2. sample k completions per question from the current model (kgreason.sampling, batched);
+3. score each with the KG reward (kgreason.reward.Scorer);
+4. keep, per question, the best up to N among samples that are correct and well formed (optionally
+   faithful too), optionally only for questions on the learning frontier (0 < pass rate < 1);
+5. fine-tune the current adapter on the winners with the same `train_lora` SFT uses.
+
+Every scored sample is appended to episodes.jsonl as it is produced, and a per-question line
+(pass rate, best reward, winners kept) to metrics.jsonl right after its samples: that line marks the
+question finished, so an interrupted round resumes after the last finished question. A round is
+marked done in summary.json once its adapter is saved.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgreason.io import InputError
+from kgreason.records import Completion, Episode, RewardBreakdown, Task
+from kgreason.train.runs import Run, dump_options, is_main_process
+from kgreason.train.sft import TrainOptions, remove_checkpoints, task_example, train_lora
+
+DISTRIBUTIONS = ("easy", "hard", "mixed", "curriculum")
+POOL_FILES = {"easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
+HELD_OUT_SPLITS = ("eval",)
+
+
+def _rsft_train_defaults() -> TrainOptions:
+    # A round trains on its winners only (tens to hundreds of examples): a fixed pass count, not steps.
+    return TrainOptions(max_steps=0, epochs=2.0, learning_rate=1e-4, save_steps=25)
+
+
+@dataclass
+class RSFTOptions:
+    rounds: int = 2
+    k: int = 8  # samples per question
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 160
+    keep: int = 1  # winners kept per question (best by reward)
+    distribution: str = "easy"  # easy | hard | mixed | curriculum
+    easy_rounds: int = 0  # curriculum: rounds on easy questions first (0: half the rounds, rounded up)
+    questions: int = 200  # questions per round, a seeded random subset of the pool (0: the whole pool)
+    frontier: bool = False  # keep only questions with 0 < pass rate < 1
+    faithful_only: bool = False  # winners must also have a faithful trace
+    preset: str = "kgreason"  # reward preset
+    backend: str = "auto"  # sampler backend
+    chunk: int = 16  # questions per sampling call (finished questions are saved after each)
+    seed: int = 0
+    train: TrainOptions = field(default_factory=_rsft_train_defaults)
+
+    def validate(self) -> None:
+        if self.distribution not in DISTRIBUTIONS:
+            raise InputError(f"--distribution: expected one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}")
+        for name in ("rounds", "k", "keep", "chunk"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name}: must be at least 1, got {getattr(self, name)}")
+        if self.questions < 0:
+            raise InputError(f"--questions: must be >= 0, got {self.questions}")
+
+    def pool_for_round(self, round_index: int) -> str:
+        """Which pool round `round_index` (1-based) draws from: easy, hard or mixed."""
+        if self.distribution != "curriculum":
+            return self.distribution
+        easy = self.easy_rounds or (self.rounds + 1) // 2
+        return "easy" if round_index <= easy else "hard"
+
+
+# --- selection -----------------------------------------------------------------------------------
+@dataclass
+class Scored:
+    """One sampled completion and its reward."""
+
+    sample_index: int
+    text: str
+    reward: RewardBreakdown
+
+
+@dataclass
+class QuestionOutcome:
+    """Per-question result of a round: what the metrics line records."""
+
+    task_id: str
+    k: int
+    passed: int  # samples with a well-formed, correct answer
+    pass_rate: float
+    best_reward: float | None
+    mean_reward: float
+    eligible: int  # samples that could be kept (correct, well formed, faithful when required)
+    kept: list[int]  # sample indices of the winners, best first
+    reason: str  # kept | none_eligible | below_frontier | above_frontier
+
+    def metrics(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "k": self.k, "passed": self.passed, "pass_rate": self.pass_rate,
+                "best_reward": self.best_reward, "mean_reward": self.mean_reward, "eligible": self.eligible,
+                "kept": len(self.kept), "kept_samples": self.kept, "reason": self.reason}
+
+
+def is_pass(r: RewardBreakdown) -> bool:
+    """A sample 'passes' when its answer parses and is right (the pass rate counts these)."""
+    return bool(r.format_ok and r.correct)
+
+
+def select_winners(task_id: str, samples: Sequence[Scored], keep: int = 1, faithful_only: bool = False,
+                   frontier: bool = False) -> QuestionOutcome:
+    """The best up to `keep` samples that are correct and well formed (and faithful if asked).
+
+    Ranking: reward total, highest first; ties go to the lower sample index (deterministic).
+    Duplicate texts count once, so `keep` > 1 never keeps the same completion twice.
+    With `frontier`, a question whose pass rate is 0 or 1 keeps nothing: it teaches either nothing
+    (always solved) or nothing the model can reach (never solved).
+    """
+    k = len(samples)
+    passed = sum(1 for s in samples if is_pass(s.reward))
+    pass_rate = passed / k if k else 0.0
+    eligible = [s for s in samples if is_pass(s.reward) and (s.reward.faithful or not faithful_only)]
+    totals = [s.reward.total for s in samples]
+    outcome = QuestionOutcome(task_id=task_id, k=k, passed=passed, pass_rate=pass_rate,
+                              best_reward=max(totals) if totals else None,
+                              mean_reward=sum(totals) / k if k else 0.0,
+                              eligible=len(eligible), kept=[], reason="kept")
+    if frontier and passed == 0:
+        outcome.reason = "below_frontier"
+        return outcome
+    if frontier and passed == k:
+        outcome.reason = "above_frontier"
+        return outcome
+    if not eligible:
+        outcome.reason = "none_eligible"
+        return outcome
+    seen: set[str] = set()
+    for s in sorted(eligible, key=lambda s: (-s.reward.total, s.sample_index)):
+        key = s.text.strip()
+        if key in seen:
+            continue
+        seen.add(key)
+        outcome.kept.append(s.sample_index)
+        if len(outcome.kept) == keep:
+            break
+    return outcome
+
+
+# --- questions -----------------------------------------------------------------------------------
+def load_pool(data_dir: Path, name: str) -> list[Task]:
+    """A training pool (train_easy / train_hard); refuses held-out items so eval never leaks in."""
+    from kgreason.tasks.generate import load_tasks
+
+    path = Path(data_dir) / POOL_FILES[name]
+    if not path.exists():
+        raise InputError(f"{path}: file not found (the {name} training pool); generate it with `kgreason tasks generate`")
+    tasks = load_tasks(path)
+    leaked = [t.id for t in tasks if t.split in HELD_OUT_SPLITS]
+    if leaked:
+        raise InputError(f"{path}: holds held-out items ({', '.join(leaked[:3])} ...); RSFT never trains on eval items")
+    return tasks
+
+
+def round_questions(pools: dict[str, list[Task]], pool: str, n: int, seed: int, round_index: int) -> list[Task]:
+    """The round's questions: a seeded subset of the pool ("mixed": half easy, half hard)."""
+    rng = random.Random(seed * 1000 + round_index)
+    if pool == "mixed":
+        half = n // 2 if n else 0
+        easy = _subset(pools["easy"], n - half if n else 0, rng)
+        hard = _subset(pools["hard"], half, rng)
+        questions = easy + hard
+        rng.shuffle(questions)
+        return questions
+    return _subset(pools[pool], n, rng)
+
+
+def _subset(tasks: list[Task], n: int, rng: random.Random) -> list[Task]:
+    if n <= 0 or n >= len(tasks):
+        picked = list(tasks)
+        rng.shuffle(picked)
+        return picked
+    return rng.sample(tasks, n)
+
+
+# --- one round -----------------------------------------------------------------------------------
+@dataclass
+class RoundState:
+    """What a round has already done, read back from the run's logs (resume)."""
+
+    finished: dict[str, dict] = field(default_factory=dict)  # task id -> its per-question metrics line
+    winners: dict[tuple[str, int], str] = field(default_factory=dict)  # (task id, sample index) -> text
+
+
+def read_round_state(run: Run, phase: str, round_index: int) -> RoundState:
+    state = RoundState()
+    for rec in run.read_metrics(phase):
+        if rec.get("round") == round_index and "task_id" in rec and "pass_rate" in rec:
+            state.finished[rec["task_id"]] = rec
+    for ep in run.iter_episodes(phase, round_index):
+        if ep.get("kept") and ep.get("task_id") in state.finished:
+            state.winners[(ep["task_id"], int(ep.get("sample_index", 0)))] = ep["completion"]
+    return state
+
+
+def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], model_ref: str,
+                 adapter: Path | None, scorer: Any, options: RSFTOptions, state: RoundState) -> None:
+    """Sample, score and select for every unfinished question, appending as it goes."""
+    from tqdm import tqdm
+
+    from kgreason.models import load_model
+    from kgreason.sampling import SamplingParams, get_sampler
+    from kgreason.tasks.format import chat_messages
+
+    todo = [t for t in questions if t.id not in state.finished]
+    if not todo:
+        return
+    model, tokenizer = load_model(model_ref, adapter=adapter, merge=adapter is not None)
+    sampler = get_sampler(model, tokenizer, backend=options.backend)
+    params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
+                            max_new_tokens=options.max_new_tokens, seed=options.seed * 1000 + round_index)
+    bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q",
+               desc=f"[{phase}] round {round_index}: sample k={options.k} + score")
+    for start in range(0, len(todo), options.chunk):
+        chunk = todo[start:start + options.chunk]
+        completions = sampler.generate([(t.id, chat_messages(t)) for t in chunk], params, progress=False)
+        by_task: dict[str, list[Completion]] = defaultdict(list)
+        for c in completions:
+            by_task[c.task_id].append(c)
+        for task in chunk:
+            outcome = record_question(run, phase, round_index, len(state.finished), task, by_task[task.id],
+                                      scorer, options)
+            state.finished[task.id] = outcome.metrics()
+            bar.update(1)
+            bar.set_postfix(pass_rate=f"{_mean(r['pass_rate'] for r in state.finished.values()):.2f}")
+    bar.close()
+    del model, sampler
+
+
+def record_question(run: Run, phase: str, round_index: int, step: int, task: Task,
+                    completions: list[Completion], scorer: Any, options: RSFTOptions) -> QuestionOutcome:
+    """Score one question's samples, select its winners, append its episodes then its metrics line."""
+    scored = [Scored(c.sample_index, c.text, scorer.score(task, c.text))
+              for c in sorted(completions, key=lambda c: c.sample_index)]
+    outcome = select_winners(task.id, scored, keep=options.keep, faithful_only=options.faithful_only,
+                             frontier=options.frontier)
+    kept = set(outcome.kept)
+    for s in scored:
+        run.append_episode(Episode(run=run.name, phase=phase, step=step, task_id=task.id, prompt=task.prompt,
+                                   completion=s.text, reward=s.reward, sample_index=s.sample_index,
+                                   round=round_index, kept=s.sample_index in kept))
+    # Written last: this line is what marks the question finished for a resumed round.
+    run.log_metrics(phase, step, {**outcome.metrics(), "hop_len": task.hop_len}, round=round_index)
+    return outcome
+
+
+def _mean(values: Any) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def round_summary(state: RoundState, questions: list[Task]) -> dict[str, Any]:
+    rows = [state.finished[t.id] for t in questions if t.id in state.finished]
+    reasons: dict[str, int] = defaultdict(int)
+    for r in rows:
+        reasons[r["reason"]] += 1
+    return {
+        "questions": len(rows),
+        "mean_pass_rate": round(_mean(r["pass_rate"] for r in rows), 4),
+        "mean_reward": round(_mean(r["mean_reward"] for r in rows), 4),
+        "best_reward_mean": round(_mean(r["best_reward"] for r in rows if r["best_reward"] is not None), 4),
+        "on_frontier": sum(1 for r in rows if 0 < r["pass_rate"] < 1),
+        "with_winners": sum(1 for r in rows if r["kept"]),
+        "winners": sum(r["kept"] for r in rows),
+        "reasons": dict(reasons),
+    }
+
+
+# --- the phase -----------------------------------------------------------------------------------
+def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, init_adapter: Path | None,
+             phase: str = "rsft", kg: Any = None, callbacks: list | None = None) -> dict:
+    """R rounds of sample → score → select → fine-tune, starting from `init_adapter` (usually SFT's)."""
+    from kgreason.reward.score import Scorer
+
+    options.validate()
+    if run.is_done(phase):
+        print(f"[{phase}] already done; reusing {run.adapter_dir(phase)}")
+        return run.phase_info(phase) or {}
+    kg = kg if kg is not None else _load_run_kg(data_dir)
+    scorer = Scorer(kg, preset=options.preset)
+    both = options.distribution in ("mixed", "curriculum")
+    names = ("easy", "hard") if both else (options.distribution,)
+    pools = {name: load_pool(data_dir, name) for name in names}
+    info = run.phase_info(phase) or {}
+    rounds: list[dict] = list(info.get("rounds", []))
+    adapter = Path(rounds[-1]["adapter_path"]) if rounds else init_adapter
+    phase_start = time.perf_counter() - float(info.get("wall_s", 0.0))
+    for r in range(len(rounds) + 1, options.rounds + 1):
+        t0 = time.perf_counter()
+        pool = options.pool_for_round(r)
+        questions = round_questions(pools, pool, options.questions, options.seed, r)
+        state = read_round_state(run, phase, r)
+        if state.finished:
+            print(f"[{phase}] round {r}: resuming after {len(state.finished)} finished questions")
+        sample_round(run, phase, r, questions, model_ref, adapter, scorer, options, state)
+        state = read_round_state(run, phase, r)
+        summary = round_summary(state, questions)
+        sample_s = time.perf_counter() - t0
+        by_id = {t.id: t for t in questions}
+        examples = [task_example(by_id[tid], text) for (tid, _), text in sorted(state.winners.items())
+                    if tid in by_id]
+        print(f"[{phase}] round {r} ({pool}): {summary['questions']} questions, mean pass rate "
+              f"{summary['mean_pass_rate']:.2f}, {summary['on_frontier']} on the frontier, "
+              f"{summary['winners']} winners")
+        round_dir = run.adapter_dir(phase) / f"round-{r}"
+        train_info: dict[str, Any] = {"steps": 0, "train_loss": None}
+        if examples:
+            result = train_lora(model_ref, examples, round_dir, options.train, run=run, phase=phase,
+                                round_index=r, init_adapter=adapter, callbacks=callbacks)
+            train_info = {"steps": result.steps, "train_loss": result.train_loss, "train_s": result.wall_s}
+            adapter = round_dir
+        else:
+            print(f"[{phase}] round {r}: no winners; the model is unchanged this round")
+        row = {"round": r, "pool": pool, **summary, **train_info, "sample_s": round(sample_s, 2),
+               "wall_s": round(time.perf_counter() - t0, 2),
+               "adapter_path": str(adapter) if adapter is not None else None}
+        rounds.append(row)
+        run.log_metrics(phase, r, {k: v for k, v in row.items() if isinstance(v, (int, float))}, round=r)
+        run.update_phase(phase, {"kind": "train", "rounds": rounds, "rounds_done": r,
+                                 "wall_s": round(time.perf_counter() - phase_start, 2),
+                                 "options": dump_options(options)})
+        if examples:
+            remove_checkpoints(round_dir)
+    final = run.adapter_dir(phase)
+    if adapter is not None and Path(adapter) != final:
+        publish_adapter(Path(adapter), final)
+    info = {"kind": "train", "rounds": rounds, "rounds_done": len(rounds),
+            "winners": sum(r["winners"] for r in rounds),
+            "adapter": str(final.relative_to(run.root)) if adapter is not None else None,
+            "wall_s": round(time.perf_counter() - phase_start, 2), "options": dump_options(options)}
+    run.mark_done(phase, info)
+    return info
+
+
+def publish_adapter(src: Path, dst: Path) -> None:
+    """Copy the last round's adapter files to adapters/<phase>/ (the round-N folders stay beside them)."""
+    if not is_main_process():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file():
+            tmp = dst / f".{f.name}.tmp"
+            shutil.copy2(f, tmp)
+            tmp.replace(dst / f.name)
+
+
+def _load_run_kg(data_dir: Path) -> Any:
+    from kgreason.kg.io import load_kg
+
+    path = Path(data_dir) / "kg.json"
+    if not path.exists():
+        raise InputError(f"{path}: file not found; RSFT scores samples against the run's graph (pass --kg)")
+    return load_kg(path)

@@ -1,0 +1,320 @@
+"""Supervised fine-tuning with LoRA on TRL's SFTTrainer (`kgreason train sft`).
+
+Examples are prompt-completion conversations ({"prompt": [system, user], "completion": [assistant]}),
+so SFTTrainer applies the chat template and computes the loss on the completion only. The same
+`train_lora` function trains RSFT's winners, so the two phases share one tested code path.
+Resume: the Trainer checkpoints inside the adapter folder (`adapters/<phase>/checkpoint-N`) and a
+rerun continues from the last one; the finished adapter replaces them.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgreason.io import InputError
+from kgreason.records import Task
+from kgreason.train.runs import Run, dump_options
+
+MATERIALS = ("facts", "easy", "hard")
+TRACE_STYLES = ("full", "short", "mix")
+# Task files in a data folder, by material name (see kgreason.tasks.generate).
+MATERIAL_FILES = {"facts": "facts.jsonl", "easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
+
+
+@dataclass
+class LoraOptions:
+    """LoRA shape. Defaults: rank 16 on every linear layer, a common choice for 100M-1B models."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+
+    def peft_config(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules, task_type="CAUSAL_LM")
+
+
+@dataclass
+class TrainOptions:
+    """Optimisation settings shared by SFT and RSFT's fine-tuning step (TrainingArguments subset)."""
+
+    max_steps: int = 300  # optimizer steps; <= 0 means `epochs` passes over the data instead
+    epochs: float = 1.0
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_length: int = 512
+    dtype: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 where the hardware runs it natively)
+    seed: int = 0
+    save_steps: int = 50
+    logging_steps: int = 10
+    gradient_checkpointing: bool = False  # saves memory for long sequences, costs ~30% more compute
+    lora: LoraOptions = field(default_factory=LoraOptions)
+
+
+@dataclass
+class SFTOptions:
+    """What to train on (`material`) and how the reference traces look (`trace_style`)."""
+
+    material: list[str] = field(default_factory=lambda: ["facts", "easy"])
+    trace_style: str = "full"  # full | short | mix
+    short_share: float = 0.5  # with trace_style="mix": share of questions taught with the short trace
+    max_examples: int = 0  # 0: all; else a seeded random subset per material
+    train: TrainOptions = field(default_factory=TrainOptions)
+
+    def validate(self) -> None:
+        bad = [m for m in self.material if m not in MATERIALS]
+        if bad or not self.material:
+            raise InputError(f"--material: expected a comma list of {', '.join(MATERIALS)}, got {self.material!r}")
+        if self.trace_style not in TRACE_STYLES:
+            raise InputError(f"--trace-style: expected one of {', '.join(TRACE_STYLES)}, got {self.trace_style!r}")
+        if not 0.0 <= self.short_share <= 1.0:
+            raise InputError(f"--short-share: expected a number in [0, 1], got {self.short_share}")
+
+
+@dataclass
+class TrainResult:
+    adapter: Path
+    steps: int
+    examples: int
+    train_loss: float | None
+    wall_s: float
+    resumed_from: str | None = None
+    tokens_per_epoch: int = 0  # prompt + completion tokens in one pass over the data
+    trained_tokens_per_epoch: int = 0  # completion tokens (the ones with a loss)
+
+
+# --- material ------------------------------------------------------------------------------------
+def task_example(task: Task, completion: str) -> dict:
+    """One prompt-completion conversation for SFTTrainer (loss on the completion only)."""
+    from kgreason.tasks.format import chat_messages
+
+    return {"prompt": chat_messages(task), "completion": [{"role": "assistant", "content": completion}]}
+
+
+def question_examples(tasks: list[Task], trace_style: str = "full", short_share: float = 0.5,
+                      seed: int = 0) -> list[dict]:
+    """SFT examples from questions; with "mix" a seeded `short_share` of them get the short trace."""
+    from kgreason.tasks.format import reference_completion
+
+    rng = random.Random(seed)
+    examples = []
+    for task in tasks:
+        style = trace_style
+        if trace_style == "mix":
+            style = "short" if rng.random() < short_share else "full"
+        examples.append(task_example(task, reference_completion(task, style)))
+    return examples
+
+
+def fact_examples(records: list[dict], path: Path) -> list[dict]:
+    """SFT examples from facts.jsonl records ({"prompt": "Complete the fact: X is caused by", "completion": "Y."})."""
+    examples = []
+    for i, rec in enumerate(records, start=1):
+        prompt, completion = rec.get("prompt"), rec.get("completion")
+        if not isinstance(prompt, str) or not isinstance(completion, str) or not prompt or not completion:
+            raise InputError(f"{path}:{i}: a fact record needs non-empty string fields 'prompt' and 'completion'")
+        examples.append({"prompt": [{"role": "user", "content": prompt}],
+                         "completion": [{"role": "assistant", "content": completion}]})
+    return examples
+
+
+def load_material(data_dir: Path, options: SFTOptions) -> list[dict]:
+    """All SFT examples the material flags ask for, read from a data folder (kgreason tasks generate)."""
+    from kgreason.io import read_jsonl
+    from kgreason.tasks.generate import load_tasks
+
+    options.validate()
+    examples: list[dict] = []
+    for i, material in enumerate(options.material):
+        path = Path(data_dir) / MATERIAL_FILES[material]
+        if not path.exists():
+            raise InputError(f"{path}: file not found (needed by --material {material}); "
+                             "generate it with `kgreason tasks generate`")
+        rng = random.Random(options.train.seed + i)
+        if material == "facts":
+            records = read_jsonl(path)
+            if options.max_examples:
+                records = rng.sample(records, min(options.max_examples, len(records)))
+            examples += fact_examples(records, path)
+        else:
+            tasks = load_tasks(path)
+            if options.max_examples:
+                tasks = rng.sample(tasks, min(options.max_examples, len(tasks)))
+            examples += question_examples(tasks, options.trace_style, options.short_share, options.train.seed + i)
+    if not examples:
+        raise InputError(f"{data_dir}: the chosen material {options.material} holds no examples")
+    return examples
+
+
+# --- training ------------------------------------------------------------------------------------
+def precision_flags(dtype: str, device: str) -> dict[str, bool]:
+    """TrainingArguments precision flags, set explicitly (TRL's defaults assume a GPU)."""
+    from kgreason.models.dtype import dtype_name, resolve_dtype
+
+    name = dtype_name(resolve_dtype(dtype, device))
+    return {"bf16": name == "bf16", "fp16": name == "fp16" and device == "cuda"}
+
+
+def load_trainable_model(model_ref: str, dtype: str, init_adapter: Path | None) -> tuple[Any, Any, bool]:
+    """(model, tokenizer, has_adapter). The frozen base is loaded in the training dtype; LoRA weights
+    stay fp32 (PEFT upcasts adapters) so the optimiser keeps full precision."""
+    from kgreason.models import load_model
+
+    model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=dtype, trainable=True)
+    tokenizer.padding_side = "right"  # training pads on the right; sampling reloads its own tokenizer
+    return model, tokenizer, init_adapter is not None
+
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
+    from trl import SFTConfig
+
+    from kgreason.models.dtype import default_device
+
+    device = default_device()
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=options.max_steps if options.max_steps > 0 else -1,
+        num_train_epochs=options.epochs,
+        per_device_train_batch_size=min(options.batch_size, max(1, n_examples)),
+        gradient_accumulation_steps=options.grad_accum,
+        learning_rate=options.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=options.warmup_ratio,  # a float in [0, 1) is a share of the total steps
+        weight_decay=options.weight_decay,
+        max_length=options.max_length,
+        completion_only_loss=True,
+        packing=False,
+        logging_steps=options.logging_steps,
+        save_strategy="steps",
+        save_steps=options.save_steps,
+        save_total_limit=1,
+        report_to="none",  # RunMetricsCallback writes metrics.jsonl and TensorBoard itself
+        seed=options.seed,
+        data_seed=options.seed,
+        use_cpu=device != "cuda",
+        dataloader_num_workers=0,
+        gradient_checkpointing=options.gradient_checkpointing,
+        dataset_num_proc=None,
+        **precision_flags(options.dtype, device),
+    )
+
+
+def count_tokens(trainer: Any) -> tuple[int, int]:
+    """(tokens processed, tokens trained on) in one epoch of the tokenized dataset, for throughput figures."""
+    ds = trainer.train_dataset
+    if ds is None or "input_ids" not in ds.column_names:
+        return 0, 0
+    processed = sum(len(ids) for ids in ds["input_ids"])
+    if "labels" in ds.column_names:
+        trained = sum(sum(1 for x in labels if x != -100) for labels in ds["labels"])
+    elif "completion_mask" in ds.column_names:
+        trained = sum(sum(mask) for mask in ds["completion_mask"])
+    else:
+        trained = processed
+    return int(processed), int(trained)
+
+
+def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: TrainOptions, *,
+               run: Run | None = None, phase: str = "sft", round_index: int = 0,
+               init_adapter: Path | None = None, callbacks: list | None = None) -> TrainResult:
+    """Fine-tune a LoRA adapter on prompt-completion examples; resumes from the last checkpoint.
+
+    With `init_adapter`, training continues that adapter (RSFT rounds start from the previous
+    round's model); otherwise a fresh LoRA is attached. The adapter is saved to `output_dir`.
+    """
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from kgreason.train.tracking import RunMetricsCallback
+
+    if not examples:
+        raise InputError(f"{phase}: no training examples")
+    start = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer, has_adapter = load_trainable_model(model_ref, options.dtype, init_adapter)
+    dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(output_dir, options, len(examples)),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=None if has_adapter else options.lora.peft_config(),
+        callbacks=[RunMetricsCallback(run, phase, round_index), *(callbacks or [])],
+    )
+    resume = _last_checkpoint(output_dir)
+    if resume and run is not None:
+        run.log_metrics(phase, 0, {"resumed_from": resume}, round=round_index)
+    out = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        name_base_in_adapter(output_dir, model_ref)
+    processed, trained = count_tokens(trainer)
+    return TrainResult(adapter=output_dir, steps=int(out.global_step), examples=len(examples),
+                       train_loss=float(out.training_loss) if out.training_loss is not None else None,
+                       wall_s=round(time.perf_counter() - start, 2), resumed_from=resume,
+                       tokens_per_epoch=processed, trained_tokens_per_epoch=trained)
+
+
+def remove_checkpoints(output_dir: Path) -> None:
+    """Drop Trainer checkpoints once the phase is marked done (until then they are the resume point)."""
+    from kgreason.train.runs import is_main_process
+
+    if is_main_process():
+        for ckpt in Path(output_dir).glob("checkpoint-*"):
+            shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def name_base_in_adapter(adapter_dir: Path, model_ref: str) -> None:
+    """Make the adapter self-describing: kgreason_base.json (what `load_model(None, adapter=...)`
+    reads) and adapter_config.json's base_model_name_or_path both name the base model reference."""
+    import json
+
+    from kgreason.io import atomic_write_json
+    from kgreason.models.lora import BASE_FILE
+
+    atomic_write_json(Path(adapter_dir) / BASE_FILE, {"base": model_ref})
+    cfg_path = Path(adapter_dir) / "adapter_config.json"
+    if cfg_path.exists():
+        cfg = json.loads(cfg_path.read_text())
+        if cfg.get("base_model_name_or_path") != model_ref:
+            cfg["base_model_name_or_path"] = model_ref
+            atomic_write_json(cfg_path, cfg)
+
+
+# --- the `kgreason train sft` phase --------------------------------------------------------------
+def run_sft(run: Run, model_ref: str, data_dir: Path, options: SFTOptions, phase: str = "sft",
+            callbacks: list | None = None) -> dict:
+    """The SFT phase of a run: skipped when summary.json says it is done."""
+    if run.is_done(phase):
+        info = run.phase_info(phase) or {}
+        print(f"[{phase}] already done ({info.get('steps')} steps); reusing {run.adapter_dir(phase)}")
+        return info
+    examples = load_material(Path(data_dir), options)
+    print(f"[{phase}] {len(examples)} examples from {', '.join(options.material)} "
+          f"(trace style {options.trace_style}); training LoRA on {model_ref}")
+    result = train_lora(model_ref, examples, run.adapter_dir(phase), options.train, run=run, phase=phase,
+                        callbacks=callbacks)
+    info = {"kind": "train", "steps": result.steps, "examples": result.examples, "train_loss": result.train_loss,
+            "wall_s": result.wall_s, "adapter": str(run.adapter_dir(phase).relative_to(run.root)),
+            "resumed_from": result.resumed_from, "options": dump_options(options)}
+    run.mark_done(phase, info)
+    remove_checkpoints(run.adapter_dir(phase))
+    return info

@@ -1,0 +1,216 @@
+"""Fixture runs for the web-demo tests, written from the records' to_dict (no training needed).
+
+A small DevOps-like graph, well-posed tasks built by hand along its paths, a run with SFT and RSFT
+episodes (k samples per question, some with false hops), metric curves, three evaluation phases,
+and a distribution experiment folder. Everything is deterministic in `seed`, so tests can assert
+exact counts.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from kgreason.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
+from kgreason.records import LETTERS, ClaimedHop, Episode, PathStar, RewardBreakdown, Task
+
+RUN = "demo-run"
+EXPERIMENT = "dist-exp"
+EVAL_PHASES = ("base_eval", "sft", "rsft")
+K = 4  # samples per question in the fixture episodes
+
+RELATIONS = [
+    Relation("caused_by", "is caused by", "causes"),
+    Relation("fixed_by", "is fixed by", "fixes"),
+    Relation("uses_tool", "uses", "is used by"),
+    Relation("diagnosed_by", "is diagnosed by", "diagnoses"),
+]
+
+
+def build_kg() -> KnowledgeGraph:
+    """24 entities in 4 layers: symptom -caused_by-> cause -fixed_by-> fix -uses_tool-> tool."""
+    ents: list[Entity] = []
+    edges: list[Edge] = []
+    for i in range(6):
+        ents += [
+            Entity(f"symptom_{i}", f"Symptom{i}Error", "symptom"),
+            Entity(f"cause_{i}", f"Cause{i}Fault", "cause"),
+            Entity(f"fix_{i}", f"Fix{i}Patch", "fix"),
+            Entity(f"tool_{i}", f"Tool{i}Kit", "tool"),
+        ]
+        edges += [
+            Edge(f"symptom_{i}", "caused_by", f"cause_{i}"),
+            Edge(f"cause_{i}", "fixed_by", f"fix_{i}"),
+            Edge(f"fix_{i}", "uses_tool", f"tool_{i}"),
+            Edge(f"symptom_{i}", "diagnosed_by", f"tool_{(i + 1) % 6}"),
+        ]
+    return KnowledgeGraph.from_parts(ents, RELATIONS, edges, name="fixture-devops")
+
+
+def make_task(kg: KnowledgeGraph, i: int, hops: int, split: str, rng: random.Random) -> Task:
+    chain = ["caused_by", "fixed_by", "uses_tool"][:hops]
+    start = f"symptom_{i}"
+    path = [start]
+    edges = []
+    for rel in chain:
+        (nxt,) = kg.successors(path[-1], rel)
+        edges.append((path[-1], rel, nxt))
+        path.append(nxt)
+    answer = path[-1]
+    same_type = [e for e in kg.entities if kg.entities[e].type == kg.entities[answer].type and e != answer]
+    distractors = rng.sample(same_type, 3)
+    letter = LETTERS[i % 4]
+    option_ids = dict(zip([x for x in LETTERS if x != letter], distractors, strict=True))
+    option_ids[letter] = answer
+    option_ids = {k: option_ids[k] for k in LETTERS}
+    options = {k: kg.label(v) for k, v in option_ids.items()}
+    chain_text = " → ".join(kg.phrase(r) for r in chain)
+    question = f"Start at {kg.label(start)} and follow {hops} hop(s): {chain_text}. Which entity do you reach?"
+    trace = " ".join(f"{kg.label(h)} {kg.phrase(r)} {kg.label(t)}." for h, r, t in edges)
+    prompt = question + "\n\n" + "\n".join(f"{k}) {v}" for k, v in options.items())
+    return Task(id=f"{split}-{i:03d}-h{hops}", split=split, hop_len=hops, question=question, options=options,
+                answer_star=letter, path_star=PathStar(path, edges), prompt=prompt, start=start,
+                relation_chain=chain, option_ids=option_ids, answer_id=answer, reference_trace=trace)
+
+
+def breakdown(task: Task, kind: str) -> tuple[str, RewardBreakdown]:
+    """A completion and its reward for one of: right, wrong_letter, false_hop, garbage."""
+    edges = task.path_star.edges
+    wrong = next(x for x in LETTERS if x != task.answer_star)
+    if kind == "garbage":
+        return "I am not sure.", RewardBreakdown("kgreason", False, None, False, 0.0, 0, [], 0, False, 0.0, -2.0)
+    hops = [ClaimedHop(h, r, t, True) for h, r, t in edges]
+    text = task.reference_trace
+    letter = task.answer_star if kind != "wrong_letter" else wrong
+    if kind == "false_hop":  # claims the first hop leads to the wrong cause
+        h, r, t = edges[0]
+        other = t[:-1] + str((int(t[-1]) + 1) % 6)
+        hops[0] = ClaimedHop(h, r, other, False)
+        text = text.replace(t.replace("cause_", "Cause") + "Fault", other.replace("cause_", "Cause") + "Fault", 1)
+    correct = letter == task.answer_star
+    valid = sum(h.valid for h in hops)
+    faithful = correct and valid == len(hops)
+    total = (1.0 if correct else -2.0) + 0.5 * valid / len(hops)
+    return f"TRACE: {text}\nANSWER: {letter}", RewardBreakdown(
+        "kgreason", True, letter, correct, valid / len(hops), valid, hops, valid, faithful, 0.0, round(total, 3),
+        {"answer": 1.0 if correct else -2.0, "path": 0.5 * valid / len(hops)})
+
+
+KINDS = ("right", "false_hop", "wrong_letter", "garbage")
+
+
+def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step: int = 3,
+              model: str = "tiny:random", seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    run = root / name
+    kg = build_kg()
+    atomic_write_json(run / "data" / "kg.json", kg.to_dict())
+    train = [make_task(kg, i, 1 + i % 3, "train", rng) for i in range(6)]
+    evals = [make_task(kg, i, 2 + i % 2, "eval", rng) for i in range(6)]
+    atomic_write_jsonl(run / "data" / "train_easy.jsonl", [t.to_dict() for t in train])
+    atomic_write_jsonl(run / "data" / "eval.jsonl", [t.to_dict() for t in evals])
+    atomic_write_json(run / "config.json", {"run": name, "model": model, "created": "2026-01-01T00:00:00+00:00",
+                                            "reward_preset": "kgreason", "seed": seed})
+    episodes, metrics = [], []
+    for step in range(n_steps):
+        metrics.append({"phase": "sft", "step": step, "round": 0, "loss": round(2.0 / (1 + step), 4)})
+        for q in range(questions_per_step):
+            task = train[(step * questions_per_step + q) % len(train)]
+            for s in range(K):
+                kind = KINDS[(s + step) % len(KINDS)] if step < n_steps - 1 else KINDS[s % 2]
+                text, rb = breakdown(task, kind)
+                episodes.append(Episode(name, "rsft", step, task.id, task.prompt, text, rb, sample_index=s,
+                                        round=step // 3, kept=(s == 0)).to_dict())
+        metrics.append({"phase": "rsft", "step": step, "round": step // 3, "reward_mean": 0.1 * step,
+                        "accuracy": min(1.0, 0.2 + 0.1 * step)})
+    atomic_write_jsonl(run / "episodes.jsonl", episodes)
+    atomic_write_jsonl(run / "metrics.jsonl", metrics)
+    phases = {}
+    for p, phase in enumerate(EVAL_PHASES):
+        preds, cells = [], dict.fromkeys(("correct_faithful", "correct_unfaithful", "wrong_faithful", "wrong_unfaithful"), 0)
+        for i, task in enumerate(evals):  # phase p answers 2p items right, every other one with a false hop
+            kind = ("right" if i % 2 == 0 else "false_hop") if i < p * 2 else ("garbage" if p == 0 else "wrong_letter")
+            text, rb = breakdown(task, kind)
+            preds.append(Episode(name, phase, 0, task.id, task.prompt, text, rb).to_dict())
+            cells[f"{'correct' if rb.correct else 'wrong'}_{'faithful' if rb.faithful else 'unfaithful'}"] += 1
+        n_right = min(len(evals), p * 2)
+        acc = n_right / len(evals)
+        by_hop = {str(h): {"mean": acc, "low": max(0.0, acc - 0.2), "high": min(1.0, acc + 0.2), "n": 3} for h in (2, 3)}
+        atomic_write_jsonl(run / "eval" / phase / "predictions.jsonl", preds)
+        atomic_write_json(run / "eval" / phase / "metrics.json", {
+            "run": name, "phase": phase, "n_items": len(evals),
+            "accuracy": {"mean": acc, "low": max(0.0, acc - 0.2), "high": min(1.0, acc + 0.2), "n": len(evals)},
+            "by_hop": by_hop,
+            "confusion": cells})
+        phases[phase] = {"done": True, "accuracy": {"mean": acc, "low": 0, "high": 1, "n": len(evals)},
+                         "wall_seconds": 1.5 + p}
+    atomic_write_json(run / "summary.json", {"run": name, "phases": phases})
+    return run
+
+
+def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
+    """An experiment folder: results.json (per arm: accuracy by hop with intervals, the 2x2), report.md."""
+    exp = root / name
+    arms = {}
+    for a, arm in enumerate(("easy", "hard", "mixed")):
+        by_hop = {str(h): {"mean": round(0.8 - 0.1 * h + 0.05 * a, 3), "low": round(0.7 - 0.1 * h + 0.05 * a, 3),
+                           "high": round(0.9 - 0.1 * h + 0.05 * a, 3), "n": 100} for h in range(1, 6)}
+        arms[arm] = {"accuracy": {"mean": 0.5 + 0.05 * a, "low": 0.45, "high": 0.6, "n": 500}, "by_hop": by_hop,
+                     "confusion": {"correct_faithful": 200 + a, "correct_unfaithful": 50, "wrong_faithful": 20,
+                                   "wrong_unfaithful": 230 - a}, "seeds": [0, 1]}
+        write_run(root, f"{name}/arms/{arm}-s0", n_steps=2, questions_per_step=1)
+    atomic_write_json(exp / "results.json", {"name": name, "arms": arms})
+    atomic_write_text(exp / "report.md", "# Distribution experiment\n\nThe hard arm generalises best.\n")
+    return exp
+
+
+def write_runs_folder(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    write_run(root)
+    write_experiment(root)
+    return root
+
+
+# --- a live server for browser tests -------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class LiveServer:
+    """uvicorn serving `create_app(runs)` in a thread on a free port of 127.0.0.1."""
+
+    def __init__(self, runs: Path) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from kgreason.serve.app import create_app
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.app = create_app(runs)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the demo server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

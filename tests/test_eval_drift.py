@@ -1,0 +1,50 @@
+"""Drift: KL of a model from its base is 0 for the base itself and > 0 once adapter weights move."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kgreason.evaluate.drift import has_adapter, mean_token_kl  # noqa: E402
+from kgreason.models import load_model  # noqa: E402
+
+PAIRS = [
+    ([{"role": "system", "content": "Answer."}, {"role": "user", "content": "Start at A, follow 1 hop."}],
+     "TRACE: A is caused by B.\nANSWER: B"),
+    ([{"role": "system", "content": "Answer."}, {"role": "user", "content": "Start at C, follow 2 hops, longer."}],
+     "TRACE: C uses D. D is fixed by E.\nANSWER: C"),
+    ([{"role": "user", "content": "Empty completion is skipped."}], ""),
+]
+
+
+def _lora(model):
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    return get_peft_model(model, cfg)
+
+
+def test_drift_zero_for_base_and_positive_after_perturbing_adapter():
+    model, tok = load_model("tiny:random", dtype="fp32", device="cpu")
+    assert mean_token_kl(model, tok, PAIRS) is None  # no adapter, no base: nothing to compare
+
+    same = mean_token_kl(model, tok, PAIRS, base_model=model)
+    assert same is not None and same.items == 2 and same.tokens > 10
+    assert same.mean_kl == pytest.approx(0.0, abs=1e-7)
+
+    peft_model = _lora(model)
+    assert has_adapter(peft_model)
+    fresh = mean_token_kl(peft_model, tok, PAIRS, batch_size=1)
+    assert fresh.mean_kl == pytest.approx(0.0, abs=1e-7)  # LoRA B starts at zero: identity adapter
+
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.5 * torch.randn_like(p))
+    moved = mean_token_kl(peft_model, tok, PAIRS, batch_size=2)
+    assert moved.mean_kl > 1e-4
+    assert moved.tokens == fresh.tokens
+    # batching must not change the number: right padding keeps positions intact
+    moved1 = mean_token_kl(peft_model, tok, PAIRS, batch_size=1)
+    assert moved1.mean_kl == pytest.approx(moved.mean_kl, rel=1e-4)

@@ -1,0 +1,284 @@
+"""The demo's JSON API: what each endpoint returns, input validation, and path-traversal refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import conftest_serve as fx
+from kgreason.serve.app import create_app
+from kgreason.serve.generation import GenerationQueue, ModelSpec
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.write_runs_folder(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def client(runs: Path) -> TestClient:
+    return TestClient(create_app(runs))
+
+
+def test_lists_runs_and_experiments(client: TestClient) -> None:
+    data = client.get("/api/runs").json()
+    names = [r["name"] for r in data["runs"]]
+    assert names == ["demo-run", "dist-exp/arms/easy-s0", "dist-exp/arms/hard-s0", "dist-exp/arms/mixed-s0"]
+    assert [e["name"] for e in data["experiments"]] == ["dist-exp"]
+    demo = data["runs"][0]
+    assert demo["model"] == "tiny:random"
+    assert {p["phase"]: round(p["accuracy"], 3) for p in demo["phases"]} == {"base_eval": 0.0, "sft": 0.333, "rsft": 0.667}
+    assert "hint" not in data
+
+
+def test_run_detail(client: TestClient) -> None:
+    d = client.get("/api/run", params={"run": "demo-run"}).json()
+    assert d["task_files"] == ["eval", "train_easy"]
+    assert d["eval_phases"] == ["base_eval", "rsft", "sft"]
+    assert d["config"]["seed"] == 0 and d["has_kg"] and d["has_episodes"]
+
+
+def test_episode_groups_are_paged(client: TestClient) -> None:
+    page = client.get("/api/episodes", params={"run": "demo-run", "offset": 5, "limit": 4}).json()
+    assert page["total"] == 6 * 3  # steps x questions per step
+    assert page["phases"] == [{"phase": "rsft", "episodes": 18 * fx.K, "groups": 18}]
+    assert len(page["items"]) == 4 and page["items"][0]["step"] == 1
+    assert all(g["k"] == fx.K for g in page["items"])
+    last = client.get("/api/episodes", params={"run": "demo-run", "offset": 16, "limit": 50}).json()
+    assert len(last["items"]) == 2
+    assert client.get("/api/episodes", params={"run": "demo-run", "phase": "grpo"}).json()["total"] == 0
+
+
+def test_episode_group_has_breakdowns_and_path(client: TestClient) -> None:
+    g = client.get("/api/episodes", params={"run": "demo-run", "limit": 1}).json()["items"][0]
+    d = client.get("/api/episode-group", params={k: g[k] for k in ("phase", "round", "step", "task_id")} | {"run": "demo-run"}).json()
+    assert d["task"]["id"] == g["task_id"]
+    rewards = [e["reward"]["total"] for e in d["episodes"]]
+    assert rewards == sorted(rewards, reverse=True) and len(rewards) == fx.K
+    false_hops = [h for e in d["episodes"] for h in e["reward"]["claimed_hops"] if not h["valid"]]
+    assert len(false_hops) == 1  # the fixture's "false_hop" sample
+    gold = [e for e in d["graph"]["edges"] if e["gold"]]
+    assert [(e["src"], e["rel"], e["dst"]) for e in gold] == [tuple(x) for x in
+                                                              [("symptom_0", "caused_by", "cause_0")]]
+    node_ids = {n["id"] for n in d["graph"]["nodes"]}
+    assert false_hops[0]["tail"] in node_ids  # the falsely claimed entity is drawn too
+    missing = client.get("/api/episode-group", params={"run": "demo-run", "phase": "rsft", "task_id": "nope"})
+    assert missing.status_code == 404 and "no episodes" in missing.json()["detail"]
+
+
+def test_curves(client: TestClient) -> None:
+    d = client.get("/api/curves", params={"run": "demo-run"}).json()
+    assert [p[1] for p in d["metrics"]["sft"]["loss"]] == [2.0, 1.0, 0.6667, 0.5, 0.4, 0.3333]
+    steps = d["episodes"]["rsft"]
+    assert [s["step"] for s in steps] == list(range(6)) and all(s["n"] == 3 * fx.K for s in steps)
+    assert steps[-1]["accuracy"] > steps[0]["accuracy"]
+
+
+def test_inference_side_by_side(client: TestClient) -> None:
+    cols = ["demo-run::base_eval", "demo-run::sft", "demo-run::rsft"]
+    d = client.get("/api/inference", params={"col": cols, "limit": 50}).json()
+    assert d["total"] == 6 and len(d["items"]) == 6
+    correct = [sum(it["answers"][i]["correct"] for it in d["items"]) for i in range(3)]
+    assert correct == [0, 2, 4]
+    assert d["labels"]["cause_0"] == "Cause0Fault"
+    hop3 = client.get("/api/inference", params={"col": cols, "hop": 3}).json()
+    assert hop3["total"] == 3 and all(it["task"]["hop_len"] == 3 for it in hop3["items"])
+    bad = client.get("/api/inference", params={"col": "demo-run:sft"})
+    assert bad.status_code == 400 and "RUN::PHASE" in bad.json()["detail"]
+    assert client.get("/api/inference", params={"col": "demo-run::nophase"}).status_code == 404
+
+
+def test_kg_search_and_neighbourhood(client: TestClient) -> None:
+    s = client.get("/api/kg/search", params={"run": "demo-run", "q": "cause1"}).json()
+    assert [e["id"] for e in s["items"]] == ["cause_1"]
+    n = client.get("/api/kg/entity", params={"run": "demo-run", "id": "cause_1"}).json()
+    assert (n["out"], n["in"]) == (1, 1)
+    assert {(e["src"], e["rel"], e["dst"]) for e in n["edges"]} == {("cause_1", "fixed_by", "fix_1"),
+                                                                    ("symptom_1", "caused_by", "cause_1")}
+    assert client.get("/api/kg/entity", params={"run": "demo-run", "id": "nope"}).status_code == 404
+
+
+def test_compose_checks_well_posedness(client: TestClient) -> None:
+    ok = client.post("/api/compose", json={"run": "demo-run", "start": "symptom_2", "chain": ["caused_by", "fixed_by"]})
+    assert ok.status_code == 200
+    task = ok.json()["task"]
+    assert task["option_ids"][task["answer_star"]] == "fix_2" and task["hop_len"] == 2
+    bad = client.post("/api/compose", json={"run": "demo-run", "start": "tool_1", "chain": ["caused_by"]})
+    assert bad.status_code == 400 and "cannot make a well-posed question" in bad.json()["detail"]
+    unknown = client.post("/api/compose", json={"run": "demo-run", "start": "symptom_2", "chain": ["teleports_to"]})
+    assert unknown.status_code == 400 and "unknown relation" in unknown.json()["detail"]
+    too_long = client.post("/api/compose", json={"run": "demo-run", "start": "symptom_2", "chain": ["caused_by"] * 7})
+    assert too_long.status_code == 422
+
+
+def test_experiment(client: TestClient) -> None:
+    d = client.get("/api/experiment", params={"name": "dist-exp"}).json()
+    assert sorted(d["results"]["arms"]) == ["easy", "hard", "mixed"]
+    assert d["report"].startswith("# Distribution experiment")
+    assert client.get("/api/experiment", params={"name": "demo-run"}).status_code == 404
+
+
+@pytest.mark.parametrize(("params", "needle"), [
+    ({"run": "demo-run", "limit": 0}, "limit"),
+    ({"run": "demo-run", "limit": 100000}, "limit"),
+    ({"run": "demo-run", "offset": -1}, "offset"),
+    ({"run": "demo-run", "limit": "ten"}, "limit"),
+    ({}, "run"),
+])
+def test_bad_query_values_are_422_with_a_message(client: TestClient, params: dict, needle: str) -> None:
+    r = client.get("/api/episodes", params=params)
+    assert r.status_code == 422 and needle in r.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["../demo-run", "/etc", "demo-run/../..", "..", "./demo-run", "demo-run\\..",
+                                  "%2e%2e%2fetc", "a/b/c/d/e/f", "demo-run\x00"])
+def test_run_names_that_are_paths_are_refused(client: TestClient, name: str) -> None:
+    r = client.get("/api/run", params={"run": name})
+    assert r.status_code in (404, 422), r.text
+    assert "detail" in r.json()
+
+
+def test_encoded_traversal_in_raw_urls_is_refused(client: TestClient) -> None:
+    for url in ["/api/run?run=..%2F..%2Fetc", "/api/run?run=%2Fetc%2Fpasswd", "/vendor/..%2F..%2F..%2Fpyproject.toml",
+                "/static/..%2Fapp.py", "/static/%2e%2e/app.py", "/vendor/%2e%2e%2fpackage.json",
+                "/api/tasks?run=demo-run&file=..%2F..%2Fconfig"]:
+        r = client.get(url)
+        assert r.status_code in (404, 422), url
+        assert "[project]" not in r.text and "import" not in r.text[:200]
+
+
+def test_unknown_run_says_which_exist(client: TestClient) -> None:
+    r = client.get("/api/run", params={"run": "nope"})
+    assert r.status_code == 404 and "demo-run" in r.json()["detail"]
+
+
+def test_symlinks_out_of_the_runs_folder_are_never_followed(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    fx.write_run(root, "inside")
+    outside = fx.write_run(tmp_path / "elsewhere", "secret")
+    os.symlink(outside, root / "linked")  # a run folder that is a symlink to outside
+    secret_kg = tmp_path / "secret-kg.json"
+    secret_kg.write_text(json.dumps({"entities": [{"id": "TOPSECRET", "label": "TOPSECRET"}]}))
+    kg_path = root / "inside" / "data" / "kg.json"
+    kg_path.unlink()
+    os.symlink(secret_kg, kg_path)  # a file inside a run that links out
+    c = TestClient(create_app(root))
+    assert [r["name"] for r in c.get("/api/runs").json()["runs"]] == ["inside"]
+    assert c.get("/api/run", params={"run": "linked"}).status_code == 404
+    r = c.get("/api/kg", params={"run": "inside"})
+    assert r.status_code == 403 and "outside the runs folder" in r.json()["detail"]
+    assert "TOPSECRET" not in r.text
+    # a symlink that stays inside the runs folder is fine
+    os.symlink(root / "inside", root / "alias")
+    assert "alias" in [r["name"] for r in c.get("/api/runs").json()["runs"]]
+
+
+def test_empty_and_missing_runs_folder_explain_how_to_make_a_run(tmp_path: Path) -> None:
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        if folder.name == "empty":
+            folder.mkdir()
+        d = TestClient(create_app(folder)).get("/api/runs").json()
+        assert d["runs"] == [] and "kgreason run" in d["hint"]
+
+
+def test_index_follows_an_appended_log_and_ignores_a_torn_line(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path, "live", n_steps=2, questions_per_step=1)
+    c = TestClient(create_app(tmp_path))
+    assert c.get("/api/episodes", params={"run": "live"}).json()["total"] == 2
+    line = (run / "episodes.jsonl").read_text().splitlines()[0]
+    rec = json.loads(line) | {"step": 99}
+    with (run / "episodes.jsonl").open("a") as f:
+        f.write(json.dumps(rec) + "\n" + '{"run": "live", "phase": "rs')  # a write cut off mid-line
+    page = c.get("/api/episodes", params={"run": "live"}).json()
+    assert page["total"] == 3 and page["items"][-1]["step"] == 99 and page["bad_lines"] == 0
+
+
+def test_large_episode_log_pages_without_loading_it_whole(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path, "big", n_steps=1, questions_per_step=1)
+    proto = json.loads((run / "episodes.jsonl").read_text().splitlines()[0])
+    with (run / "episodes.jsonl").open("w") as f:
+        for i in range(20_000):
+            f.write(json.dumps(proto | {"step": i // 8, "task_id": f"t{i // 4 % 2}", "sample_index": i % 4}) + "\n")
+    c = TestClient(create_app(tmp_path))
+    page = c.get("/api/episodes", params={"run": "big", "offset": 4990, "limit": 20}).json()
+    assert page["total"] == 5000 and len(page["items"]) == 10 and page["items"][-1]["step"] == 2499
+    g = page["items"][-1]
+    d = c.get("/api/episode-group", params={"run": "big", "phase": g["phase"], "step": g["step"], "task_id": g["task_id"]}).json()
+    assert [e["sample_index"] for e in d["episodes"]] == [0, 1, 2, 3]
+
+
+def test_generate_validates_its_input(client: TestClient) -> None:
+    base = {"run": "demo-run", "task_id": "eval-000-h2"}
+    cases = [
+        (base | {"max_new_tokens": 100000}, 422, "max_new_tokens"),
+        (base | {"temperature": -1}, 422, "temperature"),
+        (base | {"compose": {"start": "symptom_1", "chain": ["caused_by"]}}, 422, "exactly one"),
+        ({"run": "demo-run"}, 422, "exactly one"),
+        (base | {"extra": 1}, 422, "extra"),
+        (base | {"model": "rsft"}, 404, "has no model"),
+        (base | {"model": "../x"}, 422, "model"),
+        (base | {"task_id": "missing"}, 404, "no task"),
+        (base | {"run": "../etc"}, 422, "run"),
+    ]
+    for body, status, needle in cases:
+        r = client.post("/api/generate", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert needle in r.json()["detail"], (body, r.text)
+    assert client.get("/api/jobs/" + "0" * 32).status_code == 404
+    assert client.get("/api/jobs/not-a-job").status_code == 422
+
+
+def test_queue_reports_positions_and_caps_waiting_jobs() -> None:
+    release = threading.Event()
+
+    def slow_load(spec: ModelSpec):
+        release.wait(10)
+        raise RuntimeError("no model in this test")
+
+    q = GenerationQueue(load=slow_load, max_pending=2)
+    spec = ModelSpec("run::base", "tiny:random", None)
+    jobs = [q.new_job(model=spec, task=None, max_new_tokens=4, temperature=0.0, timeout_s=5, score=lambda t: {})
+            for _ in range(4)]
+    assert q.submit(jobs[0]) == 0
+    for _ in range(100):  # the worker picks the first job up
+        if jobs[0].status == "running":
+            break
+        threading.Event().wait(0.02)
+    assert [q.submit(j) for j in jobs[1:3]] == [1, 2]
+    from kgreason.serve.generation import QueueFull
+
+    with pytest.raises(QueueFull):
+        q.submit(jobs[3])
+    other = q.new_job(model=ModelSpec("run::sft", None, "x"), task=None, max_new_tokens=4, temperature=0.0,
+                      timeout_s=5, score=lambda t: {})
+    assert q.submit(other) == 0  # one queue per model
+    release.set()
+    for j in jobs[:3]:
+        for _ in range(200):
+            if j.finished:
+                break
+            threading.Event().wait(0.02)
+        assert j.status == "error" and "no model in this test" in j.events[-1]["message"]
+    assert [e["position"] for e in jobs[2].events if e["event"] == "queued"][:2] == [2, 1]
+
+
+def test_page_and_vendor_files(client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kgreason.serve.app import VENDOR_FILES, missing_vendor_files
+
+    assert not missing_vendor_files(), "run `npm ci --prefix src/kgreason/serve/web`"
+    page = client.get("/")
+    assert page.status_code == 200 and "/vendor/cytoscape.min.js" in page.text and "cdn" not in page.text.lower()
+    for name in VENDOR_FILES:
+        assert client.get(f"/vendor/{name}").status_code == 200
+    assert client.get("/vendor/package.json").status_code == 404
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/api/openapi.json").json()["info"]["title"] == "kgreason demo"
+    monkeypatch.setenv("KGREASON_NODE_MODULES", str(tmp_path))
+    missing = client.get("/")
+    assert missing.status_code == 503 and "npm ci --prefix src/kgreason/serve/web" in missing.text
+    assert client.get("/vendor/cytoscape.min.js").status_code == 404
