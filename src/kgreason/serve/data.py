@@ -51,7 +51,7 @@ class Demo:
     def list_runs(self) -> dict:
         listing = self.runs.listing(fresh=True)
         runs = [self.run_card(name, path) for name, path in listing.runs.items()]
-        exps = [{"name": n, "title": (self.json(p / "results.json") or {}).get("name", n)}
+        exps = [{"name": n, "title": _experiment_title(n, self.json(p / "results.json"))}
                 for n, p in listing.experiments.items()]
         out: dict[str, Any] = {"runs_dir": str(self.runs.root), "runs": runs, "experiments": exps}
         if not runs and not exps:
@@ -408,6 +408,13 @@ class Demo:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def _experiment_title(name: str, results: Any) -> str:
+    if not isinstance(results, dict):
+        return f"{name} (results.json unreadable)"
+    preset = results.get("preset")
+    return f"{name} ({results.get('experiment', 'experiment')}, {preset} preset)" if preset else name
+
+
 def _model_ref(config: dict) -> str | None:
     for key in ("model", "model_ref", "base_model"):
         val = config.get(key)

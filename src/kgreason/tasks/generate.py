@@ -27,7 +27,7 @@ from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, PathStar, Task
 from kgreason.tasks.format import format_fact, format_prompt, format_question, format_trace, short_trace
-from kgreason.tasks.shortcuts import ShortcutBalancer
+from kgreason.tasks.shortcuts import ShortcutBalancer, relation_range_types
 
 Triple = tuple[str, str, str]
 MODES = ("closed", "open")
@@ -450,7 +450,8 @@ class _SplitGenerator:
         self.keys = _Keys()
         self.pools = type_pools(kg)
         self.startable = [e for e in kg.entities if kg.out_relations(e)]
-        self.balancer = ShortcutBalancer(kg)
+        self.range_types = relation_range_types(kg)
+        self.balancer = ShortcutBalancer(kg, range_types=self.range_types)
         if not self.startable:
             raise InputError("the graph has no entity with an outgoing edge")
 
@@ -495,7 +496,7 @@ class _SplitGenerator:
         targets = {h: spec.size // len(hops) + (1 if i < spec.size % len(hops) else 0) for i, h in enumerate(hops)}
         made: dict[int, list[Draft]] = {h: [] for h in hops}
         rejected: Counter = Counter()
-        self.balancer = ShortcutBalancer(self.kg)
+        self.balancer = ShortcutBalancer(self.kg, range_types=self.range_types)
         self._cover_edges(spec, cover, targets, made, rejected)
         for h in hops:
             budget = self.config.attempts_per_item * max(0, targets[h] - len(made[h]))
@@ -536,8 +537,10 @@ def _balanced_letters(n: int, rng: random.Random) -> list[str]:
     return letters
 
 
-def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: bool = False) -> GeneratedDataset:
-    """All splits, the facts, and a manifest (config, counts, rejections by reason, coverage)."""
+def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: bool = False,
+             with_facts: bool = True) -> GeneratedDataset:
+    """All splits, the facts (unless `with_facts` is False), and a manifest (config, counts,
+    rejections by reason, eval-edge coverage)."""
     config = config or TaskConfig()
     gen = _SplitGenerator(kg, config)
     order = sorted(config.splits, key=lambda s: not s.held_out)  # held-out splits claim keys first
@@ -564,7 +567,7 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
         if spec.held_out:
             eval_edges.extend(e for d in drafts for e in d.path_edges)
     splits = {s.name: splits[s.name] for s in config.splits}  # file order as configured
-    facts = fact_records(kg)
+    facts = fact_records(kg) if with_facts else []
     manifest = _manifest(kg, config, splits, facts, rejections)
     return GeneratedDataset(splits=splits, facts=facts, manifest=manifest)
 
@@ -614,7 +617,6 @@ def _manifest(kg: KnowledgeGraph, config: TaskConfig, splits: dict[str, list[Tas
 
     taught_by_questions = {e for s in config.splits if not s.held_out for t in splits[s.name] for e in t.path_star.edges}
     eval_edges = {e for s in config.splits if s.held_out for t in splits[s.name] for e in t.path_star.edges}
-    fact_edges = {(f["head"], f["relation"], f["tail"]) for f in facts}
     return {
         "generator": f"kgreason {__version__}",
         "seed": config.seed,
@@ -628,7 +630,7 @@ def _manifest(kg: KnowledgeGraph, config: TaskConfig, splits: dict[str, list[Tas
         "rejections": rejections,
         "held_out_edges": {
             "distinct": len(eval_edges),
-            "taught_by_facts": len(eval_edges & fact_edges),
+            "taught_by_facts": sum(kg.has_edge(*e) for e in eval_edges) if facts else 0,
             "asked_in_training_questions": len(eval_edges & taught_by_questions),
         },
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 from kgreason.kg.graph import KnowledgeGraph
@@ -28,10 +27,16 @@ def words(text: str) -> set[str]:
 
 def relation_range_types(kg: KnowledgeGraph) -> dict[str, str | None]:
     """relation -> the most common type of its tails (what a question ending in it asks for)."""
-    counts: dict[str, Counter] = {}
-    for e in kg.edges:
-        counts.setdefault(e.relation, Counter())[kg.entities[e.tail].type] += 1
-    return {rel: c.most_common(1)[0][0] for rel, c in counts.items()}
+    counts: dict[tuple[str, str | None], int] = {}
+    for tail, ent in kg.entities.items():  # via the backward index: one step per (tail, relation)
+        for rel, heads in kg.in_relations(tail).items():
+            key = (rel, ent.type)
+            counts[key] = counts.get(key, 0) + len(heads)
+    best: dict[str, tuple[int, str | None]] = {}
+    for (rel, kind), n in counts.items():
+        if rel not in best or n > best[rel][0]:
+            best[rel] = (n, kind)
+    return {rel: kind for rel, (_, kind) in best.items()}
 
 
 def win_share(scores: Sequence[float], index: int = 0) -> float:
@@ -45,10 +50,10 @@ def win_share(scores: Sequence[float], index: int = 0) -> float:
 class ShortcutBalancer:
     """Running shortcut win rates over a split, and the distractor choice that keeps them at chance."""
 
-    def __init__(self, kg: KnowledgeGraph, k: int = 3) -> None:
+    def __init__(self, kg: KnowledgeGraph, k: int = 3, range_types: dict[str, str | None] | None = None) -> None:
         self.kg = kg
         self.k = k
-        self.range_types = relation_range_types(kg)
+        self.range_types = relation_range_types(kg) if range_types is None else range_types
         self.sums = [0.0] * len(BALANCED)
         self.n = 0
         self._words: dict[str, set[str]] = {}

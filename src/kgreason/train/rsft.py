@@ -28,7 +28,7 @@ from typing import Any
 
 from kgreason.io import InputError
 from kgreason.records import Completion, Episode, RewardBreakdown, Task
-from kgreason.train.runs import Run, dump_options, is_main_process
+from kgreason.train.runs import Run, dump_options, is_main_process, main_process_first
 from kgreason.train.sft import TrainOptions, remove_checkpoints, task_example, train_lora
 
 DISTRIBUTIONS = ("easy", "hard", "mixed", "curriculum")
@@ -297,7 +297,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
     pools = {name: load_pool(data_dir, name) for name in names}
     info = run.phase_info(phase) or {}
     rounds: list[dict] = list(info.get("rounds", []))
-    adapter = Path(rounds[-1]["adapter_path"]) if rounds else init_adapter
+    adapter = _resolve(run, rounds[-1]["adapter_path"]) if rounds else init_adapter
     phase_start = time.perf_counter() - float(info.get("wall_s", 0.0))
     for r in range(len(rounds) + 1, options.rounds + 1):
         t0 = time.perf_counter()
@@ -306,7 +306,11 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
         state = read_round_state(run, phase, r)
         if state.finished:
             print(f"[{phase}] round {r}: resuming after {len(state.finished)} finished questions")
-        sample_round(run, phase, r, questions, model_ref, adapter, scorer, options, state)
+        # Under `accelerate launch` the main process samples and writes; the others wait, then read
+        # the winners back from episodes.jsonl, so every process trains on the same examples.
+        with main_process_first():
+            if is_main_process():
+                sample_round(run, phase, r, questions, model_ref, adapter, scorer, options, state)
         state = read_round_state(run, phase, r)
         summary = round_summary(state, questions)
         sample_s = time.perf_counter() - t0
@@ -327,7 +331,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
             print(f"[{phase}] round {r}: no winners; the model is unchanged this round")
         row = {"round": r, "pool": pool, **summary, **train_info, "sample_s": round(sample_s, 2),
                "wall_s": round(time.perf_counter() - t0, 2),
-               "adapter_path": str(adapter) if adapter is not None else None}
+               "adapter_path": _relative(run, adapter)}
         rounds.append(row)
         run.log_metrics(phase, r, {k: v for k, v in row.items() if isinstance(v, (int, float))}, round=r)
         run.update_phase(phase, {"kind": "train", "rounds": rounds, "rounds_done": r,
@@ -344,6 +348,24 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
             "wall_s": round(time.perf_counter() - phase_start, 2), "options": dump_options(options)}
     run.mark_done(phase, info)
     return info
+
+
+def _relative(run: Run, path: Path | None) -> str | None:
+    """A path inside the run folder is stored relative to it, so the folder can be moved."""
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(run.root.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _resolve(run: Run, path: str | None) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    return p if p.is_absolute() else run.root / p
 
 
 def publish_adapter(src: Path, dst: Path) -> None:

@@ -19,6 +19,7 @@ rerun skips it. Only the main process writes when several run under `accelerate 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -43,6 +44,22 @@ VOLATILE_CONFIG_KEYS = frozenset({"created", "git_revision", "git_dirty", "comma
 def is_main_process() -> bool:
     """True on the process that writes files (rank 0 under `accelerate launch` / torchrun)."""
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+@contextlib.contextmanager
+def main_process_first() -> Iterator[None]:
+    """Under `accelerate launch`, let the main process run a block (write files) before the others."""
+    if world_size() <= 1:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
 
 
 def git_revision(cwd: str | os.PathLike | None = None) -> tuple[str | None, bool | None]:
@@ -87,11 +104,12 @@ class Run:
 
     # --- opening ---------------------------------------------------------------------------------
     @classmethod
-    def create_or_resume(cls, root: str | os.PathLike, config: dict, section: str | None = None) -> Run:
+    def create_or_resume(cls, root: str | os.PathLike, config: dict, sections: list[str] | None = None) -> Run:
         """Create the folder and write config.json, or check that a rerun asks for the same job.
 
-        With `section`, only `config[section]` must match what the folder saved (and is added when
-        missing): several commands (`train sft` then `train rsft`) may share one run folder.
+        With `sections`, only those keys of `config` must match what the folder saved (the others
+        are added when missing): several commands (`train sft` then `train rsft`) may share one
+        run folder, each owning its own section.
         """
         run = cls(root)
         rev, dirty = git_revision()
@@ -101,12 +119,11 @@ class Run:
                 atomic_write_json(run.config_path, {"run": run.name, **meta, **config})
             return run
         saved = run.config
-        keys = [section] if section else [k for k in config if k not in VOLATILE_CONFIG_KEYS]
+        keys = sections if sections is not None else [k for k in config if k not in VOLATILE_CONFIG_KEYS]
         diffs: list[str] = []
         for key in keys:
-            if key in saved:
-                old, new = saved[key], config.get(key)
-                diffs += _diff_configs({key: old}, {key: new}) if old != new else []
+            if key in saved and saved[key] != config.get(key):
+                diffs += _diff_configs({key: saved[key]}, {key: config.get(key)})
         if diffs:
             raise InputError(
                 f"{run.config_path}: this run folder was created with different options; use another "

@@ -391,7 +391,10 @@ function pathFromTask(t, n) {
   const nodes = new Map(n.nodes.map((x) => [x.id, { ...x }]));
   gold.forEach((g) => { if (!nodes.has(g)) nodes.set(g, { id: g, label: g }); });
   for (const x of nodes.values()) { x.gold = gold.includes(x.id); x.option = Object.values(t.option_ids || {}).includes(x.id); }
-  const edges = ((t.path_star && t.path_star.edges) || []).map((e) => ({ ...e, gold: true })).concat(n.edges.map((e) => ({ ...e, gold: false })));
+  const goldEdges = ((t.path_star && t.path_star.edges) || []).map((e) => ({ ...e, gold: true }));
+  const key = (e) => `${e.src}|${e.rel}|${e.dst}`;
+  const isGold = new Set(goldEdges.map(key));
+  const edges = goldEdges.concat(n.edges.filter((e) => !isGold.has(key(e))).map((e) => ({ ...e, gold: false })));
   const labels = Object.fromEntries(Object.entries(t.option_ids || {}).map(([k, id]) => [id, t.options[k]]));
   for (const x of nodes.values()) if (labels[x.id] && x.label === x.id) x.label = labels[x.id];
   return { nodes: [...nodes.values()], edges, start: gold[0], answer: gold[gold.length - 1], phrases: n.phrases };
@@ -401,11 +404,13 @@ function pathFromTask(t, n) {
 function armsOf(results) {
   // results.json as the experiment writes it; read defensively (arms as a dict or a list)
   let arms = results && (results.arms || results.results || results.by_arm) || {};
-  if (Array.isArray(arms)) arms = Object.fromEntries(arms.map((a, i) => [a.name || a.arm || `arm ${i}`, a]));
+  if (Array.isArray(arms)) arms = Object.fromEntries(arms.map((a, i) => [a.label || a.name || a.arm || `arm ${i}`, a]));
   const out = {};
   for (const [name, a] of Object.entries(arms)) {
     const m = a.metrics || a.eval || a.summary || a;
-    out[name] = { byHop: m.by_hop || a.by_hop || {}, accuracy: m.accuracy || a.accuracy, confusion: m.confusion || a.confusion, seeds: a.seeds };
+    const kl = a.drift_kl && typeof a.drift_kl === "object" ? a.drift_kl.mean : a.drift_kl;
+    out[name] = { byHop: m.by_hop || a.by_hop || {}, accuracy: m.accuracy || a.accuracy, confusion: m.confusion || a.confusion,
+                  faithful: m.faithful_share || a.faithful_share, kl, seeds: a.seeds_done || a.seeds };
   }
   return out;
 }
@@ -453,9 +458,12 @@ async function showDistribution() {
     options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy (95% CI)" } } },
       plugins: { title: { display: true, text: "Accuracy by hop per arm" } } },
   });
-  $("#dist-table").replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "arm" }), el("th", { text: "overall" }), hops.map((h) => el("th", { text: `${h} hops` })))),
+  $("#dist-table").replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "arm" }), el("th", { text: "overall" }), hops.map((h) => el("th", { text: `${h} hops` })),
+      el("th", { text: "faithful traces" }), el("th", { text: "KL drift" }), el("th", { text: "seeds" }))),
     el("tbody", {}, names.map((n) => el("tr", {}, el("td", { text: n }), el("td", { text: interval(arms[n].accuracy) }),
-      hops.map((h) => el("td", { text: interval(arms[n].byHop[h]) }))))));
+      hops.map((h) => el("td", { text: interval(arms[n].byHop[h]) })),
+      el("td", { text: interval(arms[n].faithful) }), el("td", { text: typeof arms[n].kl === "number" ? arms[n].kl.toFixed(3) : "n/a" }),
+      el("td", { text: Array.isArray(arms[n].seeds) ? arms[n].seeds.length : "" })))));
   $("#dist-2x2").replaceChildren(...names.filter((n) => arms[n].confusion).map((n) => {
     const c = arms[n].confusion;
     return el("div", { class: "card" }, el("b", { text: n }), el("table", { class: "grid", "data-testid": "table-2x2" },

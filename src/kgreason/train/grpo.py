@@ -1,0 +1,213 @@
+"""GRPO with the KG reward, on TRL's GRPOTrainer (`kgreason train grpo`).
+
+The reward is a plain Python function over (prompt, completion, task id): kgreason.reward.Scorer
+with any preset. Every scored completion is appended to episodes.jsonl (phase "grpo", the trainer
+step, the full reward breakdown) and the means of the reward components are logged next to TRL's
+own metrics (reward, KL, entropy), so metrics.jsonl and TensorBoard show why the reward moves.
+LoRA via `peft_config` (or continuing an SFT adapter), KL coefficient `beta`, group size
+`num_generations`. On CPU precision flags are explicit; with vLLM and a GPU, generation uses vLLM
+(colocated). Resume: Trainer checkpoints inside adapters/grpo/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgreason.io import InputError
+from kgreason.records import Episode, Task
+from kgreason.train.runs import Run, dump_options
+from kgreason.train.sft import LoraOptions, name_base_in_adapter, precision_flags, remove_checkpoints
+
+
+@dataclass
+class GRPOOptions:
+    distribution: str = "easy"  # easy | hard | mixed (the hard pool, never the eval file)
+    questions: int = 200  # prompts in the training set (0: the whole pool)
+    num_generations: int = 4  # group size: completions per prompt, compared with each other
+    beta: float = 0.04  # KL coefficient against the base model (0 disables the reference pass)
+    max_steps: int = 100
+    learning_rate: float = 2e-5
+    batch_size: int = 8  # completions per device per step; a multiple of num_generations
+    grad_accum: int = 1
+    temperature: float = 0.7
+    max_completion_length: int = 160
+    preset: str = "kgreason"  # reward preset
+    use_vllm: str = "auto"  # auto (vLLM when installed and a GPU is present) | yes | no
+    dtype: str = "auto"
+    seed: int = 0
+    logging_steps: int = 5
+    save_steps: int = 25
+    lora: LoraOptions = field(default_factory=LoraOptions)
+
+    def validate(self) -> None:
+        if self.distribution not in ("easy", "hard", "mixed"):
+            raise InputError(f"--distribution: expected easy, hard or mixed, got {self.distribution!r}")
+        if self.num_generations < 2:
+            raise InputError("--num-generations: GRPO compares completions within a group; use at least 2")
+        if self.batch_size % self.num_generations:
+            raise InputError(f"--batch-size ({self.batch_size}) must be a multiple of --num-generations "
+                             f"({self.num_generations}): each step holds whole groups")
+        if self.use_vllm not in ("auto", "yes", "no"):
+            raise InputError(f"--use-vllm: expected auto, yes or no, got {self.use_vllm!r}")
+
+
+class KGReward:
+    """The KG reward as a GRPOTrainer reward function; logs episodes and component means."""
+
+    __name__ = "kg_reward"  # TRL names the logged reward column after the function
+
+    def __init__(self, scorer: Any, tasks: dict[str, Task], run: Run | None, phase: str = "grpo") -> None:
+        self.scorer = scorer
+        self.tasks = tasks
+        self.run = run
+        self.phase = phase
+        self._seen: dict[tuple[int, str], int] = defaultdict(int)
+
+    def __call__(self, prompts: list, completions: list, task_id: list[str], trainer_state: Any = None,
+                 log_metric: Any = None, **_: Any) -> list[float]:
+        step = int(getattr(trainer_state, "global_step", 0) or 0)
+        rewards: list[float] = []
+        sums: dict[str, float] = defaultdict(float)
+        for completion, tid in zip(completions, task_id, strict=True):
+            task = self.tasks[tid]
+            text = completion_text(completion)
+            breakdown = self.scorer.score(task, text)
+            rewards.append(float(breakdown.total))
+            for name, value in breakdown.components.items():
+                sums[f"kg/{name}"] += float(value)
+            sums["kg/correct"] += float(breakdown.correct)
+            sums["kg/format_ok"] += float(breakdown.format_ok)
+            sums["kg/faithful"] += float(breakdown.faithful)
+            sums["kg/path_coverage"] += float(breakdown.path_coverage)
+            sums["kg/valid_hops"] += float(breakdown.valid_hops)
+            index = self._seen[(step, tid)]
+            self._seen[(step, tid)] += 1
+            if self.run is not None:
+                self.run.append_episode(Episode(run=self.run.name, phase=self.phase, step=step, task_id=tid,
+                                                prompt=task.prompt, completion=text, reward=breakdown,
+                                                sample_index=index))
+        if log_metric is not None and rewards:
+            for name, total in sums.items():
+                log_metric(name, total / len(rewards))
+        return rewards
+
+
+def completion_text(completion: Any) -> str:
+    """A TRL completion (plain text, or a conversational list of messages) as text."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+    return str(completion)
+
+
+def want_vllm(setting: str) -> bool:
+    import torch
+
+    from kgreason.sampling.vllm_backend import vllm_available
+
+    if setting == "no":
+        return False
+    available = vllm_available() and torch.cuda.is_available()
+    if setting == "yes" and not available:
+        raise InputError("--use-vllm yes: needs vllm installed (pip install 'kgreason[gpu]') and a CUDA GPU")
+    return available
+
+
+def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
+    from trl import GRPOConfig
+
+    from kgreason.models.dtype import default_device
+
+    device = default_device()
+    use_vllm = want_vllm(options.use_vllm)
+    extra: dict[str, Any] = {"vllm_mode": "colocate"} if use_vllm else {}
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        max_steps=options.max_steps,
+        per_device_train_batch_size=options.batch_size,
+        gradient_accumulation_steps=options.grad_accum,
+        num_generations=options.num_generations,
+        beta=options.beta,
+        learning_rate=options.learning_rate,
+        temperature=options.temperature,
+        max_completion_length=options.max_completion_length,
+        logging_steps=options.logging_steps,
+        save_strategy="steps",
+        save_steps=options.save_steps,
+        save_total_limit=1,
+        report_to="none",  # RunMetricsCallback writes metrics.jsonl and TensorBoard itself
+        seed=options.seed,
+        data_seed=options.seed,
+        use_cpu=device != "cuda",
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+        use_vllm=use_vllm,
+        log_completions=False,  # every completion already goes to episodes.jsonl
+        **precision_flags(options.dtype, device),
+        **extra,
+    )
+
+
+def grpo_tasks(data_dir: Path, options: GRPOOptions) -> list[Task]:
+    from kgreason.train.rsft import load_pool, round_questions
+
+    names = ("easy", "hard") if options.distribution == "mixed" else (options.distribution,)
+    pools = {name: load_pool(data_dir, name) for name in names}
+    return round_questions(pools, options.distribution, options.questions, options.seed, 0)
+
+
+def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, init_adapter: Path | None = None,
+             phase: str = "grpo", kg: Any = None, callbacks: list | None = None) -> dict:
+    """The GRPO phase of a run (skipped when done; resumes from the last checkpoint)."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from kgreason.models import load_model
+    from kgreason.reward.score import Scorer
+    from kgreason.tasks.format import chat_messages
+    from kgreason.train.rsft import _load_run_kg
+    from kgreason.train.sft import _last_checkpoint
+    from kgreason.train.tracking import RunMetricsCallback
+
+    options.validate()
+    if run.is_done(phase):
+        print(f"[{phase}] already done; reusing {run.adapter_dir(phase)}")
+        return run.phase_info(phase) or {}
+    start = time.perf_counter()
+    kg = kg if kg is not None else _load_run_kg(data_dir)
+    tasks = grpo_tasks(Path(data_dir), options)
+    dataset = Dataset.from_list([{"prompt": chat_messages(t), "task_id": t.id} for t in tasks])
+    model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.dtype, trainable=True)
+    reward = KGReward(Scorer(kg, preset=options.preset), {t.id: t for t in tasks}, run, phase)
+    output_dir = run.adapter_dir(phase)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=grpo_config(output_dir, options),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=None if init_adapter is not None else options.lora.peft_config(),
+        callbacks=[RunMetricsCallback(run, phase), *(callbacks or [])],
+    )
+    resume = _last_checkpoint(output_dir)
+    print(f"[{phase}] GRPO on {len(tasks)} {options.distribution} questions, group size "
+          f"{options.num_generations}, beta {options.beta}, {options.max_steps} steps"
+          + (f"; resuming from {resume}" if resume else ""))
+    out = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        name_base_in_adapter(output_dir, model_ref)
+    info = {"kind": "train", "steps": int(out.global_step), "questions": len(tasks),
+            "train_loss": float(out.training_loss) if out.training_loss is not None else None,
+            "wall_s": round(time.perf_counter() - start, 2), "resumed_from": resume,
+            "adapter": str(output_dir.relative_to(run.root)), "use_vllm": bool(trainer.args.use_vllm),
+            "options": dump_options(options)}
+    run.mark_done(phase, info)
+    remove_checkpoints(output_dir)
+    return info

@@ -1,0 +1,182 @@
+"""Each view of the demo in headless Chromium (Debian's `chromium`), checking what a user sees.
+
+The browser is Debian's package, not Playwright's download (impossible offline): these tests fail,
+not skip, when it is missing, because the views are what they test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conftest_serve as fx
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[fx.LiveServer]:
+    runs = fx.write_runs_folder(tmp_path_factory.mktemp("runs"))
+    with fx.LiveServer(runs) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    assert Path(fx.CHROMIUM).is_file(), f"{fx.CHROMIUM} is missing: apt-get install -y chromium"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=fx.CHROMIUM, args=fx.CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server: fx.LiveServer) -> Iterator:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("request", lambda r: errors.append(f"external request {r.url}") if not r.url.startswith(server.url) else None)
+    pg.set_default_timeout(20_000)
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def open_view(pg, server: fx.LiveServer, view: str) -> None:
+    pg.goto(f"{server.url}/#{view}")
+    pg.wait_for_selector(f"#view-{view}:not([hidden])")
+
+
+def test_runs_view_lists_runs_and_compares(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "runs")
+    rows = page.locator("#runs-table tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == 4
+    assert "4 run(s), 1 experiment(s)" in page.inner_text("#runs-dir")
+    assert "rsft 66.7%" in rows.first.inner_text()
+    page.wait_for_function("document.querySelector('#run-config').textContent.includes('tiny:random')")
+    rows.nth(0).locator("input").check()
+    rows.nth(1).locator("input").check()
+    page.click("#compare-btn")
+    table = page.locator("[data-testid=compare-table]")
+    table.wait_for()
+    assert table.locator("thead th").count() == 3
+    assert "66.7%" in table.inner_text()
+
+
+def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "training")
+    page.wait_for_function("document.querySelector('#train-page').textContent.includes('question groups')")
+    assert "18 question groups · page 1 of 1" in page.inner_text("#train-page")
+    assert page.locator("#train-groups tbody tr").count() == 18
+    page.locator("#train-groups tbody tr").nth(1).click()
+    cards = page.locator("[data-testid=completions] .card")
+    cards.first.wait_for()
+    assert cards.count() == fx.K
+    text = page.inner_text("#train-detail")
+    assert "Start at Symptom1Error" in text and "✓ gold" in text
+    assert "✗ false" in text and "✓ true" in text and "kept" in text
+    # the KG neighbourhood is drawn: cytoscape renders canvases with the path's nodes
+    n_nodes = page.evaluate("S.cys['train-cy'].nodes().length")
+    gold_edges = page.evaluate("S.cys['train-cy'].edges('.gold').length")
+    assert n_nodes >= 3 and gold_edges == 2
+    cards.nth(1).click()  # the sample with a false hop: drawn as a false claimed edge
+    assert page.evaluate("S.cys['train-cy'].edges('.claim-false').length") == 1
+    assert page.evaluate("S.charts['chart-episodes'].data.datasets.length") == 2
+
+
+def test_inference_view_shows_models_side_by_side(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "inference")
+    page.wait_for_function("document.querySelector('#inf-page').textContent.includes('eval items')")
+    assert "6 eval items · page 1 of 2" in page.inner_text("#inf-page")
+    items = page.locator("#inf-items .inf-item")
+    assert items.count() == 5 and items.first.locator(".card").count() == 3
+    metrics = page.inner_text("[data-testid=inf-metrics]")
+    assert "66.7% [46.7, 86.7] (n=6)" in metrics
+    assert "✗ false: Symptom" in page.inner_text("#inf-items")  # hops read as labels, not ids
+    page.select_option("#inf-hop", "3")
+    page.wait_for_function("document.querySelector('#inf-page').textContent.startsWith('3 eval items')")
+    page.click("#inf-cols input[value=base_eval]")
+    page.wait_for_function("document.querySelectorAll('#inf-items .inf-item')[0].querySelectorAll('.card').length === 2")
+
+
+def test_try_it_streams_an_answer_from_tiny_random(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "tryit")
+    page.wait_for_function("document.querySelector('#try-item').options.length === 6")
+    assert "base (tiny:random)" in page.inner_text("#try-model")
+    page.fill("#try-max", "24")
+    page.fill("#try-temp", "1.0")  # greedy decoding of a random model prints blank lines
+    page.click("#try-ask")
+    page.wait_for_selector("[data-testid=try-verdict]", timeout=120_000)
+    answer = page.locator("#try-answer")
+    chunks = int(answer.get_attribute("data-chunks") or 0)
+    assert chunks > 1, "the answer should arrive in several streamed pieces"
+    assert answer.inner_text().strip()
+    assert re.search(r"done in [\d.]+s", page.inner_text("#try-status"))
+    verdict = page.inner_text("[data-testid=try-verdict]")
+    assert "claimed hop(s)" in verdict and "reward" in verdict
+
+
+def test_try_it_composes_a_well_posed_question(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "tryit")
+    page.wait_for_function("document.querySelector('#try-item').options.length === 6")
+    page.check("input[name=try-mode][value=compose]")
+    page.fill("#try-start", "symptom_3")
+    page.select_option("#try-chain select >> nth=0", "caused_by")
+    page.select_option("#try-chain select >> nth=1", "fixed_by")
+    page.click("#try-compose")
+    page.wait_for_function("document.querySelector('#try-question').textContent.includes('Symptom3Error')")
+    question = page.inner_text("#try-question")
+    assert "Fix3Patch ✓ gold" in question and question.count("Patch") == 4
+    assert page.evaluate("S.cys['try-graph'].edges('.gold').length") == 2
+    page.fill("#try-start", "tool_1")  # tools have no cause: no item exists
+    page.click("#try-compose")
+    page.wait_for_selector("#banner.error:not([hidden])")
+    assert "cannot make a well-posed question" in page.inner_text("#banner")
+
+
+def test_distribution_view(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "distribution")
+    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr').length === 3")
+    table = page.inner_text("#dist-table")
+    assert "RSFT on hard" in table and "75.0% [65.0, 85.0] (n=100)" in table
+    assert "0.030" in table  # the mixed arm's KL drift
+    assert page.locator("[data-testid=table-2x2]").count() == 3
+    assert page.evaluate("S.charts.dist.data.datasets.length") == 3
+    assert page.evaluate("S.charts.dist.data.labels.length") == 5
+    assert "hard arm generalises best" in page.inner_text("#dist-report")
+
+
+def test_graph_view_searches_and_follows_relations(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "graph")
+    page.wait_for_function("document.querySelector('#kg-info').textContent.includes('24 entities')")
+    page.fill("#kg-q", "Cause4")
+    page.press("#kg-q", "Enter")
+    page.locator("#kg-results li").nth(1).wait_for()
+    assert "1 match(es)" in page.inner_text("#kg-results")
+    page.locator("#kg-results li").nth(1).click()
+    page.wait_for_function("document.querySelector('#kg-rels h3').textContent.startsWith('Cause4Fault')")
+    assert "→ is fixed by: Fix4Patch" in page.inner_text("#kg-rels")
+    page.click("#kg-rels a[data-entity=fix_4]")  # follow the relation
+    page.wait_for_function("document.querySelector('#kg-rels h3').textContent.startsWith('Fix4Patch')")
+    assert "→ uses: Tool4Kit" in page.inner_text("#kg-rels")
+    assert page.inner_text("#kg-trail").endswith("cause_4 → fix_4")
+    assert page.evaluate("S.cys.kg.nodes().length") == 3
+
+
+def test_empty_runs_folder_says_how_to_make_a_run(browser, tmp_path: Path) -> None:
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page()
+        pg.goto(f"{srv.url}/#runs")
+        pg.wait_for_selector("#runs-empty:not([hidden])")
+        assert "kgreason run" in pg.inner_text("#runs-empty")
+        pg.goto(f"{srv.url}/#training")
+        pg.wait_for_selector("#train-detail .empty")
+        assert "kgreason run" in pg.inner_text("#train-detail")
+        pg.close()
