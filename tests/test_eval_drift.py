@@ -48,3 +48,17 @@ def test_drift_zero_for_base_and_positive_after_perturbing_adapter():
     # batching must not change the number: right padding keeps positions intact
     moved1 = mean_token_kl(peft_model, tok, PAIRS, batch_size=1)
     assert moved1.mean_kl == pytest.approx(moved.mean_kl, rel=1e-4)
+
+
+def test_completion_logprobs_match_a_plain_forward_pass():
+    from kgreason.evaluate.drift import _completion_logprobs, encode_completion, encode_prompt
+
+    model, tok = load_model("tiny:random", dtype="fp32", device="cpu")
+    batch = [(encode_prompt(tok, m), encode_completion(tok, c, 64)) for m, c in PAIRS[:2]]
+    got = _completion_logprobs(model, batch, tok.pad_token_id)
+    with torch.no_grad():
+        for (p, c), lp in zip(batch, got, strict=True):
+            full = model(input_ids=torch.tensor([p + c])).logits[0].float().log_softmax(-1)
+            want = full[len(p) - 1 : len(p) + len(c) - 1]
+            assert lp.shape == want.shape
+            assert torch.allclose(lp, want, atol=1e-4)

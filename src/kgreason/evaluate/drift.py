@@ -73,12 +73,15 @@ def _completion_logprobs(model: Any, batch: list[tuple[list[int], list[int]]], p
     for row, (p, c) in enumerate(batch):  # right padding keeps real positions at 0..len-1
         ids[row, : len(p) + len(c)] = torch.tensor(p + c)
         mask[row, : len(p) + len(c)] = 1
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+    # Only positions that predict completion tokens need the (vocabulary-sized) output layer.
+    first = min(len(p) for p, _ in batch) - 1
+    keep = torch.arange(first, width - 1, device=device)
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
     out = []
     for row, (p, c) in enumerate(batch):
-        # the logits at position i predict token i+1
-        sl = logits[row, len(p) - 1 : len(p) + len(c) - 1].float()
-        out.append(torch.log_softmax(sl, dim=-1))
+        # the logits at position i predict token i+1; column j of `logits` is position first + j
+        start = len(p) - 1 - first
+        out.append(torch.log_softmax(logits[row, start : start + len(c)].float(), dim=-1))
     return out
 
 

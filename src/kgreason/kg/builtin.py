@@ -19,6 +19,7 @@ kg.json.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -532,6 +533,22 @@ _COMPONENTS = (
 _REGIONS = ("", "EU", "US", "APAC", "LATAM", "MEA")
 
 
+# Spellings that splitting CamelCase gets wrong ("SELinux" is not "SE linux").
+_ALIAS_FIXES = tuple(
+    (re.compile(rf"\b{re.escape(wrong)}\b"), right)
+    for wrong, right in (
+        ("open SSL", "OpenSSL"),
+        ("SE linux", "SELinux"),
+        ("pg bouncer", "PgBouncer"),
+        ("TLS 13", "TLS 1.3"),
+        ("DNSTTL", "DNS TTL"),
+        ("same site", "SameSite"),
+        ("java", "Java"),
+        ("read only", "read-only"),
+    )
+)
+
+
 def build_devops_kg(seed: int = 0, size: str | int = "small") -> KnowledgeGraph:
     """The built-in troubleshooting graph.
 
@@ -628,7 +645,10 @@ class _Builder:
 
     def _humanize(self, text: str) -> str:
         if text not in self._alias_cache:
-            self._alias_cache[text] = humanize(text)
+            alias = humanize(text)
+            for pattern, fixed in _ALIAS_FIXES:
+                alias = pattern.sub(fixed, alias)
+            self._alias_cache[text] = alias
         return self._alias_cache[text]
 
     def edge(self, head: str, relation: str, tail: str) -> bool:

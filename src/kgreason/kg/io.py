@@ -271,7 +271,8 @@ def _parse_edges(items: Any, source: str) -> list[Edge]:
     for i, item in enumerate(items):
         if type(item) is dict:
             h, r, t = item.get("src"), item.get("rel"), item.get("dst")
-            if type(h) is str and type(r) is str and type(t) is str and h.strip() and r.strip() and t.strip():
+            # Whitespace-only ids pass here but match no entity, so they fail as dangling.
+            if type(h) is str and type(r) is str and type(t) is str and h and r and t:
                 out.append(Edge(h, r, t))
                 continue
         where = f"{source}: edges[{i}]"

@@ -287,6 +287,9 @@ def _untaught(tasks: Sequence[Task], against: Sequence[Material]) -> dict | None
     return {"edges": len(edges), "untaught": len(missing), "examples": [list(e) for e in missing[:5]]}
 
 
+_KEY_NAMES = {"question": "question text", "gold_path": "gold path", "start_chain": "start+chain"}
+
+
 def problems(report: dict) -> list[str]:
     """What makes `--strict` fail: anything ill posed or leaked."""
     out = []
@@ -297,7 +300,7 @@ def problems(report: dict) -> list[str]:
     for ov in report["overlap"]:
         for key in ("question", "gold_path", "start_chain"):
             if ov[key]:
-                out.append(f"{ov[key]} items share their {key.replace('_', ' ')} with {ov['against']}")
+                out.append(f"{ov[key]} items share their {_KEY_NAMES[key]} with {ov['against']}")
     un = report["untaught_edges"]
     if un and un["untaught"]:
         out.append(f"{un['untaught']} closed-book path edges are never taught by the --against files")

@@ -1,0 +1,143 @@
+"""The hf sampler on the tiny model: correctness against transformers, determinism, the answer-line stop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgreason.models import load_model
+from kgreason.sampling import SamplingParams, answer_line_end, get_sampler, trim_after_answer
+from kgreason.sampling.hf import HFSampler
+
+ITEMS = [
+    ("short", [{"role": "user", "content": "Which fix?"}]),
+    ("long", [{"role": "user", "content": "TLSHandshakeError is caused by what, and which tool diagnoses it? " * 3}]),
+    ("mid", [{"role": "user", "content": "Follow caused_by then fixed_by from DiskFull."}]),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model("tiny:random", dtype="fp32")
+
+
+class ScriptedLM(torch.nn.Module):
+    """Wraps the tiny model but forces every row to emit `script` token by token (then eos)."""
+
+    def __init__(self, model, script: list[int], eos: int) -> None:
+        super().__init__()
+        self.inner, self.script, self.eos = model, script, eos
+        self.config, self.generation_config = model.config, model.generation_config
+        self.prompt_width = 0
+
+    def forward(self, input_ids, attention_mask, **kw):
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask, **kw)
+        if input_ids.shape[1] > 1:  # prefill
+            self.prompt_width = attention_mask.shape[1]
+        step = attention_mask.shape[1] - self.prompt_width
+        token = self.script[step] if step < len(self.script) else self.eos
+        forced = torch.full_like(out.logits[:, -1:, :], -1e9)
+        forced[..., token] = 0.0
+        out.logits = forced
+        return out
+
+
+def _scripted(tiny, text: str) -> HFSampler:
+    model, tok = tiny
+    script = tok(text, add_special_tokens=False)["input_ids"]
+    return HFSampler(ScriptedLM(model, script, tok.eos_token_id), tok)
+
+
+def test_greedy_matches_transformers_generate_even_when_left_padded(tiny):
+    model, tok = tiny
+    sampler = get_sampler(model, tok, backend="hf")
+    params = SamplingParams(k=1, temperature=0, max_new_tokens=12, stop_at_answer=False)
+    ours = sampler.generate(ITEMS, params, progress=False)
+    for (task_id, messages), c in zip(ITEMS, ours, strict=True):
+        ids = torch.tensor([sampler.encode(messages)])
+        ref = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=12,
+                             pad_token_id=tok.pad_token_id)
+        new = ref[0, ids.shape[1]:].tolist()
+        assert c.task_id == task_id
+        assert c.text == tok.decode(new, skip_special_tokens=True)
+        assert c.prompt_tokens == ids.shape[1]
+
+
+def test_same_seed_same_samples_other_seed_other_samples(tiny):
+    sampler = get_sampler(*tiny, backend="hf")
+    p = SamplingParams(k=3, temperature=1.0, max_new_tokens=10, seed=5)
+    a = sampler.generate(ITEMS, p, progress=False)
+    b = sampler.generate(ITEMS, p, progress=False)
+    c = sampler.generate(ITEMS, SamplingParams(k=3, temperature=1.0, max_new_tokens=10, seed=6), progress=False)
+    assert [x.text for x in a] == [x.text for x in b]
+    assert [x.text for x in a] != [x.text for x in c]
+    assert [(x.task_id, x.sample_index) for x in a] == [(t, j) for t, _ in ITEMS for j in range(3)]
+    assert len({x.text for x in a}) > 3  # the k samples of a prompt differ
+
+
+def test_batch_size_does_not_change_samples(tiny):
+    model, tok = tiny
+    p = SamplingParams(k=2, temperature=1.0, max_new_tokens=8, seed=1)
+    one_by_one = HFSampler(model, tok, batch_size=2).generate(ITEMS, p, progress=False)
+    together = HFSampler(model, tok, batch_size=64).generate(ITEMS, p, progress=False)
+    assert [c.text for c in one_by_one] == [c.text for c in together]
+
+
+def test_tiny_top_p_is_greedy(tiny):
+    sampler = get_sampler(*tiny, backend="hf")
+    greedy = sampler.generate(ITEMS, SamplingParams(k=1, temperature=0, max_new_tokens=8), progress=False)
+    nucleus = sampler.generate(ITEMS, SamplingParams(k=1, temperature=1.0, top_p=1e-6, max_new_tokens=8), progress=False)
+    assert [c.text for c in greedy] == [c.text for c in nucleus]
+
+
+def test_stops_as_soon_as_the_answer_line_is_complete(tiny):
+    sampler = _scripted(tiny, "TRACE: DiskFull is fixed by Cleanup.\nANSWER: B\nBecause more text follows")
+    (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert c.finish_reason == "answer"
+    assert c.text == "TRACE: DiskFull is fixed by Cleanup.\nANSWER: B"
+    tok = tiny[1]
+    assert c.completion_tokens == len(tok(c.text, add_special_tokens=False)["input_ids"])
+
+
+def test_without_answer_line_it_runs_to_eos_or_length(tiny):
+    sampler = _scripted(tiny, "TRACE: no answer here, Answer: because")
+    eos, = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert eos.finish_reason == "eos" and eos.text == "TRACE: no answer here, Answer: because"
+    short, = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=3), progress=False)
+    assert short.finish_reason == "length" and short.completion_tokens == 3
+    off = _scripted(tiny, "ANSWER: C then more")
+    run_on, = off.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80, stop_at_answer=False),
+                           progress=False)
+    assert run_on.finish_reason == "eos" and run_on.text == "ANSWER: C then more"
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("TRACE: x.\nANSWER: B", True),
+        ("TRACE: x.\nANSWER: (c)", True),
+        ("TRACE: x.\n**Answer:** D.", True),
+        ("TRACE: x.\nANSWER:", False),
+        ("TRACE: x.\nAnswer: Because", False),
+        ("TRACE: to answer a question", False),
+        ("TRACE: x.\nANSWER: E", False),
+    ],
+)
+def test_answer_line_rule(text, complete):
+    assert (answer_line_end(text) is not None) is complete
+
+
+def test_trim_keeps_the_answer_line_only():
+    assert trim_after_answer("TRACE: a.\nANSWER: B) Fix\nextra") == "TRACE: a.\nANSWER: B) Fix"
+    assert trim_after_answer("no answer\nmore") == "no answer\nmore"
+
+
+def test_bad_params_and_items_are_rejected(tiny):
+    with pytest.raises(ValueError, match="k must be"):
+        SamplingParams(k=0)
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingParams(top_p=0)
+    with pytest.raises(ValueError, match="item 0"):
+        get_sampler(*tiny, backend="hf").generate([("x", "not messages")], SamplingParams(), progress=False)
+    with pytest.raises(ValueError, match="unknown sampling backend"):
+        get_sampler(*tiny, backend="tpu")
