@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest_eval import make_episode, make_task
 
+from conftest_eval import make_episode, make_task
 from kgreason.evaluate.bootstrap import bootstrap_mean, bootstrap_ratio, paired_bootstrap_difference
 from kgreason.evaluate.metrics import (
     accuracy_by_hop,

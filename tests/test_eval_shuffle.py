@@ -6,8 +6,8 @@ import random
 from collections import Counter
 
 import pytest
-from conftest_eval import make_episode, make_task
 
+from conftest_eval import make_episode, make_task
 from kgreason.evaluate.shuffle import (
     SHUFFLE_SUFFIX,
     chosen_entity,

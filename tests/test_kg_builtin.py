@@ -82,6 +82,7 @@ def test_realistic_curated_knowledge(small: KnowledgeGraph) -> None:
     assert small.has_edge("OOMKilled", "diagnosed_by", "CheckDmesg")
     assert small.entities["TLSHandshakeError"].aliases == ("TLS handshake error",)
     assert small.entities["TLSHandshakeError"].label == "TLSHandshakeError"
+    assert small.entities["SELinuxPolicyDenial"].aliases == ("SELinux policy denial",)
     # No placeholder names such as Entity_17 or Node42.
     assert not [e for e in small.entities if re.fullmatch(r"(Entity|Node|E)_?\d+", e)]
 

@@ -11,25 +11,31 @@ from kgreason.io import InputError
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
 from kgreason.kg.io import derive_phrase, humanize, import_kg, load_kg, save_kg, split_identifier
 
-# A file in the hobby project's schema, exactly as it writes them: no phrases, no aliases.
+# A file in the hobby project's schema, shaped as it writes them: "version" and "domain" instead
+# of "name", spaced labels, relation labels that are bare participles, no phrases or aliases.
 HOBBY = {
+    "version": "1.0",
+    "domain": "software_troubleshooting",
     "entities": [
-        {"id": "TLSHandshakeError", "label": "TLSHandshakeError", "type": "symptom"},
-        {"id": "ClockSkew", "label": "ClockSkew", "type": "cause"},
-        {"id": "SyncNTP", "label": "SyncNTP", "type": "fix"},
-        {"id": "chronyc", "label": "chronyc", "type": "tool"},
+        {"id": "TLSHandshakeError", "label": "TLS Handshake Error", "type": "symptom"},
+        {"id": "ClockSkew", "label": "Clock Skew", "type": "cause"},
+        {"id": "SyncNTP", "label": "Sync NTP", "type": "fix"},
+        {"id": "ChronyTool", "label": "Chrony Tool", "type": "tool"},
+        {"id": "CheckTimeSync", "label": "Check Time Sync", "type": "diagnostic"},
     ],
     "relations": [
-        {"id": "caused_by", "label": "caused_by"},
+        {"id": "caused_by", "label": "caused by"},
         {"id": "fixed_by", "label": "fixed by"},
-        {"id": "uses_tool", "label": "uses_tool"},
+        {"id": "uses_tool", "label": "uses tool"},
+        {"id": "diagnosed_by", "label": "diagnosed by"},
+        {"id": "leads_to", "label": "leads to"},
+        {"id": "related_to", "label": "related to"},
     ],
     "edges": [
         {"src": "TLSHandshakeError", "rel": "caused_by", "dst": "ClockSkew"},
         {"src": "ClockSkew", "rel": "fixed_by", "dst": "SyncNTP"},
-        {"src": "SyncNTP", "rel": "uses_tool", "dst": "chronyc"},
+        {"src": "SyncNTP", "rel": "uses_tool", "dst": "ChronyTool"},
     ],
-    "meta": {"generator": "hobby", "seed": 42},
 }
 
 
@@ -54,12 +60,20 @@ def hobby_with(**changes: object) -> dict:
 # --- hobby JSON and kg.json ------------------------------------------------------------------------
 def test_hobby_json_loads_unchanged(tmp_path: Path) -> None:
     kg = load_kg(write_json(tmp_path, HOBBY))
-    assert list(kg.entities) == ["TLSHandshakeError", "ClockSkew", "SyncNTP", "chronyc"]
+    assert kg.name == "software_troubleshooting"
+    assert list(kg.entities) == ["TLSHandshakeError", "ClockSkew", "SyncNTP", "ChronyTool", "CheckTimeSync"]
     assert kg.entities["ClockSkew"].type == "cause"
-    assert kg.phrase("caused_by") == "is caused by"
-    assert kg.phrase("fixed_by") == "is fixed by"  # a bare participle label gets its "is"
-    assert kg.phrase("uses_tool") == "uses tool"
-    assert kg.follow("TLSHandshakeError", ["caused_by", "fixed_by", "uses_tool"]) == {"chronyc"}
+    assert kg.label("TLSHandshakeError") == "TLS Handshake Error"
+    phrases = {r: kg.phrase(r) for r in kg.relations}
+    assert phrases == {
+        "caused_by": "is caused by",  # a bare participle label gets its "is"
+        "fixed_by": "is fixed by",
+        "uses_tool": "uses tool",
+        "diagnosed_by": "is diagnosed by",
+        "leads_to": "leads to",
+        "related_to": "is related to",
+    }
+    assert kg.follow("TLSHandshakeError", ["caused_by", "fixed_by", "uses_tool"]) == {"ChronyTool"}
     assert kg.warnings == []
 
 
@@ -122,15 +136,19 @@ def test_edges_as_lists_and_head_relation_tail_keys(tmp_path: Path) -> None:
         ),
         (
             hobby_with(entities=[*HOBBY["entities"], {"id": "ClockSkew", "label": "Clock skew again"}]),
-            ["entities[4]", "duplicate entity id 'ClockSkew'", "entities[1]"],
+            ["entities[5]", "duplicate entity id 'ClockSkew'", "entities[1]"],
         ),
         (
             hobby_with(relations=[*HOBBY["relations"], {"id": "caused_by", "label": "x"}]),
-            ["relations[3]", "duplicate relation id 'caused_by'"],
+            ["relations[6]", "duplicate relation id 'caused_by'"],
         ),
         (
             hobby_with(edges=[*HOBBY["edges"], {"src": "ClockSkew", "rel": "causes", "dst": "SyncNTP"}]),
             ["edges[3]", "unknown relation 'causes'", "caused_by"],
+        ),
+        (
+            hobby_with(relations=[{"id": "caused_by", "label": "--"}]),
+            ["relations[0]", "no words", "'phrase'"],
         ),
         (hobby_with(entities=[]), ["empty graph", "no entities"]),
         (hobby_with(edges=[]), ["empty graph", "no edges"]),
@@ -320,3 +338,30 @@ def test_follow_semantics() -> None:
     assert kg.successors("B", "q") == ("C", "D")
     assert kg.predecessors("C", "q") == ("A", "B")
     assert kg.degree("B") == 3
+
+
+def test_bom_header_and_gc_state_restored(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "bom.tsv"
+    path.write_bytes("\ufeffhead\trelation\ttail\nA\tr\tB\n".encode())
+    assert gc.isenabled()
+    kg = import_kg(path)
+    assert gc.isenabled()  # the loader pauses the collector only while it builds
+    assert list(kg.entities) == ["A", "B"]
+
+
+def test_unrecognised_header_is_imported_with_a_warning(tmp_path: Path) -> None:
+    path = write_text(tmp_path, "from_node\tedge_kind\tto_node\nA\tr\tB\nB\tr\tC\nC\tr\tD\n", "odd.tsv")
+    kg = import_kg(path)
+    assert kg.has_edge("from_node", "edge_kind", "to_node")
+    assert any(f"{path}:1:" in w and "If it is a header" in w for w in kg.warnings)
+    plain = import_kg(write_text(tmp_path, "A\tr\tB\nB\tr\tC\nC\tr\tD\n", "plain.tsv"))
+    assert plain.warnings == []
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("Caf\u00e9\tr\tB\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.tsv: not UTF-8 text"):
+        import_kg(path)

@@ -120,3 +120,13 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
         atomic_write_json(target, {"bad": Boom()})
     assert json.loads(target.read_text()) == {"ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "perm.json"
+    atomic_write_json(target, {"ok": 1})
+    old = os.umask(0o022)
+    os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~old

@@ -43,7 +43,7 @@ def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--size",
         default="small",
-        help="small (~370 entities, ~1k edges), medium (~6k entities, ~20k edges), large (~1M edges, "
+        help="small (~370 entities, ~950 edges), medium (~6.5k entities, ~20k edges), large (~1M edges, "
         "for scale tests) or a number: about that many edges",
     )
     p = _cmd(
@@ -183,7 +183,22 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- training and the main job -------------------------------------------------------------------
 def _add_train_commands(sub: argparse._SubParsersAction) -> None:
-    pass
+    from kgreason.train import commands as tc  # argparse only; handlers import torch lazily
+
+    train = _group(sub, "train", "Train LoRA adapters into a run folder: SFT, RSFT (expert iteration) or GRPO. "
+                   "Rerunning the same command resumes; works unchanged under `accelerate launch`.")
+    tc.add_sft_arguments(_cmd(
+        train, "sft", "Supervised fine-tuning (TRL SFTTrainer, LoRA, loss on the completion only) on facts, "
+        "easy questions and/or the hard training pool.", tc.cmd_train_sft))
+    tc.add_rsft_arguments(_cmd(
+        train, "rsft", "Rejection-sampling fine-tuning: sample k answers per question, score them with the KG "
+        "reward, keep the best correct well-formed ones, fine-tune on them; R rounds.", tc.cmd_train_rsft))
+    tc.add_grpo_arguments(_cmd(
+        train, "grpo", "GRPO (TRL GRPOTrainer) with the KG reward as a Python reward function; LoRA, KL "
+        "coefficient and group size as options; vLLM generation on a GPU when installed.", tc.cmd_train_grpo))
+    tc.add_run_arguments(_cmd(
+        sub, "run", "The main job: build the default KG, generate tasks, prepare the bundled model, evaluate "
+        "it, SFT, RSFT, evaluate again, print the held-out accuracy table. Rerun to resume.", tc.cmd_run))
 
 
 # --- evaluation and experiments ------------------------------------------------------------------
@@ -231,6 +246,20 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- benchmarks ----------------------------------------------------------------------------------
 def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
+    def bench_train(args: argparse.Namespace) -> int:
+        from kgreason.train.commands import cmd_bench_train
+
+        return cmd_bench_train(args)
+
+    from kgreason.train.commands import add_bench_train_arguments
+
+    add_bench_train_arguments(_cmd(
+        bench, "train",
+        "SFT training speed on the bundled model at the SFT defaults: tokens/s in fp32 versus the chosen dtype, "
+        "and as a share of this machine's measured matmul throughput (LoRA: 4 x parameters FLOPs per token).",
+        bench_train,
+    ))
+
     def bench_tasks(args: argparse.Namespace) -> int:
         from kgreason.tasks.commands import bench_tasks_command
 

@@ -31,8 +31,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if missing:
         raise InputError(f"kgreason eval: missing {', '.join(missing)} (or use --compare DIR DIR ...)")
 
-    from kgreason.evaluate.runner import EvalOptions, evaluate_model
     from kgreason.evaluate.report import pct
+    from kgreason.evaluate.runner import EvalOptions, evaluate_model
     from kgreason.kg.io import load_kg
     from kgreason.models import load_model
     from kgreason.tasks.generate import load_tasks
@@ -58,7 +58,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"shuffled accuracy {pct(m['shuffle']['accuracy_shuffled'])}; "
               f"chosen entity changed on {pct(m['shuffle']['entity_changed_share'])}")
     if m.get("drift"):
-        print(f"drift KL {m['drift']['mean_kl']:.4f} nats/token")
+        print(f"drift KL {m['drift']['mean_kl']:.3g} nats/token")
     print(f"wrote {Path(args.out) / 'report.md'}")
     return 0
 

@@ -60,6 +60,10 @@ def _paired(a: LoadedEval, b: LoadedEval, hop: int | None, field: str, seed: int
     return paired_bootstrap_difference(xa, xb, seed=seed, n_resamples=n_resamples)
 
 
+def _kl(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
 def _fmt_diff(d) -> str:
     if d.n == 0:
         return "– (no shared items)"
@@ -84,7 +88,7 @@ def compare_markdown(evals: Sequence[LoadedEval], seed: int = 0, n_resamples: in
         row("real-edge share of claimed hops", lambda m: pct(m.get("trace", {}).get("valid_hop_share"))),
         row("path coverage", lambda m: pct(m.get("trace", {}).get("path_coverage"))),
         row("accuracy, shuffled options", lambda m: pct((m.get("shuffle") or {}).get("accuracy_shuffled"))),
-        row("drift KL (nats/token)", lambda m: num((m.get("drift") or {}).get("mean_kl"), 4)),
+        row("drift KL (nats/token)", lambda m: _kl((m.get("drift") or {}).get("mean_kl"))),
         row("mean reward", lambda m: num(m.get("mean_reward"))),
     ]
     parts = ["# Comparison", md_table(["metric", *labels], rows)]

@@ -176,7 +176,7 @@ def eval_tables(m: Mapping[str, Any]) -> str:
             ]))
     dr = m.get("drift")
     if dr:
-        parts.append(f"## Drift from the base model\n\nmean per-token KL(model ‖ base) = {dr['mean_kl']:.4f} nats "
+        parts.append(f"## Drift from the base model\n\nmean per-token KL(model ‖ base) = {dr['mean_kl']:.3g} nats "
                      f"over {dr['tokens']} tokens of {dr['items']} items ({dr['method']}).")
     elif "drift_note" in m:
         parts.append(f"## Drift from the base model\n\n{m['drift_note']}")

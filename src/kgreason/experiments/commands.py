@@ -40,6 +40,6 @@ def run_distribution(args: argparse.Namespace) -> int:
         d = a.get("drift_kl")
         print(f"{a['label']:<22} {len(a['seeds_done']):>5} {100 * a['accuracy']['mean']:>8.1f}% "
               + " ".join(f"{100 * a['by_hop'][h]['mean']:>8.1f}%" if h in a["by_hop"] else f"{'–':>9}" for h in hops)
-              + f" {100 * a['faithful_share']['mean']:>8.1f}% " + (f"{d['mean']:>9.4f}" if d else f"{'–':>9}"))
+              + f" {100 * a['faithful_share']['mean']:>8.1f}% " + (f"{d['mean']:>9.3g}" if d else f"{'–':>9}"))
     print(f"\nwall time this invocation: {time.time() - started:.0f} s; report: {out / 'report.md'}")
     return 0

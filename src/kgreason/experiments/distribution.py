@@ -227,13 +227,16 @@ def _rsft(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapte
 
 
 def _grpo(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapter: Path, kg: Any) -> Path:
-    from kgreason.train import grpo
+    from kgreason.train.grpo import GRPOOptions, run_grpo
+    from kgreason.train.sft import LoraOptions
 
-    options = grpo.GRPOOptions(
-        steps=preset.grpo_steps, k=preset.grpo_k, max_new_tokens=preset.max_new_tokens, seed=seed,
-        distribution=arm.distribution,
+    options = GRPOOptions(
+        distribution=arm.distribution, questions=preset.rsft_questions, num_generations=preset.grpo_k,
+        max_steps=preset.grpo_steps, batch_size=preset.grpo_k * max(1, preset.sft_batch // preset.grpo_k),
+        max_completion_length=preset.max_new_tokens, dtype=preset.dtype, seed=seed,
+        lora=LoraOptions(r=preset.lora_r, alpha=2 * preset.lora_r),
     )
-    grpo.run_grpo(run, preset.model, data, options, init_adapter=init_adapter, phase="grpo", kg=kg)
+    run_grpo(run, preset.model, data, options, init_adapter=init_adapter, phase="grpo", kg=kg)
     return run.adapter_dir("grpo")
 
 
@@ -321,6 +324,7 @@ class SeedResult:
     correct: dict[str, float]  # task id -> 0/1
     faithful: dict[str, float]
     format_fail: dict[str, float]
+    wall_s: float = 0.0
 
 
 def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
@@ -336,6 +340,7 @@ def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
         correct={k: float(e.reward.correct) for k, e in episodes.items()},
         faithful={k: float(e.reward.faithful) for k, e in episodes.items()},
         format_fail={k: float(not e.reward.format_ok) for k, e in episodes.items()},
+        wall_s=float(read_json(folder / ARM_FILE).get("wall_s", 0.0)),
     )
 
 
@@ -389,7 +394,7 @@ def _curves(seeds: list[SeedResult]) -> dict[str, list[list[float]]]:
     return {name: [[x, sum(ys) / len(ys)] for x, ys in sorted(points.items())] for name, points in acc.items()}
 
 
-def _arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamples: int) -> dict:
+def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamples: int) -> dict:
     ids = list(hops)
     by_hop_ids: dict[int, list[str]] = {}
     for tid, h in hops.items():
@@ -420,7 +425,7 @@ def _arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resam
         "shuffle": {"accuracy_shuffled": sum(shuffled) / len(shuffled), "entity_changed_share": sum(changed) / len(changed)}
         if shuffled else None,
         "mean_reward": _mean([s.metrics.get("mean_reward") for s in seeds]),
-        "wall_s": round(sum(float(read_json(s.folder / ARM_FILE).get("wall_s", 0.0)) for s in seeds), 1),
+        "wall_s": round(sum(s.wall_s for s in seeds), 1),
         "runs": [str(s.folder.relative_to(s.folder.parent.parent)) for s in seeds],
         "curves": _curves(seeds),
         "_correct": correct,  # dropped before writing; used for paired differences
@@ -432,7 +437,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -> dict:
+def vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -> dict:
     from kgreason.evaluate.bootstrap import paired_bootstrap_difference
 
     def diff(ids: list[str], seed: int) -> dict:
@@ -460,10 +465,10 @@ def aggregate(out: Path, arms: Sequence[Arm], preset: Preset, cfg: ExperimentCon
         if not seeds:
             continue
         references = references or seeds[0].metrics.get("references")
-        arm_rows.append(_arm_result(arm, seeds, hops, preset.n_resamples))
+        arm_rows.append(arm_result(arm, seeds, hops, preset.n_resamples))
     sft = next((a for a in arm_rows if a["name"] == "sft"), None)
     for a in arm_rows:
-        a["vs_sft"] = _vs_reference(a, sft, hops, preset.n_resamples) if sft and a is not sft else None
+        a["vs_sft"] = vs_reference(a, sft, hops, preset.n_resamples) if sft and a is not sft else None
     for a in arm_rows:
         a.pop("_correct")
     hop_counts: dict[str, int] = {}
@@ -533,7 +538,7 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
         d = a.get("drift_kl")
         rows.append([a["label"], len(a["seeds_done"]), _seed_cell(a["accuracy"]),
                      *(pct(a["by_hop"].get(h)) for h in hops), pct(a["faithful_share"]),
-                     pct(a["format_failure_rate"]), num(d["mean"], 4) if d else "–",
+                     pct(a["format_failure_rate"]), f"{d['mean']:.3g}" if d else "–",
                      _diff_cell((a.get("vs_sft") or {}).get("accuracy"))])
     for name, ref in results.get("references", {}).items():
         rows.append([f"*{name}*", "–", pct(ref["accuracy"]), *(pct(ref["by_hop"].get(h)) for h in hops),

@@ -40,6 +40,7 @@ TYPES = ("symptom", "cause", "fix", "diagnostic", "tool")
 
 # Out-degree of sampled relations: mostly 2-3, sometimes 1 (unique continuations exist) or 4.
 _DEGREE_WEIGHTS = {1: 2, 2: 4, 3: 3, 4: 1}
+_RELATED_SHARE = 0.5
 
 
 @dataclass
@@ -549,39 +550,49 @@ _ALIAS_FIXES = tuple(
 )
 
 
-def build_devops_kg(seed: int = 0, size: str | int = "small") -> KnowledgeGraph:
+def build_devops_kg(seed: int = 0, size: str | int = "small", progress: bool = False) -> KnowledgeGraph:
     """The built-in troubleshooting graph.
 
-    `size`: "small" (one estate, about 370 entities and 1,060 edges), "medium" (about 20k edges),
+    `size`: "small" (one estate, about 370 entities and 950 edges), "medium" (about 20k edges),
     "large" (about 1M edges) or an int: roughly that many edges. Same seed and size, same graph.
+    `progress` shows a progress bar (on a terminal) while the larger sizes build.
     """
     target = _target_edges(size)
     with paused_gc():
-        return _build(random.Random(seed), target, size)
+        return _build(random.Random(seed), target, size, progress)
 
 
-def _build(rng: random.Random, target: int, size: str | int) -> KnowledgeGraph:
+def _build(rng: random.Random, target: int, size: str | int, progress: bool) -> KnowledgeGraph:
     builder = _Builder()
     if target == 0:
         builder.add_estate(rng, prefix="")
         name = "devops"
     else:
         name = f"devops-{size}" if isinstance(size, str) and not size.isdigit() else f"devops-{target}"
-        services: list[str] = []
-        for prefix in _service_names():
-            services.append(prefix)
-            builder.add_estate(rng, prefix=prefix)
-            if services[1:]:
-                builder.add_dependencies(rng, prefix, services[:-1])
-            if len(builder.edges) >= target:
-                break
-        else:
-            raise KGError(f"size {size!r} needs more services than the built-in name list has")
+        _add_services(builder, rng, target, progress)
     builder.add_tool_pairs()
     builder.connect_components(rng)
     # The builder never emits self-loops, duplicates or unknown ids, so skip from_parts' re-check.
     relations = {r.id: r for r in RELATIONS}
     return KnowledgeGraph(entities=builder.entities, relations=relations, edges=builder.edges, name=name)
+
+
+def _add_services(builder: _Builder, rng: random.Random, target: int, progress: bool) -> None:
+    """One estate per service, each wired to earlier ones, until `target` edges exist."""
+    from tqdm import tqdm
+
+    services: list[str] = []
+    with tqdm(total=target, unit=" edges", desc="building KG", disable=None if progress else True) as bar:
+        for prefix in _service_names():
+            services.append(prefix)
+            before = len(builder.edges)
+            builder.add_estate(rng, prefix=prefix)
+            if services[1:]:
+                builder.add_dependencies(rng, prefix, services[:-1])
+            bar.update(min(len(builder.edges), target) - min(before, target))
+            if len(builder.edges) >= target:
+                return
+    raise KGError(f"{target} edges need more services than the built-in name list has")
 
 
 def _target_edges(size: str | int) -> int:
@@ -715,10 +726,11 @@ class _Builder:
                 self.edge(rng.choice(sources), relation, dst)
 
     def _sample_related(self, rng: random.Random, group: list[str]) -> None:
-        """Pair each entity with one other of the same domain and type, both directions."""
+        """Pair about half the entities with another of the same domain and type, both directions
+        (related_to is the vaguest relation; too much of it makes chains read like noise)."""
         for a in group:
             b = rng.choice(group)
-            if a != b:
+            if rng.random() < _RELATED_SHARE and a != b:
                 self.edge(a, "related_to", b)
                 self.edge(b, "related_to", a)
 

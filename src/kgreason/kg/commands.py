@@ -13,7 +13,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kgreason.kg.io import save_kg
 
     t0 = time.perf_counter()
-    kg = build_devops_kg(seed=args.seed, size=args.size)
+    kg = build_devops_kg(seed=args.seed, size=args.size, progress=True)
     t1 = time.perf_counter()
     save_kg(kg, args.out)
     t2 = time.perf_counter()

@@ -172,7 +172,9 @@ def kg_from_dict(data: Any, source: str = "<kg>", default_name: str = "kg") -> K
     else:
         # Relations may be implied by the edges; phrases then come from the ids.
         relations = {r: Relation(r, derive_phrase(r)) for r in dict.fromkeys(e.relation for e in edges)}
-    name = data.get("name") if isinstance(data.get("name"), str) and data.get("name") else default_name
+    # The hobby project's files carry a "domain" where ours carry a "name".
+    named = [v for v in (data.get("name"), data.get("domain")) if isinstance(v, str) and v.strip()]
+    name = named[0] if named else default_name
     return build_checked(entities, relations, edges, lambda i: f"{source}: edges[{i}]", source, name)
 
 
@@ -253,7 +255,10 @@ def _parse_relations(items: Any, source: str) -> dict[str, Relation]:
             # The hobby project's 'label' may be an id ("caused_by") or a bare participle
             # ("caused by"); normalising it gives "is caused by" either way.
             label = item.get("label")
-            phrase = derive_phrase(label if isinstance(label, str) and label.strip() else rid)
+            try:
+                phrase = derive_phrase(label if isinstance(label, str) and label.strip() else rid)
+            except KGError as exc:
+                raise KGError(f"{where}: {exc}; give the relation a 'phrase'") from None
         if not isinstance(phrase, str) or not phrase.strip():
             raise KGError(f"{where}: 'phrase' must be a non-empty string, got {_short(phrase)}")
         inverse = item.get("inverse_phrase")
@@ -451,38 +456,54 @@ def load_triples(path: str | os.PathLike, delimiter: str = "\t") -> KnowledgeGra
     relations: dict[str, Relation] = {}
     edges: list[Edge] = []
     lines: list[int] = []
-    order = (0, 1, 2)
+    order: tuple[int, int, int] | None = None
+    for line, cells in _read_rows(path, delimiter, kind):
+        if order is None:
+            order = _header_order(cells)
+            if order is not None:
+                continue
+            order = (0, 1, 2)
+        head, rel, tail = _row_triple(cells, order, path, line, kind)
+        for eid in (head, tail):
+            if eid not in entities:
+                entities[eid] = Entity(eid, eid)
+        if rel not in relations:
+            relations[rel] = Relation(rel, derive_phrase(rel))
+        edges.append(Edge(head, rel, tail))
+        lines.append(line)
+    if not edges:
+        raise KGError(f"{path}: empty graph: no 'head, relation, tail' rows found")
+    kg = build_checked(entities, relations, edges, lambda i: f"{path}:{lines[i]}", str(path), path.stem)
+    kg.warnings.extend(_unrecognised_header_warning(edges, lines, path))
+    return kg
+
+
+def _read_rows(path: Path, delimiter: str, kind: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, stripped cells) of each non-blank, non-comment row."""
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8-sig", newline="") as f:
-        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.reader(f, delimiter=delimiter, quoting=quoting, strict=True)
-        first_row = True
         try:
             for row in reader:
-                line = reader.line_num
                 cells = [c.strip() for c in row]
-                if not any(cells) or cells[0].startswith("#"):
-                    continue
-                if first_row:
-                    first_row = False
-                    header = _header_order(cells)
-                    if header is not None:
-                        order = header
-                        continue
-                head, rel, tail = _row_triple(cells, order, path, line, kind)
-                for eid in (head, tail):
-                    if eid not in entities:
-                        entities[eid] = Entity(eid, eid)
-                if rel not in relations:
-                    relations[rel] = Relation(rel, derive_phrase(rel))
-                edges.append(Edge(head, rel, tail))
-                lines.append(line)
+                if any(cells) and not cells[0].startswith("#"):
+                    yield reader.line_num, cells
         except csv.Error as exc:
             raise InputError(f"{path}:{reader.line_num}: malformed {kind} row: {exc}") from None
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if not edges:
-        raise KGError(f"{path}: empty graph: no 'head{delimiter}relation{delimiter}tail' rows found")
-    return build_checked(entities, relations, edges, lambda i: f"{path}:{lines[i]}", str(path), path.stem)
+
+
+def _unrecognised_header_warning(edges: list[Edge], lines: list[int], path: Path) -> list[str]:
+    """A first row whose relation never recurs in a longer file is probably a header we did not
+    recognise; it was imported as a triple, so say so rather than stay silent."""
+    if len(edges) < 3 or sum(1 for e in edges if e.relation == edges[0].relation) > 1:
+        return []
+    first = edges[0]
+    return [
+        f"{path}:{lines[0]}: read ({first.head}, {first.relation}, {first.tail}) as a triple; its relation "
+        "appears nowhere else. If it is a header, name the columns head, relation, tail"
+    ]
 
 
 def _header_order(cells: list[str]) -> tuple[int, int, int] | None:

@@ -144,7 +144,7 @@ def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
         seed=options.seed,
         data_seed=options.seed,
         use_cpu=device != "cuda",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         dataloader_num_workers=0,
         use_vllm=use_vllm,
         log_completions=False,  # every completion already goes to episodes.jsonl
@@ -162,8 +162,12 @@ def grpo_tasks(data_dir: Path, options: GRPOOptions) -> list[Task]:
 
 
 def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, init_adapter: Path | None = None,
-             phase: str = "grpo", kg: Any = None, callbacks: list | None = None) -> dict:
-    """The GRPO phase of a run (skipped when done; resumes from the last checkpoint)."""
+             phase: str = "grpo", kg: Any = None, callbacks: list | None = None, scorer: Any = None) -> dict:
+    """The GRPO phase of a run (skipped when done; resumes from the last checkpoint).
+
+    `scorer` (anything with `.score(task, text) -> RewardBreakdown`) defaults to
+    kgreason.reward's Scorer with `options.preset`.
+    """
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -183,7 +187,8 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     tasks = grpo_tasks(Path(data_dir), options)
     dataset = Dataset.from_list([{"prompt": chat_messages(t), "task_id": t.id} for t in tasks])
     model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.dtype, trainable=True)
-    reward = KGReward(Scorer(kg, preset=options.preset), {t.id: t for t in tasks}, run, phase)
+    scorer = scorer if scorer is not None else Scorer(kg, preset=options.preset)
+    reward = KGReward(scorer, {t.id: t for t in tasks}, run, phase)
     output_dir = run.adapter_dir(phase)
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer = GRPOTrainer(

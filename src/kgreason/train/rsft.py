@@ -21,7 +21,7 @@ import random
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,20 +207,24 @@ def read_round_state(run: Run, phase: str, round_index: int) -> RoundState:
     return state
 
 
+SamplerFactory = Callable[[Any, Any, str], Any]  # (model, tokenizer, backend) -> Sampler
+
+
 def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], model_ref: str,
-                 adapter: Path | None, scorer: Any, options: RSFTOptions, state: RoundState) -> None:
+                 adapter: Path | None, scorer: Any, options: RSFTOptions, state: RoundState,
+                 sampler_factory: SamplerFactory | None = None) -> None:
     """Sample, score and select for every unfinished question, appending as it goes."""
     from tqdm import tqdm
 
     from kgreason.models import load_model
-    from kgreason.sampling import SamplingParams, get_sampler
+    from kgreason.sampling import SamplingParams
     from kgreason.tasks.format import chat_messages
 
     todo = [t for t in questions if t.id not in state.finished]
     if not todo:
         return
     model, tokenizer = load_model(model_ref, adapter=adapter, merge=adapter is not None)
-    sampler = get_sampler(model, tokenizer, backend=options.backend)
+    sampler = (sampler_factory or _default_sampler)(model, tokenizer, options.backend)
     params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
                             max_new_tokens=options.max_new_tokens, seed=options.seed * 1000 + round_index)
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q",
@@ -239,6 +243,12 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
             bar.set_postfix(pass_rate=f"{_mean(r['pass_rate'] for r in state.finished.values()):.2f}")
     bar.close()
     del model, sampler
+
+
+def _default_sampler(model: Any, tokenizer: Any, backend: str) -> Any:
+    from kgreason.sampling import get_sampler
+
+    return get_sampler(model, tokenizer, backend=backend)
 
 
 def record_question(run: Run, phase: str, round_index: int, step: int, task: Task,
@@ -282,8 +292,12 @@ def round_summary(state: RoundState, questions: list[Task]) -> dict[str, Any]:
 
 # --- the phase -----------------------------------------------------------------------------------
 def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, init_adapter: Path | None,
-             phase: str = "rsft", kg: Any = None, callbacks: list | None = None) -> dict:
-    """R rounds of sample → score → select → fine-tune, starting from `init_adapter` (usually SFT's)."""
+             phase: str = "rsft", kg: Any = None, callbacks: list | None = None,
+             sampler_factory: SamplerFactory | None = None) -> dict:
+    """R rounds of sample → score → select → fine-tune, starting from `init_adapter` (usually SFT's).
+
+    `sampler_factory` replaces kgreason.sampling.get_sampler (tests wrap it to plant known answers).
+    """
     from kgreason.reward.score import Scorer
 
     options.validate()
@@ -310,7 +324,8 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
         # the winners back from episodes.jsonl, so every process trains on the same examples.
         with main_process_first():
             if is_main_process():
-                sample_round(run, phase, r, questions, model_ref, adapter, scorer, options, state)
+                sample_round(run, phase, r, questions, model_ref, adapter, scorer, options, state,
+                             sampler_factory)
         state = read_round_state(run, phase, r)
         summary = round_summary(state, questions)
         sample_s = time.perf_counter() - t0

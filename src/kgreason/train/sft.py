@@ -210,7 +210,7 @@ def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
         data_seed=options.seed,
         use_cpu=device != "cuda",
         dataloader_num_workers=0,
-        gradient_checkpointing=options.gradient_checkpointing,
+        activation_checkpointing=options.gradient_checkpointing,
         dataset_num_proc=None,
         **precision_flags(options.dtype, device),
     )

@@ -1,0 +1,51 @@
+"""Helpers for the training tests (a plain module, imported by tests/test_train_*.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kgreason.records import ClaimedHop, RewardBreakdown
+
+TINY = "tiny:random"
+
+
+def make_data(out: Path, seed: int = 0) -> Path:
+    """A small dataset from the built-in KG: kg.json, facts, train_easy, train_hard, eval."""
+    from dataclasses import replace
+
+    from kgreason.kg.builtin import build_devops_kg
+    from kgreason.kg.io import save_kg
+    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
+
+    kg = build_devops_kg(seed=seed)
+    sizes = {"eval": 8, "train_easy": 24, "train_hard": 8}
+    splits = tuple(replace(s, size=sizes[s.name]) for s in DEFAULT_SPLITS)
+    write_dataset(generate(kg, TaskConfig(seed=seed, splits=splits)), out)
+    save_kg(kg, out / "kg.json")
+    return out
+
+
+def breakdown(total: float, correct: bool = True, format_ok: bool = True, faithful: bool = True) -> RewardBreakdown:
+    """A hand-built reward breakdown for selection tests."""
+    return RewardBreakdown(preset="kgreason", format_ok=format_ok, answer="A" if format_ok else None,
+                           correct=correct, path_coverage=1.0 if faithful else 0.0, hits=0,
+                           claimed_hops=[ClaimedHop("a", "r", "b", faithful)], valid_hops=int(faithful),
+                           faithful=faithful, repetition=0.0, total=total)
+
+
+def lora_tensors(adapter_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+
+
+def lora_b_norm(adapter_dir: Path) -> float:
+    """Sum of |lora_B| weights: zero for a freshly initialised LoRA, non-zero once it has trained."""
+    return float(sum(t.abs().sum() for name, t in lora_tensors(adapter_dir).items() if "lora_B" in name))
+
+
+def adapters_differ(a: Path, b: Path) -> bool:
+    import torch
+
+    ta, tb = lora_tensors(a), lora_tensors(b)
+    return set(ta) == set(tb) and any(not torch.equal(ta[k], tb[k]) for k in ta)

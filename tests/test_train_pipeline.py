@@ -1,0 +1,42 @@
+"""`kgreason run --preset smoke`: every stage on tiny:random, the table, and a rerun that reuses all."""
+
+from __future__ import annotations
+
+import json
+
+from kgreason.cli import main
+from kgreason.io import read_jsonl
+
+STAGES = ["data", "model", "base_eval", "sft", "sft_eval", "rsft", "rsft_eval"]
+
+
+def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
+    run_dir = tmp_path / "smoke"
+    assert main(["run", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "| phase | accuracy |" in out and "| rsft |" in out and str(run_dir) in out
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(summary["phases"]) == STAGES and all(p["done"] for p in summary["phases"].values())
+    assert summary["phases"]["base_eval"]["n"] == 6 and "4" in summary["phases"]["base_eval"]["by_hop"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model_ref"] == "tiny:random" and config["dataset_seed"] == 0 and "git_revision" in config
+    for path in ("data/kg.json", "data/eval.jsonl", "adapters/sft/adapter_config.json",
+                 "adapters/rsft/adapter_config.json", "eval/base/metrics.json", "report.md", "metrics.jsonl"):
+        assert (run_dir / path).exists(), path
+    phases = {e["phase"] for e in read_jsonl(run_dir / "episodes.jsonl")}
+    assert {"base_eval", "sft_eval", "rsft", "rsft_eval"} <= phases
+
+    finished = {k: v["finished"] for k, v in summary["phases"].items()}
+    assert main(["run", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    again = json.loads((run_dir / "summary.json").read_text())
+    assert {k: v["finished"] for k, v in again["phases"].items()} == finished, "nothing is redone"
+    assert "already done" in capsys.readouterr().out
+
+
+def test_run_refuses_a_folder_made_with_other_options(tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"pipeline": {"preset": "other"}}))
+    assert main(["run", "--preset", "smoke", "--run-dir", str(run_dir)]) == 2
+    assert "different options" in capsys.readouterr().err
