@@ -62,3 +62,25 @@ def test_completion_logprobs_match_a_plain_forward_pass():
             want = full[len(p) - 1 : len(p) + len(c) - 1]
             assert lp.shape == want.shape
             assert torch.allclose(lp, want, atol=1e-4)
+
+
+def test_merged_for_sampling_gives_the_same_outputs_and_restores_weights_exactly():
+    from kgreason.evaluate.runner import merged_for_sampling
+
+    model, _ = load_model("tiny:random", dtype="bf16", device="cpu")
+    pm = _lora(model)
+    with torch.no_grad():
+        for name, p in pm.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.5 * torch.randn_like(p))
+    before = {n: p.detach().clone() for n, p in pm.named_parameters()}
+    ids = torch.randint(0, 1000, (2, 12))
+    with torch.no_grad():
+        want = pm(input_ids=ids).logits.float()
+        with merged_for_sampling(pm):
+            got = pm(input_ids=ids).logits.float()
+        again = pm(input_ids=ids).logits.float()
+    assert torch.allclose(got, want, atol=0.1)  # bf16 merge rounding only
+    assert torch.equal(again, want)
+    for n, p in pm.named_parameters():
+        assert torch.equal(p, before[n]), n

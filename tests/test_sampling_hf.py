@@ -141,3 +141,21 @@ def test_bad_params_and_items_are_rejected(tiny):
         get_sampler(*tiny, backend="hf").generate([("x", "not messages")], SamplingParams(), progress=False)
     with pytest.raises(ValueError, match="unknown sampling backend"):
         get_sampler(*tiny, backend="tpu")
+
+
+def test_backend_choice_without_gpu(tiny):
+    assert get_sampler(*tiny).name == "hf"  # auto: no vllm/GPU here
+    from kgreason.sampling.vllm_backend import vllm_available
+
+    if not vllm_available():
+        with pytest.raises(RuntimeError, match="vllm"):
+            get_sampler(*tiny, backend="vllm")
+
+
+def test_batch_size_shrinks_to_fit_memory(tiny):
+    sampler = HFSampler(*tiny, batch_size=64)
+    params = SamplingParams(k=8, max_new_tokens=100)
+    assert sampler.max_rows(200, params, free_bytes=1 << 40) == 64
+    small = sampler.max_rows(200, params, free_bytes=64 << 20)
+    assert 1 <= small < 64
+    assert sampler.max_rows(200, params, free_bytes=0) == 1

@@ -101,10 +101,10 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # for tests and dry runs: minutes on 2 CPU cores, numbers meaningless
-    "tiny": Preset(model="tiny:random", seeds=2, n_eval=8, n_easy=16, n_hard=8, sft_steps=2, sft_batch=4,
-                   sft_max_examples=8, rsft_rounds=1, rsft_k=2, rsft_questions=4, rsft_epochs=1.0,
-                   grpo_steps=1, grpo_k=2, max_new_tokens=16, eval_max_new_tokens=16, eval_batch=8,
-                   n_resamples=500, dtype="fp32", lora_r=4),
+    "tiny": Preset(model="tiny:random", seeds=2, n_eval=6, n_easy=12, n_hard=6, sft_steps=1, sft_batch=2,
+                   sft_max_examples=4, rsft_rounds=1, rsft_k=2, rsft_questions=2, rsft_epochs=1.0,
+                   grpo_steps=1, grpo_k=2, max_new_tokens=8, eval_max_new_tokens=8, eval_batch=6,
+                   n_resamples=200, dtype="fp32", lora_r=2),
     # the bundled SmolLM2-135M on a 2-core CPU in well under an hour
     "quick": Preset(model="bundled:smollm2-135m", seeds=1, n_eval=60, n_easy=300, n_hard=120, sft_steps=60,
                     sft_batch=8, rsft_rounds=1, rsft_k=4, rsft_questions=24, rsft_epochs=1.0, grpo_steps=8,
@@ -363,7 +363,8 @@ def _interval(values: dict[str, float], ids: Sequence[str], seed: int, n_resampl
     iv = bootstrap_mean([values[t] for t in ids if t in values], seed=seed, n_resamples=n_resamples).to_dict()
     if per_seed is not None:
         iv["per_seed"] = per_seed
-        iv["seed_std"] = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
+        known = [v for v in per_seed if v is not None]
+        iv["seed_std"] = float(np.std(known, ddof=1)) if len(known) > 1 else None
     return iv
 
 

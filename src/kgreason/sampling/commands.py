@@ -14,8 +14,6 @@ from pathlib import Path
 
 from kgreason.io import InputError, JsonlAppender, iter_jsonl
 
-DEFAULT_TASKS = Path("data/eval.jsonl")
-
 
 # ---- model prepare ---------------------------------------------------------------------------
 def cmd_model_prepare(args: argparse.Namespace) -> int:

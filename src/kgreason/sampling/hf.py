@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from kgreason.records import Completion
 from kgreason.sampling.base import (
@@ -47,6 +48,59 @@ class _Row:
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     finish: str = ""
+
+
+class _PreallocatedLayer(DynamicLayer):
+    """A KV cache layer that writes into a buffer sized for the whole generation.
+
+    Why: transformers' DynamicLayer concatenates the entire cache with each new token, so every
+    decoding step copies all keys and values of all rows (about 13% of CPU sampling time measured
+    with SmolLM2-135M at 64 rows). Writing in place makes a step's cache cost proportional to one token.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity, self.length = capacity, 0
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.dtype, self.device = key_states.dtype, key_states.device
+            b, h, t, d = key_states.shape
+            size = (b, h, max(self.capacity, t), d)
+            self._k, self._v = key_states.new_empty(size), value_states.new_empty(size)
+            self.is_initialized = True
+        t = key_states.shape[-2]
+        if self.length + t > self._k.shape[-2]:  # outgrew the estimate: double the buffers
+            self._k = torch.cat([self._k, torch.empty_like(self._k)], dim=-2)
+            self._v = torch.cat([self._v, torch.empty_like(self._v)], dim=-2)
+        self._k[:, :, self.length : self.length + t] = key_states
+        self._v[:, :, self.length : self.length + t] = value_states
+        self.length += t
+        self._refresh()
+        return self.keys, self.values
+
+    def _refresh(self) -> None:
+        self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.length:
+            self._k, self._v = self._k.repeat_interleave(repeats, dim=0), self._v.repeat_interleave(repeats, dim=0)
+            self._refresh()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.length:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._refresh()
+
+
+def _make_cache(model, capacity: int):
+    """transformers' DynamicCache with full-attention layers swapped for preallocated ones."""
+    cache = DynamicCache(config=model.config)
+    cache.layers = [_PreallocatedLayer(capacity) if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    return cache
 
 
 def _free_memory_bytes(device: torch.device) -> int:
@@ -133,20 +187,21 @@ class HFSampler(Sampler):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # ---- batching ----------------------------------------------------------------------------
-    def max_rows(self, prompt_len: int, params: SamplingParams) -> int:
+    def max_rows(self, prompt_len: int, params: SamplingParams, free_bytes: int | None = None) -> int:
         """Rows per batch: the configured size, lowered so the KV cache fits a share of free memory."""
         per_row = _kv_bytes_per_token(self.model) * (prompt_len + params.max_new_tokens)
-        per_row += 4 * len(self.tokenizer) * 2  # float logits and probabilities of one step
-        fit = int(_free_memory_bytes(self.device) * _MEMORY_SHARE // max(per_row, 1))
-        return max(1, min(self.batch_size, fit))
+        per_row += 8 * len(self.tokenizer) * 2  # float64 probabilities and their running sum for one step
+        free = _free_memory_bytes(self.device) if free_bytes is None else free_bytes
+        return max(1, min(self.batch_size, int(free * _MEMORY_SHARE // max(per_row, 1))))
 
     def _batches(self, prompts: list[list[int]], params: SamplingParams) -> Iterator[list[int]]:
         """Item indices grouped by similar length (shortest first), k rows per item."""
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        free = _free_memory_bytes(self.device)
         batch: list[int] = []
         for i in order:
             rows_if_added = (len(batch) + 1) * params.k
-            if batch and rows_if_added > self.max_rows(len(prompts[i]), params):
+            if batch and rows_if_added > self.max_rows(len(prompts[i]), params, free):
                 yield batch
                 batch = []
             batch.append(i)
@@ -156,12 +211,10 @@ class HFSampler(Sampler):
     # ---- one batch ---------------------------------------------------------------------------
     @torch.inference_mode()
     def _generate_batch(self, batch: list[int], prompts: list[list[int]], task_ids: list[str], params: SamplingParams) -> list[_Row]:
-        from transformers import DynamicCache
-
         k = params.k
         ids, mask = self._left_pad([prompts[i] for i in batch])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
+        cache = _make_cache(self.model, ids.shape[1] + params.max_new_tokens)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                          use_cache=True, logits_to_keep=1)
         logits = out.logits[:, -1, :]
