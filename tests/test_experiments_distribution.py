@@ -12,6 +12,7 @@ from kgreason.experiments.distribution import (
     ARM_FILE,
     ARM_NAMES,
     ARMS,
+    PRESETS,
     SeedResult,
     arm_result,
     select_arms,
@@ -52,13 +53,14 @@ def test_results_json_report_and_plots(experiment):
     out = experiment
     res = json.loads((out / "results.json").read_text())
     assert [a["name"] for a in res["arms"]] == list(ARM_NAMES)
-    assert res["eval"]["n_items"] == 8 and res["seeds"] == 2
+    n_eval = PRESETS["tiny"].n_eval
+    assert res["eval"]["n_items"] == n_eval and res["seeds"] == 2
     for a in res["arms"]:
         assert a["seeds_done"] == ([0] if a["name"] == "base" else [0, 1])
         assert len(a["accuracy"]["per_seed"]) == len(a["seeds_done"])
         assert a["accuracy"]["low"] <= a["accuracy"]["mean"] <= a["accuracy"]["high"]
         assert set(a["by_hop"]) == set(res["eval"]["by_hop"])
-        assert sum(a["confusion"].values()) == 8 * len(a["seeds_done"])
+        assert sum(a["confusion"].values()) == n_eval * len(a["seeds_done"])
         assert (a["vs_sft"] is None) == (a["name"] == "sft")
         if a["kind"] != "base":
             assert a["drift_kl"]["mean"] >= 0 and len(a["drift_kl"]["per_seed"]) == 2
@@ -131,3 +133,13 @@ def test_aggregation_over_seeds_and_paired_difference():
     d = vs_reference(rs, sft, hops, 500)
     assert d["accuracy"]["diff"] == pytest.approx(0.375)
     assert 0 < d["accuracy"]["low"] < 0.375 < d["accuracy"]["high"]
+
+
+def test_compare_accepts_arm_run_folders_and_the_experiment_folder(experiment, capsys):
+    out = experiment
+    assert main(["eval", "--compare", str(out / "runs" / "sft-s0"), str(out / "runs" / "rsft_easy-s0"),
+                 "--resamples", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "sft-s0/final" in text and "rsft_easy-s0/final − sft-s0/final" in text
+    assert main(["eval", "--compare", str(out), "--resamples", "200"]) == 0
+    assert capsys.readouterr().out.count("grpo_easy-s") >= 2

@@ -159,3 +159,33 @@ def test_batch_size_shrinks_to_fit_memory(tiny):
     small = sampler.max_rows(200, params, free_bytes=64 << 20)
     assert 1 <= small < 64
     assert sampler.max_rows(200, params, free_bytes=0) == 1
+
+
+class EosBiasLM(torch.nn.Module):
+    """The tiny model with a boosted eos logit, so samples end at scattered lengths."""
+
+    def __init__(self, model, eos: int, bias: float) -> None:
+        super().__init__()
+        self.inner, self.eos, self.bias = model, eos, bias
+        self.config, self.generation_config = model.config, model.generation_config
+
+    def forward(self, **kw):
+        out = self.inner(**kw)
+        out.logits[..., self.eos] += self.bias
+        return out
+
+
+def test_rows_joining_a_running_batch_sample_exactly_as_alone(tiny):
+    """Continuous batching: prompts prefilled later join a batch whose rows are mid-generation.
+    A misaligned cache or position would change their logits and so their tokens."""
+    model, tok = tiny
+    lm = EosBiasLM(model, tok.eos_token_id, bias=9.0)
+    items = [(f"t{i}", [{"role": "user", "content": "word " * (3 * i + 1)}]) for i in range(6)]
+    params = SamplingParams(k=2, temperature=1.0, max_new_tokens=12, seed=3)
+    alone = [c for it in items for c in HFSampler(lm, tok, batch_size=2).generate([it], params, progress=False)]
+    joined = HFSampler(lm, tok, batch_size=4).generate(items, params, progress=False)
+    lengths = {c.completion_tokens for c in alone}
+    assert len(lengths) >= 3 and "eos" in {c.finish_reason for c in alone}  # rows really finish at different steps
+    assert [(c.task_id, c.sample_index, c.text, c.finish_reason) for c in joined] == [
+        (c.task_id, c.sample_index, c.text, c.finish_reason) for c in alone
+    ]

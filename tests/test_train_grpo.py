@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest_train import TINY, breakdown, lora_b_norm, make_data
 
+from conftest_train import TINY, breakdown, lora_b_norm, make_data
 from kgreason.kg.io import load_kg
 from kgreason.records import Episode
 from kgreason.reward.score import Scorer

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest_train import TINY, adapters_differ, lora_b_norm, make_data
 
+from conftest_train import TINY, adapters_differ, lora_b_norm, make_data
 from kgreason.records import Episode
 from kgreason.tasks.format import reference_completion
 from kgreason.tasks.generate import load_tasks

@@ -6,8 +6,8 @@ import json
 import random
 
 import pytest
-from conftest_train import breakdown, make_data
 
+from conftest_train import breakdown, make_data
 from kgreason.io import InputError, read_jsonl
 from kgreason.records import Episode, PathStar, Task
 from kgreason.train.rsft import (

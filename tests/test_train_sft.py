@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest_train import TINY, lora_b_norm, make_data
 
+from conftest_train import TINY, lora_b_norm, make_data
 from kgreason.io import InputError, read_jsonl
 from kgreason.train.runs import Run
 from kgreason.train.sft import SFTOptions, TrainOptions, load_material, run_sft
@@ -27,7 +27,7 @@ def test_material_flags_and_trace_styles(data):
     full = [e["completion"][0]["content"] for e in easy_full]
     short = [e["completion"][0]["content"] for e in easy_short]
     assert all(c.startswith("TRACE: ") and "\nANSWER: " in c for c in full)
-    assert all(len(s) <= len(f) for s, f in zip(short, full)) and short != full
+    assert all(len(s) <= len(f) for s, f in zip(short, full, strict=True)) and short != full
     mixed = [e["completion"][0]["content"] for e in
              load_material(data, SFTOptions(material=["easy"], trace_style="mix", short_share=0.5))]
     assert mixed != full and mixed != short and set(mixed) <= set(full) | set(short)

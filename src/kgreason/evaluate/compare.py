@@ -1,7 +1,8 @@
 """`kgreason eval --compare A B ...`: evaluations side by side, with paired bootstrap differences.
 
-Each argument is an eval folder (metrics.json + predictions.jsonl) or a run folder, whose
-eval/<phase>/ folders all become columns (in the order summary.json lists the phases). Every
+Each argument is an eval folder (metrics.json + predictions.jsonl), a run folder, whose
+eval/<phase>/ folders all become columns (in the order summary.json lists the phases), or an
+experiment folder (every finished arm-seed run). Every
 column is compared with the first on the items both answered: the difference is paired by item,
 so it is far tighter than the difference of two independent intervals.
 """
@@ -37,7 +38,7 @@ def _load_one(folder: Path, label: str) -> LoadedEval:
 
 
 def load_evals(path: str | Path) -> list[LoadedEval]:
-    """One eval folder, or every evaluated phase of a run folder (or of an experiment arm)."""
+    """One eval folder, every evaluated phase of a run folder, or every arm-seed of an experiment folder."""
     p = Path(path)
     if (p / METRICS).is_file():
         return [_load_one(p, p.name if p.parent.name != "eval" else f"{p.parent.parent.name}/{p.name}")]
@@ -47,9 +48,20 @@ def load_evals(path: str | Path) -> list[LoadedEval]:
         order: list[str] = []
         if (p / "summary.json").is_file():
             order = list(read_json(p / "summary.json").get("phases", {}))
-        phases.sort(key=lambda d: (order.index(d.name) if d.name in order else len(order), d.name))
+        def rank(d: Path) -> tuple[int, str]:
+            # summary.json names an evaluation either by its folder or as "<phase>_eval" (kgreason run)
+            for name in (d.name, f"{d.name}_eval"):
+                if name in order:
+                    return order.index(name), d.name
+            return len(order), d.name
+
+        phases.sort(key=rank)
         if phases:
             return [_load_one(d, f"{p.name}/{d.name}") for d in phases]
+    if (p / "experiment.json").is_file() and (p / "runs").is_dir():  # an experiment: every finished arm-seed
+        found = [e for run in sorted((p / "runs").iterdir()) if (run / "eval").is_dir() for e in load_evals(run)]
+        if found:
+            return found
     raise InputError(f"{p}: neither an eval folder (no {METRICS}) nor a run folder with eval/<phase>/{METRICS}")
 
 

@@ -11,8 +11,8 @@ ARM_HELP = "base, sft, rsft_easy, rsft_hard, rsft_curriculum, rsft_mixed, rsft_f
 
 def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", choices=["tiny", "quick", "full"],
-                   help="scale: tiny (tiny:random, seconds per arm, for tests), quick (bundled SmolLM2, 60 eval "
-                   "items, one seed, a 2-core CPU in well under an hour), full (300 eval items, 3 seeds)")
+                   help="scale: tiny (tiny:random, seconds per arm, for tests), quick (bundled SmolLM2, 40 eval "
+                   "items, one seed, about 40 minutes on a 2-core CPU), full (300 eval items, 3 seeds)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per trained arm (default: the preset's)")
     p.add_argument("--mode", default="closed", choices=["closed", "open"],
                    help="closed-book (facts must be learnt) or open-book (relevant facts in the prompt)")

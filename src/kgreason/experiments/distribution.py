@@ -97,6 +97,9 @@ class Preset:
     n_resamples: int = 2000
     dtype: str = "auto"
     lora_r: int = 16
+    sft_lr: float = 2e-4
+    max_length: int = 512  # training sequence cap (prompt + completion tokens)
+    eval_plots: bool = True  # per-arm eval PNGs (the experiment report draws its own)
 
 
 PRESETS: dict[str, Preset] = {
@@ -104,11 +107,13 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(model="tiny:random", seeds=2, n_eval=6, n_easy=12, n_hard=6, sft_steps=1, sft_batch=2,
                    sft_max_examples=4, rsft_rounds=1, rsft_k=2, rsft_questions=2, rsft_epochs=1.0,
                    grpo_steps=1, grpo_k=2, max_new_tokens=8, eval_max_new_tokens=8, eval_batch=6,
-                   n_resamples=200, dtype="fp32", lora_r=2),
-    # the bundled SmolLM2-135M on a 2-core CPU in well under an hour
-    "quick": Preset(model="bundled:smollm2-135m", seeds=1, n_eval=60, n_easy=300, n_hard=120, sft_steps=60,
-                    sft_batch=8, rsft_rounds=1, rsft_k=4, rsft_questions=24, rsft_epochs=1.0, grpo_steps=8,
-                    grpo_k=4, max_new_tokens=96, eval_max_new_tokens=112, eval_batch=32),
+                   n_resamples=200, dtype="fp32", lora_r=2, max_length=256, eval_plots=False),
+    # the bundled SmolLM2-135M on the 2-core CPU in about 40 minutes (SFT at 12-13 s/step there); two RSFT
+    # rounds so that the curriculum arm (an easy round, then a hard one) differs from the easy arm
+    "quick": Preset(model="bundled:smollm2-135m", seeds=1, n_eval=40, n_easy=600, n_hard=120, sft_steps=60,
+                    sft_batch=8, sft_max_examples=600, sft_lr=3e-4, max_length=384, rsft_rounds=2, rsft_k=4,
+                    rsft_questions=8, rsft_epochs=2.0, grpo_steps=4, grpo_k=4, max_new_tokens=112,
+                    eval_max_new_tokens=112, eval_batch=16),
     # the real question: hundreds of eval items, several seeds (a GPU or a long CPU night)
     "full": Preset(model="bundled:smollm2-135m", seeds=3),
 }
@@ -199,8 +204,8 @@ def prepare_data(out: Path, preset: Preset, mode: str, data_seed: int) -> Path:
 def _train_options(preset: Preset, seed: int, **kw: Any) -> Any:
     from kgreason.train.sft import LoraOptions, TrainOptions
 
-    return TrainOptions(seed=seed, dtype=preset.dtype, lora=LoraOptions(r=preset.lora_r, alpha=2 * preset.lora_r),
-                        **kw)
+    return TrainOptions(seed=seed, dtype=preset.dtype, max_length=preset.max_length,
+                        lora=LoraOptions(r=preset.lora_r, alpha=2 * preset.lora_r), **kw)
 
 
 def _sft(run: Any, preset: Preset, data: Path, mode: str, seed: int) -> Path:
@@ -208,7 +213,8 @@ def _sft(run: Any, preset: Preset, data: Path, mode: str, seed: int) -> Path:
 
     material = ["facts", "easy"] if mode == "closed" else ["easy"]
     options = SFTOptions(material=material, max_examples=preset.sft_max_examples,
-                         train=_train_options(preset, seed, max_steps=preset.sft_steps, batch_size=preset.sft_batch))
+                         train=_train_options(preset, seed, max_steps=preset.sft_steps, batch_size=preset.sft_batch,
+                                             learning_rate=preset.sft_lr, save_steps=20, logging_steps=5))
     run_sft(run, preset.model, data, options, phase="sft")
     return run.adapter_dir("sft")
 
@@ -220,7 +226,7 @@ def _rsft(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapte
         rounds=preset.rsft_rounds, k=preset.rsft_k, max_new_tokens=preset.max_new_tokens,
         distribution=arm.distribution, questions=preset.rsft_questions, frontier=arm.frontier, seed=seed,
         train=_train_options(preset, seed, max_steps=0, epochs=preset.rsft_epochs, learning_rate=1e-4,
-                             batch_size=preset.sft_batch, save_steps=25),
+                             batch_size=preset.sft_batch, save_steps=25, logging_steps=5),
     )
     info = run_rsft(run, preset.model, data, options, init_adapter=init_adapter, phase="rsft", kg=kg)
     return run.adapter_dir("rsft") if info.get("adapter") else init_adapter
@@ -233,7 +239,7 @@ def _grpo(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapte
     options = GRPOOptions(
         distribution=arm.distribution, questions=preset.rsft_questions, num_generations=preset.grpo_k,
         max_steps=preset.grpo_steps, batch_size=preset.grpo_k * max(1, preset.sft_batch // preset.grpo_k),
-        max_completion_length=preset.max_new_tokens, dtype=preset.dtype, seed=seed,
+        max_completion_length=preset.max_new_tokens, dtype=preset.dtype, seed=seed, logging_steps=1,
         lora=LoraOptions(r=preset.lora_r, alpha=2 * preset.lora_r),
     )
     run_grpo(run, preset.model, data, options, init_adapter=init_adapter, phase="grpo", kg=kg)
@@ -267,7 +273,8 @@ def run_arm_seed(cfg: ExperimentConfig, preset: Preset, arm: Arm, seed: int, dat
                 adapter = _grpo(run, arm, preset, data, seed, sft_adapter, kg)
         model, tokenizer = load_model(preset.model, adapter=adapter, dtype=preset.dtype)
         options = EvalOptions(seed=0, batch_size=preset.eval_batch, max_new_tokens=preset.eval_max_new_tokens,
-                              n_resamples=preset.n_resamples, run=run.name, phase=EVAL_PHASE, progress=cfg.progress)
+                              n_resamples=preset.n_resamples, run=run.name, phase=EVAL_PHASE, progress=cfg.progress,
+                              plots=preset.eval_plots)
         metrics = evaluate_model(model, tokenizer, eval_tasks, kg, out_dir=run.eval_dir(EVAL_PHASE), options=options,
                                  meta={"tasks_file": str(data / "eval.jsonl"), "arm": arm.name, "seed": seed})
         del model

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ class _Row:
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     finish: str = ""
+    reported: bool = False
 
 
 class _PreallocatedLayer(DynamicLayer):
@@ -95,6 +97,21 @@ class _PreallocatedLayer(DynamicLayer):
             self._k, self._v = self._k[indices], self._v[indices]
             self._refresh()
 
+    def join(self, other: _PreallocatedLayer, width: int, start: int, room: int) -> None:
+        """Stack `other`'s rows under ours, both right-aligned to `width` columns, dropping the first
+        `start` columns; unused slots are zeros (masked, but they must not be NaN)."""
+        b, h, _, d = self._k.shape
+        length = width - start
+        size = (b + other._k.shape[0], h, length + room, d)
+        k, v = self._k.new_zeros(size), self._v.new_zeros(size)
+        for rows, layer in ((slice(0, b), self), (slice(b, None), other)):
+            lo = width - layer.length - start
+            src = slice(max(0, -lo), layer.length)
+            k[rows, :, max(lo, 0) : length] = layer._k[:, :, src]
+            v[rows, :, max(lo, 0) : length] = layer._v[:, :, src]
+        self._k, self._v, self.length = k, v, length
+        self._refresh()
+
 
 def _make_cache(model, capacity: int):
     """transformers' DynamicCache with full-attention layers swapped for preallocated ones."""
@@ -118,8 +135,61 @@ def _kv_bytes_per_token(model) -> int:
     cfg = getattr(cfg, "text_config", cfg)
     heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    elem = torch.finfo(model.dtype).bits // 8 if model.dtype.is_floating_point else 4
+    dtype = next(model.parameters()).dtype
+    elem = torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 4
     return 2 * cfg.num_hidden_layers * heads * head_dim * elem
+
+
+class _Batch:
+    """The running rows: their KV cache, attention mask, next positions and last sampled tokens."""
+
+    def __init__(self, cache: DynamicCache, mask: torch.Tensor, next_pos: torch.Tensor, rows: list[_Row]) -> None:
+        self.cache, self.mask, self.next_pos, self.rows = cache, mask, next_pos, rows
+        self.last = torch.zeros(len(rows), dtype=torch.long, device=mask.device)
+        self.refillable = all(isinstance(layer, _PreallocatedLayer) for layer in cache.layers)
+
+    def pop_finished(self) -> list[_Row]:
+        """Finished rows not yet reported (they stay in the batch until the next drop)."""
+        done = [r for r in self.rows if r.finish and not r.reported]
+        for r in done:
+            r.reported = True
+        return done
+
+    @property
+    def running(self) -> int:
+        return sum(not r.finish for r in self.rows)
+
+    def drop_finished(self, force: bool) -> None:
+        keep = [a for a, r in enumerate(self.rows) if not r.finish]
+        gone = len(self.rows) - len(keep)
+        # Copying the cache costs less than carrying finished rows once they are an eighth of the batch.
+        if gone and (force or gone * 8 >= len(self.rows) or not keep):
+            self.select(keep)
+
+    def select(self, keep: list[int]) -> None:
+        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        if keep:
+            self.cache.batch_select_indices(index)
+        self.mask, self.next_pos, self.last = self.mask[index], self.next_pos[index], self.last[index]
+        self.rows = [self.rows[a] for a in keep]
+
+    @torch.inference_mode()
+    def merge(self, other: _Batch, max_new_tokens: int) -> _Batch:
+        """Join a freshly prefilled batch: align both caches on their last column (left padding)."""
+        self.drop_finished(force=True)
+        if not self.rows:
+            return other
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        masks = [torch.nn.functional.pad(m, (width - m.shape[1], 0)) for m in (self.mask, other.mask)]
+        mask = torch.cat(masks)
+        start = int(mask.any(dim=0).to(torch.uint8).argmax())  # columns masked for every row are dropped
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.join(theirs, width, start, max_new_tokens)
+        self.mask = mask[:, start:]
+        self.next_pos = torch.cat([self.next_pos, other.next_pos])
+        self.last = torch.cat([self.last, other.last])
+        self.rows = self.rows + other.rows
+        return self
 
 
 class HFSampler(Sampler):
@@ -166,8 +236,7 @@ class HFSampler(Sampler):
         start, new_tokens = time.perf_counter(), 0
         try:
             with tqdm(total=len(items) * params.k, unit="sample", desc="sampling", disable=not progress) as bar:
-                for batch in self._batches(prompts, params):
-                    done = self._generate_batch(batch, prompts, [items[i][0] for i in batch], params)
+                for done in self._run(prompts, [task_id for task_id, _ in items], params):
                     for row in done:
                         rows[row.item].append(row)
                         new_tokens += len(row.tokens)
@@ -194,64 +263,78 @@ class HFSampler(Sampler):
         free = _free_memory_bytes(self.device) if free_bytes is None else free_bytes
         return max(1, min(self.batch_size, int(free * _MEMORY_SHARE // max(per_row, 1))))
 
-    def _batches(self, prompts: list[list[int]], params: SamplingParams) -> Iterator[list[int]]:
-        """Item indices grouped by similar length (shortest first), k rows per item."""
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        free = _free_memory_bytes(self.device)
-        batch: list[int] = []
-        for i in order:
-            rows_if_added = (len(batch) + 1) * params.k
-            if batch and rows_if_added > self.max_rows(len(prompts[i]), params, free):
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
+    def _run(self, prompts: list[list[int]], task_ids: list[str], params: SamplingParams) -> Iterator[list[_Row]]:
+        """Continuous batching: yields finished rows as they finish.
 
-    # ---- one batch ---------------------------------------------------------------------------
+        Prompts enter shortest first. Whenever a quarter of the row slots are free (rows finished at
+        their answer line or eos), the next prompts are prefilled and join the running batch, so
+        decoding steps stay full instead of dragging a few long samples through a mostly empty batch.
+        """
+        queue = deque(sorted(range(len(prompts)), key=lambda i: len(prompts[i])))
+        free = _free_memory_bytes(self.device)
+        cap = max(params.k, self.max_rows(max(len(p) for p in prompts), params, free))
+        state: _Batch | None = None
+        while queue or state is not None:
+            active = 0 if state is None else state.running
+            if queue and (cap - active >= params.k) and (state is None or (cap - active) * 4 >= cap or not state.refillable):
+                if state is not None and not state.refillable:
+                    yield from self._drain(state, params)
+                    state, active = None, 0
+                take = max(1, (cap - active) // params.k)
+                group = [queue.popleft() for _ in range(min(take, len(queue)))]
+                joined = self._prefill(group, prompts, task_ids, params)
+                state = joined if state is None else state.merge(joined, params.max_new_tokens)
+                yield state.pop_finished()
+            if state is None or not state.running:
+                state = None
+                continue
+            self._step(state, params)
+            yield state.pop_finished()
+
+    def _drain(self, state: _Batch, params: SamplingParams) -> Iterator[list[_Row]]:
+        while state.running:
+            self._step(state, params)
+            yield state.pop_finished()
+
     @torch.inference_mode()
-    def _generate_batch(self, batch: list[int], prompts: list[list[int]], task_ids: list[str], params: SamplingParams) -> list[_Row]:
+    def _prefill(self, group: list[int], prompts: list[list[int]], task_ids: list[str], params: SamplingParams) -> _Batch:
+        """Prefill each prompt once, give each of its k samples a copy of the cache, draw first tokens."""
         k = params.k
-        ids, mask = self._left_pad([prompts[i] for i in batch])
+        ids, mask = self._left_pad([prompts[i] for i in group])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = _make_cache(self.model, ids.shape[1] + params.max_new_tokens)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                          use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1, :]
-        next_pos = positions[:, -1] + 1
-        if k > 1:  # prefill once per prompt, then give each of the k samples its own copy of the cache
+        logits, next_pos = out.logits[:, -1, :], positions[:, -1] + 1
+        if k > 1:
             cache.batch_repeat_interleave(k)
             logits, mask, next_pos = (t.repeat_interleave(k, dim=0) for t in (logits, mask, next_pos))
         rows = [
-            _Row(item, j, None if params.greedy else torch.Generator().manual_seed(sample_seed(params.seed, tid, j)))
-            for item, tid in zip(batch, task_ids, strict=True)
+            _Row(item, j, None if params.greedy else torch.Generator().manual_seed(sample_seed(params.seed, task_ids[item], j)))
+            for item in group
             for j in range(k)
         ]
-        active = list(range(len(rows)))  # rows[active[a]] is batch position a
-        for step in range(params.max_new_tokens):
-            tokens = self._pick(logits, [rows[r].generator for r in active], params)
-            for a, r in enumerate(active):
-                self._append(rows[r], int(tokens[a]), params)
-            if step == params.max_new_tokens - 1:
-                break
-            keep = [a for a, r in enumerate(active) if not rows[r].finish]
-            if not keep:
-                break
-            if len(keep) < len(active) and (len(active) - len(keep)) * 8 >= len(active):
-                # Drop finished rows once they are an eighth of the batch: the copy costs less than
-                # carrying them through every later step.
-                index = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(index)
-                tokens, mask, next_pos = tokens[index], mask[index], next_pos[index]
-                active = [active[a] for a in keep]
-            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            out = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                             past_key_values=cache, use_cache=True)
-            logits = out.logits[:, -1, :]
-            next_pos = next_pos + 1
-        for row in rows:
-            row.finish = row.finish or "length"
-        return rows
+        state = _Batch(cache, mask, next_pos, rows)
+        self._advance(state, logits, params)
+        return state
+
+    @torch.inference_mode()
+    def _step(self, state: _Batch, params: SamplingParams) -> None:
+        """One decoding step for every running row (finished rows are dropped first when worth it)."""
+        state.drop_finished(force=False)
+        state.mask = torch.cat([state.mask, state.mask.new_ones((state.mask.shape[0], 1))], dim=1)
+        out = self.model(input_ids=state.last[:, None], attention_mask=state.mask, position_ids=state.next_pos[:, None],
+                         past_key_values=state.cache, use_cache=True)
+        state.next_pos = state.next_pos + 1
+        self._advance(state, out.logits[:, -1, :], params)
+
+    def _advance(self, state: _Batch, logits: torch.Tensor, params: SamplingParams) -> None:
+        tokens = self._pick(logits, [row.generator for row in state.rows], params)
+        state.last = tokens
+        for row, token in zip(state.rows, tokens.tolist(), strict=True):
+            self._append(row, token, params)
+            if not row.finish and len(row.tokens) >= params.max_new_tokens:
+                row.finish = "length"
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in seqs)

@@ -51,15 +51,17 @@ class PipelineConfig:
 def preset_config(name: str) -> PipelineConfig:
     """The embedded defaults. quick: measured to fit about 20 minutes on the 2-core CPU (see README)."""
     if name == "quick":
+        # Sized from `kgreason bench train` / `bench sampler` on the 2-core CPU: SFT is the big cost
+        # (~1.1k tokens per step of 8), then the three evaluations; RSFT samples 2 x 16 questions x 4.
         return PipelineConfig(
             preset="quick",
-            eval=EvalPhaseOptions(max_items=60, max_new_tokens=128, batch_size=16),
-            sft=SFTOptions(material=["facts", "easy"], max_examples=600,
-                           train=TrainOptions(max_steps=120, batch_size=8, learning_rate=3e-4, max_length=384,
-                                              save_steps=20, logging_steps=5)),
-            rsft=RSFTOptions(rounds=2, k=4, questions=24, distribution="hard", max_new_tokens=128, chunk=8,
+            eval=EvalPhaseOptions(max_items=48, max_new_tokens=96, batch_size=16),
+            sft=SFTOptions(material=["facts", "easy"], max_examples=160,
+                           train=TrainOptions(max_steps=40, batch_size=8, learning_rate=3e-4, max_length=384,
+                                              save_steps=10, logging_steps=5)),
+            rsft=RSFTOptions(rounds=2, k=4, questions=16, distribution="hard", max_new_tokens=96, chunk=8,
                              train=TrainOptions(max_steps=0, epochs=2.0, batch_size=8, learning_rate=1e-4,
-                                                max_length=384, save_steps=20, logging_steps=5)),
+                                                max_length=384, save_steps=10, logging_steps=1)),
         )
     if name == "full":
         return PipelineConfig(

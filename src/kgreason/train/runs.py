@@ -8,7 +8,7 @@ runs/<run>/
   episodes.jsonl   one kgreason.records.Episode per scored sample
   adapters/<phase>/  PEFT adapter folders (Trainer checkpoints live inside while a phase runs)
   eval/<phase>/    metrics.json, predictions.jsonl, report.md
-  tb/<phase>/      TensorBoard event files
+  tb/<phase>/      TensorBoard event files (tb/rsft-roundN/ per RSFT round)
   summary.json     per phase: done flag, wall seconds, and for evaluations accuracy, by_hop, ...
 ```
 
@@ -180,14 +180,15 @@ class Run:
 
     # --- append-only logs ------------------------------------------------------------------------
     def log_metrics(self, phase: str, step: int, values: dict[str, Any], round: int = 0) -> dict:
-        """Append one metrics line and mirror its numbers to TensorBoard under tb/<phase>."""
+        """Append one metrics line and mirror its numbers to TensorBoard (tb/<phase>, tb/<phase>-roundN)."""
         record = {"phase": phase, "step": int(step), "round": int(round), "time": round_time(), **values}
         if not is_main_process():
             return record
         if self._metrics is None:
             self._metrics = JsonlAppender(self.metrics_path)
         self._metrics.write(record)
-        writer = self.tb_writer(phase)
+        # Each RSFT round restarts the Trainer's step count: one TensorBoard folder per round.
+        writer = self.tb_writer(f"{phase}-round{round}" if round else phase)
         if writer is not None:
             for key, value in values.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
