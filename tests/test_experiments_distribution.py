@@ -143,3 +143,21 @@ def test_compare_accepts_arm_run_folders_and_the_experiment_folder(experiment, c
     assert "sft-s0/final" in text and "rsft_easy-s0/final − sft-s0/final" in text
     assert main(["eval", "--compare", str(out), "--resamples", "200"]) == 0
     assert capsys.readouterr().out.count("grpo_easy-s") >= 2
+
+
+def test_report_only_aggregates_finished_arms_without_running(experiment, capsys):
+    out = experiment
+    marker = out / "runs" / "grpo_easy-s1" / ARM_FILE
+    saved = marker.read_text()
+    marker.unlink()  # as if stopped before this arm-seed finished
+    try:
+        capsys.readouterr()
+        assert main(["experiment", "distribution", "--preset", "tiny", "--seeds", "2", "--out", str(out),
+                     "--report-only"]) == 0
+        assert "grpo_easy seed 1: not finished (left out)" in capsys.readouterr().out
+        res = json.loads((out / "results.json").read_text())
+        grpo = next(a for a in res["arms"] if a["name"] == "grpo_easy")
+        assert grpo["seeds_done"] == [0] and grpo["accuracy"]["seed_std"] is None
+        assert not marker.exists()
+    finally:
+        marker.write_text(saved)

@@ -21,6 +21,8 @@ def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
                    "RSFT/GRPO arms bring the SFT arm they start from")
     p.add_argument("--model", default=None, help="model reference overriding the preset's")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the KG and the task files (same for all arms)")
+    p.add_argument("--report-only", action="store_true",
+                   help="only aggregate the arm-seeds already finished into results.json and report.md")
 
 
 def run_distribution(args: argparse.Namespace) -> int:
@@ -30,7 +32,7 @@ def run_distribution(args: argparse.Namespace) -> int:
     out = Path(args.out or f"experiments/distribution-{args.preset}-{args.mode}")
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else ARM_NAMES
     cfg = ExperimentConfig(out=out, preset=args.preset, mode=args.mode, seeds=args.seeds, arms=arms,
-                           model=args.model, data_seed=args.data_seed)
+                           model=args.model, data_seed=args.data_seed, report_only=args.report_only)
     started = time.time()
     results = run(cfg)
     hops = sorted(results["eval"]["by_hop"], key=int)

@@ -129,6 +129,7 @@ class ExperimentConfig:
     model: str | None = None  # None: the preset's
     data_seed: int = 0
     progress: bool = True
+    report_only: bool = False  # aggregate the finished arm-seeds, run nothing
     overrides: dict[str, Any] = field(default_factory=dict)  # Preset field -> value
 
     def resolved_preset(self) -> Preset:
@@ -169,8 +170,14 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
         atomic_write_json(path, record)
         return
     saved = read_json(path)
-    keys = ("mode", "preset", "data_seed", "settings")
-    diffs = [f"{k}: {saved.get(k)!r} (saved) != {record.get(k)!r} (now)" for k in keys if saved.get(k) != record.get(k)]
+
+    def comparable(rec: dict) -> dict:
+        # more seeds may be added later, so the seed count is not part of what must match
+        return {"mode": rec.get("mode"), "preset": rec.get("preset"), "data_seed": rec.get("data_seed"),
+                "settings": {k: v for k, v in (rec.get("settings") or {}).items() if k != "seeds"}}
+
+    old, new = comparable(saved), comparable(record)
+    diffs = [f"{k}: {old[k]!r} (saved) != {new[k]!r} (now)" for k in old if old[k] != new[k]]
     if diffs:
         raise InputError(f"{path}: this experiment folder was made with other settings; use another --out "
                          "(or delete it) to start afresh:\n  " + "\n  ".join(diffs))
@@ -258,7 +265,7 @@ def run_arm_seed(cfg: ExperimentConfig, preset: Preset, arm: Arm, seed: int, dat
 
     started = time.time()
     config = {"experiment": "distribution", "arm": asdict(arm), "seed": seed, "mode": cfg.mode,
-              "model_ref": preset.model, "preset": cfg.preset, "data_dir": str(data)}
+              "model_ref": preset.model, "preset": cfg.preset}
     with Run.create_or_resume(folder, config) as run:
         adapter: Path | None = None
         if arm.kind == "sft":
@@ -304,7 +311,7 @@ def run_distribution(cfg: ExperimentConfig) -> dict:
     arms = select_arms(cfg.arms)
     check_or_write_experiment(cfg.out, {
         "experiment": "distribution", "mode": cfg.mode, "preset": cfg.preset, "data_seed": cfg.data_seed,
-        "seeds": preset.seeds, "settings": asdict(preset),
+        "seeds": preset.seeds, "settings": {k: v for k, v in asdict(preset).items() if k != "seeds"},
     })
     started = time.time()
     data = prepare_data(cfg.out, preset, cfg.mode, cfg.data_seed)
@@ -313,6 +320,9 @@ def run_distribution(cfg: ExperimentConfig) -> dict:
     jobs = [(arm, seed) for seed in range(preset.seeds) for arm in arms if seed in seeds_for(arm, preset.seeds)]
     for i, (arm, seed) in enumerate(jobs, start=1):
         done = (run_dir(cfg.out, arm, seed) / ARM_FILE).is_file()
+        if cfg.report_only:
+            print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'done' if done else 'not finished (left out)'}")
+            continue
         print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'reused (done)' if done else 'running'}",
               flush=True)
         run_arm_seed(cfg, preset, arm, seed, data, kg, eval_tasks)

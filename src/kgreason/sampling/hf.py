@@ -4,8 +4,11 @@ What makes it fast (measured by `kgreason bench sampler`):
 - Prompts are prefilled once and their KV cache is repeated k times, instead of prefilling k copies
   (prompts are several times longer than answers, so this alone saves most of the compute).
 - Many prompts share one batch, left padded and sorted by length so padding stays small.
-- A sequence leaves the batch as soon as its answer line is complete (or eos), so the batch does not
-  keep paying for finished rows.
+- Continuous batching: a sequence leaves the batch as soon as its answer line is complete (or eos),
+  and waiting prompts are prefilled into the freed slots, so steps stay full instead of dragging a
+  few long samples through a mostly empty batch.
+- The KV cache is written in place into preallocated buffers (transformers' DynamicCache copies
+  the whole cache at every step).
 - The model runs in bf16 where the hardware supports it (see kgreason.models.dtype).
 Each sample draws from its own RNG seeded by (seed, task id, sample index), so results do not
 depend on which other prompts happened to share its batch (up to floating-point batch effects).
@@ -201,8 +204,9 @@ class HFSampler(Sampler):
         self.model = model
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
-        # Rows (prompt x sample) per forward pass. 64 measured best on a 2-core CPU for SmolLM2-135M;
-        # GPUs want far more. KGREASON_SAMPLER_BATCH overrides without code changes.
+        # Rows (prompt x sample) per forward pass: on CPU 64, i.e. 8 prompts x k=8, enough to make the
+        # matmuls efficient while the KV cache stays small; GPUs want far more. Lowered to fit memory;
+        # KGREASON_SAMPLER_BATCH or batch_size overrides it.
         env = os.environ.get("KGREASON_SAMPLER_BATCH")
         default = 512 if self.device.type == "cuda" else 64
         self.batch_size = int(batch_size or (int(env) if env else default))
