@@ -307,7 +307,7 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
     p.add_argument("--tasks", metavar="FILE", help="task JSONL for the prompts (default: eval tasks of the built-in KG)")
-    p.add_argument("--n-prompts", type=int, default=16, help="prompts for our sampler")
+    p.add_argument("--n-prompts", type=int, default=24, help="prompts for our sampler (more than one batch per round, so slots get refilled)")
     p.add_argument("--naive-prompts", type=int, default=2, help="prompts for the naive loop (it is slow)")
     p.add_argument("-k", type=int, default=8, help="samples per prompt")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")

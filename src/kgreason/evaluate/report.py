@@ -246,6 +246,8 @@ def plot_curve_panels(
     if not panels:
         return None
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
     for ax, (title, (xlabel, series)) in zip(axes.flat, panels.items(), strict=True):
         for label, points in series.items():
@@ -254,6 +256,7 @@ def plot_curve_panels(
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=label)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and rounds are whole numbers
         ax.legend(fontsize=6)
     out = Path(path)
     _save(fig, out)

@@ -57,7 +57,7 @@ def preset_config(name: str) -> PipelineConfig:
             preset="quick",
             eval=EvalPhaseOptions(max_items=48, max_new_tokens=96, batch_size=16),
             sft=SFTOptions(material=["facts", "easy"], max_examples=160,
-                           train=TrainOptions(max_steps=40, batch_size=8, learning_rate=3e-4, max_length=384,
+                           train=TrainOptions(max_steps=30, batch_size=8, learning_rate=3e-4, max_length=384,
                                               save_steps=10, logging_steps=5)),
             rsft=RSFTOptions(rounds=2, k=4, questions=16, distribution="hard", max_new_tokens=96, chunk=8,
                              train=TrainOptions(max_steps=0, epochs=2.0, batch_size=8, learning_rate=1e-4,

@@ -32,7 +32,9 @@ class LoraOptions:
 
     r: int = 16
     alpha: int = 32
-    dropout: float = 0.05
+    # No dropout by default: on CPU its mask sampling and multiply were ~20% of an SFT step's time
+    # (torch profiler, SmolLM2-135M), for little regularisation benefit at these data sizes.
+    dropout: float = 0.0
     target_modules: str = "all-linear"
 
     def peft_config(self) -> Any:
@@ -201,6 +203,8 @@ def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
         max_length=options.max_length,
         completion_only_loss=True,
         packing=False,
+        # Facts are ~40 tokens, questions ~250: batching similar lengths cuts the padding computed.
+        train_sampling_strategy="group_by_length",
         logging_steps=options.logging_steps,
         save_strategy="steps",
         save_steps=options.save_steps,
