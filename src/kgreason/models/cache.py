@@ -52,7 +52,10 @@ def build_once(target: Path, build: Callable[[Path], None], force: bool = False)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         try:
             build(tmp)
-            tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like any other folder
+            # mkdtemp (and safetensors) create private files; the cache is shared like any other folder.
+            tmp.chmod(0o755)
+            for path in tmp.rglob("*"):
+                path.chmod(0o755 if path.is_dir() else 0o644)
             if target.exists():
                 old = target.with_name(f".{target.name}.old")
                 shutil.rmtree(old, ignore_errors=True)

@@ -220,9 +220,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "tiny:random in about a minute")
     p.add_argument("--run-dir", type=Path,
                    help="run folder (default: runs/<preset>, or runs/<preset>-<hash> when options are overridden)")
-    p.add_argument("--model", help="base model reference (default: the preset's, bundled:smollm2-135m)")
-    p.add_argument("--seed", type=int, help="dataset and training seed (default 0)")
-    p.add_argument("--eval-items", type=int, help="held-out items evaluated per phase (0: all)")
+    p.add_argument("--model", help="base model reference (unset: the preset's, bundled:smollm2-135m)")
+    p.add_argument("--seed", type=int, help="dataset and training seed (unset: the preset's, 0)")
+    p.add_argument("--eval-items", type=int, help="held-out items evaluated per phase (0: all; unset: the preset's)")
     p.add_argument("--sft-steps", type=int, help="SFT optimizer steps")
     p.add_argument("--rsft-rounds", type=int, help="RSFT rounds")
     p.add_argument("--rsft-questions", type=int, help="RSFT questions per round")
