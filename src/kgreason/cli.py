@@ -13,8 +13,18 @@ from collections.abc import Callable, Sequence
 Handler = Callable[[argparse.Namespace], int | None]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where it tells the reader something the help text does not already say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action) or text
+
+
 def _cmd(sub: argparse._SubParsersAction, name: str, help: str, handler: Handler, **kw) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
+    p = sub.add_parser(name, help=help, description=help, formatter_class=_HelpFormatter, **kw)
     p.set_defaults(handler=handler)
     return p
 

@@ -51,15 +51,16 @@ class PipelineConfig:
 def preset_config(name: str) -> PipelineConfig:
     """The embedded defaults. quick: measured to fit about 20 minutes on the 2-core CPU (see README)."""
     if name == "quick":
-        # Sized from `kgreason bench train` / `bench sampler` on the 2-core CPU: SFT is the big cost
-        # (~1.1k tokens per step of 8), then the three evaluations; RSFT samples 2 x 16 questions x 4.
+        # Sized from a measured run on an idle 2-core CPU (30 SFT steps: 171 s; 48 eval items: 22 s;
+        # RSFT 2 x 16 questions x k=4 with training: 76 s), scaled to about 16 minutes in all so a
+        # slower machine still lands near 20. 150 eval items keep the 95% interval near +/-7 points.
         return PipelineConfig(
             preset="quick",
-            eval=EvalPhaseOptions(max_items=48, max_new_tokens=96, batch_size=16),
-            sft=SFTOptions(material=["facts", "easy"], max_examples=160,
-                           train=TrainOptions(max_steps=30, batch_size=8, learning_rate=3e-4, max_length=384,
-                                              save_steps=10, logging_steps=5)),
-            rsft=RSFTOptions(rounds=2, k=4, questions=16, distribution="hard", max_new_tokens=96, chunk=8,
+            eval=EvalPhaseOptions(max_items=150, max_new_tokens=96, batch_size=16),
+            sft=SFTOptions(material=["facts", "easy"], max_examples=720,
+                           train=TrainOptions(max_steps=90, batch_size=8, learning_rate=3e-4, max_length=384,
+                                              save_steps=15, logging_steps=5)),
+            rsft=RSFTOptions(rounds=2, k=4, questions=32, distribution="hard", max_new_tokens=96, chunk=8,
                              train=TrainOptions(max_steps=0, epochs=2.0, batch_size=8, learning_rate=1e-4,
                                                 max_length=384, save_steps=10, logging_steps=1)),
         )
