@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -50,6 +51,23 @@ def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
+
+
+def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move a finished temporary folder into place, swapping out any previous version of it.
+
+    Why: a reader must only ever see a whole folder (a converted model, an adapter), never a
+    half-copied one; the old version is moved aside first and removed once the new one is in.
+    """
+    tmp, target = Path(tmp), Path(target)
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path: str | os.PathLike) -> Any:

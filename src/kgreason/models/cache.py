@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from kgreason.io import replace_dir
+
 
 def cache_root() -> Path:
     env = os.environ.get("KGREASON_CACHE")
@@ -56,14 +58,7 @@ def build_once(target: Path, build: Callable[[Path], None], force: bool = False)
             tmp.chmod(0o755)
             for path in tmp.rglob("*"):
                 path.chmod(0o755 if path.is_dir() else 0o644)
-            if target.exists():
-                old = target.with_name(f".{target.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
+            replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -7,12 +7,11 @@ kgreason model reference it was trained on, so `load_model(None, adapter=DIR)` r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from kgreason.io import InputError, atomic_write_json
+from kgreason.io import InputError, atomic_write_json, replace_dir
 
 BASE_FILE = "kgreason_base.json"
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -53,14 +52,7 @@ def save_adapter(model, out_dir: str | Path, base_ref: str | None = None, extra:
     try:
         model.save_pretrained(tmp)
         atomic_write_json(tmp / BASE_FILE, {"base": base_ref, **(extra or {})})
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
