@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
+from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, weak_components
 from kgreason.kg.io import humanize, paused_gc
 
 SIZES = {"small": 0, "medium": 20_000, "large": 1_000_000}  # target edge counts; small = one estate
@@ -759,24 +759,10 @@ class _Builder:
     def connect_components(self, rng: random.Random) -> None:
         """Join any weakly connected pieces to the largest one with a related_to edge between
         entities of the same type, so every entity can be reached from every other."""
-        parent: dict[str, str] = {e: e for e in self.entities}
-
-        def find(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for e in self.edges:
-            ra, rb = find(e.head), find(e.tail)
-            if ra != rb:
-                parent[ra] = rb
-        groups: dict[str, list[str]] = {}
-        for e in self.entities:
-            groups.setdefault(find(e), []).append(e)
+        groups = weak_components(self.entities, self.edges)
         if len(groups) <= 1:
             return
-        ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+        ordered = sorted(groups, key=lambda g: (-len(g), g[0]))
         main = ordered[0]
         for piece in ordered[1:]:
             a = piece[0]

@@ -180,6 +180,30 @@ class KnowledgeGraph:
         }
 
 
+def weak_components(entity_ids: Iterable[str], edges: Iterable[Edge]) -> list[list[str]]:
+    """Weakly connected components (union-find over the edges), each in `entity_ids` order.
+
+    Components are listed in the order their first entity appears in `entity_ids`.
+    """
+    ids = list(entity_ids)
+    parent = {e: e for e in ids}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for e in edges:
+        a, b = find(e.head), find(e.tail)
+        if a != b:
+            parent[a] = b
+    groups: dict[str, list[str]] = {}
+    for e in ids:
+        groups.setdefault(find(e), []).append(e)
+    return list(groups.values())
+
+
 class KGError(ValueError):
     """A knowledge graph could not be built or read; the message says where and why."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from kgreason.kg.graph import KnowledgeGraph
+from kgreason.kg.graph import KnowledgeGraph, weak_components
 
 UNTYPED = "(untyped)"
 
@@ -92,24 +92,8 @@ def degree_histogram(degrees: list[int]) -> dict[str, int]:
 
 
 def _component_sizes(kg: KnowledgeGraph) -> list[int]:
-    """Sizes of the weakly connected components (union-find over the edges)."""
-    parent = {e: e for e in kg.entities}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for e in kg.edges:
-        a, b = find(e.head), find(e.tail)
-        if a != b:
-            parent[a] = b
-    sizes: dict[str, int] = {}
-    for e in kg.entities:
-        root = find(e)
-        sizes[root] = sizes.get(root, 0) + 1
-    return sorted(sizes.values(), reverse=True)
+    """Sizes of the weakly connected components, largest first."""
+    return sorted((len(c) for c in weak_components(kg.entities, kg.edges)), reverse=True)
 
 
 def format_stats(stats: dict[str, Any]) -> str:
