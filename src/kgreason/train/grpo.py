@@ -20,7 +20,7 @@ from typing import Any
 from kgreason.io import InputError
 from kgreason.records import Episode, Task
 from kgreason.train.runs import Run, dump_options
-from kgreason.train.sft import LoraOptions, name_base_in_adapter, precision_flags, remove_checkpoints
+from kgreason.train.sft import LoraOptions, name_base_in_adapter, remove_checkpoints, shared_trainer_args
 
 
 @dataclass
@@ -136,19 +136,10 @@ def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
         learning_rate=options.learning_rate,
         temperature=options.temperature,
         max_completion_length=options.max_completion_length,
-        logging_steps=options.logging_steps,
-        save_strategy="steps",
-        save_steps=options.save_steps,
-        save_total_limit=1,
-        report_to="none",  # RunMetricsCallback writes metrics.jsonl and TensorBoard itself
-        seed=options.seed,
-        data_seed=options.seed,
-        use_cpu=device != "cuda",
         activation_checkpointing=False,
-        dataloader_num_workers=0,
         use_vllm=use_vllm,
         log_completions=False,  # every completion already goes to episodes.jsonl
-        **precision_flags(options.dtype, device),
+        **shared_trainer_args(options, device),
         **extra,
     )
 

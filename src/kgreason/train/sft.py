@@ -205,19 +205,27 @@ def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
         packing=False,
         # Facts are ~40 tokens, questions ~250: batching similar lengths cuts the padding computed.
         train_sampling_strategy="group_by_length",
-        logging_steps=options.logging_steps,
-        save_strategy="steps",
-        save_steps=options.save_steps,
-        save_total_limit=1,
-        report_to="none",  # RunMetricsCallback writes metrics.jsonl and TensorBoard itself
-        seed=options.seed,
-        data_seed=options.seed,
-        use_cpu=device != "cuda",
-        dataloader_num_workers=0,
         activation_checkpointing=options.gradient_checkpointing,
         dataset_num_proc=None,
-        **precision_flags(options.dtype, device),
+        **shared_trainer_args(options, device),
     )
+
+
+def shared_trainer_args(options: Any, device: str) -> dict[str, Any]:
+    """Trainer settings every phase shares (SFT, RSFT rounds, GRPO): checkpoints to resume from,
+    offline logging, seeds and explicit precision. `options` is a TrainOptions or GRPOOptions."""
+    return {
+        "logging_steps": options.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": options.save_steps,
+        "save_total_limit": 1,
+        "report_to": "none",  # RunMetricsCallback writes metrics.jsonl and TensorBoard itself
+        "seed": options.seed,
+        "data_seed": options.seed,
+        "use_cpu": device != "cuda",
+        "dataloader_num_workers": 0,
+        **precision_flags(options.dtype, device),
+    }
 
 
 def count_tokens(trainer: Any) -> tuple[int, int]:
