@@ -9,16 +9,8 @@ from __future__ import annotations
 
 import random
 
+from kgreason.kg.builtin import RELATIONS, TYPES
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
-
-RELATIONS = (
-    Relation("caused_by", "is caused by"),
-    Relation("leads_to", "leads to"),
-    Relation("fixed_by", "is fixed by"),
-    Relation("diagnosed_by", "is diagnosed by"),
-    Relation("uses_tool", "uses"),
-    Relation("related_to", "is related to"),
-)
 
 # relation -> (head types, tail type)
 SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -29,7 +21,6 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
     "uses_tool": (("fix", "diagnostic"), "tool"),
     "related_to": (("symptom", "cause"), "same"),
 }
-TYPES = ("symptom", "cause", "fix", "diagnostic", "tool")
 _SHARE = {"symptom": 0.25, "cause": 0.3, "fix": 0.2, "diagnostic": 0.15, "tool": 0.1}
 _WORDS = {
     "symptom": (["Slow", "Failed", "Dropped", "Stale", "Broken", "Intermittent", "Leaking", "Stuck"],
