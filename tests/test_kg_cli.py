@@ -71,3 +71,54 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
 def test_group_without_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["kg"]) == 2
     assert "build" in capsys.readouterr().out
+
+
+HOBBY_KG = Path(__file__).parent / "data" / "hobby_kg.json"
+
+
+def test_import_hobby_kg_reports_reverse_edges(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "kg.json"
+    assert main(["kg", "import", str(HOBBY_KG), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "symmetric relation 'related_to': added 38 reverse edge(s)" in captured.err
+    assert "212 entities (212 typed), 6 relations, 667 edges" in captured.out
+    assert 'relation uses_tool: "uses" (inverse "is used by")' in captured.out
+    assert 'relation related_to: "is related to" (symmetric: stored both ways)' in captured.out
+    assert len(load_kg(out).edges) == 667
+
+
+def test_import_flags_override_sidecar_and_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sidecar = tmp_path / "relations.yaml"
+    sidecar.write_text("uses_tool:\n  phrase: makes use of\n  inverse_phrase: is used in\n")
+    out = tmp_path / "kg.json"
+    argv = ["kg", "import", str(HOBBY_KG), "--out", str(out), "--relations", str(sidecar)]
+    assert main([*argv, "--phrase", "uses_tool=employs", "--asymmetric", "related_to"]) == 0
+    captured = capsys.readouterr()
+    assert "629 edges, 0 warning(s)" in captured.out and captured.err == ""
+    kg = load_kg(out)
+    assert (
+        kg.relations["uses_tool"].phrase == "employs"
+        and kg.relations["uses_tool"].inverse_phrase == "is used in"
+    )
+    assert not kg.relations["related_to"].symmetric
+
+
+def test_bad_sidecar_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sidecar = tmp_path / "relations.yaml"
+    sidecar.write_text("uses_tool:\n  phrase: uses\nrelated_to:\n  symmetric: maybe\n")
+    out = tmp_path / "kg.json"
+    assert main(["kg", "import", str(HOBBY_KG), "--out", str(out), "--relations", str(sidecar)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"kgreason: error: {sidecar}:4: relation 'related_to': 'symmetric' must be true or false, got 'maybe'\n"
+    )
+    assert not out.exists()
+
+
+def test_import_builtin_umls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "umls.json"
+    assert main(["kg", "import", "builtin:umls", "--out", str(out)]) == 0
+    assert "135 entities (0 typed), 46 relations, 7299 edges, 0 warning(s)" in capsys.readouterr().out

@@ -68,11 +68,13 @@ def test_hobby_json_loads_unchanged(tmp_path: Path) -> None:
     assert phrases == {
         "caused_by": "is caused by",  # a bare participle label gets its "is"
         "fixed_by": "is fixed by",
-        "uses_tool": "uses tool",
+        "uses_tool": "uses",  # the hobby default, not the label's "uses tool"
         "diagnosed_by": "is diagnosed by",
         "leads_to": "leads to",
         "related_to": "is related to",
     }
+    assert kg.relations["uses_tool"].inverse_phrase == "is used by"
+    assert kg.relations["related_to"].symmetric and not kg.relations["caused_by"].symmetric
     assert kg.follow("TLSHandshakeError", ["caused_by", "fixed_by", "uses_tool"]) == {"ChronyTool"}
     assert kg.warnings == []
 

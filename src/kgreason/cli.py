@@ -60,15 +60,38 @@ def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
         kg,
         "import",
         "Import a graph and write it as kg.json: kg.json or the hobby project's JSON (entities id/label/type, "
-        "relations id/label, edges src/rel/dst), or TSV/CSV rows 'head, relation, tail' with or without a "
-        "header. Relation phrases are derived from ids (caused_by -> 'is caused by'). Self-loops and "
-        "duplicate edges are dropped with a warning; anything else malformed is an error naming file and line.",
+        "relations id/label, edges src/rel/dst), TSV/CSV rows 'head, relation, tail' with or without a "
+        "header, or a packaged graph (builtin:umls). Relation phrases are derived from ids (caused_by -> "
+        "'is caused by'); the hobby format's relations get its defaults (uses_tool -> 'uses', related_to "
+        "symmetric); --relations and the flags below override both. A symmetric relation is stored both ways: "
+        "every missing reverse edge is added and counted. Self-loops and duplicate edges are dropped with a "
+        "warning; anything else malformed is an error naming file and line. See docs/kg.md.",
         kg_cmd.cmd_import,
     )
-    p.add_argument("file", help="the file to import")
+    p.add_argument("file", help="the file to import, or builtin:NAME")
     p.add_argument("--out", required=True, help="where to write kg.json")
     p.add_argument(
         "--format", choices=["json", "tsv", "csv"], default=None, help="input format (default: from the extension)"
+    )
+    p.add_argument(
+        "--relations",
+        metavar="FILE",
+        help="relation metadata sidecar (.yaml/.yml, .json, .tsv or .csv): per relation a phrase, an inverse "
+        "phrase and a symmetric flag",
+    )
+    p.add_argument("--phrase", action="append", metavar="REL=PHRASE", help="how text says REL (repeatable)")
+    p.add_argument(
+        "--inverse-phrase",
+        action="append",
+        metavar="REL=PHRASE",
+        help="how text says REL read from tail to head (repeatable)",
+    )
+    p.add_argument("--symmetric", action="append", metavar="REL", help="REL reads the same both ways (repeatable)")
+    p.add_argument(
+        "--asymmetric",
+        action="append",
+        metavar="REL",
+        help="REL is one-way, overriding a default or the sidecar (repeatable)",
     )
     p = _cmd(
         kg,

@@ -25,9 +25,19 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from kgreason.kg.io import import_kg, save_kg
+    from kgreason.kg.io import (
+        import_kg,
+        merge_relation_meta,
+        read_relation_meta,
+        relation_meta_from_flags,
+        save_kg,
+    )
 
-    kg = import_kg(args.file, fmt=args.format)
+    sidecar = read_relation_meta(args.relations) if args.relations else {}
+    flags = relation_meta_from_flags(
+        args.phrase or (), args.inverse_phrase or (), args.symmetric or (), args.asymmetric or ()
+    )
+    kg = import_kg(args.file, fmt=args.format, relation_meta=merge_relation_meta(sidecar, flags))
     for warning in kg.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     save_kg(kg, args.out)
@@ -37,7 +47,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"{len(kg.edges)} edges, {len(kg.warnings)} warning(s)"
     )
     for r in kg.relations.values():
-        print(f'  relation {r.id}: "{r.phrase}"')
+        if r.symmetric:
+            how = " (symmetric: stored both ways)"
+        elif r.inverse_phrase:
+            how = f' (inverse "{r.inverse_phrase}")'
+        else:
+            how = ""
+        print(f'  relation {r.id}: "{r.phrase}"{how}')
     return 0
 
 

@@ -29,9 +29,16 @@ class Entity:
 
 @dataclass(frozen=True)
 class Relation:
+    """A relation and how text says it: "<head> PHRASE <tail>", and "<tail> INVERSE_PHRASE <head>".
+
+    A symmetric relation reads the same both ways ("is related to"): the graph stores every edge
+    of it in both directions, so following it from either end gives the same answer.
+    """
+
     id: str
     phrase: str
     inverse_phrase: str | None = None
+    symmetric: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ class KnowledgeGraph:
                 kept.append(edge)
         if not ent or not kept:
             raise KGError("empty graph: it needs at least one entity and one edge")
-        warnings = []
+        warnings = symmetric_closure(kept, rel)
         if self_loops:
             warnings.append(f"dropped {len(self_loops)} self-loop edge(s), e.g. {_fmt(self_loops[0])}")
         if duplicates:
@@ -180,6 +187,28 @@ class KnowledgeGraph:
         }
 
 
+def symmetric_closure(edges: list[Edge], relations: dict[str, Relation]) -> list[str]:
+    """Append, in place, the missing reverse of every edge of a symmetric relation (self-loops and
+    duplicates already removed); return one message per relation that needed any, with the count."""
+    symmetric = {r for r, rel in relations.items() if rel.symmetric}
+    if not symmetric:
+        return []
+    present = {(e.head, e.relation, e.tail) for e in edges if e.relation in symmetric}
+    added: dict[str, list[Edge]] = {}
+    for edge in list(edges):
+        if edge.relation not in symmetric or (edge.tail, edge.relation, edge.head) in present:
+            continue
+        reverse = Edge(edge.tail, edge.relation, edge.head)
+        present.add((reverse.head, reverse.relation, reverse.tail))
+        edges.append(reverse)
+        added.setdefault(edge.relation, []).append(reverse)
+    return [
+        f"symmetric relation {r!r}: added {len(rev)} reverse edge(s) so it reads the same both ways, "
+        f"e.g. {_fmt(rev[0])}"
+        for r, rev in added.items()
+    ]
+
+
 def weak_components(entity_ids: Iterable[str], edges: Iterable[Edge]) -> list[list[str]]:
     """Weakly connected components (union-find over the edges), each in `entity_ids` order.
 
@@ -245,4 +274,6 @@ def _relation_dict(r: Relation) -> dict:
     d: dict = {"id": r.id, "label": r.phrase, "phrase": r.phrase}
     if r.inverse_phrase:
         d["inverse_phrase"] = r.inverse_phrase
+    if r.symmetric:
+        d["symmetric"] = True
     return d

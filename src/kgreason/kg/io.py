@@ -1,4 +1,5 @@
-"""Reading and writing knowledge graphs: kg.json, the hobby project's JSON, and TSV/CSV triples.
+"""Reading and writing knowledge graphs: kg.json, the hobby project's JSON, and TSV/CSV triples,
+plus relation metadata (phrase, inverse phrase, symmetric) from a sidecar file or flags.
 
 Every reader validates before building, so a bad file fails with its name, the line (triples) or
 the item index (JSON) and what was expected, instead of a KeyError deep inside task generation.
@@ -14,16 +15,19 @@ import gc
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kgreason.io import InputError, atomic_write_text, read_json
-from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
+from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, symmetric_closure
 from kgreason.kg.graph import _entity_dict as entity_dict
 from kgreason.kg.graph import _relation_dict as relation_dict
 
 FORMATS = ("json", "tsv", "csv")
+BUILTIN_PREFIX = "builtin:"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # How many individual dropped edges a warning lists before summarising the rest.
 _WARN_EXAMPLES = 3
@@ -145,16 +149,41 @@ def _third_person(verb: str) -> str:
 
 
 # --- kg.json / hobby JSON ------------------------------------------------------------------------
-def load_kg(path: str | os.PathLike) -> KnowledgeGraph:
+def load_kg(
+    path: str | os.PathLike, relation_meta: Mapping[str, RelationMeta] | None = None
+) -> KnowledgeGraph:
     """Read kg.json, or the hobby project's JSON as it is (entities id/label/type, relations
-    id/label, edges src/rel/dst). Raises InputError/KGError naming the file and item."""
-    path = Path(path)
+    id/label, edges src/rel/dst), or a packaged graph named `builtin:NAME`. Raises
+    InputError/KGError naming the file and item.
+
+    Relations without a 'phrase' (the hobby format) take `HOBBY_RELATIONS` defaults;
+    `relation_meta` (a sidecar's or flags') overrides both them and the file.
+    """
+    path = resolve_source(path)
     with paused_gc():
         data = read_json(path)
-        return kg_from_dict(data, source=str(path), default_name=path.stem)
+        return kg_from_dict(data, source=str(path), default_name=path.stem, relation_meta=relation_meta)
 
 
-def kg_from_dict(data: Any, source: str = "<kg>", default_name: str = "kg") -> KnowledgeGraph:
+def resolve_source(path: str | os.PathLike) -> Path:
+    """A file path, or `builtin:NAME` for a graph packaged in kgreason/kg/data/NAME.json."""
+    text = os.fspath(path)
+    if not text.startswith(BUILTIN_PREFIX):
+        return Path(path)
+    name = text[len(BUILTIN_PREFIX) :]
+    found = DATA_DIR / f"{name}.json"
+    if not name or "/" in name or not found.is_file():
+        known = ", ".join(BUILTIN_PREFIX + p.stem for p in sorted(DATA_DIR.glob("*.json"))) or "none"
+        raise InputError(f"{text}: no packaged graph of that name; packaged graphs: {known}")
+    return found
+
+
+def kg_from_dict(
+    data: Any,
+    source: str = "<kg>",
+    default_name: str = "kg",
+    relation_meta: Mapping[str, RelationMeta] | None = None,
+) -> KnowledgeGraph:
     """Validate a kg.json-shaped object and build the graph; `source` prefixes every message."""
     if not isinstance(data, dict):
         raise KGError(
@@ -170,8 +199,10 @@ def kg_from_dict(data: Any, source: str = "<kg>", default_name: str = "kg") -> K
     if "relations" in data:
         relations = _parse_relations(data["relations"], source)
     else:
-        # Relations may be implied by the edges; phrases then come from the ids.
-        relations = {r: Relation(r, derive_phrase(r)) for r in dict.fromkeys(e.relation for e in edges)}
+        # Relations may be implied by the edges; phrases then come from the hobby defaults or the ids.
+        relations = {r: _implied_relation(r) for r in dict.fromkeys(e.relation for e in edges)}
+    if relation_meta:
+        relations = apply_relation_meta(relations, relation_meta, source)
     # The hobby project's files carry a "domain" where ours carry a "name".
     named = [v for v in (data.get("name"), data.get("domain")) if isinstance(v, str) and v.strip()]
     name = named[0] if named else default_name
@@ -251,21 +282,46 @@ def _parse_relations(items: Any, source: str) -> dict[str, Relation]:
             )
         first_at[rid] = i
         phrase = item.get("phrase")
+        default = None
         if phrase is None:
             # The hobby project's 'label' may be an id ("caused_by") or a bare participle
             # ("caused by"); normalising it gives "is caused by" either way.
             label = item.get("label")
             try:
                 phrase = derive_phrase(label if isinstance(label, str) and label.strip() else rid)
+                # A label that only restates the id ("uses tool") gives way to the hobby defaults.
+                if rid in HOBBY_RELATIONS and phrase == derive_phrase(rid):
+                    default = HOBBY_RELATIONS[rid]
+                    phrase = default.phrase
             except KGError as exc:
                 raise KGError(f"{where}: {exc}; give the relation a 'phrase'") from None
         if not isinstance(phrase, str) or not phrase.strip():
             raise KGError(f"{where}: 'phrase' must be a non-empty string, got {_short(phrase)}")
-        inverse = item.get("inverse_phrase")
+        inverse = item.get("inverse_phrase", default.inverse_phrase if default else None)
         if inverse is not None and not isinstance(inverse, str):
             raise KGError(f"{where}: 'inverse_phrase' must be a string, got {_short(inverse)}")
-        relations[rid] = Relation(rid, phrase.strip(), inverse.strip() if inverse else None)
+        symmetric = item.get("symmetric", bool(default and default.symmetric))
+        if not isinstance(symmetric, bool):
+            raise KGError(f"{where}: 'symmetric' must be true or false, got {_short(symmetric)}")
+        phrase, inverse = phrase.strip(), inverse.strip() if inverse and inverse.strip() else None
+        if symmetric:
+            if inverse not in (None, phrase):
+                raise KGError(
+                    f"{where}: a symmetric relation reads the same both ways: 'inverse_phrase' must equal "
+                    f"'phrase' ({phrase!r}) or be left out, got {inverse!r}"
+                )
+            inverse = phrase
+        relations[rid] = Relation(rid, phrase, inverse, symmetric)
     return relations
+
+
+def _implied_relation(rid: str) -> Relation:
+    default = HOBBY_RELATIONS.get(rid)
+    if default is None:
+        return Relation(rid, derive_phrase(rid))
+    return Relation(
+        rid, default.phrase or derive_phrase(rid), default.inverse_phrase, bool(default.symmetric)
+    )
 
 
 def _parse_edges(items: Any, source: str) -> list[Edge]:
@@ -320,7 +376,8 @@ def build_checked(
     name: str,
 ) -> KnowledgeGraph:
     """Check endpoints and relations, naming the failing edge by `locate(edge index)`; drop
-    self-loops and duplicates with a warning that says where they were; build the graph."""
+    self-loops and duplicates with a warning that says where they were; store every edge of a
+    symmetric relation both ways, saying how many reverse edges that added; build the graph."""
     if not entities:
         raise KGError(f"{source}: empty graph: no entities")
     if not edges:
@@ -351,6 +408,7 @@ def build_checked(
         raise KGError(f"{source}: empty graph: all {len(edges)} edges were self-loops or duplicates")
     # Everything from_parts checks has been checked above, with locations; build directly.
     warnings = _drop_warning("self-loop", self_loops) + _drop_warning("duplicate", duplicates)
+    warnings += symmetric_closure(kept, relations)
     return KnowledgeGraph(entities=entities, relations=relations, edges=kept, name=name, warnings=warnings)
 
 
@@ -410,22 +468,27 @@ _REL_NAMES = {"relation", "rel", "r", "predicate", "pred", "p", "edge", "propert
 _TAIL_NAMES = {"tail", "t", "object", "obj", "o", "dst", "target", "to", "end", "destination"}
 
 
-def import_kg(path: str | os.PathLike, fmt: str | None = None) -> KnowledgeGraph:
+def import_kg(
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    relation_meta: Mapping[str, RelationMeta] | None = None,
+) -> KnowledgeGraph:
     """Read a graph in any supported format: kg.json / hobby JSON, or TSV/CSV triples.
 
     Triples are `head, relation, tail` rows, with or without a header row; entities get no type
     and their id as label, relations get a phrase derived from their id. `fmt` defaults to the
-    file extension, then to a look at the first line.
+    file extension, then to a look at the first line. `relation_meta` (from
+    `read_relation_meta` and/or flags) sets relations' phrases and symmetric flags.
     """
-    path = Path(path)
+    path = resolve_source(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
     fmt = (fmt or guess_format(path)).lower()
     if fmt == "json":
-        return load_kg(path)
+        return load_kg(path, relation_meta)
     if fmt in ("tsv", "csv"):
         with paused_gc():
-            return load_triples(path, delimiter="\t" if fmt == "tsv" else ",")
+            return load_triples(path, delimiter="\t" if fmt == "tsv" else ",", relation_meta=relation_meta)
     raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -448,7 +511,9 @@ def guess_format(path: Path) -> str:
     raise InputError(f"{path}: cannot tell whether this is JSON, TSV or CSV; pass --format json|tsv|csv")
 
 
-def load_triples(path: str | os.PathLike, delimiter: str = "\t") -> KnowledgeGraph:
+def load_triples(
+    path: str | os.PathLike, delimiter: str = "\t", relation_meta: Mapping[str, RelationMeta] | None = None
+) -> KnowledgeGraph:
     """Read `head, relation, tail` rows (header optional; blank lines and '#' comments skipped)."""
     path = Path(path)
     kind = "TSV" if delimiter == "\t" else "CSV"
@@ -473,6 +538,8 @@ def load_triples(path: str | os.PathLike, delimiter: str = "\t") -> KnowledgeGra
         lines.append(line)
     if not edges:
         raise KGError(f"{path}: empty graph: no 'head, relation, tail' rows found")
+    if relation_meta:
+        relations = apply_relation_meta(relations, relation_meta, str(path))
     kg = build_checked(entities, relations, edges, lambda i: f"{path}:{lines[i]}", str(path), path.stem)
     kg.warnings.extend(_unrecognised_header_warning(edges, lines, path))
     return kg
@@ -539,3 +606,357 @@ def _row_triple(
         if not value:
             raise InputError(f"{path}:{line}: empty {role} in row {cells!r}")
     return triple  # type: ignore[return-value]
+
+
+# --- relation metadata: sidecar files and flags ----------------------------------------------------
+@dataclass(frozen=True)
+class RelationMeta:
+    """What a sidecar row or a flag says about one relation; a None field leaves it as it was.
+
+    `origin` ("relations.yaml:3", "--phrase") starts every message about it.
+    """
+
+    phrase: str | None = None
+    inverse_phrase: str | None = None
+    symmetric: bool | None = None
+    origin: str = ""
+
+
+# The hobby project's relations read as its questions mean them: the built-in graph's phrases
+# (kg/builtin.py RELATIONS), and related_to two-way. They apply to the JSON relations that carry no
+# 'phrase' of their own (the hobby format), or none at all; a sidecar or a flag overrides them.
+HOBBY_RELATIONS: dict[str, RelationMeta] = {
+    "caused_by": RelationMeta("is caused by", "causes"),
+    "leads_to": RelationMeta("leads to", "results from"),
+    "fixed_by": RelationMeta("is fixed by", "fixes"),
+    "diagnosed_by": RelationMeta("is diagnosed by", "diagnoses"),
+    "uses_tool": RelationMeta("uses", "is used by"),
+    "related_to": RelationMeta("is related to", "is related to", symmetric=True),
+}
+
+_META_FIELDS = ("phrase", "inverse_phrase", "symmetric")
+_META_ID_FIELDS = ("relation", "id")
+_TRUE = {"true", "yes", "y", "1", "symmetric"}
+_FALSE = {"false", "no", "n", "0", "asymmetric"}
+
+
+def apply_relation_meta(
+    relations: dict[str, Relation], meta: Mapping[str, RelationMeta], source: str
+) -> dict[str, Relation]:
+    """The relations with `meta` laid over them. A relation the graph lacks is an error (a typo in
+    a sidecar would otherwise change nothing, silently), as is a symmetric relation whose inverse
+    phrase differs from its phrase."""
+    out = dict(relations)
+    for rid, m in meta.items():
+        rel = out.get(rid)
+        if rel is None:
+            known = ", ".join(sorted(relations)[:20]) or "none"
+            raise InputError(f"{m.origin}: relation {rid!r} is not in {source}; its relations are: {known}")
+        phrase = m.phrase or rel.phrase
+        symmetric = rel.symmetric if m.symmetric is None else m.symmetric
+        inverse = m.inverse_phrase or rel.inverse_phrase
+        if symmetric:
+            if m.inverse_phrase and m.inverse_phrase != phrase:
+                raise InputError(
+                    f"{m.origin}: relation {rid!r} is symmetric, so it reads the same both ways: its "
+                    f"inverse phrase must equal its phrase ({phrase!r}) or be left out, got {m.inverse_phrase!r}"
+                )
+            inverse = phrase
+        out[rid] = replace(rel, phrase=phrase, inverse_phrase=inverse, symmetric=symmetric)
+    return out
+
+
+def merge_relation_meta(*layers: Mapping[str, RelationMeta]) -> dict[str, RelationMeta]:
+    """Later layers win field by field (flags over a sidecar)."""
+    out: dict[str, RelationMeta] = {}
+    for layer in layers:
+        for rid, m in layer.items():
+            old = out.get(rid)
+            if old is None:
+                out[rid] = m
+                continue
+            out[rid] = RelationMeta(
+                m.phrase or old.phrase,
+                m.inverse_phrase or old.inverse_phrase,
+                old.symmetric if m.symmetric is None else m.symmetric,
+                m.origin,
+            )
+    return out
+
+
+def relation_meta_from_flags(
+    phrases: Iterable[str] = (),
+    inverse_phrases: Iterable[str] = (),
+    symmetric: Iterable[str] = (),
+    asymmetric: Iterable[str] = (),
+) -> dict[str, RelationMeta]:
+    """--phrase REL=TEXT, --inverse-phrase REL=TEXT, --symmetric REL and --asymmetric REL."""
+    fields: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
+    for flag, key, values in (
+        ("--phrase", "phrase", phrases),
+        ("--inverse-phrase", "inverse_phrase", inverse_phrases),
+    ):
+        for value in values:
+            rid, sep, text = value.partition("=")
+            if not sep or not rid.strip() or not text.strip():
+                raise InputError(f"{flag}: expected RELATION=PHRASE (e.g. uses_tool=uses), got {value!r}")
+            fields.setdefault(rid.strip(), {})[key] = " ".join(text.split())
+            origins[rid.strip()] = flag
+    for flag, flag_value, values in (("--symmetric", True, symmetric), ("--asymmetric", False, asymmetric)):
+        for value in values:
+            rid = value.strip()
+            if not rid or "=" in rid:
+                raise InputError(f"{flag}: expected a relation id (e.g. related_to), got {value!r}")
+            if fields.get(rid, {}).get("symmetric", flag_value) != flag_value:
+                raise InputError(f"--symmetric and --asymmetric both name relation {rid!r}; give one")
+            fields.setdefault(rid, {})["symmetric"] = flag_value
+            origins.setdefault(rid, flag)
+    return {rid: RelationMeta(**f, origin=origins[rid]) for rid, f in fields.items()}
+
+
+def read_relation_meta(path: str | os.PathLike) -> dict[str, RelationMeta]:
+    """Relation metadata from a sidecar: YAML or JSON (a mapping relation -> {phrase,
+    inverse_phrase, symmetric}, a phrase string, or a list of such objects with 'relation'),
+    or TSV/CSV rows `relation, phrase, inverse_phrase, symmetric` (header optional, cells may be
+    empty). Anything else raises InputError naming file:line and what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: relations file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab", ".csv"):
+        return _meta_from_rows(path, "\t" if suffix != ".csv" else ",")
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise InputError(
+            f"{path}: unknown relations file type {suffix or '(none)'!r}; expected .yaml, .yml, .json, .tsv or .csv"
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    tree = _located_json(text, path) if suffix == ".json" else _located_yaml(text, path)
+    return _meta_from_tree(tree, path)
+
+
+class _Located(dict):
+    """A mapping that remembers the line it starts on and the line of each key."""
+
+    line: int = 1
+    key_lines: dict[str, int]
+
+
+def _located_json(text: str, path: Path) -> Any:
+    decoder = json.JSONDecoder()
+
+    def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):  # type: ignore[no-untyped-def]
+        s, end = s_and_end
+        pairs, new_end = json.decoder.JSONObject(s_and_end, strict, scan_once, object_hook, list, memo)
+        located = _Located()
+        located.line = s.count("\n", 0, end) + 1
+        located.key_lines = {}
+        pos = end - 1
+        for key, value in pairs:
+            m = re.compile(re.escape(json.dumps(key)) + r"\s*:").search(s, pos, new_end)
+            line = s.count("\n", 0, m.start()) + 1 if m else located.line
+            pos = m.end() if m else pos
+            _put_once(located, key, value, line, path)
+        return located, new_end
+
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # the C scanner ignores parse_object
+    try:
+        return decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+
+
+def _put_once(located: _Located, key: str, value: Any, line: int, path: Path) -> None:
+    """Add a key, refusing a repeated one (JSON and YAML parsers would keep the last silently)."""
+    if key in located:
+        raise InputError(f"{path}:{line}: {key!r} is given twice (first at line {located.key_lines[key]})")
+    located[key] = value
+    located.key_lines[key] = line
+
+
+def _located_yaml(text: str, path: Path) -> Any:
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML comes with transformers
+        raise InputError(
+            f"{path}: reading YAML needs PyYAML (pip install pyyaml); or give a .json or .tsv file"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise InputError(f"{where}: malformed YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: malformed YAML: {exc}") from None
+    constructor = yaml.SafeLoader("")
+
+    def convert(n: Any) -> Any:
+        if isinstance(n, yaml.MappingNode):
+            out = _Located()
+            out.line = n.start_mark.line + 1
+            out.key_lines = {}
+            for k, v in n.value:
+                key = convert(k)
+                if not isinstance(key, str):
+                    raise InputError(
+                        f"{path}:{k.start_mark.line + 1}: expected a text key, got {_short(key)}"
+                    )
+                _put_once(out, key, convert(v), k.start_mark.line + 1, path)
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [(convert(v), v.start_mark.line + 1) for v in n.value]
+        try:
+            return constructor.construct_object(n, deep=True)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}:{n.start_mark.line + 1}: bad YAML value: {exc}") from None
+
+    return None if node is None else convert(node)
+
+
+def _meta_from_tree(tree: Any, path: Path) -> dict[str, RelationMeta]:
+    """Validate a parsed JSON/YAML sidecar. YAML lists carry (item, line) pairs; JSON lists items."""
+    if isinstance(tree, _Located) and set(tree) == {"relations"}:
+        tree = tree["relations"]
+    shape = (
+        "a mapping of relation id -> {phrase, inverse_phrase, symmetric} (or -> a phrase), "
+        "or a list of objects with 'relation' (or 'id'), 'phrase', 'inverse_phrase', 'symmetric'"
+    )
+    entries: list[tuple[str, Any, int, int]] = []  # (relation id, fields, line of entry, line of id)
+    if isinstance(tree, _Located):
+        for rid, value in tree.items():
+            line = tree.key_lines.get(rid, tree.line)
+            entries.append((rid, value, line, line))
+    elif isinstance(tree, list):
+        for i, item in enumerate(tree):
+            item, line = item if isinstance(item, tuple) else (item, getattr(item, "line", 1))
+            where = f"{path}:{line}"
+            if not isinstance(item, _Located):
+                raise InputError(
+                    f"{where}: relations[{i}]: expected an object with 'relation' and 'phrase', got {_short(item)}"
+                )
+            id_keys = [k for k in _META_ID_FIELDS if k in item]
+            if len(id_keys) != 1 or not isinstance(item[id_keys[0]], str) or not item[id_keys[0]].strip():
+                raise InputError(
+                    f"{where}: relations[{i}]: expected exactly one of 'relation' or 'id', a non-empty relation id"
+                )
+            rid = item[id_keys[0]].strip()
+            fields = _Located({k: v for k, v in item.items() if k != id_keys[0]})
+            fields.line, fields.key_lines = item.line, item.key_lines
+            entries.append((rid, fields, item.line, item.key_lines.get(id_keys[0], item.line)))
+    else:
+        where = f"{path}:{getattr(tree, 'line', 1)}"
+        raise InputError(
+            f"{where}: expected {shape}, got {_short(tree) if tree is not None else 'an empty file'}"
+        )
+    out: dict[str, RelationMeta] = {}
+    first_line: dict[str, int] = {}
+    for rid, value, line, id_line in entries:
+        if not rid.strip():
+            raise InputError(f"{path}:{id_line}: empty relation id; expected {shape}")
+        rid = rid.strip()
+        if rid in out:
+            raise InputError(
+                f"{path}:{id_line}: relation {rid!r} is given twice (first at line {first_line[rid]})"
+            )
+        first_line[rid] = id_line
+        out[rid] = _meta_from_fields(rid, value, line, path)
+    return out
+
+
+def _meta_from_fields(rid: str, value: Any, line: int, path: Path) -> RelationMeta:
+    origin = f"{path}:{line}"
+    if isinstance(value, str):
+        if not value.strip():
+            raise InputError(f"{origin}: relation {rid!r}: expected a non-empty phrase")
+        return RelationMeta(phrase=" ".join(value.split()), origin=origin)
+    if not isinstance(value, _Located):
+        raise InputError(
+            f"{origin}: relation {rid!r}: expected a phrase or an object with 'phrase', 'inverse_phrase', "
+            f"'symmetric', got {_short(value)}"
+        )
+    unknown = [k for k in value if k not in _META_FIELDS]
+    if unknown:
+        k = unknown[0]
+        raise InputError(
+            f"{path}:{value.key_lines.get(k, line)}: relation {rid!r}: unknown field {k!r}; expected "
+            f"{', '.join(repr(f) for f in _META_FIELDS)}"
+        )
+    if not value:
+        raise InputError(
+            f"{origin}: relation {rid!r}: nothing to set; expected 'phrase', 'inverse_phrase' or 'symmetric'"
+        )
+    texts: dict[str, str | None] = {}
+    for key in ("phrase", "inverse_phrase"):
+        v = value.get(key)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            at = value.key_lines.get(key, line)
+            raise InputError(
+                f"{path}:{at}: relation {rid!r}: {key!r} must be a non-empty string, got {_short(v)}"
+            )
+        texts[key] = " ".join(v.split()) if v is not None else None
+    symmetric = value.get("symmetric")
+    if symmetric is not None and not isinstance(symmetric, bool):
+        at = value.key_lines.get("symmetric", line)
+        raise InputError(
+            f"{path}:{at}: relation {rid!r}: 'symmetric' must be true or false, got {_short(symmetric)}"
+        )
+    return RelationMeta(texts["phrase"], texts["inverse_phrase"], symmetric, origin)
+
+
+def _meta_from_rows(path: Path, delimiter: str) -> dict[str, RelationMeta]:
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    columns: tuple[str, ...] = ("relation", *_META_FIELDS)
+    out: dict[str, RelationMeta] = {}
+    first_line: dict[str, int] = {}
+    header_seen = False
+    for line, cells in _read_rows(path, delimiter, kind):
+        names = [c.lower().replace(" ", "_").replace("-", "_") for c in cells]
+        if not header_seen and not out and names and names[0] in _META_ID_FIELDS:
+            header_seen = True
+            bad = [c for c in names[1:] if c not in _META_FIELDS] or (
+                [n for n in set(names) if names.count(n) > 1]
+            )
+            if bad:
+                raise InputError(
+                    f"{path}:{line}: header column {bad[0]!r} is not one of relation, phrase, inverse_phrase, symmetric"
+                )
+            columns = ("relation", *names[1:])
+            continue
+        if len(cells) > len(columns):
+            raise InputError(
+                f"{path}:{line}: expected at most {len(columns)} {kind} columns ({', '.join(columns)}), "
+                f"got {len(cells)}: {cells!r}"
+            )
+        row = dict(zip(columns, cells, strict=False))
+        rid = row.pop("relation")
+        if rid in out:
+            raise InputError(
+                f"{path}:{line}: relation {rid!r} is given twice (first at line {first_line[rid]})"
+            )
+        flag = row.get("symmetric", "")
+        if flag and flag.lower() not in _TRUE | _FALSE:
+            raise InputError(
+                f"{path}:{line}: relation {rid!r}: symmetric must be true or false (or empty), got {flag!r}"
+            )
+        meta = RelationMeta(
+            row.get("phrase") or None,
+            row.get("inverse_phrase") or None,
+            (flag.lower() in _TRUE) if flag else None,
+            f"{path}:{line}",
+        )
+        if meta.phrase is None and meta.inverse_phrase is None and meta.symmetric is None:
+            raise InputError(
+                f"{path}:{line}: relation {rid!r}: nothing to set; expected {', '.join(columns[1:])} after the relation"
+            )
+        first_line[rid] = line
+        out[rid] = meta
+    if not out:
+        raise InputError(
+            f"{path}: no relations found; expected rows 'relation, phrase, inverse_phrase, symmetric'"
+        )
+    return out
