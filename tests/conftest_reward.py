@@ -28,6 +28,7 @@ ENTITIES = [
     Entity("chronyc", "chronyc", "tool"),
     Entity("disk_full", "Disk full", "symptom"),
     Entity("disk_full_error", "Disk full error", "symptom"),
+    Entity("ntp_unreachable", "NTPUnreachable", "cause"),
 ]
 
 EDGES = [
@@ -41,6 +42,10 @@ EDGES = [
     ("memory_leak", "fixed_by", "increase_memory_limit"),
     ("oom_killed", "fixed_by", "restart_pod"),
     ("disk_full", "related_to", "disk_full_error"),
+    # A second walk of the example's chain to the same answer: TLSHandshakeError -caused_by->
+    # NTPUnreachable -fixed_by-> SyncNTP (docs/reward.md, worked example "other_walk").
+    ("tls_handshake_error", "caused_by", "ntp_unreachable"),
+    ("ntp_unreachable", "fixed_by", "sync_ntp"),
 ]
 
 
@@ -116,4 +121,30 @@ WORKED_EXAMPLES: dict[str, tuple[str, dict[str, float]]] = {
         {"seed": -2.0, "paper": -1.0 + 1.2 / 3, "kgreason": -0.6},
     ),
     "unparseable": ("The fix is SyncNTP.", {"seed": -2.0, "paper": -1.0, "kgreason": -1.5}),
+    # Another valid walk of the stated chain to the right answer: faithful, full path credit.
+    "other_walk": (
+        "TRACE: TLSHandshakeError is caused by NTPUnreachable. NTPUnreachable is fixed by SyncNTP.\nANSWER: B",
+        {"seed": 1 + 0.5 * 2 / 3, "paper": 0.1 + 1.2 * 2 / 3 + 0.3, "kgreason": 1.8},
+    ),
+    # The gold clauses, negated: they claim nothing (was faithful, 1.8, before claims had to be affirmative).
+    "negated_gold": (
+        "TRACE: TLSHandshakeError is not caused by ClockSkew. ClockSkew is not fixed by SyncNTP.\nANSWER: B",
+        {"seed": 1.5, "paper": 1.6, "kgreason": 1.1},
+    ),
+    # Step numbers and the entity-first answer line read like the plain gold trace.
+    "numbered_steps": (
+        "TRACE: 1. TLSHandshakeError is caused by ClockSkew. 2. ClockSkew is fixed by SyncNTP.\nANSWER: SyncNTP (B)",
+        {"seed": 1.5, "paper": 1.6, "kgreason": 1.8},
+    ),
+    # Prose in the trace is no answer line: the ANSWER line decides (it was read as A before).
+    "prose_answer_in_trace": (
+        "TRACE: TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP. So the answer is a "
+        "tool.\nANSWER: B",
+        {"seed": 1.5, "paper": 1.6, "kgreason": 1.8},
+    ),
+    # Two answer lines: the first wins, so this is a wrong answer with a right chain.
+    "two_answer_lines": (
+        "TRACE: TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP.\nANSWER: C\nANSWER: B",
+        {"seed": -1.5, "paper": 0.5, "kgreason": -0.5},
+    ),
 }

@@ -101,3 +101,16 @@ def test_bench_reward_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     lines = [ln for ln in out.splitlines() if ln.startswith("builtin devops")]
     assert len(lines) == 2
     assert all(ln.endswith("yes") for ln in lines)  # both matchers give identical breakdowns
+
+
+def test_every_worked_example_through_score(tmp_path: Path) -> None:
+    """All of docs/reward.md's worked examples (answer-line and claim rules included) via the CLI."""
+    kg_path, tasks_path, comp_path = write_inputs(tmp_path)
+    names = sorted(WORKED_EXAMPLES)
+    comp_path.write_text("\n".join(json.dumps({"task_id": "example-2hop", "text": WORKED_EXAMPLES[n][0],
+                                               "sample_index": i}) for i, n in enumerate(names)) + "\n")
+    out = tmp_path / "all.jsonl"
+    assert main(["score", "--kg", str(kg_path), "--tasks", str(tasks_path), "--completions", str(comp_path),
+                 "--out", str(out)]) == 0
+    rows = read_jsonl(out)
+    assert [r["total"] for r in rows] == pytest.approx([WORKED_EXAMPLES[n][1]["kgreason"] for n in names], abs=1e-6)

@@ -1,4 +1,5 @@
-"""The completion parser: tolerant of harmless drift, never raising, strict about the rest."""
+"""The completion parser and THE answer reader (find_answer_line): tolerant of harmless drift,
+never raising, strict about prose, and the first complete answer line wins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import string
 
 import pytest
 
-from kgreason.reward.parse import parse_completion
+from kgreason.reward.parse import ParsedCompletion, cut_after_answer, find_answer_line, parse_completion
 
 
 @pytest.mark.parametrize(
@@ -15,7 +16,7 @@ from kgreason.reward.parse import parse_completion
     [
         ("TRACE: A is caused by B.\nANSWER: B", "B", "A is caused by B."),
         ("trace: x\nanswer: c", "C", "x"),
-        ("TRACE:x ANSWER:D", "D", "x"),
+        ("TRACE:x\nANSWER:D", "D", "x"),
         ("  TRACE :   spaced out   \n  ANSWER :  A  ", "A", "spaced out"),
         ("TRACE: x\nANSWER: (B)", "B", "x"),
         ("TRACE: x\nANSWER: [c]", "C", "x"),
@@ -26,7 +27,9 @@ from kgreason.reward.parse import parse_completion
         ("TRACE: x\nANSWER: A\n\nUser: next question", "A", "x"),
         ("**TRACE:** x\n**ANSWER:** C", "C", "x"),
         ("TRACE: x\nFinal answer: D", "D", "x"),
-        ("ANSWER: D\nTRACE: y", "D", "y"),  # answer first, as the hobby parser accepts
+        ("TRACE: x\nANSWER: jstat (D)", "D", "x"),  # the entity-first form
+        ("TRACE: x\nANSWER: maybe jcmd?\nANSWER: B", "B", "x"),  # a marker line without a letter is skipped
+        ("TRACE: x. So the answer is a tool.\nANSWER: B", "B", "x. So the answer is a tool."),  # prose is trace
         ("TRACE:\nANSWER: A", "A", ""),  # an empty trace is well formed
         ("TRACE: line one\nline two\nANSWER: B", "B", "line one\nline two"),
     ],
@@ -49,6 +52,14 @@ def test_tolerated_variants(text: str, answer: str, trace: str) -> None:
         ("TRACE: x\nANSWER: AB", "no ANSWER"),
         ("TRACE: to answer a question we look at B\n", "no ANSWER"),  # "answer a" without a separator
         ("TRACE: x\nANSWER:", "no ANSWER"),
+        ("TRACE:x ANSWER:D", "no ANSWER"),  # not at a line start: part of the trace line
+        ("TRACE: x. So the answer is a tool.", "no ANSWER"),  # prose, read as letter A before
+        ("TRACE: x\nThe answer is B", "no ANSWER"),
+        ("TRACE: x\nAnswer is B", "no ANSWER"),  # the ':' is required
+        ("TRACE: x\nANSWER = B", "no ANSWER"),
+        ("TRACE: x\nANSWER: A tool", "no ANSWER"),  # a letter followed by a word may be an article
+        ("TRACE: x\nANSWER:\nB", "no ANSWER"),  # the letter must be on the answer line
+        ("ANSWER: D\nTRACE: y", "no TRACE: marker before the answer line"),  # text after the answer is ignored
     ],
 )
 def test_format_failures(text: str, why: str) -> None:
@@ -91,3 +102,125 @@ def test_chat_style_completion_reads_the_last_assistant_message() -> None:
     p = parse_completion(messages)
     assert p.format_ok and p.answer == "C"
     assert not parse_completion([{"role": "assistant", "content": None}]).format_ok
+
+
+# --- the one answer reader ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "line, letter, entity",
+    [
+        ("ANSWER: D", "D", ""),
+        ("ANSWER: (D)", "D", ""),
+        ("ANSWER: D) jstat", "D", "jstat"),
+        ("ANSWER: D (jstat)", "D", "jstat"),
+        ("ANSWER: jstat (D)", "D", "jstat"),
+        ("Answer: d", "D", ""),
+        ("**ANSWER:** D", "D", ""),
+        ("**ANSWER**: **D**", "D", ""),
+        ("  Final answer: [c]", "C", ""),
+        ("ANSWER: B. SyncNTP is the fix.", "B", "SyncNTP is the fix"),
+        ("ANSWER: D (jstat).", "D", "jstat"),
+        ("ANSWER: **jstat** (D)", "D", "jstat"),
+        ("ANSWER: Increase memory limit (a)", "A", "Increase memory limit"),
+        # Names that start with a letter A-D: the bracketed letter decides, not the initial.
+        ("ANSWER: A record (B)", "B", "A record"),
+        ("ANSWER: D-Bus (C)", "C", "D-Bus"),
+        ("ANSWER: Bash [a]", "A", "Bash"),
+        # The letter the line commits to first wins over a later bracket.
+        ("ANSWER: D) jstat (C)", "D", "jstat (C)"),
+        ("ANSWER: jstat (D), not jcmd (C)", "D", "jstat"),
+        ("ANSWER: jstat (D", "D", "jstat"),  # a bracket left open at the end of a finished line
+    ],
+)
+def test_answer_line_forms(line: str, letter: str, entity: str) -> None:
+    found = find_answer_line(f"TRACE: x\n{line}\nmore text")
+    assert found is not None
+    assert (found.letter, found.entity) == (letter, entity)
+    assert found.start == len("TRACE: x\n")
+    assert found.line_end == len("TRACE: x\n") + len(line)
+    p = parse_completion(f"TRACE: x\n{line}")
+    assert (p.format_ok, p.answer, p.answer_entity) == (True, letter, entity)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "so the answer is a tool.",
+        "So the answer is a tool: jstat (D).",
+        "We answer: B is wrong",  # "answer:" inside a sentence
+        "The answer: B",
+        "ANSWER (B)",
+        "ANSWER - B",
+        "ANSWER: E",
+        "ANSWER: AB",
+        "ANSWER: Because (it) drifts",
+        "ANSWER: the one before",
+        "TRACE: x ANSWER: B",
+    ],
+)
+def test_prose_is_never_an_answer_line(text: str) -> None:
+    assert find_answer_line(text) is None
+    assert find_answer_line(text + "\n") is None
+
+
+def test_first_complete_answer_line_wins_and_the_rest_is_ignored() -> None:
+    text = "TRACE: x\nANSWER: hmm\nANSWER: C\nANSWER: B\nTRACE: y"
+    line = find_answer_line(text)
+    assert line is not None and line.letter == "C"
+    assert text[line.start : line.line_end] == "ANSWER: C"
+    assert cut_after_answer(text) == "TRACE: x\nANSWER: hmm\nANSWER: C"
+    assert parse_completion(text).answer == "C"
+    assert cut_after_answer("no answer here\nat all") == "no answer here\nat all"
+    assert cut_after_answer("TRACE: x\nANSWER: B) SyncNTP  \nextra") == "TRACE: x\nANSWER: B) SyncNTP"
+
+
+def test_an_answer_line_in_the_trace_ends_it() -> None:
+    """A letter inside the trace block counts only on its own line; then it is the answer."""
+    p = parse_completion("TRACE: a is caused by b.\nANSWER: A\nb is fixed by c.\nANSWER: B")
+    assert (p.answer, p.trace) == ("A", "a is caused by b.")
+    # The same words inside the trace line are prose: the real answer line decides.
+    p = parse_completion("TRACE: a is caused by b, the ANSWER: A.\nANSWER: B")
+    assert (p.answer, p.trace) == ("B", "a is caused by b, the ANSWER: A.")
+
+
+def test_entity_first_line_streamed_waits_for_the_letter() -> None:
+    """Reading a generation in progress: no letter is decided before the line has one for sure."""
+    pending = ["ANSWER: jstat", "ANSWER: jstat (", "ANSWER: jstat (D", "ANSWER: D", "ANSWER: D ",
+               "ANSWER: A record", "ANSWER: (D", "**ANSWER:** D*", "ANSWER: Bash"]
+    for text in pending:
+        assert find_answer_line("TRACE: x\n" + text, final=False) is None, text
+    decided = {"ANSWER: jstat (D)": "D", "ANSWER: D)": "D", "ANSWER: D.": "D", "ANSWER: (D)": "D",
+               "ANSWER: D (": "D", "ANSWER: A record (B)": "B", "ANSWER: D\n": "D", "ANSWER: Bash\nANSWER: C)": "C"}
+    for text, letter in decided.items():
+        line = find_answer_line("TRACE: x\n" + text, final=False)
+        assert line is not None and line.letter == letter, text
+
+
+def _random_completion(rng: random.Random) -> str:
+    pieces = ["TRACE:", "ANSWER:", "\nANSWER: ", "\n**Answer:** ", "answer is ", "(", ")", "[", "A", "b", "C.",
+              "d)", "D-Bus", "jstat", " ", " ", "\n", "record", "Because", ",", "\nFinal answer:", "?", "x", "**"]
+    head = rng.choice(["", "TRACE: t\n", "ANSWER: "])
+    return head + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+
+
+def test_streamed_reading_agrees_with_the_final_one() -> None:
+    """The stop rule's promise: once a prefix has a complete answer line, no continuation changes
+    which line it is or its letter, and the cut text parses exactly like the full text."""
+    rng = random.Random(4321)
+    checked = 0
+    for _ in range(3000):
+        full = _random_completion(rng)
+        final = find_answer_line(full)
+        for cut in range(len(full) + 1):
+            line = find_answer_line(full[:cut], final=False)
+            if line is None:
+                continue
+            checked += 1
+            assert final is not None, full
+            assert (final.start, final.letter, final.end) == (line.start, line.letter, line.end), (full, cut)
+            break
+        assert _reading(parse_completion(cut_after_answer(full))) == _reading(parse_completion(full)), full
+    assert checked > 300
+
+
+def _reading(p: ParsedCompletion) -> tuple:
+    return p.format_ok, p.answer, p.trace, p.has_trace, p.answer_entity  # the error text may name what was cut

@@ -8,6 +8,7 @@ import pytest
 
 from conftest_reward import WORKED_EXAMPLES, example_task, hobby_task, small_kg
 from kgreason.kg.builtin import build_devops_kg
+from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
 from kgreason.records import LETTERS, PathStar, RewardBreakdown, Task
 from kgreason.reward import KGReasonWeights, Scorer
 from kgreason.reward.commands import bench_workload
@@ -181,6 +182,11 @@ def adversarial_traces(kg, task: Task, rng: random.Random) -> list[str]:
         " ".join(labels), " ".join(labels + option_labels), " ".join((labels + option_labels) * 4),
         format_trace(kg, wrong_rel), gold + " " + " ".join(facts_near), " ".join(facts_near), junk,
         gold.replace(".", ""), " ".join(option_labels) + ". " + gold,
+        # Claims that are not affirmative, step numbers, prose answers, other walks of the chain.
+        gold.replace(" is ", " is not "), "Perhaps " + gold, gold.replace(".", "?"),
+        " ".join(f"{i}. {format_fact(kg, e)}" for i, e in enumerate(path, 1)),
+        gold + " So the answer is a tool.", gold + " ANSWER: A",
+        *(format_trace(kg, w) for w in _walks(kg, task.start, list(task.relation_chain), limit=4)),
     ]
 
 
@@ -191,6 +197,9 @@ def scored_pool(scorer: Scorer, kg, tasks: list[Task], seed: int) -> list[Reward
         for trace in adversarial_traces(kg, task, rng):
             for letter in LETTERS:
                 out.append(scorer.score(task, format_completion(trace, letter)))
+                # The entity-first answer line, naming this option or the gold one.
+                for named in (task.options[letter], task.options[task.answer_star]):
+                    out.append(scorer.score(task, f"TRACE: {trace}\nANSWER: {named} ({letter})"))
             out.append(scorer.score(task, f"{trace}\nANSWER: {task.answer_star}"))  # no TRACE marker
     return out
 
@@ -203,7 +212,7 @@ def test_no_wrong_answer_outscores_any_right_one() -> None:
     right = [b.total for b in pool if b.correct]
     wrong = [b.total for b in pool if b.format_ok and not b.correct]
     failed = [b.total for b in pool if not b.format_ok]
-    assert len(right) > 500 and len(wrong) > 1500 and len(failed) > 100
+    assert len(right) > 1500 and len(wrong) > 4500 and len(failed) > 100
     assert max(wrong) < min(right)
     assert max(failed) < min(wrong)
     # Faithful traces exist in the pool and always come with the right answer on these tasks.
@@ -244,3 +253,153 @@ def test_scoring_random_text_never_raises() -> None:
             assert b.preset == preset
             assert b.correct <= b.format_ok and b.faithful <= b.format_ok
             assert 0.0 <= b.path_coverage <= 1.0 and b.repetition >= 0.0
+
+
+# --- faithful walks other than the gold one ---------------------------------------------------------
+def test_another_faithful_walk_earns_the_gold_walks_reward() -> None:
+    gold = SCORERS["kgreason"].score(TASK, WORKED_EXAMPLES["faithful"][0])
+    other = SCORERS["kgreason"].score(TASK, WORKED_EXAMPLES["other_walk"][0])
+    assert other.faithful and other.correct
+    assert other.path_coverage == 0.0  # the diagnostic still reports gold-path coverage ...
+    assert other.components == gold.components  # ... but the path terms are the gold walk's
+    assert other.total == gold.total == pytest.approx(1.8)
+
+
+def test_a_faithful_walk_that_revisits_an_entity_is_not_charged_for_repetition() -> None:
+    """X -r-> Y -r-> X -fix-> Z names X three times; the walk needs it, so it costs nothing."""
+    kg = KnowledgeGraph.from_parts(
+        [Entity(i, i.upper()) for i in ("x", "y", "w", "v", "z", "q1", "q2", "q3")],
+        [Relation("r", "is related to"), Relation("fix", "is fixed by")],
+        [Edge("x", "r", "y"), Edge("y", "r", "x"), Edge("x", "fix", "z"),
+         Edge("x", "r", "w"), Edge("w", "r", "v"), Edge("v", "fix", "z")],
+    )
+    task = Task(id="cyc", split="eval", hop_len=3, question="", prompt="",
+                options={"A": "Q1", "B": "Z", "C": "Q2", "D": "Q3"}, answer_star="B",
+                path_star=PathStar(["x", "w", "v", "z"], [("x", "r", "w"), ("w", "r", "v"), ("v", "fix", "z")]),
+                start="x", relation_chain=["r", "r", "fix"],
+                option_ids={"A": "q1", "B": "z", "C": "q2", "D": "q3"}, answer_id="z")
+    scorer = Scorer(kg, "kgreason")
+    gold = scorer.score(task, "TRACE: X is related to W. W is related to V. V is fixed by Z.\nANSWER: B")
+    cyclic = scorer.score(task, "TRACE: X is related to Y. Y is related to X. X is fixed by Z.\nANSWER: B")
+    assert gold.faithful and cyclic.faithful
+    assert (cyclic.repetition, cyclic.total) == (0.0, pytest.approx(gold.total)) and gold.total == pytest.approx(1.8)
+    # The allowance is the verified walk's, not a licence to repeat: naming X again costs.
+    spam = scorer.score(task, "TRACE: X is related to Y. Y is related to X. X is fixed by Z. X X.\nANSWER: B")
+    assert spam.faithful and spam.repetition == pytest.approx(0.1) and spam.total == pytest.approx(1.7)
+
+
+def _walks(kg, start: str, chain: list[str], limit: int = 50) -> list[list[tuple[str, str, str]]]:
+    """Walks from `start` along `chain` (every hop a real edge), at most `limit` of them."""
+    walks: list[list[tuple[str, str, str]]] = [[]]
+    for rel in chain:
+        walks = [w + [(w[-1][2] if w else start, rel, t)] for w in walks
+                 for t in kg.out_relations(w[-1][2] if w else start).get(rel, ())][:limit]
+    return walks
+
+
+def test_every_faithful_walk_to_the_answer_earns_full_path_credit() -> None:
+    kg = build_devops_kg(seed=0, size="small")
+    scorer = Scorer(kg, "kgreason")
+    alternatives = 0
+    for task, _ in bench_workload(kg, 120, seed=3):
+        gold = scorer.score(task, format_completion(format_trace(kg, task.path_star.edges), task.answer_star))
+        assert gold.faithful and gold.total == pytest.approx(1.8)
+        for walk in _walks(kg, task.start, task.relation_chain):
+            letters = [k for k, v in task.option_ids.items() if v == walk[-1][2]]
+            if not letters:
+                continue
+            b = scorer.score(task, format_completion(format_trace(kg, walk), letters[0]))
+            assert b.faithful
+            if b.correct:
+                alternatives += walk != [tuple(e) for e in task.path_star.edges]
+                assert b.total == pytest.approx(gold.total), (task.id, walk)
+            else:  # a walk to a distractor (an ill-posed item): still below every right answer
+                assert b.total < 0.7
+    assert alternatives > 5
+
+
+# --- adversarial completions -------------------------------------------------------------------------
+GOLD = "TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP."
+
+
+def kg_score(text: str) -> RewardBreakdown:
+    return SCORERS["kgreason"].score(TASK, text)
+
+
+@pytest.mark.parametrize(
+    "trace",
+    [
+        "TLSHandshakeError is not caused by ClockSkew. ClockSkew is not fixed by SyncNTP.",
+        "It is false that TLSHandshakeError is caused by ClockSkew. It is false that ClockSkew is fixed by SyncNTP.",
+        "TLSHandshakeError might be caused by ClockSkew? ClockSkew might be fixed by SyncNTP?",
+        "Does TLSHandshakeError lead to ClockSkew? Is ClockSkew fixed by SyncNTP?",
+        "TLSHandshakeError is probably not caused by ClockSkew. ClockSkew is probably not fixed by SyncNTP.",
+        "Is TLSHandshakeError caused by ClockSkew? Maybe ClockSkew is fixed by SyncNTP.",
+    ],
+)
+def test_negated_hedged_or_questioned_gold_earns_no_chain_credit(trace: str) -> None:
+    b = kg_score(f"TRACE: {trace}\nANSWER: B")
+    assert b.correct and not b.faithful and b.claimed_hops == []
+    assert b.total == pytest.approx(1.1)  # the bare right answer (1.0) + naming ClockSkew (0.1), nothing more
+
+
+def test_listing_every_fact_of_the_graph_is_not_faithful() -> None:
+    facts = " ".join(format_fact(KG, e) for e in KG.edges)
+    b = kg_score(f"TRACE: {facts}\nANSWER: B")
+    assert b.correct and not b.faithful and b.valid_hops == len(KG.edges)
+    # The gold facts come first here, so the chain credit is earned; the faithful bonus is not,
+    # and naming entities over and over costs.
+    assert b.components["faithful"] == 0.0 and b.repetition > 0
+    assert b.total < kg_score(WORKED_EXAMPLES["faithful"][0]).total - 0.3
+
+
+def test_repeating_the_start_or_the_gold_hop_earns_nothing_extra() -> None:
+    start_spam = kg_score("TRACE: " + "TLSHandshakeError. " * 8 + "\nANSWER: B")
+    assert start_spam.total == pytest.approx(1.0 + 0.0 - 0.3)
+    hop_spam = kg_score("TRACE: " + "TLSHandshakeError is caused by ClockSkew. " * 4 + "ClockSkew is fixed by SyncNTP."
+                        "\nANSWER: B")
+    assert not hop_spam.faithful and hop_spam.components["chain_progress"] == 1.0
+    assert hop_spam.total < kg_score(WORKED_EXAMPLES["faithful"][0]).total - 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"TRACE: {GOLD} So the answer is B.",
+        f"TRACE: {GOLD} ANSWER: B",
+        f"TRACE: {GOLD} The answer: (B)\n",
+        f"TRACE: {GOLD}\nThe answer is B.",
+    ],
+)
+def test_an_answer_buried_in_prose_is_a_format_failure(text: str) -> None:
+    b = kg_score(text)
+    assert not b.format_ok and b.answer is None and b.total == -1.5
+
+
+def test_two_answer_lines_the_first_one_counts() -> None:
+    wrong_first = kg_score(f"TRACE: {GOLD}\nANSWER: C\nANSWER: B")
+    right_first = kg_score(f"TRACE: {GOLD}\nANSWER: B\nANSWER: C")
+    assert (wrong_first.answer, wrong_first.correct, wrong_first.faithful) == ("C", False, False)
+    assert (right_first.answer, right_first.correct, right_first.faithful) == ("B", True, True)
+    # An answer line before the trace wins too: the trace after it is never read.
+    early = kg_score(f"ANSWER: B\nTRACE: {GOLD}")
+    assert not early.format_ok and early.total == -1.5
+
+
+def test_naming_the_right_entity_with_the_wrong_letter_is_wrong() -> None:
+    b = kg_score(f"TRACE: {GOLD}\nANSWER: SyncNTP (C)")
+    assert (b.answer, b.correct, b.faithful) == ("C", False, False)
+    assert b.components["named_option"] == 0.0  # noted, but the letter is what is graded
+    assert b.total == pytest.approx(-1.0 + 0.4 + 0.1)
+    right = kg_score(f"TRACE: {GOLD}\nANSWER: SyncNTP (B)")
+    assert right.components["named_option"] == 1.0 and right.total == pytest.approx(1.8)
+    # A mismatch on a right letter is no format failure and costs nothing.
+    mismatch = kg_score(f"TRACE: {GOLD}\nANSWER: RestartPod (B)")
+    assert mismatch.correct and mismatch.components["named_option"] == 0.0 and mismatch.total == pytest.approx(1.8)
+    assert "named_option" not in kg_score(f"TRACE: {GOLD}\nANSWER: B").components
+
+
+def test_a_disjunction_of_options_claims_nothing() -> None:
+    b = kg_score("TRACE: TLSHandshakeError is caused by ClockSkew or ExpiredCertificate. ClockSkew is fixed by "
+                 "SyncNTP or RotateCertificate.\nANSWER: B")
+    assert b.claimed_hops == [] and not b.faithful

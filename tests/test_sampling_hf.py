@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kgreason.models import load_model
-from kgreason.sampling import SamplingParams, answer_line_end, get_sampler, trim_after_answer
+from kgreason.sampling import SamplingParams, get_sampler
 from kgreason.sampling.hf import HFSampler
 
 ITEMS = [
@@ -111,25 +111,26 @@ def test_without_answer_line_it_runs_to_eos_or_length(tiny):
     assert run_on.finish_reason == "eos" and run_on.text == "ANSWER: C then more"
 
 
-@pytest.mark.parametrize(
-    ("text", "complete"),
-    [
-        ("TRACE: x.\nANSWER: B", True),
-        ("TRACE: x.\nANSWER: (c)", True),
-        ("TRACE: x.\n**Answer:** D.", True),
-        ("TRACE: x.\nANSWER:", False),
-        ("TRACE: x.\nAnswer: Because", False),
-        ("TRACE: to answer a question", False),
-        ("TRACE: x.\nANSWER: E", False),
-    ],
-)
-def test_answer_line_rule(text, complete):
-    assert (answer_line_end(text) is not None) is complete
+def test_entity_first_answer_line_stops_after_its_letter_not_before(tiny):
+    """"ANSWER: jstat" is no answer yet; the sequence stops once "(D)" has arrived."""
+    sampler = _scripted(tiny, "TRACE: jcmd is related to jstat.\nANSWER: jstat (D) and then a long tail of text")
+    (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert c.finish_reason == "answer"
+    assert c.text.startswith("TRACE: jcmd is related to jstat.\nANSWER: jstat (D)")
+    assert "long tail" not in c.text
 
 
-def test_trim_keeps_the_answer_line_only():
-    assert trim_after_answer("TRACE: a.\nANSWER: B) Fix\nextra") == "TRACE: a.\nANSWER: B) Fix"
-    assert trim_after_answer("no answer\nmore") == "no answer\nmore"
+def test_a_letter_that_starts_a_name_does_not_stop_early(tiny):
+    sampler = _scripted(tiny, "TRACE: x.\nANSWER: D-Bus (B)\nmore")
+    (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert c.finish_reason == "answer" and "ANSWER: D-Bus (B)" in c.text and "more" not in c.text
+
+
+def test_prose_in_the_trace_does_not_stop_a_sequence(tiny):
+    sampler = _scripted(tiny, "TRACE: so the answer is a tool. It is (B).\nANSWER: C")
+    (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert c.text == "TRACE: so the answer is a tool. It is (B).\nANSWER: C"
+    assert c.finish_reason == "eos"  # "ANSWER: C" was still open when eos came
 
 
 def test_bad_params_and_items_are_rejected(tiny):

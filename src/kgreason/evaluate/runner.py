@@ -22,6 +22,7 @@ from kgreason.evaluate.shuffle import shuffle_report, shuffle_tasks
 from kgreason.io import JsonlAppender, atomic_write_json, iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import Episode, Task
+from kgreason.reward.parse import cut_after_answer
 
 PREDICTIONS = "predictions.jsonl"
 SHUFFLED_PREDICTIONS = "predictions_shuffled.jsonl"
@@ -102,8 +103,9 @@ def answer_tasks(
                 if c.task_id in done:
                     continue
                 task = by_id[c.task_id]
+                text = cut_after_answer(c.text)  # the first answer line decides; a no-op when the sampler stopped there
                 ep = Episode(run=options.run, phase=phase, step=options.step, task_id=task.id, prompt=task.prompt,
-                             completion=c.text, reward=scorer.score(task, c.text), sample_index=c.sample_index)
+                             completion=text, reward=scorer.score(task, text), sample_index=c.sample_index)
                 done[task.id] = ep
                 if sink is not None:
                     sink(ep)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import ahocorasick
@@ -61,7 +61,28 @@ def on_word_boundaries(text: str, start: int, end: int) -> bool:
 
 
 def select_longest(spans: Iterable[tuple[int, int, object]]) -> list[tuple[int, int, object]]:
-    """Keep non-overlapping (start, end, value) spans, longest first, then leftmost; return in text order."""
+    """Keep non-overlapping (start, end, value) spans, longest first, then leftmost; return in text order.
+
+    Spans only compete with spans they overlap, so the text is cut into clusters of transitively
+    overlapping spans and the greedy choice runs inside each cluster. The result is the same as
+    one greedy pass over all spans, but the cost stays proportional to the number of spans on a
+    long trace (one pass keeping a sorted list of every kept span is quadratic).
+    """
+    ordered = sorted(spans, key=lambda s: (s[0], s[1]))
+    kept: list[tuple[int, int, object]] = []
+    i = 0
+    while i < len(ordered):
+        j, reach = i + 1, ordered[i][1]
+        while j < len(ordered) and ordered[j][0] < reach:
+            reach = max(reach, ordered[j][1])
+            j += 1
+        kept.extend(ordered[i:j] if j == i + 1 else _greedy_longest(ordered[i:j]))
+        i = j
+    return kept
+
+
+def _greedy_longest(spans: Sequence[tuple[int, int, object]]) -> list[tuple[int, int, object]]:
+    """Longest first, then leftmost, skipping spans that overlap a kept one (one cluster)."""
     kept_starts: list[int] = []
     kept: list[tuple[int, int, object]] = []
     for start, end, value in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
@@ -209,6 +230,37 @@ class RelationMatcher:
         return [PhraseMatch(s, e, norm[s:e], tuple(v)) for s, e, v in self._automaton.find(norm)]  # type: ignore[arg-type]
 
 
+# Step labels a model puts before its clauses: "1." and "2." at a clause start; "2)", "(3)",
+# "Step 3:", "Hop 4 -" anywhere. They are blanked out before matching, so they are never part of an
+# entity name and their dot never cuts a clause; each becomes a clause start (";") instead.
+_STEP_AT_CLAUSE_START_RE = re.compile(r"(?:^|(?<=[.;:!?])[^\S\n]*)[^\S\n]*(?P<label>\d{1,3}\.)(?=\s|$)", re.MULTILINE)
+_STEP_ANYWHERE_RE = re.compile(
+    r"(?<![\w.])(?P<label>(?:step|hop)[^\S\n]*#?\d{1,3}[^\S\n]*[:.)\-]?|\(\d{1,3}\)|\d{1,3}\))(?=\s|$)"
+)
+# A claim is an affirmative declarative clause. These words (outside entity names and relation
+# phrases, which are masked first) make a clause negated, hedged or conditional, so it claims
+# nothing: "X is not caused by Y", "It is false that ...", "X might be caused by Y", "if ...",
+# "X is caused by Y or Z".
+_NEGATION_WORDS = (
+    "not", "no", "never", "neither", "nor", "none", "nothing", "nobody", "cannot", "false", "untrue",
+    "incorrect", "wrong", "impossible", "deny", "denies", "denied", "doubt", "doubtful",
+)
+_HEDGE_WORDS = (
+    "might", "may", "maybe", "perhaps", "possibly", "possible", "probably", "probable", "likely",
+    "unlikely", "presumably", "apparently", "seemingly", "seem", "seems", "seemed", "could", "would",
+    "should", "if", "unless", "whether", "either", "or", "suppose", "supposedly", "assume", "assuming",
+    "guess", "think", "believe", "suspect", "hypothetically", "uncertain", "unsure", "unclear", "allegedly",
+)
+# A "?" anywhere, or one of these as a clause's first word, makes it a question.
+_QUESTION_WORDS = frozenset((
+    "does", "do", "did", "is", "are", "was", "were", "can", "could", "will", "would", "shall", "should",
+    "has", "have", "had", "may", "might", "must", "why", "how", "what", "which", "who", "whom", "whose",
+    "when", "where",
+))
+_CUE_RE = re.compile(r"\b(?:" + "|".join(_NEGATION_WORDS + _HEDGE_WORDS) + r")\b|\b\w+n['’]t\b|\?")
+_FIRST_WORD_RE = re.compile(r"\W*(\w+)")
+
+
 @dataclass(frozen=True)
 class TraceReading:
     """Everything read from a trace: its normalised text, mentions in order, relation phrases, claimed hops."""
@@ -217,6 +269,7 @@ class TraceReading:
     mentions: list[Mention]
     phrases: list[PhraseMatch]
     hops: list[ClaimedHop]
+    non_claims: int = 0  # clauses naming two or more entities that claim nothing (negated, hedged, questions)
 
 
 def read_trace(
@@ -224,45 +277,106 @@ def read_trace(
 ) -> TraceReading:
     """Mentions, phrases and claimed hops of a trace.
 
-    Clauses end at sentence punctuation, semicolons and new lines (never inside a mention, so
-    "node.js" survives). Inside a clause, each pair of consecutive mentions of different entities
-    is one claimed hop; the relation is the first relation phrase between them. A forward phrase
-    ("A is caused by B") claims the edge (A, caused_by, B); an inverse phrase ("B causes A")
-    claims the same edge, so hops are always recorded in the graph's direction.
+    Step labels ("1.", "2)", "Step 3:") are blanked out first. Clauses end at sentence
+    punctuation, semicolons, new lines and step labels (never inside a mention, so "node.js"
+    survives). Only affirmative declarative clauses claim anything: a clause with a negation or
+    hedge word, a "?", or a question word first claims nothing. Inside a claiming clause, each
+    pair of consecutive mentions of different entities is one claimed hop; the relation is the
+    first relation phrase between them. A forward phrase ("A is caused by B") claims the edge
+    (A, caused_by, B); an inverse phrase ("B causes A") claims the same edge, so hops are always
+    recorded in the graph's direction.
+
+    Every step is one pass over the text or a binary search per mention, phrase or cue, so the
+    cost grows with the trace's length times a logarithm, never with its square.
     """
     norm = normalize(trace)
-    mentions = entities.find(norm, normalized=True)
-    phrases = relations.find(norm, normalized=True)
+    text = blank_step_labels(norm)
+    mentions = entities.find(text, normalized=True)
+    phrases = relations.find(text, normalized=True)
+    inside_mention = _span_cover(mentions)
+    cuts = [m.start() for m in _CLAUSE_END_RE.finditer(text) if not inside_mention(m.start())]
+    groups = _clause_groups(mentions, cuts)
+    silent = _non_claiming_clauses(text, cuts, mentions, phrases, [k for k, g in groups if len(g) > 1])
+    phrase_starts = [p.start for p in phrases]
     hops: list[ClaimedHop] = []
-    for clause in _clauses(norm, mentions):
-        for left, right in zip(clause, clause[1:], strict=False):
+    non_claims = 0
+    for clause, group in groups:
+        if clause in silent:
+            non_claims += len({m.entity_ids for m in group}) > 1
+            continue
+        for left, right in zip(group, group[1:], strict=False):
             if set(left.entity_ids) & set(right.entity_ids):
                 continue  # the same entity named twice ("..., and ClockSkew ...") is no hop
-            between = [p for p in phrases if p.start >= left.end and p.end <= right.start]
-            hops.append(_claimed_hop(kg, left, right, between[0] if between else None))
-    return TraceReading(norm, mentions, phrases, hops)
+            hops.append(_claimed_hop(kg, left, right, _first_phrase_between(phrases, phrase_starts, left.end, right.start)))
+    return TraceReading(norm, mentions, phrases, hops, non_claims)
 
 
-def _clauses(norm: str, mentions: Sequence[Mention]) -> list[list[Mention]]:
-    inside = _mention_cover(mentions)
-    cuts = [m.start() for m in _CLAUSE_END_RE.finditer(norm) if not inside(m.start())]
-    clauses: list[list[Mention]] = [[]]
-    cut_i = 0
+def blank_step_labels(norm: str) -> str:
+    """`norm` with step labels replaced by a clause break and spaces (same length, same offsets)."""
+    chars: list[str] | None = None
+    for regex in (_STEP_AT_CLAUSE_START_RE, _STEP_ANYWHERE_RE):
+        for m in regex.finditer(norm):
+            start, end = m.span("label")
+            if chars is None:
+                chars = list(norm)
+            chars[start] = ";"
+            for i in range(start + 1, end):
+                chars[i] = " "
+    return norm if chars is None else "".join(chars)
+
+
+def _clause_groups(mentions: Sequence[Mention], cuts: Sequence[int]) -> list[tuple[int, list[Mention]]]:
+    """Mentions grouped by clause: (clause index, its mentions in order); a cut at c ends the clause before c."""
+    groups: list[tuple[int, list[Mention]]] = []
     for mention in mentions:
-        while cut_i < len(cuts) and cuts[cut_i] < mention.start:
-            cut_i += 1
-            if clauses[-1]:
-                clauses.append([])
-        clauses[-1].append(mention)
-    return [c for c in clauses if c]
+        clause = bisect.bisect_left(cuts, mention.start)
+        if groups and groups[-1][0] == clause:
+            groups[-1][1].append(mention)
+        else:
+            groups.append((clause, [mention]))
+    return groups
 
 
-def _mention_cover(mentions: Sequence[Mention]):  # -> Callable[[int], bool]
-    starts = [m.start for m in mentions]
+def _non_claiming_clauses(text: str, cuts: Sequence[int], mentions: Sequence[Mention],
+                          phrases: Sequence[PhraseMatch], candidates: Sequence[int]) -> set[int]:
+    """Indices of the clauses that are negated, hedged or questions (checked where a hop could be)."""
+    if not candidates:
+        return set()
+    in_mention, in_phrase = _span_cover(mentions), _span_cover(phrases)
+    wanted = set(candidates)
+    silent: set[int] = set()
+    for m in _CUE_RE.finditer(text):
+        pos = m.start()
+        if in_mention(pos) or in_phrase(pos):
+            continue  # "No Route To Host" is a name, "is not related to" may be a relation phrase
+        clause = bisect.bisect_left(cuts, pos)
+        if clause in wanted:
+            silent.add(clause)
+    for clause in wanted - silent:
+        start = cuts[clause - 1] + 1 if clause > 0 else 0
+        end = cuts[clause] if clause < len(cuts) else len(text)
+        first = _FIRST_WORD_RE.match(text, start, end)
+        if first and first.group(1) in _QUESTION_WORDS and not in_mention(first.start(1)):
+            silent.add(clause)
+    return silent
+
+
+def _first_phrase_between(phrases: Sequence[PhraseMatch], starts: Sequence[int], lo: int, hi: int) -> PhraseMatch | None:
+    """The first phrase inside [lo, hi). Phrases do not overlap, so their ends rise with their
+    starts: if the first one starting at or after `lo` ends past `hi`, so do all later ones."""
+    i = bisect.bisect_left(starts, lo)
+    if i < len(phrases) and phrases[i].end <= hi:
+        return phrases[i]
+    return None
+
+
+def _span_cover(spans: Sequence[Mention] | Sequence[PhraseMatch]) -> Callable[[int], bool]:
+    """pos -> whether it falls inside one of `spans` (non-overlapping, in text order)."""
+    starts = [m.start for m in spans]
 
     def inside(pos: int) -> bool:
         i = bisect.bisect_right(starts, pos) - 1
-        return i >= 0 and mentions[i].start <= pos < mentions[i].end
+        return i >= 0 and spans[i].start <= pos < spans[i].end
 
     return inside
 

@@ -146,7 +146,7 @@ class KGReasonWeights:
     wrong: float = -1.0
     unparseable: float = -1.5
     chain: float = 0.4  # x (verified hops along the stated chain from the start) / (chain length)
-    coverage: float = 0.1  # x share of intermediate gold entities named: naming alone earns little
+    coverage: float = 0.1  # x share of intermediate gold entities named (in full when faithful): naming earns little
     faithful: float = 0.3  # the whole claimed chain is real and ends at the chosen answer
     repeat_step: float = 0.1  # per mention beyond what the gold path needs
     repeat_cap: float = 0.3
@@ -168,9 +168,11 @@ KGREASON_WEIGHTS.check()
 
 def excess_mentions(ev: Evidence) -> int:
     """Mentions beyond two per entity (a chain names each intermediate twice: as a tail, then a
-    head), or beyond twice its occurrences where the gold path itself revisits an entity."""
+    head), or beyond twice its occurrences where a walk revisits an entity: the gold path, or the
+    verified part of the claimed chain (bounded by the chain's length, so it excuses no spam)."""
     on_path = Counter(ev.path_entities)
-    return sum(max(0, n - max(2, 2 * on_path[e])) for e, n in ev.mention_counts.items())
+    on_walk = Counter(ev.walk)
+    return sum(max(0, n - 2 * max(1, on_path[e], on_walk[e])) for e, n in ev.mention_counts.items())
 
 
 def kgreason_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREASON_WEIGHTS) -> PresetResult:
@@ -180,9 +182,12 @@ def kgreason_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREA
     correctness = w.correct if ev.correct else w.wrong
     length = ev.chain_length
     chain = w.chain * min(ev.chain_progress, length) / length if length else 0.0
-    # A 1-hop path has no intermediate entity to name; give the term in full so totals of equally
-    # good traces do not depend on the hop count.
-    coverage = w.coverage * (ev.coverage if ev.intermediates else 1.0)
+    # A faithful walk earns the term in full, whichever valid walk it took: the chain is verified
+    # edge by edge, so naming the gold path's own intermediates would only reward guessing which
+    # of several correct walks the task generator happened to pick. A 1-hop path has no
+    # intermediate entity to name; it too gets the term in full, so totals of equally good traces
+    # do not depend on the hop count.
+    coverage = w.coverage * (ev.coverage if ev.intermediates and not ev.faithful else 1.0)
     faithful = w.faithful if ev.faithful else 0.0
     repetition = min(w.repeat_cap, w.repeat_step * excess_mentions(ev))
     return PresetResult(

@@ -81,6 +81,12 @@ class Evidence:
         return progress
 
     @cached_property
+    def walk(self) -> list[str]:
+        """Entities of the verified prefix of the claimed chain (see `chain_progress`), start first."""
+        hops = self.hops[: self.chain_progress]
+        return [hops[0].head, *(h.tail for h in hops)] if hops else []
+
+    @cached_property
     def faithful(self) -> bool:
         """The claimed hops are exactly a chain of real edges from the start, along the stated
         relations, ending at the entity of the chosen letter."""
@@ -144,8 +150,30 @@ class Scorer:
             faithful=ev.faithful,
             repetition=round(result.repetition, 6),
             total=round(result.total, 6),
-            components={k: round(v, 6) for k, v in result.components.items()},
+            components={k: round(v, 6) for k, v in {**result.components, **self._named_option(ev)}.items()},
         )
+
+    def _named_option(self, ev: Evidence) -> dict[str, float]:
+        """A diagnostic, never part of the total: does the entity named on the answer line
+        ("ANSWER: jstat (D)") name the chosen letter's option? {} when the line names none.
+
+        A mismatch is no format failure; the letter is what is graded. It is logged so a run can
+        show when a model names one option and picks another's letter.
+        """
+        named = ev.parsed.answer_entity
+        if not named or not ev.parsed.format_ok or ev.chosen_entity is None:
+            return {}
+        return {"named_option": 1.0 if self._names_entity(named, ev.chosen_entity) else 0.0}
+
+    def _names_entity(self, text: str, entity: str) -> bool:
+        exact = self.entities.lookup(text)
+        if exact:
+            return entity in exact
+        mentions = self.entities.find(text)
+        if not mentions:
+            return False
+        longest = max(mentions, key=lambda m: m.end - m.start)  # as options resolve ("B) SyncNTP")
+        return entity in longest.entity_ids
 
     def score_batch(self, tasks: Task | Sequence[Task], texts: Iterable[str]) -> list[RewardBreakdown]:
         """Score many completions: pairs (tasks[i], texts[i]), or one task for every text (GRPO groups)."""

@@ -10,40 +10,52 @@ Greedy decoding (evaluation) is the same call with temperature=0 and k=1.
 from __future__ import annotations
 
 import hashlib
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kgreason.records import Completion
+from kgreason.reward.parse import cut_after_answer, find_answer_line
 
 Messages = list[dict]
 Item = tuple[str, Messages]
 
-# Same reading as kgreason.reward.parse: an answer marker ("ANSWER:", "Answer is") then a letter
-# A-D standing alone. The letter must be followed by a non-word character or be the last thing
-# generated so far, so "Answer: Because" never stops a sequence.
-_EMPH = r"[*_]{0,3}"
-_ANSWER_LINE_RE = re.compile(
-    rf"(?<![A-Za-z0-9]){_EMPH}(?:final\s+)?answer{_EMPH}\s*(?:[:：=]|\bis\b){_EMPH}\s*[(\[{{<]?\s*[A-Da-d]"
-    r"(?:(?=[^A-Za-z0-9])|$)",
-    re.IGNORECASE,
-)
-
 
 def answer_line_end(text: str) -> int | None:
-    """Index just past the answer letter when `text` holds a complete answer line, else None."""
-    m = _ANSWER_LINE_RE.search(text)
-    return m.end() if m else None
+    """Where the first complete answer line's letter was decided, or None while there is none.
+
+    `text` is a generation in progress: kgreason.reward.parse.find_answer_line reads it with
+    final=False, so "ANSWER: jstat" does not stop a sequence before its "(D)", "ANSWER: D" waits
+    for the end of its line (it may still become "ANSWER: D-Bus (B)"), and "ANSWER: D)" stops at
+    once. The reward reads the finished text with the same function, so the letter it sees is the
+    one the stop rule saw.
+    """
+    line = find_answer_line(text, final=False)
+    return None if line is None else line.end
+
+
+def window_has_answer_line(window: str, whole: bool) -> bool:
+    """The stop rule over the decoded last tokens of a generation.
+
+    When the window is not the whole generation its first line is cut off at an arbitrary point,
+    and text like "so the ANSWER: B" would look like a line starting with "ANSWER:"; that partial
+    line is dropped, so an answer line only counts once its start is inside the window.
+    """
+    if not whole:
+        newline = window.find("\n")
+        if newline < 0:
+            return False
+        window = window[newline:]
+    return answer_line_end(window) is not None
 
 
 def trim_after_answer(text: str) -> str:
-    """Cut what a token carried past the answer line ("B.\\n<|im_end|>..." → "B.")."""
-    end = answer_line_end(text)
-    if end is None:
-        return text
-    newline = text.find("\n", end)
-    return text[:newline] if newline >= 0 else text
+    """Cut what a token carried past the answer line ("B.\\n<|im_end|>..." → "B.").
+
+    The same cut as kgreason.reward.parse.cut_after_answer: the text up to the end of the first
+    complete answer line, or all of it when there is none.
+    """
+    return cut_after_answer(text)
 
 
 @dataclass(frozen=True)

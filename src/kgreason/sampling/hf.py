@@ -31,14 +31,16 @@ from kgreason.sampling.base import (
     Item,
     Sampler,
     SamplingParams,
-    answer_line_end,
     check_items,
     sample_seed,
     trim_after_answer,
+    window_has_answer_line,
 )
 
-# How many trailing tokens to decode when looking for the answer line: "ANSWER: B" is 3-5 tokens.
-_ANSWER_WINDOW = 24
+# How many trailing tokens to decode when looking for the answer line. "ANSWER: B" is 3-5 tokens,
+# but the entity-first form ("ANSWER: IncreaseMemoryLimit (D)") is longer, and the line's start
+# must be inside the window (window_has_answer_line drops a partial first line).
+_ANSWER_WINDOW = 48
 # Share of the free memory a batch's KV cache may take.
 _MEMORY_SHARE = 0.25
 
@@ -377,20 +379,26 @@ class HFSampler(Sampler):
         row.tokens.append(token)
         if token in self.eos_ids:
             row.finish = "eos"
-        elif params.stop_at_answer and answer_line_end(self.tokenizer.decode(row.tokens[-_ANSWER_WINDOW:])) is not None:
+        elif params.stop_at_answer and window_has_answer_line(self.tokenizer.decode(row.tokens[-_ANSWER_WINDOW:]),
+                                                              whole=len(row.tokens) <= _ANSWER_WINDOW):
             row.finish = "answer"
 
     def _completion(self, task_id: str, row: _Row, prompt_tokens: int, params: SamplingParams,
                     model_name: str, adapter: str | None) -> Completion:
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        tokens = len(row.tokens)
         if row.finish == "answer":
-            text = trim_after_answer(text)
+            # The stop rule may decide on a token past the line ("B" then "\n"); keep the answer line
+            # only, and count the tokens of what is kept, as the vllm backend does.
+            trimmed = trim_after_answer(text)
+            if trimmed != text:
+                text, tokens = trimmed, len(self.tokenizer(trimmed, add_special_tokens=False)["input_ids"])
         return Completion(
             task_id=task_id,
             sample_index=row.sample_index,
             text=text,
             prompt_tokens=prompt_tokens,
-            completion_tokens=len(row.tokens),
+            completion_tokens=tokens,
             finish_reason=row.finish,
             model=model_name,
             adapter=adapter,

@@ -19,6 +19,7 @@ from typing import Any
 
 from kgreason.io import InputError
 from kgreason.records import Episode, Task
+from kgreason.reward.parse import cut_after_answer
 from kgreason.train.runs import Run, dump_options
 from kgreason.train.sft import LoraOptions, name_base_in_adapter, remove_checkpoints, shared_trainer_args
 
@@ -74,7 +75,9 @@ class KGReward:
         sums: dict[str, float] = defaultdict(float)
         for completion, tid in zip(completions, task_id, strict=True):
             task = self.tasks[tid]
-            text = completion_text(completion)
+            # TRL generates past the answer line; cut there with the samplers' rule, so GRPO scores
+            # and logs the same text that evaluation and RSFT would have kept.
+            text = cut_after_answer(completion_text(completion))
             breakdown = self.scorer.score(task, text)
             rewards.append(float(breakdown.total))
             for name, value in breakdown.components.items():

@@ -28,6 +28,7 @@ from typing import Any
 
 from kgreason.io import InputError
 from kgreason.records import Completion, Episode, RewardBreakdown, Task
+from kgreason.reward.parse import cut_after_answer
 from kgreason.train.runs import Run, dump_options, is_main_process, main_process_first
 from kgreason.train.sft import TrainOptions, remove_checkpoints, task_example, train_lora
 
@@ -254,8 +255,10 @@ def _default_sampler(model: Any, tokenizer: Any, backend: str) -> Any:
 def record_question(run: Run, phase: str, round_index: int, step: int, task: Task,
                     completions: list[Completion], scorer: Any, options: RSFTOptions) -> QuestionOutcome:
     """Score one question's samples, select its winners, append its episodes then its metrics line."""
-    scored = [Scored(c.sample_index, c.text, scorer.score(task, c.text))
-              for c in sorted(completions, key=lambda c: c.sample_index)]
+    # The sampler already cut at the answer line when it stopped there; cutting again (a no-op
+    # then) keeps a run-on sample's tail out of the scored text and the fine-tuning targets.
+    texts = [(c.sample_index, cut_after_answer(c.text)) for c in sorted(completions, key=lambda c: c.sample_index)]
+    scored = [Scored(index, text, scorer.score(task, text)) for index, text in texts]
     outcome = select_winners(task.id, scored, keep=options.keep, faithful_only=options.faithful_only,
                              frontier=options.frontier)
     kept = set(outcome.kept)

@@ -1,0 +1,71 @@
+"""The samplers' stop rule is the reward's answer reader: same lines, same letters, no own regex.
+
+No model needed: these check kgreason.sampling.base directly (the hf sampler's scripted-model
+tests in test_sampling_hf.py check the same rule end to end).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kgreason.sampling.base as base
+from kgreason.reward.parse import AnswerLine, parse_completion
+from kgreason.sampling import answer_line_end, trim_after_answer
+
+
+def test_the_stop_rule_delegates_to_the_reward_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    def fake(text: str, final: bool = True) -> AnswerLine | None:
+        calls.append((text, final))
+        return AnswerLine("C", "", 0, 7, len(text))
+
+    monkeypatch.setattr(base, "find_answer_line", fake)
+    monkeypatch.setattr(base, "cut_after_answer", lambda text: "cut:" + text)
+    assert answer_line_end("anything") == 7
+    assert calls == [("anything", False)]  # a generation in progress is read as unfinished
+    assert trim_after_answer("x") == "cut:x"
+    assert not any(name.endswith("_RE") for name in vars(base)), "the sampler keeps no answer regex of its own"
+
+
+@pytest.mark.parametrize(
+    ("generated", "stops"),
+    [
+        ("TRACE: x.\nANSWER: jstat", False),  # the entity-first line has no letter yet
+        ("TRACE: x.\nANSWER: jstat (D", False),  # ... nor before its closing bracket
+        ("TRACE: x.\nANSWER: jstat (D)", True),  # ... and stops right after it
+        ("TRACE: x.\nANSWER: D", False),  # may still become "ANSWER: D-Bus (B)"
+        ("TRACE: x.\nANSWER: D-Bus (B)", True),
+        ("TRACE: x.\nANSWER: D\n", True),
+        ("TRACE: x.\nANSWER: D)", True),
+        ("TRACE: x.\nANSWER: (c)", True),
+        ("TRACE: x.\n**Answer:** D.", True),
+        ("TRACE: x.\nANSWER:", False),
+        ("TRACE: x.\nAnswer: Because", False),
+        ("TRACE: to answer a question", False),
+        ("TRACE: x.\nANSWER: E\n", False),
+        ("TRACE: so the answer is a tool.\n", False),  # prose never stops a sequence (it read as A before)
+        ("TRACE: x. The answer is (B).\n", False),
+    ],
+)
+def test_stop_rule(generated: str, stops: bool) -> None:
+    assert (answer_line_end(generated) is not None) is stops
+
+
+def test_stopped_text_reads_as_the_stop_rule_saw_it() -> None:
+    """Whatever a token carried past the line is cut, and the reward then reads the same letter."""
+    generated = "TRACE: a is caused by b.\nANSWER: jstat (D)\nUser: and now ANSWER: A"
+    assert answer_line_end(generated[: generated.index(")") + 1]) is not None
+    kept = trim_after_answer(generated)
+    assert kept == "TRACE: a is caused by b.\nANSWER: jstat (D)"
+    p = parse_completion(kept)
+    assert (p.answer, p.answer_entity) == ("D", "jstat") == (parse_completion(generated).answer, "jstat")
+
+
+def test_window_with_a_partial_first_line() -> None:
+    """The hf sampler decodes only the last tokens; a line cut off at the window's start does not
+    count as starting there ("...so the ANSWER: B" is prose, not an answer line)."""
+    assert not base.window_has_answer_line("ANSWER: B)", whole=False)
+    assert base.window_has_answer_line("ANSWER: B)", whole=True)
+    assert base.window_has_answer_line("is fixed by c.\nANSWER: B)", whole=False)
+    assert not base.window_has_answer_line("is fixed by c.\nANSWER: jstat", whole=False)
