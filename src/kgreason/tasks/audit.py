@@ -4,8 +4,9 @@ Works on our files and on the hobby project's (which state no relation chain: fo
 chain of the item's hop length counts, i.e. every entity reachable in exactly hop_len steps).
 
 `oracle_predictions` and `shortcut_predictions` are reusable: evaluation prints them next to a
-model's accuracy as reference rows. The shortcut baselines never follow the graph: a dataset
-where one of them beats chance has a tell a model could learn instead of reasoning.
+model's accuracy as reference rows. The shortcut baselines (a registry, `tasks/baselines.py`)
+never follow the stated chain: a dataset where one of them beats chance has a tell a model could
+learn instead of reasoning, and `--strict` fails when one exceeds `--max-shortcut`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from pathlib import Path
 from kgreason.io import iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, Task
+from kgreason.tasks.baselines import (
+    BASELINES,
+    BaselineContext,
+    ItemView,
+    bootstrap_interval,
+    predictions,
+)
 from kgreason.tasks.generate import mentions, task_from_record
-from kgreason.tasks.shortcuts import relation_range_types, words
 
 Triple = tuple[str, str, str]
-SHORTCUTS = ("most_common_letter", "type_match", "max_degree", "word_overlap")
+DEFAULT_MAX_SHORTCUT = 0.35
 
 
 # --- resolving what an item names ------------------------------------------------------------------
@@ -109,49 +116,58 @@ def oracle_predictions(kg: KnowledgeGraph, tasks: Sequence[Task]) -> list[str | 
     return preds
 
 
-def expected_type(kg: KnowledgeGraph, task: Task, range_types: dict[str, str | None]) -> str | None:
-    """The answer type the question implies: the last stated relation's usual tail type, or a type
-    name in the question's words (the hobby wording "What is the root cause of X?" implies cause)."""
-    if states_chain(kg, task):
-        return range_types.get(task.relation_chain[-1])
-    types = {e.type for e in kg.entities.values() if e.type}
-    words = _words(task.question)
-    for t in sorted(types):
-        if t.lower() in words or t.lower().rstrip("s") in words:
-            return t
-    return None
+class FactReader:
+    """Open-mode context sentences ("<head label> <relation phrase> <tail label>.") back to triples."""
+
+    def __init__(self, kg: KnowledgeGraph, index: EntityIndex) -> None:
+        self.kg = kg
+        self.index = index
+        phrases = {kg.phrase(r): r for r in kg.relations}
+        self.phrases = sorted(phrases.items(), key=lambda kv: -len(kv[0]))
+
+    def read(self, fact: str) -> Triple | None:
+        text = fact.strip().removeprefix("- ").rstrip(".").strip()
+        for phrase, rel in self.phrases:
+            at = text.find(f" {phrase} ")
+            while at >= 0:
+                head = self.index.resolve(text[:at])
+                tail = self.index.resolve(text[at + len(phrase) + 2:])
+                if head and tail:
+                    return (head, rel, tail)
+                at = text.find(f" {phrase} ", at + 1)
+        return None
 
 
-def _words(text: str) -> set[str]:
-    return words(text)
-
-
-def shortcut_predictions(kg: KnowledgeGraph, tasks: Sequence[Task]) -> dict[str, list[str]]:
-    """Baselines that never follow the graph's edges; each a list of letters aligned with `tasks`.
-
-    most_common_letter: always the letter most often correct in these items (an upper bound for
-    any letter prior). type_match: the option whose entity type matches the type the question
-    implies. max_degree: the option with the most edges. word_overlap: the option whose label
-    shares most words with the question. Ties are broken pseudo-randomly per item.
-    """
-    index = EntityIndex(kg)
-    letter_counts = Counter(t.answer_star for t in tasks)
-    common = sorted(letter_counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if tasks else "A"
-    range_types = relation_range_types(kg)
-    out: dict[str, list[str]] = {name: [] for name in SHORTCUTS}
+def item_views(kg: KnowledgeGraph, tasks: Sequence[Task], index: EntityIndex | None = None) -> list[ItemView]:
+    """What the shortcut baselines see of each task (context sentences read back to triples)."""
+    index = index or EntityIndex(kg)
+    reader = FactReader(kg, index)
+    views = []
     for task in tasks:
         opts = index.options(task)
-        out["most_common_letter"].append(common)
-        want = expected_type(kg, task, range_types)
-        type_scores = {lt: float(eid is not None and want is not None and kg.entities[eid].type == want)
-                       for lt, eid in opts.items()}
-        out["type_match"].append(_tie_break(task, "type_match", _argmax_letters(type_scores)))
-        degree_scores = {lt: float(kg.degree(eid)) if eid else -1.0 for lt, eid in opts.items()}
-        out["max_degree"].append(_tie_break(task, "max_degree", _argmax_letters(degree_scores)))
-        q_words = _words(task.question)
-        overlap = {lt: float(len(q_words & _words(text))) for lt, text in task.options.items()}
-        out["word_overlap"].append(_tie_break(task, "word_overlap", _argmax_letters(overlap)))
-    return out
+        letters = tuple(sorted(opts))
+        context = tuple(t for t in (reader.read(f) for f in task.context_facts) if t is not None)
+        chain = tuple(task.relation_chain) if states_chain(kg, task) else ()
+        views.append(ItemView(id=task.id, start=index.start(task), chain=chain, letters=letters,
+                              options=tuple(opts[lt] for lt in letters),
+                              labels=tuple(task.options[lt] for lt in letters), question=task.question,
+                              hop_len=task.hop_len, context=context))
+    return views
+
+
+def shortcut_predictions(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequence[Task] | None = None,
+                         names: Iterable[str] | None = None) -> dict[str, list[str | None]]:
+    """Every registered shortcut baseline's letters for `tasks` (see `tasks/baselines.py`).
+
+    `train_tasks` (the training files) enable the answer-prior baselines; a baseline that applies
+    to none of the items is left out. Ties are broken pseudo-randomly per item.
+    """
+    index = EntityIndex(kg)
+    ctx = BaselineContext(kg, letter_counts=Counter(t.answer_star for t in tasks))
+    if train_tasks is not None:
+        ctx.train_answers = Counter(t.answer_id or index.options(t).get(t.answer_star) for t in train_tasks)
+        ctx.train_options = Counter(x for t in train_tasks for x in index.options(t).values() if x)
+    return predictions(item_views(kg, tasks, index), ctx, names)
 
 
 def accuracy(tasks: Sequence[Task], preds: Sequence[str | None]) -> float:
@@ -168,6 +184,7 @@ class Material:
     paths: set[tuple] = field(default_factory=set)
     start_chains: set[tuple] = field(default_factory=set)
     edges: set[Triple] = field(default_factory=set)
+    tasks: list[Task] = field(default_factory=list)
     items: int = 0
     facts: int = 0
 
@@ -191,6 +208,7 @@ def load_material(path: str | Path, index: EntityIndex) -> Material:
     for line, rec in iter_jsonl(path):
         if "options" in rec:
             task = task_from_record(rec, f"{path}:{line}")
+            mat.tasks.append(task)
             mat.items += 1
             mat.questions.add(_question_key(task))
             mat.paths.add(_path_key(task))
@@ -221,8 +239,11 @@ def _gold_path_valid(kg: KnowledgeGraph, task: Task, start: str | None) -> bool:
 
 
 def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Material] = (),
-                examples: int = 5) -> dict:
-    """Everything `kgreason tasks audit` reports, as a JSON-ready dict."""
+                examples: int = 5, max_shortcut: float = DEFAULT_MAX_SHORTCUT, seed: int = 0) -> dict:
+    """Everything `kgreason tasks audit` reports, as a JSON-ready dict.
+
+    Task files among `against` are the training material: they feed the answer-prior baselines.
+    """
     index = EntityIndex(kg)
     against = list(against)
     ill_posed: list[dict] = []
@@ -246,7 +267,8 @@ def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Mat
         if any(mentions(task.question, text) for text in task.options.values()):
             named.append(task.id)
     oracle = oracle_predictions(kg, tasks)
-    shortcuts = shortcut_predictions(kg, tasks)
+    train = [t for mat in against for t in mat.tasks]
+    shortcuts = shortcut_predictions(kg, tasks, train if train else None)
     report = {
         "items": len(tasks),
         "by_hop": dict(sorted(Counter(str(t.hop_len) for t in tasks).items())),
@@ -263,10 +285,19 @@ def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Mat
         "untaught_edges": _untaught(tasks, against),
         "oracle_accuracy": accuracy(tasks, oracle),
         "shortcut_accuracy": {name: accuracy(tasks, preds) for name, preds in shortcuts.items()},
+        "shortcuts": {name: _shortcut_row(name, tasks, preds, seed) for name, preds in shortcuts.items()},
+        "max_shortcut": max_shortcut,
         "chance": 1 / len(LETTERS),
     }
     report["problems"] = problems(report)
     return report
+
+
+def _shortcut_row(name: str, tasks: Sequence[Task], preds: Sequence[str | None], seed: int) -> dict:
+    hits = [float(p == t.answer_star) for t, p in zip(tasks, preds, strict=True)]
+    lo, hi = bootstrap_interval(hits, seed=seed)
+    return {"accuracy": sum(hits) / len(hits) if hits else 0.0, "ci95": [lo, hi],
+            "description": BASELINES[name].description if name in BASELINES else ""}
 
 
 def _overlap(tasks: Sequence[Task], mat: Material, index: EntityIndex) -> dict:
@@ -291,8 +322,10 @@ _KEY_NAMES = {"question": "question text", "gold_path": "gold path", "start_chai
 
 
 def problems(report: dict) -> list[str]:
-    """What makes `--strict` fail: anything ill posed or leaked."""
+    """What makes `--strict` fail: anything ill posed or leaked, a shortcut above the limit, no items."""
     out = []
+    if not report["items"]:
+        out.append("the file holds no items")
     for key, what in (("ill_posed", "ill-posed items"), ("invalid_gold_path", "items whose gold path is not a KG path"),
                       ("option_named_in_question", "items whose question names an option")):
         if report[key]:
@@ -304,6 +337,10 @@ def problems(report: dict) -> list[str]:
     un = report["untaught_edges"]
     if un and un["untaught"]:
         out.append(f"{un['untaught']} closed-book path edges are never taught by the --against files")
+    limit = report.get("max_shortcut", DEFAULT_MAX_SHORTCUT)
+    over = [f"{name} {100 * acc:.1f}%" for name, acc in report["shortcut_accuracy"].items() if acc > limit]
+    if over:
+        out.append(f"shortcut baselines above {100 * limit:.0f}%: " + ", ".join(over))
     return out
 
 
@@ -327,7 +364,11 @@ def format_report(path: str, report: dict) -> str:
     lines.append("  closed-book edges never taught: " +
                  (f"{un['untaught']} of {un['edges']}" if un else "n/a (pass facts/train files with --against)"))
     lines.append(f"  KG-oracle accuracy: {pct(report['oracle_accuracy'])}")
-    lines.append(f"  shortcut baselines (chance {pct(report['chance'])}): " +
-                 ", ".join(f"{k} {pct(v)}" for k, v in report["shortcut_accuracy"].items()))
+    lines.append(f"  shortcut baselines (chance {pct(report['chance'])}, limit {pct(report['max_shortcut'])}), "
+                 "accuracy [95% interval]:")
+    for name, row in sorted(report["shortcuts"].items(), key=lambda kv: -kv[1]["accuracy"]):
+        lo, hi = row["ci95"]
+        flag = "  OVER" if row["accuracy"] > report["max_shortcut"] else ""
+        lines.append(f"    {name:<34} {pct(row['accuracy']):>6} [{pct(lo)}, {pct(hi)}]{flag}")
     lines.append("  problems: " + ("; ".join(report["problems"]) if report["problems"] else "none"))
     return "\n".join(lines)

@@ -15,7 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kgreason.kg.graph import KnowledgeGraph
-from kgreason.tasks.generate import SplitSpec, TaskConfig, _SplitGenerator, fact_records, finalize_task
+from kgreason.tasks.baselines import BaselineContext
+from kgreason.tasks.distractors import DistractorBalancer
+from kgreason.tasks.generate import (
+    SplitSpec,
+    TaskConfig,
+    _SplitGenerator,
+    draft_from_plan,
+    fact_records,
+    finalize_task,
+)
 
 
 def _all_simple_paths(kg: KnowledgeGraph, start: str, hops: int, deadline: float) -> Iterator[list[tuple[str, str, str]]]:
@@ -60,7 +69,7 @@ def naive_questions(kg: KnowledgeGraph, n: int, seed: int, seconds: float) -> tu
 def ours_questions(kg: KnowledgeGraph, n: int, seed: int) -> tuple[int, float, float, dict]:
     """(questions, setup seconds, generation seconds, rejections) for n questions of 4-5 hops.
 
-    Setup is the one-off pass over the graph (start list, type pools, relation range types);
+    Setup is the one-off pass over the graph (start list, heads by relation);
     generation is the sampling itself, letters and texts included.
     """
     spec = SplitSpec("eval", n, 4, 5, held_out=True)
@@ -68,7 +77,9 @@ def ours_questions(kg: KnowledgeGraph, n: int, seed: int) -> tuple[int, float, f
     t0 = time.perf_counter()
     gen = _SplitGenerator(kg, config)
     t1 = time.perf_counter()
-    drafts, rejected = gen.generate_split(spec, [])
+    plans, rejected = gen.plan_split(spec, [])
+    balancer = DistractorBalancer(kg, BaselineContext(kg), config.mode, config.max_context_facts)
+    drafts = [d for d in (draft_from_plan(p, balancer, gen.rng) for p in plans) if d is not None]
     tasks = [finalize_task(kg, d, "A", gen.rng, task_id=f"eval-{i}", split="eval") for i, d in enumerate(drafts)]
     t2 = time.perf_counter()
     return len(tasks), t1 - t0, t2 - t1, dict(sorted(rejected.items()))

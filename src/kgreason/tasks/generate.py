@@ -16,6 +16,7 @@ taught facts.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import Counter
@@ -26,12 +27,22 @@ from pathlib import Path
 from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, PathStar, Task
+from kgreason.tasks.baselines import BaselineContext
+from kgreason.tasks.distractors import (
+    STRICT_CHOICES,
+    Candidate,
+    DistractorBalancer,
+    ItemPlan,
+    branch_facts,
+    context_edges,
+    find_candidates,
+    heads_by_relation,
+    structure_walks,
+)
 from kgreason.tasks.format import format_fact, format_prompt, format_question, format_trace, short_trace
-from kgreason.tasks.shortcuts import ShortcutBalancer, relation_range_types
 
 Triple = tuple[str, str, str]
 MODES = ("closed", "open")
-ALL_TYPES = "\0all"  # key of the every-entity pool in type_pools()
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,13 @@ class TaskConfig:
     attempts_per_item: int = 30  # bounded sampling: at most this many candidates per wanted item
     max_answer_set: int = 20_000  # reject chains whose answer set grows beyond this (hub explosions)
     same_type_distractors: bool = True  # distractors share the answer's type where types exist
+    # Which splits must have structure-matched distractors (see tasks/distractors.py); the others
+    # prefer them and fall back to balanced weaker kinds where the graph has none.
+    strict_distractors: str = "held_out"
+    answer_repeat: float = 4.0  # an entity is a split's gold answer at most ~this x the mean share
+    overgenerate: float = 2.0  # strict splits: spare gold paths, as a share of the split's size
+    balance_tolerance: float = 0.0005  # strict splits skip items that raise the shortcut imbalance by more
+    exchangeable_gold: bool = True  # ask about a random walk of the item's pool (see exchange_gold)
     cover_eval_edges: float = 0.5  # share of each shorter training split steered onto eval edges
     facts_name: str = "facts"
 
@@ -78,6 +96,10 @@ class TaskConfig:
         for s in self.splits:
             if s.size < 0 or s.min_hops < 1 or s.max_hops < s.min_hops:
                 raise InputError(f"split {s.name!r}: need size >= 0 and 1 <= min_hops <= max_hops, got {s}")
+        if self.strict_distractors not in STRICT_CHOICES:
+            raise InputError(f"strict_distractors must be one of {STRICT_CHOICES}, got {self.strict_distractors!r}")
+        if self.answer_repeat <= 0:
+            raise InputError(f"answer_repeat must be positive, got {self.answer_repeat}")
         if self.max_context_facts < 5:
             raise InputError("max_context_facts must be at least 5 (a 5-hop gold path)")
 
@@ -94,8 +116,10 @@ class Draft:
     start: str
     path_edges: list[Triple]
     distractors: list[str]
-    distractor_edges: dict[str, list[Triple]]  # how each distractor is reached or attached (open mode)
-    shortcut_wins: list[float] = field(default_factory=list)  # see ShortcutBalancer.wins
+    distractor_edges: dict[str, list[Triple]]  # how each distractor is reached or attached
+    shortcut_wins: dict[str, float] = field(default_factory=dict)  # see DistractorBalancer.wins
+    distractor_kinds: list[str] = field(default_factory=list)
+    context: list[Triple] = field(default_factory=list)  # open mode: gold path and decoy paths
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -211,157 +235,81 @@ def find_simple_path(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: 
     return dfs(start, 0, {start})
 
 
-# --- distractors ---------------------------------------------------------------------------------
-class _Distractors:
-    """Near-miss candidates for one item, each with the edges that lead to or attach it."""
-
-    def __init__(self, kg: KnowledgeGraph, rng: random.Random, type_pool: dict[str | None, list[str]]) -> None:
-        self.kg = kg
-        self.rng = rng
-        self.type_pool = type_pool
-
-    def near(self, start: str, path_edges: list[Triple]) -> dict[str, list[Triple]]:
-        found: dict[str, list[Triple]] = {}
-        self._one_deviation_chains(start, path_edges, found)
-        self._other_chains(start, len(path_edges), found)
-        self._answer_neighbourhood(path_edges, found)
-        return found
-
-    def _one_deviation_chains(self, start: str, path_edges: list[Triple], found: dict[str, list[Triple]]) -> None:
-        """Follow the gold path, swap the relation at one hop, then keep to the stated chain."""
-        chain = [r for _, r, _ in path_edges]
-        entities = [start] + [t for _, _, t in path_edges]
-        for i in range(len(chain)):
-            visited = set(entities[: i + 1])
-            dev = _step(self.kg, entities[i], visited, self.rng, avoid=chain[i])
-            if dev is None:
-                continue
-            visited.add(dev[2])
-            rest = random_walk(self.kg, dev[2], len(chain) - i - 1, self.rng, chain=chain[i + 1:])
-            if rest is None:
-                rest = random_walk(self.kg, dev[2], len(chain) - i - 1, self.rng)
-            if rest is not None and not visited.intersection(t for _, _, t in rest):
-                edges = [*path_edges[:i], dev, *rest]
-                found.setdefault(edges[-1][2], edges)
-
-    def _other_chains(self, start: str, hops: int, found: dict[str, list[Triple]], walks: int = 6) -> None:
-        for _ in range(walks):
-            edges = random_walk(self.kg, start, hops, self.rng)
-            if edges:
-                found.setdefault(edges[-1][2], edges)
-
-    def _answer_neighbourhood(self, path_edges: list[Triple], found: dict[str, list[Triple]], fan: int = 8) -> None:
-        """Entities two steps from the answer (answer <- p -> x): nearby, often of the same type."""
-        answer = path_edges[-1][2]
-        for prev_rel, preds in self._sample_items(self.kg.in_relations(answer), fan):
-            for p in preds:
-                for rel, tails in self._sample_items(self.kg.out_relations(p), fan):
-                    for x in tails:
-                        found.setdefault(x, [(p, prev_rel, answer), (p, rel, x)])
-
-    def _sample_items(self, rel_map: dict[str, tuple[str, ...]], fan: int) -> list[tuple[str, list[str]]]:
-        items = []
-        for rel, ents in rel_map.items():
-            picks = [ents[i] for i in self.rng.sample(range(len(ents)), min(fan, len(ents)))]
-            items.append((rel, picks))
-        return items
-
-    def far(self, answer_type: str | None, n: int) -> dict[str, list[Triple]]:
-        """Random entities of the answer's type, attached by one incident edge (fallback only)."""
-        pool = self.type_pool.get(answer_type, [])
-        found: dict[str, list[Triple]] = {}
-        for _ in range(min(n, len(pool))):
-            x = pool[self.rng.randrange(len(pool))]
-            found.setdefault(x, self._incident_edge(x))
-        return found
-
-    def _incident_edge(self, x: str) -> list[Triple]:
-        for rel, heads in self.kg.in_relations(x).items():
-            return [(heads[0], rel, x)]
-        for rel, tails in self.kg.out_relations(x).items():
-            return [(x, rel, tails[0])]
-        return []
-
-
-def _eligible(kg: KnowledgeGraph, candidates: Iterable[str], answer: str, reached: set[str], question: str,
-              same_type: bool, labels_used: set[str]) -> list[str]:
-    """Candidates outside the answer set, of the answer's type, with a fresh label the question lacks."""
-    answer_type = kg.entities[answer].type
-    out: list[str] = []
-    for x in candidates:
-        ent = kg.entities[x]
-        if x in reached or x == answer:
-            continue
-        if same_type and answer_type is not None and ent.type != answer_type:
-            continue
-        if ent.label.lower() in labels_used or mentions(question, ent.label):
-            continue
-        labels_used.add(ent.label.lower())
-        out.append(x)
-    return out
-
-
 # --- one item --------------------------------------------------------------------------------------
-def build_draft(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: random.Random,
-                type_pool: dict[str | None, list[str]], config: TaskConfig,
-                balancer: ShortcutBalancer | None = None) -> Draft | str:
-    """A well-posed draft for this gold path, or the reason there is none.
+def plan_item(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: random.Random, config: TaskConfig,
+              *, strict: bool, heads: dict[str, list[str]]) -> ItemPlan | str:
+    """A well-posed item with at least three eligible distractor candidates, or the reason not.
 
-    `balancer` carries the split's shortcut win rates; the caller commits `draft.shortcut_wins`
-    once it keeps the draft.
+    With `config.exchangeable_gold` the item asked about is a uniformly chosen walk of a pool that
+    holds `path_edges` and walks of the same length from the same start ending with the same
+    relation, sampled without looking at the gold path. Any walk whose own chain leaves at least
+    three eligible others can be asked about; taking the first such walk in a random order picks
+    uniformly among them. That makes the answer exchangeable with its distractors as far as the
+    pool goes: whatever a rule reads off an endpoint without the chain (walk probability,
+    distance, degree), the answer is no likelier than a distractor to have it. Always asking
+    about the first walk drawn makes the distractors the walks that chain happens not to reach.
+    What the pool cannot even out (the answer's chain reaching it and not the others, which
+    favours well-reached answers) the distractor balancer and the split's spare items handle.
     """
-    entities = [start] + [t for _, _, t in path_edges]
-    if len(set(entities)) != len(entities):
+    if len({start, *(t for _, _, t in path_edges)}) != len(path_edges) + 1:
         return "path_revisits_entity"
     chain = [r for _, r, _ in path_edges]
-    reached = follow_capped(kg, start, chain, config.max_answer_set)
-    if reached is None:
-        return "answer_set_too_large"
-    answer = entities[-1]
-    question = format_question(kg, start, chain)
-    if mentions(question, kg.label(answer)):
-        return "answer_named_in_question"
-    finder = _Distractors(kg, rng, type_pool)
-    near = finder.near(start, path_edges)
-    answer_type = kg.entities[answer].type if config.same_type_distractors else ALL_TYPES
-    far = {x: e for x, e in finder.far(answer_type, 24).items() if x not in near}
-    labels_used = {kg.label(answer).lower()}
-    same = config.same_type_distractors
-    near_ok = _eligible(kg, near, answer, reached, question, same, labels_used)
-    far_ok = _eligible(kg, far, answer, reached, question, same, labels_used)
-    picked = (balancer or ShortcutBalancer(kg)).choose(question, chain, answer, near_ok, far_ok, rng)
+    pool: dict[str, list[Triple]] | None = None
+    order: list[tuple[str, list[Triple]]] = [(path_edges[-1][2], path_edges)]
+    if config.exchangeable_gold:
+        pool = structure_walks(kg, start, chain, rng)
+        pool[path_edges[-1][2]] = path_edges
+        order = list(pool.items())
+        rng.shuffle(order)
+    reason = ""
+    for answer, edges in order:
+        if len({start, *(t for _, _, t in edges)}) != len(edges) + 1:
+            continue
+        walk_chain = [r for _, r, _ in edges]
+        reached = follow_capped(kg, start, walk_chain, config.max_answer_set)
+        if reached is None:
+            reason = reason or "answer_set_too_large"
+            continue
+        question = format_question(kg, start, walk_chain)
+        if mentions(question, kg.label(answer)):
+            reason = reason or "answer_named_in_question"
+            continue
+        others = {x: e for x, e in pool.items() if x != answer} if pool is not None else None
+        candidates = find_candidates(kg, start, list(edges), reached, question, rng, strict=strict,
+                                     same_type=config.same_type_distractors, heads=heads, mentions=mentions,
+                                     walks=others)
+        if len(candidates) >= 3:
+            return ItemPlan(start=start, path_edges=list(edges), question=question, candidates=candidates)
+    return reason or ("no_structure_matched_distractors" if strict else "too_few_distractors")
+
+
+def draft_from_plan(plan: ItemPlan, balancer: DistractorBalancer, rng: random.Random) -> Draft | None:
+    """Choose the plan's distractors with the split's balancer (committing its win rates)."""
+    picked = balancer.choose(plan, rng)
     if picked is None:
-        return "too_few_distractors"
+        return None
     chosen, wins = picked
-    edges_for = {**far, **near}
-    return Draft(start=start, path_edges=path_edges, distractors=chosen,
-                 distractor_edges={x: edges_for[x] for x in chosen}, shortcut_wins=wins)
+    balancer.commit(wins)
+    return draft_from_choice(plan, chosen, wins, balancer)
 
 
-def _context_facts(kg: KnowledgeGraph, draft: Draft, rng: random.Random, limit: int) -> list[str]:
-    """Open mode: gold path, paths to each distractor, then nearby edges; bounded and shuffled."""
-    chosen: dict[Triple, None] = dict.fromkeys(draft.path_edges)
-    per_distractor = max(1, (limit - len(chosen)) // max(1, len(draft.distractors)) - 1)
-    for x in draft.distractors:
-        # Keep the end of each distractor's path: the edges that make it look like an answer.
-        for e in draft.distractor_edges[x][-per_distractor:]:
-            if len(chosen) < limit:
-                chosen.setdefault(e)
-    nearby = [(h, r, t) for h in draft.entities for r, ts in kg.out_relations(h).items() for t in ts[:3]]
-    rng.shuffle(nearby)
-    for e in nearby:
-        if len(chosen) >= limit:
-            break
-        chosen.setdefault(e)
-    facts = [format_fact(kg, e) for e in chosen]
-    rng.shuffle(facts)
-    return facts
+def draft_from_choice(plan: ItemPlan, chosen: list[Candidate], wins: dict[str, float],
+                      balancer: DistractorBalancer, branches: random.Random | None = None) -> Draft:
+    """The draft for a chosen distractor set; `branches` (an rng) adds side-branch facts (training)."""
+    context = context_edges(plan, chosen, balancer.limit) if balancer.mode == "open" else []
+    if context and branches is not None:
+        context = branch_facts(balancer.kg, plan, chosen, context, branches, balancer.limit)
+    return Draft(start=plan.start, path_edges=plan.path_edges, distractors=[c.entity for c in chosen],
+                 distractor_edges={c.entity: c.edges for c in chosen}, shortcut_wins=wins,
+                 distractor_kinds=[c.kind for c in chosen], context=context)
 
 
 def finalize_task(kg: KnowledgeGraph, draft: Draft, letter: str, rng: random.Random, *, task_id: str,
-                  split: str, mode: str = "closed", seed: int | None = None,
-                  max_context_facts: int = 24) -> Task:
-    """Place the answer at `letter`, the distractors in random order elsewhere, and write the texts."""
+                  split: str, mode: str = "closed", seed: int | None = None) -> Task:
+    """Place the answer at `letter`, the distractors in random order elsewhere, and write the texts.
+
+    Open mode shuffles the context facts, so neither fact order nor option order carries a signal.
+    """
     others = list(draft.distractors)
     rng.shuffle(others)
     option_ids: dict[str, str] = {}
@@ -369,7 +317,11 @@ def finalize_task(kg: KnowledgeGraph, draft: Draft, letter: str, rng: random.Ran
         option_ids[lt] = draft.answer if lt == letter else others.pop()
     options = {lt: kg.label(x) for lt, x in option_ids.items()}
     question = format_question(kg, draft.start, draft.chain)
-    context = _context_facts(kg, draft, rng, max_context_facts) if mode == "open" else []
+    context: list[str] = []
+    if mode == "open":
+        edges = list(draft.context)
+        rng.shuffle(edges)
+        context = [format_fact(kg, e) for e in edges]
     return Task(
         id=task_id,
         split=split,
@@ -391,19 +343,14 @@ def finalize_task(kg: KnowledgeGraph, draft: Draft, letter: str, rng: random.Ran
     )
 
 
-def type_pools(kg: KnowledgeGraph) -> dict[str | None, list[str]]:
-    """type -> entity ids, plus ALL_TYPES -> every id (the fallback pool for untyped distractors)."""
-    pools: dict[str | None, list[str]] = {ALL_TYPES: list(kg.entities)}
-    for eid, ent in kg.entities.items():
-        pools.setdefault(ent.type, []).append(eid)
-    return pools
-
-
 def try_make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.Random, *,
                   mode: str = "closed", task_id: str = "custom-0", split: str = "custom",
                   letter: str | None = None, config: TaskConfig | None = None,
-                  pools: dict[str | None, list[str]] | None = None) -> tuple[Task | None, str]:
-    """One item from a user-chosen start and relation chain: (task, "ok") or (None, reason)."""
+                  heads: dict[str, list[str]] | None = None) -> tuple[Task | None, str]:
+    """One item from a user-chosen start and relation chain: (task, "ok") or (None, reason).
+
+    Structure-matched distractors are preferred; a single item may fall back to weaker ones.
+    """
     config = config or TaskConfig(mode=mode)
     if start not in kg.entities:
         return None, f"unknown start entity {start!r}"
@@ -413,17 +360,20 @@ def try_make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: ran
     if not chain:
         return None, "empty relation chain"
     reason = "no_path_along_chain"
-    pools = pools if pools is not None else type_pools(kg)
+    heads = heads if heads is not None else heads_by_relation(kg)
     for _ in range(5):
         path = find_simple_path(kg, start, chain, rng)
         if path is None:
             break
-        draft = build_draft(kg, start, path, rng, pools, config)
-        if isinstance(draft, Draft):
+        plan = plan_item(kg, start, path, rng, config, strict=False, heads=heads)
+        if isinstance(plan, str):
+            reason = plan
+            continue
+        balancer = DistractorBalancer(kg, BaselineContext(kg), mode, config.max_context_facts)
+        draft = draft_from_plan(plan, balancer, rng)
+        if draft is not None:
             letter = letter or LETTERS[rng.randrange(len(LETTERS))]
-            return finalize_task(kg, draft, letter, rng, task_id=task_id, split=split, mode=mode,
-                                 seed=None, max_context_facts=config.max_context_facts), "ok"
-        reason = draft
+            return finalize_task(kg, draft, letter, rng, task_id=task_id, split=split, mode=mode), "ok"
     return None, reason
 
 
@@ -443,30 +393,31 @@ def make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.
 
 # --- splits --------------------------------------------------------------------------------------
 class _SplitGenerator:
+    """Phase 1 of generation: gold paths with their distractor candidates, split by split."""
+
     def __init__(self, kg: KnowledgeGraph, config: TaskConfig) -> None:
         self.kg = kg
         self.config = config
         self.rng = random.Random(config.seed)
         self.keys = _Keys()
-        self.pools = type_pools(kg)
+        self.heads = heads_by_relation(kg)
         self.startable = [e for e in kg.entities if kg.out_relations(e)]
-        self.range_types = relation_range_types(kg)
-        self.balancer = ShortcutBalancer(kg, range_types=self.range_types)
+        self.n_tails = sum(1 for e in kg.entities if kg.in_relations(e))
         if not self.startable:
             raise InputError("the graph has no entity with an outgoing edge")
 
-    def _claim(self, draft: Draft) -> bool:
-        sc = (draft.start, draft.chain)
-        path = tuple(draft.path_edges)
-        q = format_question(self.kg, draft.start, draft.chain)
-        if sc in self.keys.start_chain or path in self.keys.paths or q in self.keys.questions:
+    def _claim(self, plan: ItemPlan) -> bool:
+        sc = (plan.start, plan.chain)
+        path = tuple(plan.path_edges)
+        if sc in self.keys.start_chain or path in self.keys.paths or plan.question in self.keys.questions:
             return False
         self.keys.start_chain.add(sc)
         self.keys.paths.add(path)
-        self.keys.questions.add(q)
+        self.keys.questions.add(plan.question)
         return True
 
-    def _attempt(self, hops: int, rejected: Counter, first: Triple | None = None) -> Draft | None:
+    def _attempt(self, hops: int, rejected: Counter, answers: Counter, cap: int, strict: bool,
+                 first: Triple | None = None) -> ItemPlan | None:
         if first is None:
             start = self.startable[self.rng.randrange(len(self.startable))]
             path = random_walk(self.kg, start, hops, self.rng)
@@ -481,53 +432,87 @@ class _SplitGenerator:
         if (start, chain) in self.keys.start_chain:
             rejected["duplicate_start_chain"] += 1
             return None
-        draft = build_draft(self.kg, start, path, self.rng, self.pools, self.config, self.balancer)
-        if isinstance(draft, str):
-            rejected[draft] += 1
+        plan = plan_item(self.kg, start, path, self.rng, self.config, strict=strict, heads=self.heads)
+        if isinstance(plan, str):
+            rejected[plan] += 1
             return None
-        if not self._claim(draft):
+        if answers[plan.answer] >= cap:
+            # Random walks pile up on a few hubs; capping repeats keeps an answer prior from forming.
+            rejected["answer_repeated"] += 1
+            return None
+        if not self._claim(plan):
             rejected["duplicate_path_or_question"] += 1
             return None
-        self.balancer.commit(draft.shortcut_wins)
-        return draft
+        answers[plan.answer] += 1
+        return plan
 
-    def generate_split(self, spec: SplitSpec, cover: list[Triple]) -> tuple[list[Draft], Counter]:
+    def strict(self, spec: SplitSpec) -> bool:
+        return self.config.strict_distractors == "all" or spec.held_out
+
+    def answer_cap(self, spec: SplitSpec) -> int:
+        return max(2, math.ceil(self.config.answer_repeat * spec.size / max(1, self.n_tails)))
+
+    def plan_split(self, spec: SplitSpec, cover: list[Triple]) -> tuple[list[ItemPlan], Counter]:
+        """Gold paths with candidates for `spec`; strict splits get `overgenerate` spares so that
+        phase 2 can skip items that would push a shortcut above chance."""
         hops = spec.hop_lengths()
-        targets = {h: spec.size // len(hops) + (1 if i < spec.size % len(hops) else 0) for i, h in enumerate(hops)}
-        made: dict[int, list[Draft]] = {h: [] for h in hops}
+        extra = 1.0 + (self.config.overgenerate if self.strict(spec) else 0.0)
+        size = math.ceil(spec.size * extra)
+        targets = {h: size // len(hops) + (1 if i < size % len(hops) else 0) for i, h in enumerate(hops)}
+        made: dict[int, list[ItemPlan]] = {h: [] for h in hops}
         rejected: Counter = Counter()
-        self.balancer = ShortcutBalancer(self.kg, range_types=self.range_types)
-        self._cover_edges(spec, cover, targets, made, rejected)
-        for h in hops:
-            budget = self.config.attempts_per_item * max(0, targets[h] - len(made[h]))
-            while len(made[h]) < targets[h] and budget > 0:
-                budget -= 1
-                draft = self._attempt(h, rejected)
-                if draft is not None:
-                    made[h].append(draft)
-        drafts = [d for h in hops for d in made[h]]
-        self.rng.shuffle(drafts)
-        return drafts, rejected
-
-    def _cover_edges(self, spec: SplitSpec, cover: list[Triple], targets: dict[int, int],
-                     made: dict[int, list[Draft]], rejected: Counter) -> None:
-        """Steer part of a shorter training split onto eval edges, so those edges are asked about."""
-        quota = int(self.config.cover_eval_edges * spec.size)
-        if not cover or quota <= 0:
-            return
-        for edge in cover:
-            if quota <= 0:
-                break
+        answers: Counter = Counter()
+        strict, cap = self.strict(spec), self.answer_cap(spec)
+        quota = int(self.config.cover_eval_edges * spec.size) if cover else 0
+        for edge in cover:  # steer part of a shorter training split onto eval edges
             open_hops = [h for h in targets if len(made[h]) < targets[h]]
-            if not open_hops:
+            if quota <= 0 or not open_hops:
                 break
             h = max(open_hops, key=lambda x: targets[x] - len(made[x]))
             for _ in range(3):
-                draft = self._attempt(h, rejected, first=edge)
-                if draft is not None:
-                    made[h].append(draft)
+                plan = self._attempt(h, rejected, answers, cap, strict, first=edge)
+                if plan is not None:
+                    made[h].append(plan)
                     quota -= 1
                     break
+        for h in hops:
+            budget = math.ceil(self.config.attempts_per_item * extra) * max(0, targets[h] - len(made[h]))
+            while len(made[h]) < targets[h] and budget > 0:
+                budget -= 1
+                plan = self._attempt(h, rejected, answers, cap, strict)
+                if plan is not None:
+                    made[h].append(plan)
+        plans = [p for h in hops for p in made[h]]
+        self.rng.shuffle(plans)
+        return plans, rejected
+
+    def choose_split(self, spec: SplitSpec, plans: list[ItemPlan], balancer: DistractorBalancer,
+                     rejected: Counter) -> list[Draft]:
+        """Phase 2: distractors for each plan; spare plans let a strict split skip an item whose best
+        distractor set would still push a balanced shortcut's running rate above chance."""
+        hops = spec.hop_lengths()
+        quota = {h: spec.size // len(hops) + (1 if i < spec.size % len(hops) else 0) for i, h in enumerate(hops)}
+        left = Counter(len(p.path_edges) for p in plans)
+        drafts: list[Draft] = []
+        for plan in plans:
+            h = len(plan.path_edges)
+            left[h] -= 1
+            if quota[h] <= 0:
+                continue
+            picked = balancer.choose(plan, self.rng)
+            if picked is None:
+                rejected["too_few_distractors"] += 1
+                continue
+            chosen, wins = picked
+            spare = left[h] >= quota[h]  # enough plans of this length remain to skip this one
+            if spare and balancer.n >= 8 and balancer.imbalance(wins) > balancer.imbalance() + self.config.balance_tolerance:
+                rejected["shortcut_balance"] += 1
+                continue
+            balancer.commit(wins)
+            drafts.append(draft_from_choice(plan, chosen, wins, balancer,
+                                            branches=None if self.strict(spec) else self.rng))
+            quota[h] -= 1
+        return drafts
 
 
 def _balanced_letters(n: int, rng: random.Random) -> list[str]:
@@ -540,14 +525,20 @@ def _balanced_letters(n: int, rng: random.Random) -> list[str]:
 def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: bool = False,
              with_facts: bool = True) -> GeneratedDataset:
     """All splits, the facts (unless `with_facts` is False), and a manifest (config, counts,
-    rejections by reason, eval-edge coverage)."""
+    rejections by reason, eval-edge coverage, distractor kinds, balanced shortcut rates).
+
+    Two phases: first every split's gold paths and distractor candidates (held-out splits first,
+    so they claim their keys), then each split's distractors, chosen knowing how often each entity
+    is a gold answer in the training splits, so the answer prior is balanced like every other
+    shortcut.
+    """
     config = config or TaskConfig()
     gen = _SplitGenerator(kg, config)
     order = sorted(config.splits, key=lambda s: not s.held_out)  # held-out splits claim keys first
     held_out_min = min((s.min_hops for s in config.splits if s.held_out), default=None)
     eval_edges: list[Triple] = []
-    splits: dict[str, list[Task]] = {}
-    rejections: dict[str, dict[str, int]] = {}
+    plans: dict[str, list[ItemPlan]] = {}
+    rejections: dict[str, Counter] = {}
     iterator: Iterable[SplitSpec] = order
     if progress:
         from tqdm import tqdm
@@ -556,19 +547,36 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
     for spec in iterator:
         shorter = held_out_min is not None and not spec.held_out and spec.max_hops < held_out_min
         cover = _shuffled_unique(eval_edges, gen.rng) if shorter else []
-        drafts, rejected = gen.generate_split(spec, cover)
+        plans[spec.name], rejections[spec.name] = gen.plan_split(spec, cover)
+        if spec.held_out:
+            eval_edges.extend(e for p in plans[spec.name] for e in p.path_edges)
+    train_answers = Counter(p.answer for s in config.splits if not s.held_out for p in plans[s.name])
+    baseline_ctx = BaselineContext(kg, train_answers=train_answers)
+    splits: dict[str, list[Task]] = {}
+    balance: dict[str, dict] = {}
+    # Training splits choose first: held-out splits then balance against how often each entity
+    # was offered (and correct) in training as well.
+    for spec in sorted(config.splits, key=lambda s: s.held_out):
+        if spec.held_out and baseline_ctx.train_options is None:
+            baseline_ctx.train_options = Counter(x for name, tasks in splits.items()
+                                                 for t in tasks for x in t.option_ids.values())
+        balancer = DistractorBalancer(kg, baseline_ctx, config.mode, config.max_context_facts)
+        drafts = gen.choose_split(spec, plans[spec.name], balancer, rejections[spec.name])
         letters = _balanced_letters(len(drafts), gen.rng)
         splits[spec.name] = [
             finalize_task(kg, d, lt, gen.rng, task_id=f"{spec.name}-{i:05d}", split=spec.name, mode=config.mode,
-                          seed=config.seed, max_context_facts=config.max_context_facts)
+                          seed=config.seed)
             for i, (d, lt) in enumerate(zip(drafts, letters, strict=True))
         ]
-        rejections[spec.name] = dict(sorted(rejected.items()))
-        if spec.held_out:
-            eval_edges.extend(e for d in drafts for e in d.path_edges)
+        balance[spec.name] = {
+            "strict": gen.strict(spec),
+            "distractor_kinds": dict(sorted(Counter(k for d in drafts for k in d.distractor_kinds).items())),
+            "expected_shortcut_rates": {k: round(v, 4) for k, v in balancer.rates().items()},
+        }
     splits = {s.name: splits[s.name] for s in config.splits}  # file order as configured
     facts = fact_records(kg) if with_facts else []
-    manifest = _manifest(kg, config, splits, facts, rejections)
+    manifest = _manifest(kg, config, splits, facts, {k: dict(sorted(v.items())) for k, v in rejections.items()})
+    manifest["distractors"] = balance
     return GeneratedDataset(splits=splits, facts=facts, manifest=manifest)
 
 

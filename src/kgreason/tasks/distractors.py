@@ -1,0 +1,338 @@
+"""Distractors that look like the answer to every rule that ignores the stated chain.
+
+A distractor is only a good one if nothing but the chain tells it from the answer. The strongest
+kind, *structure-matched*, is reached from the start by a walk of the same length that ends with
+the same relation as the stated chain (so it lies at the same depth, is a tail of the last stated
+relation and, on typed graphs, has the answer's type) and deviates from the chain somewhere
+earlier. In open mode its walk is the decoy path shown in the context, so every option is
+mentioned once, at the same depth below the start, entered by the same relation; only following
+the chain from the start singles out the answer.
+
+Where a graph cannot supply three structure-matched distractors (short chains on strictly typed
+graphs), splits that are not held out may fall back to weaker kinds, in this order of preference:
+walks of the same length from the start ending elsewhere in the last relation's range, the stated
+chain followed from another entity, and near misses around the answer. Held-out splits never fall
+back: such an item is rejected and counted (`no_structure_matched_distractors`).
+
+The `DistractorBalancer` then picks, per item, the three candidates that keep every balanced
+shortcut baseline (`tasks/baselines.py`) at chance over the split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kgreason.kg.graph import KnowledgeGraph
+from kgreason.tasks.baselines import BASELINES, BaselineContext, ItemView, load_plugins, win_share
+
+Triple = tuple[str, str, str]
+KINDS = ("structure", "walk", "chain", "near")  # most to least preferred
+STRICT_CHOICES = ("all", "held_out")
+
+
+@dataclass
+class Candidate:
+    """A possible distractor and the path that reaches or attaches it (its decoy in open mode)."""
+
+    entity: str
+    edges: list[Triple]
+    kind: str
+
+
+@dataclass
+class ItemPlan:
+    """A well-posed gold path with its eligible distractor candidates, before distractors are chosen."""
+
+    start: str
+    path_edges: list[Triple]
+    question: str
+    candidates: list[Candidate]
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return tuple(r for _, r, _ in self.path_edges)
+
+    @property
+    def answer(self) -> str:
+        return self.path_edges[-1][2]
+
+    @property
+    def entities(self) -> list[str]:
+        return [self.start] + [t for _, _, t in self.path_edges]
+
+
+def start_walks(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, *, avoid: set[str],
+                last_relation: str | None, first_relation: str | None = None, want: int = 24,
+                tries: int = 240, relations: Sequence[str] | None = None) -> dict[str, list[Triple]]:
+    """Endpoints of simple random walks of exactly `hops` edges from `start`.
+
+    Sampled by the same process as gold paths (a uniformly random relation, then a uniformly random
+    unvisited tail), so distractors end where random walks end as often as answers do, and their
+    decoy paths branch off each other and off the gold path like independent walks: no rule on
+    walk probability or branch shape tells them apart. With `last_relation` the last edge must use
+    it, and with `first_relation` the first; `avoid` entities are never entered.
+    """
+    found: dict[str, list[Triple]] = {}
+    for _ in range(tries):
+        if len(found) >= want:
+            break
+        node, visited, edges = start, {start}, []
+        for depth in range(hops):
+            out = kg.out_relations(node)
+            last = depth == hops - 1
+            if relations is not None:
+                fixed = relations[depth]
+            else:
+                fixed = last_relation if last else first_relation if depth == 0 else None
+            rels = list(out) if fixed is None else [fixed] if fixed in out else []
+            if not rels:
+                break
+            # One uniformly random relation, then a few tries for an unvisited tail: a walk that
+            # fails is just dropped, which keeps the sampler cheap on hubs.
+            rel = rels[rng.randrange(len(rels))]
+            tails = out[rel]
+            step = None
+            for _pick in range(4):
+                t = tails[rng.randrange(len(tails))]
+                if t not in visited and t not in avoid:
+                    step = (node, rel, t)
+                    break
+            if step is None:
+                break
+            edges.append(step)
+            node = step[2]
+            visited.add(node)
+        if len(edges) == hops:
+            found.setdefault(node, edges)
+    return found
+
+
+def heads_by_relation(kg: KnowledgeGraph) -> dict[str, list[str]]:
+    """relation -> the entities with an outgoing edge of that relation (computed once per graph)."""
+    out: dict[str, list[str]] = {}
+    for head in kg.entities:
+        for rel in kg.out_relations(head):
+            out.setdefault(rel, []).append(head)
+    return out
+
+
+def chain_from_elsewhere(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.Random,
+                         heads: dict[str, list[str]], tries: int = 12) -> dict[str, list[Triple]]:
+    """Endpoints of the stated chain followed from entities other than the start."""
+    pool = heads.get(chain[0], [])
+    found: dict[str, list[Triple]] = {}
+    for _ in range(tries):
+        if not pool:
+            break
+        root = pool[rng.randrange(len(pool))]
+        if root == start:
+            continue
+        node, edges, visited = root, [], {root}
+        for rel in chain:
+            tails = [t for t in kg.successors(node, rel) if t not in visited]
+            if not tails:
+                break
+            t = tails[rng.randrange(len(tails))]
+            edges.append((node, rel, t))
+            visited.add(t)
+            node = t
+        if len(edges) == len(chain):
+            found.setdefault(node, edges)
+    return found
+
+
+def near_misses(kg: KnowledgeGraph, path_edges: list[Triple], rng: random.Random, fan: int = 6) -> dict[str, list[Triple]]:
+    """Entities two steps from the answer (answer <- p -> x), attached by those two edges."""
+    answer = path_edges[-1][2]
+    found: dict[str, list[Triple]] = {}
+    for prev_rel, preds in kg.in_relations(answer).items():
+        for p in rng.sample(list(preds), min(fan, len(preds))):
+            for rel, tails in kg.out_relations(p).items():
+                for x in rng.sample(list(tails), min(fan, len(tails))):
+                    found.setdefault(x, [(p, prev_rel, answer), (p, rel, x)])
+    return found
+
+
+def structure_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.Random) -> dict[str, list[Triple]]:
+    """Walks from `start` of the chain's length that end with its last relation; for chains of 3 or
+    more hops, also walks that begin with its first relation, which deviate in the middle of the
+    chain, so neither end of the chain alone tells the answer apart."""
+    hops = len(chain)
+    walks = start_walks(kg, start, hops, rng, avoid=set(), last_relation=chain[-1])
+    if hops >= 3:
+        for x, edges in start_walks(kg, start, hops, rng, avoid=set(), last_relation=chain[-1],
+                                    first_relation=chain[0], tries=120).items():
+            walks.setdefault(x, edges)
+        # The chain's own relations in another order (last one kept): a rule that reads the chain
+        # as a bag of relations, ignoring their order, cannot tell these decoys from the answer.
+        seen = {tuple(chain)}
+        for _ in range(4):
+            head = list(chain[:-1])
+            rng.shuffle(head)
+            order = (*head, chain[-1])
+            if order in seen:
+                continue
+            seen.add(order)
+            for x, edges in start_walks(kg, start, hops, rng, avoid=set(), last_relation=chain[-1],
+                                        relations=order, tries=30).items():
+                walks.setdefault(x, edges)
+    return walks
+
+
+def find_candidates(kg: KnowledgeGraph, start: str, path_edges: list[Triple], reached: set[str], question: str,
+                    rng: random.Random, *, strict: bool, same_type: bool, heads: dict[str, list[str]],
+                    mentions: Callable[[str, str], bool],
+                    walks: dict[str, list[Triple]] | None = None) -> list[Candidate]:
+    """Eligible candidates for one gold path, structure-matched first (from `walks` when given:
+    walks already sampled from the start that end with the chain's last relation).
+
+    Eligible: outside the chain's answer set, not on the gold path, a tail of the last stated
+    relation somewhere in the graph, of the answer's type (when the graph has types and
+    `same_type`), with a label of its own that the question does not name.
+    """
+    chain = [r for _, r, _ in path_edges]
+    gold = {start} | {t for _, _, t in path_edges}
+    answer = path_edges[-1][2]
+    answer_type = kg.entities[answer].type
+    labels = {kg.label(answer).lower()}
+    out: list[Candidate] = []
+
+    def consider(found: dict[str, list[Triple]], kind: str) -> None:
+        for x, edges in found.items():
+            ent = kg.entities[x]
+            if x in reached or x in gold or not kg.predecessors(x, chain[-1]):
+                continue
+            if same_type and answer_type is not None and ent.type != answer_type:
+                continue
+            if ent.label.lower() in labels or mentions(question, ent.label):
+                continue
+            if answer in {t for _, _, t in edges[:-1]}:  # a decoy never runs through the answer
+                continue
+            labels.add(ent.label.lower())
+            out.append(Candidate(x, edges, kind))
+
+    hops = len(path_edges)
+    consider(walks if walks is not None else structure_walks(kg, start, chain, rng), "structure")
+    if not strict:
+        consider(start_walks(kg, start, hops, rng, avoid={answer}, last_relation=None), "walk")
+        consider(chain_from_elsewhere(kg, start, chain, rng, heads), "chain")
+        if len(out) < 3:
+            consider(near_misses(kg, path_edges, rng), "near")
+    return out
+
+
+def context_edges(plan: ItemPlan, chosen: Sequence[Candidate], limit: int) -> list[Triple]:
+    """Open mode: the gold path and each distractor's decoy path (deduplicated, at most `limit`)."""
+    edges: dict[Triple, None] = dict.fromkeys(plan.path_edges)
+    decoys = [list(c.edges) for c in chosen]
+    # Trim decoys from their far end only when the budget is short: the edges that enter an
+    # option are what make it look like an answer.
+    while sum(len(d) for d in decoys) + len(edges) > limit and any(len(d) > 1 for d in decoys):
+        longest = max(decoys, key=len)
+        longest.pop(0)
+    for d in decoys:
+        for e in d:
+            if len(edges) < limit:
+                edges.setdefault(e)
+    return list(edges)
+
+
+def branch_facts(kg: KnowledgeGraph, plan: ItemPlan, chosen: Sequence[Candidate], context: list[Triple],
+                 rng: random.Random, limit: int) -> list[Triple]:
+    """Training contexts: one extra fact leaving each gold-path entity by another relation.
+
+    Short chains on a typed graph rarely have structure-matched decoys, so their contexts would
+    give each entity a single way on and a model could follow "the" edge without reading the
+    relation. A side branch at every hop (to an entity that is no option) makes it read the
+    relation at every step. Held-out splits never get these: their decoys branch already and their
+    contexts are exactly what the balancer measured.
+    """
+    options = {plan.answer, *(c.entity for c in chosen)}
+    present = set(context)
+    mentioned = {x for h, _, t in context for x in (h, t)}
+    out = list(context)
+    for (node, rel, _), _i in zip(plan.path_edges, range(len(plan.path_edges)), strict=True):
+        if len(out) >= limit:
+            break
+        side = [(node, r, t) for r, ts in kg.out_relations(node).items() if r != rel for t in ts
+                if t not in options and t not in mentioned and (node, r, t) not in present]
+        if side:
+            edge = side[rng.randrange(len(side))]
+            out.append(edge)
+            present.add(edge)
+            mentioned.add(edge[2])
+    return out
+
+
+class DistractorBalancer:
+    """Running win rates of the balanced baselines over a split, and the distractor choice that keeps
+    each at chance (1 / options). Candidates of weaker kinds cost a little, so structure-matched
+    distractors win ties."""
+
+    def __init__(self, kg: KnowledgeGraph, ctx: BaselineContext, mode: str, max_context_facts: int,
+                 k: int = 3, samples: int = 48) -> None:
+        load_plugins()
+        self.kg = kg
+        self.ctx = ctx
+        self.mode = mode
+        self.limit = max_context_facts
+        self.k = k
+        self.samples = samples
+        self.baselines = [b for b in BASELINES.values() if b.balanced and (mode == "open" or not b.open_only)]
+        self.sums = Counter()
+        self.n = 0
+
+    def view(self, plan: ItemPlan, chosen: Sequence[Candidate]) -> ItemView:
+        options = (plan.answer, *(c.entity for c in chosen))
+        context = tuple(context_edges(plan, chosen, self.limit)) if self.mode == "open" else ()
+        return ItemView(id="draft", start=plan.start, chain=plan.chain, letters=tuple("ABCD"[: len(options)]),
+                        options=options, labels=tuple(self.kg.label(x) for x in options), question=plan.question,
+                        hop_len=len(plan.path_edges), context=context)
+
+    def wins(self, view: ItemView) -> dict[str, float]:
+        out = {}
+        for b in self.baselines:
+            scores = b.scores(view, self.ctx)
+            if scores is not None:
+                out[b.name] = win_share(scores, 0)
+        return out
+
+    def choose(self, plan: ItemPlan, rng: random.Random) -> tuple[list[Candidate], dict[str, float]] | None:
+        pool = plan.candidates
+        if len(pool) < self.k:
+            return None
+        combos = list(itertools.combinations(range(len(pool)), self.k))
+        if len(combos) > self.samples:
+            combos = rng.sample(combos, self.samples)
+        target = (self.n + 1) / (self.k + 1)
+        best: tuple[float, list[Candidate], dict[str, float]] | None = None
+        for combo in combos:
+            chosen = [pool[i] for i in combo]
+            w = self.wins(self.view(plan, chosen))
+            # Squared: one shortcut far from chance costs more than several slightly off.
+            cost = sum((self.sums[name] + x - target) ** 2 for name, x in w.items()) / (self.n + 1)
+            cost += 0.05 * sum(KINDS.index(c.kind) for c in chosen)
+            if best is None or cost < best[0]:
+                best = (cost, chosen, w)
+        assert best is not None
+        return best[1], best[2]
+
+    def imbalance(self, wins: dict[str, float] | None = None) -> float:
+        """Sum over the balanced shortcuts of (running win rate - chance)^2, after `wins` if given."""
+        n = self.n + (wins is not None)
+        if n == 0:
+            return 0.0
+        chance = 1 / (self.k + 1)
+        names = set(self.sums) | set(wins or {})
+        return sum(((self.sums[b] + (wins or {}).get(b, 0.0)) / n - chance) ** 2 for b in names)
+
+    def commit(self, wins: dict[str, float]) -> None:
+        self.sums.update(wins)
+        self.n += 1
+
+    def rates(self) -> dict[str, float]:
+        return {name: s / self.n for name, s in sorted(self.sums.items())} if self.n else {}
