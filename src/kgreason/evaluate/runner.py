@@ -38,6 +38,7 @@ class EvalOptions:
     shuffle: bool = True
     drift: bool = True
     references: bool = True  # shortcut baselines and the KG oracle from the tasks audit
+    train_tasks: list[Task] | None = None  # training items, for the answer-prior shortcut baselines
     batch_size: int = 16
     max_new_tokens: int = 192
     reward_preset: str = "kgreason"
@@ -155,8 +156,10 @@ def merged_for_sampling(model: Any) -> Iterator[None]:
                 params[name].copy_(value)
 
 
-def reference_rows(kg: KnowledgeGraph, tasks: Sequence[Task], seed: int, n_resamples: int) -> dict[str, dict]:
-    """Accuracy of the audit's shortcut baselines and of the KG oracle on the same items."""
+def reference_rows(kg: KnowledgeGraph, tasks: Sequence[Task], seed: int, n_resamples: int,
+                   train_tasks: Sequence[Task] | None = None) -> dict[str, dict]:
+    """Accuracy of every registered shortcut baseline and of the KG oracle on the same items
+    (`train_tasks`, the training files, enable the answer-prior baselines)."""
     from kgreason.tasks import audit
 
     def by_id(preds: Sequence[str | None]) -> dict[str, str | None]:
@@ -164,7 +167,7 @@ def reference_rows(kg: KnowledgeGraph, tasks: Sequence[Task], seed: int, n_resam
 
     rows: dict[str, dict] = {}
     rows["KG oracle"] = letter_accuracy(tasks, by_id(audit.oracle_predictions(kg, list(tasks))), seed, n_resamples)
-    for name, preds in audit.shortcut_predictions(kg, list(tasks)).items():
+    for name, preds in audit.shortcut_predictions(kg, list(tasks), train_tasks).items():
         rows[f"shortcut: {name}"] = letter_accuracy(tasks, by_id(preds), seed, n_resamples)
     return rows
 
@@ -233,7 +236,7 @@ def evaluate_model(
     if opts.shuffle:
         metrics["shuffle"] = shuffle_report(items, episodes, shuffled, shuf_eps, opts.seed, opts.n_resamples)
     if opts.references:
-        metrics["references"] = reference_rows(kg, items, opts.seed, opts.n_resamples)
+        metrics["references"] = reference_rows(kg, items, opts.seed, opts.n_resamples, opts.train_tasks)
     if opts.drift:
         drift, note = _drift(model, tokenizer, items, episodes, base_model, opts)
         metrics["drift"] = drift

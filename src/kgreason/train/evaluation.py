@@ -54,7 +54,7 @@ def evaluate_phase(run: Run, model_phase: str, model_ref: str, adapter: Path | N
     print(f"[{phase}] greedy answers on {options.max_items or len(tasks)} held-out items "
           f"({model_ref}{' + ' + str(adapter) if adapter else ''})")
     metrics = evaluate_model(
-        model, tokenizer, tasks, kg, out_dir=run.eval_dir(model_phase),
+        model, tokenizer, tasks, kg, out_dir=run.eval_dir(model_phase), train_tasks=training_tasks(run),
         seed=options.seed, max_items=options.max_items or None, shuffle=options.shuffle, drift=options.drift,
         references=options.references, batch_size=options.batch_size, max_new_tokens=options.max_new_tokens,
         reward_preset=options.preset, backend=options.backend, run=run.name, phase=phase, plots=options.plots,
@@ -66,6 +66,14 @@ def evaluate_phase(run: Run, model_phase: str, model_ref: str, adapter: Path | N
     run.log_metrics(phase, 0, {k: v for k, v in row.items() if isinstance(v, (int, float))})
     run.mark_done(phase, row)
     return run.phase_info(phase) or row
+
+
+def training_tasks(run: Run) -> list[Task] | None:
+    """The run's training items (every task file in data/ except the held-out eval), or None."""
+    from kgreason.tasks.generate import load_tasks
+
+    files = [p for p in sorted(run.data_dir.glob("*.jsonl")) if p.stem not in ("eval", "facts")]
+    return [t for p in files for t in load_tasks(p)] or None
 
 
 def summary_row(metrics: dict) -> dict:

@@ -31,6 +31,7 @@ MODEL_PHASES = ("base", "sft", "rsft")
 @dataclass
 class DataOptions:
     seed: int = 0
+    kg: str = ""  # "" = the built-in DevOps KG of `kg_size`; else a kg.json / TSV / CSV file or builtin:NAME
     kg_size: str = "small"
     mode: str = "closed"
     eval_size: int = 300
@@ -102,16 +103,21 @@ def default_run_dir(config: PipelineConfig, root: Path = Path("runs")) -> Path:
 
 # --- stages --------------------------------------------------------------------------------------
 def stage_data(run: Run, opts: DataOptions) -> dict:
-    """Build the default KG and generate the task files into the run's data/ folder."""
+    """Build (or import) the KG and generate the task files into the run's data/ folder."""
     from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import save_kg
+    from kgreason.kg.io import import_kg, save_kg
     from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
 
     if run.is_done("data"):
         return run.phase_info("data") or {}
     start = time.perf_counter()
-    print(f"[data] building the DevOps KG (seed {opts.seed}, size {opts.kg_size}) and generating tasks")
-    kg = build_devops_kg(seed=opts.seed, size=opts.kg_size)
+    if opts.kg:
+        print(f"[data] importing the KG {opts.kg} and generating {opts.mode}-book tasks (seed {opts.seed})")
+        kg = import_kg(opts.kg)
+    else:
+        print(f"[data] building the DevOps KG (seed {opts.seed}, size {opts.kg_size}) and generating "
+              f"{opts.mode}-book tasks")
+        kg = build_devops_kg(seed=opts.seed, size=opts.kg_size)
     sizes = {"eval": opts.eval_size, "train_easy": opts.train_easy, "train_hard": opts.train_hard}
     splits = tuple(replace(s, size=sizes.get(s.name, s.size)) for s in DEFAULT_SPLITS)
     dataset = generate(kg, TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits), progress=True)
