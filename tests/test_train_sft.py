@@ -59,3 +59,86 @@ def test_sft_trains_the_adapter_and_resumes_after_interruption(data, tmp_path):
     finished = run.phase_info("sft")["finished"]
     assert run_sft(run, TINY, data, options)["finished"] == finished, "a finished phase is not redone"
     run.close()
+
+
+def _tiny_lora_batch(dtype: str = "fp32"):
+    """tiny:random with LoRA (B perturbed so adapters matter) and a right-padded batch with
+    prompt positions masked out of the labels, like SFTTrainer's collator builds."""
+    import torch
+    from peft import get_peft_model
+
+    from kgreason.models import load_model
+    from kgreason.train.sft import LoraOptions
+
+    model, _ = load_model(TINY, dtype=dtype, trainable=True)
+    model = get_peft_model(model, LoraOptions(r=4, alpha=8).peft_config())
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+    ids = torch.randint(0, model.config.vocab_size, (3, 24), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, 17:] = 0  # padding
+    mask[2, 9:] = 0
+    labels = ids.clone()
+    labels[:, :6] = -100  # the prompt
+    labels[1, 12:] = -100
+    labels[mask == 0] = -100
+    return model, {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_completion_only_lm_head_matches_the_reference_loss_and_gradients():
+    """The fast head (LM head on completion positions only) gives the loss and LoRA gradients of
+    transformers' own full-logits loss, within 1e-4 in fp32, and TRL's per-token outputs."""
+    import torch
+    from trl.trainer.utils import add_fused_lm_head
+
+    from kgreason.models.lora import unwrap_peft
+    from kgreason.train.sft import completion_lm_head_forward
+
+    model, batch = _tiny_lora_batch()
+    lora = [p for n, p in model.named_parameters() if "lora_" in n]
+
+    ref = model(**batch).loss  # the plain forward: full logits, mean cross-entropy over labels
+    ref_grads = torch.autograd.grad(ref, lora)
+    add_fused_lm_head(unwrap_peft(model), outputs=("log_probs", "entropy", "is_top1"))
+    trl_out = model(**batch, fused_lm_head=True)
+    completion_lm_head_forward(model)
+    out = model(**batch, fused_lm_head=True)
+    grads = torch.autograd.grad(out.loss, lora)
+
+    assert abs(out.loss.item() - ref.item()) < 1e-4
+    assert max((a - b).abs().max().item() for a, b in zip(grads, ref_grads, strict=True)) < 1e-4
+    for key in ("log_probs", "entropy"):
+        assert torch.allclose(getattr(out, key), getattr(trl_out, key).detach(), atol=1e-4), key
+    assert torch.equal(out.is_top1, trl_out.is_top1) and torch.equal(out.label_mask, trl_out.label_mask)
+    assert model(input_ids=batch["input_ids"]).logits.shape[-1] == model.config.vocab_size  # plain calls unchanged
+
+
+def test_micro_batches_train_like_the_full_batch(data, tmp_path, monkeypatch):
+    """Splitting each step's examples into accumulated micro-batches keeps the loss and the update."""
+    import kgreason.train.sft as sft
+    from conftest_train import lora_tensors
+
+    examples = load_material(data, SFTOptions(material=["easy"], max_examples=8))
+    options = TrainOptions(max_steps=2, batch_size=4, dtype="fp32", save_steps=100, logging_steps=1,
+                           warmup_ratio=0.0)
+    whole = sft.train_lora(TINY, examples, tmp_path / "whole", options)
+    monkeypatch.setattr(sft, "MICRO_BATCH_TOKENS", 1)  # one example per pass
+    micro = sft.train_lora(TINY, examples, tmp_path / "micro", options)
+    assert abs(whole.train_loss - micro.train_loss) < 1e-4
+    a, b = lora_tensors(tmp_path / "whole"), lora_tensors(tmp_path / "micro")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+    assert any(t.abs().sum() > 0 for k, t in a.items() if "lora_B" in k)
+
+
+def test_micro_batch_size_fits_the_token_budget():
+    from kgreason.train.sft import micro_batch_size
+
+    assert micro_batch_size(8, [230] * 20, 512, budget=1024) == 4
+    assert micro_batch_size(8, [410] * 20, 512, budget=1024) == 2
+    assert micro_batch_size(8, [40] * 20, 512, budget=1024) == 8
+    assert micro_batch_size(8, [3000] * 20, 512, budget=1024) == 2  # max_length truncates
+    assert micro_batch_size(6, [300] * 20, None, budget=1024) == 3
+    assert micro_batch_size(8, [], 512, budget=1024) == 8

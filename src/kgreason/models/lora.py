@@ -100,3 +100,9 @@ def merge_adapter(peft_model):
     if ref is not None:
         merged.kgreason_ref = ref
     return merged
+
+
+def unwrap_peft(model):
+    """The transformers model inside a PeftModel (the model itself when it is not wrapped)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model

@@ -1,22 +1,45 @@
-"""`kgreason bench train`: SFT training throughput, fp32 versus the chosen dtype, and as a share of
-this machine's matmul throughput measured in the same run.
+"""`kgreason bench train`: SFT training throughput of the stock path (TRL as configured before) and
+the fast path, side by side in one run, as tokens/s, a share of this machine's measured limit, and
+peak memory.
 
-FLOPs per trained token (stated, not measured): with LoRA the frozen base still runs forward (2N)
-and backward through the activations (2N) but computes no weight gradients, so
+The limit: the best sustained matmul FLOP/s among probes at the shapes the model runs (token rows x
+576 @ 576 x 1536 and back, 576 x 576, the LM head's 576 x 49152) and a large square one, in the
+training dtype (fp32 probed too, for reference). Each probe's figure is the median of a few timed
+windows after a warm-up: this host's speed drifts (bursts, throttling), and a single window can be
+2-3x off either way.
+
+FLOPs per token (stated, not measured): with LoRA the frozen base still runs forward (2N) and
+backward through the activations (2N) but computes no weight gradients, so
     LoRA:  4 x N_base + 6 x N_lora    FLOPs per token (N_base: parameters in matmuls, lm head included)
-    full:  6 x N                      (the usual figure, printed for comparison)
-Attention score FLOPs are left out (sequences here are a few hundred tokens). "Tokens" are every
-non-padding token the model processes (prompt and completion); the loss covers the completion only.
+`share_of_limit` = tokens/s x that / limit, for both paths. The fast path runs the LM head only at
+completion positions, so it executes fewer FLOPs per token; `executed_share` counts only those.
+Attention score FLOPs are left out. "Tokens" are every non-padding token the model processes
+(prompt and completion); the loss covers the completion only.
+
+Each (mode, path) trains in its own child process, one at a time, so each peak RSS is its own.
+Examples are built with the project's functions (built-in KG, `generate` for closed- and open-book
+tasks, `write_dataset`, then SFT's `load_material`), so prompt format changes show up here.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+MODES = ("closed", "open")
+PATHS = ("reference", "fast")
+MATERIAL = ["facts", "easy"]  # the SFT default
+POOL = 128  # examples per material: enough for group_by_length to batch similar lengths, as in real runs
+RESULT_MARK = "KGREASON_BENCH_RESULT "
 
 
 class StepClock(TrainerCallback):
@@ -30,22 +53,113 @@ class StepClock(TrainerCallback):
             self.marks.append((time.perf_counter(), float(logs["num_tokens"])))
 
 
-def matmul_flops(dtype: Any, n: int = 1024, seconds: float = 1.5) -> float:
-    """Sustained FLOP/s of an n x n matmul in `dtype` on this machine (all threads torch uses)."""
+# --- the limit -----------------------------------------------------------------------------------
+def matmul_flops(dtype: Any, m: int, k: int, n: int, windows: int = 3, window_s: float = 0.4,
+                 warmup_s: float = 0.3) -> float:
+    """Sustained FLOP/s of an [m x k] @ [k x n] matmul: the median of `windows` timed windows."""
     import torch
 
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    a @ b
-    reps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
+    start = time.perf_counter()
+    while time.perf_counter() - start < warmup_s:
         a @ b
-        reps += 1
-    return 2 * n**3 * reps / (time.perf_counter() - start)
+    rates = []
+    for _ in range(windows):
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < window_s:
+            a @ b
+            reps += 1
+        rates.append(2 * m * k * n * reps / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
-def count_params(model_ref: str, lora_r: int) -> tuple[int, int]:
-    """(matmul parameters of the base, LoRA parameters) for the training defaults."""
+def probe_shapes(hidden: int, intermediate: int, vocab: int, rows: int) -> list[tuple[str, int, int, int]]:
+    """(name, m, k, n): the model's projections at `rows` tokens, the LM head, a large square."""
+    return [
+        (f"{rows}x{hidden}@{hidden}x{intermediate} (gate/up)", rows, hidden, intermediate),
+        (f"{rows}x{intermediate}@{intermediate}x{hidden} (down)", rows, intermediate, hidden),
+        (f"{rows}x{hidden}@{hidden}x{hidden} (q/o)", rows, hidden, hidden),
+        (f"256x{hidden}@{hidden}x{vocab} (lm head, completion rows)", 256, hidden, vocab),
+        ("2048x2048@2048x2048 (square)", 2048, 2048, 2048),
+    ]
+
+
+def probe_limit(dtypes: list[str], shapes: list[tuple[str, int, int, int]], window_s: float = 0.4) -> dict:
+    """Every probe's GFLOP/s per dtype, and the best one per dtype (the limit)."""
+    from kgreason.models.dtype import resolve_dtype
+
+    results = []
+    for name in dtypes:
+        for label, m, k, n in shapes:
+            rate = matmul_flops(resolve_dtype(name), m, k, n, window_s=window_s, warmup_s=0.75 * window_s)
+            results.append({"dtype": name, "shape": label, "gflops": round(rate / 1e9, 1)})
+    best = {name: max((r for r in results if r["dtype"] == name), key=lambda r: r["gflops"]) for name in dtypes}
+    return {"results": results, "best": best,
+            "method": f"median of 3 x {window_s} s windows after a warm-up, per shape; limit = best shape"}
+
+
+# --- examples --------------------------------------------------------------------------------------
+def bench_examples(mode: str, seed: int = 0, pool: int = POOL) -> list[dict]:
+    """SFT examples (facts + easy questions) built as `kgreason kg build` + `kgreason tasks generate
+    [--mode open]` + `kgreason train sft` would build them, in a temporary data folder."""
+    from dataclasses import replace
+
+    from kgreason.kg.builtin import build_devops_kg
+    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
+    from kgreason.train.sft import SFTOptions, load_material
+
+    kg = build_devops_kg(seed=seed)
+    sizes = {"train_easy": pool}
+    splits = tuple(replace(s, size=sizes.get(s.name, min(s.size, 8))) for s in DEFAULT_SPLITS)
+    with tempfile.TemporaryDirectory(prefix="kgreason-bench-data-") as tmp:
+        write_dataset(generate(kg, TaskConfig(seed=seed, mode=mode, splits=splits)), tmp)
+        return load_material(Path(tmp), SFTOptions(material=list(MATERIAL), max_examples=pool))
+
+
+# --- one timed training (child process) --------------------------------------------------------
+def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, batch_size: int,
+                  path: str, seed: int = 0) -> dict:
+    """Train `steps` + 1 optimizer steps (the first is warm-up, not timed) and time them."""
+    from kgreason.train.runs import peak_rss_mb
+    from kgreason.train.sft import TrainOptions, train_lora
+
+    clock = StepClock()
+    options = TrainOptions(max_steps=steps + 1, batch_size=batch_size, dtype=dtype, logging_steps=1,
+                           save_steps=10_000, warmup_ratio=0.0, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="kgreason-bench-train-") as tmp:
+        result = train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock], path=path)
+    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
+    return {"path": path, "dtype": dtype, "tokens": n1 - n0, "seconds": t1 - t0,
+            "tokens_per_s": (n1 - n0) / (t1 - t0), "peak_rss_mb": peak_rss_mb(),
+            "completion_share": (result.trained_tokens_per_epoch / result.tokens_per_epoch
+                                 if result.tokens_per_epoch else None)}
+
+
+def _child(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    examples = json.loads(Path(spec["examples"]).read_text(encoding="utf-8"))
+    out = time_training(spec["model"], examples, spec["dtype"], spec["steps"], spec["batch_size"],
+                        spec["path"], spec["seed"])
+    print(RESULT_MARK + json.dumps(out), flush=True)
+
+
+def run_child(spec: dict, workdir: Path) -> dict:
+    """One timed training in a fresh Python process (its own peak RSS, no allocator leftovers)."""
+    spec_file = workdir / f"spec-{spec['mode']}-{spec['path']}.json"
+    spec_file.write_text(json.dumps(spec), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "kgreason.train.bench", str(spec_file)],
+                          capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    tail = (proc.stdout + proc.stderr)[-3000:]
+    raise RuntimeError(f"bench child ({spec['mode']}, {spec['path']}) failed with exit code {proc.returncode}:\n{tail}")
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+def count_params(model_ref: str, lora_r: int) -> dict:
+    """Matmul parameters of the base (lm head included), of its LM head, and of LoRA; model shape."""
     from peft import get_peft_model
 
     from kgreason.models import load_model
@@ -56,64 +170,121 @@ def count_params(model_ref: str, lora_r: int) -> tuple[int, int]:
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     total = sum(p.numel() for p in model.parameters())
     base = total if tied else total - embed  # a tied embedding is still the lm head's matmul
+    head = model.get_output_embeddings().weight.numel()
+    cfg = model.config
     peft = get_peft_model(model, LoraOptions(r=lora_r, alpha=2 * lora_r).peft_config())
     lora = sum(p.numel() for n, p in peft.named_parameters() if "lora_" in n)
-    return base, lora
-
-
-def bench_examples(batch_size: int, steps: int, seed: int) -> list[dict]:
-    """SFT examples at the defaults (facts + easy questions, full traces) from the built-in KG."""
-    import random
-
-    from kgreason.kg.builtin import build_devops_kg
-    from kgreason.tasks.generate import TaskConfig, fact_records, generate_tasks
-    from kgreason.train.sft import fact_examples, question_examples
-
-    kg = build_devops_kg(seed=seed)
-    tasks = generate_tasks(kg, TaskConfig(seed=seed))["train_easy"]
-    examples = question_examples(tasks) + fact_examples(fact_records(kg), Path("<built-in facts>"))
-    random.Random(seed).shuffle(examples)
-    return examples[: batch_size * (steps + 1)]
-
-
-def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, batch_size: int) -> dict:
-    from kgreason.train.sft import TrainOptions, train_lora
-
-    clock = StepClock()
-    options = TrainOptions(max_steps=steps + 1, batch_size=batch_size, dtype=dtype, logging_steps=1,
-                           save_steps=10_000, warmup_ratio=0.0)
-    with tempfile.TemporaryDirectory(prefix="kgreason-bench-train-") as tmp:
-        train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock])
-    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]  # the first step (warm-up) is not timed
-    return {"dtype": dtype, "tokens": n1 - n0, "seconds": t1 - t0, "tokens_per_s": (n1 - n0) / (t1 - t0)}
+    return {"n_base": base, "n_head": head, "n_lora": lora, "hidden": cfg.hidden_size,
+            "intermediate": cfg.intermediate_size, "vocab": cfg.vocab_size}
 
 
 def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_size: int = 8, dtype: str = "auto",
-                seed: int = 0) -> dict:
+                seed: int = 0, modes: tuple[str, ...] = MODES, paths: tuple[str, ...] = PATHS,
+                quiet: bool = False, probe_window_s: float = 0.4, pool: int = POOL) -> dict:
     import torch
 
     from kgreason.models.dtype import default_device, dtype_name, resolve_dtype
 
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, flush=True)
+
     chosen = dtype_name(resolve_dtype(dtype, default_device()))
-    base, lora = count_params(model_ref, lora_r=16)
-    per_token = 4 * base + 6 * lora
-    examples = bench_examples(batch_size, steps, seed)
-    print(f"kgreason bench train: {model_ref}, LoRA r=16, batch {batch_size}, {steps} timed steps "
-          f"(+1 warm-up) per precision, torch threads {torch.get_num_threads()}")
-    print(f"parameters in matmuls N_base = {base / 1e6:.1f}M, LoRA N_lora = {lora / 1e6:.2f}M; "
-          f"FLOPs per token: LoRA 4*N_base + 6*N_lora = {per_token / 1e9:.3f} GFLOP "
-          f"(full fine-tuning would be 6*N = {6 * base / 1e9:.3f} GFLOP)")
+    params = count_params(model_ref, lora_r=16)
+    per_token = 4 * params["n_base"] + 6 * params["n_lora"]
+    say(f"kgreason bench train: {model_ref}, LoRA r=16, {chosen}, batch {batch_size}, {steps} timed steps "
+        f"(+1 warm-up) per row, torch threads {torch.get_num_threads()}")
+    say(f"FLOPs per token: 4*N_base + 6*N_lora = 4*{params['n_base'] / 1e6:.1f}M + 6*{params['n_lora'] / 1e6:.2f}M "
+        f"= {per_token / 1e9:.3f} GFLOP")
+    shapes = probe_shapes(params["hidden"], params["intermediate"], params["vocab"], rows=2048)
+    probe = probe_limit(list(dict.fromkeys([chosen, "fp32"])), shapes, probe_window_s)
     rows = []
-    for name in dict.fromkeys(["fp32", chosen]):
-        peak = matmul_flops(resolve_dtype(name))
-        result = time_training(model_ref, examples, name, steps, batch_size)
-        achieved = result["tokens_per_s"] * per_token
-        rows.append({**result, "matmul_flops": peak, "achieved_flops": achieved, "share": achieved / peak})
-    fp32 = rows[0]["tokens_per_s"]
-    print(f"{'dtype':6} {'tokens/s':>9} {'vs fp32':>8} {'achieved GFLOP/s':>17} {'matmul GFLOP/s':>15} {'share':>6}")
+    with tempfile.TemporaryDirectory(prefix="kgreason-bench-") as tmp:
+        for mode in modes:
+            examples = bench_examples(mode, seed, pool)
+            ex_file = Path(tmp) / f"examples-{mode}.json"
+            ex_file.write_text(json.dumps(examples), encoding="utf-8")
+            for path in paths:
+                say(f"  timing {mode}-book examples, {path} path ...")
+                spec = {"model": model_ref, "examples": str(ex_file), "dtype": chosen, "steps": steps,
+                        "batch_size": batch_size, "path": path, "seed": seed, "mode": mode}
+                rows.append({"mode": mode, **run_child(spec, Path(tmp))})
+    # The probes once more after the training: the host's speed drifts, the limit is the best seen.
+    again = probe_limit([chosen], shapes, probe_window_s)
+    probe["results"] += [{**r, "repeat": True} for r in again["results"]]
+    if again["best"][chosen]["gflops"] > probe["best"][chosen]["gflops"]:
+        probe["best"][chosen] = again["best"][chosen]
+    limit = probe["best"][chosen]["gflops"] * 1e9
+    head_share = params["n_head"] / params["n_base"]
     for r in rows:
-        print(f"{r['dtype']:6} {r['tokens_per_s']:9.1f} {r['tokens_per_s'] / fp32:7.2f}x "
-              f"{r['achieved_flops'] / 1e9:17.1f} {r['matmul_flops'] / 1e9:15.1f} {100 * r['share']:5.1f}%")
-    print("tokens: non-padding prompt+completion tokens processed; share = tokens/s x FLOPs per token / "
-          "measured n x n matmul FLOP/s in the same dtype (measured just before each timing).")
-    return {"rows": rows, "flops_per_token": per_token, "n_base": base, "n_lora": lora}
+        r["share_of_limit"] = r["tokens_per_s"] * per_token / limit
+        executed = per_token
+        if r["path"] == "fast" and r.get("completion_share") is not None:
+            executed -= 4 * params["n_head"] * (1 - r["completion_share"])
+        r["executed_share"] = r["tokens_per_s"] * executed / limit
+    summary = _summary(rows, limit, per_token)
+    result = {
+        "model": model_ref, "dtype": chosen, "batch_size": batch_size, "steps": steps,
+        "threads": torch.get_num_threads(), "flops_per_token": per_token, **params,
+        "lm_head_share_of_flops": round(head_share, 3),
+        "limit_gflops": round(limit / 1e9, 1), "limit_tokens_per_s": round(limit / per_token, 1),
+        "probe": probe, **summary, "rows": rows,
+    }
+    if not quiet:
+        print_table(result)
+    return result
+
+
+def _totals(rows: list[dict]) -> dict:
+    tokens = sum(r["tokens"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    return {"tokens_per_s": tokens / seconds if seconds else 0.0,
+            "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in rows) if rows else None}
+
+
+def _summary(rows: list[dict], limit: float, per_token: float) -> dict:
+    """Headline figures: the fast path over every mode (tokens / seconds), the reference as baseline."""
+    fast = _totals([r for r in rows if r["path"] == "fast"])
+    ref = _totals([r for r in rows if r["path"] == "reference"])
+    out: dict[str, Any] = {
+        "tokens_per_s": round(fast["tokens_per_s"], 1),
+        "share_of_limit": round(fast["tokens_per_s"] * per_token / limit, 4),
+        "peak_rss_mb": fast["peak_rss_mb"],
+        "baseline": {"tokens_per_s": round(ref["tokens_per_s"], 1),
+                     "share_of_limit": round(ref["tokens_per_s"] * per_token / limit, 4),
+                     "peak_rss_mb": ref["peak_rss_mb"]},
+    }
+    if ref["tokens_per_s"] and fast["tokens_per_s"]:
+        out["vs_baseline"] = round(fast["tokens_per_s"] / ref["tokens_per_s"], 2)
+        out["vs_baseline_by_mode"] = {
+            m: round(f["tokens_per_s"] / r["tokens_per_s"], 2)
+            for m in dict.fromkeys(x["mode"] for x in rows)
+            for f in rows if f["mode"] == m and f["path"] == "fast"
+            for r in rows if r["mode"] == m and r["path"] == "reference"
+        }
+    return out
+
+
+def print_table(result: dict) -> None:
+    print("limit probes (GFLOP/s):")
+    for p in result["probe"]["results"]:
+        print(f"  {p['dtype']:5} {p['shape']:48} {p['gflops']:8.1f}{'  (repeat)' if p.get('repeat') else ''}")
+    best = result["probe"]["best"][result["dtype"]]
+    print(f"limit: {result['limit_gflops']:.1f} GFLOP/s ({result['dtype']}, best probe: {best['shape']}) "
+          f"= {result['limit_tokens_per_s']:.0f} tokens/s at {result['flops_per_token'] / 1e9:.3f} GFLOP/token")
+    print(f"{'mode':7} {'path':10} {'tokens/s':>9} {'share':>7} {'executed':>9} {'peak RSS':>9} {'vs ref':>7}")
+    refs = {r["mode"]: r["tokens_per_s"] for r in result["rows"] if r["path"] == "reference"}
+    for r in result["rows"]:
+        ratio = f"{r['tokens_per_s'] / refs[r['mode']]:6.2f}x" if refs.get(r["mode"]) else "      -"
+        print(f"{r['mode']:7} {r['path']:10} {r['tokens_per_s']:9.1f} {100 * r['share_of_limit']:6.1f}% "
+              f"{100 * r['executed_share']:8.1f}% {r['peak_rss_mb'] or 0:7.0f}MB {ratio}")
+    base = result["baseline"]
+    print(f"fast path, all modes: {result['tokens_per_s']:.1f} tokens/s, {100 * result['share_of_limit']:.1f}% of "
+          f"the limit, peak RSS {result['peak_rss_mb']:.0f} MB; reference: {base['tokens_per_s']:.1f} tokens/s, "
+          f"{100 * base['share_of_limit']:.1f}%, {base['peak_rss_mb']:.0f} MB; ratio {result.get('vs_baseline', '-')}x")
+    print("tokens: non-padding prompt+completion tokens; share: tokens/s x 4*N_base+6*N_lora / limit; executed: "
+          "the same with the LM head counted only where it ran (completion positions on the fast path).")
+
+
+if __name__ == "__main__":  # a child of bench_train: python -m kgreason.train.bench SPEC.json
+    _child(sys.argv[1])

@@ -270,15 +270,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- kgreason bench train ------------------------------------------------------------------------
 def add_bench_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
-    p.add_argument("--steps", type=int, default=4, help="timed optimizer steps per precision (after 1 warm-up step)")
+    p.add_argument("--steps", type=int, default=4, help="timed optimizer steps per row (after 1 warm-up step)")
     p.add_argument("--batch-size", type=int, default=8, help="examples per step (the SFT default)")
     p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
-                   help="the precision compared with fp32 (auto: the one training picks here)")
+                   help="training precision (auto: the one training picks here)")
     p.add_argument("--seed", type=int, default=0, help="data seed")
+    p.add_argument("--modes", default="closed,open",
+                   help="comma list of task modes to time: closed (closed-book) and/or open (open-book)")
+    p.add_argument("--paths", default="reference,fast",
+                   help="comma list of training paths: reference (TRL's stock path) and/or fast")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
 def cmd_bench_train(args: argparse.Namespace) -> int:
-    from kgreason.train.bench import bench_train
+    import json
 
-    bench_train(args.model, steps=args.steps, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed)
+    from kgreason.train.bench import MODES, PATHS, bench_train
+
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    paths = tuple(m.strip() for m in args.paths.split(",") if m.strip())
+    if not modes or set(modes) - set(MODES):
+        raise InputError(f"--modes: expected a comma list of {', '.join(MODES)}, got {args.modes!r}")
+    if not paths or set(paths) - set(PATHS):
+        raise InputError(f"--paths: expected a comma list of {', '.join(PATHS)}, got {args.paths!r}")
+    result = bench_train(args.model, steps=args.steps, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed,
+                         modes=modes, paths=paths, quiet=args.json)
+    if args.json:
+        print(json.dumps(result))
     return 0

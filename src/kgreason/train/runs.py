@@ -262,8 +262,10 @@ class Run:
         return bool(info and info.get("done"))
 
     def mark_done(self, phase: str, info: dict[str, Any]) -> None:
-        """Record a finished phase in summary.json in one atomic write; a rerun then skips it."""
-        self.update_phase(phase, {**info, "done": True, "finished": now_iso()})
+        """Record a finished phase in summary.json in one atomic write; a rerun then skips it.
+        `peak_rss_mb`: this process's peak memory since the previous phase finished (see peak_rss_mb)."""
+        self.update_phase(phase, {"peak_rss_mb": peak_rss_mb(reset=True), **info, "done": True,
+                                  "finished": now_iso()})
 
     def update_phase(self, phase: str, info: dict[str, Any]) -> None:
         if not is_main_process():
@@ -274,6 +276,37 @@ class Run:
         phases[phase] = {**phases.get(phase, {}), **info}
         summary["updated"] = now_iso()
         atomic_write_json(self.summary_path, summary)
+
+
+def peak_rss_mb(reset: bool = False) -> float | None:
+    """Peak resident memory of this process in MB, since the last reset when the kernel supports it.
+
+    Why a reset: `kgreason run` runs every stage in one process, and getrusage's peak never goes
+    down, so without it every stage would report the largest stage before it. Linux resets the
+    high-water mark (VmHWM) when "5" is written to /proc/self/clear_refs; elsewhere this falls back
+    to the whole process's peak.
+    """
+    peak = None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024  # kB
+                break
+    except OSError:
+        pass
+    if peak is None:
+        try:
+            import resource
+            import sys
+
+            raw = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+            peak = raw / 2**20 if sys.platform == "darwin" else raw / 1024
+        except (ImportError, OSError):
+            return None
+    if reset:
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+    return round(peak, 1)
 
 
 def round_time() -> float:

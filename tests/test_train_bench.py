@@ -1,0 +1,42 @@
+"""`kgreason bench train` on tiny:random: both paths run side by side and the JSON names the figures."""
+
+from __future__ import annotations
+
+import json
+
+from kgreason.cli import main
+
+
+def test_bench_train_json_reports_both_paths(capsys):
+    from kgreason.train import bench
+
+    result = bench.bench_train("tiny:random", steps=1, batch_size=2, modes=("closed",), quiet=True,
+                               probe_window_s=0.05, pool=16)
+    assert {"tokens_per_s", "share_of_limit", "peak_rss_mb", "limit_gflops", "probe", "vs_baseline",
+            "baseline", "rows"} <= set(result)
+    assert [(r["mode"], r["path"]) for r in result["rows"]] == [("closed", "reference"), ("closed", "fast")]
+    for row in result["rows"]:
+        assert row["tokens"] > 0 and row["tokens_per_s"] > 0 and row["peak_rss_mb"] > 0
+        assert 0 < row["executed_share"] <= row["share_of_limit"] + 1e-9
+    fast = result["rows"][1]
+    assert result["tokens_per_s"] == round(fast["tokens_per_s"], 1)
+    assert result["vs_baseline"] > 0 and result["probe"]["best"]["bf16" if result["dtype"] == "bf16" else "fp32"]
+    assert result["limit_gflops"] == max(p["gflops"] for p in result["probe"]["results"] if p["dtype"] == result["dtype"])
+    json.dumps(result)  # plain JSON all the way down
+
+
+def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
+    from kgreason.train import bench
+
+    seen = {}
+
+    def fake(model_ref, **kwargs):
+        seen.update(kwargs, model=model_ref)
+        return {"tokens_per_s": 1.0, "share_of_limit": 0.5, "peak_rss_mb": 10.0, "limit_gflops": 2.0,
+                "probe": {}, "vs_baseline": 3.0}
+
+    monkeypatch.setattr(bench, "bench_train", fake)
+    assert main(["bench", "train", "--model", "tiny:random", "--modes", "open", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["vs_baseline"] == 3.0
+    assert seen["modes"] == ("open",) and seen["paths"] == ("reference", "fast") and seen["quiet"] is True
+    assert main(["bench", "train", "--modes", "book"]) != 0
