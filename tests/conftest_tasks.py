@@ -1,22 +1,67 @@
-"""Shared data for test_tasks_*: the default dataset on the built-in graph, made once per session."""
+"""Shared data for test_tasks_* and test_baselines*: small datasets on the built-in graph, made once per
+session (generation is the slow part of these tests), the default-size ones for the slow tests, and
+a hand-sized graph."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 from kgreason.kg.builtin import build_devops_kg
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
-from kgreason.tasks.generate import GeneratedDataset, TaskConfig, generate
+from kgreason.kg.io import save_kg
+from kgreason.tasks.generate import GeneratedDataset, SplitSpec, TaskConfig, generate, write_dataset
+
+# The default splits with the training files at 1/5 of their sizes (generation time is spent on
+# them and on eval). Eval keeps its default 300 items: at 120 the shortcut rates' sampling noise
+# (about +-8 points) is too wide for the 35% limit of `tasks audit --strict`.
+SMALL_SPLITS = (
+    SplitSpec("eval", 300, 4, 5, held_out=True),
+    SplitSpec("train_easy", 300, 1, 3),
+    SplitSpec("train_hard", 120, 4, 5),
+)
 
 
-@lru_cache(maxsize=1)
-def builtin_kg() -> KnowledgeGraph:
-    return build_devops_kg(seed=0)
+def builtin_kg(seed: int = 0) -> KnowledgeGraph:
+    return _builtin_kg(seed)
+
+
+@lru_cache(maxsize=4)
+def _builtin_kg(seed: int) -> KnowledgeGraph:
+    return build_devops_kg(seed=seed)
+
+
+def small_dataset(mode: str = "closed") -> GeneratedDataset:
+    """Seed 0, SMALL_SPLITS, on the built-in graph of seed 0 (made once per session and mode)."""
+    return _small_dataset(mode)
+
+
+def small_dataset_dir(mode: str = "closed") -> Path:
+    """`small_dataset(mode)` written as `tasks generate` writes it, with kg.json beside it."""
+    return _small_dataset_dir(mode)
+
+
+@lru_cache(maxsize=2)  # called positionally only: f() and f("closed") would be two cache entries
+def _small_dataset(mode: str) -> GeneratedDataset:
+    return generate(builtin_kg(0), TaskConfig(seed=0, mode=mode, splits=SMALL_SPLITS))
 
 
 @lru_cache(maxsize=2)
-def default_dataset(mode: str = "closed") -> GeneratedDataset:
-    return generate(builtin_kg(), TaskConfig(seed=0, mode=mode))
+def _small_dataset_dir(mode: str) -> Path:
+    out = Path(tempfile.mkdtemp(prefix=f"kgreason-tasks-{mode}-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    save_kg(builtin_kg(0), out / "kg.json")
+    write_dataset(small_dataset(mode), out)
+    return out
+
+
+def default_dataset(mode: str = "closed", seed: int = 0) -> GeneratedDataset:
+    """Default sizes (300 / 1500 / 600): seconds per call, for the slow tests only."""
+    return generate(builtin_kg(seed), TaskConfig(seed=seed, mode=mode))
+
 
 
 def tiny_kg() -> KnowledgeGraph:

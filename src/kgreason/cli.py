@@ -126,13 +126,17 @@ def _add_tasks_commands(sub: argparse._SubParsersAction) -> None:
         tasks, "generate",
         "Write train_easy (1-3 hops), train_hard (4-5 hops, a training pool), eval (4-5 hops, held out), "
         "facts.jsonl (one statement per KG edge) and manifest.json. Every question states its start and "
-        "relation chain, and exactly one option is reached by following it.",
+        "relation chain, and exactly one option is reached by following it; held-out distractors are "
+        "matched on structure (same depth, last relation and type) so rules that ignore the chain stay "
+        "at chance. See docs/tasks.md.",
         generate,
     ))
     add_audit_arguments(_cmd(
         tasks, "audit",
         "Audit a task file (ours or the hobby project's): ill-posed items, letter balance, overlap with "
-        "--against files, untaught edges, KG-oracle accuracy and shortcut baselines.",
+        "--against files, untaught edges, KG-oracle accuracy and every registered shortcut baseline with its "
+        "confidence interval (add your own via KGREASON_PLUGINS). --strict exits 1 on any problem or a baseline "
+        "above --max-shortcut.",
         audit,
     ))
 

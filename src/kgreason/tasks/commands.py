@@ -10,6 +10,8 @@ from pathlib import Path
 
 from kgreason.io import InputError
 
+DEFAULT_MAX_SHORTCUT = 0.35  # the same as kgreason.tasks.audit.DEFAULT_MAX_SHORTCUT (imported lazily there)
+
 
 def parse_hops(text: str) -> tuple[int, int]:
     """"4-5" -> (4, 5); "3" -> (3, 3)."""
@@ -21,6 +23,17 @@ def parse_hops(text: str) -> tuple[int, int]:
     if lo_i < 1 or hi_i < lo_i:
         raise argparse.ArgumentTypeError(f"hop range must satisfy 1 <= min <= max, got {text!r}")
     return lo_i, hi_i
+
+
+def unit_interval(text: str) -> float:
+    """A float in [0, 1] (for --max-shortcut)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +58,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of each shorter training split steered onto edges of eval paths")
     p.add_argument("--any-type-distractors", action="store_true",
                    help="allow distractors of another type than the answer (default: same type where types exist)")
+    p.add_argument("--strict-distractors", choices=["all", "held_out"], default="held_out",
+                   help="which splits must have structure-matched distractors (an item without three is "
+                        "rejected); the others fall back to weaker, balanced kinds (default: held_out)")
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -54,15 +70,22 @@ def generate_command(args: argparse.Namespace) -> int:
     splits = (
         SplitSpec(args.eval_name, args.eval_size, *args.eval_hops, held_out=True),
         SplitSpec(args.easy_name, args.easy_size, *args.easy_hops),
-        SplitSpec(args.hard_name, args.hard_size, *args.hard_hops),
+        SplitSpec(args.hard_name, args.hard_size, *args.hard_hops, strict=True),
     )
     config = TaskConfig(seed=args.seed, mode=args.mode, splits=splits, max_context_facts=args.max_context_facts,
                         attempts_per_item=args.attempts_per_item, cover_eval_edges=args.cover_eval_edges,
-                        same_type_distractors=not args.any_type_distractors)
+                        same_type_distractors=not args.any_type_distractors,
+                        strict_distractors=args.strict_distractors)
     t0 = time.perf_counter()
     kg = load_kg(args.kg)
     t1 = time.perf_counter()
     data = generate(kg, config, progress=sys.stderr.isatty())
+    for spec in splits:  # an empty held-out split is no dataset: say why, write nothing
+        if spec.held_out and spec.size > 0 and not data.splits[spec.name]:
+            rej = data.manifest["rejections"][spec.name]
+            why = ", ".join(f"{k} {v}" for k, v in sorted(rej.items(), key=lambda kv: -kv[1])) or "no candidates"
+            raise InputError(f"{args.kg}: the graph gives no well-posed item for the held-out split "
+                             f"{spec.name!r} (rejected: {why}); nothing written")
     paths = write_dataset(data, args.out)
     t2 = time.perf_counter()
     m = data.manifest
@@ -86,7 +109,11 @@ def add_audit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--against", nargs="*", default=[], metavar="TRAIN",
                    help="training files (task JSONL and/or facts.jsonl) to check overlap and taught edges against")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--strict", action="store_true", help="exit 1 when anything is ill posed or leaked")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when the file is empty, anything is ill posed or leaked, or a shortcut baseline "
+                        "beats --max-shortcut")
+    p.add_argument("--max-shortcut", type=unit_interval, default=DEFAULT_MAX_SHORTCUT, metavar="ACC",
+                   help="highest accuracy a shortcut baseline may reach under --strict (0..1, default: %(default)s)")
 
 
 def audit_command(args: argparse.Namespace) -> int:
@@ -98,7 +125,7 @@ def audit_command(args: argparse.Namespace) -> int:
     tasks = load_tasks(args.file)
     index = EntityIndex(kg)
     against = [load_material(p, index) for p in args.against]
-    report = audit_tasks(kg, tasks, against)
+    report = audit_tasks(kg, tasks, against, max_shortcut=args.max_shortcut)
     report["file"] = str(args.file)
     print(json.dumps(report, indent=2) if args.json else format_report(args.file, report))
     return 1 if args.strict and report["problems"] else 0

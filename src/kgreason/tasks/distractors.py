@@ -268,14 +268,30 @@ def branch_facts(kg: KnowledgeGraph, plan: ItemPlan, chosen: Sequence[Candidate]
     return out
 
 
+def _depths(start: str, candidate: Candidate) -> dict[str, int] | None:
+    """Entity -> depth below `start` on the candidate's decoy walk (None: the decoy is no walk from
+    the start, e.g. the chain followed from elsewhere)."""
+    if not candidate.edges or candidate.edges[0][0] != start:
+        return None
+    return {start: 0, **{t: i for i, (_, _, t) in enumerate(candidate.edges, start=1)}}
+
+
+def _same_depths(a: dict[str, int] | None, b: dict[str, int] | None) -> bool:
+    """Whether two walks put every entity they share at the same depth."""
+    if a is None or b is None:
+        return True
+    return all(a[x] == b[x] for x in a.keys() & b.keys())
+
+
 class DistractorBalancer:
     """Running win rates of the balanced baselines over a split, and the distractor choice that keeps
     each at chance (1 / options). Candidates of weaker kinds cost a little, so structure-matched
     distractors win ties."""
 
     def __init__(self, kg: KnowledgeGraph, ctx: BaselineContext, mode: str, max_context_facts: int,
-                 k: int = 3, samples: int = 48) -> None:
+                 k: int = 3, samples: int = 48, layered: bool = False) -> None:
         load_plugins()
+        self.layered = layered and mode == "open"  # see choose()
         self.kg = kg
         self.ctx = ctx
         self.mode = mode
@@ -303,9 +319,22 @@ class DistractorBalancer:
 
     def choose(self, plan: ItemPlan, rng: random.Random) -> tuple[list[Candidate], dict[str, float]] | None:
         pool = plan.candidates
+        layers: list[dict[str, int] | None] = []
+        if self.layered:
+            # Open-mode strict splits show every decoy: keep only decoys that put each entity at
+            # one depth below the start (as the gold path does), so no decoy runs through another
+            # option or gives one a shortcut, and every option is mentioned once, hop_len facts deep.
+            gold = {x: i for i, x in enumerate(plan.entities)}
+            pool = [c for c in pool if _same_depths(gold, _depths(plan.start, c))]
+            layers = [_depths(plan.start, c) for c in pool]
         if len(pool) < self.k:
             return None
         combos = list(itertools.combinations(range(len(pool)), self.k))
+        if layers:
+            combos = [c for c in combos if all(_same_depths(layers[i], layers[j])
+                                                for i, j in itertools.combinations(c, 2))]
+            if not combos:
+                return None
         if len(combos) > self.samples:
             combos = rng.sample(combos, self.samples)
         target = (self.n + 1) / (self.k + 1)

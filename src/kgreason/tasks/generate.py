@@ -54,6 +54,9 @@ class SplitSpec:
     min_hops: int
     max_hops: int
     held_out: bool = False
+    # Structure-matched distractors only (see tasks/distractors.py); None: only if held out (or the
+    # config says "all"). The hard training pool is strict too, so RSFT samples items built like eval.
+    strict: bool | None = None
 
     def hop_lengths(self) -> list[int]:
         return list(range(self.min_hops, self.max_hops + 1))
@@ -62,7 +65,7 @@ class SplitSpec:
 DEFAULT_SPLITS: tuple[SplitSpec, ...] = (
     SplitSpec("eval", 300, 4, 5, held_out=True),
     SplitSpec("train_easy", 1500, 1, 3),
-    SplitSpec("train_hard", 600, 4, 5),
+    SplitSpec("train_hard", 600, 4, 5, strict=True),
 )
 
 
@@ -447,6 +450,8 @@ class _SplitGenerator:
         return plan
 
     def strict(self, spec: SplitSpec) -> bool:
+        if spec.strict is not None:
+            return spec.strict
         return self.config.strict_distractors == "all" or spec.held_out
 
     def answer_cap(self, spec: SplitSpec) -> int:
@@ -500,8 +505,8 @@ class _SplitGenerator:
             if quota[h] <= 0:
                 continue
             picked = balancer.choose(plan, self.rng)
-            if picked is None:
-                rejected["too_few_distractors"] += 1
+            if picked is None:  # open-mode strict splits: no three decoys that keep one depth per entity
+                rejected["crossing_decoys" if balancer.layered else "too_few_distractors"] += 1
                 continue
             chosen, wins = picked
             spare = left[h] >= quota[h]  # enough plans of this length remain to skip this one
@@ -560,7 +565,8 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
         if spec.held_out and baseline_ctx.train_options is None:
             baseline_ctx.train_options = Counter(x for name, tasks in splits.items()
                                                  for t in tasks for x in t.option_ids.values())
-        balancer = DistractorBalancer(kg, baseline_ctx, config.mode, config.max_context_facts)
+        balancer = DistractorBalancer(kg, baseline_ctx, config.mode, config.max_context_facts,
+                                      layered=gen.strict(spec))
         drafts = gen.choose_split(spec, plans[spec.name], balancer, rejections[spec.name])
         letters = _balanced_letters(len(drafts), gen.rng)
         splits[spec.name] = [
