@@ -11,11 +11,14 @@ ARM_HELP = "base, sft, rsft_easy, rsft_hard, rsft_curriculum, rsft_mixed, rsft_f
 
 def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", choices=["tiny", "quick", "full"],
-                   help="scale: tiny (tiny:random, seconds per arm, for tests), quick (bundled SmolLM2, 40 eval "
-                   "items, one seed, about 40 minutes on a 2-core CPU), full (300 eval items, 3 seeds)")
+                   help="scale: tiny (tiny:random, seconds per arm, for tests), quick (bundled SmolLM2, the "
+                   "recipe of `kgreason run`: open book, 150 eval items, 3 seeds), full (300 eval items, 3 seeds, "
+                   "longer training; for a GPU)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per trained arm (default: the preset's)")
-    p.add_argument("--mode", default="closed", choices=["closed", "open"],
+    p.add_argument("--mode", default="open", choices=["closed", "open"],
                    help="closed-book (facts must be learnt) or open-book (relevant facts in the prompt)")
+    p.add_argument("--kg", default="", help="your own graph: kg.json, TSV/CSV triples or builtin:NAME "
+                   "(default: the built-in DevOps KG)")
     p.add_argument("--out", default=None, help="experiment folder (default: experiments/distribution-<preset>-<mode>)")
     p.add_argument("--arms", default=None, help=f"comma list of arms to run (default: all): {ARM_HELP}; "
                    "RSFT/GRPO arms bring the SFT arm they start from")
@@ -31,7 +34,7 @@ def run_distribution(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"experiments/distribution-{args.preset}-{args.mode}")
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else ARM_NAMES
-    cfg = ExperimentConfig(out=out, preset=args.preset, mode=args.mode, seeds=args.seeds, arms=arms,
+    cfg = ExperimentConfig(out=out, preset=args.preset, mode=args.mode, kg=args.kg, seeds=args.seeds, arms=arms,
                            model=args.model, data_seed=args.data_seed, report_only=args.report_only)
     started = time.time()
     results = run(cfg)

@@ -89,6 +89,10 @@ class Preset:
     rsft_k: int = 8
     rsft_questions: int = 200
     rsft_epochs: float = 2.0
+    rsft_lr: float = 1e-4
+    rsft_temperature: float = 0.7
+    rsft_keep: int = 1  # winners kept per question
+    rsft_faithful_only: bool = False  # winners must also have a faithful trace
     grpo_steps: int = 100
     grpo_k: int = 8
     max_new_tokens: int = 160
@@ -108,12 +112,14 @@ PRESETS: dict[str, Preset] = {
                    sft_max_examples=4, rsft_rounds=1, rsft_k=2, rsft_questions=2, rsft_epochs=1.0,
                    grpo_steps=1, grpo_k=2, max_new_tokens=8, eval_max_new_tokens=8, eval_batch=6,
                    n_resamples=200, dtype="fp32", lora_r=2, max_length=256, eval_plots=False),
-    # the bundled SmolLM2-135M on the 2-core CPU in about 40 minutes (SFT at 12-13 s/step there); two RSFT
-    # rounds so that the curriculum arm (an easy round, then a hard one) differs from the easy arm
-    "quick": Preset(model="bundled:smollm2-135m", seeds=1, n_eval=40, n_easy=600, n_hard=120, sft_steps=60,
-                    sft_batch=8, sft_max_examples=600, sft_lr=3e-4, max_length=384, rsft_rounds=2, rsft_k=4,
-                    rsft_questions=8, rsft_epochs=2.0, grpo_steps=4, grpo_k=4, max_new_tokens=112,
-                    eval_max_new_tokens=112, eval_batch=16),
+    # the bundled SmolLM2-135M on the 2-core CPU, with the recipe of `kgreason run`'s quick preset (open
+    # book, SFT on 1-3 hops, RSFT keeping correct answers with faithful traces); two RSFT rounds so
+    # that the curriculum arm (an easy round, then a hard one) differs from the easy arm
+    "quick": Preset(model="bundled:smollm2-135m", seeds=3, n_eval=150, n_easy=1000, n_hard=400, sft_steps=100,
+                    sft_batch=8, sft_max_examples=0, sft_lr=5e-4, max_length=512, rsft_rounds=2, rsft_k=4,
+                    rsft_questions=64, rsft_epochs=2.0, rsft_lr=2e-4, rsft_temperature=0.5, rsft_keep=2,
+                    rsft_faithful_only=True, grpo_steps=8, grpo_k=4, max_new_tokens=128,
+                    eval_max_new_tokens=128, eval_batch=16),
     # the real question: hundreds of eval items, several seeds (a GPU or a long CPU night)
     "full": Preset(model="bundled:smollm2-135m", seeds=3),
 }
@@ -123,7 +129,8 @@ PRESETS: dict[str, Preset] = {
 class ExperimentConfig:
     out: Path
     preset: str = "quick"
-    mode: str = "closed"
+    mode: str = "open"
+    kg: str = ""  # "" = the built-in DevOps KG; else a kg.json / TSV / CSV file or builtin:NAME
     seeds: int | None = None  # None: the preset's
     arms: tuple[str, ...] = ARM_NAMES
     model: str | None = None  # None: the preset's
@@ -173,7 +180,8 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
 
     def comparable(rec: dict) -> dict:
         # more seeds may be added later, so the seed count is not part of what must match
-        return {"mode": rec.get("mode"), "preset": rec.get("preset"), "data_seed": rec.get("data_seed"),
+        return {"mode": rec.get("mode"), "kg": rec.get("kg", ""), "preset": rec.get("preset"),
+                "data_seed": rec.get("data_seed"),
                 "settings": {k: v for k, v in (rec.get("settings") or {}).items() if k != "seeds"}}
 
     old, new = comparable(saved), comparable(record)
@@ -186,20 +194,20 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
 
 
 # --- data ------------------------------------------------------------------------------------------
-def prepare_data(out: Path, preset: Preset, mode: str, data_seed: int) -> Path:
-    """Build the KG and the task files once (eval held out, easy and hard training pools)."""
+def prepare_data(out: Path, preset: Preset, mode: str, data_seed: int, kg_source: str = "") -> Path:
+    """Build (or import) the KG and the task files once (eval held out, easy and hard training pools)."""
     data = out / "data"
     if (data / "manifest.json").is_file() and (data / "kg.json").is_file():
         return data
     from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import save_kg
+    from kgreason.kg.io import import_kg, save_kg
     from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, write_dataset
 
-    kg = build_devops_kg(seed=data_seed, size=preset.kg_size)
+    kg = import_kg(kg_source) if kg_source else build_devops_kg(seed=data_seed, size=preset.kg_size)
     config = TaskConfig(seed=data_seed, mode=mode, splits=(
         SplitSpec("eval", preset.n_eval, 4, 5, held_out=True),
         SplitSpec("train_easy", preset.n_easy, 1, 3),
-        SplitSpec("train_hard", preset.n_hard, 4, 5),
+        SplitSpec("train_hard", preset.n_hard, 4, 5, strict=True),
     ))
     dataset = generate(kg, config)
     save_kg(kg, data / "kg.json")
@@ -232,7 +240,8 @@ def _rsft(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapte
     options = RSFTOptions(
         rounds=preset.rsft_rounds, k=preset.rsft_k, max_new_tokens=preset.max_new_tokens,
         distribution=arm.distribution, questions=preset.rsft_questions, frontier=arm.frontier, seed=seed,
-        train=_train_options(preset, seed, max_steps=0, epochs=preset.rsft_epochs, learning_rate=1e-4,
+        temperature=preset.rsft_temperature, keep=preset.rsft_keep, faithful_only=preset.rsft_faithful_only,
+        train=_train_options(preset, seed, max_steps=0, epochs=preset.rsft_epochs, learning_rate=preset.rsft_lr,
                              batch_size=preset.sft_batch, save_steps=25, logging_steps=5),
     )
     info = run_rsft(run, preset.model, data, options, init_adapter=init_adapter, phase="rsft", kg=kg)
@@ -310,11 +319,11 @@ def run_distribution(cfg: ExperimentConfig) -> dict:
     cfg.out.mkdir(parents=True, exist_ok=True)
     arms = select_arms(cfg.arms)
     check_or_write_experiment(cfg.out, {
-        "experiment": "distribution", "mode": cfg.mode, "preset": cfg.preset, "data_seed": cfg.data_seed,
+        "experiment": "distribution", "mode": cfg.mode, "kg": cfg.kg, "preset": cfg.preset, "data_seed": cfg.data_seed,
         "seeds": preset.seeds, "settings": {k: v for k, v in asdict(preset).items() if k != "seeds"},
     })
     started = time.time()
-    data = prepare_data(cfg.out, preset, cfg.mode, cfg.data_seed)
+    data = prepare_data(cfg.out, preset, cfg.mode, cfg.data_seed, cfg.kg)
     kg = load_kg(data / "kg.json")
     eval_tasks = load_tasks(data / "eval.jsonl")
     jobs = [(arm, seed) for seed in range(preset.seeds) for arm in arms if seed in seeds_for(arm, preset.seeds)]

@@ -547,6 +547,27 @@ def predictions(items: Sequence[ItemView], ctx: BaselineContext,
     return out
 
 
+def expected_hits(items: Sequence[ItemView], answers: Sequence[str], ctx: BaselineContext,
+                  names: Iterable[str] | None = None) -> dict[str, list[float]]:
+    """Baseline name -> per item, the chance the rule picks the correct letter when it breaks ties
+    uniformly at random (1 / number tied, or 0). Averaging these gives a rule's accuracy without
+    the noise of one particular tie-break; baselines that apply to no item are left out."""
+    out: dict[str, list[float]] = {}
+    for baseline in active_baselines(names):
+        hits: list[float] = []
+        applies = False
+        for item, answer in zip(items, answers, strict=True):
+            scores = baseline.scores(item, ctx)
+            if scores is None or answer not in item.letters:
+                hits.append(0.0)
+                continue
+            applies = True
+            hits.append(win_share(scores, item.letters.index(answer)))
+        if applies:
+            out[baseline.name] = hits
+    return out
+
+
 def bootstrap_interval(hits: Sequence[float], seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
     """Seeded percentile-bootstrap 95% interval of a mean."""
     import numpy as np

@@ -165,7 +165,7 @@ def structure_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: r
     walks = start_walks(kg, start, hops, rng, avoid=set(), last_relation=chain[-1])
     if hops >= 3:
         for x, edges in start_walks(kg, start, hops, rng, avoid=set(), last_relation=chain[-1],
-                                    first_relation=chain[0], tries=120).items():
+                                    first_relation=chain[0], tries=240).items():
             walks.setdefault(x, edges)
         # The chain's own relations in another order (last one kept): a rule that reads the chain
         # as a bag of relations, ignoring their order, cannot tell these decoys from the answer.

@@ -481,7 +481,7 @@ class _SplitGenerator:
                     quota -= 1
                     break
         for h in hops:
-            budget = math.ceil(self.config.attempts_per_item * extra) * max(0, targets[h] - len(made[h]))
+            budget = self.config.attempts_per_item * max(0, targets[h] - len(made[h]))
             while len(made[h]) < targets[h] and budget > 0:
                 budget -= 1
                 plan = self._attempt(h, rejected, answers, cap, strict)

@@ -221,6 +221,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", type=Path,
                    help="run folder (default: runs/<preset>, or runs/<preset>-<hash> when options are overridden)")
     p.add_argument("--model", help="base model reference (unset: the preset's, bundled:smollm2-135m)")
+    p.add_argument("--kg", help="your own graph: kg.json, TSV/CSV triples (kgreason kg import formats) or "
+                                "builtin:NAME (unset: the built-in DevOps KG)")
+    p.add_argument("--mode", choices=["open", "closed"],
+                   help="open: the facts a question needs are in its prompt; closed: the model must know them "
+                        "(unset: the preset's, open for quick)")
     p.add_argument("--seed", type=int, help="dataset and training seed (unset: the preset's, 0)")
     p.add_argument("--eval-items", type=int, help="held-out items evaluated per phase (0: all; unset: the preset's)")
     p.add_argument("--sft-steps", type=int, help="SFT optimizer steps")
@@ -239,6 +244,10 @@ def pipeline_config_from_args(args: argparse.Namespace) -> Any:
     cfg = preset_config(args.preset)
     if args.model:
         cfg.model = args.model
+    if args.kg:
+        cfg.data = replace(cfg.data, kg=args.kg)
+    if args.mode:
+        cfg.data = replace(cfg.data, mode=args.mode)
     if args.seed is not None:
         cfg.data = replace(cfg.data, seed=args.seed)
         cfg.sft.train.seed = cfg.rsft.train.seed = cfg.rsft.seed = cfg.eval.seed = args.seed
