@@ -96,7 +96,7 @@ def test_rerun_with_other_settings_is_refused(experiment):
     with pytest.raises(InputError, match="other settings"):
         from kgreason.experiments.distribution import ExperimentConfig, run_distribution
 
-        run_distribution(ExperimentConfig(out=experiment, preset="tiny", mode="open"))
+        run_distribution(ExperimentConfig(out=experiment, preset="tiny", mode="closed"))
 
 
 def test_arm_selection_brings_sft_and_rejects_unknown():

@@ -59,7 +59,10 @@ def test_oracles_are_perfect_on_generated_data(tmp_path: Path, mode: str) -> Non
         capture_output=True,
     )
     rc, rep = _check(kg, out)
-    assert rep["n"] == 80
+    # every generated item is read (open mode may make fewer than asked: strict decoys are rejected, not weakened)
+    made = sum(1 for line in (out / "eval.jsonl").read_text().splitlines() if line.strip())
+    assert 40 <= made <= 80
+    assert rep["n"] == made
     assert rep["oracles"]["kg"]["acc"] == 1.0
     assert rep["oracles"]["kg"]["bad_path_star"] == 0
     if mode == "open":

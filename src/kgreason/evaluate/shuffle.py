@@ -62,12 +62,16 @@ def shuffle_task(task: Task, rng: random.Random, render_prompt: PromptRenderer |
 
 
 def _rewrite_option_lines(old: Task, new: Task) -> str:
-    """Swap option texts in lines of the form 'A) text' / 'A. text' / 'A: text'; fails loudly."""
+    """Swap option texts in lines of the form 'A) text' / 'A. text' / 'A: text' / 'text (A)'; fails loudly."""
     lines = old.prompt.split("\n")
     done: set[str] = set()
     for i, line in enumerate(lines):
         stripped = line.lstrip()
         for letter, text in old.options.items():
+            if stripped.rstrip() == f"{text.strip()} ({letter})" and letter not in done:  # tasks/format.py's form
+                lines[i] = f"{line[: len(line) - len(stripped)]}{new.options[letter]} ({letter})"
+                done.add(letter)
+                continue
             for sep in (") ", ". ", ": "):
                 head = f"{letter}{sep}"
                 if stripped.startswith(head) and stripped[len(head) :].strip() == text.strip() and letter not in done:
