@@ -77,7 +77,7 @@ class BaselineContext:
     train_options: Counter | None = None  # how often each entity is an option (any letter) in training
     letter_counts: Counter = field(default_factory=Counter)
     _range_types: dict[str, str | None] | None = None
-    _distances: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    _distances: dict[tuple[str, int, bool], dict[str, int]] = field(default_factory=dict)
     _k_reach: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     _in_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     _walks: dict[tuple[str, int, bool], dict[str, float]] = field(default_factory=dict)
@@ -90,7 +90,14 @@ class BaselineContext:
 
     def undirected_distances(self, start: str, depth: int) -> dict[str, int]:
         """Entity -> undirected hop distance from `start`, up to `depth` (bounded by BFS_CAP)."""
-        key = (start, depth)
+        return self._distances_from(start, depth, directed=False)
+
+    def directed_distances(self, start: str, depth: int) -> dict[str, int]:
+        """Entity -> directed hop distance from `start`, up to `depth` (bounded by BFS_CAP)."""
+        return self._distances_from(start, depth, directed=True)
+
+    def _distances_from(self, start: str, depth: int, directed: bool) -> dict[str, int]:
+        key = (start, depth, directed)
         if key not in self._distances:
             if len(self._distances) > 4096:
                 self._distances.clear()
@@ -100,7 +107,9 @@ class BaselineContext:
                 node = queue.popleft()
                 if dist[node] >= depth:
                     continue
-                for nbr in (*self.kg.successors(node), *self.kg.predecessors(node)):
+                nbrs = self.kg.successors(node) if directed else (*self.kg.successors(node),
+                                                                   *self.kg.predecessors(node))
+                for nbr in nbrs:
                     if nbr not in dist:
                         dist[nbr] = dist[node] + 1
                         queue.append(nbr)
@@ -134,22 +143,6 @@ class BaselineContext:
             self._walks[key] = _walk_weights(lambda node: [t for ts in self.kg.out_relations(node).values() for t in ts],
                                              start, k, uniform)
         return self._walks[key]
-
-    def directed_distances(self, start: str, depth: int) -> dict[str, int]:
-        key = (start, -depth)
-        if key not in self._distances:
-            dist = {start: 0}
-            queue = deque([start])
-            while queue and len(dist) < BFS_CAP:
-                node = queue.popleft()
-                if dist[node] >= depth:
-                    continue
-                for nbr in self.kg.successors(node):
-                    if nbr not in dist:
-                        dist[nbr] = dist[node] + 1
-                        queue.append(nbr)
-            self._distances[key] = dist
-        return self._distances[key]
 
     def in_count(self, entity: str, relation: str) -> int:
         key = (entity, relation)
@@ -320,13 +313,18 @@ def word_overlap(item: ItemView, ctx: BaselineContext) -> Scores:
     return [float(len(q_words & words(label))) for label in item.labels]
 
 
-@register_baseline("nearest_to_start", "the option nearest to the start in the undirected graph")
-def nearest_to_start(item: ItemView, ctx: BaselineContext) -> Scores | None:
+def _nearest(item: ItemView, ctx: BaselineContext, directed: bool) -> Scores | None:
+    """Minus each option's distance from the start (options beyond hop_len + 1 count as one further)."""
     if not item.start:
         return None
     depth = max(item.hop_len, 1) + 1
-    dist = ctx.undirected_distances(item.start, depth)
+    dist = (ctx.directed_distances if directed else ctx.undirected_distances)(item.start, depth)
     return _per_option(item, lambda x: -float(dist.get(x, depth + 1)), missing=-float(depth + 2))
+
+
+@register_baseline("nearest_to_start", "the option nearest to the start in the undirected graph")
+def nearest_to_start(item: ItemView, ctx: BaselineContext) -> Scores | None:
+    return _nearest(item, ctx, directed=False)
 
 
 @register_baseline("reachable_in_k_hops", "an option reachable from the start in exactly k hops by any relations")
@@ -339,11 +337,7 @@ def reachable_in_k_hops(item: ItemView, ctx: BaselineContext) -> Scores | None:
 
 @register_baseline("directed_nearest", "the option nearest to the start along directed edges")
 def directed_nearest(item: ItemView, ctx: BaselineContext) -> Scores | None:
-    if not item.start:
-        return None
-    depth = max(item.hop_len, 1) + 1
-    dist = ctx.directed_distances(item.start, depth)
-    return _per_option(item, lambda x: -float(dist.get(x, depth + 1)), missing=-float(depth + 2))
+    return _nearest(item, ctx, directed=True)
 
 
 @register_baseline("random_walk_end", "the option where a random walk of k steps from the start most often ends")
