@@ -11,7 +11,6 @@ learn instead of reasoning, and `--strict` fails when one exceeds `--max-shortcu
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from kgreason.tasks.baselines import (
     bootstrap_interval,
     expected_hits,
     predictions,
+    tie_break,
 )
 from kgreason.tasks.generate import mentions, task_from_record
 
@@ -92,14 +92,9 @@ def reachable(kg: KnowledgeGraph, task: Task, start: str, stated: bool) -> set[s
 
 # --- oracle and shortcuts --------------------------------------------------------------------------
 def _tie_break(task: Task, name: str, letters: Sequence[str]) -> str:
-    """A deterministic pseudo-random pick among tied letters, so ties score chance, not 'always A'."""
+    """The baselines' deterministic pseudo-random pick among tied letters (ties score chance, not 'always A')."""
     letters = sorted(letters)
-    return letters[zlib.crc32(f"{name}:{task.id}".encode()) % len(letters)]
-
-
-def _argmax_letters(scores: dict[str, float]) -> list[str]:
-    best = max(scores.values())
-    return [lt for lt, s in scores.items() if s == best]
+    return letters[tie_break(task.id, name, range(len(letters)))]
 
 
 def oracle_predictions(kg: KnowledgeGraph, tasks: Sequence[Task]) -> list[str | None]:

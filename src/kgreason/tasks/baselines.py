@@ -340,20 +340,22 @@ def directed_nearest(item: ItemView, ctx: BaselineContext) -> Scores | None:
     return _nearest(item, ctx, directed=True)
 
 
-@register_baseline("random_walk_end", "the option where a random walk of k steps from the start most often ends")
-def random_walk_end(item: ItemView, ctx: BaselineContext) -> Scores | None:
+def _walk_end(item: ItemView, ctx: BaselineContext, uniform: bool) -> Scores | None:
+    """Each option's weight as the end of k-step walks from the start (probability or count)."""
     if not item.start:
         return None
-    weights = ctx.walk_weights(item.start, item.hop_len, uniform=True)
+    weights = ctx.walk_weights(item.start, item.hop_len, uniform=uniform)
     return _per_option(item, lambda x: weights.get(x, 0.0))
+
+
+@register_baseline("random_walk_end", "the option where a random walk of k steps from the start most often ends")
+def random_walk_end(item: ItemView, ctx: BaselineContext) -> Scores | None:
+    return _walk_end(item, ctx, uniform=True)
 
 
 @register_baseline("walk_count", "the option at the end of the most walks of k steps from the start")
 def walk_count(item: ItemView, ctx: BaselineContext) -> Scores | None:
-    if not item.start:
-        return None
-    weights = ctx.walk_weights(item.start, item.hop_len, uniform=False)
-    return _per_option(item, lambda x: weights.get(x, 0.0))
+    return _walk_end(item, ctx, uniform=False)
 
 
 @register_baseline("train_answer_prior", "the option most often a gold answer in the training files")
