@@ -281,6 +281,37 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
                    help="uvicorn log level")
 
 
+# --- export --------------------------------------------------------------------------------------
+def _add_export_commands(sub: argparse._SubParsersAction) -> None:
+    from kgreason.export.commands import add_hf_arguments, add_lm_eval_arguments  # torch-free
+
+    def hf(args: argparse.Namespace) -> int:
+        from kgreason.export.commands import hf_command
+
+        return hf_command(args)
+
+    def lm_eval(args: argparse.Namespace) -> int:
+        from kgreason.export.commands import lm_eval_command
+
+        return lm_eval_command(args)
+
+    export = _group(sub, "export", "Export a data folder for other tools: Hugging Face datasets, lm-evaluation-harness.")
+    add_hf_arguments(_cmd(
+        export, "hf",
+        "Write a Hugging Face datasets folder: one parquet shard per split, a facts config, and a dataset card "
+        "(seed, sizes, the audit's shortcut baselines, license). Rows carry a self-contained reward label for "
+        "verl, OpenRLHF and TRL (kgreason.reward.adapters). See docs/export.md.",
+        hf,
+    ))
+    add_lm_eval_arguments(_cmd(
+        export, "lm-eval",
+        "Write an lm-evaluation-harness task folder: one generate_until task per hop count of a split, a group, "
+        "and a utils.py scoring each answer with kgreason's reward (acc, faithful, reward, format_ok). "
+        "See docs/export.md.",
+        lm_eval,
+    ))
+
+
 # --- benchmarks ----------------------------------------------------------------------------------
 def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
     def bench_train(args: argparse.Namespace) -> int:
@@ -373,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_commands(sub)
     _add_eval_commands(sub)
     _add_serve_commands(sub)
+    _add_export_commands(sub)
     _add_bench_commands(_group(sub, "bench", "Benchmarks: print speed figures as ratios against a baseline measured in the same run."))
     return parser
 
