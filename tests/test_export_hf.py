@@ -146,3 +146,22 @@ def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert err.startswith("kgreason: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_export_and_adapters_never_import_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kgreason.cli import main\n"
+        f"assert main(['export', 'hf', '--tasks', {str(data_folder('open'))!r}, '--out', {str(tmp_path / 'hf')!r}]) == 0\n"
+        f"assert main(['export', 'lm-eval', '--tasks', {str(data_folder('open'))!r}, '--out', {str(tmp_path / 'lm')!r}]) == 0\n"
+        "from datasets import load_dataset\n"
+        "from kgreason.reward.adapters import compute_score\n"
+        f"row = load_dataset({str(tmp_path / 'hf')!r}, split='eval')[0]\n"
+        "assert compute_score('kgreason', row['reference_completion'], row['ground_truth']) > 1\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
