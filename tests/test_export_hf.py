@@ -131,6 +131,18 @@ def test_kg_option_and_missing_graph(tmp_path: Path) -> None:
     assert read_data_folder(copy, kg).kg_path == kg
 
 
+def test_out_must_be_a_new_or_existing_folder_other_than_the_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(data_folder("open"), copy)
+    (tmp_path / "file").write_text("x")
+    for command in ("hf", "lm-eval"):
+        assert main(["export", command, "--tasks", str(copy), "--out", str(tmp_path / "file")]) == 2
+        assert main(["export", command, "--tasks", str(copy), "--out", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("kgreason: error: --out") == 4 and "Traceback" not in err
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in data_folder("open").iterdir())
+
+
 @pytest.mark.parametrize("case", ["missing", "file", "no_manifest", "missing_split"])
 def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "data"

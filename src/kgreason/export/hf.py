@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kgreason.export.rows import DataFolder, split_rows
+from kgreason.export.rows import DataFolder, check_out, split_rows
 from kgreason.io import atomic_write_text, iter_jsonl
 
 SHARD = "{split}-00000-of-00001.parquet"
@@ -73,7 +73,7 @@ def export_hf(data: DataFolder, out: str | Path) -> dict[str, Any]:
 
     from kgreason.reward.match import EntityMatcher
 
-    out = Path(out)
+    out = check_out(data, out)
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("data", "facts"):
         shutil.rmtree(out / sub, ignore_errors=True)  # no stale shard of an earlier export is left behind

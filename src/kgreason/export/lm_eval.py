@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kgreason.export.rows import DataFolder, split_rows
+from kgreason.export.rows import DataFolder, check_out, split_rows
 from kgreason.io import InputError, atomic_write_jsonl, atomic_write_text
 
 METRICS = ("acc", "faithful", "reward", "format_ok")
@@ -119,6 +119,7 @@ def export_lm_eval(data: DataFolder, out: str | Path, split: str | None = None, 
         raise InputError(f"--name: {name!r} must be letters, digits and underscores (it names the lm-eval tasks)")
     if max_gen_toks < 1:
         raise InputError(f"--max-gen-toks must be at least 1, got {max_gen_toks}")
+    check_out(data, out)
     split = split or (data.held_out[0] if data.held_out else next(iter(data.splits)))
     if split not in data.splits:
         raise InputError(f"--split: {data.path} has no split {split!r} (it has {', '.join(data.splits)})")

@@ -80,6 +80,16 @@ def read_data_folder(path: str | Path, kg_path: str | Path | None = None) -> Dat
     return data
 
 
+def check_out(data: DataFolder, out: str | Path) -> Path:
+    """The output folder, refused (InputError) where writing it would fail or overwrite the input."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {path}: exists and is not a folder")
+    if path.resolve() == data.path.resolve():
+        raise InputError(f"--out {path}: is the --tasks folder; write the export somewhere else")
+    return path
+
+
 def task_row(task: Task, kg: KnowledgeGraph, matcher: Any = None) -> dict[str, Any]:
     """One export row (plain JSON types; parquet and JSON Lines write it unchanged)."""
     from kgreason.reward.adapters import ground_truth
