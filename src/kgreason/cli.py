@@ -9,8 +9,18 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from kgreason import argtypes as at
 
 Handler = Callable[[argparse.Namespace], int | None]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line naming the flag, not the usage block (subparsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -18,13 +28,15 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or default == [] or "default" in text.lower():
             return text
         return super()._get_help_string(action) or text
 
 
 def _cmd(sub: argparse._SubParsersAction, name: str, help: str, handler: Handler, **kw) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help, formatter_class=_HelpFormatter, **kw)
+    # The command list %-formats `help` (so it spells a percent sign %%); a description is printed as is.
+    p = sub.add_parser(name, help=help, description=help.replace("%%", "%"), formatter_class=_HelpFormatter, **kw)
     p.set_defaults(handler=handler)
     return p
 
@@ -48,7 +60,7 @@ def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
         "The same seed and size give a byte-identical file.",
         kg_cmd.cmd_build,
     )
-    p.add_argument("--out", required=True, help="where to write kg.json")
+    p.add_argument("--out", required=True, type=at.out_file, help="where to write kg.json")
     p.add_argument("--seed", type=int, default=0, help="random seed for the sampled links")
     p.add_argument(
         "--size",
@@ -69,7 +81,7 @@ def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
         kg_cmd.cmd_import,
     )
     p.add_argument("file", help="the file to import, or builtin:NAME")
-    p.add_argument("--out", required=True, help="where to write kg.json")
+    p.add_argument("--out", required=True, type=at.out_file, help="where to write kg.json")
     p.add_argument(
         "--format", choices=["json", "tsv", "csv"], default=None, help="input format (default: from the extension)"
     )
@@ -161,7 +173,7 @@ def _add_score_commands(sub: argparse._SubParsersAction) -> None:
                    help="JSONL of Completion records (task_id, text, ...) or {id|task_id, completion|text}")
     p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"],
                    help="reward formula (docs/reward.md)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, type=at.out_file,
                    help="where to write the breakdowns (default: <completions stem>.<preset>.scores.jsonl)")
 
 
@@ -188,7 +200,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--gguf", metavar="PATH", help="a local .gguf file to convert instead of the bundled model")
     p.add_argument("--model", default="bundled:smollm2-135m", help=argparse.SUPPRESS)
-    p.add_argument("--out", metavar="DIR", help="write the folder here instead of the cache")
+    p.add_argument("--out", metavar="DIR", type=at.out_dir, help="write the folder here instead of the cache")
     p.add_argument("--force", action="store_true", help="convert again even if the folder exists")
 
     p = _cmd(
@@ -202,18 +214,19 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
                    "(default with --adapter: the base recorded in the adapter)")
     p.add_argument("--adapter", metavar="DIR", help="a PEFT LoRA adapter folder saved by kgreason (merged for speed)")
     p.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL (e.g. data/eval.jsonl)")
-    p.add_argument("--out", required=True, metavar="FILE", help="completions JSONL to append to")
-    p.add_argument("-k", type=int, default=8, help="samples per task")
-    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="cap per sample (most stop at the answer line)")
+    p.add_argument("--out", required=True, metavar="FILE", type=at.out_file, help="completions JSONL to append to")
+    p.add_argument("-k", type=at.positive_int, default=8, help="samples per task")
+    p.add_argument("--temperature", type=at.non_negative_float, default=0.7, help="0 = greedy")
+    p.add_argument("--top-p", type=at.probability, default=1.0, help="nucleus sampling mass, above 0 and at most 1")
+    p.add_argument("--max-new-tokens", type=at.positive_int, default=256,
+                   help="cap per sample (most stop at the answer line)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (per task and sample index)")
-    p.add_argument("--limit", type=int, help="only the first N tasks")
-    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto",
+    p.add_argument("--limit", type=at.positive_int, metavar="N", help="only the first N tasks")
+    p.add_argument("--backend", choices=at.BACKEND_CHOICES, default="auto",
                    help="auto = vllm when installed with a GPU, else hf")
-    p.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
+    p.add_argument("--dtype", choices=at.DTYPE_CHOICES, default="auto",
                    help="auto = bf16 where the CPU/GPU supports it, else fp32")
-    p.add_argument("--batch-size", type=int, help="rows (prompt x sample) per forward pass; default 64 on CPU, "
+    p.add_argument("--batch-size", type=at.positive_int, help="rows (prompt x sample) per forward pass; default 64 on CPU, "
                    "lowered to fit memory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -276,7 +289,7 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
              "live answers (Try It), the distribution experiment and the KG. Binds 127.0.0.1 by default.", serve)
     p.add_argument("--runs", default="runs", help="the runs folder (run folders and experiment folders)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind; anything but localhost exposes the runs")
-    p.add_argument("--port", type=int, default=8765, help="port to listen on")
+    p.add_argument("--port", type=at.port, default=8765, help="port to listen on (1-65535)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level")
 
@@ -355,11 +368,12 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
         "versus the naive per-entity substring loop, on the built-in graph and a larger one.",
         bench_reward,
     )
-    p.add_argument("--n", type=int, default=2000, help="completions per graph")
+    p.add_argument("--n", type=at.positive_int, default=2000, help="completions per graph")
     p.add_argument("--large", default="medium", help="size of the larger built-in graph (medium, large or an edge count)")
     p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
     p.add_argument("--seed", type=int, default=0, help="graph and workload seed")
-    p.add_argument("--min-seconds", type=float, default=1.0, help="time each measurement for at least this long")
+    p.add_argument("--min-seconds", type=at.non_negative_float, default=1.0,
+                   help="time each measurement for at least this long")
 
     def bench_sampler(args: argparse.Namespace) -> int:
         from kgreason.sampling.bench import cmd_bench_sampler
@@ -376,19 +390,19 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
     p.add_argument("--tasks", metavar="FILE", help="task JSONL for the prompts (default: eval tasks of the built-in KG)")
-    p.add_argument("--n-prompts", type=int, default=24, help="prompts for our sampler (more than one batch per round, so slots get refilled)")
-    p.add_argument("--naive-prompts", type=int, default=2, help="prompts for the naive loop (it is slow)")
-    p.add_argument("-k", type=int, default=8, help="samples per prompt")
-    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="cap per sample")
+    p.add_argument("--n-prompts", type=at.positive_int, default=24, help="prompts for our sampler (more than one batch per round, so slots get refilled)")
+    p.add_argument("--naive-prompts", type=at.positive_int, default=2, help="prompts for the naive loop (it is slow)")
+    p.add_argument("-k", type=at.positive_int, default=8, help="samples per prompt")
+    p.add_argument("--temperature", type=at.non_negative_float, default=0.7, help="sampling temperature")
+    p.add_argument("--max-new-tokens", type=at.positive_int, default=64, help="cap per sample")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"], help="dtype of our sampler")
-    p.add_argument("--batch-size", type=int, help="rows per forward pass of our sampler (unset: the sampler default, 64 on CPU)")
+    p.add_argument("--dtype", default="auto", choices=at.DTYPE_CHOICES, help="dtype of our sampler")
+    p.add_argument("--batch-size", type=at.positive_int, help="rows per forward pass of our sampler (unset: the sampler default, 64 on CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kgreason",
         description="Teach small language models multi-hop reasoning over a knowledge graph, "
         "with the graph itself as the reward model.",
@@ -427,6 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except (InputError, KGError) as exc:
         print(f"kgreason: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: name it, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kgreason: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kgreason: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -70,14 +70,23 @@ def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    path = Path(path)
+def check_input_file(path: Path) -> None:
+    """InputError unless `path` is an existing file (not a folder)."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; expected a file")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    check_input_file(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON") from None
 
 
 def iter_jsonl(path: str | os.PathLike, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
@@ -87,10 +96,12 @@ def iter_jsonl(path: str | os.PathLike, tolerate_torn_tail: bool = False) -> Ite
     which is what resuming an append-only log needs.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as f:
-        lines = f.readlines()
+    check_input_file(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON lines") from None
     for i, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kgreason.argtypes import BACKEND_CHOICES, DTYPE_CHOICES, out_dir, positive_int
 from kgreason.io import InputError, atomic_write_text
 
 
@@ -80,19 +81,21 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    "omit with --adapter to use the base the adapter names")
     p.add_argument("--adapter", help="PEFT adapter folder (drift is measured against the same model with it disabled)")
     p.add_argument("--tasks", help="task JSONL to evaluate on (e.g. data/eval.jsonl)")
-    p.add_argument("--out", help="output folder: metrics.json, predictions.jsonl, report.md, PNG plots "
+    p.add_argument("--out", type=out_dir, help="output folder: metrics.json, predictions.jsonl, report.md, PNG plots "
                    "(with --compare: where compare.md goes)")
     p.add_argument("--kg", help="kg.json (default: kg.json beside the task file)")
     p.add_argument("--seed", type=int, default=0, help="seed for the item subset, the option shuffle and the bootstrap")
-    p.add_argument("--max-items", type=int, default=None, help="evaluate a seeded random subset of this many items")
+    p.add_argument("--max-items", type=positive_int, default=None, help="evaluate a seeded random subset of this many items")
     p.add_argument("--no-shuffle", action="store_true", help="skip the shuffled-options pass (halves the time)")
     p.add_argument("--no-drift", action="store_true", help="skip the KL-from-base measurement")
     p.add_argument("--no-references", action="store_true", help="skip the shortcut-baseline and KG-oracle rows")
-    p.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
-    p.add_argument("--max-new-tokens", type=int, default=192, help="generation budget per answer")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="prompts per generation batch")
+    p.add_argument("--max-new-tokens", type=positive_int, default=192, help="generation budget per answer")
     p.add_argument("--reward", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset to score with")
-    p.add_argument("--backend", default="auto", help="sampling backend: auto, hf or vllm")
-    p.add_argument("--dtype", default=None, help="bf16, fp16 or fp32 (default: what the device runs fastest)")
-    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples per interval")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                   help="sampling backend (auto: vllm when installed with a GPU, else hf)")
+    p.add_argument("--dtype", default=None, choices=DTYPE_CHOICES,
+                   help="model precision (default: what the device runs fastest)")
+    p.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples per interval")
     p.add_argument("--compare", nargs="+", metavar="DIR", help="compare eval folders or run folders side by side "
                    "with paired bootstrap differences (vs the first), instead of evaluating")

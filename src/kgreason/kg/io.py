@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -161,8 +162,32 @@ def load_kg(
     """
     path = resolve_source(path)
     with paused_gc():
-        data = read_json(path)
+        try:
+            data = read_json(path)
+        except InputError:
+            hint = _triples_hint(path)
+            if hint:
+                raise InputError(hint) from None
+            raise
         return kg_from_dict(data, source=str(path), default_name=path.stem, relation_meta=relation_meta)
+
+
+def _triples_hint(path: Path) -> str | None:
+    """For a file that is not JSON: a message saying to import it when it looks like TSV/CSV triples."""
+    kind = {".tsv": "TSV", ".tab": "TSV", ".csv": "CSV"}.get(path.suffix.lower())
+    if kind is None:
+        try:
+            with path.open(encoding="utf-8-sig") as f:
+                first = next((line for line in f if line.strip()), "")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if first.lstrip().startswith(("{", "[")):
+            return None
+        kind = "TSV" if "\t" in first else "CSV" if "," in first else None
+    if kind is None:
+        return None
+    return (f"{path}: {kind} triples, not a kg.json graph; run `kgreason kg import {path} --out kg.json` first "
+            "and pass that kg.json")
 
 
 def resolve_source(path: str | os.PathLike) -> Path:
@@ -206,7 +231,9 @@ def kg_from_dict(
     # The hobby project's files carry a "domain" where ours carry a "name".
     named = [v for v in (data.get("name"), data.get("domain")) if isinstance(v, str) and v.strip()]
     name = named[0] if named else default_name
-    return build_checked(entities, relations, edges, lambda i: f"{source}: edges[{i}]", source, name)
+    order = {eid: i for i, eid in enumerate(entities)}  # entity ids are unique, so this is the file's order
+    return build_checked(entities, relations, edges, lambda i: f"{source}: edges[{i}]", source, name,
+                         locate_entity=lambda eid: f"{source}: entities[{order[eid]}]")
 
 
 def _parse_entities(items: Any, source: str) -> dict[str, Entity]:
@@ -374,14 +401,17 @@ def build_checked(
     locate: Callable[[int], str],
     source: str,
     name: str,
+    locate_entity: Callable[[str], str] | None = None,
 ) -> KnowledgeGraph:
-    """Check endpoints and relations, naming the failing edge by `locate(edge index)`; drop
+    """Check names, endpoints and relations, naming the failing edge by `locate(edge index)` (an
+    entity by `locate_entity(id)` when given, else by the first edge that uses it); drop
     self-loops and duplicates with a warning that says where they were; store every edge of a
     symmetric relation both ways, saying how many reverse edges that added; build the graph."""
     if not entities:
         raise KGError(f"{source}: empty graph: no entities")
     if not edges:
         raise KGError(f"{source}: empty graph: no edges")
+    _check_names(entities, relations, edges, locate, locate_entity)
     kept: list[Edge] = []
     seen: set[tuple[str, str, str]] = set()
     self_loops: list[str] = []
@@ -410,6 +440,52 @@ def build_checked(
     warnings = _drop_warning("self-loop", self_loops) + _drop_warning("duplicate", duplicates)
     warnings += symmetric_closure(kept, relations)
     return KnowledgeGraph(entities=entities, relations=relations, edges=kept, name=name, warnings=warnings)
+
+
+# Characters no name may hold: C0/C1 controls (NUL, line breaks, terminal escapes) and the bidi
+# controls that make text display in another order than it is read ("Trojan Source", U+202E).
+_BAD_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _check_names(
+    entities: dict[str, Entity],
+    relations: dict[str, Relation],
+    edges: list[Edge],
+    locate: Callable[[int], str],
+    locate_entity: Callable[[str], str] | None,
+) -> None:
+    """KGError naming the first entity or relation whose id, label, type, alias or phrase holds a
+    control or bidi-override character; one regex pass over all names in the common clean case."""
+    def entity_texts(e: Entity) -> list[tuple[str, str]]:
+        return [("id", e.id), ("label", e.label), ("type", e.type or ""), *(("alias", a) for a in e.aliases)]
+
+    def relation_texts(r: Relation) -> list[tuple[str, str]]:
+        return [("id", r.id), ("phrase", r.phrase), ("inverse phrase", r.inverse_phrase or "")]
+
+    ents, rels = entities.values(), relations.values()
+    search = _BAD_NAME_CHARS.search
+    if not (search(" ".join([e.id for e in ents])) or search(" ".join([e.label for e in ents]))
+            or search(" ".join([e.type for e in ents if e.type]))
+            or search(" ".join([a for e in ents if e.aliases for a in e.aliases]))
+            or search(" ".join([t for r in rels for t in (r.id, r.phrase, r.inverse_phrase or "")]))):
+        return
+    for kind, items, texts in (("entity", entities, entity_texts), ("relation", relations, relation_texts)):
+        for key, item in items.items():
+            for field_name, text in texts(item):
+                bad = _BAD_NAME_CHARS.search(text)
+                if bad is None:
+                    continue
+                ch = bad.group()
+                what = f"U+{ord(ch):04X}" + (f" ({unicodedata.name(ch)})" if unicodedata.name(ch, "") else "")
+                if kind == "entity" and locate_entity is not None:
+                    where = locate_entity(key)
+                else:
+                    hit = (i for i, e in enumerate(edges) if key in ((e.head, e.tail) if kind == "entity" else (e.relation,)))
+                    i = next(hit, None)
+                    where = locate(i) if i is not None else "<graph>"
+                field_text = field_name if field_name == "id" else f"{field_name} {text!r}"
+                raise KGError(f"{where}: {kind} {key!r} has the control character {what} in its {field_text}; "
+                              "names must be printable text without control or bidi-override characters")
 
 
 def _drop_warning(kind: str, where: list[str]) -> list[str]:

@@ -8,6 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+from kgreason.argtypes import (
+    at_least,
+    non_negative_float,
+    non_negative_int,
+    out_dir,
+    positive_int,
+    unit_interval,
+)
 from kgreason.io import InputError
 
 DEFAULT_MAX_SHORTCUT = 0.35  # the same as kgreason.tasks.audit.DEFAULT_MAX_SHORTCUT (imported lazily there)
@@ -25,20 +33,10 @@ def parse_hops(text: str) -> tuple[int, int]:
     return lo_i, hi_i
 
 
-def unit_interval(text: str) -> float:
-    """A float in [0, 1] (for --max-shortcut)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
-
-
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kg", required=True, help="the graph: kg.json (or the hobby project's JSON)")
-    p.add_argument("--out", required=True, help="output folder for the split JSONL files, facts.jsonl, manifest.json")
+    p.add_argument("--out", required=True, type=out_dir,
+                   help="output folder for the split JSONL files, facts.jsonl, manifest.json")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed and graph give byte-identical files")
     p.add_argument("--mode", choices=["closed", "open"], default="closed",
                    help="closed: the model must know the facts; open: a bounded set of facts is in each prompt")
@@ -48,14 +46,18 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
         ("hard", "train_hard", 600, "4-5", "pool of long training questions (never shares an item with eval)"),
     ):
         p.add_argument(f"--{key}-name", default=name, help=f"file name (without .jsonl) of the {what}")
-        p.add_argument(f"--{key}-size", type=int, default=size, help=f"items in the {what}")
-        p.add_argument(f"--{key}-hops", type=parse_hops, default=parse_hops(hops), metavar="MIN-MAX",
+        # The held-out split must have items; a training split may be left out with 0.
+        p.add_argument(f"--{key}-size", type=positive_int if key == "eval" else non_negative_int, default=size,
+                       help=f"items in the {what}")
+        # A string default goes through `type` too, and the help then shows it as typed ("4-5").
+        p.add_argument(f"--{key}-hops", type=parse_hops, default=hops, metavar="MIN-MAX",
                        help=f"hop lengths of the {what}")
-    p.add_argument("--max-context-facts", type=int, default=24, help="open mode: facts per prompt, gold path included")
-    p.add_argument("--attempts-per-item", type=int, default=30,
+    p.add_argument("--max-context-facts", type=at_least(5), default=24,
+                   help="open mode: facts per prompt, gold path included (at least 5)")
+    p.add_argument("--attempts-per-item", type=positive_int, default=30,
                    help="sampling budget: candidate items tried per wanted item before giving up")
-    p.add_argument("--cover-eval-edges", type=float, default=0.5,
-                   help="share of each shorter training split steered onto edges of eval paths")
+    p.add_argument("--cover-eval-edges", type=unit_interval, default=0.5,
+                   help="share (0..1) of each shorter training split steered onto edges of eval paths")
     p.add_argument("--any-type-distractors", action="store_true",
                    help="allow distractors of another type than the answer (default: same type where types exist)")
     p.add_argument("--strict-distractors", choices=["all", "held_out"], default="held_out",
@@ -65,7 +67,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 def generate_command(args: argparse.Namespace) -> int:
     from kgreason.kg.io import load_kg
-    from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, write_dataset
+    from kgreason.tasks.generate import EmptyHeldOutSplit, SplitSpec, TaskConfig, generate, write_dataset
 
     splits = (
         SplitSpec(args.eval_name, args.eval_size, *args.eval_hops, held_out=True),
@@ -79,7 +81,10 @@ def generate_command(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     kg = load_kg(args.kg)
     t1 = time.perf_counter()
-    data = generate(kg, config, progress=sys.stderr.isatty())
+    try:
+        data = generate(kg, config, progress=sys.stderr.isatty(), fail_on_empty_held_out=True)
+    except EmptyHeldOutSplit as exc:
+        raise InputError(f"{args.kg}: {exc}; nothing written") from None
     for spec in splits:  # an empty held-out split is no dataset: say why, write nothing
         if spec.held_out and spec.size > 0 and not data.splits[spec.name]:
             rej = data.manifest["rejections"][spec.name]
@@ -132,12 +137,12 @@ def audit_command(args: argparse.Namespace) -> int:
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--edges", type=int, default=1_000_000, help="edges in the generated graph")
+    p.add_argument("--edges", type=positive_int, default=1_000_000, help="edges in the generated graph (at least 100)")
     p.add_argument("--graph", choices=["builtin", "synthetic"], default="builtin",
                    help="builtin: the DevOps KG grown to --edges; synthetic: a random typed graph (faster to build)")
     p.add_argument("--seed", type=int, default=0, help="graph and task seed")
-    p.add_argument("--items", type=int, default=400, help="questions to generate on each graph (4-5 hops)")
-    p.add_argument("--naive-seconds", type=float, default=20.0,
+    p.add_argument("--items", type=positive_int, default=400, help="questions to generate on each graph (4-5 hops)")
+    p.add_argument("--naive-seconds", type=non_negative_float, default=20.0,
                    help="time budget of the naive (enumerate every path) baseline; it stops there")
     p.add_argument("--tmp", default=None, help="folder for the graph file (default: a temporary folder)")
 

@@ -527,10 +527,23 @@ def _balanced_letters(n: int, rng: random.Random) -> list[str]:
     return letters
 
 
+class EmptyHeldOutSplit(InputError):
+    """A held-out split asked for items got none: there is no dataset to write."""
+
+    def __init__(self, split: str, rejections: Counter) -> None:
+        why = ", ".join(f"{k} {v}" for k, v in rejections.most_common()) or "no candidates"
+        super().__init__(f"the graph gives no well-posed item for the held-out split {split!r} (rejected: {why})")
+        self.split = split
+
+
 def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: bool = False,
-             with_facts: bool = True) -> GeneratedDataset:
+             with_facts: bool = True, fail_on_empty_held_out: bool = False) -> GeneratedDataset:
     """All splits, the facts (unless `with_facts` is False), and a manifest (config, counts,
     rejections by reason, eval-edge coverage, distractor kinds, balanced shortcut rates).
+
+    With `fail_on_empty_held_out`, a held-out split with a positive size that finds no gold path
+    raises EmptyHeldOutSplit as soon as it is planned (held-out splits come first), instead of
+    after the training splits, which on a graph this poor can take long.
 
     Two phases: first every split's gold paths and distractor candidates (held-out splits first,
     so they claim their keys), then each split's distractors, chosen knowing how often each entity
@@ -553,6 +566,8 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
         shorter = held_out_min is not None and not spec.held_out and spec.max_hops < held_out_min
         cover = _shuffled_unique(eval_edges, gen.rng) if shorter else []
         plans[spec.name], rejections[spec.name] = gen.plan_split(spec, cover)
+        if fail_on_empty_held_out and spec.held_out and spec.size > 0 and not plans[spec.name]:
+            raise EmptyHeldOutSplit(spec.name, rejections[spec.name])
         if spec.held_out:
             eval_edges.extend(e for p in plans[spec.name] for e in p.path_edges)
     train_answers = Counter(p.answer for s in config.splits if not s.held_out for p in plans[s.name])

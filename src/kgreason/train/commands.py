@@ -13,6 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kgreason.argtypes import (
+    BACKEND_CHOICES,
+    DTYPE_CHOICES,
+    non_negative_float,
+    non_negative_int,
+    out_dir_path,
+    positive_float,
+    positive_int,
+    unit_interval,
+)
 from kgreason.io import InputError
 
 DATA_FILES = ("facts.jsonl", "train_easy.jsonl", "train_hard.jsonl", "eval.jsonl", "manifest.json")
@@ -20,7 +30,7 @@ DATA_FILES = ("facts.jsonl", "train_easy.jsonl", "train_hard.jsonl", "eval.jsonl
 
 # --- shared arguments ----------------------------------------------------------------------------
 def add_common_train_arguments(p: argparse.ArgumentParser, lr: float, steps: int) -> None:
-    p.add_argument("--run-dir", required=True, type=Path,
+    p.add_argument("--run-dir", required=True, type=out_dir_path,
                    help="run folder (created, or resumed when it exists); several phases may share one")
     p.add_argument("--model", default="bundled:smollm2-135m",
                    help="base model reference: bundled:smollm2-135m, tiny:random, a HF folder or a .gguf file")
@@ -29,14 +39,14 @@ def add_common_train_arguments(p: argparse.ArgumentParser, lr: float, steps: int
                         "its files are copied into the run's data/ folder")
     p.add_argument("--kg", type=Path, help="kg.json the tasks were generated from (default: DATA/kg.json)")
     p.add_argument("--max-steps", type=int, default=steps, help="optimizer steps (<= 0: --epochs passes instead)")
-    p.add_argument("--learning-rate", type=float, default=lr, help="peak learning rate (cosine schedule)")
-    p.add_argument("--batch-size", type=int, default=8, help="examples per device per step")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+    p.add_argument("--learning-rate", type=positive_float, default=lr, help="peak learning rate (cosine schedule)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per device per step")
+    p.add_argument("--grad-accum", type=positive_int, default=1, help="gradient accumulation steps")
+    p.add_argument("--lora-r", type=positive_int, default=16, help="LoRA rank (alpha = 2 x rank)")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                    help="training precision (auto: bf16 where the CPU/GPU runs it natively)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (the resume points)")
+    p.add_argument("--save-steps", type=positive_int, default=50, help="checkpoint every N steps (the resume points)")
 
 
 def train_options(args: argparse.Namespace, **kw: Any) -> Any:
@@ -55,6 +65,38 @@ def _digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def check_inputs(data: Path, kg: Path | None, need_kg: bool, needed: list[str]) -> None:
+    """What `stage_inputs` needs, checked before a run folder exists: a bad --data or --kg then
+    leaves nothing behind and fails before any model loads. A graph the phase needs is parsed here."""
+    data = Path(data)
+    if not data.is_dir():
+        raise InputError(f"--data {data}: not a folder; pass the --out folder of `kgreason tasks generate`")
+    missing = [name for name in dict.fromkeys(needed) if not (data / name).is_file()]
+    if missing:
+        raise InputError(f"--data {data}: no {', '.join(missing)} in this folder; pass the --out folder of "
+                         "`kgreason tasks generate`")
+    if kg is not None and not Path(kg).is_file():
+        raise InputError(f"--kg {kg}: file not found")
+    if need_kg:
+        from kgreason.kg.io import load_kg
+
+        kg_path = Path(kg) if kg is not None else data / "kg.json"
+        if not kg_path.is_file():
+            raise InputError(f"{kg_path}: file not found; pass --kg with the graph the tasks were generated from")
+        load_kg(kg_path)
+
+
+def _pool_files(distribution: str) -> list[str]:
+    from kgreason.train.rsft import POOL_FILES
+
+    return list(POOL_FILES.values()) if distribution in ("mixed", "curriculum") else [POOL_FILES[distribution]]
+
+
+def _check_init_adapter(value: str) -> None:
+    if value not in ("auto", "none") and not (Path(value) / "adapter_config.json").is_file():
+        raise InputError(f"--init-adapter {value}: not a PEFT adapter folder (no adapter_config.json)")
 
 
 def stage_inputs(run: Any, data: Path, kg: Path | None, need_kg: bool) -> Path:
@@ -115,9 +157,10 @@ def add_sft_arguments(p: argparse.ArgumentParser) -> None:
                         "questions), hard (the 4-5 hop training pool, never the eval file)")
     p.add_argument("--trace-style", default="full", choices=["full", "short", "mix"],
                    help="reference traces: the full chain, the key hops only, or a mix of both")
-    p.add_argument("--short-share", type=float, default=0.5, help="with --trace-style mix: share of short traces")
-    p.add_argument("--max-examples", type=int, default=0, help="per material, a seeded subset (0: all)")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data when --max-steps <= 0")
+    p.add_argument("--short-share", type=unit_interval, default=0.5,
+                   help="with --trace-style mix: share of short traces")
+    p.add_argument("--max-examples", type=non_negative_int, default=0, help="per material, a seeded subset (0: all)")
+    p.add_argument("--epochs", type=positive_float, default=1.0, help="passes over the data when --max-steps <= 0")
 
 
 def cmd_train_sft(args: argparse.Namespace) -> int:
@@ -127,6 +170,9 @@ def cmd_train_sft(args: argparse.Namespace) -> int:
                          trace_style=args.trace_style, short_share=args.short_share,
                          max_examples=args.max_examples, train=train_options(args, epochs=args.epochs))
     options.validate()
+    from kgreason.train.sft import MATERIAL_FILES
+
+    check_inputs(args.data, args.kg, False, [MATERIAL_FILES[m] for m in options.material])
     with _open_run(args, "sft", options) as run:
         data = stage_inputs(run, args.data, args.kg, need_kg=False)
         info = run_sft(run, args.model, data, options)
@@ -137,24 +183,26 @@ def cmd_train_sft(args: argparse.Namespace) -> int:
 # --- kgreason train rsft -------------------------------------------------------------------------
 def add_rsft_arguments(p: argparse.ArgumentParser) -> None:
     add_common_train_arguments(p, lr=1e-4, steps=0)
-    p.add_argument("--epochs", type=float, default=2.0, help="passes over each round's winners (when --max-steps <= 0)")
+    p.add_argument("--epochs", type=positive_float, default=2.0,
+                   help="passes over each round's winners (when --max-steps <= 0)")
     p.add_argument("--init-adapter", default="auto",
                    help="adapter to start from: a folder, 'auto' (the run's SFT adapter if it has one) or 'none'")
-    p.add_argument("--rounds", type=int, default=2, help="expert-iteration rounds R")
-    p.add_argument("-k", type=int, default=8, help="samples per question")
-    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
-    p.add_argument("--max-new-tokens", type=int, default=160, help="cap per sample")
-    p.add_argument("--keep", type=int, default=1, help="winners kept per question (best N by reward)")
+    p.add_argument("--rounds", type=positive_int, default=2, help="expert-iteration rounds R")
+    p.add_argument("-k", type=positive_int, default=8, help="samples per question")
+    p.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
+    p.add_argument("--max-new-tokens", type=positive_int, default=160, help="cap per sample")
+    p.add_argument("--keep", type=positive_int, default=1, help="winners kept per question (best N by reward)")
     p.add_argument("--distribution", default="easy", choices=["easy", "hard", "mixed", "curriculum"],
                    help="training questions: easy (1-3 hops), hard (the 4-5 hop training pool, never the eval "
                         "file), mixed (half each), curriculum (easy rounds, then hard rounds)")
-    p.add_argument("--easy-rounds", type=int, default=0, help="curriculum: easy rounds first (0: half, rounded up)")
-    p.add_argument("--questions", type=int, default=200, help="questions per round (0: the whole pool)")
+    p.add_argument("--easy-rounds", type=non_negative_int, default=0,
+                   help="curriculum: easy rounds first (0: half, rounded up)")
+    p.add_argument("--questions", type=non_negative_int, default=200, help="questions per round (0: the whole pool)")
     p.add_argument("--frontier", action="store_true",
                    help="learning-frontier selection: keep only questions whose pass rate over k is strictly between 0 and 1")
     p.add_argument("--faithful-only", action="store_true", help="winners must also have a faithful trace")
     p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
-    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"], help="sampling backend")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="sampling backend")
 
 
 def cmd_train_rsft(args: argparse.Namespace) -> int:
@@ -166,6 +214,8 @@ def cmd_train_rsft(args: argparse.Namespace) -> int:
                           faithful_only=args.faithful_only, preset=args.preset, backend=args.backend, seed=args.seed,
                           train=train_options(args, epochs=args.epochs))
     options.validate()
+    check_inputs(args.data, args.kg, True, _pool_files(options.distribution))
+    _check_init_adapter(args.init_adapter)
     with _open_run(args, "rsft", options, {"init_adapter": args.init_adapter}) as run:
         data = stage_inputs(run, args.data, args.kg, need_kg=True)
         init = _init_adapter(args, run)
@@ -183,12 +233,15 @@ def add_grpo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-adapter", default="auto",
                    help="adapter to continue: a folder, 'auto' (the run's SFT adapter if it has one) or 'none' "
                         "(a fresh LoRA)")
-    p.add_argument("--num-generations", type=int, default=4, help="group size: completions per prompt")
-    p.add_argument("--beta", type=float, default=0.04, help="KL coefficient against the base model (0: no KL term)")
-    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
-    p.add_argument("--max-new-tokens", type=int, default=160, help="max completion length")
+    p.add_argument("--num-generations", type=positive_int, default=4,
+                   help="group size: completions per prompt (at least 2)")
+    p.add_argument("--beta", type=non_negative_float, default=0.04,
+                   help="KL coefficient against the base model (0: no KL term)")
+    p.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
+    p.add_argument("--max-new-tokens", type=positive_int, default=160, help="max completion length")
     p.add_argument("--distribution", default="easy", choices=["easy", "hard", "mixed"], help="training questions")
-    p.add_argument("--questions", type=int, default=200, help="prompts in the training set (0: the whole pool)")
+    p.add_argument("--questions", type=non_negative_int, default=200,
+                   help="prompts in the training set (0: the whole pool)")
     p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
     p.add_argument("--use-vllm", default="auto", choices=["auto", "yes", "no"],
                    help="generate with vLLM (colocated) when it is installed and a GPU is present")
@@ -205,6 +258,8 @@ def cmd_train_grpo(args: argparse.Namespace) -> int:
                           preset=args.preset, use_vllm=args.use_vllm, dtype=args.dtype, seed=args.seed,
                           save_steps=args.save_steps, lora=LoraOptions(r=args.lora_r, alpha=2 * args.lora_r))
     options.validate()
+    check_inputs(args.data, args.kg, True, _pool_files(options.distribution))
+    _check_init_adapter(args.init_adapter)
     with _open_run(args, "grpo", options, {"init_adapter": args.init_adapter}) as run:
         data = stage_inputs(run, args.data, args.kg, need_kg=True)
         init = _init_adapter(args, run)
@@ -218,7 +273,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", choices=["quick", "cpu", "full", "smoke"],
                    help="quick: under 20 minutes on a 2-core CPU; cpu: the same recipe trained 25%% longer "
                         "(about 22 minutes); full: for a GPU; smoke: every stage on tiny:random in about a minute")
-    p.add_argument("--run-dir", type=Path,
+    p.add_argument("--run-dir", type=out_dir_path,
                    help="run folder (default: runs/<preset>, or runs/<preset>-<hash> when options are overridden)")
     p.add_argument("--model", help="base model reference (unset: the preset's, bundled:smollm2-135m)")
     p.add_argument("--kg", help="your own graph: kg.json, TSV/CSV triples (kgreason kg import formats) or "
@@ -227,11 +282,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="open: the facts a question needs are in its prompt; closed: the model must know them "
                         "(unset: the preset's, open for quick)")
     p.add_argument("--seed", type=int, help="dataset and training seed (unset: the preset's, 0)")
-    p.add_argument("--eval-items", type=int, help="held-out items evaluated per phase (0: all; unset: the preset's)")
-    p.add_argument("--sft-steps", type=int, help="SFT optimizer steps")
-    p.add_argument("--rsft-rounds", type=int, help="RSFT rounds")
-    p.add_argument("--rsft-questions", type=int, help="RSFT questions per round")
-    p.add_argument("-k", type=int, help="RSFT samples per question")
+    p.add_argument("--eval-items", type=non_negative_int,
+                   help="held-out items evaluated per phase (0: all; unset: the preset's)")
+    p.add_argument("--sft-steps", type=positive_int, help="SFT optimizer steps")
+    p.add_argument("--rsft-rounds", type=positive_int, help="RSFT rounds")
+    p.add_argument("--rsft-questions", type=non_negative_int, help="RSFT questions per round (0: the whole pool)")
+    p.add_argument("-k", type=positive_int, help="RSFT samples per question")
     p.add_argument("--distribution", choices=["easy", "hard", "mixed", "curriculum"], help="RSFT training questions")
     p.add_argument("--frontier", action="store_true", help="RSFT learning-frontier selection")
 
@@ -279,9 +335,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- kgreason bench train ------------------------------------------------------------------------
 def add_bench_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
-    p.add_argument("--steps", type=int, default=4, help="timed optimizer steps per row (after 1 warm-up step)")
-    p.add_argument("--batch-size", type=int, default=8, help="examples per step (the SFT default)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+    p.add_argument("--steps", type=positive_int, default=4, help="timed optimizer steps per row (after 1 warm-up step)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per step (the SFT default)")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                    help="training precision (auto: the one training picks here)")
     p.add_argument("--seed", type=int, default=0, help="data seed")
     p.add_argument("--modes", default="closed,open",
