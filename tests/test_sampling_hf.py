@@ -33,8 +33,8 @@ class ScriptedLM(torch.nn.Module):
     def forward(self, input_ids, attention_mask, **kw):
         out = self.inner(input_ids=input_ids, attention_mask=attention_mask, **kw)
         if input_ids.shape[1] > 1:  # prefill
-            self.prompt_width = attention_mask.shape[1]
-        step = attention_mask.shape[1] - self.prompt_width
+            self.prompt_width = attention_mask.shape[-1]
+        step = attention_mask.shape[-1] - self.prompt_width  # the decode mask may be 4D [rows, 1, 1, columns]
         token = self.script[step] if step < len(self.script) else self.eos
         forced = torch.full_like(out.logits[:, -1:, :], -1e9)
         forced[..., token] = 0.0
@@ -190,3 +190,19 @@ def test_rows_joining_a_running_batch_sample_exactly_as_alone(tiny):
     assert [(c.task_id, c.sample_index, c.text, c.finish_reason) for c in joined] == [
         (c.task_id, c.sample_index, c.text, c.finish_reason) for c in alone
     ]
+
+
+def test_prefill_split_into_parts_samples_exactly_as_one_pass(tiny):
+    """The prefill runs a few prompts per forward pass and stacks their caches; prompts of different
+    lengths end up right-aligned in one batch, and every row must sample as if prefilled together."""
+    model, tok = tiny
+    items = [(f"t{i}", [{"role": "user", "content": "word " * (5 * i + 1)}]) for i in range(7)]
+    for params in (SamplingParams(k=1, temperature=0, max_new_tokens=10, stop_at_answer=False),
+                   SamplingParams(k=3, temperature=1.0, max_new_tokens=10, seed=5)):
+        whole = HFSampler(model, tok, batch_size=64)
+        whole.prefill_tokens = 1 << 20  # one forward pass for every prompt
+        parts = HFSampler(model, tok, batch_size=64)
+        parts.prefill_tokens = 1  # one prompt per forward pass, seven stacked caches
+        a, b = (s.generate(items, params, progress=False) for s in (whole, parts))
+        assert [(c.task_id, c.sample_index, c.text) for c in a] == [(c.task_id, c.sample_index, c.text) for c in b]
+        assert len(a) == 7 * params.k

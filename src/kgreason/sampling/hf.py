@@ -102,20 +102,29 @@ class _PreallocatedLayer(DynamicLayer):
             self._k, self._v = self._k[indices], self._v[indices]
             self._refresh()
 
-    def join(self, other: _PreallocatedLayer, width: int, start: int, room: int) -> None:
-        """Stack `other`'s rows under ours, both right-aligned to `width` columns, dropping the first
-        `start` columns; unused slots are zeros (masked, but they must not be NaN)."""
-        b, h, _, d = self._k.shape
+    @classmethod
+    def stack(cls, parts: Sequence[_PreallocatedLayer], width: int, start: int, room: int) -> _PreallocatedLayer:
+        """One layer holding every part's rows, in order, each right-aligned to `width` columns with
+        the first `start` columns dropped and `room` free columns after; unused slots are zeros
+        (masked, but they must not be NaN). One copy however many parts are joined."""
+        first = parts[0]
+        _, h, _, d = first._k.shape
         length = width - start
-        size = (b + other._k.shape[0], h, length + room, d)
-        k, v = self._k.new_zeros(size), self._v.new_zeros(size)
-        for rows, layer in ((slice(0, b), self), (slice(b, None), other)):
+        size = (sum(p._k.shape[0] for p in parts), h, length + room, d)
+        k, v = first._k.new_zeros(size), first._v.new_zeros(size)
+        row = 0
+        for layer in parts:
+            rows = slice(row, row + layer._k.shape[0])
             lo = width - layer.length - start
             src = slice(max(0, -lo), layer.length)
             k[rows, :, max(lo, 0) : length] = layer._k[:, :, src]
             v[rows, :, max(lo, 0) : length] = layer._v[:, :, src]
-        self._k, self._v, self.length = k, v, length
-        self._refresh()
+            row = rows.stop
+        out = cls(first.capacity)
+        out.dtype, out.device, out.is_initialized = first.dtype, first.device, True
+        out._k, out._v, out.length = k, v, length
+        out._refresh()
+        return out
 
 
 def _make_cache(model, capacity: int):
@@ -178,23 +187,31 @@ class _Batch:
         self.mask, self.next_pos, self.last = self.mask[index], self.next_pos[index], self.last[index]
         self.rows = [self.rows[a] for a in keep]
 
+    @classmethod
     @torch.inference_mode()
+    def concat(cls, batches: Sequence[_Batch], max_new_tokens: int) -> _Batch:
+        """Stack batches into one, in order: caches aligned on their last column (left padding),
+        columns masked for every row dropped, room left for `max_new_tokens` more columns. Rows
+        are kept as they are (finished ones too: they may not have been reported yet)."""
+        if len(batches) == 1:
+            return batches[0]
+        width = max(b.mask.shape[1] for b in batches)
+        mask = torch.cat([torch.nn.functional.pad(b.mask, (width - b.mask.shape[1], 0)) for b in batches])
+        start = int(mask.any(dim=0).to(torch.uint8).argmax())
+        cache = batches[0].cache
+        cache.layers = [_PreallocatedLayer.stack([b.cache.layers[i] for b in batches], width, start, max_new_tokens)
+                        for i in range(len(cache.layers))]
+        joined = cls(cache, mask[:, start:], torch.cat([b.next_pos for b in batches]),
+                     [r for b in batches for r in b.rows])
+        joined.last = torch.cat([b.last for b in batches])
+        return joined
+
     def merge(self, other: _Batch, max_new_tokens: int) -> _Batch:
-        """Join a freshly prefilled batch: align both caches on their last column (left padding)."""
+        """Join a freshly prefilled batch into this running one."""
         self.drop_finished(force=True)
         if not self.rows:
             return other
-        width = max(self.mask.shape[1], other.mask.shape[1])
-        masks = [torch.nn.functional.pad(m, (width - m.shape[1], 0)) for m in (self.mask, other.mask)]
-        mask = torch.cat(masks)
-        start = int(mask.any(dim=0).to(torch.uint8).argmax())  # columns masked for every row are dropped
-        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.join(theirs, width, start, max_new_tokens)
-        self.mask = mask[:, start:]
-        self.next_pos = torch.cat([self.next_pos, other.next_pos])
-        self.last = torch.cat([self.last, other.last])
-        self.rows = self.rows + other.rows
-        return self
+        return _Batch.concat([self, other], max_new_tokens)
 
 
 class HFSampler(Sampler):
@@ -212,6 +229,9 @@ class HFSampler(Sampler):
         env = os.environ.get("KGREASON_SAMPLER_BATCH")
         default = 512 if self.device.type == "cuda" else 64
         self.batch_size = int(batch_size or (int(env) if env else default))
+        # Prompt tokens per prefill forward pass (padding included): a CPU's caches want few, a GPU many.
+        self.prefill_tokens = 1 << 16 if self.device.type == "cuda" else 3072
+        self.sdpa = getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa"
         self.eos_ids = self._eos_ids()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
 
@@ -302,8 +322,27 @@ class HFSampler(Sampler):
             self._step(state, params)
             yield state.pop_finished()
 
-    @torch.inference_mode()
     def _prefill(self, group: list[int], prompts: list[list[int]], task_ids: list[str], params: SamplingParams) -> _Batch:
+        """Prefill the group a few prompts per forward pass and stack the results into one batch.
+
+        Why: on CPU a prefill of 64 open-book prompts at once runs at half the tokens/s of 8 at a
+        time (the attention scores and MLP activations of the whole group no longer fit the caches);
+        measured with SmolLM2-135M, ~360-token prompts, sdpa: 1,444 tok/s for 64, 2,847 for 8.
+        """
+        parts: list[list[int]] = [[]]
+        for i in group:
+            if parts[-1] and (len(parts[-1]) + 1) * max(len(prompts[j]) for j in [*parts[-1], i]) > self.prefill_tokens:
+                parts.append([])
+            parts[-1].append(i)
+        first = self._prefill_part(parts[0], prompts, task_ids, params)
+        if len(parts) == 1 or not first.refillable:  # caches that cannot be stacked: one pass
+            return first if len(parts) == 1 else self._prefill_part(group, prompts, task_ids, params)
+        rest = [self._prefill_part(part, prompts, task_ids, params) for part in parts[1:]]
+        return _Batch.concat([first, *rest], params.max_new_tokens)
+
+    @torch.inference_mode()
+    def _prefill_part(self, group: list[int], prompts: list[list[int]], task_ids: list[str],
+                      params: SamplingParams) -> _Batch:
         """Prefill each prompt once, give each of its k samples a copy of the cache, draw first tokens."""
         k = params.k
         ids, mask = self._left_pad([prompts[i] for i in group])
@@ -329,7 +368,11 @@ class HFSampler(Sampler):
         """One decoding step for every running row (finished rows are dropped first when worth it)."""
         state.drop_finished(force=False)
         state.mask = torch.cat([state.mask, state.mask.new_ones((state.mask.shape[0], 1))], dim=1)
-        out = self.model(input_ids=state.last[:, None], attention_mask=state.mask, position_ids=state.next_pos[:, None],
+        # One new token attends to every unpadded column: with sdpa that 4D mask is the 2D one
+        # reshaped, and handing it over ready skips transformers' index-based mask builder (a third
+        # of a CPU decoding step at 64 rows, measured with torch.profiler).
+        mask = state.mask.bool()[:, None, None, :] if self.sdpa else state.mask
+        out = self.model(input_ids=state.last[:, None], attention_mask=mask, position_ids=state.next_pos[:, None],
                          past_key_values=state.cache, use_cache=True)
         state.next_pos = state.next_pos + 1
         self._advance(state, out.logits[:, -1, :], params)

@@ -279,9 +279,12 @@ def print_table(result: dict) -> None:
         print(f"{r['mode']:7} {r['path']:10} {r['tokens_per_s']:9.1f} {100 * r['share_of_limit']:6.1f}% "
               f"{100 * r['executed_share']:8.1f}% {r['peak_rss_mb'] or 0:7.0f}MB {ratio}")
     base = result["baseline"]
-    print(f"fast path, all modes: {result['tokens_per_s']:.1f} tokens/s, {100 * result['share_of_limit']:.1f}% of "
-          f"the limit, peak RSS {result['peak_rss_mb']:.0f} MB; reference: {base['tokens_per_s']:.1f} tokens/s, "
-          f"{100 * base['share_of_limit']:.1f}%, {base['peak_rss_mb']:.0f} MB; ratio {result.get('vs_baseline', '-')}x")
+    line = (f"fast path, all modes: {result['tokens_per_s']:.1f} tokens/s, {100 * result['share_of_limit']:.1f}% of "
+            f"the limit, peak RSS {result['peak_rss_mb'] or 0:.0f} MB")
+    if base["tokens_per_s"]:  # the reference path was timed too
+        line += (f"; reference: {base['tokens_per_s']:.1f} tokens/s, {100 * base['share_of_limit']:.1f}%, "
+                 f"{base['peak_rss_mb'] or 0:.0f} MB; ratio {result.get('vs_baseline', '-')}x")
+    print(line)
     print("tokens: non-padding prompt+completion tokens; share: tokens/s x 4*N_base+6*N_lora / limit; executed: "
           "the same with the LM head counted only where it ran (completion positions on the fast path).")
 
