@@ -41,6 +41,14 @@ ADVERSARIAL = {
     "hedged_trace": "TRACE: TLSHandshakeError might be caused by ClockSkew. ClockSkew may be fixed by SyncNTP.\nANSWER: B",
     # a faithful trace, then an answer that hedges between two letters
     "hedged_answer": "TRACE: TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP.\nANSWER: B or C",
+    **{f"hedged_answer_{name}": f"TRACE: TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP.\n{line}"
+       for name, line in {
+           "bracketed": "ANSWER: SyncNTP (B) or CheckNTPStatus (C)",
+           "parenthetical": "ANSWER: B (or maybe C)",
+           "slash": "ANSWER: B/C",
+           "both_bracketed": "ANSWER: (B) and (C)",
+           "then_clean": "ANSWER: B or C\nANSWER: SyncNTP (B)",  # the first answer line decides: no rescue
+       }.items()},
     # the wrong relation on the first hop
     "wrong_relation": "TRACE: TLSHandshakeError leads to ClockSkew. ClockSkew is fixed by SyncNTP.\nANSWER: B",
     # naming everything
@@ -165,8 +173,14 @@ def test_bad_labels_raise_one_clear_error() -> None:
             compute_score("kgreason", HONEST, bad)
 
 
-@pytest.mark.xfail(strict=True, reason="reward/parse.py reads the first bracketed letter of an answer line, so an "
-                   "answer naming two options in brackets gets full credit (reported; outside the adapters)")
 def test_bracketed_two_option_answer_is_not_full_credit(label: str) -> None:
-    hedged = "TRACE: TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP.\nANSWER: SyncNTP (B) or CheckNTPStatus (C)"
-    assert compute_score("kgreason", hedged, label) < compute_score("kgreason", HONEST, label)
+    """An answer line naming two options claims nothing: a format failure, never the first letter's
+    credit (it was read as B, and paid 1.8, before reward/parse.py learned to see the hedge)."""
+    hedges = {name: text for name, text in ADVERSARIAL.items() if name.startswith("hedged_answer")}
+    assert len(hedges) == 6
+    honest = compute_score("kgreason", HONEST, label)
+    for name, text in hedges.items():
+        assert compute_score("kgreason", text, label) < honest, name
+        b = score_ground_truth(label, text)
+        assert (b.format_ok, b.correct, b.answer) == (False, False, None), name
+        assert b.total == pytest.approx(-1.5), name  # the kgreason preset's format-failure score

@@ -41,7 +41,7 @@ def test_documented_answer_lines(row: list[str]) -> None:
     line, letter, entity = code_lines(row[0]), row[1], row[2]
     found = find_answer_line(f"TRACE: x\n{line}")
     if letter == "—":
-        assert found is None
+        assert found is None or found.letter == ""  # no answer line, or a hedge naming two options
     else:
         assert found is not None and (found.letter, found.entity) == (letter, entity)
 

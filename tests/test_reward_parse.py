@@ -1,5 +1,6 @@
 """The completion parser and THE answer reader (find_answer_line): tolerant of harmless drift,
-never raising, strict about prose, and the first complete answer line wins."""
+never raising, strict about prose and about answer lines that name two options, and the first
+complete answer line wins."""
 
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ def test_tolerated_variants(text: str, answer: str, trace: str) -> None:
         ("TRACE: x\nANSWER = B", "no ANSWER"),
         ("TRACE: x\nANSWER: A tool", "no ANSWER"),  # a letter followed by a word may be an article
         ("TRACE: x\nANSWER:\nB", "no ANSWER"),  # the letter must be on the answer line
+        ("TRACE: x\nANSWER: B or C", "names more than one option (B, C)"),  # a hedge claims nothing
+        ("TRACE: x\nANSWER: SyncNTP (B) or CheckNTPStatus (C)", "names more than one option (B, C)"),
+        ("TRACE: x\nANSWER: B or C\nANSWER: B", "names more than one option"),  # ... and decides: no rescue
+        ("ANSWER: B/C", "names more than one option (B, C); no TRACE: marker"),
         ("ANSWER: D\nTRACE: y", "no TRACE: marker before the answer line"),  # text after the answer is ignored
     ],
 )
@@ -125,10 +130,28 @@ def test_chat_style_completion_reads_the_last_assistant_message() -> None:
         ("ANSWER: A record (B)", "B", "A record"),
         ("ANSWER: D-Bus (C)", "C", "D-Bus"),
         ("ANSWER: Bash [a]", "A", "Bash"),
-        # The letter the line commits to first wins over a later bracket.
-        ("ANSWER: D) jstat (C)", "D", "jstat (C)"),
-        ("ANSWER: jstat (D), not jcmd (C)", "D", "jstat"),
+        # "ANSWER: D) jstat (C)" and "ANSWER: jstat (D), not jcmd (C)" read as D before; they name
+        # two options, so now they claim nothing (test_a_line_naming_two_options_claims_nothing).
         ("ANSWER: jstat (D", "D", "jstat"),  # a bracket left open at the end of a finished line
+        # The same letter twice is one option.
+        ("ANSWER: B (B)", "B", "B"),
+        ("ANSWER: jstat (B). B", "B", "jstat"),
+        # A letter next to another word is part of a name as written, not a second option.
+        ("ANSWER: Vitamin C (B)", "B", "Vitamin C"),
+        ("ANSWER: B) Vitamin C", "B", "Vitamin C"),
+        ("ANSWER: Hepatitis B (C)", "C", "Hepatitis B"),
+        ("ANSWER: C) Hepatitis B", "C", "Hepatitis B"),
+        ("ANSWER: Plan B (C)", "C", "Plan B"),
+        ("ANSWER: B) A record", "B", "A record"),
+        ("ANSWER: A/B testing (C)", "C", "A/B testing"),
+        ("ANSWER: Washington D.C. (B)", "B", "Washington D.C"),
+        ("ANSWER: C++ (B)", "B", "C++"),
+        ("ANSWER: B) C#", "B", "C#"),
+        ("ANSWER: B (a.k.a. SyncNTP)", "B", "a.k.a. SyncNTP"),
+        ("ANSWER: Cache and A record (B)", "B", "Cache and A record"),  # before the letter: a name
+        # Lower case after a connective, before a word: an article, not option A.
+        ("ANSWER: SyncNTP (B), a tool", "B", "SyncNTP"),
+        ("ANSWER: SyncNTP (B) or a restart", "B", "SyncNTP"),
     ],
 )
 def test_answer_line_forms(line: str, letter: str, entity: str) -> None:
@@ -162,6 +185,60 @@ def test_prose_is_never_an_answer_line(text: str) -> None:
     assert find_answer_line(text + "\n") is None
 
 
+@pytest.mark.parametrize(
+    "line, options",
+    [
+        ("ANSWER: SyncNTP (B) or CheckNTPStatus (C)", "BC"),
+        ("ANSWER: B (or maybe C)", "BC"),
+        ("ANSWER: B (maybe C)", "BC"),
+        ("ANSWER: B or C", "BC"),  # held no letter before, so a later answer line could rescue it
+        ("ANSWER: B/C", "BC"),
+        ("ANSWER: B / C", "BC"),
+        ("ANSWER: [B]/[C]", "BC"),
+        ("ANSWER: B|C", "BC"),
+        ("ANSWER: B.C", "BC"),
+        ("ANSWER: (B) and (C)", "BC"),
+        ("ANSWER: (B) or (C)", "BC"),
+        ("ANSWER: B) or C)", "BC"),
+        ("ANSWER: B and C", "BC"),
+        ("ANSWER: either B or C", "BC"),
+        ("ANSWER: B, C", "BC"),
+        ("ANSWER: B, or C", "BC"),
+        ("ANSWER: B, not C", "BC"),
+        ("ANSWER: B or option C", "BC"),
+        ("ANSWER: B. Or C.", "BC"),
+        ("ANSWER: B C", "BC"),
+        ("ANSWER: (B) (C)", "BC"),
+        ("ANSWER: B (C)", "BC"),  # read as B with the entity "C" before
+        ("ANSWER: SyncNTP (B) C", "BC"),
+        ("ANSWER: **B** or **C**", "BC"),
+        ("ANSWER: b or c", "BC"),
+        ("ANSWER: B (c)", "BC"),
+        ("ANSWER: C or SyncNTP (B)", "BC"),  # the read letter comes first in `options`
+        ("ANSWER: D) jstat (C)", "DC"),  # read as D before
+        ("ANSWER: jstat (D), not jcmd (C)", "DC"),  # read as D before
+        ("ANSWER: SyncNTP (B) or C is also possible", "BC"),  # after the letter, a capital after "or" is an option
+        ("ANSWER: B or C is also possible", "BC"),  # ... anywhere on a line with no letter of its own
+        ("ANSWER: A, B or C", "ABC"),
+        # Strict on purpose (one option per line is the format): these could be meant as one option
+        # but also name a second letter in an option's place.
+        ("ANSWER: SyncNTP (B), A tool", "BA"),
+        ("ANSWER: B) Cache and A record", "BA"),
+        ("ANSWER: Vitamin C and D (B)", "BD"),
+    ],
+)
+def test_a_line_naming_two_options_claims_nothing(line: str, options: str) -> None:
+    """A hedge is paid as no answer, never as its first letter, and it decides like any answer line."""
+    text = f"TRACE: x\n{line}\nANSWER: B\nmore text"
+    found = find_answer_line(text)
+    assert found is not None and (found.letter, found.entity, found.options) == ("", "", options)
+    assert text[found.start : found.line_end] == line
+    p = parse_completion(text)
+    assert (p.format_ok, p.answer, p.trace, p.answer_entity) == (False, None, "x", "")
+    assert f"names more than one option ({', '.join(options)})" in p.error
+    assert cut_after_answer(text) == f"TRACE: x\n{line}"  # the clean line after the hedge is never read
+
+
 def test_first_complete_answer_line_wins_and_the_rest_is_ignored() -> None:
     text = "TRACE: x\nANSWER: hmm\nANSWER: C\nANSWER: B\nTRACE: y"
     line = find_answer_line(text)
@@ -185,11 +262,16 @@ def test_an_answer_line_in_the_trace_ends_it() -> None:
 def test_entity_first_line_streamed_waits_for_the_letter() -> None:
     """Reading a generation in progress: no letter is decided before the line has one for sure."""
     pending = ["ANSWER: jstat", "ANSWER: jstat (", "ANSWER: jstat (D", "ANSWER: D", "ANSWER: D ",
-               "ANSWER: A record", "ANSWER: (D", "**ANSWER:** D*", "ANSWER: Bash"]
+               "ANSWER: A record", "ANSWER: (D", "**ANSWER:** D*", "ANSWER: Bash",
+               # These were decided at once before; the rest of the line may still name a second
+               # option ("ANSWER: jstat (D) or jcmd (C)"), so now they wait for the line's end.
+               "ANSWER: jstat (D)", "ANSWER: D)", "ANSWER: D.", "ANSWER: (D)", "ANSWER: D (",
+               "ANSWER: A record (B)", "ANSWER: Bash\nANSWER: C)", "ANSWER: B or C"]
     for text in pending:
         assert find_answer_line("TRACE: x\n" + text, final=False) is None, text
-    decided = {"ANSWER: jstat (D)": "D", "ANSWER: D)": "D", "ANSWER: D.": "D", "ANSWER: (D)": "D",
-               "ANSWER: D (": "D", "ANSWER: A record (B)": "B", "ANSWER: D\n": "D", "ANSWER: Bash\nANSWER: C)": "C"}
+    decided = {"ANSWER: jstat (D)\n": "D", "ANSWER: D)\n": "D", "ANSWER: D.\n": "D", "ANSWER: (D)\n": "D",
+               "ANSWER: D (\n": "D", "ANSWER: A record (B)\n": "B", "ANSWER: D\n": "D",
+               "ANSWER: Bash\nANSWER: C)\n": "C", "ANSWER: jstat (D) or jcmd (C)\n": ""}
     for text, letter in decided.items():
         line = find_answer_line("TRACE: x\n" + text, final=False)
         assert line is not None and line.letter == letter, text
@@ -197,14 +279,16 @@ def test_entity_first_line_streamed_waits_for_the_letter() -> None:
 
 def _random_completion(rng: random.Random) -> str:
     pieces = ["TRACE:", "ANSWER:", "\nANSWER: ", "\n**Answer:** ", "answer is ", "(", ")", "[", "A", "b", "C.",
-              "d)", "D-Bus", "jstat", " ", " ", "\n", "record", "Because", ",", "\nFinal answer:", "?", "x", "**"]
+              "d)", "D-Bus", "jstat", " ", " ", "\n", "record", "Because", ",", "\nFinal answer:", "?", "x", "**",
+              " or ", "/", "maybe"]
     head = rng.choice(["", "TRACE: t\n", "ANSWER: "])
     return head + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
 
 
 def test_streamed_reading_agrees_with_the_final_one() -> None:
     """The stop rule's promise: once a prefix has a complete answer line, no continuation changes
-    which line it is or its letter, and the cut text parses exactly like the full text."""
+    which line it is or its letter (or that it hedges), and the cut text parses exactly like the
+    full text."""
     rng = random.Random(4321)
     checked = 0
     for _ in range(3000):
@@ -216,7 +300,8 @@ def test_streamed_reading_agrees_with_the_final_one() -> None:
                 continue
             checked += 1
             assert final is not None, full
-            assert (final.start, final.letter, final.end) == (line.start, line.letter, line.end), (full, cut)
+            assert (final.start, final.letter, final.end, final.options) == (line.start, line.letter, line.end,
+                                                                             line.options), (full, cut)
             break
         assert _reading(parse_completion(cut_after_answer(full))) == _reading(parse_completion(full)), full
     assert checked > 300

@@ -22,13 +22,15 @@ Item = tuple[str, Messages]
 
 
 def answer_line_end(text: str) -> int | None:
-    """Where the first complete answer line's letter was decided, or None while there is none.
+    """Where the first decisive answer line's letter ends (its line's end for a hedge naming two
+    options), or None while there is none.
 
     `text` is a generation in progress: kgreason.reward.parse.find_answer_line reads it with
-    final=False, so "ANSWER: jstat" does not stop a sequence before its "(D)", "ANSWER: D" waits
-    for the end of its line (it may still become "ANSWER: D-Bus (B)"), and "ANSWER: D)" stops at
-    once. The reward reads the finished text with the same function, so the letter it sees is the
-    one the stop rule saw.
+    final=False, so an answer line counts only once its newline has arrived: "ANSWER: jstat (D)"
+    may still go on to "or jcmd (C)" (a hedge, which claims nothing) and "ANSWER: D" to
+    "ANSWER: D-Bus (B)". An end-of-sequence token ends the line anyway. A hedge stops the sequence
+    too: it decides the completion (no answer), and nothing after it is read. The reward reads the
+    finished text with the same function, so the letter it sees is the one the stop rule saw.
     """
     line = find_answer_line(text, final=False)
     return None if line is None else line.end
@@ -53,7 +55,7 @@ def trim_after_answer(text: str) -> str:
     """Cut what a token carried past the answer line ("B.\\n<|im_end|>..." → "B.").
 
     The same cut as kgreason.reward.parse.cut_after_answer: the text up to the end of the first
-    complete answer line, or all of it when there is none.
+    decisive answer line (a hedge included), or all of it when there is none.
     """
     return cut_after_answer(text)
 
