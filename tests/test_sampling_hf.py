@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kgreason.models import load_model
+from kgreason.reward.parse import parse_completion
 from kgreason.sampling import SamplingParams, get_sampler
 from kgreason.sampling.hf import HFSampler
 
@@ -111,13 +112,27 @@ def test_without_answer_line_it_runs_to_eos_or_length(tiny):
     assert run_on.finish_reason == "eos" and run_on.text == "ANSWER: C then more"
 
 
-def test_entity_first_answer_line_stops_after_its_letter_not_before(tiny):
-    """"ANSWER: jstat" is no answer yet; the sequence stops once "(D)" has arrived."""
-    sampler = _scripted(tiny, "TRACE: jcmd is related to jstat.\nANSWER: jstat (D) and then a long tail of text")
+def test_entity_first_answer_line_stops_at_its_end_not_before(tiny):
+    """"ANSWER: jstat" is no answer yet, nor is "ANSWER: jstat (D)" while the rest of its line may
+    still name a second option ("or jcmd (C)", a hedge); the sequence stops at the line's newline."""
+    sampler = _scripted(tiny, "TRACE: jcmd is related to jstat.\nANSWER: jstat (D)\nand then a long tail of text")
     (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
     assert c.finish_reason == "answer"
-    assert c.text.startswith("TRACE: jcmd is related to jstat.\nANSWER: jstat (D)")
+    assert c.text == "TRACE: jcmd is related to jstat.\nANSWER: jstat (D)"
     assert "long tail" not in c.text
+    # The same tail on the answer line itself: it stopped right after "(D)" before; now the line
+    # only ends with eos, and it still reads as D.
+    sampler = _scripted(tiny, "TRACE: jcmd is related to jstat.\nANSWER: jstat (D) and then a long tail of text")
+    (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert c.finish_reason == "eos" and c.text.endswith("long tail of text")
+    assert parse_completion(c.text).answer == "D"
+
+
+def test_a_hedged_answer_line_stops_and_reads_as_no_answer(tiny):
+    sampler = _scripted(tiny, "TRACE: x.\nANSWER: jstat (D) or jcmd (C)\nANSWER: D\nmore")
+    (c,) = sampler.generate(ITEMS[:1], SamplingParams(k=1, temperature=0, max_new_tokens=80), progress=False)
+    assert c.finish_reason == "answer" and c.text == "TRACE: x.\nANSWER: jstat (D) or jcmd (C)"
+    assert parse_completion(c.text).answer is None
 
 
 def test_a_letter_that_starts_a_name_does_not_stop_early(tiny):
