@@ -380,25 +380,18 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
 
         return cmd_bench_sampler(args)
 
-    p = _cmd(
+    from kgreason.sampling.bench import add_bench_sampler_arguments  # imports torch only when it runs
+
+    add_bench_sampler_arguments(_cmd(
         bench,
         "sampler",
-        "Sampling speed: the hobby project's loop (one generate() per sample, fp32) versus kgreason's batched "
-        "sampler at its defaults, same model and prompts; tokens/s, the ratio, and ours as a share of this "
-        "machine's bf16 matmul limit (2 x parameters FLOPs per token).",
+        "Sampling speed, same prompts, k, temperature, max_new_tokens, seed and dtype: Hugging Face's batched "
+        "generate (dynamic and static cache), kgreason's batched sampler, optionally CTranslate2 and the naive "
+        "one-generate()-per-sample loop; generated tokens/s, samples/s, share of the best measured matmul "
+        "throughput at the model's shapes (2 x parameters FLOPs per token), peak RSS per row; --json prints "
+        "one object.",
         bench_sampler,
-    )
-    p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
-    p.add_argument("--tasks", metavar="FILE", help="task JSONL for the prompts (default: eval tasks of the built-in KG)")
-    p.add_argument("--n-prompts", type=at.positive_int, default=24, help="prompts for our sampler (more than one batch per round, so slots get refilled)")
-    p.add_argument("--naive-prompts", type=at.positive_int, default=2, help="prompts for the naive loop (it is slow)")
-    p.add_argument("-k", type=at.positive_int, default=8, help="samples per prompt")
-    p.add_argument("--temperature", type=at.non_negative_float, default=0.7, help="sampling temperature")
-    p.add_argument("--max-new-tokens", type=at.positive_int, default=64, help="cap per sample")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed")
-    p.add_argument("--dtype", default="auto", choices=at.DTYPE_CHOICES, help="dtype of our sampler")
-    p.add_argument("--batch-size", type=at.positive_int, help="rows per forward pass of our sampler (unset: the sampler default, 64 on CPU)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    ))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -144,17 +144,22 @@ def _child(spec_path: str) -> None:
     print(RESULT_MARK + json.dumps(out), flush=True)
 
 
-def run_child(spec: dict, workdir: Path) -> dict:
-    """One timed training in a fresh Python process (its own peak RSS, no allocator leftovers)."""
-    spec_file = workdir / f"spec-{spec['mode']}-{spec['path']}.json"
+def run_child(spec: dict, workdir: Path, module: str = "kgreason.train.bench", label: str | None = None) -> dict:
+    """One timed measurement in a fresh Python process (its own peak RSS, no allocator leftovers).
+
+    `module` runs as `python -m module SPEC.json` and prints its result after RESULT_MARK; the
+    sampler bench (kgreason.sampling.bench) runs its rows through here too.
+    """
+    label = label or f"{spec['mode']}-{spec['path']}"
+    spec_file = workdir / f"spec-{label}.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "kgreason.train.bench", str(spec_file)],
+    proc = subprocess.run([sys.executable, "-m", module, str(spec_file)],
                           capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_MARK):
             return json.loads(line[len(RESULT_MARK):])
     tail = (proc.stdout + proc.stderr)[-3000:]
-    raise RuntimeError(f"bench child ({spec['mode']}, {spec['path']}) failed with exit code {proc.returncode}:\n{tail}")
+    raise RuntimeError(f"bench child ({label}) failed with exit code {proc.returncode}:\n{tail}")
 
 
 # --- the benchmark -------------------------------------------------------------------------------

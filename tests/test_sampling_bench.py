@@ -1,0 +1,101 @@
+"""`kgreason bench sampler` on tiny:random: every row on the same prompts, the JSON names the figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kgreason.cli import main
+
+SMALL = {"n_prompts": 2, "k": 2, "max_new_tokens": 6, "naive_prompts": 1, "quiet": True, "probe_window_s": 0.01}
+FIGURES = ("tokens_per_s", "samples_per_s", "share_of_limit", "prefill_share_of_limit", "peak_rss_mb")
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+def test_bench_sampler_rows_side_by_side_in_process():
+    from kgreason.sampling import bench
+
+    result = bench.bench_sampler("tiny:random", rows=("hf-generate", "ours", "ctranslate2", "naive"),
+                                 isolate=False, **SMALL)
+    assert {*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops", "probe", "rows"} <= set(result)
+    names = [r["name"] for r in result["rows"]]
+    assert names == ["hf-generate-dynamic", "hf-generate-static", "ours", "ctranslate2", "naive"]
+    for row in result["rows"]:
+        if row.get("skipped"):  # only the optional engine may be skipped, and it says why
+            assert row["name"] == "ctranslate2" and "ctranslate2" in result["skipped"]
+            continue
+        assert all(_positive(row[key]) for key in (*FIGURES, "samples", "tokens", "prompt_tokens")), row
+        assert row["samples"] == (2 if row["name"] == "naive" else 4)  # naive: 1 prompt x k
+        assert row["share_of_limit"] < row["prefill_share_of_limit"]
+    assert all(_positive(result[key]) for key in (*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops"))
+    assert result["limit_gflops"] == result["probe"]["used"]["gflops"]
+    assert result["limit_gflops"] == max(p["gflops"] for p in result["probe"]["results"])
+    assert {p["dtype"] for p in result["probe"]["results"]} == {"bf16", "fp32"}
+    json.dumps(result)  # plain JSON all the way down
+
+
+def test_bench_sampler_child_process_rows():
+    """The default: each row in its own process, so each reports its own peak RSS."""
+    from kgreason.sampling import bench
+
+    result = bench.bench_sampler("tiny:random", rows=("ours",), **SMALL)
+    (row,) = result["rows"]
+    assert row["name"] == "ours" and result["isolated"] is True
+    assert all(_positive(row[key]) for key in FIGURES)
+    assert result["vs_hf_generate"] is None and result["vs_naive"] is None
+
+
+def test_hf_stop_rule_matches_ours():
+    """hf-generate gets our stop rule: a sample ends where HFSampler would end it, trimmed alike."""
+    from kgreason.models import load_model
+    from kgreason.sampling.bench import counted_tokens, finish_of
+
+    _, tok = load_model("tiny:random")
+    ids = tok("TRACE: x leads to y.\nANSWER: B\nmore text", add_special_tokens=False)["input_ids"]
+    kept, finish = finish_of(tok, ids, {tok.eos_token_id}, stop=True)
+    assert finish == "answer" and len(kept) < len(ids)
+    assert tok.decode(kept[: counted_tokens(tok, kept, finish)]).rstrip().endswith("ANSWER: B")
+    assert finish_of(tok, ids, {tok.eos_token_id}, stop=False) == (ids, "length")
+
+
+def test_bench_sampler_cli_json_is_one_object(capsys, monkeypatch):
+    from kgreason.sampling import bench
+
+    seen = {}
+
+    def fake(model_ref, **kwargs):
+        seen.update(kwargs, model=model_ref)
+        return {"tokens_per_s": 1.0, "vs_hf_generate": 2.0}
+
+    monkeypatch.setattr(bench, "bench_sampler", fake)
+    assert main(["bench", "sampler", "--model", "tiny:random", "--hf-cache", "static", "--naive", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["vs_hf_generate"] == 2.0
+    assert seen["hf_caches"] == ("static",) and seen["quiet"] is True
+    assert set(seen["rows"]) == {"ours", "hf-generate", "ctranslate2", "naive"}
+    assert main(["bench", "sampler", "--no-ct2", "--hf-cache", ""]) == 0
+    assert set(seen["rows"]) == {"ours"}
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "sampler", "--hf-stop", "never"])
+    assert exc.value.code == 2
+
+
+def test_hf_stopping_criterion_stops_rows_at_their_answer_line():
+    import torch
+
+    from kgreason.models import load_model
+    from kgreason.sampling.bench import _answer_stop
+
+    _, tok = load_model("tiny:random")
+    prompt = tok("Question: which?", add_special_tokens=False)["input_ids"]
+    done = tok("TRACE: x.\nANSWER: B\n", add_special_tokens=False)["input_ids"]
+    going = tok("TRACE: x leads to y and z", add_special_tokens=False)["input_ids"]
+    width = len(done)
+    going = (going * width)[:width]
+    stop = _answer_stop(tok, len(prompt), {tok.eos_token_id})
+    ids = torch.tensor([prompt + done, prompt + going])
+    assert stop(ids, None).tolist() == [True, False]
+    assert stop(ids[:, :-1], None).tolist() == [True, False]  # a finished row stays finished
