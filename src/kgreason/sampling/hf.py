@@ -37,7 +37,8 @@ from kgreason.sampling.base import (
     window_has_answer_line,
 )
 
-# How many trailing tokens to decode when looking for the answer line. "ANSWER: B" is 3-5 tokens,
+# How many trailing tokens to decode when looking for the answer line (the whole line and its newline:
+# a second option named later on the line makes it a hedge). "ANSWER: B" is 3-5 tokens,
 # but the entity-first form ("ANSWER: IncreaseMemoryLimit (D)") is longer, and the line's start
 # must be inside the window (window_has_answer_line drops a partial first line).
 _ANSWER_WINDOW = 48
