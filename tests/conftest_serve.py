@@ -101,7 +101,7 @@ KINDS = ("right", "false_hop", "wrong_letter", "garbage")
 
 
 def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step: int = 3,
-              model: str = "tiny:random", seed: int = 0) -> Path:
+              model: str = "tiny:random", seed: int = 0, reward_preset: str = "kgreason") -> Path:
     rng = random.Random(seed)
     run = root / name
     kg = build_kg()
@@ -110,8 +110,11 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
     evals = [make_task(kg, i, 2 + i % 2, "eval", rng) for i in range(6)]
     atomic_write_jsonl(run / "data" / "train_easy.jsonl", [t.to_dict() for t in train])
     atomic_write_jsonl(run / "data" / "eval.jsonl", [t.to_dict() for t in evals])
-    atomic_write_json(run / "config.json", {"run": name, "model": model, "created": "2026-01-01T00:00:00+00:00",
-                                            "reward_preset": "kgreason", "seed": seed})
+    # laid out as `kgreason run` writes it (the pipeline's options as train.pipeline dumps them)
+    atomic_write_json(run / "config.json", {"run": name, "model_ref": model, "created": "2026-01-01T00:00:00+00:00",
+                                            "dataset_seed": seed,
+                                            "pipeline": {"model": model, "eval": {"preset": reward_preset},
+                                                         "rsft": {"preset": reward_preset}}})
     episodes, metrics = [], []
     for step in range(n_steps):
         metrics.append({"phase": "sft", "step": step, "round": 0, "loss": round(2.0 / (1 + step), 4)})

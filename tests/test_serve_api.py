@@ -40,7 +40,7 @@ def test_run_detail(client: TestClient) -> None:
     d = client.get("/api/run", params={"run": "demo-run"}).json()
     assert d["task_files"] == ["eval", "train_easy"]
     assert d["eval_phases"] == ["base_eval", "rsft", "sft"]
-    assert d["config"]["seed"] == 0 and d["has_kg"] and d["has_episodes"]
+    assert d["config"]["dataset_seed"] == 0 and d["has_kg"] and d["has_episodes"]
 
 
 def test_episode_groups_are_paged(client: TestClient) -> None:
@@ -282,3 +282,22 @@ def test_page_and_vendor_files(client: TestClient, monkeypatch: pytest.MonkeyPat
     missing = client.get("/")
     assert missing.status_code == 503 and "npm ci --prefix src/kgreason/serve/web" in missing.text
     assert client.get("/vendor/cytoscape.min.js").status_code == 404
+
+
+@pytest.mark.parametrize("preset", ["paper", "seed", "kgreason"])
+def test_try_it_scores_with_the_runs_own_reward_preset(tmp_path: Path, preset: str) -> None:
+    """The run's config.json (laid out as `kgreason run` writes it) names its reward preset; a live
+    answer must be scored with it, not with the default."""
+
+    class Recording(GenerationQueue):
+        def submit(self, job):  # keep the job instead of generating
+            self.kept = job
+            return 0
+
+    fx.write_run(tmp_path, "p-run", reward_preset=preset)
+    queue = Recording()
+    c = TestClient(create_app(tmp_path, queue=queue))
+    r = c.post("/api/generate", json={"run": "p-run", "task_id": "eval-000-h2"})
+    assert r.status_code == 202, r.text
+    scored = queue.kept.score("TRACE: nothing\nANSWER: A")
+    assert scored["preset"] == preset

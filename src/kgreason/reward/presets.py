@@ -205,6 +205,7 @@ def kgreason_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREA
 
 
 PRESETS: dict[str, Preset] = {"seed": seed_preset, "paper": paper_preset, "kgreason": kgreason_preset}
+DEFAULT_PRESET = "kgreason"
 
 
 def get_preset(name: str) -> Preset:

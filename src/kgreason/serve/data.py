@@ -397,14 +397,10 @@ class Demo:
         return scorer
 
     def reward_preset(self, name: str) -> str:
-        config = self.json(self.runs.run_dir(name) / "config.json") or {}
-        for key in ("reward_preset", "reward"):
-            val = config.get(key)
-            if isinstance(val, str):
-                return val
-            if isinstance(val, dict) and isinstance(val.get("preset"), str):
-                return val["preset"]
-        return "kgreason"
+        """The preset the run itself scored with, so Try It scores answers the way the run did."""
+        from kgreason.train.runs import reward_preset_of
+
+        return reward_preset_of(self.json(self.runs.run_dir(name) / "config.json") or {})
 
 
 # --- helpers -------------------------------------------------------------------------------------
