@@ -460,6 +460,7 @@ def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamp
         "runs": [str(s.folder.relative_to(s.folder.parent.parent)) for s in seeds],
         "curves": _curves(seeds),
         "_correct": correct,  # dropped before writing; used for paired differences
+        "_seeds": seeds,  # dropped before writing; per-seed paired differences
     }
 
 
@@ -483,6 +484,30 @@ def vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -
             "by_hop": {str(h): diff(ids, h) for h, ids in sorted(by_hop.items())}}
 
 
+def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int) -> list[dict]:
+    """Each seed on its own: accuracy and faithful share with item-bootstrap intervals, and the
+    paired difference from the SFT model of the same seed (the adapter this arm started from), so
+    a reader can see whether the conclusion holds seed by seed, not only on the seed average."""
+    from kgreason.evaluate.bootstrap import bootstrap_mean, paired_bootstrap_difference
+
+    sft_by_seed = {s.seed: s for s in sft["_seeds"]} if sft and sft is not arm else {}
+    rows = []
+    for s in arm["_seeds"]:
+        ids = sorted(s.correct)
+        row = {"seed": s.seed, "run": str(s.folder.relative_to(s.folder.parent.parent)),
+               "accuracy": bootstrap_mean([s.correct[t] for t in ids], seed=s.seed, n_resamples=n_resamples).to_dict(),
+               "faithful_share": bootstrap_mean([s.faithful[t] for t in ids if t in s.faithful], seed=s.seed,
+                                                n_resamples=n_resamples).to_dict(),
+               "vs_sft": None}
+        ref = sft_by_seed.get(s.seed)
+        if ref is not None:
+            shared = [t for t in ids if t in ref.correct]
+            row["vs_sft"] = paired_bootstrap_difference([ref.correct[t] for t in shared], [s.correct[t] for t in shared],
+                                                        seed=s.seed, n_resamples=n_resamples).to_dict()
+        rows.append(row)
+    return rows
+
+
 def aggregate(out: Path, arms: Sequence[Arm], preset: Preset, cfg: ExperimentConfig, eval_tasks: Sequence[Any]) -> dict:
     """results.json: per arm, mean accuracy (overall, per hop) with item-bootstrap intervals, the seed
     spread, faithfulness, drift, the summed 2x2 table, training curves, and paired differences vs SFT."""
@@ -500,8 +525,10 @@ def aggregate(out: Path, arms: Sequence[Arm], preset: Preset, cfg: ExperimentCon
     sft = next((a for a in arm_rows if a["name"] == "sft"), None)
     for a in arm_rows:
         a["vs_sft"] = vs_reference(a, sft, hops, preset.n_resamples) if sft and a is not sft else None
+        a["per_seed"] = per_seed_rows(a, sft, preset.n_resamples)
     for a in arm_rows:
         a.pop("_correct")
+        a.pop("_seeds")
     hop_counts: dict[str, int] = {}
     for h in hops.values():
         hop_counts[str(h)] = hop_counts.get(str(h), 0) + 1
@@ -597,9 +624,12 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
     if shuf_rows:
         parts.append("## Shuffle robustness (correct letter always moves; means over seeds)\n\n" + md_table(
             ["arm", "accuracy", "accuracy, shuffled options", "chosen entity changed"], shuf_rows))
-    seed_rows = [[a["label"], seed, f"{100 * acc:.1f}%", a["runs"][i]]
-                 for a in results["arms"] for i, (seed, acc) in enumerate(zip(a["seeds_done"], a["accuracy"]["per_seed"], strict=True))]
-    parts.append("## Per seed\n\n" + md_table(["arm", "seed", "accuracy", "run folder"], seed_rows))
+    seed_rows = [[a["label"], r["seed"], pct(r["accuracy"]), pct(r["faithful_share"]), _diff_cell(r["vs_sft"]), r["run"]]
+                 for a in results["arms"] for r in a.get("per_seed") or []]
+    parts.append("## Per seed\n\nEach seed alone; Δ is paired against the SFT model of the same seed (the adapter the "
+                 "arm started from), 95% item-bootstrap intervals.\n\n" + md_table(
+                     ["arm", "seed", "accuracy", "faithful", "Δ acc vs SFT, same seed (pts, paired)", "run folder"],
+                     seed_rows))
     parts += list(images)
     return "\n\n".join(parts) + "\n"
 
