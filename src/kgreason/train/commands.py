@@ -270,9 +270,9 @@ def cmd_train_grpo(args: argparse.Namespace) -> int:
 
 # --- kgreason run --------------------------------------------------------------------------------
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", choices=["quick", "cpu", "full", "smoke"],
-                   help="quick: under 20 minutes on a 2-core CPU; cpu: the same recipe trained 25%% longer "
-                        "(about 22 minutes); full: for a GPU; smoke: every stage on tiny:random in about a minute")
+    p.add_argument("--preset", default="quick", choices=["quick", "full", "smoke"],
+                   help="quick: under 20 minutes on a 2-core CPU; full: for a GPU; smoke: every stage on "
+                        "tiny:random in about a minute")
     p.add_argument("--run-dir", type=out_dir_path,
                    help="run folder (default: runs/<preset>, or runs/<preset>-<hash> when options are overridden)")
     p.add_argument("--model", help="base model reference (unset: the preset's, bundled:smollm2-135m)")

@@ -72,14 +72,6 @@ def preset_config(name: str) -> PipelineConfig:
                              train=TrainOptions(max_steps=0, epochs=2.0, batch_size=8, learning_rate=2e-4,
                                                 max_length=512, save_steps=10, logging_steps=1)),
         )
-    if name == "cpu":
-        # The quick recipe with 25% more SFT and RSFT: about 22 minutes on the 2-core CPU, for the
-        # faithful share the 20-minute budget falls short of (docs/learning.md).
-        cfg = preset_config("quick")
-        cfg.preset = "cpu"
-        cfg.sft.train.max_steps = 100
-        cfg.rsft.questions = 64
-        return cfg
     if name == "full":
         return PipelineConfig(
             preset="full",
@@ -99,10 +91,10 @@ def preset_config(name: str) -> PipelineConfig:
             sft=SFTOptions(material=["facts", "easy"], max_examples=8, train=small),
             rsft=RSFTOptions(rounds=1, k=2, questions=3, max_new_tokens=16, chunk=2, train=replace(small)),
         )
-    raise InputError(f"--preset: expected quick, cpu, full or smoke, got {name!r}")
+    raise InputError(f"--preset: expected quick, full or smoke, got {name!r}")
 
 
-PRESETS = ("quick", "cpu", "full", "smoke")
+PRESETS = ("quick", "full", "smoke")
 
 
 def default_run_dir(config: PipelineConfig, root: Path = Path("runs")) -> Path:
