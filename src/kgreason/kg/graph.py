@@ -181,7 +181,7 @@ class KnowledgeGraph:
         """The kg.json schema (a superset of the hobby project's: src/rel/dst edges, id/label)."""
         return {
             "name": self.name,
-            "entities": [_entity_dict(e) for e in self.entities.values()],
+            "entities": [entity_dict(e) for e in self.entities.values()],
             "relations": [_relation_dict(r) for r in self.relations.values()],
             "edges": [{"src": e.head, "rel": e.relation, "dst": e.tail} for e in self.edges],
         }
@@ -260,7 +260,7 @@ def _fmt(edge: Edge) -> str:
     return f"{edge.head} -{edge.relation}-> {edge.tail}"
 
 
-def _entity_dict(e: Entity) -> dict:
+def entity_dict(e: Entity) -> dict:
     d: dict = {"id": e.id, "label": e.label}
     if e.type is not None:
         d["type"] = e.type

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.io import InputError, atomic_write_text, read_json
-from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, symmetric_closure
-from kgreason.kg.graph import _entity_dict as entity_dict
+from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, entity_dict, symmetric_closure
 from kgreason.kg.graph import _relation_dict as relation_dict
 
 FORMATS = ("json", "tsv", "csv")

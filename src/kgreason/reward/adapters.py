@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
+from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, entity_dict
 from kgreason.records import RewardBreakdown, Task
 from kgreason.reward.match import EntityMatcher
 from kgreason.reward.parse import cut_after_answer
@@ -100,7 +100,7 @@ def ground_truth_dict(kg: KnowledgeGraph, task: Task, matcher: EntityMatcher | N
         "task": {k: full[k] for k in _TASK_FIELDS},
         "kg": {
             "name": sub.name,
-            "entities": [_entity_json(e) for e in sub.entities.values()],
+            "entities": [entity_dict(e) for e in sub.entities.values()],
             "relations": [_relation_json(r) for r in sub.relations.values()],
             "edges": [[e.head, e.relation, e.tail] for e in sub.edges],
         },
@@ -110,15 +110,6 @@ def ground_truth_dict(kg: KnowledgeGraph, task: Task, matcher: EntityMatcher | N
 def ground_truth(kg: KnowledgeGraph, task: Task, matcher: EntityMatcher | None = None) -> str:
     """The label as one compact JSON string (what `export hf` stores in `ground_truth`)."""
     return json.dumps(ground_truth_dict(kg, task, matcher), ensure_ascii=False, separators=(",", ":"))
-
-
-def _entity_json(e: Entity) -> dict:
-    d: dict[str, Any] = {"id": e.id, "label": e.label}
-    if e.type is not None:
-        d["type"] = e.type
-    if e.aliases:
-        d["aliases"] = list(e.aliases)
-    return d
 
 
 def _relation_json(r: Relation) -> dict:
