@@ -296,7 +296,11 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- export --------------------------------------------------------------------------------------
 def _add_export_commands(sub: argparse._SubParsersAction) -> None:
-    from kgreason.export.commands import add_hf_arguments, add_lm_eval_arguments  # torch-free
+    from kgreason.export.commands import (  # torch-free
+        add_hf_arguments,
+        add_lm_eval_arguments,
+        add_model_arguments,
+    )
 
     def hf(args: argparse.Namespace) -> int:
         from kgreason.export.commands import hf_command
@@ -307,6 +311,11 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
         from kgreason.export.commands import lm_eval_command
 
         return lm_eval_command(args)
+
+    def model(args: argparse.Namespace) -> int:
+        from kgreason.export.commands import model_command
+
+        return model_command(args)
 
     export = _group(sub, "export", "Export a data folder for other tools: Hugging Face datasets, lm-evaluation-harness.")
     add_hf_arguments(_cmd(
@@ -322,6 +331,12 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
         "and a utils.py scoring each answer with kgreason's reward (acc, faithful, reward, format_ok). "
         "See docs/export.md.",
         lm_eval,
+    ))
+    add_model_arguments(_cmd(
+        export, "model",
+        "Merge a run's LoRA adapter into its base model and write a plain Hugging Face folder "
+        "(transformers loads it without kgreason); --gguf adds a GGUF file for llama.cpp. See docs/export.md.",
+        model,
     ))
 
 

@@ -85,3 +85,43 @@ def lm_eval_command(args: argparse.Namespace) -> int:
     print(f"  lm_eval --model hf --model_args pretrained=MODEL --include_path {summary['folder']} "
           f"--tasks {summary['group']} --apply_chat_template")
     return 0
+
+
+MODEL_EXAMPLES = """examples:
+  kgreason export model --run runs/quick --out export/quick          # the last phase done (rsft after `make run`)
+  python -c "from transformers import AutoModelForCausalLM as M; M.from_pretrained('export/quick')"
+
+  kgreason export model --run runs/quick --phase sft --out export/quick-sft --gguf
+  llama-cli -m export/quick-sft/gguf/model-f16.gguf -cnv      # llama.cpp, with the chat template inside
+"""
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    from kgreason.models.export import SAVE_DTYPES, TRAIN_PHASES  # torch-free at import time
+
+    p.epilog = MODEL_EXAMPLES
+    p.formatter_class = _keep_epilog_lines(p.formatter_class)
+    p.add_argument("--run", required=True, metavar="RUN", help="a run folder (config.json, summary.json, adapters/)")
+    p.add_argument("--phase", default=None, choices=list(TRAIN_PHASES),
+                   help="whose adapter to merge (default: the last training phase done, in the order sft, rsft, grpo)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the folder to write; an earlier export there is replaced, any other existing folder is refused")
+    p.add_argument("--dtype", default="fp32", choices=list(SAVE_DTYPES),
+                   help="weights dtype of the saved folder (the merge itself is always done in fp32)")
+    p.add_argument("--gguf", action="store_true", help="also write DIR/gguf/model-<type>.gguf for llama.cpp")
+    p.add_argument("--gguf-type", default="f16", choices=["f16", "f32"],
+                   help="GGUF weight type (norms stay f32); quantise further with llama.cpp's llama-quantize")
+
+
+def model_command(args: argparse.Namespace) -> int:
+    from kgreason.models.export import export_model
+
+    summary = export_model(args.run, args.out, phase=args.phase, dtype=args.dtype,
+                           gguf_type=args.gguf_type if args.gguf else None)
+    print(f"wrote {summary['folder']}: {summary['phase']} adapter merged into {summary['base']} "
+          f"({summary['parameters']:,} parameters, {summary['dtype']})")
+    if summary["gguf"]:
+        g = summary["gguf"]
+        print(f"  GGUF {summary['folder']}/gguf/{g['file']} ({g['type']}, {g['bytes'] / 2**20:.1f} MiB, "
+              f"pre-tokenizer {g['pre_tokenizer']})")
+    return 0
