@@ -38,8 +38,12 @@ _EMPH = r"[*_]{0,3}"
 _H = r"[^\S\n]"  # horizontal whitespace: an answer line never spans a line break
 _TRACE_RE = re.compile(rf"(?<![A-Za-z0-9]){_EMPH}trace{_EMPH}\s*[:：]{_EMPH}", re.IGNORECASE)
 # Anchored at a line start; the ':' is required ("Answer is B", "ANSWER = B" are prose).
+# Spaces around the emphasis are written `{_H}*(?:[*_]{1,3}{_H}*)?`, not `{_H}*{_EMPH}{_H}*`: the same
+# strings, but two adjacent `{_H}*` can split a run of spaces in as many ways as it is long, so a
+# long blank line cost the square (three of them the cube) of its length in backtracking.
+_SPACED_EMPH = rf"{_H}*(?:[*_]{{1,3}}{_H}*)?"
 _MARKER_LINE_RE = re.compile(
-    rf"^{_H}*{_EMPH}{_H}*(?:final{_H}+)?answer{_H}*{_EMPH}{_H}*[:：]{_EMPH}",
+    rf"^{_SPACED_EMPH}(?:final{_H}+)?answer{_SPACED_EMPH}[:：]{_EMPH}",
     re.IGNORECASE | re.MULTILINE,
 )
 _LETTERS = "ABCDabcd"
@@ -48,7 +52,7 @@ _CLOSERS = ")]}>"
 # Characters that glue a letter into a name ("D-Bus", "C++", "B/C"): the letter does not stand alone.
 _GLUE = "-'’/+#&@"
 # Letter-first: optional emphasis and one opening bracket, then the letter.
-_LETTER_FIRST_RE = re.compile(rf"{_H}*[*_]{{0,3}}{_H}*(?P<open>[{re.escape(_OPENERS)}])?{_H}*[*_]{{0,2}}(?P<letter>[A-Da-d])")
+_LETTER_FIRST_RE = re.compile(rf"{_SPACED_EMPH}(?:(?P<open>[{re.escape(_OPENERS)}]){_H}*)?[*_]{{0,2}}(?P<letter>[A-Da-d])")
 # Entity-first: the first bracketed letter standing alone ("jstat (D)", "Disk full [a]").
 _BRACKETED_RE = re.compile(rf"[(\[]{_H}*[*_]{{0,2}}(?P<letter>[A-Da-d])[*_]{{0,2}}{_H}*[)\]]")
 # A bracket left open at the very end of a finished line ("ANSWER: jstat (D") still names its letter.
