@@ -186,9 +186,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 class LiveServer:
-    """uvicorn serving `create_app(runs)` in a thread on a free port of 127.0.0.1."""
+    """uvicorn serving `create_app(runs, queue)` in a thread on a free port of 127.0.0.1."""
 
-    def __init__(self, runs: Path) -> None:
+    def __init__(self, runs: Path, queue: object = None) -> None:
         import socket
         import threading
 
@@ -199,7 +199,7 @@ class LiveServer:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.app = create_app(runs)
+        self.app = create_app(runs, queue=queue)  # type: ignore[arg-type]
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -221,3 +221,79 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+# --- models for Try It tests ---------------------------------------------------------------------
+def write_adapters(run: Path, phases: tuple[str, ...] = ("sft", "rsft"), ref: str = "tiny:random") -> list[Path]:
+    """Real (untrained, randomly initialised) LoRA adapters over `ref` in run/adapters/<phase>, so
+    Try It offers base, sft and rsft models and each loads as a different model."""
+    import torch
+
+    from kgreason.models import load_model
+    from kgreason.models.lora import attach_lora, save_adapter
+
+    out = []
+    for i, phase in enumerate(phases):
+        model, _ = load_model(ref)
+        peft = attach_lora(model, r=4, alpha=8)
+        with torch.no_grad():  # LoRA's B starts at zero; make each adapter change the model
+            for name, param in peft.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0.0, 0.02 * (i + 1))
+        out.append(save_adapter(peft, run / "adapters" / phase, base_ref=ref))
+    return out
+
+
+class ScriptedModel:
+    """Stands in for a transformers model in Try It tests: `generate` streams the tokens of `text`
+    through the streamer the queue hands it, one every `delay_s`, and stops when a stopping
+    criterion says so (the answer rule or a cancellation), as transformers' generate does."""
+
+    def __init__(self, text: str, delay_s: float = 0.0, repeat: int = 1) -> None:
+        self.text = text
+        self.delay_s = delay_s
+        self.repeat = repeat
+        self.tokens_streamed = 0
+        self.stopped_early = False
+
+    def generate(self, input_ids, streamer=None, max_new_tokens: int = 16, stopping_criteria=None, **_kw):
+        import time
+
+        import torch
+
+        from kgreason.models.tiny import bundled_tokenizer
+
+        ids = bundled_tokenizer()(self.text * self.repeat, add_special_tokens=False)["input_ids"]
+        streamer.put(input_ids)  # generate hands the prompt over first; skip_prompt drops it
+        seq = input_ids
+        try:
+            for tok in ids[:max_new_tokens]:
+                time.sleep(self.delay_s)
+                step = torch.tensor([[tok]])
+                seq = torch.cat([seq, step], dim=1)
+                streamer.put(step[0])
+                self.tokens_streamed += 1
+                if stopping_criteria is not None and bool(stopping_criteria[0](seq, None).all()):
+                    self.stopped_early = True
+                    break
+        finally:
+            streamer.end()
+        return seq
+
+
+def scripted_loader(text: str, delay_s: float = 0.0, repeat: int = 1):
+    """A `GenerationQueue(load=...)` function giving every model a `ScriptedModel` and the real
+    SmolLM2 tokenizer; the models made are kept in `.models` for the test to inspect."""
+    from kgreason.models.tiny import bundled_tokenizer
+
+    made: list[ScriptedModel] = []
+
+    def load(spec):
+        model = ScriptedModel(text, delay_s, repeat)
+        made.append(model)
+        tok = bundled_tokenizer()
+        tok.padding_side = "left"
+        return model, tok
+
+    load.models = made  # type: ignore[attr-defined]
+    return load

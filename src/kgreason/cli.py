@@ -292,11 +292,17 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=at.port, default=8765, help="port to listen on (1-65535)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level")
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="write a static copy of the replay views to DIR instead of serving (= `kgreason export demo`)")
+    from kgreason.export.commands import add_demo_caps  # torch-free
+
+    add_demo_caps(p)
 
 
 # --- export --------------------------------------------------------------------------------------
 def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     from kgreason.export.commands import (  # torch-free
+        add_demo_arguments,
         add_hf_arguments,
         add_lm_eval_arguments,
         add_model_arguments,
@@ -316,6 +322,11 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
         from kgreason.export.commands import model_command
 
         return model_command(args)
+
+    def demo(args: argparse.Namespace) -> int:
+        from kgreason.export.commands import demo_command
+
+        return demo_command(args)
 
     export = _group(sub, "export", "Export a data folder for other tools: Hugging Face datasets, lm-evaluation-harness.")
     add_hf_arguments(_cmd(
@@ -337,6 +348,13 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
         "Merge a run's LoRA adapter into its base model and write a plain Hugging Face folder "
         "(transformers loads it without kgreason); --gguf adds a GGUF file for llama.cpp. See docs/export.md.",
         model,
+    ))
+    add_demo_arguments(_cmd(
+        export, "demo",
+        "Write a static copy of the web demo's replay views (Runs, Training, Inference, Distribution, Graph) "
+        "over a runs folder: open DIR/index.html from disk or any static host; Try It shows as unavailable. "
+        "Same as `kgreason serve --export DIR`.",
+        demo,
     ))
 
 

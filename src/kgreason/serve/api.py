@@ -14,10 +14,11 @@ SEGMENT = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
 MAX_ID = 300
 MAX_PAGE = 200
 MAX_CHAIN = 6
+MAX_BODY_BYTES = 64 * 1024  # the largest request body any endpoint needs is well under 1 KB
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ComposeRequest(Strict):
@@ -41,8 +42,10 @@ class GenerateRequest(Strict):
                                 description="an item of the run's task files")
     compose: ComposeSpec | None = Field(default=None, description="or a composed question")
     max_new_tokens: int = Field(default=DEFAULT_NEW_TOKENS, ge=1, le=MAX_NEW_TOKENS)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=300)
+    # JSON parsers accept NaN and Infinity (and 1e999 overflows to inf); a non-finite number would
+    # pass or break the bounds checks further on, so it is refused here with a 422.
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, allow_inf_nan=False)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=300, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def one_question(self) -> GenerateRequest:
@@ -55,3 +58,9 @@ class JobCreated(BaseModel):
     job_id: str
     position: int
     events: str
+    cancel: str  # DELETE this URL to cancel the job
+
+
+class JobCancelled(BaseModel):
+    job_id: str
+    status: str  # "cancelled", or the status it had already finished with

@@ -14,26 +14,29 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
 
 from kgreason import __version__
 from kgreason.io import InputError
 from kgreason.kg.graph import KGError
 from kgreason.serve.api import (
+    MAX_BODY_BYTES,
     MAX_ID,
     MAX_PAGE,
     RUN_NAME,
     SEGMENT,
     ComposeRequest,
     GenerateRequest,
+    JobCancelled,
     JobCreated,
 )
 from kgreason.serve.data import Demo
-from kgreason.serve.generation import GenerationQueue, Job, ModelSpec, QueueFull
+from kgreason.serve.generation import FINISHED, GenerationQueue, Job, ModelSpec, QueueFull
 from kgreason.serve.store import BadRequest, NotFound, OutsideRoot, RunsFolder
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -74,6 +77,7 @@ def create_app(runs_dir: str | os.PathLike = "runs", queue: GenerationQueue | No
     gen = queue or GenerationQueue()
     app.state.demo = demo
     app.state.queue = gen
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     _add_error_handlers(app)
     _add_page_routes(app)
     _add_run_routes(app, demo)
@@ -82,7 +86,75 @@ def create_app(runs_dir: str | os.PathLike = "runs", queue: GenerationQueue | No
     return app
 
 
+# --- request size --------------------------------------------------------------------------------
+class BodyTooLarge(HTTPException):
+    """Raised from inside `receive`: FastAPI's body parsing lets HTTP exceptions through (it turns
+    anything else into a 400), and the exception middleware answers it with a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"request body too large: the limit is {limit // 1024} KB")
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with a 413 before they are parsed or buffered.
+
+    Content-Length is checked up front; a chunked body (no length) is counted as it arrives and
+    cut off at the limit, so neither form makes the server hold more than the limit.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._refuse(send)
+                    return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"detail": f"request body too large: the limit is {self.max_bytes // 1024} KB"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 # --- errors --------------------------------------------------------------------------------------
+def _short(value: Any, limit: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     def handler(status: int):
         async def respond(_request: Request, exc: Exception) -> JSONResponse:
@@ -99,15 +171,19 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KGError, handler(500))
 
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path"))
-            msg = str(err.get("msg", "invalid"))
+        # Never echo the input: pydantic's errors carry it (and its ctx), which sent a 10 MB body
+        # straight back and made a NaN unrenderable (a 500). Field names are user input too (an
+        # unknown key is named in loc), so every part is shortened and the list is capped.
+        parts, errors = [], []
+        for err in exc.errors()[:10]:
+            loc = [_short(x, 60) for x in err.get("loc", ()) if x not in ("body", "query", "path")]
+            where = ".".join(loc)
+            msg = _short(err.get("msg", "invalid"), 200)
             if "should match pattern" in msg:  # say what a name may be, not the regex
                 msg = "not a valid name (letters, digits, '.', '_', '-' and '/' between parts; no '..', no leading '/')"
             parts.append(f"{where or 'request'}: {msg}")
-        return JSONResponse({"detail": "; ".join(parts), "errors": json.loads(json.dumps(exc.errors(), default=str))},
-                            status_code=422)
+            errors.append({"loc": loc, "type": _short(err.get("type", ""), 60), "msg": msg})
+        return JSONResponse({"detail": "; ".join(parts), "errors": errors}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, invalid)
 
@@ -259,20 +335,29 @@ def _add_generation_routes(app: FastAPI, demo: Demo, gen: GenerationQueue) -> No
         job = gen.new_job(model=spec, task=task, max_new_tokens=req.max_new_tokens, temperature=req.temperature,
                           timeout_s=req.timeout_s, score=score)
         position = gen.submit(job)
-        return JobCreated(job_id=job.id, position=position, events=f"/api/jobs/{job.id}/events")
+        return JobCreated(job_id=job.id, position=position, events=f"/api/jobs/{job.id}/events",
+                          cancel=f"/api/jobs/{job.id}")
+
+    @app.delete("/api/jobs/{job_id}", tags=["try it"],
+                summary="Cancel a job: a waiting one frees its queue slot, a running one stops at its next token")
+    def cancel_job(job_id: Annotated[str, _job_id_param()]) -> JobCancelled:
+        job = gen.cancel(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r} (finished jobs are kept for a while, then forgotten)")
+        return JobCancelled(job_id=job.id, status="cancelled" if job.cancel_requested.is_set() else job.status)
 
     @app.get("/api/jobs/{job_id}", tags=["try it"], summary="A job's status, position and text so far")
     def job_status(job_id: Annotated[str, _job_id_param()]) -> dict:
         job = _job(gen, job_id)
         text = "".join(e.get("text", "") for e in list(job.events) if e["event"] == "token")
-        done = next((e for e in job.events if e["event"] in ("done", "error")), None)
+        done = next((e for e in list(job.events) if e["event"] in FINISHED), None)
         return {"job_id": job.id, "status": job.status, "position": gen.position(job), "text": text, "result": done,
                 "task": job.task.to_dict()}
 
     @app.get("/api/jobs/{job_id}/events", tags=["try it"], summary="Server-sent events: queued, started, token, done")
     async def job_events(job_id: Annotated[str, _job_id_param()]) -> StreamingResponse:
         job = _job(gen, job_id)
-        return StreamingResponse(_sse(job), media_type="text/event-stream",
+        return StreamingResponse(_sse(job, gen), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -297,19 +382,26 @@ def _model_spec(demo: Demo, run: str, model: str) -> ModelSpec:
     raise NotFound(f"run {run!r} has no model {model!r}; it has: {known}")
 
 
-async def _sse(job: Job):
+async def _sse(job: Job, gen: GenerationQueue):
+    """The job's events as server-sent events. A client that goes away before the job finishes
+    cancels it: Starlette cancels this generator when the connection drops (or the next write
+    fails), and the `finally` frees the job's queue slot or stops its generation."""
     sent, idle = 0, 0.0
-    while True:
-        events = job.events
-        while sent < len(events):
-            ev = events[sent]
-            sent += 1
-            yield f"event: {ev['event']}\ndata: {json.dumps(ev, ensure_ascii=False)}\n\n"
-            if ev["event"] in ("done", "error"):
-                return
-            idle = 0.0
-        await asyncio.sleep(0.03)
-        idle += 0.03
-        if idle > 15:  # keep proxies and the browser from closing a quiet stream
-            yield ": keep-alive\n\n"
-            idle = 0.0
+    try:
+        while True:
+            events = job.events
+            while sent < len(events):
+                ev = events[sent]
+                sent += 1
+                yield f"event: {ev['event']}\ndata: {json.dumps(ev, ensure_ascii=False)}\n\n"
+                if ev["event"] in FINISHED:
+                    return
+                idle = 0.0
+            await asyncio.sleep(0.03)
+            idle += 0.03
+            if idle > 5:  # keeps proxies from closing a quiet stream, and finds a vanished client
+                yield ": keep-alive\n\n"
+                idle = 0.0
+    finally:
+        if not job.finished:
+            gen.cancel(job.id, reason="the client disconnected")

@@ -10,6 +10,10 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def serve(args: argparse.Namespace) -> int:
+    if getattr(args, "export", None):  # `serve --export DIR`: the static copy, no server
+        from kgreason.export.commands import write_static_demo
+
+        return write_static_demo(args.runs, args.export, args.max_groups, args.max_entities)
     import uvicorn
 
     from kgreason.serve.app import INSTALL_HINT, create_app, missing_vendor_files

@@ -31,6 +31,19 @@ HOW_TO_MAKE_A_RUN = (
     "then reload this page; `kgreason serve --runs DIR` points the demo at another folder."
 )
 NEIGHBOUR_CAP = 8  # per entity, so a hub does not flood the drawing
+PIPELINE = ("base", "sft", "rsft", "grpo")  # the order `kgreason run` makes its phases in
+
+
+def pipeline_order(names: list[str]) -> list[str]:
+    """Phases in the order the pipeline makes them (base, sft, rsft, grpo; `base_eval` and
+    `sft_eval` count as their phase), anything else after them alphabetically. Folders list
+    alphabetically, which put rsft before sft."""
+
+    def key(name: str) -> tuple[int, str]:
+        stem = name.removesuffix("_eval").removeprefix("eval_")
+        return (PIPELINE.index(stem) if stem in PIPELINE else len(PIPELINE), name)
+
+    return sorted(names, key=key)
 
 
 class Demo:
@@ -78,14 +91,14 @@ class Demo:
             "summary": self.json(path / "summary.json"),
             "task_files": self.task_files(path),
             "adapters": self.adapters(path),
-            "eval_phases": self.runs.subfolders(path, "eval"),
+            "eval_phases": pipeline_order(self.runs.subfolders(path, "eval")),
             "has_episodes": (path / "episodes.jsonl").is_file(),
             "has_kg": (path / "data" / "kg.json").is_file(),
         }
 
     def adapters(self, path: Path) -> list[str]:
-        return [p for p in self.runs.subfolders(path, "adapters")
-                if self.runs.inside(path, "adapters", p, "adapter_config.json").is_file()]
+        return pipeline_order([p for p in self.runs.subfolders(path, "adapters")
+                               if self.runs.inside(path, "adapters", p, "adapter_config.json").is_file()])
 
     # --- tasks -----------------------------------------------------------------------------------
     def task_files(self, path: Path) -> list[str]:
@@ -272,7 +285,7 @@ class Demo:
     def eval_phases(self, name: str) -> list[dict]:
         path = self.runs.run_dir(name)
         out = []
-        for phase in self.runs.subfolders(path, "eval"):
+        for phase in pipeline_order(self.runs.subfolders(path, "eval")):
             metrics = self.json(self.runs.inside(path, "eval", phase, "metrics.json"))
             has_preds = self.runs.inside(path, "eval", phase, "predictions.jsonl").is_file()
             out.append({"phase": phase, "metrics": metrics, "has_predictions": has_preds})

@@ -2,15 +2,28 @@
 
 Why a queue: a CPU box runs one forward pass well and several badly, and a model is large enough
 that loading it per request would dominate. Each model (a run's base or one of its adapters) gets
-one worker thread that keeps the model loaded while it has work and drops it when idle; requests
-wait in order and the page is told its position. Every job is capped in new tokens and in wall
-time (transformers' `max_time`), and the number of waiting jobs per model is capped too.
+one worker thread; requests wait in order and the page is told its position. Every job is capped in
+new tokens and in wall time (transformers' `max_time`), and the number of waiting jobs per model is
+capped too. A job can be cancelled while it waits or while it generates (the page's Cancel button,
+`DELETE /api/jobs/<id>`, or the client going away mid-stream); a cancelled job frees its slot.
+
+Why loads go through one `ModelCache`: transformers' loading is not thread-safe. Its lazy imports
+and its meta-device initialisation patch process-wide state, and two first requests for different
+models loading at once broke every later load of the process ("cannot import name AutoTokenizer",
+"Cannot copy out of meta tensor"). So the cache loads one model at a time under a lock, keeps at
+most a few loaded (least recently used out first), caches nothing when a load fails (the next
+request simply tries again), and the page gets a sentence rather than the library's message.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
+import gc
+import logging
 import re
+import sys
 import threading
 import time
 import uuid
@@ -22,9 +35,13 @@ MAX_NEW_TOKENS = 512
 DEFAULT_NEW_TOKENS = 160
 DEFAULT_TIMEOUT_S = 60.0
 MAX_PENDING_PER_MODEL = 8
+MAX_LOADED_MODELS = 2  # a run's base + one adapter; a third model evicts the least recently used
 IDLE_UNLOAD_S = 300.0
 _KEEP_FINISHED = 200
 _ANSWER_DONE = re.compile(r"ANSWER:\s*\(?[A-Da-d]\b")
+FINISHED = ("done", "error", "cancelled")
+
+log = logging.getLogger("kgreason.serve")
 
 
 class QueueFull(RuntimeError):
@@ -37,6 +54,11 @@ class ModelSpec:
     ref: str | None
     adapter: str | None
 
+    @property
+    def label(self) -> str:
+        run, _, model = self.key.rpartition("::")
+        return f"the {model} model of run {run}" if run else f"model {self.key}"
+
 
 @dataclass
 class Job:
@@ -47,16 +69,17 @@ class Job:
     temperature: float
     timeout_s: float
     score: Callable[[str], dict]  # completion text -> RewardBreakdown dict
-    status: str = "queued"  # queued | running | done | error
+    status: str = "queued"  # queued | running | done | error | cancelled
     events: list[dict] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
 
     def emit(self, kind: str, **data: Any) -> None:
         self.events.append({"event": kind, **data})
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "error")
+        return self.status in FINISHED
 
 
 LoadFn = Callable[[ModelSpec], tuple[Any, Any]]
@@ -68,12 +91,86 @@ def load_for_spec(spec: ModelSpec) -> tuple[Any, Any]:
     return load_model(spec.ref, adapter=spec.adapter)
 
 
+def release_memory() -> None:
+    """Collect the dropped model and hand freed heap pages back to the OS.
+
+    glibc keeps freed arenas mapped, so without malloc_trim the process stayed at twice its idle
+    size after a model was dropped.
+    """
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class ModelCache:
+    """Loaded (model, tokenizer) pairs: at most `capacity`, least recently used out first, and
+    loaded strictly one at a time, process-wide (see the module docstring for why)."""
+
+    def __init__(self, load: LoadFn = load_for_spec, capacity: int = MAX_LOADED_MODELS) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.load = load
+        self.capacity = capacity
+        self.load_lock = threading.Lock()  # held for the whole of a load; one load at a time
+        self._items: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
+        self._lock = threading.Lock()  # guards _items only, never held while loading
+        self.loads = 0  # loads started, failed ones included
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return list(self._items)
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, spec: ModelSpec) -> tuple[Any, Any]:
+        with self._lock:
+            hit = self._items.get(spec.key)
+            if hit is not None:
+                self._items.move_to_end(spec.key)
+                return hit
+        with self.load_lock:
+            with self._lock:  # loaded by another caller while this one waited for the lock
+                hit = self._items.get(spec.key)
+                if hit is not None:
+                    self._items.move_to_end(spec.key)
+                    return hit
+                # evict first, so the process never holds capacity + 1 models at once
+                evicted = []
+                while len(self._items) >= self.capacity:
+                    evicted.append(self._items.popitem(last=False))
+            if evicted:
+                del evicted
+                release_memory()
+            self.loads += 1
+            pair = self.load(spec)  # raises: nothing is cached, the next request loads afresh
+            _import_generation_helpers()  # transformers' lazy imports, still under the lock
+            with self._lock:
+                self._items[spec.key] = pair
+            return pair
+
+    def drop(self, key: str) -> bool:
+        with self._lock:
+            gone = self._items.pop(key, None) is not None
+        if gone:
+            release_memory()
+        return gone
+
+
+def _import_generation_helpers() -> None:
+    """Resolve the transformers names `_run` uses while the load lock is held, so a generating
+    thread never runs transformers' lazy import machinery beside a loading one."""
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer  # noqa: F401
+
+
 class GenerationQueue:
-    """Per-model FIFO queues with one worker thread each."""
+    """Per-model FIFO queues with one worker thread each, over one shared `ModelCache`."""
 
     def __init__(self, load: LoadFn = load_for_spec, max_pending: int = MAX_PENDING_PER_MODEL,
-                 idle_unload_s: float = IDLE_UNLOAD_S) -> None:
-        self.load = load
+                 idle_unload_s: float = IDLE_UNLOAD_S, max_loaded: int = MAX_LOADED_MODELS) -> None:
+        self.models = ModelCache(load, capacity=max_loaded)
         self.max_pending = max_pending
         self.idle_unload_s = idle_unload_s
         self.jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
@@ -82,7 +179,11 @@ class GenerationQueue:
         self._workers: dict[str, threading.Thread] = {}
         self._cond = threading.Condition()
 
-    # --- submitting ------------------------------------------------------------------------------
+    @property
+    def load(self) -> LoadFn:
+        return self.models.load
+
+    # --- submitting and cancelling ---------------------------------------------------------------
     def submit(self, job: Job) -> int:
         with self._cond:
             queue = self._queues.setdefault(job.model.key, collections.deque())
@@ -102,9 +203,31 @@ class GenerationQueue:
             self._cond.notify_all()
             return position
 
+    def cancel(self, job_id: str, reason: str = "cancelled by the client") -> Job | None:
+        """Cancel a job: a waiting one leaves its queue at once (freeing its slot), a running one
+        stops at its next token. Returns the job (None if unknown); a finished job is left alone."""
+        with self._cond:
+            job = self.jobs.get(job_id)
+            if job is None or job.finished:
+                return job
+            job.cancel_requested.set()
+            queue = self._queues.get(job.model.key)
+            if job.status == "queued" and queue is not None and job in queue:
+                queue.remove(job)
+                job.status = "cancelled"
+                job.emit("cancelled", reason=reason)
+                for waiting in queue:
+                    waiting.emit("queued", position=self._position(waiting))
+            return job
+
     def position(self, job: Job) -> int:
         with self._cond:
             return self._position(job)
+
+    def pending(self, key: str) -> int:
+        """Jobs waiting (not running) for one model."""
+        with self._cond:
+            return len(self._queues.get(key, ()))
 
     def _position(self, job: Job) -> int:
         """Jobs ahead of this one for the same model, counting the one running (0 = running now)."""
@@ -124,7 +247,6 @@ class GenerationQueue:
 
     # --- the worker ------------------------------------------------------------------------------
     def _work(self, key: str) -> None:
-        loaded: tuple[Any, Any] | None = None
         while True:
             with self._cond:
                 queue = self._queues[key]
@@ -133,6 +255,7 @@ class GenerationQueue:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         del self._workers[key]  # idle: let the model go
+                        self.models.drop(key)
                         return
                     self._cond.wait(timeout=left)
                 job = queue.popleft()
@@ -141,18 +264,42 @@ class GenerationQueue:
                 for waiting in queue:
                     waiting.emit("queued", position=self._position(waiting))
             try:
-                if loaded is None:
-                    job.emit("loading")
-                    loaded = self.load(job.model)
-                self._run(job, *loaded)
-            except Exception as exc:  # reported to the page; the worker keeps serving
-                job.status = "error"
-                job.emit("error", message=f"{type(exc).__name__}: {exc}")
+                self._serve(job)
             finally:
                 with self._cond:
                     self._running[key] = None
                     for waiting in self._queues[key]:
                         waiting.emit("queued", position=self._position(waiting))
+
+    def _serve(self, job: Job) -> None:
+        try:
+            if not self.models.has(job.model.key):
+                busy = self.models.load_lock.locked()
+                job.emit("loading", waiting=busy,
+                         message="waiting for another model to finish loading" if busy else "loading the model")
+            loaded = self.models.get(job.model)
+        except Exception:  # the page gets a sentence; the log gets the library's traceback
+            log.exception("loading %s failed", job.model.label)
+            job.status = "error"
+            job.emit("error", stage="load",
+                     message=f"Could not load {job.model.label}. Nothing else was affected: asking again "
+                             "retries the load; the server log says what went wrong.")
+            return
+        if job.cancel_requested.is_set():
+            self._cancelled(job, "")
+            return
+        try:
+            self._run(job, *loaded)
+        except Exception:
+            log.exception("generation with %s failed", job.model.label)
+            job.status = "error"
+            job.emit("error", stage="generate",
+                     message=f"{job.model.label[0].upper()}{job.model.label[1:]} failed while answering; "
+                             "the server log says what went wrong. Asking again starts afresh.")
+
+    def _cancelled(self, job: Job, text: str) -> None:
+        job.status = "cancelled"
+        job.emit("cancelled", reason="cancelled by the client", completion=text)
 
     def _run(self, job: Job, model: Any, tokenizer: Any) -> None:
         from transformers import TextIteratorStreamer
@@ -166,7 +313,7 @@ class GenerationQueue:
         kwargs: dict[str, Any] = {
             **inputs, "streamer": streamer, "max_new_tokens": job.max_new_tokens, "max_time": job.timeout_s,
             "do_sample": job.temperature > 0, "pad_token_id": tokenizer.pad_token_id,
-            "stopping_criteria": _answer_stop(tokenizer, inputs["input_ids"].shape[1]),
+            "stopping_criteria": _answer_stop(tokenizer, inputs["input_ids"].shape[1], job.cancel_requested),
         }
         if job.temperature > 0:
             kwargs.update(temperature=job.temperature, top_p=1.0, top_k=0)
@@ -192,12 +339,15 @@ class GenerationQueue:
                 pieces += 1
                 job.emit("token", text=piece)
         thread.join()
+        if job.cancel_requested.is_set():
+            self._cancelled(job, text)
+            return
         if failure:
             raise failure[0]
         elapsed = time.monotonic() - started
         reason = "timeout" if elapsed >= job.timeout_s else ("answer" if _ANSWER_DONE.search(text) else "length")
         job.emit("done", completion=text, reward=job.score(text), finish_reason=reason,
-                 seconds=round(elapsed, 3), chunks=pieces)
+                 seconds=round(elapsed, 3), chunks=pieces, empty=not text.strip())
         job.status = "done"
 
 
@@ -211,14 +361,17 @@ def _encode(tokenizer: Any, messages: list[dict]) -> dict:
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
-def _answer_stop(tokenizer: Any, prompt_len: int) -> Any:
-    """Stop once the answer letter is out: the format ends there, the rest is wasted time."""
+def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | None = None) -> Any:
+    """Stop once the answer letter is out (the format ends there, the rest is wasted time) or
+    once the job is cancelled (its client left or asked to stop)."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class AnswerWritten(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
             import torch
 
+            if cancelled is not None and cancelled.is_set():
+                return torch.full((input_ids.shape[0],), True, dtype=torch.bool, device=input_ids.device)
             tail = tokenizer.decode(input_ids[0, prompt_len:][-24:], skip_special_tokens=True)
             done = bool(_ANSWER_DONE.search(tail))
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)

@@ -25,6 +25,7 @@ const interval = (iv) => {
 };
 
 async function api(path, opts) {
+  if (window.KGREASON_STATIC) return staticApi(path);
   const r = await fetch(path, opts);
   let body = null;
   try { body = await r.json(); } catch (e) { body = { detail: r.statusText }; }
@@ -32,6 +33,45 @@ async function api(path, opts) {
   return body;
 }
 const q = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== ""));
+
+// --- static copy (kgreason serve --export): API answers are files under data/ (serve/static.py) -
+// the key: path and parameters sorted by name only (repeated `col`s keep their column order)
+function staticKey(path) {
+  const u = new URL(path, "http://static.invalid/");
+  const pairs = [...u.searchParams.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return u.pathname + " " + JSON.stringify(pairs);
+}
+function staticLoad(n) {
+  const st = window.KGREASON_STATIC;
+  if (n in st.data) return Promise.resolve(st.data[n]);
+  // file:// pages may not fetch(), but may load scripts: each data file stores its answer itself
+  return new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = `data/${n}.js`;
+    s.onload = () => { s.remove(); resolve(st.data[n]); };
+    s.onerror = () => { s.remove(); reject(new Error(`static copy: data/${n}.js is missing`)); };
+    document.head.append(s);
+  });
+}
+async function staticApi(path) {
+  const st = window.KGREASON_STATIC, key = staticKey(path), u = new URL(path, "http://static.invalid/");
+  if (!(key in st.index) && u.pathname === "/api/kg/search") return staticSearch(u.searchParams);
+  if (!(key in st.index)) throw new Error(`not in this static copy (${u.pathname}): \`kgreason serve\` shows everything`);
+  return JSON.parse(JSON.stringify(await staticLoad(st.index[key])));  // a copy: views may change what they get
+}
+async function staticSearch(params) {
+  // Demo.search_entities' ranking: exact name, then prefix, then substring; more edges first; id
+  const st = window.KGREASON_STATIC, query = (params.get("q") || "").trim().toLowerCase();
+  const key = staticKey("/static/entities?" + q({ run: params.get("run") }));
+  if (!(key in st.index)) throw new Error("not in this static copy: this run has no graph");
+  const scored = [];
+  for (const [e, names] of await staticLoad(st.index[key])) {
+    const rank = names.some((n) => n === query) ? 0 : names.some((n) => n.startsWith(query)) ? 1 : names.some((n) => n.includes(query)) ? 2 : -1;
+    if (rank >= 0) scored.push([rank, -(e.degree || 0), e.id, e]);
+  }
+  scored.sort((a, b) => a[0] - b[0] || a[1] - b[1] || (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0));
+  return { query: params.get("q"), total: scored.length, items: scored.slice(0, parseInt(params.get("limit") || "20", 10)).map((x) => x[3]) };
+}
 
 function banner(msg, error = false) {
   const b = $("#banner");
@@ -229,6 +269,10 @@ function drawPath(containerId, graph, claimed) {
   const traceNodes = new Set((claimed || []).flatMap((h) => [h.head, h.tail]));
   const els = graph.nodes.map((n) => ({ data: { id: n.id, label: n.label || n.id },
     classes: [n.gold ? "gold" : "", n.option ? "option" : "", n.id === graph.start ? "start" : "", n.id === graph.answer ? "answer" : "", traceNodes.has(n.id) ? "trace" : ""].join(" ") }));
+  // a trace may name entities outside the drawn neighbourhood; cytoscape refuses an edge to a
+  // node it does not have, so they are added (labelled by id) rather than failing the drawing
+  const have = new Set(graph.nodes.map((n) => n.id));
+  traceNodes.forEach((id) => { if (id && !have.has(id)) { have.add(id); els.push({ data: { id, label: id }, classes: "trace" }); } });
   graph.edges.forEach((e, i) => els.push({ data: { id: `e${i}`, source: e.src, target: e.dst, label: e.gold ? phrase(e.rel) : "" }, classes: e.gold ? "gold" : "" }));
   (claimed || []).forEach((h, i) => {
     if (!h.head || !h.tail) return;
@@ -289,6 +333,12 @@ async function loadInference() {
 let relations = [];
 async function showTryIt() {
   const status = $("#try-status");
+  if (window.KGREASON_STATIC) {  // a static copy has no model server behind it
+    $("#try-question").replaceChildren(el("div", { class: "empty", "data-testid": "try-unavailable",
+      text: "Try It is unavailable in this static copy: live answers need a model server. Run `kgreason serve --runs RUNS` to ask the models." }));
+    document.querySelectorAll("#view-tryit button, #view-tryit input, #view-tryit select").forEach((x) => { x.disabled = true; });
+    return;
+  }
   if (!needRun($("#try-result"))) return;
   const [models, tasks, kg] = await Promise.all([
     api("/api/models?" + q({ run: S.run })),
@@ -324,7 +374,10 @@ function showChosenItem() {
   if (tryMode() === "item") {
     const t = S.tryTasks && S.tryTasks[$("#try-item").value];
     $("#try-question").replaceChildren(t ? questionBox(t) : el("span", { class: "muted", text: "no eval items in this run" }));
-    S.tryGraph = null;
+    if (S.tryShown !== $("#try-item").value) {  // another question: the last answer and its graph do not belong to it
+      S.tryShown = $("#try-item").value;
+      clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").textContent = "";
+    }
   } else {
     $("#try-question").replaceChildren(S.composed ? questionBox(S.composed.task) : el("span", { class: "muted", text: "choose a start entity and a relation chain, then Compose" }));
   }
@@ -347,28 +400,54 @@ async function searchStart() {
   const d = await api("/api/kg/search?" + q({ run: S.run, q: v, limit: 20 }));
   $("#try-start-list").replaceChildren(...d.items.map((e) => el("option", { value: e.id, text: `${e.label} (${e.type || "?"})` })));
 }
+function clearGraph(containerId) {
+  if (S.cys[containerId]) { S.cys[containerId].destroy(); delete S.cys[containerId]; }
+  const box = document.getElementById(containerId);
+  if (box) box.replaceChildren();
+}
+const NO_TEXT = "The model produced no text: its answer was only blank lines or spaces.";
 async function ask() {
   const body = { run: S.run, model: $("#try-model").value, max_new_tokens: parseInt($("#try-max").value, 10),
                  temperature: parseFloat($("#try-temp").value) };
   if (tryMode() === "item") body.task_id = $("#try-item").value;
   else { if (!S.composed) throw new Error("compose a well-posed question first"); body.compose = S.composed.spec; }
   const out = $("#try-answer"), status = $("#try-status");
-  out.textContent = ""; out.dataset.chunks = 0; $("#try-result").replaceChildren();
+  out.textContent = ""; out.dataset.chunks = 0; out.classList.remove("no-text"); $("#try-result").replaceChildren();
+  // the previous answer's path graph goes now, not when this answer ends; a composed question
+  // keeps its own gold path (it is this question's, and has no claimed hops yet)
+  clearGraph("try-graph");
+  if (tryMode() === "compose" && S.composed) drawPath("try-graph", S.composed.graph, []);
   $("#try-ask").disabled = true;
+  const cancel = $("#try-cancel");
   try {
     const job = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     status.textContent = `queued: position ${job.position}`;
+    cancel.hidden = false;
+    cancel.onclick = () => { cancel.disabled = true; fetch(job.cancel, { method: "DELETE" }); };
+    cancel.disabled = false;
     await new Promise((resolve, reject) => {
       const es = new EventSource(job.events);
       es.addEventListener("queued", (e) => { const d = JSON.parse(e.data); status.textContent = d.position ? `queued: ${d.position} ahead of you` : "queued: next"; });
-      es.addEventListener("loading", () => { status.textContent = "loading the model…"; });
+      es.addEventListener("loading", (e) => { const d = JSON.parse(e.data); status.textContent = (d.message || "loading the model") + "…"; });
       es.addEventListener("started", () => { status.textContent = "generating…"; });
       let chunks = 0;
       es.addEventListener("token", (e) => { out.textContent += JSON.parse(e.data).text; out.dataset.chunks = ++chunks; });
-      es.addEventListener("done", (e) => { es.close(); const d = JSON.parse(e.data); status.textContent = `done in ${d.seconds}s (${d.finish_reason})`; showTryResult(d); resolve(); });
-      es.addEventListener("error", (e) => { es.close(); let msg = "stream failed"; try { msg = JSON.parse(e.data).message; } catch (x) { /* network error */ } status.textContent = "error: " + msg; reject(new Error(msg)); });
+      es.addEventListener("done", (e) => {
+        es.close(); const d = JSON.parse(e.data);
+        const empty = d.empty || !(d.completion || "").trim();
+        if (empty) { out.textContent = NO_TEXT; out.classList.add("no-text"); }
+        status.textContent = `done in ${d.seconds}s (${d.finish_reason})${empty ? ": no text" : ""}`;
+        showTryResult(d).then(resolve, reject);
+      });
+      es.addEventListener("cancelled", () => { es.close(); status.textContent = "cancelled"; resolve(); });
+      es.addEventListener("error", (e) => {
+        es.close();
+        let msg = "The connection to the server was lost; ask again.";
+        try { msg = JSON.parse(e.data).message; } catch (x) { /* a network error: no data */ }
+        status.textContent = "error: " + msg; reject(new Error(msg));
+      });
     });
-  } finally { $("#try-ask").disabled = false; }
+  } finally { $("#try-ask").disabled = false; cancel.hidden = true; }
 }
 async function showTryResult(d) {
   const r = d.reward || {};
