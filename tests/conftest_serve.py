@@ -101,7 +101,8 @@ KINDS = ("right", "false_hop", "wrong_letter", "garbage")
 
 
 def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step: int = 3,
-              model: str = "tiny:random", seed: int = 0, reward_preset: str = "kgreason") -> Path:
+              model: str = "tiny:random", seed: int = 0, reward_preset: str = "kgreason",
+              created: str = "2026-01-01T00:00:00+00:00") -> Path:
     rng = random.Random(seed)
     run = root / name
     kg = build_kg()
@@ -111,7 +112,7 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
     atomic_write_jsonl(run / "data" / "train_easy.jsonl", [t.to_dict() for t in train])
     atomic_write_jsonl(run / "data" / "eval.jsonl", [t.to_dict() for t in evals])
     # laid out as `kgreason run` writes it (the pipeline's options as train.pipeline dumps them)
-    atomic_write_json(run / "config.json", {"run": name, "model_ref": model, "created": "2026-01-01T00:00:00+00:00",
+    atomic_write_json(run / "config.json", {"run": name, "model_ref": model, "created": created,
                                             "dataset_seed": seed,
                                             "pipeline": {"model": model, "eval": {"preset": reward_preset},
                                                          "rsft": {"preset": reward_preset}}})

@@ -34,6 +34,25 @@ def test_lists_runs_and_experiments(client: TestClient) -> None:
     assert demo["model"] == "tiny:random"
     assert {p["phase"]: round(p["accuracy"], 3) for p in demo["phases"]} == {"base_eval": 0.0, "sft": 0.333, "rsft": 0.667}
     assert "hint" not in data
+    assert data["default"] == "demo-run" and demo["has_kg"] and demo["has_tasks"]
+    assert [r["experiment"] for r in data["runs"]] == [None] + ["dist-exp"] * 3
+    assert demo["created"] == "2026-01-01T00:00:00+00:00"
+
+
+def test_runs_are_newest_first_and_the_default_is_the_newest_real_run(tmp_path: Path) -> None:
+    fx.write_run(tmp_path, "a-old", created="2025-01-01T00:00:00+00:00")
+    fx.write_run(tmp_path, "b-new", created="2026-02-01T00:00:00+00:00")
+    (fx.write_run(tmp_path, "c-no-kg", created="2026-03-01T00:00:00+00:00") / "data" / "kg.json").unlink()
+    fx.write_experiment(tmp_path)
+    data = TestClient(create_app(tmp_path)).get("/api/runs").json()
+    names = [r["name"] for r in data["runs"]]
+    assert names == ["c-no-kg", "b-new", "dist-exp/arms/easy-s0", "dist-exp/arms/hard-s0", "dist-exp/arms/mixed-s0",
+                     "a-old"]  # newest first (the arms are dated 2026-01-01), equal dates by name
+    assert data["default"] == "b-new"
+    # an experiment arm is newer than every run of its own: still not the default
+    fx.write_run(tmp_path, "dist-exp/arms/late-s0", created="2027-01-01T00:00:00+00:00")
+    data = TestClient(create_app(tmp_path)).get("/api/runs").json()
+    assert data["runs"][0]["name"] == "dist-exp/arms/late-s0" and data["default"] == "b-new"
 
 
 def test_run_detail(client: TestClient) -> None:

@@ -59,7 +59,7 @@ def open_view(pg, server: fx.LiveServer, view: str) -> None:
 
 def test_runs_view_lists_runs_and_compares(page, server: fx.LiveServer) -> None:
     open_view(page, server, "runs")
-    rows = page.locator("#runs-table tbody tr")
+    rows = page.locator("#runs-table tbody tr[data-run]")
     rows.first.wait_for()
     assert rows.count() == 4
     assert "4 run(s), 1 experiment(s)" in page.inner_text("#runs-dir")
@@ -330,4 +330,28 @@ def test_try_it_says_when_the_answer_is_only_blank_lines(browser, tmp_path: Path
         assert pg.inner_text("#try-answer") == "The model produced no text: its answer was only blank lines or spaces."
         assert "no-text" in (pg.get_attribute("#try-answer", "class") or "")
         assert pg.inner_text("#try-status").endswith(": no text")
+        pg.close()
+
+
+def test_landing_page_opens_the_newest_real_run_and_groups_arms(browser, tmp_path: Path) -> None:
+    fx.write_run(tmp_path, "aaa-old", created="2025-03-01T10:00:00+00:00")
+    fx.write_run(tmp_path, "mmm-new", created="2026-05-02T09:30:00+00:00")
+    (fx.write_run(tmp_path, "000-newest-no-kg", created="2026-06-01T00:00:00+00:00") / "data" / "kg.json").unlink()
+    fx.write_experiment(tmp_path)  # its arms are dated 2026-01-01
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page()
+        pg.goto(f"{srv.url}/")
+        pg.wait_for_function("document.querySelector('#run-config').textContent.includes('mmm-new')")
+        assert pg.input_value("#run-select") == "mmm-new"  # not 000-newest-no-kg, not aaa-old
+        groups = pg.eval_on_selector_all("#run-select optgroup", "gs => gs.map(g => [g.label, g.children.length])")
+        assert groups == [["runs", 3], ["experiment dist-exp", 3]]
+        order = pg.eval_on_selector_all("#runs-table tbody tr[data-run]", "rs => rs.map(r => r.dataset.run)")
+        assert order[:3] == ["000-newest-no-kg", "mmm-new", "aaa-old"]  # newest first
+        assert order[3:] == ["dist-exp/arms/easy-s0", "dist-exp/arms/hard-s0", "dist-exp/arms/mixed-s0"]
+        assert pg.locator("#runs-table tr.group[data-experiment=dist-exp]").count() == 1
+        first = pg.inner_text("#runs-table tbody tr[data-run='000-newest-no-kg']")
+        assert "2026-06-01 00:00" in first and "no KG" in first
+        pg.goto(f"{srv.url}/#graph")  # the default run has a KG, so the graph view works
+        pg.wait_for_function("document.querySelector('#kg-info').textContent.includes('24 entities')")
+        assert pg.locator("#banner.error:not([hidden])").count() == 0
         pg.close()

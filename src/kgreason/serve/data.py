@@ -62,11 +62,30 @@ class Demo:
         return self.files.get("json", path, read_json_file)
 
     def list_runs(self) -> dict:
+        """Runs newest first, each tagged with the experiment it is an arm of, and `default`: the
+        run the page opens first, the newest one that has a KG and task files, preferring runs of
+        their own over experiment arms (an arm may have no KG of its own)."""
         listing = self.runs.listing(fresh=True)
-        runs = [self.run_card(name, path) for name, path in listing.runs.items()]
-        exps = [{"name": n, "title": _experiment_title(n, self.json(p / "results.json"))}
-                for n, p in listing.experiments.items()]
-        out: dict[str, Any] = {"runs_dir": str(self.runs.root), "runs": runs, "experiments": exps}
+        exp_names = sorted(listing.experiments, key=len, reverse=True)  # the innermost folder wins
+        runs = []
+        for name, path in listing.runs.items():
+            card = self.run_card(name, path)
+            card["experiment"] = next((e for e in exp_names if name.startswith(e + "/")), None)
+            runs.append(card)
+        runs.sort(key=lambda r: r["name"])
+        runs.sort(key=lambda r: r["created"] or "", reverse=True)
+        exps = []
+        for n, p in listing.experiments.items():
+            results = self.json(p / "results.json")
+            created = results.get("generated") if isinstance(results, dict) else None
+            exps.append({"name": n, "title": _experiment_title(n, results),
+                         "created": created if isinstance(created, str) else _mtime_iso(p / "results.json")})
+        exps.sort(key=lambda e: e["name"])
+        exps.sort(key=lambda e: e["created"] or "", reverse=True)
+        real = [r for r in runs if r["has_kg"] and r["has_tasks"]]
+        default = next((r for r in real if r["experiment"] is None), real[0] if real else (runs[0] if runs else None))
+        out: dict[str, Any] = {"runs_dir": str(self.runs.root), "runs": runs, "experiments": exps,
+                               "default": default["name"] if default else None}
         if not runs and not exps:
             out["hint"] = HOW_TO_MAKE_A_RUN
         return out
@@ -75,10 +94,15 @@ class Demo:
         config = self.json(path / "config.json") or {}
         summary = self.json(path / "summary.json") or {}
         phases = summary.get("phases") if isinstance(summary.get("phases"), dict) else {}
+        created = config.get("created")
         return {
             "name": name,
             "model": _model_ref(config),
-            "created": config.get("created"),
+            # config.json's own stamp; a folder written by something else gets its file's time
+            "created": created if isinstance(created, str) else _mtime_iso(path / "config.json"),
+            "updated": summary.get("updated") if isinstance(summary.get("updated"), str) else None,
+            "has_kg": (path / "data" / "kg.json").is_file(),
+            "has_tasks": bool(self.task_files(path)),
             "phases": [{"phase": p, **_phase_brief(info)} for p, info in phases.items()],
         }
 
@@ -417,6 +441,16 @@ class Demo:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def _mtime_iso(path: Path) -> str | None:
+    import datetime as dt
+
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        return None
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def _experiment_title(name: str, results: Any) -> str:
     if not isinstance(results, dict):
         return f"{name} (results.json unreadable)"

@@ -92,13 +92,26 @@ function route() {
   guarded(VIEWS[name]);
 }
 
+const day = (iso) => (iso ? String(iso).slice(0, 16).replace("T", " ") : "date unknown");
+// runs of their own first, then each experiment's arms under it; newest first within each (the
+// server sorts), so the list reads like the runs folder's history rather than its alphabet
+function runGroups(runs) {
+  const own = runs.filter((r) => !r.experiment);
+  const byExp = new Map();
+  runs.filter((r) => r.experiment).forEach((r) => { if (!byExp.has(r.experiment)) byExp.set(r.experiment, []); byExp.get(r.experiment).push(r); });
+  return { own, byExp };
+}
+const armName = (r) => (r.experiment ? r.name.slice(r.experiment.length + 1) : r.name);
 async function loadRuns() {
   const data = await api("/api/runs");
   S.runs = data.runs; S.experiments = data.experiments; S.hint = data.hint; S.runsDir = data.runs_dir;
   const sel = $("#run-select");
   const keep = S.run || localStorage.getItem("kgreason.run");
-  sel.replaceChildren(...S.runs.map((r) => el("option", { value: r.name, text: r.name })));
-  S.run = S.runs.find((r) => r.name === keep) ? keep : (S.runs[0] ? S.runs[0].name : null);
+  const { own, byExp } = runGroups(S.runs);
+  const opt = (r) => el("option", { value: r.name, text: `${armName(r)} · ${day(r.created)}${r.has_kg ? "" : " · no KG"}` });
+  sel.replaceChildren(...(own.length ? [el("optgroup", { label: "runs" }, own.map(opt))] : []),
+    ...[...byExp.entries()].map(([exp, arms]) => el("optgroup", { label: `experiment ${exp}` }, arms.map(opt))));
+  S.run = S.runs.find((r) => r.name === keep) ? keep : data.default;
   if (S.run) sel.value = S.run;
 }
 function needRun(container) {
@@ -115,14 +128,23 @@ async function showRuns() {
   empty.hidden = !!S.runs.length;
   empty.textContent = S.hint || "No runs found in this folder. Make one with `kgreason run`.";
   $("#runs-table").hidden = !S.runs.length;
-  $("#runs-table tbody").replaceChildren(...S.runs.map((r) => el("tr", { "data-run": r.name, class: r.name === S.run ? "selected" : "" },
+  const row = (r) => el("tr", { "data-run": r.name, class: (r.name === S.run ? "selected" : "") + (r.experiment ? " arm" : "") },
     el("td", {}, el("input", { type: "checkbox", checked: S.compare.has(r.name) ? "checked" : null,
       onclick: (ev) => { ev.stopPropagation(); ev.target.checked ? S.compare.add(r.name) : S.compare.delete(r.name);
                          $("#compare-btn").disabled = S.compare.size < 2; } })),
-    el("td", {}, el("a", { href: "#runs", onclick: (ev) => { ev.preventDefault(); selectRun(r.name); } }, r.name)),
+    el("td", {}, el("a", { href: "#runs", onclick: (ev) => { ev.preventDefault(); selectRun(r.name); } }, armName(r)),
+      r.has_kg ? null : el("span", { class: "badge bad", text: "no KG" })),
+    el("td", { class: "date", text: day(r.created) }),
     el("td", { text: r.model || "?" }),
     el("td", {}, r.phases.map((p) => el("span", { class: "badge" + (p.done ? "" : " bad") },
-      `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))))));
+      `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))));
+  const { own, byExp } = runGroups(S.runs);
+  const expTitle = (name) => { const e = S.experiments.find((x) => x.name === name); return e ? `${e.title} · ${day(e.created)}` : name; };
+  $("#runs-table tbody").replaceChildren(...own.map(row),
+    ...[...byExp.entries()].flatMap(([exp, arms]) => [
+      el("tr", { class: "group", "data-experiment": exp }, el("td", { colspan: 5 }, el("b", { text: "experiment " }), expTitle(exp),
+        el("span", { class: "muted", text: ` · ${arms.length} arm run(s)` }))),
+      ...arms.map(row)]));
   $("#compare-btn").disabled = S.compare.size < 2;
   if (S.run) await showRunDetail(S.run);
 }
