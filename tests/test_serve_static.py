@@ -66,7 +66,7 @@ def test_the_copy_is_files_only(site: Path) -> None:
 
 def test_runs_view_opens_from_file_url_with_accuracy(page, site: Path) -> None:
     open_view(page, site, "runs")
-    rows = page.locator("#runs-table tbody tr")
+    rows = page.locator("#runs-table tbody tr[data-run]")  # run rows (experiment arms may have a heading row)
     rows.first.wait_for()
     assert rows.count() == 4
     assert "4 run(s), 1 experiment(s)" in page.inner_text("#runs-dir")
@@ -154,3 +154,15 @@ def test_refuses_a_foreign_folder_and_a_missing_runs_folder(tmp_path: Path, caps
     export_demo(runs, tmp_path / "site")
     export_demo(runs, tmp_path / "site")  # an earlier copy is replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs", "site"]  # no temp folder left
+
+
+def test_eval_phases_leave_out_the_recorded_training_items() -> None:
+    from kgreason.serve.static import _slim_eval
+
+    phase = {"phase": "sft", "has_predictions": True,
+             "metrics": {"accuracy": {"mean": 0.5}, "options": {"seed": 0, "train_tasks": [{"id": "t1"}, {"id": "t2"}]}}}
+    slim = _slim_eval(phase)
+    assert slim["metrics"]["options"] == {"seed": 0, "train_tasks_count": 2}
+    assert slim["metrics"]["accuracy"] == {"mean": 0.5} and slim["has_predictions"] is True
+    assert "train_tasks" in phase["metrics"]["options"]  # the input is not changed
+    assert _slim_eval({"phase": "base", "metrics": None}) == {"phase": "base", "metrics": None}
