@@ -42,7 +42,10 @@ def test_cli_writes_well_formed_completions(tasks_file, tmp_path):
                "--out", str(out), "--quiet", "--dtype", "fp32"])
     assert rc == 0
     recs = read_jsonl(out)
-    assert _keys(recs) == [(f"t{i}", j) for i in range(5) for j in range(2)]
+    # Written as they finish (shortest prompts first), each prompt's samples in index order.
+    assert sorted(_keys(recs)) == [(f"t{i}", j) for i in range(5) for j in range(2)]
+    for i in range(5):
+        assert [j for t, j in _keys(recs) if t == f"t{i}"] == [0, 1]
     required = SCHEMAS["Completion"]["required"]
     for r in recs:
         assert all(f in r for f in required)
@@ -86,3 +89,63 @@ def test_cli_reports_a_missing_model_clearly(tasks_file, tmp_path, capsys):
                str(tmp_path / "o.jsonl"), "--quiet"])
     assert rc == 2
     assert "gone.gguf: model file not found" in capsys.readouterr().err
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, finished_rows: int) -> None:
+    """Make the HF sampler raise KeyboardInterrupt (as Ctrl-C would) once `finished_rows` samples finished."""
+    from kgreason.sampling.hf import HFSampler
+
+    original = HFSampler._run
+
+    def run(self, *args, **kwargs):
+        seen = 0
+        for done in original(self, *args, **kwargs):
+            yield done
+            seen += len(done)
+            if seen >= finished_rows:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(HFSampler, "_run", run)
+
+
+def test_an_interrupted_sample_keeps_what_it_finished_and_says_so_on_resume(tasks_file, tmp_path, monkeypatch,
+                                                                           capsys):
+    """Completions are appended as they finish, not per chunk of prompts: killed after two prompts
+    (one prompt per batch here), the file holds their six samples; the rerun says how many it found
+    and adds exactly the rest."""
+    opts = {**OPTS, "chunk": None, "batch_size": 3}
+    full = tmp_path / "full.jsonl"
+    run_sample("tiny:random", tasks_file, full, **opts)
+    out = tmp_path / "c.jsonl"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 6)
+        with pytest.raises(KeyboardInterrupt):
+            run_sample("tiny:random", tasks_file, out, **opts)
+    kept = read_jsonl(out)
+    assert len(kept) == 6 and len({r["task_id"] for r in kept}) == 2
+    capsys.readouterr()
+    written, skipped = run_sample("tiny:random", tasks_file, out, **opts)
+    assert (written, skipped) == (15 - 6, 2)
+    assert "sample: 6 of 15 samples already written to" in capsys.readouterr().err
+    recs = read_jsonl(out)
+    assert recs[:6] == kept  # append-only
+    assert {(r["task_id"], r["sample_index"]): r["text"] for r in recs} == \
+        {(r["task_id"], r["sample_index"]): r["text"] for r in read_jsonl(full)}
+
+
+def test_sampler_hands_on_each_prompts_samples_in_index_order(tasks_file):
+    from kgreason.models import load_model
+    from kgreason.sampling import SamplingParams, get_sampler
+    from kgreason.tasks.format import chat_messages
+    from kgreason.tasks.generate import load_tasks
+
+    model, tokenizer = load_model("tiny:random", dtype="fp32")
+    sampler = get_sampler(model, tokenizer, backend="hf", batch_size=4)
+    items = [(t.id, chat_messages(t)) for t in load_tasks(tasks_file)]
+    seen: list[tuple[str, int]] = []
+    params = SamplingParams(k=3, temperature=0.9, max_new_tokens=6, seed=1)
+    returned = sampler.generate(items, params, progress=False, on_completion=lambda c: seen.append((c.task_id, c.sample_index)))
+    assert sorted(seen) == sorted((c.task_id, c.sample_index) for c in returned) and len(seen) == 15
+    for task_id, _ in items:
+        assert [j for t, j in seen if t == task_id] == [0, 1, 2]
+    assert [(c.task_id, c.sample_index) for c in returned] == [(t, j) for t, _ in items for j in range(3)]

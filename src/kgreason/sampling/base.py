@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kgreason.records import Completion
@@ -98,8 +98,15 @@ class Sampler(ABC):
     name: str = "base"
 
     @abstractmethod
-    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True) -> list[Completion]:
-        """k completions per item, ordered by item then sample index."""
+    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True,
+                 on_completion: Callable[[Completion], None] | None = None) -> list[Completion]:
+        """k completions per item, ordered by item then sample index.
+
+        `on_completion` receives each completion as soon as it is final, so a caller can write it
+        before the whole call ends (an interrupted `kgreason sample` keeps what was done). Per item
+        it is called in sample-index order (sample j only after samples 0..j-1), which is what a
+        resume that counts the samples written per item relies on; items may interleave.
+        """
 
 
 def check_items(items: Sequence[Item]) -> None:

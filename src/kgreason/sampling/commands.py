@@ -1,7 +1,8 @@
 """Handlers for `kgreason model prepare`, `kgreason sample` and `kgreason bench sampler`.
 
-`sample` is append-only and resumable: all k completions of a prompt are written together after
-each chunk, so a rerun skips every prompt that already has its k samples.
+`sample` is append-only and resumable: each completion is appended (and flushed) as soon as it and
+the lower-numbered samples of its prompt are done, so an interrupted run keeps everything it
+finished, and a rerun skips every prompt that already has its k samples and completes the others.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from kgreason.io import InputError, JsonlAppender, iter_jsonl
+from kgreason.records import Completion
 
 
 # ---- model prepare ---------------------------------------------------------------------------
@@ -76,19 +78,26 @@ def run_sample(model_ref: str | None, tasks: Path, out: Path, *, k: int = 8, tem
     counts = finished_counts(out, model.kgreason_ref, temperature)
     todo = [it for it in items if counts[it[0]] < k]
     skipped = len(items) - len(todo)
-    if skipped:
-        print(f"resuming: {skipped} of {len(items)} prompts already have {k} samples in {out}", file=sys.stderr)
+    already = sum(min(counts[task_id], k) for task_id, _ in items)
+    if already:
+        print(f"sample: {already} of {len(items) * k} samples already written to {out}, continuing", file=sys.stderr)
     sampler = get_sampler(model, tokenizer, backend=backend, batch_size=batch_size)
-    step = chunk or max(1, getattr(sampler, "batch_size", 64) // k) * 4
     written = 0
     with JsonlAppender(out) as log:
+
+        def write(c: Completion) -> None:
+            # A prompt cut off mid-write earlier keeps the samples it has; only missing ones are added.
+            # The sampler hands a prompt's samples on in index order, so "missing" is "index >= count".
+            nonlocal written
+            if c.sample_index >= counts[c.task_id]:
+                log.write(c.to_dict())
+                written += 1
+
+        # One generate call keeps the batch full across all prompts (and one progress bar); `chunk`
+        # only splits it for tests.
+        step = chunk or max(1, len(todo))
         for lo in range(0, len(todo), step):
-            part = todo[lo : lo + step]
-            for c in sampler.generate(part, params, progress=progress):
-                # A prompt cut off mid-write earlier keeps the samples it has; only missing ones are added.
-                if c.sample_index >= counts[c.task_id]:
-                    log.write(c.to_dict())
-                    written += 1
+            sampler.generate(todo[lo : lo + step], params, progress=progress, on_completion=write)
     return written, skipped
 
 

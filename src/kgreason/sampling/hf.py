@@ -20,7 +20,7 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -248,12 +248,15 @@ class HFSampler(Sampler):
         return ids
 
     # ---- public ------------------------------------------------------------------------------
-    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True) -> list[Completion]:
+    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True,
+                 on_completion: Callable[[Completion], None] | None = None) -> list[Completion]:
         check_items(items)
         if not items:
             return []
         prompts = [self.encode(messages) for _, messages in items]
-        rows: list[list[_Row]] = [[] for _ in items]
+        # Per item: its completions by sample index, and the next index to hand to on_completion.
+        finished: list[dict[int, Completion]] = [{} for _ in items]
+        handed = [0] * len(items)
         model_name = getattr(self.model, "kgreason_ref", None) or str(getattr(self.model, "name_or_path", ""))
         adapter = getattr(self.model, "kgreason_adapter", None)
         from tqdm.auto import tqdm
@@ -265,17 +268,19 @@ class HFSampler(Sampler):
             with tqdm(total=len(items) * params.k, unit="sample", desc="sampling", disable=not progress) as bar:
                 for done in self._run(prompts, [task_id for task_id, _ in items], params):
                     for row in done:
-                        rows[row.item].append(row)
+                        i = row.item
+                        finished[i][row.sample_index] = self._completion(
+                            items[i][0], row, len(prompts[i]), params, model_name, adapter)
                         new_tokens += len(row.tokens)
+                        # Samples finish in any order; hand them on in index order, as far as it goes.
+                        while on_completion is not None and handed[i] in finished[i]:
+                            on_completion(finished[i][handed[i]])
+                            handed[i] += 1
                     bar.update(len(done))
                     bar.set_postfix(tok_s=f"{new_tokens / max(time.perf_counter() - start, 1e-9):.0f}")
         finally:
             self.model.train(was_training)
-        out: list[Completion] = []
-        for i, item_rows in enumerate(rows):
-            for row in sorted(item_rows, key=lambda r: r.sample_index):
-                out.append(self._completion(items[i][0], row, len(prompts[i]), params, model_name, adapter))
-        return out
+        return [by_index[j] for by_index in finished for j in sorted(by_index)]
 
     def encode(self, messages: list[dict]) -> list[int]:
         """Chat template with the generation prompt, tokenized without extra special tokens."""

@@ -11,7 +11,7 @@ generation (vLLM stop strings cannot express it), so finish reasons match the hf
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kgreason.records import Completion
@@ -49,7 +49,8 @@ class VLLMSampler(Sampler):
         self.llm = LLM(model=str(model_path), tokenizer=str(model_path), dtype=dtype, enable_lora=adapter is not None,
                        gpu_memory_utilization=gpu_memory_utilization, seed=0)
 
-    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True) -> list[Completion]:  # pragma: no cover
+    def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True,
+                 on_completion: Callable[[Completion], None] | None = None) -> list[Completion]:  # pragma: no cover
         from vllm import SamplingParams as VParams
 
         check_items(items)
@@ -72,6 +73,9 @@ class VLLMSampler(Sampler):
         for (task_id, _), out in zip(items, outputs, strict=True):
             for j, choice in enumerate(out.outputs):
                 completions.append(self._completion(task_id, j, len(out.prompt_token_ids), choice, params))
+        if on_completion is not None:  # vLLM returns the whole batch at once: hand everything on at the end
+            for c in completions:
+                on_completion(c)
         return completions
 
     def _completion(self, task_id: str, index: int, prompt_tokens: int, choice, params: SamplingParams) -> Completion:  # pragma: no cover
