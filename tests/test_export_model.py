@@ -163,7 +163,13 @@ def test_gguf_f16_round_trips_within_half_precision(run_dir, peft_logits, tmp_pa
     torch.testing.assert_close(logits, peft, rtol=0, atol=2e-2)
 
 
-def test_missing_run_phase_or_foreign_out_folder_is_one_line_and_exit_2(run_dir, tmp_path, capsys):
+def test_missing_run_phase_or_foreign_out_folder_is_one_line_and_exit_2(run_dir, tmp_path, capsys, monkeypatch):
+    import kgreason.models as models
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr(models, "load_model", no_load)
     cases = [
         (["--run", str(tmp_path / "nope")], "not a run folder"),
         (["--run", str(run_dir), "--phase", "grpo"], "phase grpo has no finished adapter"),

@@ -83,19 +83,27 @@ def _source_gguf(base_ref: str) -> Path | None:
 def export_model(run_dir: str | Path, out: str | Path, phase: str | None = None, dtype: str = "fp32",
                  gguf_type: str | None = None) -> dict:
     """Merge the run's adapter for `phase` into its base and write `out`; returns a summary."""
-    import torch
-
-    from kgreason.models import load_model
-    from kgreason.models.dtype import resolve_dtype
     from kgreason.models.lora import read_adapter_base
     from kgreason.train.runs import git_revision, now_iso
 
+    # Every input is checked before torch is imported or a model loads: a typo fails in a moment.
     if dtype not in SAVE_DTYPES:
         raise InputError(f"dtype {dtype!r}: expected one of {', '.join(SAVE_DTYPES)}")
+    if gguf_type is not None and gguf_type not in ("f16", "f32"):
+        raise InputError(f"GGUF type {gguf_type!r}: expected f16 or f32")
     out = Path(out).expanduser()
     _check_out(out)
     phase, adapter = phase_adapter(run_dir, phase)
     base_ref = read_adapter_base(adapter)
+    from kgreason.models.refs import resolve_model_ref
+
+    resolve_model_ref(base_ref)  # a base that is gone (a moved folder, a deleted GGUF) fails here
+
+    import torch
+
+    from kgreason.models import load_model
+    from kgreason.models.dtype import resolve_dtype
+
     start = time.perf_counter()
     model, tokenizer = load_model(base_ref, adapter=adapter, dtype=torch.float32, device="cpu", merge=True)
     if any("lora_" in name for name, _ in model.named_parameters()):  # merge_and_unload left wrappers
