@@ -65,6 +65,8 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
                     '"edges": [{"src": "a", "rel": "r", "dst": "b"}]}',
         "nul.json": '{"entities": [{"id": "a", "label": "A\\u0000B"}, {"id": "b"}], '
                     '"edges": [{"src": "a", "rel": "r", "dst": "b"}]}',
+        "bad-key.yaml": "sft:\n  train: {max_step: 5}\n",
+        "bad-type.yaml": "rsft: {k: many}\n",
     }.items():
         (root / name).write_text(text, encoding="utf-8")
     return Workspace(root, kg, data, binary, tsv, csv, root / "folder", empty, root / "chain.json")
@@ -168,11 +170,17 @@ CASES: list[tuple[list[str], str]] = [
     ([*G, "--init-adapter", "{folder}"], "--init-adapter"),
     (["train", "rsft", "--run-dir", "{root}/run", "--data", "{data}", "--rounds", "0"], "--rounds"),
     (["train", "rsft", "--run-dir", "{root}/run", "--data", "{data}", "--kg", "{tsv}"], "kgreason kg import"),
-    ([*R, "--eval-items", "-5"], "--eval-items"),
+    ([*R, "--eval-max-items", "-5"], "--eval-max-items"),
     ([*R, "--rsft-rounds", "0"], "--rsft-rounds"),
     ([*R, "--rsft-questions", "-1"], "--rsft-questions"),
     ([*R, "-k", "0"], "-k"),
-    ([*R, "--sft-steps", "many"], "--sft-steps"),
+    ([*R, "--sft-max-steps", "many"], "--sft-max-steps"),
+    ([*R, "--rsft-distribution", "hardest"], "--rsft-distribution"),
+    ([*R, "--reward-preset", "fancy"], "--reward-preset"),
+    ([*R, "--kg", "nosuchscheme:x"], "unknown KG source"),
+    ([*R, "--config", "{root}/bad-key.yaml"], "bad-key.yaml:2: unknown option 'sft.train.max_step'"),
+    ([*R, "--config", "{root}/bad-type.yaml"], "bad-type.yaml:1: rsft.k"),
+    ([*R, "--config", "{root}/missing.yaml"], "missing.yaml: file not found"),
     # sampling
     ([*SA, "-k", "0"], "-k"),
     ([*SA, "-k", "-3"], "-k"),
@@ -186,9 +194,10 @@ CASES: list[tuple[list[str], str]] = [
     # evaluation, experiments, serving
     ([*EV, "--backend", "tpu"], "--backend"),
     ([*EV, "--dtype", "fp8"], "--dtype"),
-    ([*EV, "--max-items", "0"], "--max-items"),
+    ([*EV, "--max-items", "-1"], "--max-items"),
     ([*EV, "--tasks", "{empty}"], "empty.jsonl"),
     (["experiment", "distribution", "--seeds", "0", "--out", "{root}/exp"], "--seeds"),
+    (["experiment", "distribution", "--scale", "huge", "--out", "{root}/exp"], "--scale"),
     (["experiment", "distribution", "--arms", "bogus", "--out", "{root}/exp"], "--arms"),
     (["experiment", "distribution", "--kg", "{root}/missing.json", "--out", "{root}/exp"], "--kg"),
     (["serve", "--port", "99999"], "--port"),

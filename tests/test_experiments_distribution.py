@@ -8,17 +8,19 @@ from pathlib import Path
 import pytest
 
 from kgreason.cli import main
+from kgreason.config import experiment_scale
 from kgreason.experiments.distribution import (
     ARM_FILE,
     ARM_NAMES,
     ARMS,
-    PRESETS,
+    Experiment,
     SeedResult,
     arm_result,
     select_arms,
     vs_reference,
 )
 from kgreason.io import InputError
+from kgreason.options import with_overrides
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -26,7 +28,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("exp") / "distribution"
-    rc = main(["experiment", "distribution", "--preset", "tiny", "--seeds", "2", "--out", str(out)])
+    rc = main(["experiment", "distribution", "--scale", "tiny", "--seeds", "2", "--out", str(out)])
     assert rc == 0
     return out
 
@@ -53,7 +55,7 @@ def test_results_json_report_and_plots(experiment):
     out = experiment
     res = json.loads((out / "results.json").read_text())
     assert [a["name"] for a in res["arms"]] == list(ARM_NAMES)
-    n_eval = PRESETS["tiny"].n_eval
+    n_eval = experiment_scale("tiny").run.data.eval_size
     assert res["eval"]["n_items"] == n_eval and res["seeds"] == 2
     for a in res["arms"]:
         assert a["seeds_done"] == ([0] if a["name"] == "base" else [0, 1])
@@ -82,7 +84,7 @@ def test_second_invocation_reuses_finished_arms(experiment, capsys):
     victim = out / "runs" / "rsft_mixed-s1" / ARM_FILE
     victim.unlink()
     capsys.readouterr()
-    assert main(["experiment", "distribution", "--preset", "tiny", "--seeds", "2", "--out", str(out)]) == 0
+    assert main(["experiment", "distribution", "--scale", "tiny", "--seeds", "2", "--out", str(out)]) == 0
     log = capsys.readouterr().out
     assert log.count("reused (done)") == len(stamps) - 1
     assert "rsft_mixed seed 1: running" in log
@@ -94,9 +96,10 @@ def test_second_invocation_reuses_finished_arms(experiment, capsys):
 
 def test_rerun_with_other_settings_is_refused(experiment):
     with pytest.raises(InputError, match="other settings"):
-        from kgreason.experiments.distribution import ExperimentConfig, run_distribution
+        from kgreason.experiments.distribution import run_distribution
 
-        run_distribution(ExperimentConfig(out=experiment, preset="tiny", mode="closed"))
+        run_distribution(Experiment(out=experiment, config=with_overrides(experiment_scale("tiny"),
+                                                                          {"run.data.mode": "closed"})))
 
 
 def test_arm_selection_brings_sft_and_rejects_unknown():
@@ -152,7 +155,7 @@ def test_report_only_aggregates_finished_arms_without_running(experiment, capsys
     marker.unlink()  # as if stopped before this arm-seed finished
     try:
         capsys.readouterr()
-        assert main(["experiment", "distribution", "--preset", "tiny", "--seeds", "2", "--out", str(out),
+        assert main(["experiment", "distribution", "--scale", "tiny", "--seeds", "2", "--out", str(out),
                      "--report-only"]) == 0
         assert "grpo_easy seed 1: not finished (left out)" in capsys.readouterr().out
         res = json.loads((out / "results.json").read_text())

@@ -9,7 +9,8 @@ import pytest
 
 from kgreason.io import InputError
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
-from kgreason.kg.io import derive_phrase, humanize, import_kg, load_kg, save_kg, split_identifier
+from kgreason.kg.io import derive_phrase, humanize, load_kg, save_kg, split_identifier
+from kgreason.kg.sources import import_kg
 
 # A file in the hobby project's schema, shaped as it writes them: "version" and "domain" instead
 # of "name", spaced labels, relation labels that are bare participles, no phrases or aliases.
@@ -243,7 +244,7 @@ def test_format_override_and_sniffing(tmp_path: Path) -> None:
     assert import_kg(tsv_as_txt).has_edge("a", "r", "b")
     json_as_txt = write_json(tmp_path, HOBBY, "hobby.data")
     assert len(import_kg(json_as_txt, fmt="json").edges) == 3
-    with pytest.raises(InputError, match="unknown format 'xml'"):
+    with pytest.raises(InputError, match="unknown KG file format 'xml'"):
         import_kg(path, fmt="xml")
 
 

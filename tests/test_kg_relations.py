@@ -13,13 +13,13 @@ from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
 from kgreason.kg.io import (
     HOBBY_RELATIONS,
     RelationMeta,
-    import_kg,
     load_kg,
     merge_relation_meta,
     read_relation_meta,
     relation_meta_from_flags,
     save_kg,
 )
+from kgreason.kg.sources import import_kg, open_kg
 
 HOBBY_KG = Path(__file__).parent / "data" / "hobby_kg.json"
 
@@ -352,8 +352,7 @@ def test_builtin_umls() -> None:
         "adjacent_to", "associated_with", "co-occurs_with", "conceptually_related_to", "connected_to", "interacts_with",
     ]  # fmt: skip
     assert kg.label("acquired_abnormality") == "acquired abnormality"
-    assert load_kg("builtin:umls").to_dict() == kg.to_dict()
-    with pytest.raises(
-        InputError, match="builtin:nope: no packaged graph of that name; packaged graphs: builtin:umls"
-    ):
-        load_kg("builtin:nope")
+    assert open_kg("builtin:umls", json_only=True).to_dict() == kg.to_dict()
+    with pytest.raises(InputError, match=r"builtin:nope: no built-in graph of that name; built-in graphs: "
+                       r"builtin:devops\[:SIZE\], builtin:umls"):
+        open_kg("builtin:nope")

@@ -15,8 +15,8 @@ from kgreason.records import (
     PathStar,
     RewardBreakdown,
     Task,
-    schemas_markdown,
 )
+from kgreason.schemas import schemas_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "schemas.md"
 
@@ -93,7 +93,7 @@ def test_hobby_task_without_our_fields_loads() -> None:
 
 
 def test_schema_doc_is_in_step_with_code() -> None:
-    assert schemas_markdown() in DOC.read_text(encoding="utf-8"), "run: python -m kgreason.records docs/schemas.md"
+    assert schemas_markdown() in DOC.read_text(encoding="utf-8"), "run: python -m kgreason.schemas docs/schemas.md"
 
 
 def test_appender_recovers_from_a_torn_last_line(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_score_round_trip(tmp_path: Path, preset: str, capsys: pytest.CaptureFix
     kg_path, tasks_path, comp_path = write_inputs(tmp_path)
     out = tmp_path / "scores.jsonl"
     rc = main(["score", "--kg", str(kg_path), "--tasks", str(tasks_path), "--completions", str(comp_path),
-               "--preset", preset, "--out", str(out)])
+               "--reward-preset", preset, "--out", str(out)])
     assert rc == 0
     rows = read_jsonl(out)
     assert [r["task_id"] for r in rows] == ["example-2hop"] * 4 + ["hobby-1"] * 2
@@ -90,9 +90,9 @@ def test_score_help_and_preset_choices(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as exc:
         main(["score", "--help"])
     assert exc.value.code == 0
-    assert "--preset" in capsys.readouterr().out
+    assert "--reward-preset" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["score", "--kg", "k", "--tasks", "t", "--completions", "c", "--preset", "fancy"])
+        main(["score", "--kg", "k", "--tasks", "t", "--completions", "c", "--reward-preset", "fancy"])
 
 
 def test_bench_reward_smoke(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from conftest_train import TINY, breakdown, lora_b_norm, make_data
+from kgreason.config import GRPOOptions, TrainOptions
 from kgreason.kg.io import load_kg
 from kgreason.records import Episode
 from kgreason.reward.score import Scorer
 from kgreason.tasks.format import reference_completion
 from kgreason.tasks.generate import load_tasks
-from kgreason.train.grpo import GRPOOptions, KGReward, run_grpo
+from kgreason.train.grpo import KGReward, run_grpo
 from kgreason.train.runs import Run
 
 
@@ -47,8 +48,9 @@ class LengthScorer:
 
 def test_grpo_trains_lora_with_a_python_reward(data, tmp_path):
     run = Run.create_or_resume(tmp_path / "run", {"model_ref": TINY})
-    options = GRPOOptions(questions=4, num_generations=2, batch_size=4, max_steps=2, max_completion_length=12,
-                          learning_rate=1e-3, beta=0.04, logging_steps=1, save_steps=1, use_vllm="no")
+    options = GRPOOptions(questions=4, num_generations=2, max_completion_length=12, beta=0.04, use_vllm="no",
+                          train=TrainOptions(batch_size=4, max_steps=2, learning_rate=1e-3, logging_steps=1,
+                                             save_steps=1))
     info = run_grpo(run, TINY, data, options, scorer=LengthScorer())
     run.close()
     assert info["steps"] == 2 and run.is_done("grpo") and info["use_vllm"] is False

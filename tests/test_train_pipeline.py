@@ -1,18 +1,22 @@
-"""`kgreason run --preset smoke`: every stage on tiny:random, the table, and a rerun that reuses all."""
+"""`kgreason run --profile smoke`: every stage on tiny:random, the table, and a rerun that reuses all."""
 
 from __future__ import annotations
 
 import json
 
+import jsonschema
+
 from kgreason.cli import main
+from kgreason.config import RunConfig, pipeline_profile
 from kgreason.io import read_jsonl
+from kgreason.schemas import all_schemas
 
 STAGES = ["data", "model", "base_eval", "sft", "sft_eval", "rsft", "rsft_eval"]
 
 
 def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
     run_dir = tmp_path / "smoke"
-    assert main(["run", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "| phase | accuracy |" in out and "| rsft |" in out and str(run_dir) in out
 
@@ -21,6 +25,9 @@ def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
     assert summary["phases"]["base_eval"]["n"] == 6 and "4" in summary["phases"]["base_eval"]["by_hop"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_ref"] == "tiny:random" and config["dataset_seed"] == 0 and "git_revision" in config
+    # config.json is the typed RunConfig record: valid against its schema, read back as the same options
+    jsonschema.validate(config, all_schemas()["RunConfig"])
+    assert RunConfig.from_json(config).pipeline == pipeline_profile("smoke")
     for path in ("data/kg.json", "data/eval.jsonl", "adapters/sft/adapter_config.json",
                  "adapters/rsft/adapter_config.json", "eval/base/metrics.json", "report.md", "metrics.jsonl"):
         assert (run_dir / path).exists(), path
@@ -28,7 +35,7 @@ def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
     assert {"base_eval", "sft_eval", "rsft", "rsft_eval"} <= phases
 
     finished = {k: v["finished"] for k, v in summary["phases"].items()}
-    assert main(["run", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
     again = json.loads((run_dir / "summary.json").read_text())
     assert {k: v["finished"] for k, v in again["phases"].items()} == finished, "nothing is redone"
     assert "already done" in capsys.readouterr().out
@@ -38,5 +45,5 @@ def test_run_refuses_a_folder_made_with_other_options(tmp_path, capsys):
     run_dir = tmp_path / "r"
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"pipeline": {"preset": "other"}}))
-    assert main(["run", "--preset", "smoke", "--run-dir", str(run_dir)]) == 2
+    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 2
     assert "different options" in capsys.readouterr().err

@@ -12,12 +12,12 @@ from collections import Counter
 import pytest
 
 from conftest_train import TINY, adapters_differ, lora_b_norm, make_data
+from kgreason.config import RSFTOptions, TrainOptions
 from kgreason.records import Episode
 from kgreason.tasks.format import reference_completion
 from kgreason.tasks.generate import load_tasks
-from kgreason.train.rsft import RSFTOptions, run_rsft
+from kgreason.train.rsft import run_rsft
 from kgreason.train.runs import Run
-from kgreason.train.sft import TrainOptions
 from kgreason.train.tracking import SimulatedInterruption
 
 

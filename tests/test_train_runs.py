@@ -8,10 +8,10 @@ import random
 import pytest
 
 from conftest_train import breakdown, make_data
+from kgreason.config import RSFTOptions
 from kgreason.io import InputError, read_jsonl
 from kgreason.records import Episode, PathStar, Task
 from kgreason.train.rsft import (
-    RSFTOptions,
     Scored,
     load_pool,
     read_round_state,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conftest_train import TINY, lora_b_norm, make_data
+from kgreason.config import SFTOptions, TrainOptions
 from kgreason.io import InputError, read_jsonl
 from kgreason.train.runs import Run
-from kgreason.train.sft import SFTOptions, TrainOptions, load_material, run_sft
+from kgreason.train.sft import load_material, run_sft
 from kgreason.train.tracking import InterruptAfterStep, SimulatedInterruption
 
 
@@ -67,8 +68,8 @@ def _tiny_lora_batch(dtype: str = "fp32"):
     import torch
     from peft import get_peft_model
 
+    from kgreason.config import LoraOptions
     from kgreason.models import load_model
-    from kgreason.train.sft import LoraOptions
 
     model, _ = load_model(TINY, dtype=dtype, trainable=True)
     model = get_peft_model(model, LoraOptions(r=4, alpha=8).peft_config())

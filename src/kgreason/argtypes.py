@@ -125,3 +125,12 @@ def out_dir(text: str) -> str:
 def out_dir_path(text: str) -> Path:
     """`out_dir` as a Path (for the run-folder flags)."""
     return Path(out_dir(text))
+
+
+def reward_preset(text: str) -> str:
+    """A registered reward preset (built-in or added by a plugin), named with the closest ones otherwise."""
+    from kgreason.reward.presets import REWARD_PRESETS  # torch-free
+
+    if text not in REWARD_PRESETS:
+        raise argparse.ArgumentTypeError(REWARD_PRESETS.unknown_message(text))
+    return text

@@ -171,10 +171,12 @@ def _add_score_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", required=True, help="task JSONL (ours or the hobby project's)")
     p.add_argument("--completions", required=True,
                    help="JSONL of Completion records (task_id, text, ...) or {id|task_id, completion|text}")
-    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"],
-                   help="reward formula (docs/reward.md)")
+    p.add_argument("--reward-preset", default="kgreason", type=at.reward_preset,
+                   help="reward formula: kgreason, seed, paper or one a plugin registers (docs/reward.md)")
     p.add_argument("--out", default=None, type=at.out_file,
-                   help="where to write the breakdowns (default: <completions stem>.<preset>.scores.jsonl)")
+                   help="where to write the breakdowns (default: <completions stem>.<reward preset>.scores.jsonl)")
+    p.add_argument("--json", action="store_true",
+                   help="print the figures as one JSON object on stdout instead of the summary lines")
 
 
 # --- models and sampling -------------------------------------------------------------------------
@@ -249,6 +251,17 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     tc.add_run_arguments(_cmd(
         sub, "run", "The main job: build the default KG, generate tasks, prepare the bundled model, evaluate "
         "it, SFT, RSFT, evaluate again, print the held-out accuracy table. Rerun to resume.", tc.cmd_run))
+
+
+# --- runs folders --------------------------------------------------------------------------------
+def _add_runs_commands(sub: argparse._SubParsersAction) -> None:
+    from kgreason.train.runs_list import add_list_arguments, cmd_runs_list  # torch-free
+
+    runs = _group(sub, "runs", "Run folders: what `kgreason run`, `train` and `experiment` wrote.")
+    add_list_arguments(_cmd(
+        runs, "list", "One entry per run folder, newest first: name, date, model, phases done, and per evaluated "
+        "phase the held-out accuracy and faithful share with 95%% intervals; experiment arms are grouped under "
+        "their experiment.", cmd_runs_list))
 
 
 # --- evaluation and experiments ------------------------------------------------------------------
@@ -403,7 +416,7 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n", type=at.positive_int, default=2000, help="completions per graph")
     p.add_argument("--large", default="medium", help="size of the larger built-in graph (medium, large or an edge count)")
-    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
+    p.add_argument("--reward-preset", default="kgreason", type=at.reward_preset, help="reward formula (docs/reward.md)")
     p.add_argument("--seed", type=int, default=0, help="graph and workload seed")
     p.add_argument("--min-seconds", type=at.non_negative_float, default=1.0,
                    help="time each measurement for at least this long")
@@ -442,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_commands(sub)
     _add_model_commands(sub)
     _add_train_commands(sub)
+    _add_runs_commands(sub)
     _add_eval_commands(sub)
     _add_serve_commands(sub)
     _add_export_commands(sub)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from kgreason.argtypes import BACKEND_CHOICES, DTYPE_CHOICES, out_dir, positive_int
+from kgreason.argtypes import DTYPE_CHOICES, out_dir
 from kgreason.io import InputError, atomic_write_text
 
 
-def find_kg(tasks_file: Path, kg_arg: str | None) -> Path:
-    """--kg, else kg.json beside the task file (run folders keep data/kg.json next to the tasks)."""
+def find_kg(tasks_file: Path, kg_arg: str | None) -> Path | str:
+    """--kg (a file or a registered KG source), else kg.json beside the task file (run folders
+    keep data/kg.json next to the tasks)."""
+    from kgreason.kg.sources import source_scheme
+
     if kg_arg:
+        if source_scheme(kg_arg) is not None:
+            return kg_arg
         path = Path(kg_arg)
         if not path.is_file():
             raise InputError(f"{path}: --kg file not found")
@@ -26,6 +33,8 @@ def find_kg(tasks_file: Path, kg_arg: str | None) -> Path:
 def run_eval(args: argparse.Namespace) -> int:
     if args.compare:
         return run_compare(args)
+    if getattr(args, "json", False):
+        return _run_eval_json(args)
     missing = [flag for flag, value in (("--tasks", args.tasks), ("--out", args.out)) if not value]
     if args.model is None and args.adapter is None:
         missing.insert(0, "--model (or --adapter)")
@@ -34,7 +43,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from kgreason.evaluate.report import pct
     from kgreason.evaluate.runner import EvalOptions, evaluate_model
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.sources import open_kg
     from kgreason.models import load_model
     from kgreason.tasks.generate import load_tasks
 
@@ -42,13 +51,10 @@ def run_eval(args: argparse.Namespace) -> int:
     tasks = load_tasks(tasks_file)
     if not tasks:
         raise InputError(f"{tasks_file}: no tasks")
-    kg = load_kg(find_kg(tasks_file, args.kg))
+    kg = open_kg(find_kg(tasks_file, args.kg), json_only=True)
+    settings = _settings(args)
     model, tokenizer = load_model(args.model, adapter=args.adapter, dtype=args.dtype)
-    options = EvalOptions(
-        seed=args.seed, max_items=args.max_items, shuffle=not args.no_shuffle, drift=not args.no_drift,
-        references=not args.no_references, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        reward_preset=args.reward, backend=args.backend, n_resamples=args.resamples,
-    )
+    options = EvalOptions(**asdict(settings))
     meta = {"tasks_file": str(tasks_file), "kg_file": str(find_kg(tasks_file, args.kg))}
     m = evaluate_model(model, tokenizer, tasks, kg, out_dir=args.out, options=options, meta=meta)
     print(f"accuracy {pct(m['accuracy'])}")
@@ -64,11 +70,33 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# Per-item or bulky keys of metrics.json left out of `eval --json` (options holds the training tasks).
+_NOT_FIGURES = frozenset({"options", "item_hops"})
+
+
+def _run_eval_json(args: argparse.Namespace) -> int:
+    """`eval --json`: the evaluation as usual, its summary lines and any library output moved to
+    stderr, then one JSON object on stdout with the figures of metrics.json (scripts parse stdout)."""
+    import contextlib
+    import json
+
+    from kgreason.io import read_json
+
+    with contextlib.redirect_stdout(sys.stderr):
+        run_eval(argparse.Namespace(**{**vars(args), "json": False}))
+    out = Path(args.out)
+    metrics = read_json(out / "metrics.json")
+    figures = {k: v for k, v in metrics.items() if k not in _NOT_FIGURES}
+    print(json.dumps({**figures, "out": str(out), "report": str(out / "report.md")}))
+    return 0
+
+
 def run_compare(args: argparse.Namespace) -> int:
     from kgreason.evaluate.compare import compare_markdown, load_evals
 
     evals = [e for path in args.compare for e in load_evals(path)]
-    text = compare_markdown(evals, seed=args.seed, n_resamples=args.resamples)
+    settings = _settings(args)
+    text = compare_markdown(evals, seed=settings.seed, n_resamples=settings.n_resamples)
     sys.stdout.write(text)
     if args.out:
         atomic_write_text(Path(args.out) / "compare.md", text)
@@ -76,26 +104,31 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    """EvalSettings: the defaults <- --config FILE <- the flags given."""
+    from kgreason.config import EvalSettings
+    from kgreason.options import leaves, resolve
+
+    return resolve(EvalSettings, EvalSettings(), args.config, args, list(leaves(EvalSettings)))
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    from kgreason.config import EvalSettings
+    from kgreason.options import add_options
+
     p.add_argument("--model", help="model reference: bundled:smollm2-135m, tiny:random, an HF folder or a .gguf; "
                    "omit with --adapter to use the base the adapter names")
     p.add_argument("--adapter", help="PEFT adapter folder (drift is measured against the same model with it disabled)")
     p.add_argument("--tasks", help="task JSONL to evaluate on (e.g. data/eval.jsonl)")
     p.add_argument("--out", type=out_dir, help="output folder: metrics.json, predictions.jsonl, report.md, PNG plots "
                    "(with --compare: where compare.md goes)")
-    p.add_argument("--kg", help="kg.json (default: kg.json beside the task file)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the item subset, the option shuffle and the bootstrap")
-    p.add_argument("--max-items", type=positive_int, default=None, help="evaluate a seeded random subset of this many items")
-    p.add_argument("--no-shuffle", action="store_true", help="skip the shuffled-options pass (halves the time)")
-    p.add_argument("--no-drift", action="store_true", help="skip the KL-from-base measurement")
-    p.add_argument("--no-references", action="store_true", help="skip the shortcut-baseline and KG-oracle rows")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="prompts per generation batch")
-    p.add_argument("--max-new-tokens", type=positive_int, default=192, help="generation budget per answer")
-    p.add_argument("--reward", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset to score with")
-    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
-                   help="sampling backend (auto: vllm when installed with a GPU, else hf)")
+    p.add_argument("--kg", help="kg.json or a KG source such as builtin:umls (default: kg.json beside the task file)")
     p.add_argument("--dtype", default=None, choices=DTYPE_CHOICES,
                    help="model precision (default: what the device runs fastest)")
-    p.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples per interval")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of evaluation options (keys as in "
+                   "kgreason/config.py's EvalSettings); flags override it")
     p.add_argument("--compare", nargs="+", metavar="DIR", help="compare eval folders or run folders side by side "
                    "with paired bootstrap differences (vs the first), instead of evaluating")
+    p.add_argument("--json", action="store_true", help="print the figures (metrics.json without per-item data) as "
+                   "one JSON object on stdout; progress and the summary lines go to stderr")
+    add_options(p, EvalSettings, title="evaluation options (kgreason/config.py EvalSettings)")

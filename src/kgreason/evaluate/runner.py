@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kgreason.evaluate.bootstrap import DEFAULT_RESAMPLES
+from kgreason.config import EvalSettings
 from kgreason.evaluate.metrics import join_episodes, letter_accuracy, summarize
 from kgreason.evaluate.shuffle import shuffle_report, shuffle_tasks
 from kgreason.io import JsonlAppender, atomic_write_json, iter_jsonl
@@ -30,30 +30,21 @@ METRICS = "metrics.json"
 
 
 @dataclass
-class EvalOptions:
-    """How to evaluate. Defaults suit `kgreason eval`; the training job passes its own run/phase."""
+class EvalOptions(EvalSettings):
+    """EvalSettings (the options a user sets, declared in kgreason/config.py) plus what the caller
+    knows: the training items, and the run and phase the episodes are filed under."""
 
-    seed: int = 0  # item subset, shuffle permutation and bootstrap seed
-    max_items: int | None = None  # a seeded random subset (hop mix kept in expectation), None = all
-    shuffle: bool = True
-    drift: bool = True
-    references: bool = True  # shortcut baselines and the KG oracle from the tasks audit
     train_tasks: list[Task] | None = None  # training items, for the answer-prior shortcut baselines
-    batch_size: int = 16
-    max_new_tokens: int = 192
-    reward_preset: str = "kgreason"
-    backend: str = "auto"
-    n_resamples: int = DEFAULT_RESAMPLES
     run: str = "eval"
     phase: str = "eval"
     step: int = 0
-    plots: bool = True
     progress: bool = True
 
 
 def select_items(tasks: Sequence[Task], max_items: int | None, seed: int) -> list[Task]:
-    """All tasks, or a seeded random subset kept in file order (eval files are often sorted by hop)."""
-    if max_items is None or max_items >= len(tasks):
+    """All tasks (max_items 0 or None), or a seeded random subset kept in file order (eval files
+    are often sorted by hop)."""
+    if not max_items or max_items >= len(tasks):
         return list(tasks)
     keep = sorted(random.Random(f"subset:{seed}").sample(range(len(tasks)), max_items))
     return [tasks[i] for i in keep]

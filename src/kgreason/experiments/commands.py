@@ -1,51 +1,106 @@
-"""Handler behind `kgreason experiment distribution` (parser arguments here, logic in distribution.py)."""
+"""`kgreason experiment distribution`: flags generated from kgreason/config.py's ExperimentConfig
+(the arms, the seeds and every option of the recipe), the scale and --config file beneath them."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from kgreason.argtypes import out_dir, positive_int
+from kgreason.argtypes import out_dir
 
-ARM_HELP = "base, sft, rsft_easy, rsft_hard, rsft_curriculum, rsft_mixed, rsft_frontier, grpo_easy"
+EXAMPLES = """examples:
+  kgreason experiment distribution --scale quick --arms base,sft,rsft_easy,rsft_hard
+  kgreason experiment distribution --scale quick --seeds 1 --rsft-rounds 3 --dry-run
+  kgreason experiment distribution --scale tiny --out /tmp/exp       # seconds an arm, for a smoke test
+  kgreason experiment distribution --config my_experiment.yaml --report-only
+"""
+
+
+def _skip() -> tuple[str, ...]:
+    from kgreason.config import EXPERIMENT_DERIVED
+
+    return EXPERIMENT_DERIVED
 
 
 def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", choices=["tiny", "quick", "full"],
-                   help="scale: tiny (tiny:random, seconds per arm, for tests), quick (bundled SmolLM2, the "
-                   "recipe of `kgreason run`: open book, 150 eval items, 3 seeds), full (300 eval items, 3 seeds, "
-                   "longer training; for a GPU)")
-    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per trained arm (default: the preset's)")
-    p.add_argument("--mode", default="open", choices=["closed", "open"],
-                   help="closed-book (facts must be learnt) or open-book (relevant facts in the prompt)")
-    p.add_argument("--kg", default="", help="your own graph: kg.json, TSV/CSV triples or builtin:NAME "
-                   "(default: the built-in DevOps KG)")
-    p.add_argument("--out", default=None, type=out_dir, help="experiment folder (default: experiments/distribution-<preset>-<mode>)")
-    p.add_argument("--arms", default=None, help=f"comma list of arms to run (default: all): {ARM_HELP}; "
-                   "RSFT/GRPO arms bring the SFT arm they start from")
-    p.add_argument("--model", default=None, help="model reference overriding the preset's")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the KG and the task files (same for all arms)")
+    from kgreason.config import ExperimentConfig, experiment_scale, scale_names
+    from kgreason.options import add_options
+    from kgreason.train.commands import _raw_epilog
+
+    p.add_argument("--scale", default="quick", choices=scale_names(),
+                   help="experiment scale (kgreason/profiles/scale-NAME.yaml): tiny (tiny:random, seconds per arm, "
+                   "for tests), quick (bundled SmolLM2, the recipe of `kgreason run`'s quick profile, 3 seeds), "
+                   "full (the full run profile, 3 seeds; for a GPU)")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of options laid over the scale (keys as in "
+                   "kgreason/config.py's ExperimentConfig: seeds, arms, run: {...}); flags override it")
+    p.add_argument("--out", default=None, type=out_dir,
+                   help="experiment folder (default: experiments/distribution-<scale>-<mode>)")
     p.add_argument("--report-only", action="store_true",
                    help="only aggregate the arm-seeds already finished into results.json and report.md")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved options (as a --config file), the arm-seeds and a time estimate; run nothing")
+    add_options(p, ExperimentConfig, defaults=experiment_scale("quick"), skip=_skip(),
+                title="options (defaults shown are the quick scale's)")
+    p.epilog = EXAMPLES
+    p.formatter_class = _raw_epilog(p.formatter_class)
+
+
+def experiment_from_args(args: argparse.Namespace) -> Any:
+    from kgreason.config import ExperimentConfig, experiment_scale
+    from kgreason.experiments.arms import select_arms
+    from kgreason.experiments.distribution import Experiment
+    from kgreason.kg.sources import check_kg_source
+    from kgreason.options import leaves, resolve
+
+    cfg = resolve(ExperimentConfig, experiment_scale(args.scale), args.config, args, list(leaves(ExperimentConfig)),
+                  _skip())
+    cfg.scale = args.scale
+    # Checked before the experiment folder is created, so a typo leaves nothing behind.
+    select_arms(cfg.arms)
+    check_kg_source(cfg.run.data.kg)
+    cfg.run.sft.validate()
+    cfg.run.rsft.validate()
+    cfg.run.grpo.validate()
+    out = Path(args.out or f"experiments/distribution-{args.scale}-{cfg.run.data.mode}")
+    return Experiment(out=out, config=cfg, report_only=args.report_only)
+
+
+def dry_run_plan(exp: Any) -> str:
+    from kgreason.experiments.arms import select_arms
+    from kgreason.experiments.distribution import ARM_FILE, run_dir, seeds_for
+    from kgreason.options import to_yaml
+    from kgreason.train.pipeline import estimate_seconds
+
+    est = estimate_seconds(exp.recipe)
+    per_kind = {"base": est["base_eval"] * exp.recipe.eval.max_new_tokens
+                / max(1, exp.recipe.base_eval_max_new_tokens or exp.recipe.eval.max_new_tokens),
+                "sft": est["sft"] + est["sft_eval"], "rsft": est["rsft"] + est["rsft_eval"],
+                "grpo": est["rsft"] + est["rsft_eval"]}
+    lines, total = [], 0.0
+    for arm in select_arms(exp.config.arms):
+        for seed in seeds_for(arm, exp.seeds):
+            done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
+            seconds = 0.0 if done else per_kind[arm.kind]
+            total += seconds
+            lines.append(f"#   {arm.name:<16} seed {seed}  {'done (reused)' if done else f'~{seconds / 60:5.1f} min'}")
+    return (f"# kgreason experiment distribution --scale {exp.config.scale}: resolved options (usable as --config)\n"
+            f"{to_yaml(exp.config)}# experiment folder: {exp.out}\n"
+            f"# arm-seeds and estimated time for {exp.recipe.model} on a 2-core CPU (from the measured quick "
+            f"run; GRPO guessed as RSFT):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min\n")
 
 
 def run_distribution(args: argparse.Namespace) -> int:
-    from kgreason.experiments.distribution import ARM_NAMES, ExperimentConfig, select_arms
     from kgreason.experiments.distribution import run_distribution as run
-    from kgreason.io import InputError
-    from kgreason.kg.io import resolve_source
 
-    out = Path(args.out or f"experiments/distribution-{args.preset}-{args.mode}")
-    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else ARM_NAMES
-    # Checked before the experiment folder is created, so a typo leaves nothing behind.
-    select_arms(arms)
-    if args.kg and not resolve_source(args.kg).is_file():
-        raise InputError(f"--kg {args.kg}: file not found")
-    cfg = ExperimentConfig(out=out, preset=args.preset, mode=args.mode, kg=args.kg, seeds=args.seeds, arms=arms,
-                           model=args.model, data_seed=args.data_seed, report_only=args.report_only)
+    exp = experiment_from_args(args)
+    if args.dry_run:
+        sys.stdout.write(dry_run_plan(exp))
+        return 0
     started = time.time()
-    results = run(cfg)
+    results = run(exp)
     hops = sorted(results["eval"]["by_hop"], key=int)
     print(f"\n{'arm':<22} {'seeds':>5} {'accuracy':>9} " + " ".join(f"{h + ' hops':>9}" for h in hops)
           + f" {'faithful':>9} {'drift KL':>9}")
@@ -54,5 +109,5 @@ def run_distribution(args: argparse.Namespace) -> int:
         print(f"{a['label']:<22} {len(a['seeds_done']):>5} {100 * a['accuracy']['mean']:>8.1f}% "
               + " ".join(f"{100 * a['by_hop'][h]['mean']:>8.1f}%" if h in a["by_hop"] else f"{'–':>9}" for h in hops)
               + f" {100 * a['faithful_share']['mean']:>8.1f}% " + (f"{d['mean']:>9.3g}" if d else f"{'–':>9}"))
-    print(f"\nwall time this invocation: {time.time() - started:.0f} s; report: {out / 'report.md'}")
+    print(f"\nwall time this invocation: {time.time() - started:.0f} s; report: {exp.out / 'report.md'}")
     return 0

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgreason.config import DataOptions, ExperimentConfig, PipelineConfig, experiment_scale
+from kgreason.experiments.arms import ARM_NAMES, ARMS, Arm, select_arms
 from kgreason.io import InputError, atomic_write_json, read_json
+from kgreason.options import to_dict, with_overrides
 
 ARM_FILE = "arm.json"
 EXPERIMENT_FILE = "experiment.json"
@@ -38,120 +41,33 @@ RESULTS_FILE = "results.json"
 EVAL_PHASE = "final"
 
 
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    label: str
-    kind: str  # base | sft | rsft | grpo
-    distribution: str = "easy"  # rsft pool (kgreason.train.rsft.DISTRIBUTIONS), grpo pool
-    frontier: bool = False
-    description: str = ""
-
-    @property
-    def seeded(self) -> bool:
-        return self.kind != "base"
-
-    @property
-    def needs_sft(self) -> bool:
-        return self.kind in ("rsft", "grpo")
-
-
-ARMS: tuple[Arm, ...] = (
-    Arm("base", "base", "base", description="the model as shipped, no training"),
-    Arm("sft", "SFT", "sft", description="LoRA SFT on facts and easy (1-3 hop) questions"),
-    Arm("rsft_easy", "SFT→RSFT easy", "rsft", "easy", description="RSFT on the easy pool (1-3 hops)"),
-    Arm("rsft_hard", "SFT→RSFT hard", "rsft", "hard",
-        description="RSFT on the hard training pool (4-5 hops, disjoint from eval)"),
-    Arm("rsft_curriculum", "SFT→RSFT curriculum", "rsft", "curriculum",
-        description="RSFT easy rounds first, then hard rounds"),
-    Arm("rsft_mixed", "SFT→RSFT mixed", "rsft", "mixed", description="RSFT on half easy, half hard questions"),
-    Arm("rsft_frontier", "SFT→RSFT frontier", "rsft", "mixed", frontier=True,
-        description="RSFT on the mixed pool, training only on questions with 0 < pass rate < 1"),
-    Arm("grpo_easy", "SFT→GRPO easy", "grpo", "easy", description="GRPO on the easy pool"),
-)
-ARM_NAMES = tuple(a.name for a in ARMS)
 
 
 @dataclass
-class Preset:
-    """Sizes and budgets of one experiment scale."""
+class Experiment:
+    """One experiment to run: its options (kgreason/config.py's ExperimentConfig: the scale's recipe
+    with the user's overrides) and where it goes."""
 
-    model: str
-    seeds: int
-    kg_size: str = "small"
-    n_eval: int = 300
-    n_easy: int = 1500
-    n_hard: int = 600
-    sft_steps: int = 300
-    sft_batch: int = 8
-    sft_max_examples: int = 0
-    rsft_rounds: int = 3
-    rsft_k: int = 8
-    rsft_questions: int = 200
-    rsft_epochs: float = 2.0
-    rsft_lr: float = 1e-4
-    rsft_temperature: float = 0.7
-    rsft_keep: int = 1  # winners kept per question
-    rsft_faithful_only: bool = False  # winners must also have a faithful trace
-    grpo_steps: int = 100
-    grpo_k: int = 8
-    max_new_tokens: int = 160
-    eval_max_new_tokens: int = 192
-    eval_batch: int = 16
-    n_resamples: int = 2000
-    dtype: str = "auto"
-    lora_r: int = 16
-    sft_lr: float = 2e-4
-    max_length: int = 512  # training sequence cap (prompt + completion tokens)
-    eval_plots: bool = True  # per-arm eval PNGs (the experiment report draws its own)
-    # Shuffled-options pass and KL drift per arm: on the 2-core CPU they cost ~4 extra minutes an
-    # arm-seed (measured: 392 s for the base arm's evaluation with both, ~60 s without).
-    eval_shuffle: bool = True
-    eval_drift: bool = True
-
-
-PRESETS: dict[str, Preset] = {
-    # for tests and dry runs: minutes on 2 CPU cores, numbers meaningless
-    "tiny": Preset(model="tiny:random", seeds=2, n_eval=6, n_easy=12, n_hard=6, sft_steps=1, sft_batch=2,
-                   sft_max_examples=4, rsft_rounds=1, rsft_k=2, rsft_questions=2, rsft_epochs=1.0,
-                   grpo_steps=1, grpo_k=2, max_new_tokens=8, eval_max_new_tokens=8, eval_batch=6,
-                   n_resamples=200, dtype="fp32", lora_r=2, max_length=256, eval_plots=False),
-    # the bundled SmolLM2-135M on the 2-core CPU, with the recipe of `kgreason run`'s quick preset (open
-    # book, SFT on 1-3 hops, RSFT keeping correct answers with faithful traces); two RSFT rounds so
-    # that the curriculum arm (an easy round, then a hard one) differs from the easy arm
-    "quick": Preset(model="bundled:smollm2-135m", seeds=3, n_eval=150, n_easy=1000, n_hard=400, sft_steps=100,
-                    sft_batch=8, sft_max_examples=0, sft_lr=5e-4, max_length=512, rsft_rounds=2, rsft_k=4,
-                    rsft_questions=64, rsft_epochs=2.0, rsft_lr=2e-4, rsft_temperature=0.5, rsft_keep=2,
-                    rsft_faithful_only=True, grpo_steps=8, grpo_k=4, max_new_tokens=128,
-                    eval_max_new_tokens=128, eval_batch=16, eval_shuffle=False, eval_drift=False),
-    # the real question: hundreds of eval items, several seeds (a GPU or a long CPU night)
-    "full": Preset(model="bundled:smollm2-135m", seeds=3),
-}
-
-
-@dataclass
-class ExperimentConfig:
     out: Path
-    preset: str = "quick"
-    mode: str = "open"
-    kg: str = ""  # "" = the built-in DevOps KG; else a kg.json / TSV / CSV file or builtin:NAME
-    seeds: int | None = None  # None: the preset's
-    arms: tuple[str, ...] = ARM_NAMES
-    model: str | None = None  # None: the preset's
-    data_seed: int = 0
-    progress: bool = True
+    config: ExperimentConfig = field(default_factory=lambda: experiment_scale("quick"))
     report_only: bool = False  # aggregate the finished arm-seeds, run nothing
-    overrides: dict[str, Any] = field(default_factory=dict)  # Preset field -> value
+    progress: bool = True
 
-    def resolved_preset(self) -> Preset:
-        if self.preset not in PRESETS:
-            raise InputError(f"--preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
-        p = replace(PRESETS[self.preset], **self.overrides)
-        if self.model:
-            p = replace(p, model=self.model)
-        if self.seeds is not None:
-            p = replace(p, seeds=self.seeds)
-        return p
+    @property
+    def seeds(self) -> int:
+        return self.config.seeds
+
+    @property
+    def recipe(self) -> PipelineConfig:
+        return self.config.run
+
+
+def arm_config(recipe: PipelineConfig, arm: Arm, seed: int) -> PipelineConfig:
+    """The recipe of one arm-seed: the experiment's run options with the arm's training questions
+    and the seed (every stage's seed follows it; the data keeps the experiment's data seed)."""
+    cfg = with_overrides(recipe, {"seed": seed, "rsft.distribution": arm.distribution, "rsft.frontier": arm.frontier,
+                                  "grpo.distribution": arm.distribution})
+    return cfg.seeded()
 
 
 # --- layout ----------------------------------------------------------------------------------------
@@ -163,19 +79,8 @@ def seeds_for(arm: Arm, n_seeds: int) -> list[int]:
     return list(range(n_seeds)) if arm.seeded else [0]
 
 
-def select_arms(names: Sequence[str]) -> list[Arm]:
-    """The arms asked for, in canonical order; RSFT/GRPO arms bring the SFT arm they start from."""
-    unknown = [n for n in names if n not in ARM_NAMES]
-    if unknown:
-        raise InputError(f"--arms: unknown arm(s) {', '.join(unknown)}; expected some of {', '.join(ARM_NAMES)}")
-    wanted = set(names)
-    if any(a.needs_sft for a in ARMS if a.name in wanted):
-        wanted.add("sft")
-    return [a for a in ARMS if a.name in wanted]
-
-
 def check_or_write_experiment(out: Path, record: dict) -> None:
-    """A rerun must ask for the same experiment (model, preset sizes, mode) to reuse finished arms."""
+    """A rerun must ask for the same experiment (the same recipe: model, data, training) to reuse finished arms."""
     path = out / EXPERIMENT_FILE
     if not path.exists():
         atomic_write_json(path, record)
@@ -183,10 +88,8 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
     saved = read_json(path)
 
     def comparable(rec: dict) -> dict:
-        # more seeds may be added later, so the seed count is not part of what must match
-        return {"mode": rec.get("mode"), "kg": rec.get("kg", ""), "preset": rec.get("preset"),
-                "data_seed": rec.get("data_seed"),
-                "settings": {k: v for k, v in (rec.get("settings") or {}).items() if k != "seeds"}}
+        # more seeds (and arms) may be added later, so they are not part of what must match
+        return {"scale": rec.get("scale"), "recipe": rec.get("recipe")}
 
     old, new = comparable(saved), comparable(record)
     diffs = [f"{k}: {old[k]!r} (saved) != {new[k]!r} (now)" for k in old if old[k] != new[k]]
@@ -198,103 +101,65 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
 
 
 # --- data ------------------------------------------------------------------------------------------
-def prepare_data(out: Path, preset: Preset, mode: str, data_seed: int, kg_source: str = "") -> Path:
-    """Build (or import) the KG and the task files once (eval held out, easy and hard training pools)."""
-    data = out / "data"
-    if (data / "manifest.json").is_file() and (data / "kg.json").is_file():
-        return data
-    from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import import_kg, save_kg
-    from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, write_dataset
+def prepare_data(out: Path, data: DataOptions) -> Path:
+    """The graph and the task files once for every arm (kgreason.tasks.build, the data stage of `kgreason run`)."""
+    from kgreason.tasks.build import build_data_folder
 
-    kg = import_kg(kg_source) if kg_source else build_devops_kg(seed=data_seed, size=preset.kg_size)
-    config = TaskConfig(seed=data_seed, mode=mode, splits=(
-        SplitSpec("eval", preset.n_eval, 4, 5, held_out=True),
-        SplitSpec("train_easy", preset.n_easy, 1, 3),
-        SplitSpec("train_hard", preset.n_hard, 4, 5, strict=True),
-    ))
-    dataset = generate(kg, config)
-    save_kg(kg, data / "kg.json")
-    write_dataset(dataset, data)  # manifest.json last: it marks the folder complete
-    return data
+    build_data_folder(out / "data", data)
+    return out / "data"
 
 
 # --- one arm-seed ----------------------------------------------------------------------------------
-def _train_options(preset: Preset, seed: int, **kw: Any) -> Any:
-    from kgreason.train.sft import LoraOptions, TrainOptions
+def _sft(run: Any, cfg: PipelineConfig, data: Path) -> Path:
+    from kgreason.train.sft import run_sft
 
-    return TrainOptions(seed=seed, dtype=preset.dtype, max_length=preset.max_length,
-                        lora=LoraOptions(r=preset.lora_r, alpha=2 * preset.lora_r), **kw)
-
-
-def _sft(run: Any, preset: Preset, data: Path, mode: str, seed: int) -> Path:
-    from kgreason.train.sft import SFTOptions, run_sft
-
-    material = ["facts", "easy"] if mode == "closed" else ["easy"]
-    options = SFTOptions(material=material, max_examples=preset.sft_max_examples,
-                         train=_train_options(preset, seed, max_steps=preset.sft_steps, batch_size=preset.sft_batch,
-                                             learning_rate=preset.sft_lr, save_steps=20, logging_steps=5))
-    run_sft(run, preset.model, data, options, phase="sft")
+    run_sft(run, cfg.model, data, cfg.sft, phase="sft")
     return run.adapter_dir("sft")
 
 
-def _rsft(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapter: Path, kg: Any) -> Path | None:
-    from kgreason.train.rsft import RSFTOptions, run_rsft
+def _rsft(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any) -> Path | None:
+    from kgreason.train.rsft import run_rsft
 
-    options = RSFTOptions(
-        rounds=preset.rsft_rounds, k=preset.rsft_k, max_new_tokens=preset.max_new_tokens,
-        distribution=arm.distribution, questions=preset.rsft_questions, frontier=arm.frontier, seed=seed,
-        temperature=preset.rsft_temperature, keep=preset.rsft_keep, faithful_only=preset.rsft_faithful_only,
-        train=_train_options(preset, seed, max_steps=0, epochs=preset.rsft_epochs, learning_rate=preset.rsft_lr,
-                             batch_size=preset.sft_batch, save_steps=25, logging_steps=5),
-    )
-    info = run_rsft(run, preset.model, data, options, init_adapter=init_adapter, phase="rsft", kg=kg)
+    info = run_rsft(run, cfg.model, data, cfg.rsft, init_adapter=init_adapter, phase="rsft", kg=kg)
     return run.adapter_dir("rsft") if info.get("adapter") else init_adapter
 
 
-def _grpo(run: Any, arm: Arm, preset: Preset, data: Path, seed: int, init_adapter: Path, kg: Any) -> Path:
-    from kgreason.train.grpo import GRPOOptions, run_grpo
-    from kgreason.train.sft import LoraOptions
+def _grpo(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any) -> Path:
+    from kgreason.train.grpo import run_grpo
 
-    options = GRPOOptions(
-        distribution=arm.distribution, questions=preset.rsft_questions, num_generations=preset.grpo_k,
-        max_steps=preset.grpo_steps, batch_size=preset.grpo_k * max(1, preset.sft_batch // preset.grpo_k),
-        max_completion_length=preset.max_new_tokens, dtype=preset.dtype, seed=seed, logging_steps=1,
-        lora=LoraOptions(r=preset.lora_r, alpha=2 * preset.lora_r),
-    )
-    run_grpo(run, preset.model, data, options, init_adapter=init_adapter, phase="grpo", kg=kg)
+    run_grpo(run, cfg.model, data, cfg.grpo, init_adapter=init_adapter, phase="grpo", kg=kg)
     return run.adapter_dir("grpo")
 
 
-def run_arm_seed(cfg: ExperimentConfig, preset: Preset, arm: Arm, seed: int, data: Path, kg: Any,
-                 eval_tasks: list[Any]) -> dict:
+def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval_tasks: list[Any]) -> dict:
     """Train (if needed) and evaluate one arm-seed; returns its arm.json record (reused when done)."""
-    folder = run_dir(cfg.out, arm, seed)
+    folder = run_dir(exp.out, arm, seed)
     if (folder / ARM_FILE).is_file():
         return read_json(folder / ARM_FILE)
+    from kgreason.config import RunConfig
     from kgreason.evaluate.runner import EvalOptions, evaluate_model
     from kgreason.models import load_model
     from kgreason.train.runs import Run
 
     started = time.time()
-    config = {"experiment": "distribution", "arm": asdict(arm), "seed": seed, "mode": cfg.mode,
-              "model_ref": preset.model, "preset": cfg.preset}
-    with Run.create_or_resume(folder, config) as run:
+    cfg = arm_config(exp.recipe, arm, seed)
+    config = RunConfig(model_ref=cfg.model, reward_preset=cfg.reward_preset, dataset_seed=cfg.data.seed,
+                       pipeline=cfg, experiment={"experiment": "distribution", "arm": asdict(arm), "seed": seed,
+                                                 "scale": exp.config.scale})
+    with Run.create_or_resume(folder, config.to_dict()) as run:
         adapter: Path | None = None
         if arm.kind == "sft":
-            adapter = _sft(run, preset, data, cfg.mode, seed)
+            adapter = _sft(run, cfg, data)
         elif arm.needs_sft:
-            sft_adapter = run_dir(cfg.out, ARMS[ARM_NAMES.index("sft")], seed) / "adapters" / "sft"
+            sft_adapter = run_dir(exp.out, ARMS[ARM_NAMES.index("sft")], seed) / "adapters" / "sft"
             if not (sft_adapter / "adapter_config.json").is_file():
                 raise InputError(f"{sft_adapter}: the SFT adapter this arm starts from is missing")
             if arm.kind == "rsft":
-                adapter = _rsft(run, arm, preset, data, seed, sft_adapter, kg)
+                adapter = _rsft(run, cfg, data, sft_adapter, kg)
             else:
-                adapter = _grpo(run, arm, preset, data, seed, sft_adapter, kg)
-        model, tokenizer = load_model(preset.model, adapter=adapter, dtype=preset.dtype)
-        options = EvalOptions(seed=0, batch_size=preset.eval_batch, max_new_tokens=preset.eval_max_new_tokens,
-                              n_resamples=preset.n_resamples, run=run.name, phase=EVAL_PHASE, progress=cfg.progress,
-                              plots=preset.eval_plots, shuffle=preset.eval_shuffle, drift=preset.eval_drift)
+                adapter = _grpo(run, cfg, data, sft_adapter, kg)
+        model, tokenizer = load_model(cfg.model, adapter=adapter, dtype=cfg.sft.train.dtype)
+        options = EvalOptions(**asdict(cfg.eval), run=run.name, phase=EVAL_PHASE, progress=exp.progress)
         metrics = evaluate_model(model, tokenizer, eval_tasks, kg, out_dir=run.eval_dir(EVAL_PHASE), options=options,
                                  meta={"tasks_file": str(data / "eval.jsonl"), "arm": arm.name, "seed": seed})
         del model
@@ -303,45 +168,42 @@ def run_arm_seed(cfg: ExperimentConfig, preset: Preset, arm: Arm, seed: int, dat
                                    "faithful": metrics["trace"]["faithful_share"]["mean"],
                                    "mean_reward": metrics["mean_reward"],
                                    "wall_s": metrics["wall_seconds"]})
-    record = {"arm": arm.name, "seed": seed, "done": True, "run_dir": str(folder.relative_to(cfg.out)),
-              "adapter": str(adapter.relative_to(cfg.out)) if adapter and adapter.is_relative_to(cfg.out) else None,
+    record = {"arm": arm.name, "seed": seed, "done": True, "run_dir": str(folder.relative_to(exp.out)),
+              "adapter": str(adapter.relative_to(exp.out)) if adapter and adapter.is_relative_to(exp.out) else None,
               "wall_s": round(time.time() - started, 1),
-              "eval_dir": str(run.eval_dir(EVAL_PHASE).relative_to(cfg.out))}
+              "eval_dir": str(run.eval_dir(EVAL_PHASE).relative_to(exp.out))}
     atomic_write_json(folder / ARM_FILE, record)  # written last: the arm-seed is finished
     return record
 
 
 # --- the whole experiment ----------------------------------------------------------------------------
-def run_distribution(cfg: ExperimentConfig) -> dict:
+def run_distribution(exp: Experiment) -> dict:
     """Run every missing arm-seed, then aggregate all finished ones into results.json + report.md."""
     from kgreason.kg.io import load_kg
     from kgreason.tasks.generate import load_tasks
 
-    preset = cfg.resolved_preset()
-    if cfg.mode not in ("closed", "open"):
-        raise InputError(f"--mode: expected closed or open, got {cfg.mode!r}")
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    arms = select_arms(cfg.arms)
-    check_or_write_experiment(cfg.out, {
-        "experiment": "distribution", "mode": cfg.mode, "kg": cfg.kg, "preset": cfg.preset, "data_seed": cfg.data_seed,
-        "seeds": preset.seeds, "settings": {k: v for k, v in asdict(preset).items() if k != "seeds"},
-    })
+    exp.out.mkdir(parents=True, exist_ok=True)
+    arms = select_arms(exp.config.arms)
+    recipe = to_dict(exp.recipe)
+    recipe.pop("seed", None)  # each arm-seed sets its own
+    check_or_write_experiment(exp.out, {"experiment": "distribution", "scale": exp.config.scale,
+                                        "seeds": exp.seeds, "recipe": recipe})
     started = time.time()
-    data = prepare_data(cfg.out, preset, cfg.mode, cfg.data_seed, cfg.kg)
+    data = prepare_data(exp.out, exp.recipe.data)
     kg = load_kg(data / "kg.json")
     eval_tasks = load_tasks(data / "eval.jsonl")
-    jobs = [(arm, seed) for seed in range(preset.seeds) for arm in arms if seed in seeds_for(arm, preset.seeds)]
+    jobs = [(arm, seed) for seed in range(exp.seeds) for arm in arms if seed in seeds_for(arm, exp.seeds)]
     for i, (arm, seed) in enumerate(jobs, start=1):
-        done = (run_dir(cfg.out, arm, seed) / ARM_FILE).is_file()
-        if cfg.report_only:
+        done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
+        if exp.report_only:
             print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'done' if done else 'not finished (left out)'}")
             continue
         print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'reused (done)' if done else 'running'}",
               flush=True)
-        run_arm_seed(cfg, preset, arm, seed, data, kg, eval_tasks)
-    results = aggregate(cfg.out, arms, preset, cfg, eval_tasks)
+        run_arm_seed(exp, arm, seed, data, kg, eval_tasks)
+    results = aggregate(exp.out, arms, exp, eval_tasks)
     results["wall_seconds_this_invocation"] = round(time.time() - started, 1)
-    write_report(cfg.out, results)
+    write_report(exp.out, results)
     return results
 
 
@@ -508,7 +370,7 @@ def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int) -> list[dict]:
     return rows
 
 
-def aggregate(out: Path, arms: Sequence[Arm], preset: Preset, cfg: ExperimentConfig, eval_tasks: Sequence[Any]) -> dict:
+def aggregate(out: Path, arms: Sequence[Arm], exp: Experiment, eval_tasks: Sequence[Any]) -> dict:
     """results.json: per arm, mean accuracy (overall, per hop) with item-bootstrap intervals, the seed
     spread, faithfulness, drift, the summed 2x2 table, training curves, and paired differences vs SFT."""
     from kgreason.train.runs import now_iso
@@ -517,15 +379,15 @@ def aggregate(out: Path, arms: Sequence[Arm], preset: Preset, cfg: ExperimentCon
     arm_rows: list[dict] = []
     references: dict | None = None
     for arm in arms:
-        seeds = [r for r in (_load_seed(out, arm, s) for s in seeds_for(arm, preset.seeds)) if r is not None]
+        seeds = [r for r in (_load_seed(out, arm, s) for s in seeds_for(arm, exp.seeds)) if r is not None]
         if not seeds:
             continue
         references = references or seeds[0].metrics.get("references")
-        arm_rows.append(arm_result(arm, seeds, hops, preset.n_resamples))
+        arm_rows.append(arm_result(arm, seeds, hops, exp.recipe.eval.n_resamples))
     sft = next((a for a in arm_rows if a["name"] == "sft"), None)
     for a in arm_rows:
-        a["vs_sft"] = vs_reference(a, sft, hops, preset.n_resamples) if sft and a is not sft else None
-        a["per_seed"] = per_seed_rows(a, sft, preset.n_resamples)
+        a["vs_sft"] = vs_reference(a, sft, hops, exp.recipe.eval.n_resamples) if sft and a is not sft else None
+        a["per_seed"] = per_seed_rows(a, sft, exp.recipe.eval.n_resamples)
     for a in arm_rows:
         a.pop("_correct")
         a.pop("_seeds")
@@ -536,11 +398,11 @@ def aggregate(out: Path, arms: Sequence[Arm], preset: Preset, cfg: ExperimentCon
         "experiment": "distribution",
         "schema_version": 1,
         "generated": now_iso(),
-        "preset": cfg.preset,
-        "mode": cfg.mode,
-        "model": preset.model,
-        "seeds": preset.seeds,
-        "settings": asdict(preset),
+        "scale": exp.config.scale,
+        "mode": exp.recipe.data.mode,
+        "model": exp.recipe.model,
+        "seeds": exp.seeds,
+        "settings": to_dict(exp.recipe),
         "eval": {"file": "data/eval.jsonl", "n_items": len(hops), "by_hop": hop_counts},
         "interval_method": "95% percentile bootstrap over eval items of the per-item correctness averaged "
                            "over the arm's seeds; seed_std is the standard deviation of per-seed accuracy",
@@ -576,16 +438,17 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
     hops = sorted(results["eval"]["by_hop"], key=int)
     s = results["settings"]
     head = [
-        f"# Distribution experiment ({results['preset']} preset, {results['mode']}-book)",
+        f"# Distribution experiment ({results['scale']} scale, {results['mode']}-book)",
         "Which training distribution makes a small model answer held-out 4-5 hop questions? Every arm is "
         "scored greedily on the same held-out eval set; no arm trains on it.",
         md_table(["", ""], [
             ["model", results["model"]],
             ["eval items", f"{results['eval']['n_items']} ({', '.join(f'{k} hops: {v}' for k, v in sorted(results['eval']['by_hop'].items()))})"],
             ["seeds", results["seeds"]],
-            ["SFT", f"{s['sft_steps']} steps, batch {s['sft_batch']}, LoRA r={s['lora_r']}"],
-            ["RSFT", f"{s['rsft_rounds']} round(s), k={s['rsft_k']}, {s['rsft_questions']} questions/round"],
-            ["GRPO", f"{s['grpo_steps']} steps, k={s['grpo_k']}"],
+            ["SFT", f"{s['sft']['train']['max_steps']} steps, batch {s['sft']['train']['batch_size']}, "
+                    f"LoRA r={s['sft']['train']['lora']['r']}, material {', '.join(s['sft']['material'])}"],
+            ["RSFT", f"{s['rsft']['rounds']} round(s), k={s['rsft']['k']}, {s['rsft']['questions']} questions/round"],
+            ["GRPO", f"{s['grpo']['train']['max_steps']} steps, k={s['grpo']['num_generations']}"],
             ["intervals", results["interval_method"]],
             ["drift", results["drift_method"]],
             ["wall time (all arm-seeds, summed)", f"{results['wall_seconds_arms']:.0f} s"],
@@ -644,7 +507,7 @@ def write_report(out: Path, results: dict) -> None:
     plots: dict[str, str] = {}
     if arms:
         plot_accuracy_by_hop({a["label"]: a["by_hop"] for a in arms}, out / ACCURACY_PNG,
-                             f"Held-out accuracy by hop ({results['preset']}, mean over seeds, 95% CI)")
+                             f"Held-out accuracy by hop ({results['scale']}, mean over seeds, 95% CI)")
         plot_confusion_grid({a["label"]: a["confusion"] for a in arms}, out / CONFUSION_PNG,
                             "answer correct × trace faithful (summed over seeds)")
         plots.update(accuracy_by_hop=ACCURACY_PNG, confusion=CONFUSION_PNG)

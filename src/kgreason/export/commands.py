@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kgreason.argtypes import reward_preset
+
 HF_EXAMPLES = """examples:
   kgreason tasks generate --kg kg.json --out data
   kgreason export hf --tasks data --kg kg.json --out hf/kgreason-devops
@@ -51,7 +53,7 @@ def add_lm_eval_arguments(p: argparse.ArgumentParser) -> None:
     _common(p, LM_EVAL_EXAMPLES)
     p.add_argument("--split", default=None, help="the split to evaluate on (default: the first held-out split, eval)")
     p.add_argument("--name", default="kgreason", help="the group name; tasks are NAME_hop<k>")
-    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"],
+    p.add_argument("--reward-preset", default="kgreason", type=reward_preset,
                    help="reward preset process_results scores with (docs/reward.md)")
     p.add_argument("--max-gen-toks", type=int, default=256, help="generation cap per answer, in tokens")
 
@@ -78,7 +80,7 @@ def lm_eval_command(args: argparse.Namespace) -> int:
     from kgreason.export.rows import read_data_folder
 
     data = read_data_folder(args.tasks, args.kg)
-    summary = export_lm_eval(data, args.out, split=args.split, name=args.name, preset=args.preset,
+    summary = export_lm_eval(data, args.out, split=args.split, name=args.name, preset=args.reward_preset,
                              max_gen_toks=args.max_gen_toks)
     tasks = ", ".join(f"{t} ({summary['counts'][t]})" for t in summary["tasks"])
     print(f"wrote {summary['folder']}: group {summary['group']} = {tasks} from split {summary['split']}")

@@ -110,11 +110,11 @@ def group_yaml(group: str, tasks: list[str], version: str) -> str:
 def export_lm_eval(data: DataFolder, out: str | Path, split: str | None = None, name: str = "kgreason",
                    preset: str = "kgreason", max_gen_toks: int = 256) -> dict[str, Any]:
     """Write the task folder; return the task names, hop counts and item counts."""
-    from kgreason.reward.presets import PRESET_NAMES
+    from kgreason.reward.presets import REWARD_PRESETS
     from kgreason.tasks.format import SYSTEM_PROMPT
 
-    if preset not in PRESET_NAMES:
-        raise InputError(f"--preset: expected one of {', '.join(PRESET_NAMES)}, got {preset!r}")
+    if preset not in REWARD_PRESETS:
+        raise InputError(f"--reward-preset: {REWARD_PRESETS.unknown_message(preset)}")
     if not name.isidentifier():
         raise InputError(f"--name: {name!r} must be letters, digits and underscores (it names the lm-eval tasks)")
     if max_gen_toks < 1:

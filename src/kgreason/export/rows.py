@@ -44,7 +44,7 @@ def read_data_folder(path: str | Path, kg_path: str | Path | None = None) -> Dat
     The graph is `kg_path` if given, else `kg.json` inside the folder (`kgreason run` writes it
     there; `tasks generate` does not, so pass --kg then).
     """
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.sources import open_kg, source_scheme
     from kgreason.tasks.generate import load_tasks
 
     folder = Path(path)
@@ -64,9 +64,9 @@ def read_data_folder(path: str | Path, kg_path: str | Path | None = None) -> Dat
     if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) and s.get("name") for s in specs):
         raise InputError(f"{manifest_path}: no 'config.splits' list; not a manifest written by `kgreason tasks generate`")
     graph = Path(kg_path) if kg_path is not None else folder / "kg.json"
-    if not graph.is_file():
+    if source_scheme(graph) is None and not graph.is_file():
         raise InputError(f"{graph}: no graph file; pass the graph the tasks were made from with --kg FILE")
-    data = DataFolder(path=folder, manifest=manifest, kg=load_kg(graph), kg_path=graph)
+    data = DataFolder(path=folder, manifest=manifest, kg=open_kg(graph, json_only=True), kg_path=graph)
     for spec in specs:
         name = str(spec["name"])
         split_file = folder / f"{name}.jsonl"

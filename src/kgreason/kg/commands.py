@@ -26,12 +26,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from kgreason.kg.io import (
-        import_kg,
         merge_relation_meta,
         read_relation_meta,
         relation_meta_from_flags,
         save_kg,
     )
+    from kgreason.kg.sources import import_kg
 
     sidecar = read_relation_meta(args.relations) if args.relations else {}
     flags = relation_meta_from_flags(
@@ -58,7 +58,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from kgreason.kg.io import import_kg
+    from kgreason.kg.sources import import_kg
     from kgreason.kg.stats import compute_stats, format_stats
 
     kg = import_kg(args.kg, fmt=args.format)

@@ -25,8 +25,6 @@ from kgreason.io import InputError, atomic_write_text, read_json
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, entity_dict, symmetric_closure
 from kgreason.kg.graph import _relation_dict as relation_dict
 
-FORMATS = ("json", "tsv", "csv")
-BUILTIN_PREFIX = "builtin:"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # How many individual dropped edges a warning lists before summarising the rest.
@@ -153,13 +151,13 @@ def load_kg(
     path: str | os.PathLike, relation_meta: Mapping[str, RelationMeta] | None = None
 ) -> KnowledgeGraph:
     """Read kg.json, or the hobby project's JSON as it is (entities id/label/type, relations
-    id/label, edges src/rel/dst), or a packaged graph named `builtin:NAME`. Raises
+    id/label, edges src/rel/dst). `kgreason.kg.sources.open_kg` also reads `builtin:NAME`. Raises
     InputError/KGError naming the file and item.
 
     Relations without a 'phrase' (the hobby format) take `HOBBY_RELATIONS` defaults;
     `relation_meta` (a sidecar's or flags') overrides both them and the file.
     """
-    path = resolve_source(path)
+    path = Path(path)
     with paused_gc():
         try:
             data = read_json(path)
@@ -187,19 +185,6 @@ def _triples_hint(path: Path) -> str | None:
         return None
     return (f"{path}: {kind} triples, not a kg.json graph; run `kgreason kg import {path} --out kg.json` first "
             "and pass that kg.json")
-
-
-def resolve_source(path: str | os.PathLike) -> Path:
-    """A file path, or `builtin:NAME` for a graph packaged in kgreason/kg/data/NAME.json."""
-    text = os.fspath(path)
-    if not text.startswith(BUILTIN_PREFIX):
-        return Path(path)
-    name = text[len(BUILTIN_PREFIX) :]
-    found = DATA_DIR / f"{name}.json"
-    if not name or "/" in name or not found.is_file():
-        known = ", ".join(BUILTIN_PREFIX + p.stem for p in sorted(DATA_DIR.glob("*.json"))) or "none"
-        raise InputError(f"{text}: no packaged graph of that name; packaged graphs: {known}")
-    return found
 
 
 def kg_from_dict(
@@ -541,49 +526,6 @@ def _kg_json_lines(kg: KnowledgeGraph) -> Iterator[str]:
 _HEAD_NAMES = {"head", "h", "subject", "subj", "s", "src", "source", "from", "start"}
 _REL_NAMES = {"relation", "rel", "r", "predicate", "pred", "p", "edge", "property", "relation_id"}
 _TAIL_NAMES = {"tail", "t", "object", "obj", "o", "dst", "target", "to", "end", "destination"}
-
-
-def import_kg(
-    path: str | os.PathLike,
-    fmt: str | None = None,
-    relation_meta: Mapping[str, RelationMeta] | None = None,
-) -> KnowledgeGraph:
-    """Read a graph in any supported format: kg.json / hobby JSON, or TSV/CSV triples.
-
-    Triples are `head, relation, tail` rows, with or without a header row; entities get no type
-    and their id as label, relations get a phrase derived from their id. `fmt` defaults to the
-    file extension, then to a look at the first line. `relation_meta` (from
-    `read_relation_meta` and/or flags) sets relations' phrases and symmetric flags.
-    """
-    path = resolve_source(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    fmt = (fmt or guess_format(path)).lower()
-    if fmt == "json":
-        return load_kg(path, relation_meta)
-    if fmt in ("tsv", "csv"):
-        with paused_gc():
-            return load_triples(path, delimiter="\t" if fmt == "tsv" else ",", relation_meta=relation_meta)
-    raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def guess_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".json", ".kg"):
-        return "json"
-    if suffix in (".tsv", ".tab"):
-        return "tsv"
-    if suffix == ".csv":
-        return "csv"
-    with path.open(encoding="utf-8-sig", errors="replace") as f:
-        first = next((line for line in f if line.strip()), "")
-    if first.lstrip().startswith(("{", "[")):
-        return "json"
-    if "\t" in first:
-        return "tsv"
-    if "," in first:
-        return "csv"
-    raise InputError(f"{path}: cannot tell whether this is JSON, TSV or CSV; pass --format json|tsv|csv")
 
 
 def load_triples(

@@ -82,25 +82,30 @@ def default_scores_path(completions: str | Path, preset: str) -> Path:
 def score_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.sources import open_kg
 
-    kg = load_kg(args.kg)
+    kg = open_kg(args.kg, json_only=True)
     tasks = load_task_index(args.tasks)
     items = load_completion_items(args.completions)
     for item in items:
         if item.task_id not in tasks:
             raise InputError(f"{args.completions}:{item.line}: task id {item.task_id!r} is not in {args.tasks}")
-    scorer = Scorer(kg, preset=args.preset)
+    scorer = Scorer(kg, preset=args.reward_preset)
     records = []
     breakdowns = []
-    for item in tqdm(items, desc=f"scoring ({args.preset})", unit="completion", disable=None):
+    for item in tqdm(items, desc=f"scoring ({args.reward_preset})", unit="completion", disable=None):
         b = scorer.score(tasks[item.task_id], item.text)
         breakdowns.append(b)
         records.append({"task_id": item.task_id, "sample_index": item.sample_index, **b.to_dict()})
-    out = Path(args.out) if args.out else default_scores_path(args.completions, args.preset)
+    out = Path(args.out) if args.out else default_scores_path(args.completions, args.reward_preset)
     atomic_write_jsonl(out, records)
     s = summarize(breakdowns)
-    print(f"scored {len(items)} completions with preset '{args.preset}' -> {out}")
+    if getattr(args, "json", False):  # one object on stdout for scripts; the progress bar is on stderr
+        import json
+
+        print(json.dumps({"completions": len(items), "preset": args.reward_preset, "out": str(out), **s}))
+        return 0
+    print(f"scored {len(items)} completions with preset '{args.reward_preset}' -> {out}")
     print(f"  accuracy        {s['accuracy']:.3f}")
     print(f"  format rate     {s['format_rate']:.3f}")
     print(f"  mean reward     {s['mean_reward']:+.3f}")
@@ -245,15 +250,15 @@ def bench_graphs(large: str, seed: int) -> list[tuple[str, KnowledgeGraph]]:
 
 
 def bench_reward_command(args: argparse.Namespace) -> int:
-    print(f"reward scoring speed, preset '{args.preset}': {args.n} completions per graph (1-5 hops; "
+    print(f"reward scoring speed, preset '{args.reward_preset}': {args.n} completions per graph (1-5 hops; "
           "faithful, wrong-relation, entity-dump, prose and unparseable), each timed for at least "
           f"{args.min_seconds:g}s")
     header = f"{'graph':<28}{'entities':>9}{'names':>8}{'automaton c/s':>15}{'naive c/s':>12}{'ratio':>8}  same results"
     print(header)
     for name, kg in bench_graphs(args.large, args.seed):
         pairs = bench_workload(kg, args.n, seed=args.seed)
-        fast = Scorer(kg, preset=args.preset)
-        naive = Scorer(kg, preset=args.preset, entity_matcher=NaiveEntityMatcher(kg))  # type: ignore[arg-type]
+        fast = Scorer(kg, preset=args.reward_preset)
+        naive = Scorer(kg, preset=args.reward_preset, entity_matcher=NaiveEntityMatcher(kg))  # type: ignore[arg-type]
         fast_rate, fast_out = _rate(fast, pairs, args.min_seconds)
         naive_rate, naive_out = _rate(naive, pairs, args.min_seconds)
         same = "yes" if [b.to_dict() for b in fast_out] == [b.to_dict() for b in naive_out] else "NO"

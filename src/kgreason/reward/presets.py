@@ -7,7 +7,16 @@
   right one (`KGReasonWeights.check`).
 
 A preset maps the `Evidence` of one completion to a `PresetResult`; the scorer wraps it into a
-`RewardBreakdown`.
+`RewardBreakdown`. Presets are a registry: add your own from outside the package with
+
+    from kgreason.reward.presets import PresetResult, register_reward_preset
+
+    @register_reward_preset("strict", "1 for a right answer with a faithful trace, else 0")
+    def strict(ev, kg):
+        return PresetResult(float(ev.correct and ev.faithful), 0.0)
+
+in a module named by $KGREASON_PLUGINS or a `kgreason.plugins` entry point (kgreason/registry.py);
+every `--reward-preset` flag, the demo and the exports then accept its name.
 """
 
 from __future__ import annotations
@@ -18,9 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kgreason.kg.graph import KnowledgeGraph
-from kgreason.reward.score import Evidence
-
-PRESET_NAMES = ("seed", "paper", "kgreason")
+from kgreason.registry import Registry
+from kgreason.reward.evidence import Evidence
 
 
 @dataclass
@@ -33,12 +41,43 @@ class PresetResult:
 Preset = Callable[[Evidence, KnowledgeGraph], PresetResult]
 
 
+@dataclass(frozen=True)
+class RewardPreset:
+    name: str
+    description: str
+    fn: Preset
+
+
+REWARD_PRESETS: Registry[RewardPreset] = Registry("reward preset")
+DEFAULT_PRESET = "kgreason"
+
+
+def register_reward_preset(name: str, description: str) -> Callable[[Preset], Preset]:
+    """Decorator: add a reward formula under `name` (a later registration replaces it)."""
+
+    def wrap(fn: Preset) -> Preset:
+        REWARD_PRESETS.add(name, RewardPreset(name, description, fn))
+        return fn
+
+    return wrap
+
+
+def reward_preset_names() -> list[str]:
+    return REWARD_PRESETS.names()
+
+
+def get_preset(name: str) -> Preset:
+    """The formula of the registered preset `name` (InputError with the closest names otherwise)."""
+    return REWARD_PRESETS.get(name).fn
+
+
 # --- seed: the hobby project's formula ------------------------------------------------------------
 SEED_CORRECT, SEED_WRONG, SEED_UNPARSEABLE = 1.0, -2.0, -2.0
 SEED_PATH_WEIGHT, SEED_MIN_HITS = 0.5, 2
 SEED_REPEAT_MAX, SEED_REPEAT_PENALTY = 2, 0.5
 
 
+@register_reward_preset("seed", "the hobby project's reward, formula for formula")
 def seed_preset(ev: Evidence, kg: KnowledgeGraph) -> PresetResult:
     """correct +1 / wrong -2, + 0.5 x coverage (zero below 2 hits), - 0.5 if an entity is named > 2 times.
 
@@ -102,6 +141,7 @@ def longest_run(tokens: Sequence[str]) -> int:
     return best
 
 
+@register_reward_preset("paper", "the research paper's reward: bag-of-tokens path coverage, repetition factor")
 def paper_preset(ev: Evidence, kg: KnowledgeGraph) -> PresetResult:
     """+0.1 right / -1 wrong, + min(1.2 x coverage + 0.3 x [>= 2 overlapping tokens], 1.5) x repetition factor.
 
@@ -175,6 +215,8 @@ def excess_mentions(ev: Evidence) -> int:
     return sum(max(0, n - 2 * max(1, on_path[e], on_walk[e])) for e, n in ev.mention_counts.items())
 
 
+@register_reward_preset("kgreason", "correctness, verified hops along the stated chain, a faithful-chain bonus, "
+                        "a repetition penalty; no wrong answer outscores a right one")
 def kgreason_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREASON_WEIGHTS) -> PresetResult:
     """correctness + chain credit + coverage + faithful bonus - repetition (see KGReasonWeights)."""
     if not ev.parsed.format_ok:
@@ -202,14 +244,3 @@ def kgreason_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREA
             "repetition_penalty": 0.0 - repetition,
         },
     )
-
-
-PRESETS: dict[str, Preset] = {"seed": seed_preset, "paper": paper_preset, "kgreason": kgreason_preset}
-DEFAULT_PRESET = "kgreason"
-
-
-def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown reward preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}") from None

@@ -19,23 +19,20 @@ Add your own from outside the package (lm-evaluation-harness / reasoning-gym sty
     def longest_label(item, ctx):
         return [float(len(label)) for label in item.labels]
 
-or expose a module through the ``kgreason.baselines`` entry-point group (or the
+or expose a module through the ``kgreason.plugins`` entry-point group (or the
 ``KGREASON_PLUGINS`` environment variable, a comma-separated list of modules to import); both are
-loaded by `load_plugins()` before an audit.
+loaded the first time the registry is listed (kgreason/registry.py).
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import os
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from kgreason.io import InputError
 from kgreason.kg.graph import KnowledgeGraph
+from kgreason.registry import Registry, load_plugins
 from kgreason.tasks.shortcuts import relation_range_types, words
 
 Triple = tuple[str, str, str]
@@ -201,7 +198,7 @@ class Baseline:
         return self.fn(item, ctx)
 
 
-BASELINES: dict[str, Baseline] = {}
+BASELINES: Registry[Baseline] = Registry("shortcut baseline")
 
 
 def register_baseline(name: str, description: str, *, balanced: bool = True,
@@ -209,7 +206,7 @@ def register_baseline(name: str, description: str, *, balanced: bool = True,
     """Decorator: add a baseline to the registry (a later registration under the same name replaces it)."""
 
     def wrap(fn: BaselineFn) -> BaselineFn:
-        BASELINES[name] = Baseline(name, description, fn, balanced, open_only)
+        BASELINES.add(name, Baseline(name, description, fn, balanced, open_only))
         return fn
 
     return wrap
@@ -217,31 +214,7 @@ def register_baseline(name: str, description: str, *, balanced: bool = True,
 
 def get_baseline(name: str) -> Baseline:
     """The registered baseline `name`, or an InputError that suggests the closest names."""
-    if name not in BASELINES:
-        close = difflib.get_close_matches(name, list(BASELINES), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; registered: {', '.join(sorted(BASELINES))}"
-        raise InputError(f"unknown shortcut baseline {name!r}{hint}")
-    return BASELINES[name]
-
-
-_PLUGINS_LOADED = False
-
-
-def load_plugins() -> None:
-    """Import baseline plugins: the `kgreason.baselines` entry points and $KGREASON_PLUGINS modules."""
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="kgreason.baselines"):
-        ep.load()
-    for module in filter(None, (m.strip() for m in os.environ.get("KGREASON_PLUGINS", "").split(","))):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise InputError(f"KGREASON_PLUGINS: cannot import {module!r}: {exc}") from None
+    return BASELINES.get(name)
 
 
 # --- predictions -----------------------------------------------------------------------------------

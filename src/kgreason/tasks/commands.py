@@ -66,7 +66,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.sources import open_kg
     from kgreason.tasks.generate import EmptyHeldOutSplit, SplitSpec, TaskConfig, generate, write_dataset
 
     splits = (
@@ -79,7 +79,7 @@ def generate_command(args: argparse.Namespace) -> int:
                         same_type_distractors=not args.any_type_distractors,
                         strict_distractors=args.strict_distractors)
     t0 = time.perf_counter()
-    kg = load_kg(args.kg)
+    kg = open_kg(args.kg, json_only=True)
     t1 = time.perf_counter()
     try:
         data = generate(kg, config, progress=sys.stderr.isatty(), fail_on_empty_held_out=True)
@@ -122,11 +122,11 @@ def add_audit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def audit_command(args: argparse.Namespace) -> int:
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.sources import open_kg
     from kgreason.tasks.audit import EntityIndex, audit_tasks, format_report, load_material
     from kgreason.tasks.generate import load_tasks
 
-    kg = load_kg(args.kg)
+    kg = open_kg(args.kg, json_only=True)
     tasks = load_tasks(args.file)
     index = EntityIndex(kg)
     against = [load_material(p, index) for p in args.against]

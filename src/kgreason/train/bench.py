@@ -167,8 +167,8 @@ def count_params(model_ref: str, lora_r: int) -> dict:
     """Matmul parameters of the base (lm head included), of its LM head, and of LoRA; model shape."""
     from peft import get_peft_model
 
+    from kgreason.config import LoraOptions
     from kgreason.models import load_model
-    from kgreason.train.sft import LoraOptions
 
     model, _ = load_model(model_ref, dtype="fp32")
     embed = model.get_input_embeddings().weight.numel()
@@ -177,7 +177,7 @@ def count_params(model_ref: str, lora_r: int) -> dict:
     base = total if tied else total - embed  # a tied embedding is still the lm head's matmul
     head = model.get_output_embeddings().weight.numel()
     cfg = model.config
-    peft = get_peft_model(model, LoraOptions(r=lora_r, alpha=2 * lora_r).peft_config())
+    peft = get_peft_model(model, LoraOptions(r=lora_r).peft_config())
     lora = sum(p.numel() for n, p in peft.named_parameters() if "lora_" in n)
     return {"n_base": base, "n_head": head, "n_lora": lora, "hidden": cfg.hidden_size,
             "intermediate": cfg.intermediate_size, "vocab": cfg.vocab_size}

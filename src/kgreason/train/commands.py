@@ -13,50 +13,44 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kgreason.argtypes import (
-    BACKEND_CHOICES,
-    DTYPE_CHOICES,
-    non_negative_float,
-    non_negative_int,
-    out_dir_path,
-    positive_float,
-    positive_int,
-    unit_interval,
-)
+from kgreason.argtypes import DTYPE_CHOICES, out_dir_path, positive_int
+from kgreason.config import BUNDLED_MODEL
 from kgreason.io import InputError
 
 DATA_FILES = ("facts.jsonl", "train_easy.jsonl", "train_hard.jsonl", "eval.jsonl", "manifest.json")
 
 
 # --- shared arguments ----------------------------------------------------------------------------
-def add_common_train_arguments(p: argparse.ArgumentParser, lr: float, steps: int) -> None:
+CONFIG_HELP = ("YAML file of options (keys as in kgreason/config.py, e.g. `train: {max_steps: 50}`); flags given "
+               "on the command line override it")
+
+
+def add_common_train_arguments(p: argparse.ArgumentParser, cls: type, init_adapter: bool) -> None:
+    """What a `train *` command needs besides its options: where, from what model, on what data."""
+    from kgreason.options import add_options
+
     p.add_argument("--run-dir", required=True, type=out_dir_path,
                    help="run folder (created, or resumed when it exists); several phases may share one")
-    p.add_argument("--model", default="bundled:smollm2-135m",
+    p.add_argument("--model", default=BUNDLED_MODEL,
                    help="base model reference: bundled:smollm2-135m, tiny:random, a HF folder or a .gguf file")
     p.add_argument("--data", type=Path, required=True,
                    help="folder written by `kgreason tasks generate` (train_easy/train_hard/facts .jsonl); "
                         "its files are copied into the run's data/ folder")
     p.add_argument("--kg", type=Path, help="kg.json the tasks were generated from (default: DATA/kg.json)")
-    p.add_argument("--max-steps", type=int, default=steps, help="optimizer steps (<= 0: --epochs passes instead)")
-    p.add_argument("--learning-rate", type=positive_float, default=lr, help="peak learning rate (cosine schedule)")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per device per step")
-    p.add_argument("--grad-accum", type=positive_int, default=1, help="gradient accumulation steps")
-    p.add_argument("--lora-r", type=positive_int, default=16, help="LoRA rank (alpha = 2 x rank)")
-    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                   help="training precision (auto: bf16 where the CPU/GPU runs it natively)")
-    p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--save-steps", type=positive_int, default=50, help="checkpoint every N steps (the resume points)")
+    if init_adapter:
+        p.add_argument("--init-adapter", default="auto",
+                       help="adapter to start from: a folder, 'auto' (the run's SFT adapter if it has one) or "
+                            "'none' (a fresh LoRA)")
+    p.add_argument("--config", metavar="FILE.yaml", help=CONFIG_HELP)
+    add_options(p, cls, title=f"{cls.__name__} (kgreason/config.py)")
 
 
-def train_options(args: argparse.Namespace, **kw: Any) -> Any:
-    from kgreason.train.sft import LoraOptions, TrainOptions
+def options_from_args(cls: type, args: argparse.Namespace, base: Any = None, skip: tuple[str, ...] = ()) -> Any:
+    """`base` (default: the dataclass defaults) <- --config FILE <- the flags given."""
+    from kgreason.options import leaves, resolve
 
-    base = dict(max_steps=args.max_steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                grad_accum=args.grad_accum, dtype=args.dtype, seed=args.seed, save_steps=args.save_steps,
-                lora=LoraOptions(r=args.lora_r, alpha=2 * args.lora_r))
-    base.update(kw)
-    return TrainOptions(**base)
+    return resolve(cls, base if base is not None else cls(), getattr(args, "config", None), args,
+                   list(leaves(cls)), skip)
 
 
 def _digest(path: Path) -> str:
@@ -128,12 +122,15 @@ def stage_inputs(run: Any, data: Path, kg: Path | None, need_kg: bool) -> Path:
 
 
 def _open_run(args: argparse.Namespace, phase: str, options: Any, extra: dict | None = None) -> Any:
-    from kgreason.train.runs import Run, dump_options
+    from kgreason.config import RunConfig
+    from kgreason.options import to_dict
+    from kgreason.train.runs import Run
 
-    section = {"model": args.model, "data": str(Path(args.data).resolve()), "options": dump_options(options),
+    section = {"model": args.model, "data": str(Path(args.data).resolve()), "options": to_dict(options),
                **(extra or {})}
-    return Run.create_or_resume(args.run_dir, {"model_ref": args.model, phase: section,
-                                               "command": sys.argv}, sections=[phase])
+    config = RunConfig(model_ref=args.model, reward_preset=getattr(options, "reward_preset", "kgreason"),
+                       command=sys.argv, **{phase: section})
+    return Run.create_or_resume(args.run_dir, config.to_dict(), sections=[phase])
 
 
 def _init_adapter(args: argparse.Namespace, run: Any) -> Path | None:
@@ -151,24 +148,15 @@ def _init_adapter(args: argparse.Namespace, run: Any) -> Path | None:
 
 # --- kgreason train sft --------------------------------------------------------------------------
 def add_sft_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_train_arguments(p, lr=2e-4, steps=300)
-    p.add_argument("--material", default="facts,easy",
-                   help="comma list of training material: facts (one statement per KG edge), easy (1-3 hop "
-                        "questions), hard (the 4-5 hop training pool, never the eval file)")
-    p.add_argument("--trace-style", default="full", choices=["full", "short", "mix"],
-                   help="reference traces: the full chain, the key hops only, or a mix of both")
-    p.add_argument("--short-share", type=unit_interval, default=0.5,
-                   help="with --trace-style mix: share of short traces")
-    p.add_argument("--max-examples", type=non_negative_int, default=0, help="per material, a seeded subset (0: all)")
-    p.add_argument("--epochs", type=positive_float, default=1.0, help="passes over the data when --max-steps <= 0")
+    from kgreason.config import SFTOptions
+
+    add_common_train_arguments(p, SFTOptions, init_adapter=False)
 
 
 def cmd_train_sft(args: argparse.Namespace) -> int:
     from kgreason.train.sft import SFTOptions, run_sft
 
-    options = SFTOptions(material=[m.strip() for m in args.material.split(",") if m.strip()],
-                         trace_style=args.trace_style, short_share=args.short_share,
-                         max_examples=args.max_examples, train=train_options(args, epochs=args.epochs))
+    options = options_from_args(SFTOptions, args)
     options.validate()
     from kgreason.train.sft import MATERIAL_FILES
 
@@ -182,37 +170,16 @@ def cmd_train_sft(args: argparse.Namespace) -> int:
 
 # --- kgreason train rsft -------------------------------------------------------------------------
 def add_rsft_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_train_arguments(p, lr=1e-4, steps=0)
-    p.add_argument("--epochs", type=positive_float, default=2.0,
-                   help="passes over each round's winners (when --max-steps <= 0)")
-    p.add_argument("--init-adapter", default="auto",
-                   help="adapter to start from: a folder, 'auto' (the run's SFT adapter if it has one) or 'none'")
-    p.add_argument("--rounds", type=positive_int, default=2, help="expert-iteration rounds R")
-    p.add_argument("-k", type=positive_int, default=8, help="samples per question")
-    p.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
-    p.add_argument("--max-new-tokens", type=positive_int, default=160, help="cap per sample")
-    p.add_argument("--keep", type=positive_int, default=1, help="winners kept per question (best N by reward)")
-    p.add_argument("--distribution", default="easy", choices=["easy", "hard", "mixed", "curriculum"],
-                   help="training questions: easy (1-3 hops), hard (the 4-5 hop training pool, never the eval "
-                        "file), mixed (half each), curriculum (easy rounds, then hard rounds)")
-    p.add_argument("--easy-rounds", type=non_negative_int, default=0,
-                   help="curriculum: easy rounds first (0: half, rounded up)")
-    p.add_argument("--questions", type=non_negative_int, default=200, help="questions per round (0: the whole pool)")
-    p.add_argument("--frontier", action="store_true",
-                   help="learning-frontier selection: keep only questions whose pass rate over k is strictly between 0 and 1")
-    p.add_argument("--faithful-only", action="store_true", help="winners must also have a faithful trace")
-    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
-    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="sampling backend")
+    from kgreason.config import RSFTOptions
+
+    add_common_train_arguments(p, RSFTOptions, init_adapter=True)
 
 
 def cmd_train_rsft(args: argparse.Namespace) -> int:
-    from kgreason.train.rsft import RSFTOptions, run_rsft
+    from kgreason.config import RSFTOptions
+    from kgreason.train.rsft import run_rsft
 
-    options = RSFTOptions(rounds=args.rounds, k=args.k, temperature=args.temperature,
-                          max_new_tokens=args.max_new_tokens, keep=args.keep, distribution=args.distribution,
-                          easy_rounds=args.easy_rounds, questions=args.questions, frontier=args.frontier,
-                          faithful_only=args.faithful_only, preset=args.preset, backend=args.backend, seed=args.seed,
-                          train=train_options(args, epochs=args.epochs))
+    options = options_from_args(RSFTOptions, args)
     options.validate()
     check_inputs(args.data, args.kg, True, _pool_files(options.distribution))
     _check_init_adapter(args.init_adapter)
@@ -229,34 +196,16 @@ def cmd_train_rsft(args: argparse.Namespace) -> int:
 
 # --- kgreason train grpo -------------------------------------------------------------------------
 def add_grpo_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_train_arguments(p, lr=2e-5, steps=100)
-    p.add_argument("--init-adapter", default="auto",
-                   help="adapter to continue: a folder, 'auto' (the run's SFT adapter if it has one) or 'none' "
-                        "(a fresh LoRA)")
-    p.add_argument("--num-generations", type=positive_int, default=4,
-                   help="group size: completions per prompt (at least 2)")
-    p.add_argument("--beta", type=non_negative_float, default=0.04,
-                   help="KL coefficient against the base model (0: no KL term)")
-    p.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
-    p.add_argument("--max-new-tokens", type=positive_int, default=160, help="max completion length")
-    p.add_argument("--distribution", default="easy", choices=["easy", "hard", "mixed"], help="training questions")
-    p.add_argument("--questions", type=non_negative_int, default=200,
-                   help="prompts in the training set (0: the whole pool)")
-    p.add_argument("--preset", default="kgreason", choices=["kgreason", "seed", "paper"], help="reward preset")
-    p.add_argument("--use-vllm", default="auto", choices=["auto", "yes", "no"],
-                   help="generate with vLLM (colocated) when it is installed and a GPU is present")
+    from kgreason.config import GRPOOptions
+
+    add_common_train_arguments(p, GRPOOptions, init_adapter=True)
 
 
 def cmd_train_grpo(args: argparse.Namespace) -> int:
-    from kgreason.train.grpo import GRPOOptions, run_grpo
-    from kgreason.train.sft import LoraOptions
+    from kgreason.config import GRPOOptions
+    from kgreason.train.grpo import run_grpo
 
-    options = GRPOOptions(distribution=args.distribution, questions=args.questions,
-                          num_generations=args.num_generations, beta=args.beta, max_steps=args.max_steps,
-                          learning_rate=args.learning_rate, batch_size=args.batch_size, grad_accum=args.grad_accum,
-                          temperature=args.temperature, max_completion_length=args.max_new_tokens,
-                          preset=args.preset, use_vllm=args.use_vllm, dtype=args.dtype, seed=args.seed,
-                          save_steps=args.save_steps, lora=LoraOptions(r=args.lora_r, alpha=2 * args.lora_r))
+    options = options_from_args(GRPOOptions, args)
     options.validate()
     check_inputs(args.data, args.kg, True, _pool_files(options.distribution))
     _check_init_adapter(args.init_adapter)
@@ -269,66 +218,77 @@ def cmd_train_grpo(args: argparse.Namespace) -> int:
 
 
 # --- kgreason run --------------------------------------------------------------------------------
+def _run_skip() -> tuple[str, ...]:
+    """Paths `kgreason run` takes no flag for: seeds that follow --seed, and GRPO (an experiment arm)."""
+    from kgreason.config import PIPELINE_DERIVED, PipelineConfig
+    from kgreason.options import leaves
+
+    return PIPELINE_DERIVED + tuple(leaf.path for leaf in leaves(PipelineConfig) if leaf.path.startswith("grpo."))
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", choices=["quick", "full", "smoke"],
-                   help="quick: under 20 minutes on a 2-core CPU; full: for a GPU; smoke: every stage on "
-                        "tiny:random in about a minute")
+    from kgreason.config import PipelineConfig, pipeline_profile, profile_names
+    from kgreason.options import add_options
+
+    p.add_argument("--profile", default="quick", choices=profile_names(),
+                   help="run profile (kgreason/profiles/NAME.yaml): quick, under 20 minutes on a 2-core CPU; "
+                        "full, for a GPU; smoke, every stage on tiny:random in about a minute")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of options laid over the profile (keys as in "
+                   "kgreason/config.py's PipelineConfig, e.g. `sft: {train: {max_steps: 50}}`); flags override it")
     p.add_argument("--run-dir", type=out_dir_path,
-                   help="run folder (default: runs/<preset>, or runs/<preset>-<hash> when options are overridden)")
-    p.add_argument("--model", help="base model reference (unset: the preset's, bundled:smollm2-135m)")
-    p.add_argument("--kg", help="your own graph: kg.json, TSV/CSV triples (kgreason kg import formats) or "
-                                "builtin:NAME (unset: the built-in DevOps KG)")
-    p.add_argument("--mode", choices=["open", "closed"],
-                   help="open: the facts a question needs are in its prompt; closed: the model must know them "
-                        "(unset: the preset's, open for quick)")
-    p.add_argument("--seed", type=int, help="dataset and training seed (unset: the preset's, 0)")
-    p.add_argument("--eval-items", type=non_negative_int,
-                   help="held-out items evaluated per phase (0: all; unset: the preset's)")
-    p.add_argument("--sft-steps", type=positive_int, help="SFT optimizer steps")
-    p.add_argument("--rsft-rounds", type=positive_int, help="RSFT rounds")
-    p.add_argument("--rsft-questions", type=non_negative_int, help="RSFT questions per round (0: the whole pool)")
-    p.add_argument("-k", type=positive_int, help="RSFT samples per question")
-    p.add_argument("--distribution", choices=["easy", "hard", "mixed", "curriculum"], help="RSFT training questions")
-    p.add_argument("--frontier", action="store_true", help="RSFT learning-frontier selection")
+                   help="run folder (default: runs/<profile>, or runs/<profile>-<hash> when options are overridden)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved options (as a --config file), the run folder, the stages and a time "
+                        "estimate, and run nothing")
+    add_options(p, PipelineConfig, defaults=pipeline_profile("quick"), skip=_run_skip(),
+                title="options (defaults shown are the quick profile's)")
+    p.epilog = RUN_EXAMPLES
+    p.formatter_class = _raw_epilog(p.formatter_class)
+
+
+RUN_EXAMPLES = """examples:
+  kgreason run                                   # = make run: the quick profile, runs/quick
+  kgreason run --kg tests/data/hobby_kg.json     # your own graph (kg.json, TSV/CSV triples, builtin:NAME)
+  kgreason run --sft-max-steps 50 -k 8 --rsft-distribution curriculum
+  kgreason run --config my.yaml --dry-run        # print the resolved options and the plan
+  kgreason run --profile full                    # GPU-sized; --profile smoke: tiny:random in a minute
+"""
+
+
+def _raw_epilog(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
+    """`base`, printing the examples epilog as written."""
+
+    class Formatter(base):  # type: ignore[valid-type,misc]
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            if "\n" in text:
+                return "".join(indent + line for line in text.splitlines(keepends=True))
+            return super()._fill_text(text, width, indent)
+
+    return Formatter
 
 
 def pipeline_config_from_args(args: argparse.Namespace) -> Any:
-    from dataclasses import replace
+    from kgreason.config import PipelineConfig, pipeline_profile
 
-    from kgreason.train.pipeline import preset_config
-
-    cfg = preset_config(args.preset)
-    if args.model:
-        cfg.model = args.model
-    if args.kg:
-        cfg.data = replace(cfg.data, kg=args.kg)
-    if args.mode:
-        cfg.data = replace(cfg.data, mode=args.mode)
-    if args.seed is not None:
-        cfg.data = replace(cfg.data, seed=args.seed)
-        cfg.sft.train.seed = cfg.rsft.train.seed = cfg.rsft.seed = cfg.eval.seed = args.seed
-    if args.eval_items is not None:
-        cfg.eval.max_items = args.eval_items
-    if args.sft_steps is not None:
-        cfg.sft.train.max_steps = args.sft_steps
-    if args.rsft_rounds is not None:
-        cfg.rsft.rounds = args.rsft_rounds
-    if args.rsft_questions is not None:
-        cfg.rsft.questions = args.rsft_questions
-    if args.k is not None:
-        cfg.rsft.k = args.k
-    if args.distribution:
-        cfg.rsft.distribution = args.distribution
-    if args.frontier:
-        cfg.rsft.frontier = True
+    cfg = options_from_args(PipelineConfig, args, base=pipeline_profile(args.profile), skip=_run_skip())
+    cfg.profile = args.profile
+    cfg.seeded()
+    cfg.sft.validate()
     cfg.rsft.validate()
+    from kgreason.kg.sources import check_kg_source
+
+    check_kg_source(cfg.data.kg)
     return cfg
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kgreason.train.pipeline import run_pipeline
+    from kgreason.train.pipeline import default_run_dir, dry_run_plan, run_pipeline
 
-    run_pipeline(pipeline_config_from_args(args), args.run_dir, argv=sys.argv)
+    cfg = pipeline_config_from_args(args)
+    if args.dry_run:
+        print(dry_run_plan(cfg, Path(args.run_dir) if args.run_dir else default_run_dir(cfg)))
+        return 0
+    run_pipeline(cfg, args.run_dir, argv=sys.argv)
     return 0
 
 

@@ -10,26 +10,13 @@ function, so the evaluator behind it can be swapped without touching the trainin
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kgreason.config import EvalSettings
 from kgreason.records import Episode, Task
 from kgreason.train.runs import Run, is_main_process
-
-
-@dataclass
-class EvalPhaseOptions:
-    max_items: int = 0  # 0: every eval item; else a seeded random subset
-    max_new_tokens: int = 160
-    batch_size: int = 16
-    preset: str = "kgreason"  # reward preset used for scoring
-    backend: str = "auto"
-    shuffle: bool = False  # also answer with permuted options (doubles the cost)
-    drift: bool = False  # KL from the base model (an extra forward pass per item)
-    references: bool = True  # shortcut baselines and the KG oracle on the same items (cheap)
-    plots: bool = True
-    seed: int = 0
 
 
 def eval_phase_name(model_phase: str) -> str:
@@ -38,12 +25,12 @@ def eval_phase_name(model_phase: str) -> str:
 
 
 def evaluate_phase(run: Run, model_phase: str, model_ref: str, adapter: Path | None, tasks: list[Task],
-                   kg: Any, options: EvalPhaseOptions) -> dict:
+                   kg: Any, options: EvalSettings) -> dict:
     """Evaluate the model after `model_phase` ("base", "sft", "rsft", ...); skipped when done."""
     phase = eval_phase_name(model_phase)
     if run.is_done(phase):
         return run.phase_info(phase) or {}
-    from kgreason.evaluate.runner import evaluate_model
+    from kgreason.evaluate.runner import EvalOptions, evaluate_model
     from kgreason.models import load_model
 
     start = time.perf_counter()
@@ -54,10 +41,8 @@ def evaluate_phase(run: Run, model_phase: str, model_ref: str, adapter: Path | N
     print(f"[{phase}] greedy answers on {options.max_items or len(tasks)} held-out items "
           f"({model_ref}{' + ' + str(adapter) if adapter else ''})")
     metrics = evaluate_model(
-        model, tokenizer, tasks, kg, out_dir=run.eval_dir(model_phase), train_tasks=training_tasks(run),
-        seed=options.seed, max_items=options.max_items or None, shuffle=options.shuffle, drift=options.drift,
-        references=options.references, batch_size=options.batch_size, max_new_tokens=options.max_new_tokens,
-        reward_preset=options.preset, backend=options.backend, run=run.name, phase=phase, plots=options.plots,
+        model, tokenizer, tasks, kg, out_dir=run.eval_dir(model_phase),
+        options=EvalOptions(**asdict(options), train_tasks=training_tasks(run), run=run.name, phase=phase),
     )
     copy_episodes(run, phase, run.eval_dir(model_phase) / "predictions.jsonl")
     row = summary_row(metrics)

@@ -13,47 +13,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgreason.config import GRPOOptions
 from kgreason.io import InputError
 from kgreason.records import Episode, Task
 from kgreason.reward.parse import cut_after_answer
 from kgreason.train.runs import Run, dump_options
-from kgreason.train.sft import LoraOptions, name_base_in_adapter, remove_checkpoints, shared_trainer_args
-
-
-@dataclass
-class GRPOOptions:
-    distribution: str = "easy"  # easy | hard | mixed (the hard pool, never the eval file)
-    questions: int = 200  # prompts in the training set (0: the whole pool)
-    num_generations: int = 4  # group size: completions per prompt, compared with each other
-    beta: float = 0.04  # KL coefficient against the base model (0 disables the reference pass)
-    max_steps: int = 100
-    learning_rate: float = 2e-5
-    batch_size: int = 8  # completions per device per step; a multiple of num_generations
-    grad_accum: int = 1
-    temperature: float = 0.7
-    max_completion_length: int = 160
-    preset: str = "kgreason"  # reward preset
-    use_vllm: str = "auto"  # auto (vLLM when installed and a GPU is present) | yes | no
-    dtype: str = "auto"
-    seed: int = 0
-    logging_steps: int = 5
-    save_steps: int = 25
-    lora: LoraOptions = field(default_factory=LoraOptions)
-
-    def validate(self) -> None:
-        if self.distribution not in ("easy", "hard", "mixed"):
-            raise InputError(f"--distribution: expected easy, hard or mixed, got {self.distribution!r}")
-        if self.num_generations < 2:
-            raise InputError("--num-generations: GRPO compares completions within a group; use at least 2")
-        if self.batch_size % self.num_generations:
-            raise InputError(f"--batch-size ({self.batch_size}) must be a multiple of --num-generations "
-                             f"({self.num_generations}): each step holds whole groups")
-        if self.use_vllm not in ("auto", "yes", "no"):
-            raise InputError(f"--use-vllm: expected auto, yes or no, got {self.use_vllm!r}")
+from kgreason.train.sft import name_base_in_adapter, remove_checkpoints, shared_trainer_args
 
 
 class KGReward:
@@ -131,18 +99,18 @@ def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
     extra: dict[str, Any] = {"vllm_mode": "colocate"} if use_vllm else {}
     return GRPOConfig(
         output_dir=str(output_dir),
-        max_steps=options.max_steps,
-        per_device_train_batch_size=options.batch_size,
-        gradient_accumulation_steps=options.grad_accum,
+        max_steps=options.train.max_steps,
+        per_device_train_batch_size=options.train.batch_size,
+        gradient_accumulation_steps=options.train.grad_accum,
         num_generations=options.num_generations,
         beta=options.beta,
-        learning_rate=options.learning_rate,
+        learning_rate=options.train.learning_rate,
         temperature=options.temperature,
         max_completion_length=options.max_completion_length,
         activation_checkpointing=False,
         use_vllm=use_vllm,
         log_completions=False,  # every completion already goes to episodes.jsonl
-        **shared_trainer_args(options, device),
+        **shared_trainer_args(options.train, device),
         **extra,
     )
 
@@ -152,7 +120,7 @@ def grpo_tasks(data_dir: Path, options: GRPOOptions) -> list[Task]:
 
     names = ("easy", "hard") if options.distribution == "mixed" else (options.distribution,)
     pools = {name: load_pool(data_dir, name) for name in names}
-    return round_questions(pools, options.distribution, options.questions, options.seed, 0)
+    return round_questions(pools, options.distribution, options.questions, options.train.seed, 0)
 
 
 def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, init_adapter: Path | None = None,
@@ -160,7 +128,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     """The GRPO phase of a run (skipped when done; resumes from the last checkpoint).
 
     `scorer` (anything with `.score(task, text) -> RewardBreakdown`) defaults to
-    kgreason.reward's Scorer with `options.preset`.
+    kgreason.reward's Scorer with `options.reward_preset`.
     """
     from datasets import Dataset
     from trl import GRPOTrainer
@@ -180,8 +148,8 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     kg = kg if kg is not None else _load_run_kg(data_dir)
     tasks = grpo_tasks(Path(data_dir), options)
     dataset = Dataset.from_list([{"prompt": chat_messages(t), "task_id": t.id} for t in tasks])
-    model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.dtype, trainable=True)
-    scorer = scorer if scorer is not None else Scorer(kg, preset=options.preset)
+    model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.train.dtype, trainable=True)
+    scorer = scorer if scorer is not None else Scorer(kg, preset=options.reward_preset)
     reward = KGReward(scorer, {t.id: t for t in tasks}, run, phase)
     output_dir = run.adapter_dir(phase)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -191,12 +159,12 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
         args=grpo_config(output_dir, options),
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=None if init_adapter is not None else options.lora.peft_config(),
+        peft_config=None if init_adapter is not None else options.train.lora.peft_config(),
         callbacks=[RunMetricsCallback(run, phase), *(callbacks or [])],
     )
     resume = _last_checkpoint(output_dir)
     print(f"[{phase}] GRPO on {len(tasks)} {options.distribution} questions, group size "
-          f"{options.num_generations}, beta {options.beta}, {options.max_steps} steps"
+          f"{options.num_generations}, beta {options.beta}, {options.train.max_steps} steps"
           + (f"; resuming from {resume}" if resume else ""))
     out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))

@@ -5,8 +5,9 @@ reuses them: data (default KG + tasks) → model (prepare the bundled SmolLM2) �
 sft_eval → rsft → rsft_eval; then the table (phase × held-out 4-5 hop accuracy, per hop, trace
 faithfulness, mean reward) is printed and written to report.md.
 
-Presets: `quick` (default) is sized for about 20 minutes on a 2-core CPU; `full` is for a GPU;
-`smoke` runs every stage on tiny:random in about a minute (tests, dry runs).
+Run profiles (kgreason/profiles/*.yaml over the defaults in kgreason/config.py): `quick` (default)
+is sized for about 20 minutes on a 2-core CPU; `full` is for a GPU; `smoke` runs every stage on
+tiny:random in about a minute (tests, dry runs).
 """
 
 from __future__ import annotations
@@ -14,127 +15,51 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kgreason.io import InputError, atomic_write_text
-from kgreason.train.evaluation import EvalPhaseOptions, eval_phase_name, evaluate_phase
-from kgreason.train.rsft import RSFTOptions, run_rsft
-from kgreason.train.runs import Run, dump_options
-from kgreason.train.sft import SFTOptions, TrainOptions, run_sft
+from kgreason.config import DataOptions, PipelineConfig, RunConfig, pipeline_profile
+from kgreason.io import atomic_write_text
+from kgreason.options import to_dict
+from kgreason.train.evaluation import eval_phase_name, evaluate_phase
+from kgreason.train.rsft import run_rsft
+from kgreason.train.runs import Run
+from kgreason.train.sft import run_sft
 
-BUNDLED = "bundled:smollm2-135m"
 MODEL_PHASES = ("base", "sft", "rsft")
 
 
-@dataclass
-class DataOptions:
-    seed: int = 0
-    kg: str = ""  # "" = the built-in DevOps KG of `kg_size`; else a kg.json / TSV / CSV file or builtin:NAME
-    kg_size: str = "small"
-    mode: str = "closed"
-    eval_size: int = 300
-    train_easy: int = 1500
-    train_hard: int = 600
-
-
-@dataclass
-class PipelineConfig:
-    preset: str = "quick"
-    model: str = BUNDLED
-    data: DataOptions = field(default_factory=DataOptions)
-    eval: EvalPhaseOptions = field(default_factory=EvalPhaseOptions)
-    sft: SFTOptions = field(default_factory=SFTOptions)
-    rsft: RSFTOptions = field(default_factory=RSFTOptions)
-    # The untrained model never writes the answer format, so a short budget shows that as well as a
-    # long one and saves minutes on a CPU (0: the same budget as the other phases).
-    base_eval_max_new_tokens: int = 0
-
-
 def preset_config(name: str) -> PipelineConfig:
-    """The embedded defaults. quick: measured to fit about 20 minutes on the 2-core CPU (see README)."""
-    if name == "quick":
-        # Open book: each hop is an in-context lookup, which a 135M model learns in minutes on 2 CPU
-        # cores; closed book first needs every fact memorised (see docs/learning.md). SFT sees only
-        # 1-3 hop questions; RSFT samples the 4-5 hop training pool (never the eval file) and keeps
-        # correct answers with faithful traces. Sized from measured idle runs (docs/learning.md).
-        return PipelineConfig(
-            preset="quick",
-            data=DataOptions(mode="open", eval_size=150, train_easy=1000, train_hard=400),
-            base_eval_max_new_tokens=48,
-            eval=EvalPhaseOptions(max_items=0, max_new_tokens=128, batch_size=16),
-            sft=SFTOptions(material=["easy"], max_examples=0,
-                           train=TrainOptions(max_steps=100, batch_size=8, learning_rate=5e-4, max_length=512,
-                                              save_steps=20, logging_steps=5)),
-            rsft=RSFTOptions(rounds=2, k=4, questions=64, distribution="hard", faithful_only=True, keep=2,
-                             temperature=0.5, max_new_tokens=128, chunk=16,
-                             train=TrainOptions(max_steps=0, epochs=2.0, batch_size=8, learning_rate=2e-4,
-                                                max_length=512, save_steps=10, logging_steps=1)),
-        )
-    if name == "full":
-        return PipelineConfig(
-            preset="full",
-            eval=EvalPhaseOptions(max_items=0, max_new_tokens=192, batch_size=64, shuffle=True, drift=True),
-            sft=SFTOptions(material=["facts", "easy"], max_examples=0,
-                           train=TrainOptions(max_steps=1500, batch_size=16, learning_rate=2e-4, save_steps=250)),
-            rsft=RSFTOptions(rounds=4, k=8, questions=400, distribution="curriculum", max_new_tokens=192, chunk=64,
-                             train=TrainOptions(max_steps=0, epochs=2.0, batch_size=16, learning_rate=1e-4,
-                                                save_steps=100)),
-        )
-    if name == "smoke":
-        small = TrainOptions(max_steps=2, batch_size=2, max_length=256, save_steps=1, logging_steps=1)
-        return PipelineConfig(
-            preset="smoke", model="tiny:random",
-            data=DataOptions(eval_size=12, train_easy=40, train_hard=12),
-            eval=EvalPhaseOptions(max_items=6, max_new_tokens=16, batch_size=8, references=False, plots=False),
-            sft=SFTOptions(material=["facts", "easy"], max_examples=8, train=small),
-            rsft=RSFTOptions(rounds=1, k=2, questions=3, max_new_tokens=16, chunk=2, train=replace(small)),
-        )
-    raise InputError(f"--preset: expected quick, full or smoke, got {name!r}")
-
-
-PRESETS = ("quick", "full", "smoke")
+    """The run profile `name` (kgreason/profiles/NAME.yaml over the defaults in kgreason/config.py)."""
+    return pipeline_profile(name)
 
 
 def default_run_dir(config: PipelineConfig, root: Path = Path("runs")) -> Path:
-    """runs/<preset> for the embedded defaults; runs/<preset>-<hash> when options were overridden,
-    so the same arguments always land in (and resume) the same folder."""
-    base = dump_options(preset_config(config.preset))
-    mine = dump_options(config)
+    """runs/<profile> for a profile's own values; runs/<profile>-<hash> when options were
+    overridden, so the same arguments always land in (and resume) the same folder."""
+    base = to_dict(pipeline_profile(config.profile))
+    mine = to_dict(config)
     if mine == base:
-        return root / config.preset
+        return root / config.profile
     digest = hashlib.sha1(json.dumps(mine, sort_keys=True).encode()).hexdigest()[:8]
-    return root / f"{config.preset}-{digest}"
+    return root / f"{config.profile}-{digest}"
 
 
 # --- stages --------------------------------------------------------------------------------------
 def stage_data(run: Run, opts: DataOptions) -> dict:
-    """Build (or import) the KG and generate the task files into the run's data/ folder."""
-    from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import import_kg, save_kg
-    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
+    """The graph and the task files in the run's data/ folder (kgreason.tasks.build, shared with experiments)."""
+    from kgreason.tasks.build import build_data_folder
 
     if run.is_done("data"):
         return run.phase_info("data") or {}
     start = time.perf_counter()
-    if opts.kg:
-        print(f"[data] importing the KG {opts.kg} and generating {opts.mode}-book tasks (seed {opts.seed})")
-        kg = import_kg(opts.kg)
-    else:
-        print(f"[data] building the DevOps KG (seed {opts.seed}, size {opts.kg_size}) and generating "
-              f"{opts.mode}-book tasks")
-        kg = build_devops_kg(seed=opts.seed, size=opts.kg_size)
-    sizes = {"eval": opts.eval_size, "train_easy": opts.train_easy, "train_hard": opts.train_hard}
-    splits = tuple(replace(s, size=sizes.get(s.name, s.size)) for s in DEFAULT_SPLITS)
-    dataset = generate(kg, TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits), progress=True)
-    save_kg(kg, run.data_dir / "kg.json")
-    write_dataset(dataset, run.data_dir)
-    counts = {name: len(tasks) for name, tasks in dataset.splits.items()} | {"facts": len(dataset.facts)}
-    info = {"kind": "data", "kg": {"entities": len(kg.entities), "edges": len(kg.edges)}, "counts": counts,
+    print(f"[data] {opts.kg} (data seed {opts.seed}): generating {opts.mode}-book tasks")
+    info = {"kind": "data", **build_data_folder(run.data_dir, opts, progress=True),
             "wall_s": round(time.perf_counter() - start, 2)}
     run.mark_done("data", info)
-    print(f"[data] {info['kg']['entities']} entities, {info['kg']['edges']} edges; {counts}")
+    if "kg" in info:
+        print(f"[data] {info['kg']['entities']} entities, {info['kg']['edges']} edges; {info['counts']}")
     return info
 
 
@@ -162,10 +87,11 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
     from kgreason.tasks.generate import load_tasks
 
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
-    run = Run.create_or_resume(run_dir, {"pipeline": dump_options(config), "model_ref": config.model,
-                                         "dataset_seed": config.data.seed, "command": argv or []})
+    run = Run.create_or_resume(run_dir, RunConfig(model_ref=config.model, reward_preset=config.reward_preset,
+                                                  dataset_seed=config.data.seed, pipeline=config,
+                                                  command=argv or []).to_dict())
     started = time.perf_counter()
-    print(f"kgreason run: preset {config.preset}, model {config.model}, run folder {run.root}")
+    print(f"kgreason run: profile {config.profile}, model {config.model}, run folder {run.root}")
     with run:
         stage_data(run, config.data)
         stage_model(run, config.model)
@@ -192,6 +118,49 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
     print(f"report:     {report}")
     print(f"TensorBoard: tensorboard --logdir {run.tb_dir()}")
     return run
+
+
+# --- the plan --------------------------------------------------------------------------------------
+# Seconds per unit of work on the 2-core CPU with the bundled SmolLM2, from the measured quick run
+# (README: data 22 s; 150-item evaluations 38 s at a 48-token budget, ~86 s at 128; SFT 543 s for
+# 100 steps of 8; RSFT rounds of 64 questions x 4 samples: ~88 s sampling, ~92 s training on ~38
+# winners x 2 epochs). Used only by --dry-run, scaled linearly; a GPU or another model differs.
+CPU_SECONDS = {"data": 22.0, "eval_item_token": 86.0 / (150 * 128), "sft_example": 543.0 / 800,
+               "sample": 88.0 / 256, "rsft_example_epoch": 92.0 / 76}
+
+
+def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
+    """A rough per-stage time estimate for the bundled model on the 2-core CPU (see CPU_SECONDS)."""
+    c = CPU_SECONDS
+    items = cfg.eval.max_items or cfg.data.eval_size
+    per_eval = items * c["eval_item_token"] * cfg.eval.max_new_tokens * (2 if cfg.eval.shuffle else 1)
+    base_tokens = cfg.base_eval_max_new_tokens or cfg.eval.max_new_tokens
+    sft_steps = cfg.sft.train.max_steps if cfg.sft.train.max_steps > 0 else 100
+    questions = cfg.rsft.questions or cfg.data.train_hard
+    winners = questions * 0.3 * min(cfg.rsft.keep, cfg.rsft.k)  # 77 winners of 2 x 64 questions, keep 2 (quick run)
+    rsft = cfg.rsft.rounds * (questions * cfg.rsft.k * c["sample"] * cfg.rsft.max_new_tokens / 128
+                              + winners * cfg.rsft.train.epochs * c["rsft_example_epoch"])
+    return {"data": c["data"], "base_eval": items * c["eval_item_token"] * base_tokens,
+            "sft": sft_steps * cfg.sft.train.batch_size * cfg.sft.train.grad_accum * c["sft_example"],
+            "sft_eval": per_eval, "rsft": rsft, "rsft_eval": per_eval}
+
+
+def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
+    """What `kgreason run --dry-run` prints: the resolved options as a --config file, the run folder,
+    the stages and the time estimate."""
+    from kgreason.options import to_yaml
+
+    est = estimate_seconds(cfg)
+    stages = "\n".join(f"#   {name:<10} ~{seconds / 60:5.1f} min" for name, seconds in est.items())
+    done = ""
+    if (run_dir / "summary.json").is_file():
+        phases = (Run.load(run_dir).summary.get("phases") or {}).keys()
+        done = f"# already done there (reused): {', '.join(phases) or 'nothing'}\n"
+    return (f"# kgreason run --profile {cfg.profile}: resolved options (usable as --config FILE)\n"
+            f"{to_yaml(cfg)}"
+            f"# run folder: {run_dir}\n{done}"
+            f"# stages and estimated time for {cfg.model} on a 2-core CPU (from the measured quick run; a GPU is "
+            f"faster):\n{stages}\n#   {'total':<10} ~{sum(est.values()) / 60:5.1f} min\n")
 
 
 # --- the table -----------------------------------------------------------------------------------

@@ -26,56 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgreason.config import RSFTOptions
 from kgreason.io import InputError
 from kgreason.records import Completion, Episode, RewardBreakdown, Task
 from kgreason.reward.parse import cut_after_answer
 from kgreason.train.runs import Run, dump_options, is_main_process, main_process_first
-from kgreason.train.sft import TrainOptions, remove_checkpoints, task_example, train_lora
+from kgreason.train.sft import remove_checkpoints, task_example, train_lora
 
-DISTRIBUTIONS = ("easy", "hard", "mixed", "curriculum")
 POOL_FILES = {"easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
 HELD_OUT_SPLITS = ("eval",)
-
-
-def _rsft_train_defaults() -> TrainOptions:
-    # A round trains on its winners only (tens to hundreds of examples): a fixed pass count, not steps.
-    return TrainOptions(max_steps=0, epochs=2.0, learning_rate=1e-4, save_steps=25)
-
-
-@dataclass
-class RSFTOptions:
-    rounds: int = 2
-    k: int = 8  # samples per question
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_new_tokens: int = 160
-    keep: int = 1  # winners kept per question (best by reward)
-    distribution: str = "easy"  # easy | hard | mixed | curriculum
-    easy_rounds: int = 0  # curriculum: rounds on easy questions first (0: half the rounds, rounded up)
-    questions: int = 200  # questions per round, a seeded random subset of the pool (0: the whole pool)
-    frontier: bool = False  # keep only questions with 0 < pass rate < 1
-    faithful_only: bool = False  # winners must also have a faithful trace
-    preset: str = "kgreason"  # reward preset
-    backend: str = "auto"  # sampler backend
-    chunk: int = 16  # questions per sampling call (finished questions are saved after each)
-    seed: int = 0
-    train: TrainOptions = field(default_factory=_rsft_train_defaults)
-
-    def validate(self) -> None:
-        if self.distribution not in DISTRIBUTIONS:
-            raise InputError(f"--distribution: expected one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}")
-        for name in ("rounds", "k", "keep", "chunk"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name}: must be at least 1, got {getattr(self, name)}")
-        if self.questions < 0:
-            raise InputError(f"--questions: must be >= 0, got {self.questions}")
-
-    def pool_for_round(self, round_index: int) -> str:
-        """Which pool round `round_index` (1-based) draws from: easy, hard or mixed."""
-        if self.distribution != "curriculum":
-            return self.distribution
-        easy = self.easy_rounds or (self.rounds + 1) // 2
-        return "easy" if round_index <= easy else "hard"
 
 
 # --- selection -----------------------------------------------------------------------------------
@@ -227,7 +186,7 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
     model, tokenizer = load_model(model_ref, adapter=adapter, merge=adapter is not None)
     sampler = (sampler_factory or _default_sampler)(model, tokenizer, options.backend)
     params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
-                            max_new_tokens=options.max_new_tokens, seed=options.seed * 1000 + round_index)
+                            max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + round_index)
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q",
                desc=f"[{phase}] round {round_index}: sample k={options.k} + score")
     for start in range(0, len(todo), options.chunk):
@@ -308,7 +267,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
         print(f"[{phase}] already done; reusing {run.adapter_dir(phase)}")
         return run.phase_info(phase) or {}
     kg = kg if kg is not None else _load_run_kg(data_dir)
-    scorer = Scorer(kg, preset=options.preset)
+    scorer = Scorer(kg, preset=options.reward_preset)
     both = options.distribution in ("mixed", "curriculum")
     names = ("easy", "hard") if both else (options.distribution,)
     pools = {name: load_pool(data_dir, name) for name in names}
@@ -319,7 +278,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
     for r in range(len(rounds) + 1, options.rounds + 1):
         t0 = time.perf_counter()
         pool = options.pool_for_round(r)
-        questions = round_questions(pools, pool, options.questions, options.seed, r)
+        questions = round_questions(pools, pool, options.questions, options.train.seed, r)
         state = read_round_state(run, phase, r)
         if state.finished:
             print(f"[{phase}] round {r}: resuming after {len(state.finished)} finished questions")

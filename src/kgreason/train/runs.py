@@ -95,25 +95,16 @@ def _diff_configs(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def reward_preset_of(config: dict) -> str:
-    """The reward preset a run scored its answers with, read from its config.json as the writers
-    lay it out: `kgreason run` (pipeline.eval.preset, else pipeline.rsft.preset), `train rsft` /
-    `train grpo` (<phase>.options.preset); anything else (SFT-only runs, experiment arms) scored
-    with the default preset. An experiment's top-level "preset" is its scale, not a reward preset."""
-    from kgreason.reward.presets import DEFAULT_PRESET
+    """The reward preset a run scored its answers with, read through the typed RunConfig."""
+    from kgreason.config import RunConfig
 
-    pipeline = config.get("pipeline")
-    if isinstance(pipeline, dict):
-        for section in ("eval", "rsft"):
-            value = (pipeline.get(section) or {}).get("preset")
-            if isinstance(value, str) and value:
-                return value
-    for phase in ("rsft", "grpo"):
-        section = config.get(phase)
-        if isinstance(section, dict):
-            value = (section.get("options") or {}).get("preset")
-            if isinstance(value, str) and value:
-                return value
-    return DEFAULT_PRESET
+    try:
+        return RunConfig.from_json(config).scoring_preset()
+    except InputError:
+        from kgreason.reward.presets import DEFAULT_PRESET
+
+        return DEFAULT_PRESET
+
 
 class Run:
     """One run folder. Open it with `Run.create_or_resume(path, config)` or `Run.load(path)`."""

@@ -12,76 +12,17 @@ from __future__ import annotations
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kgreason.config import SFTOptions, TrainOptions
 from kgreason.io import InputError
 from kgreason.records import Task
 from kgreason.train.runs import Run, dump_options
 
-MATERIALS = ("facts", "easy", "hard")
-TRACE_STYLES = ("full", "short", "mix")
 # Task files in a data folder, by material name (see kgreason.tasks.generate).
 MATERIAL_FILES = {"facts": "facts.jsonl", "easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
-
-
-@dataclass
-class LoraOptions:
-    """LoRA shape. Defaults: rank 16 on every linear layer, a common choice for 100M-1B models."""
-
-    r: int = 16
-    alpha: int = 32
-    # No dropout by default: on CPU its mask sampling and multiply were ~20% of an SFT step's time
-    # (torch profiler, SmolLM2-135M), for little regularisation benefit at these data sizes.
-    dropout: float = 0.0
-    target_modules: str = "all-linear"
-
-    def peft_config(self) -> Any:
-        from peft import LoraConfig
-
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_modules, task_type="CAUSAL_LM")
-
-
-@dataclass
-class TrainOptions:
-    """Optimisation settings shared by SFT and RSFT's fine-tuning step (TrainingArguments subset)."""
-
-    max_steps: int = 300  # optimizer steps; <= 0 means `epochs` passes over the data instead
-    epochs: float = 1.0
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    grad_accum: int = 1
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_length: int = 512
-    dtype: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 where the hardware runs it natively)
-    seed: int = 0
-    save_steps: int = 50
-    logging_steps: int = 10
-    gradient_checkpointing: bool = False  # saves memory for long sequences, costs ~30% more compute
-    lora: LoraOptions = field(default_factory=LoraOptions)
-
-
-@dataclass
-class SFTOptions:
-    """What to train on (`material`) and how the reference traces look (`trace_style`)."""
-
-    material: list[str] = field(default_factory=lambda: ["facts", "easy"])
-    trace_style: str = "full"  # full | short | mix
-    short_share: float = 0.5  # with trace_style="mix": share of questions taught with the short trace
-    max_examples: int = 0  # 0: all; else a seeded random subset per material
-    train: TrainOptions = field(default_factory=TrainOptions)
-
-    def validate(self) -> None:
-        bad = [m for m in self.material if m not in MATERIALS]
-        if bad or not self.material:
-            raise InputError(f"--material: expected a comma list of {', '.join(MATERIALS)}, got {self.material!r}")
-        if self.trace_style not in TRACE_STYLES:
-            raise InputError(f"--trace-style: expected one of {', '.join(TRACE_STYLES)}, got {self.trace_style!r}")
-        if not 0.0 <= self.short_share <= 1.0:
-            raise InputError(f"--short-share: expected a number in [0, 1], got {self.short_share}")
 
 
 @dataclass
