@@ -106,11 +106,16 @@ def test_training_and_inference_replays(page, site: Path) -> None:
     page.wait_for_function("document.querySelector('#inf-page').textContent.includes('page 2 of 2')")
     page.select_option("#inf-hop", "3")
     page.wait_for_function("document.querySelector('#inf-page').textContent.startsWith('3 eval items')")
+    first_answers = page.inner_text("#inf-items .inf-item >> nth=0")
+    page.click("#inf-cols input[value=base_eval]")  # fewer phases: cut from the all-phases pages
+    page.wait_for_function("document.querySelectorAll('#inf-items .inf-item')[0].querySelectorAll('.card').length === 2")
+    assert "base_eval" not in page.inner_text("#inf-items .inf-item >> nth=0") and "base_eval" in first_answers
+    assert "3 eval items" in page.inner_text("#inf-page") and not page.is_visible("#banner.error")
 
 
 def test_distribution_and_graph(page, site: Path) -> None:
     open_view(page, site, "distribution")
-    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr').length === 3")
+    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr:not(.ref)').length === 3")  # arms, not baselines
     assert "75.0% [65.0, 85.0] (n=100)" in page.inner_text("#dist-table")
     open_view(page, site, "graph")
     page.wait_for_function("document.querySelector('#kg-info').textContent.includes('24 entities')")

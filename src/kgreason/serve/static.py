@@ -15,7 +15,8 @@ page does not read the whole copy up front.
 A request is identified by its path and its query parameters in the order app.js writes them,
 sorted by name only (repeated `col` parameters keep their order: it is the column order), the
 same key app.js's `staticKey` computes. Entity search is answered in the browser from one list of
-entities per run (`/static/entities`), ranked as `Demo.search_entities` ranks them.
+entities per run (`/static/entities`), ranked as `Demo.search_entities` ranks them; an inference
+comparison of fewer phases is cut from the all-phases pages (`/static/inference-columns`).
 
 What is capped (so a big run folder stays a reasonable copy): the episode groups whose samples
 can be opened (`max_groups` per run, the first pages of each phase first) and the KG entities
@@ -158,6 +159,11 @@ def _export_run(w: _Writer, demo: Any, run: str, max_groups: int, max_entities: 
         with contextlib.suppress(NotFound):  # no eval task file: the page's hop filter stays empty too
             hops += demo.list_tasks(run, "eval", 0, 1, None)["hops"]
         col_params = [("col", f"{run}::{c}") for c in cols]
+        # Other choices of phases are cut from these pages in the browser; exact only when every
+        # phase answered the same items in the same order (then any choice lists the same items).
+        orders = [[r.key for r in demo.predictions(run, c).rows] for c in cols]
+        w.put("/static/inference-columns", [("run", run)],
+              {"cols": cols, "exact": all(order == orders[0] for order in orders)})
         for hop in hops:
             offset, total = 0, None
             while total is None or offset < total:

@@ -56,8 +56,26 @@ function staticLoad(n) {
 async function staticApi(path) {
   const st = window.KGREASON_STATIC, key = staticKey(path), u = new URL(path, "http://static.invalid/");
   if (!(key in st.index) && u.pathname === "/api/kg/search") return staticSearch(u.searchParams);
+  if (!(key in st.index) && u.pathname === "/api/inference") return staticInference(u.searchParams);
   if (!(key in st.index)) throw new Error(`not in this static copy (${u.pathname}): \`kgreason serve\` shows everything`);
   return JSON.parse(JSON.stringify(await staticLoad(st.index[key])));  // a copy: views may change what they get
+}
+async function staticInference(params) {
+  // another choice of phases than the copy's: cut from the all-phases page, which is exact when
+  // every phase answered the same items in the same order (serve/static.py checks at export)
+  const st = window.KGREASON_STATIC, cols = params.getAll("col"), run = (cols[0] || "").split("::")[0];
+  const infoKey = staticKey("/static/inference-columns?" + q({ run }));
+  const info = infoKey in st.index ? await staticLoad(st.index[infoKey]) : null;
+  const phases = cols.map((c) => (c.startsWith(run + "::") ? c.slice(run.length + 2) : null));
+  if (!info || !info.exact || !phases.every((p) => info.cols.includes(p))) throw new Error("not in this static copy (this choice of phases): `kgreason serve` shows every choice");
+  const full = new URLSearchParams();
+  info.cols.forEach((c) => full.append("col", `${run}::${c}`));
+  for (const k of ["offset", "limit", "hop"]) if (params.has(k)) full.set(k, params.get(k));
+  const page = await staticApi("/api/inference?" + full);
+  const pick = phases.map((p) => info.cols.indexOf(p));
+  page.columns = pick.map((i) => page.columns[i]);
+  page.items.forEach((it) => { it.answers = pick.map((i) => it.answers[i]); });
+  return page;
 }
 async function staticSearch(params) {
   // Demo.search_entities' ranking: exact name, then prefix, then substring; more edges first; id
