@@ -11,8 +11,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from kgreason.config import PipelineConfig, RunConfig
 from kgreason.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
+from kgreason.options import with_overrides
 from kgreason.records import LETTERS, ClaimedHop, Episode, PathStar, RewardBreakdown, Task
 
 RUN = "demo-run"
@@ -97,7 +99,20 @@ def breakdown(task: Task, kind: str) -> tuple[str, RewardBreakdown]:
         {"answer": 1.0 if correct else -2.0, "path": 0.5 * valid / len(hops)})
 
 
+# a valid 1x1 PNG, so the report's image can be served and decoded
+PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                        "0000000b49444154789c63f80f040009fb03fdfb5e6b2b0000000049454e44ae426082")
 KINDS = ("right", "false_hop", "wrong_letter", "garbage")
+
+
+def references(n: int) -> dict:
+    """The `references` block evaluate.runner writes: the KG oracle and shortcut baselines on the
+    same items; "most_common_letter" is the strongest here."""
+    def iv(mean: float) -> dict:
+        return {"accuracy": {"mean": mean, "low": max(0.0, mean - 0.3), "high": min(1.0, mean + 0.3), "n": n}}
+
+    return {"KG oracle": iv(1.0), "shortcut: type_match": iv(1 / 6), "shortcut: most_common_letter": iv(0.5),
+            "shortcut: max_degree": iv(1 / 3)}
 
 
 def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step: int = 3,
@@ -111,11 +126,10 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
     evals = [make_task(kg, i, 2 + i % 2, "eval", rng) for i in range(6)]
     atomic_write_jsonl(run / "data" / "train_easy.jsonl", [t.to_dict() for t in train])
     atomic_write_jsonl(run / "data" / "eval.jsonl", [t.to_dict() for t in evals])
-    # laid out as `kgreason run` writes it (the pipeline's options as train.pipeline dumps them)
-    atomic_write_json(run / "config.json", {"run": name, "model_ref": model, "created": created,
-                                            "dataset_seed": seed,
-                                            "pipeline": {"model": model, "eval": {"preset": reward_preset},
-                                                         "rsft": {"preset": reward_preset}}})
+    # the typed record `kgreason run` writes (kgreason/config.py's RunConfig)
+    pipeline = with_overrides(PipelineConfig(), {"model": model, "reward_preset": reward_preset}).seeded()
+    atomic_write_json(run / "config.json", {"run": name, "created": created, **RunConfig(
+        model_ref=model, reward_preset=reward_preset, dataset_seed=seed, pipeline=pipeline).to_dict()})
     episodes, metrics = [], []
     for step in range(n_steps):
         metrics.append({"phase": "sft", "step": step, "round": 0, "loss": round(2.0 / (1 + step), 4)})
@@ -146,7 +160,8 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
             "run": name, "phase": phase, "n_items": len(evals),
             "accuracy": {"mean": acc, "low": max(0.0, acc - 0.2), "high": min(1.0, acc + 0.2), "n": len(evals)},
             "by_hop": by_hop,
-            "confusion": cells})
+            "confusion": cells,
+            "references": references(len(evals))})
         phases[phase] = {"done": True, "accuracy": {"mean": acc, "low": 0, "high": 1, "n": len(evals)},
                          "wall_seconds": 1.5 + p}
     atomic_write_json(run / "summary.json", {"run": name, "phases": phases})
@@ -167,9 +182,12 @@ def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
                      "confusion": {"correct_faithful": 200 + a, "correct_unfaithful": 50, "wrong_faithful": 20,
                                    "wrong_unfaithful": 230 - a}})
         write_run(root, f"{name}/arms/{arm}-s0", n_steps=2, questions_per_step=1)
-    atomic_write_json(exp / "results.json", {"experiment": "distribution", "schema_version": 1, "preset": "tiny",
-                                             "arms": arms})
-    atomic_write_text(exp / "report.md", "# Distribution experiment\n\nThe hard arm generalises best.\n")
+    atomic_write_json(exp / "results.json", {"experiment": "distribution", "schema_version": 1, "scale": "tiny",
+                                             "arms": arms, "references": references(100)})
+    atomic_write_text(exp / "report.md", "# Distribution experiment\n\nThe hard arm generalises best.\n\n"
+                      "| arm | accuracy |\n|---|---|\n| hard | 75.0% |\n\n![accuracy by hop](accuracy_by_hop.png)\n\n"
+                      "<script>window.pwned = 1</script>\n")
+    (exp / "accuracy_by_hop.png").write_bytes(PNG_1x1)
     return exp
 
 

@@ -502,3 +502,70 @@ def test_request_bodies_are_size_capped_and_never_echoed(client: TestClient) -> 
         assert "z" * 100 not in r.text and len(r.content) < 2000
     assert "task_id: String should have at most 300 characters" in client.post(
         "/api/generate", json={"run": "demo-run", "task_id": marker}).json()["detail"]
+
+
+# --- honest headline numbers and reports (issue 13) ----------------------------------------------
+def test_eval_headlines_carry_baselines_oracle_and_answer_letters(client: TestClient, runs: Path) -> None:
+    from collections import Counter
+
+    d = client.get("/api/run", params={"run": "demo-run"}).json()
+    assert [e["phase"] for e in d["evals"]] == ["base_eval", "sft", "rsft"]
+    for e in d["evals"]:
+        preds = (runs / "demo-run" / "eval" / e["phase"] / "predictions.jsonl").read_text().splitlines()
+        chosen = Counter(json.loads(x)["reward"]["answer"] or "none" for x in preds)
+        assert e["letters"] == dict(chosen), e["phase"]
+        assert e["strongest_shortcut"]["name"] == "most_common_letter"  # the highest of the three
+        assert e["strongest_shortcut"]["accuracy"]["mean"] == 0.5 and e["oracle"]["mean"] == 1.0
+        assert e["shortcuts"] == 3
+    assert d["evals"][0]["letters"] == {"none": 6}
+    listed = client.get("/api/runs").json()["runs"][0]
+    assert listed["name"] == "demo-run" and listed["evals"] == d["evals"]
+    phases = client.get("/api/eval", params={"run": "demo-run"}).json()["phases"]
+    assert [p["phase"] for p in phases] == ["base_eval", "sft", "rsft"]
+    assert phases[2]["letters"] == d["evals"][2]["letters"] and phases[2]["oracle"]["mean"] == 1.0
+    exp = client.get("/api/experiment", params={"name": "dist-exp"}).json()
+    assert exp["strongest_shortcut"]["name"] == "most_common_letter" and exp["oracle"]["n"] == 100
+
+
+def test_curves_keep_evaluations_apart_from_training(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path, "r")
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"phase": "sft_eval", "step": 0, "accuracy": 0.4, "faithful": 0.2}) + "\n")
+    episode = json.loads((run / "episodes.jsonl").read_text().splitlines()[0])
+    with (run / "episodes.jsonl").open("a") as f:  # `kgreason run` logs eval answers as episodes too
+        f.write(json.dumps(episode | {"phase": "base_eval", "step": 0}) + "\n")
+    d = TestClient(create_app(tmp_path)).get("/api/curves", params={"run": "r"}).json()
+    assert set(d["metrics"]) == {"sft", "rsft"} and set(d["eval_metrics"]) == {"sft_eval"}
+    assert d["eval_metrics"]["sft_eval"]["accuracy"] == [[0, 0.4]]
+    assert set(d["episodes"]) == {"rsft"} and set(d["eval_episodes"]) == {"base_eval"}
+
+
+def test_reports_are_rendered_to_safe_html(client: TestClient) -> None:
+    exp = client.get("/api/experiment", params={"name": "dist-exp"}).json()
+    html = exp["report_html"]
+    assert "<h1>Distribution experiment</h1>" in html and "<td>hard</td>" in html
+    assert '<img alt="accuracy by hop" loading="lazy" src="/api/experiment/file?name=dist-exp&amp;file=accuracy_by_hop.png">' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    img = client.get("/api/experiment/file", params={"name": "dist-exp", "file": "accuracy_by_hop.png"})
+    assert img.status_code == 200 and img.headers["content-type"] == "image/png" and img.content.startswith(b"\x89PNG")
+    for file, status in [("results.json", 400), ("../demo-run/config.json", 422), ("missing.png", 404)]:
+        assert client.get("/api/experiment/file", params={"name": "dist-exp", "file": file}).status_code == status
+    d = client.get("/api/run", params={"run": "demo-run"}).json()
+    assert d["report_html"] is None  # the fixture run has no report.md
+
+
+@pytest.mark.parametrize(("markdown_text", "forbidden"), [
+    ("<script>alert(1)</script>", "<script"),
+    ("<img src=x onerror=alert(1)>", "<img"),
+    ("[click](javascript:alert(1))", "javascript:"),
+    ("![remote](http://example.com/x.png)", "example.com"),
+    ("![up](../../secret.png)", "secret.png\""),
+    ('<div onclick="x()">hi</div>', "<div"),
+    ("[x](data:text/html;base64,PHNjcmlwdD4=)", "data:"),
+])
+def test_report_rendering_drops_active_content(markdown_text: str, forbidden: str) -> None:
+    from kgreason.serve.report import render_markdown
+
+    html = render_markdown(f"# t\n\n{markdown_text}\n", image_url=lambda name: f"/files/{name}")
+    assert forbidden not in html, html
+    assert "<h1>t</h1>" in html

@@ -64,6 +64,11 @@ def test_runs_view_lists_runs_and_compares(page, server: fx.LiveServer) -> None:
     assert rows.count() == 4
     assert "4 run(s), 1 experiment(s)" in page.inner_text("#runs-dir")
     assert "rsft 66.7%" in rows.first.inner_text()
+    first = rows.first.inner_text()
+    assert "rsft 66.7% [46.7, 86.7] (n=6)" in first  # accuracy with its interval
+    assert "strongest shortcut (most_common_letter) 50.0% [20.0, 80.0] (n=6)" in first
+    assert "KG oracle 100.0% [70.0, 100.0] (n=6)" in first
+    assert "none 6" in first  # the base phase never gave a parseable letter
     page.wait_for_function("document.querySelector('#run-config').textContent.includes('tiny:random')")
     rows.nth(0).locator("input").check()
     rows.nth(1).locator("input").check()
@@ -71,7 +76,8 @@ def test_runs_view_lists_runs_and_compares(page, server: fx.LiveServer) -> None:
     table = page.locator("[data-testid=compare-table]")
     table.wait_for()
     assert table.locator("thead th").count() == 3
-    assert "66.7%" in table.inner_text()
+    assert "66.7% [46.7, 86.7] (n=6)" in table.inner_text()  # accuracy with its interval
+    assert "most_common_letter: 50.0%" in table.inner_text()
 
 
 def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
@@ -93,6 +99,15 @@ def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
     cards.nth(1).click()  # the sample with a false hop: drawn as a false claimed edge
     assert page.evaluate("S.cys['train-cy'].edges('.claim-false').length") == 1
     assert page.evaluate("S.charts['chart-episodes'].data.datasets.length") == 2
+    # loss on its own chart; the other training chart has no loss; evaluations on a chart of their own
+    loss = page.evaluate("S.charts['chart-loss'].data.datasets.map(d => d.label)")
+    assert loss == ["sft loss"]
+    others = page.evaluate("S.charts['chart-metrics'].data.datasets.map(d => d.label)")
+    assert others and not any("loss" in x for x in others)
+    assert page.evaluate("S.charts['chart-episodes'].options.scales.y1.max") == 1
+    assert page.evaluate("S.charts['chart-eval'].data.labels") == ["base_eval", "sft", "rsft"]
+    assert page.evaluate("S.charts['chart-eval'].data.datasets.map(d => d.label)") == [
+        "held-out accuracy", "strongest shortcut (most_common_letter)", "KG oracle"]
 
 
 def test_inference_view_shows_models_side_by_side(page, server: fx.LiveServer) -> None:
@@ -103,6 +118,9 @@ def test_inference_view_shows_models_side_by_side(page, server: fx.LiveServer) -
     assert items.count() == 5 and items.first.locator(".card").count() == 3
     metrics = page.inner_text("[data-testid=inf-metrics]")
     assert "66.7% [46.7, 86.7] (n=6)" in metrics
+    assert "most_common_letter: 50.0% [20.0, 80.0] (n=6)" in metrics and "100.0% [70.0, 100.0] (n=6)" in metrics
+    heads = page.eval_on_selector_all("[data-testid=inf-metrics] tbody tr td:first-child", "tds => tds.map(t => t.textContent)")
+    assert heads == ["base_eval", "sft", "rsft"]  # pipeline order
     assert "✗ false: Symptom" in page.inner_text("#inf-items")  # hops read as labels, not ids
     page.select_option("#inf-hop", "3")
     page.wait_for_function("document.querySelector('#inf-page').textContent.startsWith('3 eval items')")
@@ -147,7 +165,7 @@ def test_try_it_composes_a_well_posed_question(page, server: fx.LiveServer) -> N
 
 def test_distribution_view(page, server: fx.LiveServer) -> None:
     open_view(page, server, "distribution")
-    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr').length === 3")
+    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr:not(.ref)').length === 3")
     table = page.inner_text("#dist-table")
     assert "RSFT on hard" in table and "75.0% [65.0, 85.0] (n=100)" in table
     assert "0.030" in table  # the mixed arm's KL drift
@@ -155,6 +173,17 @@ def test_distribution_view(page, server: fx.LiveServer) -> None:
     assert page.evaluate("S.charts.dist.data.datasets.length") == 3
     assert page.evaluate("S.charts.dist.data.labels.length") == 5
     assert "hard arm generalises best" in page.inner_text("#dist-report")
+    # baselines beside the arms: the oracle and the strongest shortcut with its interval
+    assert "100.0% [70.0, 100.0] (n=100)" in page.inner_text("[data-testid=dist-oracle]")
+    assert "strongest shortcut (most_common_letter)" in page.inner_text("[data-testid=dist-shortcut]")
+    assert "50.0% [20.0, 80.0] (n=100)" in page.inner_text("[data-testid=dist-shortcut]")
+    # report.md is rendered (a table, a heading, its plot served locally), and its raw HTML is inert
+    assert page.locator("#dist-report h1").inner_text() == "Distribution experiment"
+    assert page.locator("#dist-report table td").first.inner_text() == "hard"
+    page.wait_for_function("document.querySelector('#dist-report img').complete")
+    assert page.evaluate("document.querySelector('#dist-report img').naturalWidth") == 1
+    assert page.locator("#dist-report script").count() == 0 and page.evaluate("window.pwned") is None
+    assert "<script>" in page.inner_text("#dist-report")  # shown as text
 
 
 def test_graph_view_searches_and_follows_relations(page, server: fx.LiveServer) -> None:

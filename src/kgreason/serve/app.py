@@ -281,6 +281,11 @@ def _add_run_routes(app: FastAPI, demo: Demo) -> None:
     def experiment(name: Annotated[str, Query(pattern=RUN_NAME, max_length=200)]) -> dict:
         return demo.experiment(name)
 
+    @app.get("/api/experiment/file", tags=["distribution"], summary="A PNG plot of an experiment (its report's images)")
+    def experiment_file(name: Annotated[str, Query(pattern=RUN_NAME, max_length=200)],
+                        file: Annotated[str, Query(pattern=SEGMENT, max_length=100)]) -> FileResponse:
+        return FileResponse(demo.experiment_file(name, file), media_type="image/png")
+
 
 def _column(text: str) -> tuple[str, str]:
     import re

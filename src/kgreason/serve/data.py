@@ -104,7 +104,26 @@ class Demo:
             "has_kg": (path / "data" / "kg.json").is_file(),
             "has_tasks": bool(self.task_files(path)),
             "phases": [{"phase": p, **_phase_brief(info)} for p, info in phases.items()],
+            "evals": self.eval_headlines(path),
         }
+
+    def eval_headlines(self, path: Path) -> list[dict]:
+        """Per evaluation phase (pipeline order): accuracy with its interval, the KG oracle and the
+        strongest shortcut baseline on the same items, and how often each letter was answered.
+        A model that answers "A" most of the time can match a shortcut baseline: the bare accuracy
+        hides that, so every view that shows an accuracy shows these beside it."""
+        out = []
+        for phase in pipeline_order(self.runs.subfolders(path, "eval")):
+            metrics = self.json(self.runs.inside(path, "eval", phase, "metrics.json"))
+            metrics = metrics if isinstance(metrics, dict) else {}
+            preds = self.runs.inside(path, "eval", phase, "predictions.jsonl")
+            out.append({
+                "phase": phase,
+                "accuracy": metrics.get("accuracy"),
+                **references_brief(metrics.get("references")),
+                "letters": self.files.get("letters", preds, letter_counts) if preds.is_file() else None,
+            })
+        return out
 
     def run_detail(self, name: str) -> dict:
         path = self.runs.run_dir(name)
@@ -118,7 +137,17 @@ class Demo:
             "eval_phases": pipeline_order(self.runs.subfolders(path, "eval")),
             "has_episodes": (path / "episodes.jsonl").is_file(),
             "has_kg": (path / "data" / "kg.json").is_file(),
+            "report_html": self.report_html(path / "report.md", None),
         }
+
+    def report_html(self, path: Path, image_url: Any) -> str | None:
+        """A report.md rendered to safe HTML (serve.report), or None when there is none."""
+        if not path.is_file():
+            return None
+        from kgreason.serve.report import render_markdown
+
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return render_markdown(text, image_url)
 
     def adapters(self, path: Path) -> list[str]:
         return pipeline_order([p for p in self.runs.subfolders(path, "adapters")
@@ -303,7 +332,13 @@ class Demo:
             metrics = self.files.get("metrics", mpath, _metric_series)
         eps = self.runs.inside(path, "episodes.jsonl")
         from_episodes = self.indexes.episodes(eps).curves() if eps.is_file() else {}
-        return {"metrics": metrics, "episodes": from_episodes}
+        # held-out evaluations are one point per phase on another scale: kept apart from the
+        # training series so no chart mixes them
+        train = {p: m for p, m in metrics.items() if not _is_eval_phase(p)}
+        evals = {p: m for p, m in metrics.items() if _is_eval_phase(p)}
+        return {"metrics": train, "eval_metrics": evals,
+                "episodes": {p: c for p, c in from_episodes.items() if not _is_eval_phase(p)},
+                "eval_episodes": {p: c for p, c in from_episodes.items() if _is_eval_phase(p)}}
 
     # --- inference replay ------------------------------------------------------------------------
     def eval_phases(self, name: str) -> list[dict]:
@@ -313,6 +348,10 @@ class Demo:
             metrics = self.json(self.runs.inside(path, "eval", phase, "metrics.json"))
             has_preds = self.runs.inside(path, "eval", phase, "predictions.jsonl").is_file()
             out.append({"phase": phase, "metrics": metrics, "has_predictions": has_preds})
+        headlines = {h["phase"]: h for h in self.eval_headlines(path)}
+        for row in out:
+            head = headlines.get(row["phase"], {})
+            row.update({k: head.get(k) for k in ("oracle", "strongest_shortcut", "shortcuts", "letters")})
         return out
 
     def predictions(self, name: str, phase: str) -> KeyedIndex:
@@ -372,11 +411,31 @@ class Demo:
         path = self.runs.experiment_dir(name)
         results = self.json(path / "results.json")
         report = path / "report.md"
+        from urllib.parse import urlencode
+
+        def image_url(file: str) -> str | None:
+            if not self.runs.inside(path, file).is_file():
+                return None
+            return "/api/experiment/file?" + urlencode({"name": name, "file": file})
+
         return {
             "name": name,
             "results": results,
+            **references_brief(results.get("references") if isinstance(results, dict) else None),
             "report": report.read_text(encoding="utf-8", errors="replace")[:200_000] if report.is_file() else None,
+            "report_html": self.report_html(report, image_url),
         }
+
+    def experiment_file(self, name: str, file: str) -> Path:
+        """A PNG plot of an experiment folder (the report's images); nothing else is served."""
+        from kgreason.serve.report import LOCAL_PNG
+
+        if not LOCAL_PNG.match(file):
+            raise BadRequest(f"not a plot file name: {file[:80]!r}")
+        path = self.runs.inside(self.runs.experiment_dir(name), file)
+        if not path.is_file():
+            raise NotFound(f"experiment {name!r} has no {file}")
+        return path
 
     # --- try it ----------------------------------------------------------------------------------
     def models(self, name: str) -> list[dict]:
@@ -441,6 +500,53 @@ class Demo:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def _is_eval_phase(phase: str) -> bool:
+    return phase == "eval" or phase.endswith("_eval") or phase.startswith("eval_")
+
+
+def references_brief(refs: Any) -> dict:
+    """From an evaluation's `references` ({"KG oracle": ..., "shortcut: <name>": ...}, as
+    evaluate.runner writes them): the oracle and the strongest shortcut by mean accuracy."""
+    if not isinstance(refs, dict):
+        return {"oracle": None, "strongest_shortcut": None, "shortcuts": 0}
+
+    def mean(row: Any) -> float:
+        acc = row.get("accuracy") if isinstance(row, dict) else None
+        val = acc.get("mean") if isinstance(acc, dict) else acc
+        return float(val) if isinstance(val, (int, float)) else -1.0
+
+    oracle = refs.get("KG oracle")
+    shortcuts = {k.removeprefix("shortcut: "): v for k, v in refs.items()
+                 if k.startswith("shortcut: ") and isinstance(v, dict)}
+    best = max(shortcuts.items(), key=lambda kv: mean(kv[1]), default=None)
+    return {
+        "oracle": oracle.get("accuracy") if isinstance(oracle, dict) else None,
+        "strongest_shortcut": ({"name": best[0], "accuracy": best[1].get("accuracy"), "by_hop": best[1].get("by_hop")}
+                               if best else None),
+        "shortcuts": len(shortcuts),
+    }
+
+
+def letter_counts(path: Path) -> dict:
+    """How often each answer letter was chosen in a predictions.jsonl ("none": no parseable answer)."""
+    import json
+
+    counts: dict[str, int] = {}
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(rec, dict):
+                continue
+            reward = rec.get("reward") if isinstance(rec.get("reward"), dict) else {}
+            letter = reward.get("answer", rec.get("answer"))
+            key = str(letter).upper() if isinstance(letter, str) and len(letter) == 1 else "none"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (kv[0] == "none", kv[0])))
+
+
 def _mtime_iso(path: Path) -> str | None:
     import datetime as dt
 
@@ -454,8 +560,8 @@ def _mtime_iso(path: Path) -> str | None:
 def _experiment_title(name: str, results: Any) -> str:
     if not isinstance(results, dict):
         return f"{name} (results.json unreadable)"
-    preset = results.get("preset")
-    return f"{name} ({results.get('experiment', 'experiment')}, {preset} preset)" if preset else name
+    scale = results.get("scale") or results.get("preset")  # "preset": results.json before experiment scales
+    return f"{name} ({results.get('experiment', 'experiment')}, {scale} scale)" if scale else name
 
 
 def _model_ref(config: dict) -> str | None:

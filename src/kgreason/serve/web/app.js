@@ -24,6 +24,27 @@ const interval = (iv) => {
   return `${pct(iv.mean)} [${pct(iv.low).replace("%", "")}, ${pct(iv.high).replace("%", "")}]${n}`;
 };
 
+// how often each letter was answered; a model leaning on one letter can match a shortcut baseline
+// while looking like it reasons, so a letter chosen for over half the answers is flagged
+function lettersBox(letters) {
+  if (!letters) return el("span", { class: "muted", text: "no predictions" });
+  const total = Object.values(letters).reduce((a, b) => a + b, 0) || 1;
+  const top = Object.entries(letters).filter(([k]) => k !== "none").sort((a, b) => b[1] - a[1])[0];
+  const skew = top && top[1] / total > 0.5;
+  return el("span", { class: "letters" + (skew ? " warn" : ""), "data-testid": "letters",
+    title: skew ? `answers "${top[0]}" ${top[1]} of ${total} times: check the shortcut baselines` : "answer letters chosen" },
+    Object.entries(letters).map(([k, v]) => `${k} ${v}`).join(" · ") + (skew ? ` (${top[0]}: ${pct(top[1] / total)})` : ""));
+}
+function refsBox(e) {
+  // the floor (strongest shortcut that never follows the chain) and the ceiling (the KG oracle)
+  if (!e || (!e.strongest_shortcut && !e.oracle)) return el("span", { class: "muted", text: "no baselines recorded" });
+  const sc = e.strongest_shortcut;
+  return el("span", { class: "refs", "data-testid": "refs" },
+    sc ? `strongest shortcut (${sc.name}) ${interval(sc.accuracy)}` : "", sc && e.oracle ? " · " : "",
+    e.oracle ? `KG oracle ${interval(e.oracle)}` : "");
+}
+const baseline = (evals) => (evals || []).find((e) => e.strongest_shortcut || e.oracle);
+
 async function api(path, opts) {
   if (window.KGREASON_STATIC) return staticApi(path);
   const r = await fetch(path, opts);
@@ -155,12 +176,14 @@ async function showRuns() {
     el("td", { class: "date", text: day(r.created) }),
     el("td", { text: r.model || "?" }),
     el("td", {}, r.phases.map((p) => el("span", { class: "badge" + (p.done ? "" : " bad") },
-      `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))));
+      `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))),
+    el("td", { class: "evals" }, (r.evals || []).map((e) => el("div", {}, el("b", { text: e.phase }), ` ${interval(e.accuracy)} `, lettersBox(e.letters))),
+      baseline(r.evals) ? el("div", {}, refsBox(baseline(r.evals))) : null));
   const { own, byExp } = runGroups(S.runs);
   const expTitle = (name) => { const e = S.experiments.find((x) => x.name === name); return e ? `${e.title} · ${day(e.created)}` : name; };
   $("#runs-table tbody").replaceChildren(...own.map(row),
     ...[...byExp.entries()].flatMap(([exp, arms]) => [
-      el("tr", { class: "group", "data-experiment": exp }, el("td", { colspan: 5 }, el("b", { text: "experiment " }), expTitle(exp),
+      el("tr", { class: "group", "data-experiment": exp }, el("td", { colspan: 6 }, el("b", { text: "experiment " }), expTitle(exp),
         el("span", { class: "muted", text: ` · ${arms.length} arm run(s)` }))),
       ...arms.map(row)]));
   $("#compare-btn").disabled = S.compare.size < 2;
@@ -170,6 +193,10 @@ async function showRunDetail(name) {
   const d = await api("/api/run?" + q({ run: name }));
   $("#run-detail-title").textContent = `${name} — ${d.task_files.length} task file(s), adapters: ${d.adapters.join(", ") || "none"}, eval: ${d.eval_phases.join(", ") || "none"}`;
   $("#run-config").textContent = JSON.stringify(d.config, null, 2);
+  // report_html is rendered and sanitised on the server (serve/report.py): no raw HTML, no scripts
+  const rep = $("#run-report");
+  rep.hidden = !d.report_html;
+  rep.innerHTML = d.report_html || "";
   $("#run-summary").textContent = d.summary ? JSON.stringify(d.summary, null, 2) : "no summary.json yet";
 }
 function selectRun(name) {
@@ -180,26 +207,37 @@ function selectRun(name) {
 async function compareRuns() {
   const names = [...S.compare];
   const details = await Promise.all(names.map((n) => api("/api/run?" + q({ run: n }))));
-  const phases = [...new Set(details.flatMap((d) => d.phases.map((p) => p.phase)))];
+  const phases = [...new Set(details.flatMap((d) => (d.evals || []).map((e) => e.phase)))];
+  const cell = (d, ph) => { const e = (d.evals || []).find((x) => x.phase === ph); return e ? interval(e.accuracy) : "—"; };
+  const refRow = (label, pick) => el("tr", { class: "ref" }, el("td", { text: label }), details.map((d) => {
+    const b = baseline(d.evals); const v = b ? pick(b) : null;
+    return el("td", { text: v ? v : "—" });
+  }));
   const table = el("table", { class: "grid", "data-testid": "compare-table" },
-    el("thead", {}, el("tr", {}, el("th", { text: "phase" }), names.map((n) => el("th", { text: n })))),
-    el("tbody", {}, phases.map((ph) => el("tr", {}, el("td", { text: ph }), details.map((d) => {
-      const p = d.phases.find((x) => x.phase === ph);
-      return el("td", { text: p ? (p.accuracy !== undefined ? pct(p.accuracy) : (p.done ? "done" : "…")) : "—" });
-    })))),
-    el("tbody", {}, el("tr", {}, el("td", { text: "model" }), details.map((d) => el("td", { text: d.model || "?" })))));
-  $("#runs-compare").replaceChildren(el("h3", { text: "Accuracy by phase" }), table);
+    el("thead", {}, el("tr", {}, el("th", { text: "held-out eval" }), names.map((n) => el("th", { text: n })))),
+    el("tbody", {}, phases.map((ph) => el("tr", {}, el("td", { text: `${ph} accuracy [95% CI]` }), details.map((d) => el("td", { text: cell(d, ph) })))),
+      refRow("strongest shortcut", (b) => b.strongest_shortcut ? `${b.strongest_shortcut.name}: ${interval(b.strongest_shortcut.accuracy)}` : null),
+      refRow("KG oracle", (b) => b.oracle ? interval(b.oracle) : null),
+      phases.map((ph) => el("tr", {}, el("td", { text: `${ph} answer letters` }), details.map((d) => {
+        const e = (d.evals || []).find((x) => x.phase === ph); return el("td", {}, e ? lettersBox(e.letters) : "—");
+      }))),
+      el("tr", {}, el("td", { text: "model" }), details.map((d) => el("td", { text: d.model || "?" })))));
+  $("#runs-compare").replaceChildren(el("h3", { text: "Held-out accuracy by phase" }), table);
 }
 
 // --- charts --------------------------------------------------------------------------------------
 const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#bf8700", "#8250df", "#57606a", "#e16f24", "#0a3069"];
-function lineChart(id, title, datasets) {
+// one chart per scale: a loss (0-4) on an accuracy axis (0-1) flattened the accuracies, so each
+// chart has its own axes, with a second y axis ("y1", right) only where two scales belong together
+function lineChart(id, title, datasets, axes = {}) {
   if (S.charts[id]) S.charts[id].destroy();
+  const scales = { x: { type: "linear", title: { display: true, text: "step" } } };
+  for (const [k, v] of Object.entries(axes)) scales[k] = { title: { display: true, text: v.title }, min: v.min, max: v.max, position: k === "y1" ? "right" : "left", grid: { drawOnChartArea: k !== "y1" } };
   S.charts[id] = new Chart(document.getElementById(id), {
     type: "line",
     data: { datasets: datasets.map((d, i) => ({ borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length],
       pointRadius: 2, borderWidth: 1.5, tension: 0.1, parsing: false, ...d })) },
-    options: { animation: false, maintainAspectRatio: false, scales: { x: { type: "linear", title: { display: true, text: "step" } } },
+    options: { animation: false, maintainAspectRatio: false, scales,
       plugins: { title: { display: true, text: title }, legend: { labels: { boxWidth: 10 } } } },
   });
 }
@@ -208,22 +246,44 @@ function lineChart(id, title, datasets) {
 async function showTraining() {
   const detail = $("#train-detail");
   if (!needRun(detail)) return;
-  const curves = await api("/api/curves?" + q({ run: S.run }));
+  const [curves, run] = await Promise.all([api("/api/curves?" + q({ run: S.run })), api("/api/run?" + q({ run: S.run }))]);
   const epSets = [];
   for (const [phase, pts] of Object.entries(curves.episodes)) {
-    epSets.push({ label: `${phase} mean reward`, data: pts.map((p) => ({ x: p.step, y: p.mean_reward })) });
-    epSets.push({ label: `${phase} accuracy`, data: pts.map((p) => ({ x: p.step, y: p.accuracy })), borderDash: [4, 3] });
+    epSets.push({ label: `${phase} mean reward`, data: pts.map((p) => ({ x: p.step, y: p.mean_reward })), yAxisID: "y" });
+    epSets.push({ label: `${phase} accuracy`, data: pts.map((p) => ({ x: p.step, y: p.accuracy })), borderDash: [4, 3], yAxisID: "y1" });
   }
-  lineChart("chart-episodes", "Sampled episodes: reward and accuracy by step", epSets);
-  const mSets = [];
-  for (const [phase, series] of Object.entries(curves.metrics)) {
+  lineChart("chart-episodes", "Sampled episodes by step: reward (left), accuracy (right)", epSets,
+            { y: { title: "mean reward" }, y1: { title: "accuracy", min: 0, max: 1 } });
+  const lossSets = [], fracSets = [];
+  for (const [phase, series] of Object.entries(curves.metrics)) {  // training phases only; evaluations come apart
     for (const [key, pts] of Object.entries(series)) {
-      if (!/reward|acc|loss|kl|faith/i.test(key)) continue;
-      mSets.push({ label: `${phase} ${key}`, data: pts.map(([x, y]) => ({ x, y })) });
+      const data = pts.map(([x, y]) => ({ x, y }));
+      if (/^loss$|^train_loss$/.test(key)) lossSets.push({ label: `${phase} ${key}`, data });
+      else if (/acc|pass_rate|faith/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y" });
+      else if (/reward/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y1", borderDash: [4, 3] });
     }
   }
-  lineChart("chart-metrics", "metrics.jsonl", mSets.slice(0, 12));
+  lineChart("chart-loss", "Training loss", lossSets.slice(0, 8), { y: { title: "loss", min: 0 } });
+  lineChart("chart-metrics", "Training: shares (left), rewards (right)", fracSets.slice(0, 10),
+            { y: { title: "share", min: 0, max: 1 }, y1: { title: "reward" } });
+  evalChart("chart-eval", run.evals || []);
   await loadGroups();
+}
+// held-out accuracy per phase with its interval, beside the strongest shortcut and the oracle
+function evalChart(id, evals) {
+  if (S.charts[id]) S.charts[id].destroy();
+  const labels = evals.map((e) => e.phase);
+  const ref = baseline(evals) || {};
+  const sc = ref.strongest_shortcut;
+  const datasets = [{ label: "held-out accuracy", backgroundColor: COLORS[0] + "cc", data: evals.map((e) => e.accuracy ? e.accuracy.mean : null),
+                      intervals: evals.map((e) => e.accuracy) }];
+  if (sc) datasets.push({ type: "line", label: `strongest shortcut (${sc.name})`, data: evals.map(() => sc.accuracy.mean), borderColor: COLORS[1], borderDash: [5, 4], pointRadius: 0, borderWidth: 1.5 });
+  if (ref.oracle) datasets.push({ type: "line", label: "KG oracle", data: evals.map(() => ref.oracle.mean), borderColor: COLORS[2], borderDash: [2, 3], pointRadius: 0, borderWidth: 1.5 });
+  S.charts[id] = new Chart(document.getElementById(id), {
+    type: "bar", plugins: [errorBars], data: { labels, datasets },
+    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy (95% CI)" } } },
+      plugins: { title: { display: true, text: evals.length ? "Held-out evaluation by phase" : "Held-out evaluation: none yet" }, legend: { labels: { boxWidth: 10 } } } },
+  });
 }
 async function loadGroups() {
   const t = S.train;
@@ -335,9 +395,13 @@ async function showInference() {
   $("#inf-cols").replaceChildren("compare: ", ...phases.map((p) => el("label", {}, el("input", { type: "checkbox", value: p.phase, checked: chosen.includes(p.phase) ? "checked" : null,
     onchange: () => { S.inf.cols = [...document.querySelectorAll("#inf-cols input:checked")].map((i) => i.value); S.inf.offset = 0; guarded(loadInference); } }), ` ${p.phase} `)));
   $("#inf-metrics").replaceChildren(el("table", { class: "grid", "data-testid": "inf-metrics" },
-    el("thead", {}, el("tr", {}, el("th", { text: "phase" }), el("th", { text: "accuracy [95% CI]" }), el("th", { text: "by hop" }))),
+    el("thead", {}, el("tr", {}, el("th", { text: "phase" }), el("th", { text: "accuracy [95% CI]" }), el("th", { text: "by hop" }),
+      el("th", { text: "answer letters" }), el("th", { text: "strongest shortcut" }), el("th", { text: "KG oracle" }))),
     el("tbody", {}, phases.map((p) => el("tr", {}, el("td", { text: p.phase }), el("td", { text: interval(p.metrics && p.metrics.accuracy) }),
-      el("td", { text: Object.entries((p.metrics && p.metrics.by_hop) || {}).map(([h, iv]) => `${h}: ${interval(iv)}`).join(" · ") }))))));
+      el("td", { text: Object.entries((p.metrics && p.metrics.by_hop) || {}).map(([h, iv]) => `${h}: ${interval(iv)}`).join(" · ") }),
+      el("td", {}, lettersBox(p.letters)),
+      el("td", { text: p.strongest_shortcut ? `${p.strongest_shortcut.name}: ${interval(p.strongest_shortcut.accuracy)}` : "not recorded" }),
+      el("td", { text: p.oracle ? interval(p.oracle) : "not recorded" }))))));
   await loadInference();
 }
 async function loadInference() {
@@ -553,6 +617,17 @@ const errorBars = {
     });
   },
 };
+function refRows(d, hops) {
+  // the same held-out items answered by the KG oracle and by the strongest shortcut baseline
+  const rows = [];
+  const blank = (k) => Array.from({ length: k }, () => el("td", { text: "–" }));
+  if (d.oracle) rows.push(el("tr", { class: "ref", "data-testid": "dist-oracle" }, el("td", { text: "KG oracle" }), el("td", { text: interval(d.oracle) }),
+    hops.map(() => el("td", { text: "–" })), blank(3)));
+  const sc = d.strongest_shortcut;
+  if (sc) rows.push(el("tr", { class: "ref", "data-testid": "dist-shortcut" }, el("td", { text: `strongest shortcut (${sc.name})` }), el("td", { text: interval(sc.accuracy) }),
+    hops.map((h) => el("td", { text: sc.by_hop && sc.by_hop[h] ? interval(sc.by_hop[h]) : "–" })), blank(3)));
+  return rows;
+}
 async function showDistribution() {
   await loadRuns();
   const sel = $("#dist-select");
@@ -582,7 +657,8 @@ async function showDistribution() {
     el("tbody", {}, names.map((n) => el("tr", {}, el("td", { text: n }), el("td", { text: interval(arms[n].accuracy) }),
       hops.map((h) => el("td", { text: interval(arms[n].byHop[h]) })),
       el("td", { text: interval(arms[n].faithful) }), el("td", { text: typeof arms[n].kl === "number" ? arms[n].kl.toFixed(3) : "n/a" }),
-      el("td", { text: Array.isArray(arms[n].seeds) ? arms[n].seeds.length : "" })))));
+      el("td", { text: Array.isArray(arms[n].seeds) ? arms[n].seeds.length : "" }))),
+      refRows(d, hops)));
   $("#dist-2x2").replaceChildren(...names.filter((n) => arms[n].confusion).map((n) => {
     const c = arms[n].confusion;
     return el("div", { class: "card" }, el("b", { text: n }), el("table", { class: "grid", "data-testid": "table-2x2" },
@@ -590,7 +666,9 @@ async function showDistribution() {
       el("tr", {}, el("th", { text: "answer correct" }), el("td", { text: c.correct_faithful ?? "" }), el("td", { text: c.correct_unfaithful ?? "" })),
       el("tr", {}, el("th", { text: "answer wrong" }), el("td", { text: c.wrong_faithful ?? "" }), el("td", { text: c.wrong_unfaithful ?? "" }))));
   }));
-  $("#dist-report").textContent = d.report || "(no report.md)";
+  // rendered and sanitised on the server (serve/report.py): no raw HTML, images only from this server
+  if (d.report_html) $("#dist-report").innerHTML = d.report_html;
+  else $("#dist-report").textContent = "(no report.md)";
 }
 
 // --- Graph ---------------------------------------------------------------------------------------
