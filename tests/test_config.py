@@ -263,3 +263,24 @@ def test_kg_tasks_reward_and_config_never_import_torch() -> None:
         assert "import torch" not in source, m
         heavy = {d for d in graph[m] if d.split(".")[1:2] in (["train"], ["models"], ["sampling"], ["evaluate"])}
         assert not heavy, f"{m} imports {heavy}"
+
+
+# --- renamed splits still train --------------------------------------------------------------------------
+def test_renamed_splits_are_found_through_the_manifest(tmp_path: Path) -> None:
+    from kgreason.tasks.build import data_layout
+    from kgreason.train.rsft import load_pool
+    from kgreason.train.sft import load_material
+
+    assert main(["kg", "build", "--out", str(tmp_path / "kg.json")]) == 0
+    assert main(["tasks", "generate", "--kg", str(tmp_path / "kg.json"), "--out", str(tmp_path / "d"),
+                 "--eval-size", "6", "--eval-name", "heldout", "--easy-size", "6", "--easy-name", "short_q",
+                 "--hard-size", "4", "--hard-name", "long_q"]) == 0
+    layout = data_layout(tmp_path / "d")
+    assert layout.files == {"facts": "facts.jsonl", "easy": "short_q.jsonl", "hard": "long_q.jsonl"}
+    assert layout.held_out == ("heldout",)
+    assert len(load_pool(tmp_path / "d", "hard")) == 4
+    assert len(load_material(tmp_path / "d", SFTOptions(material=["easy"]))) == 6
+    # and a pool file that holds held-out items (a renamed eval copied over it) is refused
+    (tmp_path / "d" / "long_q.jsonl").write_text((tmp_path / "d" / "heldout.jsonl").read_text())
+    with pytest.raises(InputError, match="holds held-out items"):
+        load_pool(tmp_path / "d", "hard")

@@ -9,16 +9,9 @@ import pytest
 
 from kgreason.cli import main
 from kgreason.config import experiment_scale
-from kgreason.experiments.distribution import (
-    ARM_FILE,
-    ARM_NAMES,
-    ARMS,
-    Experiment,
-    SeedResult,
-    arm_result,
-    select_arms,
-    vs_reference,
-)
+from kgreason.experiments.arms import ARM_FILE, ARM_NAMES, ARMS, select_arms
+from kgreason.experiments.distribution import Experiment
+from kgreason.experiments.report import SeedResult, arm_result, vs_reference
 from kgreason.io import InputError
 from kgreason.options import with_overrides
 

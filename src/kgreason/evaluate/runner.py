@@ -22,7 +22,7 @@ from kgreason.evaluate.shuffle import shuffle_report, shuffle_tasks
 from kgreason.io import JsonlAppender, atomic_write_json, iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import Episode, Task
-from kgreason.reward.parse import cut_after_answer
+from kgreason.reward.episode import scored_episode
 
 PREDICTIONS = "predictions.jsonl"
 SHUFFLED_PREDICTIONS = "predictions_shuffled.jsonl"
@@ -83,9 +83,9 @@ def answer_tasks(
     chunk = max(1, options.batch_size) * 4  # appended after each chunk: resume loses at most one chunk
     bar = None
     if options.progress:
-        from tqdm.auto import tqdm
+        from kgreason.console import progress
 
-        bar = tqdm(total=len(todo), desc=f"eval {phase}", unit="item")
+        bar = progress(len(todo), f"eval {phase}", unit="item")
     try:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
@@ -95,9 +95,9 @@ def answer_tasks(
                 if c.task_id in done:
                     continue
                 task = by_id[c.task_id]
-                text = cut_after_answer(c.text)  # the first answer line decides; a no-op when the sampler stopped there
-                ep = Episode(run=options.run, phase=phase, step=options.step, task_id=task.id, prompt=task.prompt,
-                             completion=text, reward=scorer.score(task, text), sample_index=c.sample_index)
+                # the first answer line decides (a no-op cut when the sampler stopped there)
+                ep = scored_episode(scorer, task, c.text, run=options.run, phase=phase, step=options.step,
+                                    sample_index=c.sample_index)
                 done[task.id] = ep
                 if sink is not None:
                     sink(ep)
@@ -112,6 +112,9 @@ def answer_tasks(
 def _answer_with_log(model: Any, tokenizer: Any, tasks: Sequence[Task], scorer: Any, options: EvalOptions,
                      phase: str, path: Path | None) -> dict[str, Episode]:
     done = {k: v for k, v in read_episodes(path).items()} if path else {}
+    already = sum(t.id in done for t in tasks)
+    if already:
+        print(f"eval {phase}: {already} of {len(tasks)} answers already written to {path}, continuing", flush=True)
     if path is None:
         return answer_tasks(model, tokenizer, tasks, scorer, options, phase, done)
     with JsonlAppender(path) as log:
@@ -176,6 +179,16 @@ def _drift(model: Any, tokenizer: Any, tasks: Sequence[Task], episodes: dict[str
     return (result.to_dict() if result else None), None
 
 
+def _log_chatter_near(out: Path) -> None:
+    """Library chatter to the run's log.txt when `out` is a run's eval/<phase>/ folder (as the
+    training phases do), else to <out>/log.txt (kgreason.console)."""
+    from kgreason.console import LOG_NAME, log_to
+
+    run_root = out.parent.parent
+    in_run = out.parent.name == "eval" and (run_root / "config.json").is_file()
+    log_to((run_root if in_run else out) / LOG_NAME)
+
+
 def evaluate_model(
     model: Any,
     tokenizer: Any,
@@ -199,6 +212,8 @@ def evaluate_model(
     opts = replace(options or EvalOptions(), **overrides)
     started = time.time()
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        _log_chatter_near(out)
     items = select_items(tasks, opts.max_items, opts.seed)
     scorer = Scorer(kg, preset=opts.reward_preset)
 

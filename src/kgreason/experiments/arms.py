@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from kgreason.io import InputError
+
+ARM_FILE = "arm.json"  # written last in an arm-seed's folder: it is finished
+EVAL_PHASE = "final"
 
 
 @dataclass(frozen=True)
@@ -52,3 +56,12 @@ def select_arms(names: Sequence[str]) -> list[Arm]:
     if any(a.needs_sft for a in ARMS if a.name in wanted):
         wanted.add("sft")
     return [a for a in ARMS if a.name in wanted]
+
+
+# --- layout ----------------------------------------------------------------------------------------
+def run_dir(out: Path, arm: Arm, seed: int) -> Path:
+    return out / "runs" / f"{arm.name}-s{seed}"
+
+
+def seeds_for(arm: Arm, n_seeds: int) -> list[int]:
+    return list(range(n_seeds)) if arm.seeded else [0]

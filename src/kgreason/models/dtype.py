@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from kgreason.argtypes import DTYPE_CHOICES  # declared once, beside the flags
 from kgreason.io import InputError
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -21,8 +22,6 @@ _DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "float": torch.float32,
 }
-
-DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
 
 
 def default_device() -> str:

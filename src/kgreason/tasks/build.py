@@ -7,7 +7,7 @@ is complete and is reused as it is; an interrupted build starts again. Torch-fre
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +40,41 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     write_dataset(dataset, folder)  # manifest.json last: it marks the folder complete
     counts = {name: len(tasks) for name, tasks in dataset.splits.items()} | {"facts": len(dataset.facts)}
     return {"kg": {"entities": len(kg.entities), "edges": len(kg.edges)}, "counts": counts}
+
+
+# --- which file is which -----------------------------------------------------------------------------
+DEFAULT_TRAINING_FILES = {"facts": "facts.jsonl", "easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Which file of a data folder holds each training material, and which splits are held out.
+
+    Read from manifest.json's split specs (`kgreason tasks generate --eval-name/--splits` may rename
+    them): `easy` is the one training split of at most 3 hops, `hard` the one of at least 4, `facts`
+    the facts file; a folder without a manifest (or with several candidates) uses the default names."""
+
+    files: dict[str, str]
+    held_out: tuple[str, ...]
+
+
+def data_layout(folder: str | Path) -> DataLayout:
+    files = dict(DEFAULT_TRAINING_FILES)
+    held_out: tuple[str, ...] = ("eval",)
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        return DataLayout(files, held_out)
+    manifest = read_json(path)
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    specs = config.get("splits") if isinstance(config, dict) else None
+    if not isinstance(specs, list) or not all(isinstance(s, dict) and s.get("name") for s in specs):
+        return DataLayout(files, held_out)
+    files["facts"] = f"{config.get('facts_name') or 'facts'}.jsonl"
+    train = [s for s in specs if not s.get("held_out")]
+    for material, fits in (("easy", lambda s: int(s.get("max_hops", 99)) <= 3),
+                           ("hard", lambda s: int(s.get("min_hops", 0)) >= 4)):
+        found = [s["name"] for s in train if fits(s)]
+        if len(found) == 1:
+            files[material] = f"{found[0]}.jsonl"
+    held_out = tuple(s["name"] for s in specs if s.get("held_out")) or held_out
+    return DataLayout(files, held_out)

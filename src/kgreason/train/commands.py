@@ -82,10 +82,11 @@ def check_inputs(data: Path, kg: Path | None, need_kg: bool, needed: list[str]) 
         load_kg(kg_path)
 
 
-def _pool_files(distribution: str) -> list[str]:
-    from kgreason.train.rsft import POOL_FILES
+def _pool_files(data: Path, distribution: str) -> list[str]:
+    from kgreason.tasks.build import data_layout
 
-    return list(POOL_FILES.values()) if distribution in ("mixed", "curriculum") else [POOL_FILES[distribution]]
+    files = data_layout(data).files
+    return [files["easy"], files["hard"]] if distribution in ("mixed", "curriculum") else [files[distribution]]
 
 
 def _check_init_adapter(value: str) -> None:
@@ -158,9 +159,10 @@ def cmd_train_sft(args: argparse.Namespace) -> int:
 
     options = options_from_args(SFTOptions, args)
     options.validate()
-    from kgreason.train.sft import MATERIAL_FILES
+    from kgreason.tasks.build import data_layout
 
-    check_inputs(args.data, args.kg, False, [MATERIAL_FILES[m] for m in options.material])
+    files = data_layout(args.data).files
+    check_inputs(args.data, args.kg, False, [files[m] for m in options.material])
     with _open_run(args, "sft", options) as run:
         data = stage_inputs(run, args.data, args.kg, need_kg=False)
         info = run_sft(run, args.model, data, options)
@@ -181,7 +183,7 @@ def cmd_train_rsft(args: argparse.Namespace) -> int:
 
     options = options_from_args(RSFTOptions, args)
     options.validate()
-    check_inputs(args.data, args.kg, True, _pool_files(options.distribution))
+    check_inputs(args.data, args.kg, True, _pool_files(args.data, options.distribution))
     _check_init_adapter(args.init_adapter)
     with _open_run(args, "rsft", options, {"init_adapter": args.init_adapter}) as run:
         data = stage_inputs(run, args.data, args.kg, need_kg=True)
@@ -207,7 +209,7 @@ def cmd_train_grpo(args: argparse.Namespace) -> int:
 
     options = options_from_args(GRPOOptions, args)
     options.validate()
-    check_inputs(args.data, args.kg, True, _pool_files(options.distribution))
+    check_inputs(args.data, args.kg, True, _pool_files(args.data, options.distribution))
     _check_init_adapter(args.init_adapter)
     with _open_run(args, "grpo", options, {"init_adapter": args.init_adapter}) as run:
         data = stage_inputs(run, args.data, args.kg, need_kg=True)

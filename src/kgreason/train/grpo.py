@@ -18,8 +18,8 @@ from typing import Any
 
 from kgreason.config import GRPOOptions
 from kgreason.io import InputError
-from kgreason.records import Episode, Task
-from kgreason.reward.parse import cut_after_answer
+from kgreason.records import Task
+from kgreason.reward.episode import scored_episode
 from kgreason.train.runs import Run, dump_options
 from kgreason.train.sft import name_base_in_adapter, remove_checkpoints, shared_trainer_args
 
@@ -43,10 +43,13 @@ class KGReward:
         sums: dict[str, float] = defaultdict(float)
         for completion, tid in zip(completions, task_id, strict=True):
             task = self.tasks[tid]
-            # TRL generates past the answer line; cut there with the samplers' rule, so GRPO scores
-            # and logs the same text that evaluation and RSFT would have kept.
-            text = cut_after_answer(completion_text(completion))
-            breakdown = self.scorer.score(task, text)
+            # TRL generates past the answer line; scored_episode cuts there with the samplers' rule,
+            # so GRPO scores and logs the same text that evaluation and RSFT would have kept.
+            index = self._seen[(step, tid)]
+            self._seen[(step, tid)] += 1
+            episode = scored_episode(self.scorer, task, completion_text(completion), phase=self.phase, step=step,
+                                     run=self.run.name if self.run is not None else "grpo", sample_index=index)
+            breakdown = episode.reward
             rewards.append(float(breakdown.total))
             for name, value in breakdown.components.items():
                 sums[f"kg/{name}"] += float(value)
@@ -55,12 +58,8 @@ class KGReward:
             sums["kg/faithful"] += float(breakdown.faithful)
             sums["kg/path_coverage"] += float(breakdown.path_coverage)
             sums["kg/valid_hops"] += float(breakdown.valid_hops)
-            index = self._seen[(step, tid)]
-            self._seen[(step, tid)] += 1
             if self.run is not None:
-                self.run.append_episode(Episode(run=self.run.name, phase=self.phase, step=step, task_id=tid,
-                                                prompt=task.prompt, completion=text, reward=breakdown,
-                                                sample_index=index))
+                self.run.append_episode(episode)
         if log_metric is not None and rewards:
             for name, total in sums.items():
                 log_metric(name, total / len(rewards))
@@ -133,17 +132,19 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    from kgreason.console import LOG_NAME, log_to
     from kgreason.models import load_model
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
     from kgreason.train.rsft import _load_run_kg
     from kgreason.train.sft import _last_checkpoint
-    from kgreason.train.tracking import RunMetricsCallback
+    from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
 
     options.validate()
     if run.is_done(phase):
         print(f"[{phase}] already done; reusing {run.adapter_dir(phase)}")
         return run.phase_info(phase) or {}
+    log_to(run.root / LOG_NAME)  # library chatter of this phase goes to the run's log.txt
     start = time.perf_counter()
     kg = kg if kg is not None else _load_run_kg(data_dir)
     tasks = grpo_tasks(Path(data_dir), options)
@@ -162,10 +163,12 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
         peft_config=None if init_adapter is not None else options.train.lora.peft_config(),
         callbacks=[RunMetricsCallback(run, phase), *(callbacks or [])],
     )
+    quiet_trainer(trainer, phase.upper())  # one progress bar; no Trainer log dicts on the console
     resume = _last_checkpoint(output_dir)
     print(f"[{phase}] GRPO on {len(tasks)} {options.distribution} questions, group size "
           f"{options.num_generations}, beta {options.beta}, {options.train.max_steps} steps"
-          + (f"; resuming from {resume}" if resume else ""))
+          + (f"; resuming GRPO from checkpoint step {Path(resume).name.removeprefix('checkpoint-')}"
+             if resume else ""))
     out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():

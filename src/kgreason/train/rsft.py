@@ -28,13 +28,10 @@ from typing import Any
 
 from kgreason.config import RSFTOptions
 from kgreason.io import InputError
-from kgreason.records import Completion, Episode, RewardBreakdown, Task
-from kgreason.reward.parse import cut_after_answer
+from kgreason.records import Completion, RewardBreakdown, Task
+from kgreason.reward.episode import scored_episode
 from kgreason.train.runs import Run, dump_options, is_main_process, main_process_first
 from kgreason.train.sft import remove_checkpoints, task_example, train_lora
-
-POOL_FILES = {"easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
-HELD_OUT_SPLITS = ("eval",)
 
 
 # --- selection -----------------------------------------------------------------------------------
@@ -114,13 +111,15 @@ def select_winners(task_id: str, samples: Sequence[Scored], keep: int = 1, faith
 # --- questions -----------------------------------------------------------------------------------
 def load_pool(data_dir: Path, name: str) -> list[Task]:
     """A training pool (train_easy / train_hard); refuses held-out items so eval never leaks in."""
+    from kgreason.tasks.build import data_layout
     from kgreason.tasks.generate import load_tasks
 
-    path = Path(data_dir) / POOL_FILES[name]
+    layout = data_layout(data_dir)
+    path = Path(data_dir) / layout.files[name]
     if not path.exists():
         raise InputError(f"{path}: file not found (the {name} training pool); generate it with `kgreason tasks generate`")
     tasks = load_tasks(path)
-    leaked = [t.id for t in tasks if t.split in HELD_OUT_SPLITS]
+    leaked = [t.id for t in tasks if t.split in layout.held_out]
     if leaked:
         raise InputError(f"{path}: holds held-out items ({', '.join(leaked[:3])} ...); RSFT never trains on eval items")
     return tasks
@@ -174,8 +173,7 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
                  adapter: Path | None, scorer: Any, options: RSFTOptions, state: RoundState,
                  sampler_factory: SamplerFactory | None = None) -> None:
     """Sample, score and select for every unfinished question, appending as it goes."""
-    from tqdm import tqdm
-
+    from kgreason.console import progress
     from kgreason.models import load_model
     from kgreason.sampling import SamplingParams
     from kgreason.tasks.format import chat_messages
@@ -187,8 +185,8 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
     sampler = (sampler_factory or _default_sampler)(model, tokenizer, options.backend)
     params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
                             max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + round_index)
-    bar = tqdm(total=len(questions), initial=len(questions) - len(todo), unit="q",
-               desc=f"[{phase}] round {round_index}: sample k={options.k} + score")
+    bar = progress(len(questions), f"[{phase}] round {round_index}: sample k={options.k} + score", unit="q",
+                   initial=len(questions) - len(todo))
     for start in range(0, len(todo), options.chunk):
         chunk = todo[start:start + options.chunk]
         completions = sampler.generate([(t.id, chat_messages(t)) for t in chunk], params, progress=False)
@@ -216,15 +214,16 @@ def record_question(run: Run, phase: str, round_index: int, step: int, task: Tas
     """Score one question's samples, select its winners, append its episodes then its metrics line."""
     # The sampler already cut at the answer line when it stopped there; cutting again (a no-op
     # then) keeps a run-on sample's tail out of the scored text and the fine-tuning targets.
-    texts = [(c.sample_index, cut_after_answer(c.text)) for c in sorted(completions, key=lambda c: c.sample_index)]
-    scored = [Scored(index, text, scorer.score(task, text)) for index, text in texts]
+    episodes = [scored_episode(scorer, task, c.text, run=run.name, phase=phase, step=step,
+                               sample_index=c.sample_index, round=round_index)
+                for c in sorted(completions, key=lambda c: c.sample_index)]
+    scored = [Scored(ep.sample_index, ep.completion, ep.reward) for ep in episodes]
     outcome = select_winners(task.id, scored, keep=options.keep, faithful_only=options.faithful_only,
                              frontier=options.frontier)
     kept = set(outcome.kept)
-    for s in scored:
-        run.append_episode(Episode(run=run.name, phase=phase, step=step, task_id=task.id, prompt=task.prompt,
-                                   completion=s.text, reward=s.reward, sample_index=s.sample_index,
-                                   round=round_index, kept=s.sample_index in kept))
+    for ep in episodes:
+        ep.kept = ep.sample_index in kept
+        run.append_episode(ep)
     # Written last: this line is what marks the question finished for a resumed round.
     run.log_metrics(phase, step, {**outcome.metrics(), "hop_len": task.hop_len}, round=round_index)
     return outcome

@@ -21,9 +21,6 @@ from kgreason.io import InputError
 from kgreason.records import Task
 from kgreason.train.runs import Run, dump_options
 
-# Task files in a data folder, by material name (see kgreason.tasks.generate).
-MATERIAL_FILES = {"facts": "facts.jsonl", "easy": "train_easy.jsonl", "hard": "train_hard.jsonl"}
-
 
 @dataclass
 class TrainResult:
@@ -75,12 +72,14 @@ def fact_examples(records: list[dict], path: Path) -> list[dict]:
 def load_material(data_dir: Path, options: SFTOptions) -> list[dict]:
     """All SFT examples the material flags ask for, read from a data folder (kgreason tasks generate)."""
     from kgreason.io import read_jsonl
+    from kgreason.tasks.build import data_layout
     from kgreason.tasks.generate import load_tasks
 
     options.validate()
+    files = data_layout(data_dir).files
     examples: list[dict] = []
     for i, material in enumerate(options.material):
-        path = Path(data_dir) / MATERIAL_FILES[material]
+        path = Path(data_dir) / files[material]
         if not path.exists():
             raise InputError(f"{path}: file not found (needed by --material {material}); "
                              "generate it with `kgreason tasks generate`")
@@ -305,9 +304,12 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     from datasets import Dataset
     from trl import SFTTrainer
 
+    from kgreason.console import LOG_NAME, log_to
     from kgreason.models.dtype import default_device
-    from kgreason.train.tracking import RunMetricsCallback
+    from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
 
+    if run is not None:
+        log_to(run.root / LOG_NAME)  # library chatter of this phase goes to the run's log.txt
     if not examples:
         raise InputError(f"{phase}: no training examples")
     if path not in TRAIN_PATHS:
@@ -329,11 +331,15 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
         peft_config=None if has_adapter else options.lora.peft_config(),
         callbacks=[RunMetricsCallback(run, phase, round_index), *(callbacks or [])],
     )
+    stage = phase.upper() + (f" round {round_index}" if round_index else "")
+    quiet_trainer(trainer, stage)
     if path == "fast":
         completion_lm_head_forward(trainer.model)
         if precision_flags(options.dtype, default_device()).get("bf16"):
             speed_up_lora(trainer.model)
     resume = _last_checkpoint(output_dir)
+    if resume:
+        print(f"resuming {stage} from checkpoint step {Path(resume).name.removeprefix('checkpoint-')}", flush=True)
     if resume and run is not None:
         run.log_metrics(phase, 0, {"resumed_from": resume}, round=round_index)
     out = trainer.train(resume_from_checkpoint=resume)
