@@ -569,3 +569,50 @@ def test_report_rendering_drops_active_content(markdown_text: str, forbidden: st
     html = render_markdown(f"# t\n\n{markdown_text}\n", image_url=lambda name: f"/files/{name}")
     assert forbidden not in html, html
     assert "<h1>t</h1>" in html
+
+
+# --- kgreason serve --open (issue 13) ------------------------------------------------------------
+@pytest.mark.parametrize("open_flag", [True, False])
+def test_serve_open_opens_the_browser_once_the_server_listens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              open_flag: bool) -> None:
+    import socket
+    import time
+    import webbrowser
+
+    import uvicorn
+
+    from kgreason.cli import main
+
+    opened: list[tuple[str, bool]] = []
+    listening = threading.Event()
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append((url, listening.is_set())) or True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def fake_run(app, host: str, port: int, log_level: str) -> None:
+        time.sleep(0.5)  # the page must not open before the server listens
+        with socket.socket() as srv:
+            srv.bind((host, port))
+            srv.listen()
+            listening.set()
+            deadline = time.monotonic() + (5 if open_flag else 1)
+            while not opened and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    fx.write_run(tmp_path, "r")
+    argv = ["serve", "--runs", str(tmp_path), "--port", str(port)] + (["--open"] if open_flag else [])
+    assert main(argv) == 0
+    if open_flag:
+        assert opened == [(f"http://127.0.0.1:{port}/", True)]
+    else:
+        assert opened == []
+
+
+def test_page_url_reaches_a_wildcard_bind_through_loopback() -> None:
+    from kgreason.serve.commands import page_url
+
+    assert page_url("0.0.0.0", 80) == "http://127.0.0.1:80/"
+    assert page_url("::", 8765) == "http://[::1]:8765/"
+    assert page_url("localhost", 1) == "http://localhost:1/"

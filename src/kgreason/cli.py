@@ -308,8 +308,10 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", default=None, metavar="DIR",
                    help="write a static copy of the replay views to DIR instead of serving (= `kgreason export demo`)")
     from kgreason.export.commands import add_demo_caps  # torch-free
+    from kgreason.serve.commands import add_serve_options  # torch-free
 
     add_demo_caps(p)
+    add_serve_options(p)
 
 
 # --- export --------------------------------------------------------------------------------------

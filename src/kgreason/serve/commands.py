@@ -3,10 +3,58 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+import threading
+import time
+import webbrowser
 from pathlib import Path
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+OPEN_WAIT_S = 30.0
+
+
+def add_serve_options(p: argparse.ArgumentParser) -> None:
+    """`kgreason serve` options that belong to the server itself (cli.py declares the rest)."""
+    p.add_argument("--open", action="store_true",
+                   help="open the demo in the default web browser once the server is listening")
+
+
+def page_url(host: str, port: int) -> str:
+    """The address to browse to: a wildcard bind is reached through the loopback address."""
+    if host in ("0.0.0.0", "", "*"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def open_when_listening(url: str, host: str, port: int, timeout_s: float = OPEN_WAIT_S) -> threading.Thread:
+    """Open `url` in the browser as soon as something accepts connections on host:port.
+
+    Opening before uvicorn listens gives the user an error page, and uvicorn.run blocks, so a
+    thread polls the port and opens the page once; it gives up quietly after `timeout_s`.
+    """
+    connect_host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else ("::1" if host == "::" else host)
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((connect_host, port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            print(f"kgreason serve: the server did not start listening in {timeout_s:.0f} s; "
+                  f"open {url} yourself", file=sys.stderr)
+            return
+        if not webbrowser.open(url):
+            print(f"kgreason serve: no browser could be opened; open {url} yourself", file=sys.stderr)
+
+    thread = threading.Thread(target=wait_then_open, daemon=True, name="kgreason-open-browser")
+    thread.start()
+    return thread
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -29,6 +77,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.host not in LOCAL_HOSTS:
         print(f"kgreason serve: warning: listening on {args.host} exposes your runs and live generation "
               "to the network", file=sys.stderr)
-    print(f"kgreason demo over {runs.resolve()}: http://{args.host}:{args.port}/", file=sys.stderr)
+    url = page_url(args.host, args.port)
+    print(f"kgreason demo over {runs.resolve()}: {url}", file=sys.stderr)
+    if getattr(args, "open", False):
+        open_when_listening(url, args.host, args.port)
     uvicorn.run(create_app(runs), host=args.host, port=args.port, log_level=args.log_level)
     return 0
