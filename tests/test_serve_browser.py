@@ -384,3 +384,30 @@ def test_landing_page_opens_the_newest_real_run_and_groups_arms(browser, tmp_pat
         pg.wait_for_function("document.querySelector('#kg-info').textContent.includes('24 entities')")
         assert pg.locator("#banner.error:not([hidden])").count() == 0
         pg.close()
+
+
+LABEL_OVERLAPS = """() => { const bs = S.cys.kg.nodes().map(n => n.boundingBox({includeLabels: true, includeOverlays: false}));
+  let c = 0; for (let i = 0; i < bs.length; i++) for (let j = i + 1; j < bs.length; j++) { const a = bs[i], b = bs[j];
+  if (a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2) c++; } return c; }"""
+
+
+def test_graph_view_labels_do_not_overlap_around_a_hub(browser, tmp_path: Path) -> None:
+    import json
+
+    from kgreason.kg.builtin import build_devops_kg
+
+    run = fx.write_run(tmp_path, "hub-run")
+    kg = build_devops_kg(seed=0, size="small")
+    (run / "data" / "kg.json").write_text(json.dumps(kg.to_dict()))
+    hubs = sorted(kg.entities, key=lambda e: -kg.degree(e))
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.goto(f"{srv.url}/#graph")
+        pg.wait_for_function("S.cys.kg && S.cys.kg.nodes().length > 0")
+        for entity in (hubs[0], hubs[len(hubs) // 4]):  # the busiest entity and a middling one
+            pg.evaluate("id => openEntity(id)", entity)
+            pg.wait_for_function("id => S.cys.kg.nodes('.center').map(n => n.id())[0] === id", arg=entity)
+            if entity == hubs[0]:
+                assert pg.evaluate("S.cys.kg.nodes().length") > 8  # enough neighbours to crowd a ring
+            assert pg.evaluate(LABEL_OVERLAPS) == 0, entity
+        pg.close()

@@ -356,7 +356,12 @@ const CY_STYLE = [
   { selector: "node.option", style: { "border-width": 2, "border-color": "#8250df" } },
   { selector: "node.trace", style: { "border-width": 3, "border-color": "#cf222e" } },
   { selector: "node.center", style: { "background-color": "#0969da", width: 24, height: 24 } },
-  { selector: "edge", style: { width: 1, "line-color": "#d0d7de", "target-arrow-color": "#d0d7de", "target-arrow-shape": "triangle", "curve-style": "bezier", label: "data(label)", "font-size": 7, color: "#57606a" } },
+  { selector: "edge", style: { width: 1, "line-color": "#d0d7de", "target-arrow-color": "#d0d7de", "target-arrow-shape": "triangle", "curve-style": "bezier", label: "data(label)", "font-size": 7, color: "#57606a",
+                                "text-rotation": "autorotate", "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 1 } },
+  // ring labels point away from the centre, so neighbouring labels extend apart instead of into each other
+  { selector: "node.lbl-right", style: { "text-valign": "center", "text-halign": "right", "text-margin-x": 4, "text-margin-y": 0 } },
+  { selector: "node.lbl-left", style: { "text-valign": "center", "text-halign": "left", "text-margin-x": -4, "text-margin-y": 0 } },
+  { selector: "node.lbl-top", style: { "text-valign": "top", "text-halign": "center", "text-margin-y": -3 } },
   { selector: "edge.gold", style: { width: 4, "line-color": "#d4a72c", "target-arrow-color": "#d4a72c" } },
   { selector: "edge.claim-true", style: { width: 2.5, "line-color": "#1a7f37", "target-arrow-color": "#1a7f37" } },
   { selector: "edge.claim-false", style: { width: 2.5, "line-color": "#cf222e", "target-arrow-color": "#cf222e", "line-style": "dashed" } },
@@ -688,6 +693,50 @@ async function kgSearch() {
   $("#kg-results").replaceChildren(el("li", { class: "muted", text: `${d.total} match(es)` }),
     ...d.items.map((e) => el("li", { onclick: () => guarded(() => openEntity(e.id)) }, `${e.label} `, el("span", { class: "muted", text: `${e.type || ""} · ${e.degree} edges` }))));
 }
+// The entity in the middle and its neighbours on a ring (two for many) whose circumference fits
+// their labels side by side (9px labels, about 5.5px a character); labels point outward (see
+// CY_STYLE). The concentric layout this replaces piled labels on top of each other around a hub.
+function ringLayout(center, nodes) {
+  const others = nodes.filter((n) => n.id !== center);
+  const width = (n) => 5.5 * String(n.label || n.id).length + 24;
+  const widest = Math.max(0, ...others.map(width));
+  // many neighbours: two rings, alternating, so each ring holds half the labels and the drawing
+  // stays large enough to read; the outer ring sits beyond the inner ring's longest label
+  const rings = others.length > 12 ? 2 : 1;
+  const need = others.reduce((a, n) => a + Math.max(40, width(n) * 0.75), 0) / rings;
+  const r1 = Math.max(110, need / (2 * Math.PI), others.length > 2 ? widest * 0.9 : 0);
+  const r2 = r1 + widest * 0.55 + 30;
+  const pos = { [center]: { x: 0, y: 0 } }, side = {};
+  others.forEach((n, i) => {
+    const a = -Math.PI / 2 + (2 * Math.PI * i) / others.length;
+    const r = rings === 2 && i % 2 ? r2 : r1;
+    pos[n.id] = { x: r * Math.cos(a), y: r * Math.sin(a) };
+    const c = Math.cos(a), s = Math.sin(a);
+    side[n.id] = Math.abs(c) > 0.35 ? (c > 0 ? "lbl-right" : "lbl-left") : (s < 0 ? "lbl-top" : "");
+  });
+  return { pos, side };
+}
+// whatever the estimate above missed (fonts differ): move a neighbour outward, a step at a time,
+// while its label box overlaps another's; the centre stays put
+function spreadLabels(cy, center) {
+  const box = (n) => n.boundingBox({ includeLabels: true, includeOverlays: false });
+  const hit = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
+  const nodes = cy.nodes().toArray();
+  for (let pass = 0; pass < 40; pass++) {
+    let moved = false;
+    for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) {
+      if (!hit(box(nodes[i]), box(nodes[j]))) continue;
+      const [a, b] = [nodes[i], nodes[j]].map((n) => n.position());
+      const far = nodes[i].id() === center ? nodes[j] : nodes[j].id() === center ? nodes[i]
+        : (Math.hypot(a.x, a.y) >= Math.hypot(b.x, b.y) ? nodes[i] : nodes[j]);
+      const p = far.position(), r = Math.hypot(p.x, p.y) || 1;
+      far.position({ x: p.x * (r + 16) / r, y: p.y * (r + 16) / r });
+      moved = true;
+    }
+    if (!moved) break;
+  }
+  cy.fit(undefined, 30);
+}
 async function openEntity(id, push = true) {
   const d = await api("/api/kg/entity?" + q({ run: S.run, id, limit: 80 }));
   if (push && S.kgTrail[S.kgTrail.length - 1] !== id) S.kgTrail.push(id);
@@ -699,10 +748,12 @@ async function openEntity(id, push = true) {
     el("div", { class: "muted", text: `${d.out} outgoing, ${d.in} incoming${d.truncated ? " (drawing truncated)" : ""}` }),
     ...Object.entries(byRel).map(([k, ids]) => el("div", {}, el("b", { text: k + ": " }),
       ...ids.map((t, i) => el("span", {}, i ? ", " : "", el("a", { class: "follow", "data-entity": t, text: label[t] || t, onclick: () => guarded(() => openEntity(t)) }))))));
-  const els = d.nodes.map((n) => ({ data: { id: n.id, label: n.label }, classes: n.id === id ? "center" : "" }))
+  const ring = ringLayout(id, d.nodes);
+  const els = d.nodes.map((n) => ({ data: { id: n.id, label: n.label }, position: ring.pos[n.id], classes: n.id === id ? "center" : ring.side[n.id] }))
     .concat(d.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.src, target: e.dst, label: d.phrases[e.rel] || e.rel } })));
   if (S.cys.kg) S.cys.kg.destroy();
-  S.cys.kg = cytoscape({ container: $("#kg-cy"), elements: els, style: CY_STYLE, maxZoom: 1.6, layout: { name: "concentric", concentric: (n) => (n.id() === id ? 2 : 1), animate: false, minNodeSpacing: 30 } });
+  S.cys.kg = cytoscape({ container: $("#kg-cy"), elements: els, style: CY_STYLE, maxZoom: 1.6, layout: { name: "preset", fit: true, padding: 30 } });
+  spreadLabels(S.cys.kg, id);
   S.cys.kg.on("tap", "node", (ev) => { if (ev.target.id() !== id) guarded(() => openEntity(ev.target.id())); });
 }
 
