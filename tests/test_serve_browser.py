@@ -411,3 +411,22 @@ def test_graph_view_labels_do_not_overlap_around_a_hub(browser, tmp_path: Path) 
                 assert pg.evaluate("S.cys.kg.nodes().length") > 8  # enough neighbours to crowd a ring
             assert pg.evaluate(LABEL_OVERLAPS) == 0, entity
         pg.close()
+
+
+def test_try_it_without_eval_items_says_so_and_cannot_ask(browser, tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path, "arm-like")
+    (run / "data" / "eval.jsonl").unlink()  # like an experiment arm: no task files of its own
+    (run / "data" / "train_easy.jsonl").unlink()
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page()
+        pg.goto(f"{srv.url}/#tryit")
+        pg.wait_for_selector("[data-testid=try-no-items]")
+        assert "no eval items" in pg.inner_text("#try-question")
+        assert pg.is_disabled("#try-ask")
+        pg.check("input[name=try-mode][value=compose]")  # the run still has its KG: compose works
+        assert pg.is_disabled("#try-ask")
+        pg.fill("#try-start", "symptom_2")
+        pg.click("#try-compose")
+        pg.wait_for_function("document.querySelector('#try-question').textContent.includes('Symptom2Error')")
+        assert pg.is_enabled("#try-ask")
+        pg.close()

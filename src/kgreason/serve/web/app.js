@@ -482,7 +482,8 @@ function showChosenItem() {
   $("#try-compose-box").hidden = tryMode() !== "compose";
   if (tryMode() === "item") {
     const t = S.tryTasks && S.tryTasks[$("#try-item").value];
-    $("#try-question").replaceChildren(t ? questionBox(t) : el("span", { class: "muted", text: "no eval items in this run" }));
+    $("#try-question").replaceChildren(t ? questionBox(t) : el("span", { class: "muted", "data-testid": "try-no-items",
+      text: "This run has no eval items (data/eval.jsonl), so there is nothing to ask; compose a question instead if it has a KG." }));
     if (S.tryShown !== $("#try-item").value) {  // another question: the last answer and its graph do not belong to it
       S.tryShown = $("#try-item").value;
       clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").textContent = "";
@@ -490,13 +491,22 @@ function showChosenItem() {
   } else {
     $("#try-question").replaceChildren(S.composed ? questionBox(S.composed.task) : el("span", { class: "muted", text: "choose a start entity and a relation chain, then Compose" }));
   }
+  updateAsk();
+}
+// Ask works only with a model and a question: a run without eval items (an experiment arm, say)
+// used to offer an empty list with Ask enabled
+function updateAsk() {
+  const question = tryMode() === "item" ? !!(S.tryTasks && S.tryTasks[$("#try-item").value]) : !!S.composed;
+  const model = $("#try-model").options.length > 0;
+  $("#try-ask").disabled = !!S.asking || !question || !model;
+  $("#try-ask").title = !model ? "this run's config.json names no model" : !question ? "choose or compose a question first" : "";
 }
 function composeSpec() {
   return { start: $("#try-start").value.trim(), chain: [...document.querySelectorAll("#try-chain select")].map((s) => s.value),
            seed: parseInt($("#try-seed").value || "0", 10) };
 }
 async function compose() {
-  S.composed = null;
+  S.composed = null; updateAsk();
   const spec = composeSpec();
   const d = await api("/api/compose", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ run: S.run, ...spec }) });
   S.composed = { ...d, spec };
@@ -526,7 +536,7 @@ async function ask() {
   // keeps its own gold path (it is this question's, and has no claimed hops yet)
   clearGraph("try-graph");
   if (tryMode() === "compose" && S.composed) drawPath("try-graph", S.composed.graph, []);
-  $("#try-ask").disabled = true;
+  S.asking = true; updateAsk();
   const cancel = $("#try-cancel");
   try {
     const job = await api("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
@@ -556,7 +566,7 @@ async function ask() {
         status.textContent = "error: " + msg; reject(new Error(msg));
       });
     });
-  } finally { $("#try-ask").disabled = false; cancel.hidden = true; }
+  } finally { S.asking = false; updateAsk(); cancel.hidden = true; }
 }
 async function showTryResult(d) {
   const r = d.reward || {};
