@@ -38,11 +38,17 @@ def _cmd(sub: argparse._SubParsersAction, name: str, help: str, handler: Handler
     # The command list %-formats `help` (so it spells a percent sign %%); a description is printed as is.
     p = sub.add_parser(name, help=help, description=help.replace("%%", "%"), formatter_class=_HelpFormatter, **kw)
     p.set_defaults(handler=handler)
+    # Also accepted after the command; SUPPRESS so it does not reset a `kgreason -v COMMAND`.
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
     return p
 
 
+_VERBOSE_HELP = ("show the libraries' warnings, progress bars and the Trainer's log lines (otherwise they go to "
+                 "the run's log.txt, or nowhere, and each stage shows one progress bar)")
+
+
 def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
-    p = sub.add_parser(name, help=help, description=help)
+    p = sub.add_parser(name, help=help, description=help.replace("%%", "%"))
     p.set_defaults(handler=lambda _a, p=p: (p.print_help(), 2)[1])
     return p.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -451,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kgreason import __version__
 
     parser.add_argument("--version", action="version", version=f"kgreason {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_kg_commands(sub)
     _add_tasks_commands(sub)
@@ -476,6 +483,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    from kgreason.console import quiet_console, set_verbose
+
+    set_verbose(bool(getattr(args, "verbose", False)))
+    quiet_console()  # library chatter off the console (-v keeps it); torch-side commands do the rest
     from kgreason.io import InputError
     from kgreason.kg.graph import KGError
 

@@ -114,9 +114,9 @@ def mean_token_kl(
     model.eval()
     batches = list(_batches(len(encoded), batch_size))
     if progress:
-        from tqdm.auto import tqdm
+        from kgreason.console import track
 
-        batches = tqdm(batches, desc="drift (KL vs base)", unit="batch")
+        batches = track(batches, "drift (KL vs base)", unit="batch")  # type: ignore[assignment]
     try:
         with torch.no_grad():
             for idx in batches:

@@ -85,7 +85,7 @@ def answer_tasks(
     if options.progress:
         from kgreason.console import progress
 
-        bar = progress(len(todo), f"eval {phase}", unit="item")
+        bar = progress(len(todo), _stage(phase), unit="item")
     try:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
@@ -109,12 +109,17 @@ def answer_tasks(
     return done
 
 
+def _stage(phase: str) -> str:
+    """How the console names an evaluation: "eval sft", or just "eval" for a standalone one."""
+    return phase if phase.startswith("eval") else f"eval {phase}"
+
+
 def _answer_with_log(model: Any, tokenizer: Any, tasks: Sequence[Task], scorer: Any, options: EvalOptions,
                      phase: str, path: Path | None) -> dict[str, Episode]:
     done = {k: v for k, v in read_episodes(path).items()} if path else {}
     already = sum(t.id in done for t in tasks)
     if already:
-        print(f"eval {phase}: {already} of {len(tasks)} answers already written to {path}, continuing", flush=True)
+        print(f"{_stage(phase)}: {already} of {len(tasks)} answers already written to {path}, continuing", flush=True)
     if path is None:
         return answer_tasks(model, tokenizer, tasks, scorer, options, phase, done)
     with JsonlAppender(path) as log:

@@ -65,8 +65,10 @@ def load_model(
     `trainable` keeps adapter weights trainable; `merge` folds the adapter in for fast sampling.
     The model carries `kgreason_ref` / `kgreason_adapter` so samplers can record provenance.
     """
+    from kgreason.console import quiet_libraries
     from kgreason.models.dtype import default_device, resolve_dtype
 
+    quiet_libraries()  # every torch-side command loads a model first: library chatter off the console from here
     if ref is None:
         if adapter is None:
             from kgreason.io import InputError

@@ -259,13 +259,13 @@ class HFSampler(Sampler):
         handed = [0] * len(items)
         model_name = getattr(self.model, "kgreason_ref", None) or str(getattr(self.model, "name_or_path", ""))
         adapter = getattr(self.model, "kgreason_adapter", None)
-        from tqdm.auto import tqdm
+        from kgreason.console import progress as stage_progress
 
         was_training = self.model.training
         self.model.eval()
         start, new_tokens = time.perf_counter(), 0
         try:
-            with tqdm(total=len(items) * params.k, unit="sample", desc="sampling", disable=not progress) as bar:
+            with stage_progress(len(items) * params.k, "sampling", unit="sample", disable=not progress) as bar:
                 for done in self._run(prompts, [task_id for task_id, _ in items], params):
                     for row in done:
                         i = row.item

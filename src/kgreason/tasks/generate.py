@@ -559,9 +559,9 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
     rejections: dict[str, Counter] = {}
     iterator: Iterable[SplitSpec] = order
     if progress:
-        from tqdm import tqdm
+        from kgreason.console import track  # tqdm on a terminal, plain lines in a log file
 
-        iterator = tqdm(order, desc="splits", unit="split")
+        iterator = track(order, "splits", unit="split")
     for spec in iterator:
         shorter = held_out_min is not None and not spec.held_out and spec.max_hops < held_out_min
         cover = _shuffled_unique(eval_edges, gen.rng) if shorter else []

@@ -304,10 +304,11 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     from datasets import Dataset
     from trl import SFTTrainer
 
-    from kgreason.console import LOG_NAME, log_to
+    from kgreason.console import LOG_NAME, log_to, quiet_libraries
     from kgreason.models.dtype import default_device
     from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
 
+    quiet_libraries()
     if run is not None:
         log_to(run.root / LOG_NAME)  # library chatter of this phase goes to the run's log.txt
     if not examples:

@@ -28,6 +28,49 @@ class RunMetricsCallback(TrainerCallback):
         self.run.log_metrics(self.phase, state.global_step, values, round=self.round)
 
 
+class StageProgress(TrainerCallback):
+    """The training stage's one progress bar (kgreason.console.progress): optimizer steps with the
+    ETA and the latest loss, starting at the checkpoint's step when the phase resumes."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from kgreason.console import progress
+
+        if state.is_world_process_zero:
+            self.bar = progress(total=state.max_steps, desc=self.desc, unit="step", initial=state.global_step)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None and state.global_step > self.bar.n:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if self.bar is not None and logs and isinstance(logs.get("loss"), (int, float)):
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def quiet_trainer(trainer: Any, desc: str) -> None:
+    """Replace the Trainer's console output (its tqdm bar, or with disable_tqdm the printed log
+    dicts) by one `StageProgress` bar; the numbers go to metrics.jsonl through RunMetricsCallback.
+    With -v the Trainer keeps its own output."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from kgreason.console import is_verbose
+
+    if is_verbose():
+        return
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StageProgress(desc))
+
+
 class SimulatedInterruption(RuntimeError):
     """Raised by `InterruptAfterStep`; a RuntimeError so pytest does not treat it as Ctrl-C."""
 
