@@ -203,3 +203,29 @@ def test_a_crash_while_writing_leaves_the_previous_export_whole(run_dir, tmp_pat
     assert json.loads((out / EXPORT_FILE).read_text())["phase"] == "sft"
     assert (out / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temp folder left behind
+
+
+LLAMA_CPP_BIN = os.environ.get("LLAMA_CPP_BIN", "")  # a llama.cpp build's bin/ folder (llama-tokenize, llama-simple)
+
+
+@pytest.mark.skipif(not (Path(LLAMA_CPP_BIN) / "llama-simple").is_file(),
+                    reason="llama.cpp is not installed; set LLAMA_CPP_BIN to a build's bin/ folder to run")
+def test_llama_cpp_reads_the_gguf_like_transformers_reads_the_folder(exported, peft_logits, tmp_path):
+    """llama.cpp itself: the prompt tokenizes to the same ids and 40 greedy tokens give the same text."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_file = str(exported / GGUF_DIR / "model-f32.gguf")
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(PROMPT, encoding="utf-8")
+    tokenized = subprocess.run([str(Path(LLAMA_CPP_BIN) / "llama-tokenize"), "-m", gguf_file, "-f", str(prompt_file),
+                                "--ids", "--log-disable"], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(tokenized.stdout.strip().splitlines()[-1]) == peft_logits["rsft"][1]
+    run = subprocess.run([str(Path(LLAMA_CPP_BIN) / "llama-simple"), "-m", gguf_file, "-n", "40", PROMPT],
+                         capture_output=True, text=True, check=True, timeout=120)
+    ours = run.stdout[len(PROMPT):] if run.stdout.startswith(PROMPT) else run.stdout.split("TRACE:", 1)[-1]
+    tok = AutoTokenizer.from_pretrained(str(exported))
+    model = AutoModelForCausalLM.from_pretrained(str(exported), dtype=torch.float32)
+    ids = torch.tensor([peft_logits["rsft"][1]])
+    out = model.generate(ids, max_new_tokens=40, do_sample=False, eos_token_id=tok.eos_token_id)
+    theirs = tok.decode(out[0, ids.shape[1]:]).strip()
+    assert len(theirs) > 20 and ours.strip() == theirs
