@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench clean clean-runs
 
 $(STAMP): pyproject.toml src/kgreason/serve/web/package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,5 +29,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 
+# clean removes what `make setup` and the tools rebuild; never results. Runs and experiments hold
+# hours of training, so deleting them is its own target, and it asks (CONFIRM=yes for scripts).
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find src tests scripts -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
+	@if [ -n "$(wildcard runs experiments)" ]; then echo "kept $(wildcard runs experiments) (delete with make clean-runs)"; fi
+
+RESULTS = $(wildcard runs experiments)
+
+clean-runs:
+	@if [ -z "$(RESULTS)" ]; then echo "nothing to delete: no runs/ or experiments/"; exit 0; fi; \
+	echo "This deletes $(RESULTS): every trained adapter, evaluation and report in them."; \
+	if [ "$(CONFIRM)" != yes ]; then \
+	  printf 'Type yes to delete: '; read answer || answer=; \
+	  if [ "$$answer" != yes ]; then echo "kept $(RESULTS)"; exit 0; fi; \
+	fi; \
+	rm -rf $(RESULTS) && echo "deleted $(RESULTS)"

@@ -77,7 +77,8 @@ def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
     p = _cmd(
         kg,
         "import",
-        "Import a graph and write it as kg.json: kg.json or the hobby project's JSON (entities id/label/type, "
+        "Import a graph and write it as kg.json: kg.json or the hobby project's JSON (the graph format of "
+        "github.com/softwarewrighter/multi-hop-reasoning, a public multi-hop reasoning project: entities id/label/type, "
         "relations id/label, edges src/rel/dst), TSV/CSV rows 'head, relation, tail' with or without a "
         "header, or a packaged graph (builtin:umls). Relation phrases are derived from ids (caused_by -> "
         "'is caused by'); the hobby format's relations get its defaults (uses_tool -> 'uses', related_to "
@@ -151,7 +152,8 @@ def _add_tasks_commands(sub: argparse._SubParsersAction) -> None:
     ))
     add_audit_arguments(_cmd(
         tasks, "audit",
-        "Audit a task file (ours or the hobby project's): ill-posed items, letter balance, overlap with "
+        "Audit a task file (ours or the hobby project's, github.com/softwarewrighter/multi-hop-reasoning): "
+        "ill-posed items, letter balance, overlap with "
         "--against files, untaught edges, KG-oracle accuracy and every registered shortcut baseline with its "
         "confidence interval (add your own via KGREASON_PLUGINS). --strict exits 1 on any problem or a baseline "
         "above --max-shortcut.",
@@ -173,8 +175,10 @@ def _add_score_commands(sub: argparse._SubParsersAction) -> None:
         "RewardBreakdown per line and prints accuracy, format rate, mean reward and faithful share.",
         score,
     )
-    p.add_argument("--kg", required=True, help="the graph (kg.json or the hobby project's JSON)")
-    p.add_argument("--tasks", required=True, help="task JSONL (ours or the hobby project's)")
+    p.add_argument("--kg", required=True, help="the graph: kg.json or the hobby project's JSON "
+                   "(github.com/softwarewrighter/multi-hop-reasoning)")
+    p.add_argument("--tasks", required=True, help="task JSONL, ours or the hobby project's "
+                   "(github.com/softwarewrighter/multi-hop-reasoning)")
     p.add_argument("--completions", required=True,
                    help="JSONL of Completion records (task_id, text, ...) or {id|task_id, completion|text}")
     p.add_argument("--reward-preset", default="kgreason", type=at.reward_preset,

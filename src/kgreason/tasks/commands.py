@@ -34,7 +34,8 @@ def parse_hops(text: str) -> tuple[int, int]:
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kg", required=True, help="the graph: kg.json (or the hobby project's JSON)")
+    p.add_argument("--kg", required=True, help="the graph: kg.json or the hobby project's JSON "
+                   "(github.com/softwarewrighter/multi-hop-reasoning)")
     p.add_argument("--out", required=True, type=out_dir,
                    help="output folder for the split JSONL files, facts.jsonl, manifest.json")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed and graph give byte-identical files")
@@ -109,7 +110,8 @@ def generate_command(args: argparse.Namespace) -> int:
 
 
 def add_audit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="task JSONL to audit (ours or the hobby project's)")
+    p.add_argument("file", help="task JSONL to audit, ours or the hobby project's "
+                   "(github.com/softwarewrighter/multi-hop-reasoning)")
     p.add_argument("--kg", required=True, help="the graph the tasks were made from")
     p.add_argument("--against", nargs="*", default=[], metavar="TRAIN",
                    help="training files (task JSONL and/or facts.jsonl) to check overlap and taught edges against")
