@@ -94,7 +94,7 @@ MODEL_EXAMPLES = """examples:
   python -c "from transformers import AutoModelForCausalLM as M; M.from_pretrained('export/quick')"
 
   kgreason export model --run runs/quick --phase sft --out export/quick-sft --gguf
-  llama-cli -m export/quick-sft/gguf/model-f16.gguf -cnv      # llama.cpp, with the chat template inside
+  llama-cli -m export/quick-sft/gguf/model-f16.gguf -no-cnv -f prompt.txt -n 256 --temp 0   # prompt: README
 """
 
 
