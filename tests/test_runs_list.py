@@ -116,3 +116,28 @@ def test_unreadable_and_missing_folders(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "empty").mkdir()
     assert main(["runs", "list", "--runs", str(tmp_path / "empty")]) == 0
     assert "no runs under" in capsys.readouterr().out
+
+
+def test_run_json_prints_the_final_table_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """`kgreason run --json`: whatever the job prints goes to stderr; stdout is the table as JSON."""
+    import kgreason.train.pipeline as pipeline
+
+    def fake_pipeline(cfg: object, run_dir: Path | None, argv: list[str] | None = None) -> Run:
+        print("[data] generating tasks")  # the job's own console lines
+        run = make_run(Path(run_dir), "2026-01-01T10:00:00+00:00", {"base_eval": (0.25, 0.0), "sft_eval": (0.5, 0.3)})
+        run.update_phase("sft_eval", {"by_hop": {"4": 0.6, "5": 0.4}, "mean_reward": 0.7, "format_failure": 0.1})
+        return run
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_pipeline)
+    assert main(["run", "--run-dir", str(tmp_path / "job"), "--json"]) == 0
+    captured = capsys.readouterr()
+    table = json.loads(captured.out)
+    assert "[data] generating tasks" in captured.err
+    assert table["run"] == "job" and table["report"] == str(tmp_path / "job" / "report.md")
+    assert table["phases_done"] == ["sft", "base_eval", "sft_eval"]
+    assert [row["phase"] for row in table["table"]] == ["base", "sft"]
+    sft = table["table"][1]
+    assert sft["accuracy"] == pytest.approx(_interval(0.5, 0.45, 0.55, 40))
+    assert sft["faithful"] == pytest.approx(_interval(0.3, 0.28, 0.32, 40))
+    assert sft["by_hop"] == {"4": 0.6, "5": 0.4} and sft["mean_reward"] == 0.7 and sft["n"] == 40

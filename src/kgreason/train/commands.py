@@ -239,6 +239,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "kgreason/config.py's PipelineConfig, e.g. `sft: {train: {max_steps: 50}}`); flags override it")
     p.add_argument("--run-dir", type=out_dir_path,
                    help="run folder (default: runs/<profile>, or runs/<profile>-<hash> when options are overridden)")
+    p.add_argument("--json", action="store_true",
+                   help="print the final table as one JSON object on stdout; progress and messages go to stderr")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved options (as a --config file), the run folder, the stages and a time "
                         "estimate, and run nothing")
@@ -290,7 +292,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run_plan(cfg, Path(args.run_dir) if args.run_dir else default_run_dir(cfg)))
         return 0
+    if getattr(args, "json", False):
+        return _run_as_json(cfg, args)
     run_pipeline(cfg, args.run_dir, argv=sys.argv)
+    return 0
+
+
+def _run_as_json(cfg: Any, args: argparse.Namespace) -> int:
+    """`run --json`: the job as usual with its console output moved to stderr, then the final
+    table as one JSON object on stdout (kgreason.train.runs_list.run_table)."""
+    import contextlib
+    import json
+
+    from kgreason.train.pipeline import run_pipeline
+    from kgreason.train.runs_list import run_table
+
+    with contextlib.redirect_stdout(sys.stderr):
+        run = run_pipeline(cfg, args.run_dir, argv=sys.argv)
+    print(json.dumps(run_table(run.root)))
     return 0
 
 

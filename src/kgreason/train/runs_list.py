@@ -242,6 +242,27 @@ def to_json(runs: list[RunRow], experiments: list[ExperimentRow]) -> dict[str, A
     return {"runs": [asdict(r) for r in runs], "experiments": [asdict(e) for e in experiments]}
 
 
+def run_table(path: Path) -> dict[str, Any]:
+    """The phase table `kgreason run` prints, as data (`kgreason run --json`): per evaluated phase
+    accuracy and faithful share with their intervals, accuracy by hop, format failures, mean reward."""
+    run = Run.load(path)
+    summary = run.summary
+    phases = summary.get("phases") if isinstance(summary.get("phases"), dict) else {}
+    rows = []
+    for phase, info in phases.items():
+        if not (isinstance(info, dict) and info.get("done") and info.get("kind") == "eval"):
+            continue
+        figures = _eval_figures(run, phase, info)
+        if figures is None:
+            continue
+        rows.append({"phase": figures.phase, "accuracy": figures.accuracy, "faithful": figures.faithful,
+                     "by_hop": info.get("by_hop"), "format_failure": info.get("format_failure"),
+                     "mean_reward": info.get("mean_reward"), "n": info.get("n")})
+    done = [p for p, i in phases.items() if isinstance(i, dict) and i.get("done")]
+    return {"run": run.name, "run_dir": str(run.root), "report": str(run.root / "report.md"),
+            "phases_done": done, "table": rows}
+
+
 # --- command -----------------------------------------------------------------------------------
 def add_list_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", action="append", metavar="DIR",
