@@ -110,8 +110,8 @@ def answer_tasks(
 
 
 def _stage(phase: str) -> str:
-    """How the console names an evaluation: "eval sft", or just "eval" for a standalone one."""
-    return phase if phase.startswith("eval") else f"eval {phase}"
+    """How the console names an evaluation: "sft_eval" or "eval" as they are, "eval sft" for a bare phase."""
+    return phase if "eval" in phase.split("_") else f"eval {phase}"
 
 
 def _answer_with_log(model: Any, tokenizer: Any, tasks: Sequence[Task], scorer: Any, options: EvalOptions,
