@@ -117,6 +117,10 @@ def test_distribution_and_graph(page, site: Path) -> None:
     open_view(page, site, "distribution")
     page.wait_for_function("document.querySelectorAll('#dist-table tbody tr:not(.ref)').length === 3")  # arms, not baselines
     assert "75.0% [65.0, 85.0] (n=100)" in page.inner_text("#dist-table")
+    # the report's plot, copied into the copy (the server serves it from /api/experiment/file)
+    page.wait_for_function("(() => { const i = document.querySelector('#dist-report img');"
+                           " return !!i && i.complete && i.naturalWidth > 0; })()")
+    assert page.get_attribute("#dist-report img", "src").startswith("files/")
     open_view(page, site, "graph")
     page.wait_for_function("document.querySelector('#kg-info').textContent.includes('24 entities')")
     page.fill("#kg-q", "Cause4")  # answered in the browser from the run's entity list

@@ -97,6 +97,34 @@ def _page(index_html: str, runs_label: str) -> str:
     return html
 
 
+IMAGE_SRC = re.compile(r'(src=")(/api/experiment/file\?[^"]*)"')
+
+
+def _with_local_images(demo: Any, name: str, files_dir: Path, prefix: str) -> dict:
+    """The experiment's answer with its report's plots copied to files/ and pointed at there: the
+    server serves them from /api/experiment/file, which a static copy does not have."""
+    from html import unescape
+    from urllib.parse import parse_qs, urlsplit
+
+    from kgreason.serve.store import BadRequest, NotFound
+
+    answer = demo.experiment(name)
+
+    def local(match: re.Match) -> str:
+        file = (parse_qs(urlsplit(unescape(match.group(2))).query).get("file") or [""])[0]
+        try:
+            source = demo.experiment_file(name, file)  # the server's own check: a PNG inside the folder
+        except (NotFound, BadRequest):
+            return match.group(0)
+        files_dir.mkdir(exist_ok=True)
+        shutil.copyfile(source, files_dir / f"{prefix}{file}")
+        return f'{match.group(1)}files/{prefix}{file}"'
+
+    if isinstance(answer.get("report_html"), str):
+        answer["report_html"] = IMAGE_SRC.sub(local, answer["report_html"])
+    return answer
+
+
 def _slim_eval(phase: dict) -> dict:
     """An eval phase without `metrics.options.train_tasks`: evaluations record every training item
     there (3.3 MB per phase on the quick preset), which no view reads; the count stays."""
@@ -213,8 +241,9 @@ def export_demo(runs_dir: str | Path, out: str | Path, max_groups: int = 200, ma
         runs = {}
         for card in listing["runs"]:
             runs[card["name"]] = _export_run(w, demo, card["name"], max_groups, max_entities)
-        for exp in listing["experiments"]:
-            w.try_put("/api/experiment", [("name", exp["name"])], lambda e=exp: demo.experiment(e["name"]))
+        for i, exp in enumerate(listing["experiments"]):
+            w.try_put("/api/experiment", [("name", exp["name"])],
+                      lambda e=exp, i=i: _with_local_images(demo, e["name"], tmp / "files", f"{i}-"))
         boot = {"index": w.index, "data": {}}
         (tmp / "data" / "index.js").write_text(
             "// kgreason static demo: request key -> data/<n>.js (see kgreason/serve/static.py)\n"
