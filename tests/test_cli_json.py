@@ -71,3 +71,8 @@ def test_eval_json_is_one_object_and_the_rest_is_on_stderr(data: Path, tmp_path:
     assert figures["report"] == str(out / "report.md")
     assert "options" not in figures and "item_hops" not in figures  # bulky, per-item
     assert "accuracy " in captured.err  # the human summary still shows, on stderr
+
+
+def test_eval_json_with_compare_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", "--compare", str(tmp_path), str(tmp_path), "--json"]) == 2
+    assert "--json: not with --compare" in capsys.readouterr().err

@@ -32,6 +32,8 @@ def find_kg(tasks_file: Path, kg_arg: str | None) -> Path | str:
 
 def run_eval(args: argparse.Namespace) -> int:
     if args.compare:
+        if getattr(args, "json", False):  # said, not ignored: --compare prints a markdown table
+            raise InputError("--json: not with --compare, which prints markdown (compare.md with --out)")
         return run_compare(args)
     if getattr(args, "json", False):
         return _run_eval_json(args)
