@@ -535,7 +535,9 @@ def test_curves_keep_evaluations_apart_from_training(tmp_path: Path) -> None:
     with (run / "episodes.jsonl").open("a") as f:  # `kgreason run` logs eval answers as episodes too
         f.write(json.dumps(episode | {"phase": "base_eval", "step": 0}) + "\n")
     d = TestClient(create_app(tmp_path)).get("/api/curves", params={"run": "r"}).json()
-    assert set(d["metrics"]) == {"sft", "rsft"} and set(d["eval_metrics"]) == {"sft_eval"}
+    # RSFT restarts its steps each round: one series per round (the fixture has rounds 0 and 1)
+    assert set(d["metrics"]) == {"sft", "rsft round 0", "rsft round 1"} and set(d["eval_metrics"]) == {"sft_eval"}
+    assert [p[0] for p in d["metrics"]["rsft round 1"]["accuracy"]] == [3, 4, 5]
     assert d["eval_metrics"]["sft_eval"]["accuracy"] == [[0, 0.4]]
     assert set(d["episodes"]) == {"rsft"} and set(d["eval_episodes"]) == {"base_eval"}
 

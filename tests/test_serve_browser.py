@@ -98,7 +98,9 @@ def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
     assert n_nodes >= 3 and gold_edges == 2
     cards.nth(1).click()  # the sample with a false hop: drawn as a false claimed edge
     assert page.evaluate("S.cys['train-cy'].edges('.claim-false').length") == 1
-    assert page.evaluate("S.charts['chart-episodes'].data.datasets.length") == 2
+    labels = page.evaluate("S.charts['chart-episodes'].data.datasets.map(d => d.label)")
+    assert labels == ["rsft round 0 mean reward", "rsft round 0 accuracy", "rsft round 1 mean reward",
+                      "rsft round 1 accuracy"]  # one series per round: steps restart each round
     # loss on its own chart; the other training chart has no loss; evaluations on a chart of their own
     loss = page.evaluate("S.charts['chart-loss'].data.datasets.map(d => d.label)")
     assert loss == ["sft loss"]

@@ -501,6 +501,7 @@ class Demo:
 
 # --- helpers -------------------------------------------------------------------------------------
 def _is_eval_phase(phase: str) -> bool:
+    phase = phase.split(" round ")[0]
     return phase == "eval" or phase.endswith("_eval") or phase.startswith("eval_")
 
 
@@ -629,6 +630,8 @@ def _metric_series(path: Path) -> dict[str, dict[str, list[list[float]]]]:
 
     out: dict[str, dict[str, list[list[float]]]] = {}
     skip = {"step", "round", "time", "epoch"}
+    records: list[tuple[str, Any, dict]] = []
+    rounds: dict[str, set] = {}
     with path.open("rb") as f:
         for line in f:
             try:
@@ -638,11 +641,17 @@ def _metric_series(path: Path) -> dict[str, dict[str, list[list[float]]]]:
             if not isinstance(rec, dict):
                 continue
             phase = str(rec.get("phase", ""))
-            step = rec.get("step", 0)
-            for key, val in rec.items():
-                if key in skip or isinstance(val, bool) or not isinstance(val, (int, float)):
-                    continue
-                out.setdefault(phase, {}).setdefault(key, []).append([step, val])
+            records.append((phase, rec.get("round"), rec))
+            rounds.setdefault(phase, set()).add(rec.get("round"))
+    for phase, rnd, rec in records:
+        # RSFT restarts its step count every round: one series per round, or the line would
+        # jump back from the end of a round to the start of the next
+        name = f"{phase} round {rnd}" if len(rounds[phase]) > 1 else phase
+        step = rec.get("step", 0)
+        for key, val in rec.items():
+            if key in skip or isinstance(val, bool) or not isinstance(val, (int, float)):
+                continue
+            out.setdefault(name, {}).setdefault(key, []).append([step, val])
     for series in out.values():
         for key, pts in series.items():
             if len(pts) > 1000:  # keep the page light: every n-th point, always the last

@@ -88,7 +88,8 @@ LoadFn = Callable[[ModelSpec], tuple[Any, Any]]
 def load_for_spec(spec: ModelSpec) -> tuple[Any, Any]:
     from kgreason.models import load_model
 
-    return load_model(spec.ref, adapter=spec.adapter)
+    # merged: Try It never trains, and an unmerged LoRA model runs every adapted layer twice
+    return load_model(spec.ref, adapter=spec.adapter, merge=spec.adapter is not None)
 
 
 def release_memory() -> None:

@@ -36,7 +36,7 @@ def _start(runs: Path):
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-def _prepare(pg, view: str, graph_query: str | None, temperature: float) -> None:
+def _prepare(pg, view: str, graph_query: str | None, temperature: float, model: str | None = None) -> None:
     if view == "training":
         rows = pg.locator("#train-groups tbody tr")
         if rows.count():
@@ -45,6 +45,8 @@ def _prepare(pg, view: str, graph_query: str | None, temperature: float) -> None
             cards = pg.locator("[data-testid=completions] .card")
             cards.nth(min(1, cards.count() - 1)).click()
     elif view == "tryit" and pg.locator("#try-item option").count():
+        if model:
+            pg.select_option("#try-model", model)
         pg.fill("#try-max", "48")
         pg.fill("#try-temp", str(temperature))
         pg.click("#try-ask")
@@ -58,7 +60,7 @@ def _prepare(pg, view: str, graph_query: str | None, temperature: float) -> None
 
 
 def take(runs: Path, out: Path, run: str | None, graph_query: str | None, width: int, height: int,
-         temperature: float = 0.0) -> list[Path]:
+         temperature: float = 0.0, model: str | None = None) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,7 @@ def take(runs: Path, out: Path, run: str | None, graph_query: str | None, width:
                 pg.goto(f"{url}/#{view}")
                 pg.wait_for_selector(f"#view-{view}:not([hidden])")
                 pg.wait_for_timeout(800)
-                _prepare(pg, view, graph_query, temperature)
+                _prepare(pg, view, graph_query, temperature, model)
                 path = out / f"{view}.png"
                 pg.screenshot(path=str(path))
                 written.append(path)
@@ -91,13 +93,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs", type=Path, help="the runs folder to show")
     ap.add_argument("--out", default=Path("docs/screenshots"), type=Path, help="where the PNGs go")
-    ap.add_argument("--run", default=None, help="the run to show (default: the first listed)")
+    ap.add_argument("--run", default=None, help="the run to show (default: the page's own choice, the newest run with a KG)")
     ap.add_argument("--graph-query", default=None, help="an entity search to show in the Graph view")
     ap.add_argument("--temperature", type=float, default=0.0, help="sampling temperature for the Try It answer")
+    ap.add_argument("--model", default=None, help="the Try It model to ask (base, sft, rsft; default: the first listed)")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=860)
     args = ap.parse_args()
-    take(args.runs, args.out, args.run, args.graph_query, args.width, args.height, args.temperature)
+    take(args.runs, args.out, args.run, args.graph_query, args.width, args.height, args.temperature, args.model)
 
 
 if __name__ == "__main__":

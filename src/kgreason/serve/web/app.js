@@ -248,15 +248,21 @@ async function showTraining() {
   if (!needRun(detail)) return;
   const [curves, run] = await Promise.all([api("/api/curves?" + q({ run: S.run })), api("/api/run?" + q({ run: S.run }))]);
   const epSets = [];
-  for (const [phase, pts] of Object.entries(curves.episodes)) {
-    epSets.push({ label: `${phase} mean reward`, data: pts.map((p) => ({ x: p.step, y: p.mean_reward })), yAxisID: "y" });
-    epSets.push({ label: `${phase} accuracy`, data: pts.map((p) => ({ x: p.step, y: p.accuracy })), borderDash: [4, 3], yAxisID: "y1" });
+  for (const [phase, all] of Object.entries(curves.episodes)) {
+    const rounds = [...new Set(all.map((p) => p.round))];
+    for (const rnd of rounds) {  // steps restart each round: a series per round
+      const pts = all.filter((p) => p.round === rnd), name = rounds.length > 1 ? `${phase} round ${rnd}` : phase;
+      epSets.push({ label: `${name} mean reward`, data: pts.map((p) => ({ x: p.step, y: p.mean_reward })), yAxisID: "y" });
+      epSets.push({ label: `${name} accuracy`, data: pts.map((p) => ({ x: p.step, y: p.accuracy })), borderDash: [4, 3], yAxisID: "y1" });
+    }
   }
   lineChart("chart-episodes", "Sampled episodes by step: reward (left), accuracy (right)", epSets,
             { y: { title: "mean reward" }, y1: { title: "accuracy", min: 0, max: 1 } });
   const lossSets = [], fracSets = [];
   for (const [phase, series] of Object.entries(curves.metrics)) {  // training phases only; evaluations come apart
     for (const [key, pts] of Object.entries(series)) {
+      // per-question sampling figures are what the episodes chart draws already
+      if (/^(pass_rate|best_reward|passed|eligible|kept)$/.test(key)) continue;
       const data = pts.map(([x, y]) => ({ x, y }));
       if (/^loss$|^train_loss$/.test(key)) lossSets.push({ label: `${phase} ${key}`, data });
       else if (/acc|pass_rate|faith/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y" });
