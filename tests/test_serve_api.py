@@ -618,3 +618,13 @@ def test_page_url_reaches_a_wildcard_bind_through_loopback() -> None:
     assert page_url("0.0.0.0", 80) == "http://127.0.0.1:80/"
     assert page_url("::", 8765) == "http://[::1]:8765/"
     assert page_url("localhost", 1) == "http://localhost:1/"
+
+
+def test_rsft_per_question_sampling_records_are_a_series_of_their_own(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path, "r")
+    with (run / "metrics.jsonl").open("a") as f:  # as train.rsft logs each sampled question
+        f.write(json.dumps({"phase": "rsft", "round": 1, "step": 7, "hop_len": 2, "k": 4, "pass_rate": 0.5,
+                            "best_reward": 1.0, "mean_reward": 0.2}) + "\n")
+    d = TestClient(create_app(tmp_path)).get("/api/curves", params={"run": "r"}).json()
+    assert d["metrics"]["rsft round 1 sampling"]["pass_rate"] == [[7, 0.5]]
+    assert "pass_rate" not in d["metrics"]["rsft round 1"]

@@ -647,6 +647,8 @@ def _metric_series(path: Path) -> dict[str, dict[str, list[list[float]]]]:
         # RSFT restarts its step count every round: one series per round, or the line would
         # jump back from the end of a round to the start of the next
         name = f"{phase} round {rnd}" if len(rounds[phase]) > 1 else phase
+        if "pass_rate" in rec and "hop_len" in rec:  # RSFT's per-question sampling record, not a step's
+            name += " sampling"
         step = rec.get("step", 0)
         for key, val in rec.items():
             if key in skip or isinstance(val, bool) or not isinstance(val, (int, float)):

@@ -47,7 +47,7 @@ def _prepare(pg, view: str, graph_query: str | None, temperature: float, model: 
     elif view == "tryit" and pg.locator("#try-item option").count():
         if model:
             pg.select_option("#try-model", model)
-        pg.fill("#try-max", "48")
+        pg.fill("#try-max", "160")  # a 5-hop trace and its answer line fit
         pg.fill("#try-temp", str(temperature))
         pg.click("#try-ask")
         pg.wait_for_selector("[data-testid=try-verdict]", timeout=300_000)

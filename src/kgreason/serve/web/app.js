@@ -260,9 +260,9 @@ async function showTraining() {
             { y: { title: "mean reward" }, y1: { title: "accuracy", min: 0, max: 1 } });
   const lossSets = [], fracSets = [];
   for (const [phase, series] of Object.entries(curves.metrics)) {  // training phases only; evaluations come apart
+    // per-question sampling records ("… sampling") are what the episodes chart draws already
+    if (phase.endsWith(" sampling")) continue;
     for (const [key, pts] of Object.entries(series)) {
-      // per-question sampling figures are what the episodes chart draws already
-      if (/^(pass_rate|best_reward|passed|eligible|kept)$/.test(key)) continue;
       const data = pts.map(([x, y]) => ({ x, y }));
       if (/^loss$|^train_loss$/.test(key)) lossSets.push({ label: `${phase} ${key}`, data });
       else if (/acc|pass_rate|faith/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y" });
