@@ -69,7 +69,10 @@ def _train_sft(data: Path, run_dir: Path, *extra: str) -> subprocess.CompletedPr
     args = ["train", "sft", "--run-dir", str(run_dir), "--model", TINY, "--data", str(data), "--material", "easy",
             "--max-examples", "8", "--max-steps", "4", "--batch-size", "2", "--save-steps", "2", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("KGREASON_VERBOSE", None)
+    # As a user's shell would start it, whatever an in-process test set before.
+    for name in ("KGREASON_VERBOSE", "KGREASON_QUIET_ENV", "HF_DATASETS_DISABLE_PROGRESS_BARS",
+                 "HF_HUB_DISABLE_PROGRESS_BARS"):
+        env.pop(name, None)
     return subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -96,6 +99,7 @@ def test_verbose_brings_the_library_output_back(data: Path, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert "FutureWarning: kgreason-test chatter" in proc.stderr and "kgreason-test log record" in proc.stderr
     assert "{'train_runtime'" in proc.stdout + proc.stderr  # the Trainer's own summary line
+    assert "examples/s]" in proc.stderr  # datasets' map bars (TRL tokenising the examples)
     assert not any(line.startswith("SFT: ") for line in proc.stderr.splitlines())
 
 
@@ -138,3 +142,16 @@ def test_a_resumed_eval_says_how_many_answers_it_kept(data: Path, tmp_path: Path
     assert captured.err.startswith("eval: 0/1 item")  # the bar counts only what is left
     assert len(predictions.read_text().splitlines()) == 3
     assert json.loads((out / "metrics.json").read_text())["n_items"] == 3
+
+
+def test_verbose_takes_back_only_the_switches_quiet_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kgreason import console
+
+    for name in (*console._BAR_SWITCHES, console._ENV_SET, console.ENV_VERBOSE):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")  # the user's own setting
+    console.quiet_console()
+    assert os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "0"
+    console.set_verbose(True)  # e.g. a child process started with -v
+    assert "HF_DATASETS_DISABLE_PROGRESS_BARS" not in os.environ
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "0" and console.is_verbose()

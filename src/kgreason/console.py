@@ -36,10 +36,19 @@ T = TypeVar("T")
 LIBRARY_LOGGERS = ("transformers", "datasets", "peft", "trl", "accelerate", "huggingface_hub", "torch", "py.warnings")
 
 
+# The library switches `quiet_console` set, listed so -v can take back exactly those (a process
+# started by a quiet kgreason inherits them, e.g. a test's subprocess).
+_ENV_SET = "KGREASON_QUIET_ENV"
+_BAR_SWITCHES = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
+
+
 def set_verbose(flag: bool) -> None:
     """-v: keep library output on the console (in this process and the processes it starts)."""
     if flag:
         os.environ[ENV_VERBOSE] = "1"
+        for name in os.environ.pop(_ENV_SET, "").split(","):
+            if name:
+                os.environ.pop(name, None)
 
 
 def is_verbose() -> bool:
@@ -101,8 +110,13 @@ def quiet_console() -> None:
     they are imported. Does nothing with -v."""
     if is_verbose():
         return
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    ours = [n for n in os.environ.get(_ENV_SET, "").split(",") if n]
+    for name in _BAR_SWITCHES:
+        if name not in os.environ:  # a value the user set stays theirs
+            os.environ[name] = "1"
+            ours.append(name)
+    if ours:
+        os.environ[_ENV_SET] = ",".join(dict.fromkeys(ours))
     logging.captureWarnings(True)  # warnings.warn(...) -> the "py.warnings" logger
     _route("py.warnings")
 
