@@ -628,3 +628,27 @@ def test_rsft_per_question_sampling_records_are_a_series_of_their_own(tmp_path: 
     d = TestClient(create_app(tmp_path)).get("/api/curves", params={"run": "r"}).json()
     assert d["metrics"]["rsft round 1 sampling"]["pass_rate"] == [[7, 0.5]]
     assert "pass_rate" not in d["metrics"]["rsft round 1"]
+
+
+def test_an_experiment_arm_reads_the_experiments_shared_data(tmp_path: Path) -> None:
+    import shutil
+
+    fx.write_experiment(tmp_path)
+    exp = tmp_path / fx.EXPERIMENT
+    arm = exp / "arms" / "hard-s0"
+    shutil.move(str(arm / "data"), str(exp / "data"))  # as the experiment lays it out: one data stage
+    for other in ("easy-s0", "mixed-s0"):
+        shutil.rmtree(exp / "arms" / other / "data")
+    c = TestClient(create_app(tmp_path))
+    name = "dist-exp/arms/hard-s0"
+    d = c.get("/api/run", params={"run": name}).json()
+    assert d["has_kg"] and d["task_files"] == ["eval", "train_easy"]
+    assert c.get("/api/kg", params={"run": name}).json()["entities"] == 24
+    items = c.get("/api/inference", params={"col": [f"{name}::rsft"], "limit": 2}).json()["items"]
+    assert items[0]["task"]["question"].startswith("Start at Symptom0Error")
+    listed = {r["name"]: r for r in c.get("/api/runs").json()["runs"]}
+    assert all(listed[f"dist-exp/arms/{a}-s0"]["has_kg"] for a in ("easy", "hard", "mixed"))
+    # a run of its own without data/ does not borrow anything
+    lone = fx.write_run(tmp_path, "lone")
+    shutil.rmtree(lone / "data")
+    assert c.get("/api/run", params={"run": "lone"}).json()["has_kg"] is False

@@ -101,7 +101,7 @@ class Demo:
             # config.json's own stamp; a folder written by something else gets its file's time
             "created": created if isinstance(created, str) else _mtime_iso(path / "config.json"),
             "updated": summary.get("updated") if isinstance(summary.get("updated"), str) else None,
-            "has_kg": (path / "data" / "kg.json").is_file(),
+            "has_kg": (self.data_dir(path) / "kg.json").is_file(),
             "has_tasks": bool(self.task_files(path)),
             "phases": [{"phase": p, **_phase_brief(info)} for p, info in phases.items()],
             "evals": self.eval_headlines(path),
@@ -136,7 +136,7 @@ class Demo:
             "adapters": self.adapters(path),
             "eval_phases": pipeline_order(self.runs.subfolders(path, "eval")),
             "has_episodes": (path / "episodes.jsonl").is_file(),
-            "has_kg": (path / "data" / "kg.json").is_file(),
+            "has_kg": (self.data_dir(path) / "kg.json").is_file(),
             "report_html": self.report_html(path / "report.md", None),
         }
 
@@ -153,9 +153,25 @@ class Demo:
         return pipeline_order([p for p in self.runs.subfolders(path, "adapters")
                                if self.runs.inside(path, "adapters", p, "adapter_config.json").is_file()])
 
+    def data_dir(self, path: Path) -> Path:
+        """A run's data folder. An experiment arm has none of its own: the arms of an experiment
+        share one data stage, in the experiment's folder, so an arm's KG and task files are read
+        from there (before, arms showed a Graph error and an empty Try It list)."""
+        own = self.runs.inside(path, "data")
+        if own.is_dir():
+            return own
+        for parent in path.parents:
+            if not self.runs.contains(parent):
+                break
+            if (parent / "results.json").is_file() or (parent / "experiment.json").is_file():
+                shared = self.runs.inside(parent, "data")
+                if shared.is_dir():
+                    return shared
+        return own
+
     # --- tasks -----------------------------------------------------------------------------------
     def task_files(self, path: Path) -> list[str]:
-        data = self.runs.inside(path, "data")
+        data = self.data_dir(path)
         if not data.is_dir():
             return []
         return sorted(p.stem for p in data.glob("*.jsonl") if p.is_file() and p.stem != "facts")
@@ -163,7 +179,7 @@ class Demo:
     def task_index(self, path: Path, file: str) -> KeyedIndex:
         if file not in self.task_files(path):
             raise NotFound(f"no task file {file!r} in this run; it has: {', '.join(self.task_files(path)) or 'none'}")
-        return self.indexes.keyed("tasks", self.runs.inside(path, "data", f"{file}.jsonl"))
+        return self.indexes.keyed("tasks", self.runs.inside(self.data_dir(path), f"{file}.jsonl"))
 
     def find_task(self, path: Path, task_id: str) -> dict | None:
         # eval first: Try It and Inference look up eval items most
@@ -185,7 +201,7 @@ class Demo:
 
     # --- knowledge graph -------------------------------------------------------------------------
     def kg(self, name: str) -> KnowledgeGraph:
-        path = self.runs.inside(self.runs.run_dir(name), "data", "kg.json")
+        path = self.runs.inside(self.data_dir(self.runs.run_dir(name)), "kg.json")
         if not path.is_file():
             raise NotFound(f"run {name!r} has no data/kg.json")
         st = path.stat()

@@ -137,6 +137,10 @@ class RunsFolder:
             raise OutsideRoot(f"{'/'.join(parts)}: refused, it resolves outside the runs folder")
         return path
 
+    def contains(self, path: Path) -> bool:
+        """Whether `path` (resolved, symlinks followed) is the runs folder or lies inside it."""
+        return _within(path.resolve(), self.root)
+
     def subfolders(self, base: Path, sub: str) -> list[str]:
         """Names of the folders in `base/sub` (e.g. a run's adapters/ or eval/), inside the root only."""
         folder = self.inside(base, sub)
