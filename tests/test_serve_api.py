@@ -652,3 +652,29 @@ def test_an_experiment_arm_reads_the_experiments_shared_data(tmp_path: Path) -> 
     lone = fx.write_run(tmp_path, "lone")
     shutil.rmtree(lone / "data")
     assert c.get("/api/run", params={"run": "lone"}).json()["has_kg"] is False
+
+
+def test_a_model_in_use_is_not_evicted_and_the_next_load_waits_for_it() -> None:
+    import time
+
+    from kgreason.serve.generation import ModelCache
+
+    class Model:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+    def load(spec: ModelSpec):
+        return Model(spec.key), "tok"
+
+    cache = ModelCache(load, capacity=1)
+    first, second = ModelSpec("run::base", None, None), ModelSpec("run::sft", None, None)
+    got: list[str] = []
+    with cache.lease(first) as (model, _tok):
+        t = threading.Thread(target=lambda: got.append(cache.get(second)[0].key))
+        t.start()
+        time.sleep(0.3)
+        assert got == [] and cache.loaded() == ["run::base"]  # waits: the only slot is in use
+        assert cache.full_and_busy()
+        assert not cache.drop("run::base")  # an idle unload leaves a model in use alone too
+    t.join(5)
+    assert got == ["run::sft"] and cache.loaded() == ["run::sft"] and cache.loads == 2

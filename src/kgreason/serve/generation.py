@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,8 +105,14 @@ def release_memory() -> None:
 
 
 class ModelCache:
-    """Loaded (model, tokenizer) pairs: at most `capacity`, least recently used out first, and
-    loaded strictly one at a time, process-wide (see the module docstring for why)."""
+    """Loaded (model, tokenizer) pairs: at most `capacity` in memory, least recently used out
+    first, loaded strictly one at a time, process-wide (see the module docstring for why).
+
+    A worker holds a lease on its model while it generates; a leased model is never evicted, and
+    a load that needs a slot while every cached model is leased waits for one to be handed back.
+    So the bound holds for models in use too: dropping a model from the cache while a worker still
+    generated with it would leave it in memory beside the next one.
+    """
 
     def __init__(self, load: LoadFn = load_for_spec, capacity: int = MAX_LOADED_MODELS) -> None:
         if capacity < 1:
@@ -115,46 +121,87 @@ class ModelCache:
         self.capacity = capacity
         self.load_lock = threading.Lock()  # held for the whole of a load; one load at a time
         self._items: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
-        self._lock = threading.Lock()  # guards _items only, never held while loading
+        self._leases: dict[str, int] = {}
+        self._cond = threading.Condition()  # guards _items and _leases, never held while loading
         self.loads = 0  # loads started, failed ones included
 
     def loaded(self) -> list[str]:
-        with self._lock:
+        with self._cond:
             return list(self._items)
 
     def has(self, key: str) -> bool:
-        with self._lock:
+        with self._cond:
             return key in self._items
 
+    def full_and_busy(self) -> bool:
+        """Every slot holds a model in use: a new model waits for one to be handed back."""
+        with self._cond:
+            return len(self._items) >= self.capacity and all(self._leases.get(k, 0) for k in self._items)
+
+    @contextlib.contextmanager
+    def lease(self, spec: ModelSpec) -> Iterator[tuple[Any, Any]]:
+        """The (model, tokenizer) for `spec`, loaded if need be, not evicted until the block ends."""
+        pair = self.acquire(spec)
+        try:
+            yield pair
+        finally:
+            self.release(spec.key)
+
+    def release(self, key: str) -> None:
+        """Hand back a lease taken by `acquire`."""
+        with self._cond:
+            self._leases[key] -= 1
+            if not self._leases[key]:
+                del self._leases[key]
+            self._cond.notify_all()
+
     def get(self, spec: ModelSpec) -> tuple[Any, Any]:
-        with self._lock:
-            hit = self._items.get(spec.key)
+        """Load or look up without holding on to it (the model may be evicted at any time)."""
+        with self.lease(spec) as pair:
+            return pair
+
+    def _hit(self, key: str) -> tuple[Any, Any] | None:
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+            self._leases[key] = self._leases.get(key, 0) + 1
+        return hit
+
+    def acquire(self, spec: ModelSpec) -> tuple[Any, Any]:
+        """Lease the model (load it if need be); pair every call with `release(spec.key)`."""
+        with self._cond:
+            hit = self._hit(spec.key)
             if hit is not None:
-                self._items.move_to_end(spec.key)
                 return hit
         with self.load_lock:
-            with self._lock:  # loaded by another caller while this one waited for the lock
-                hit = self._items.get(spec.key)
+            evicted = []
+            with self._cond:
+                hit = self._hit(spec.key)  # loaded by another caller while this one waited
                 if hit is not None:
-                    self._items.move_to_end(spec.key)
                     return hit
-                # evict first, so the process never holds capacity + 1 models at once
-                evicted = []
+                # evict first, so the process never holds capacity + 1 models at once; only a
+                # model nobody is generating with can go
                 while len(self._items) >= self.capacity:
-                    evicted.append(self._items.popitem(last=False))
+                    victim = next((k for k in self._items if not self._leases.get(k)), None)
+                    if victim is None:
+                        self._cond.wait(timeout=1.0)
+                        continue
+                    evicted.append(self._items.pop(victim))
             if evicted:
                 del evicted
                 release_memory()
             self.loads += 1
             pair = self.load(spec)  # raises: nothing is cached, the next request loads afresh
             _import_generation_helpers()  # transformers' lazy imports, still under the lock
-            with self._lock:
+            with self._cond:
                 self._items[spec.key] = pair
+                self._leases[spec.key] = self._leases.get(spec.key, 0) + 1
             return pair
 
     def drop(self, key: str) -> bool:
-        with self._lock:
-            gone = self._items.pop(key, None) is not None
+        """Let an idle model go (not one in use)."""
+        with self._cond:
+            gone = not self._leases.get(key) and self._items.pop(key, None) is not None
         if gone:
             release_memory()
         return gone
@@ -273,12 +320,16 @@ class GenerationQueue:
                         waiting.emit("queued", position=self._position(waiting))
 
     def _serve(self, job: Job) -> None:
+        if not self.models.has(job.model.key):
+            if self.models.load_lock.locked():
+                message = "waiting for another model to finish loading"
+            elif self.models.full_and_busy():
+                message = "waiting for another model to finish answering (the server keeps few models loaded)"
+            else:
+                message = "loading the model"
+            job.emit("loading", waiting=message != "loading the model", message=message)
         try:
-            if not self.models.has(job.model.key):
-                busy = self.models.load_lock.locked()
-                job.emit("loading", waiting=busy,
-                         message="waiting for another model to finish loading" if busy else "loading the model")
-            loaded = self.models.get(job.model)
+            loaded = self.models.acquire(job.model)
         except Exception:  # the page gets a sentence; the log gets the library's traceback
             log.exception("loading %s failed", job.model.label)
             job.status = "error"
@@ -286,10 +337,10 @@ class GenerationQueue:
                      message=f"Could not load {job.model.label}. Nothing else was affected: asking again "
                              "retries the load; the server log says what went wrong.")
             return
-        if job.cancel_requested.is_set():
-            self._cancelled(job, "")
-            return
         try:
+            if job.cancel_requested.is_set():
+                self._cancelled(job, "")
+                return
             self._run(job, *loaded)
         except Exception:
             log.exception("generation with %s failed", job.model.label)
@@ -297,6 +348,8 @@ class GenerationQueue:
             job.emit("error", stage="generate",
                      message=f"{job.model.label[0].upper()}{job.model.label[1:]} failed while answering; "
                              "the server log says what went wrong. Asking again starts afresh.")
+        finally:
+            self.models.release(job.model.key)
 
     def _cancelled(self, job: Job, text: str) -> None:
         job.status = "cancelled"
