@@ -47,3 +47,27 @@ def test_run_refuses_a_folder_made_with_other_options(tmp_path, capsys):
     (run_dir / "config.json").write_text(json.dumps({"pipeline": {"preset": "other"}}))
     assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 2
     assert "different options" in capsys.readouterr().err
+
+
+def test_a_model_stage_runs_in_a_process_of_its_own(tmp_path, capsys):
+    """With stage processes on (the quick profile's default), a stage runs in a spawned child: it
+    reports its own peak memory and the parent resumes with the next stage."""
+    import os
+
+    run_dir = tmp_path / "smoke"
+    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["phases"]["rsft_eval"]["pid"] == os.getpid()  # the smoke profile stays in-process
+    del summary["phases"]["rsft_eval"]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir), "--stage-processes"]) == 2
+    assert "different options" in capsys.readouterr().err  # the option is part of the run's recipe
+    config = json.loads((run_dir / "config.json").read_text())
+    config["pipeline"]["stage_processes"] = True
+    (run_dir / "config.json").write_text(json.dumps(config))
+    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir), "--stage-processes"]) == 0
+    again = json.loads((run_dir / "summary.json").read_text())["phases"]
+    assert again["rsft_eval"]["done"] and again["rsft_eval"]["pid"] != os.getpid()
+    assert 0 < again["rsft_eval"]["peak_rss_mb"] < 4000
+    assert again["sft"]["finished"] == summary["phases"]["sft"]["finished"], "done stages are not redone"
+    assert "| largest |" in (run_dir / "report.md").read_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from conftest_train import TINY, lora_b_norm, make_data
@@ -117,7 +119,7 @@ def test_completion_only_lm_head_matches_the_reference_loss_and_gradients():
     assert model(input_ids=batch["input_ids"]).logits.shape[-1] == model.config.vocab_size  # plain calls unchanged
 
 
-def test_micro_batches_train_like_the_full_batch(data, tmp_path, monkeypatch):
+def test_micro_batches_train_like_the_full_batch(data, tmp_path):
     """Splitting each step's examples into accumulated micro-batches keeps the loss and the update."""
     import kgreason.train.sft as sft
     from conftest_train import lora_tensors
@@ -126,8 +128,7 @@ def test_micro_batches_train_like_the_full_batch(data, tmp_path, monkeypatch):
     options = TrainOptions(max_steps=2, batch_size=4, dtype="fp32", save_steps=100, logging_steps=1,
                            warmup_ratio=0.0)
     whole = sft.train_lora(TINY, examples, tmp_path / "whole", options)
-    monkeypatch.setattr(sft, "MICRO_BATCH_TOKENS", 1)  # one example per pass
-    micro = sft.train_lora(TINY, examples, tmp_path / "micro", options)
+    micro = sft.train_lora(TINY, examples, tmp_path / "micro", replace(options, micro_batch_tokens=1))  # 1 a pass
     assert abs(whole.train_loss - micro.train_loss) < 1e-4
     a, b = lora_tensors(tmp_path / "whole"), lora_tensors(tmp_path / "micro")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4

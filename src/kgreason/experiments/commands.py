@@ -69,8 +69,7 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
 
 
 def dry_run_plan(exp: Any) -> str:
-    from kgreason.experiments.arms import select_arms
-    from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for
+    from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for, select_arms
     from kgreason.options import to_yaml
     from kgreason.train.pipeline import estimate_seconds
 

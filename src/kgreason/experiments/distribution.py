@@ -197,8 +197,31 @@ def run_distribution(exp: Experiment) -> dict:
             continue
         print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'reused (done)' if done else 'running'}",
               flush=True)
-        run_arm_seed(exp, arm, seed, data, kg, eval_tasks)
+        if exp.recipe.stage_processes and not done:
+            _run_arm_seed_in_child(exp, arm, seed, data)
+        else:
+            run_arm_seed(exp, arm, seed, data, kg, eval_tasks)
     results = aggregate(exp.out, arms, exp, eval_tasks)
     results["wall_seconds_this_invocation"] = round(time.time() - started, 1)
     write_report(exp.out, results)
     return results
+
+
+def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dict:
+    from kgreason.kg.io import load_kg
+    from kgreason.tasks.generate import load_tasks
+
+    folder = Path(data)
+    return run_arm_seed(exp, ARMS[ARM_NAMES.index(arm_name)], seed, folder, load_kg(folder / "kg.json"),
+                        load_tasks(folder / "eval.jsonl"))
+
+
+def _run_arm_seed_in_child(exp: Experiment, arm: Arm, seed: int, data: Path) -> dict:
+    """One arm-seed in a spawned process, so an experiment's memory does not grow arm after arm
+    (see kgreason.train.pipeline.run_model_stage)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_arm_seed_child, exp, arm.name, seed, str(data)).result()
+

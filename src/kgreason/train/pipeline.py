@@ -81,11 +81,74 @@ def stage_model(run: Run, model_ref: str) -> dict:
     return info
 
 
-def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list[str] | None = None) -> Run:
-    """Every stage in order, each skipped when done; prints the table at the end."""
+# --- the model stages, each in its own process ------------------------------------------------------
+def _eval_tasks(run: Run) -> tuple[Any, list]:
     from kgreason.kg.io import load_kg
     from kgreason.tasks.generate import load_tasks
 
+    return load_kg(run.data_dir / "kg.json"), load_tasks(run.data_dir / "eval.jsonl")
+
+
+def _base_eval(run: Run, cfg: PipelineConfig) -> None:
+    kg, tasks = _eval_tasks(run)
+    budget = cfg.base_eval_max_new_tokens or cfg.eval.max_new_tokens
+    evaluate_phase(run, "base", cfg.model, None, tasks, kg, replace(cfg.eval, max_new_tokens=budget))
+
+
+def _sft(run: Run, cfg: PipelineConfig) -> None:
+    run_sft(run, cfg.model, run.data_dir, cfg.sft)
+
+
+def _sft_eval(run: Run, cfg: PipelineConfig) -> None:
+    kg, tasks = _eval_tasks(run)
+    evaluate_phase(run, "sft", cfg.model, run.adapter_dir("sft"), tasks, kg, cfg.eval)
+
+
+def _rsft(run: Run, cfg: PipelineConfig) -> None:
+    from kgreason.kg.io import load_kg
+
+    run_rsft(run, cfg.model, run.data_dir, cfg.rsft, init_adapter=run.adapter_dir("sft"),
+             kg=load_kg(run.data_dir / "kg.json"))
+
+
+def _rsft_eval(run: Run, cfg: PipelineConfig) -> None:
+    kg, tasks = _eval_tasks(run)
+    info = run.phase_info("rsft") or {}
+    adapter = run.root / info["adapter"] if info.get("adapter") else run.adapter_dir("sft")
+    evaluate_phase(run, "rsft", cfg.model, adapter, tasks, kg, cfg.eval)
+
+
+MODEL_STAGES = {"base_eval": _base_eval, "sft": _sft, "sft_eval": _sft_eval, "rsft": _rsft, "rsft_eval": _rsft_eval}
+
+
+def _stage_in_child(name: str, run_root: str, config: dict) -> None:
+    """A model stage in a fresh process (the child's entry point; spawn pickles only these strings)."""
+    from kgreason.options import from_dict
+
+    with Run(run_root) as run:
+        MODEL_STAGES[name](run, from_dict(PipelineConfig, config))
+
+
+def run_model_stage(run: Run, cfg: PipelineConfig, name: str) -> None:
+    """Run one model stage, skipped when done. With `stage_processes` it runs in a spawned child:
+    a process's freed tensors mostly stay in its allocator's arenas, so in one long process every
+    stage's peak memory would start where the last one ended (measured: 8.8 GB by the last stage of
+    the quick profile, against 2.5-3 GB for any stage on its own)."""
+    if run.is_done(name):
+        MODEL_STAGES[name](run, cfg)  # prints its "already done" line and returns
+        return
+    if not cfg.stage_processes:
+        MODEL_STAGES[name](run, cfg)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_stage_in_child, name, str(run.root), to_dict(cfg)).result()
+
+
+def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list[str] | None = None) -> Run:
+    """Every stage in order, each skipped when done; prints the table at the end."""
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
     run = Run.create_or_resume(run_dir, RunConfig(model_ref=config.model, reward_preset=config.reward_preset,
                                                   dataset_seed=config.data.seed, pipeline=config,
@@ -95,16 +158,8 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
     with run:
         stage_data(run, config.data)
         stage_model(run, config.model)
-        kg = load_kg(run.data_dir / "kg.json")
-        eval_tasks = load_tasks(run.data_dir / "eval.jsonl")
-        base_budget = config.base_eval_max_new_tokens or config.eval.max_new_tokens
-        evaluate_phase(run, "base", config.model, None, eval_tasks, kg, replace(config.eval, max_new_tokens=base_budget))
-        run_sft(run, config.model, run.data_dir, config.sft)
-        sft_adapter = run.adapter_dir("sft")
-        evaluate_phase(run, "sft", config.model, sft_adapter, eval_tasks, kg, config.eval)
-        info = run_rsft(run, config.model, run.data_dir, config.rsft, init_adapter=sft_adapter, kg=kg)
-        rsft_adapter = run.root / info["adapter"] if info.get("adapter") else sft_adapter
-        evaluate_phase(run, "rsft", config.model, rsft_adapter, eval_tasks, kg, config.eval)
+        for name in MODEL_STAGES:
+            run_model_stage(run, config, name)
         table = results_table(run)
         gains = paired_gains(run)
         report = write_run_report(run, table + ("\n\n" + gains if gains else ""), time.perf_counter() - started)
@@ -205,10 +260,14 @@ def paired_gains(run: Run) -> str:
 
 
 def stage_times(run: Run) -> str:
+    """Wall time and peak resident memory of each stage (the stage's own process when stages run
+    in processes of their own, else since the previous stage finished)."""
     phases = run.summary.get("phases", {})
-    lines = ["| stage | wall seconds |", "|---|---|"]
+    lines = ["| stage | wall seconds | peak RSS (MB) |", "|---|---|---|"]
     for name, info in phases.items():
-        lines.append(f"| {name} | {info.get('wall_s', '-')} |")
+        lines.append(f"| {name} | {info.get('wall_s', '-')} | {info.get('peak_rss_mb', '-')} |")
+    peaks = [info.get("peak_rss_mb") or 0 for info in phases.values()]
+    lines.append(f"| largest | | {max(peaks, default=0)} |")
     return "\n".join(lines)
 
 

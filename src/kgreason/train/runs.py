@@ -277,8 +277,8 @@ class Run:
     def mark_done(self, phase: str, info: dict[str, Any]) -> None:
         """Record a finished phase in summary.json in one atomic write; a rerun then skips it.
         `peak_rss_mb`: this process's peak memory since the previous phase finished (see peak_rss_mb)."""
-        self.update_phase(phase, {"peak_rss_mb": peak_rss_mb(reset=True), **info, "done": True,
-                                  "finished": now_iso()})
+        self.update_phase(phase, {"peak_rss_mb": peak_rss_mb(reset=True), "pid": os.getpid(), **info,
+                                  "done": True, "finished": now_iso()})
 
     def update_phase(self, phase: str, info: dict[str, Any]) -> None:
         if not is_main_process():

@@ -124,11 +124,10 @@ def _last_checkpoint(output_dir: Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
-# Tokens per forward/backward pass on the fast path: a speed/memory trade. Measured on the 2-core
-# CPU with SmolLM2-135M, LoRA on every linear, open-book 1-3 hop examples (~420 tokens), batch 8:
-# 1024 tokens/pass 4.64 s/step, 2048 3.95 s (peak RSS 3.6 GB), 4096 3.61 s (5.8 GB). Activations
-# cost ~1.2 MB per token in a pass, so 2048 keeps SFT under 4 GB while the matmuls run near full speed.
-MICRO_BATCH_TOKENS = 2048
+# Tokens per forward/backward pass (TrainOptions.micro_batch_tokens) trade speed for memory.
+# Measured on the 2-core CPU with SmolLM2-135M, LoRA on every linear, open-book 1-3 hop examples,
+# batch 8: 1024 tokens/pass 4.64 s/step, 2048 3.95 s, 4096 3.61 s; activations cost ~0.75 MB a
+# token in a pass (SFT peak RSS 2.3 GB at 1024, 3.0 GB at 2048, each in a fresh process).
 
 
 def example_lengths(tokenizer: Any, examples: list[dict], sample: int = 256, seed: int = 0) -> list[int]:
@@ -142,13 +141,11 @@ def example_lengths(tokenizer: Any, examples: list[dict], sample: int = 256, see
     return lengths
 
 
-def micro_batch_size(batch_size: int, lengths: list[int], max_length: int | None,
-                     budget: int | None = None) -> int:
+def micro_batch_size(batch_size: int, lengths: list[int], max_length: int | None, budget: int) -> int:
     """Examples per forward pass: the largest divisor of `batch_size` whose micro-batch of long
     examples (95th-percentile length) fits `budget` tokens. The Trainer accumulates the micro-batches
     into one optimizer step over the same `batch_size` examples, with the loss normalised by the
     completion tokens of the whole step (`num_items_in_batch`), so the update is unchanged."""
-    budget = budget or MICRO_BATCH_TOKENS
     if not lengths:
         return batch_size
     ordered = sorted(lengths)
@@ -323,7 +320,8 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     micro = None
     if path == "fast":
         lengths = example_lengths(tokenizer, examples, seed=options.seed)
-        micro = micro_batch_size(min(options.batch_size, len(examples)), lengths, options.max_length)
+        micro = micro_batch_size(min(options.batch_size, len(examples)), lengths, options.max_length,
+                                 budget=options.micro_batch_tokens)
     trainer = SFTTrainer(
         model=model,
         args=sft_config(output_dir, options, len(examples), micro_batch=micro),
