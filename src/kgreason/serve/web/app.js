@@ -178,7 +178,7 @@ async function showRuns() {
     el("td", {}, r.phases.map((p) => el("span", { class: "badge" + (p.done ? "" : " bad") },
       `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))),
     el("td", { class: "evals" }, (r.evals || []).map((e) => el("div", {}, el("b", { text: e.phase }), ` ${interval(e.accuracy)} `, lettersBox(e.letters))),
-      baseline(r.evals) ? el("div", {}, refsBox(baseline(r.evals))) : null));
+      baseline(r.evals) ? el("div", { class: "refline" }, refsBox(baseline(r.evals))) : null));
   const { own, byExp } = runGroups(S.runs);
   const expTitle = (name) => { const e = S.experiments.find((x) => x.name === name); return e ? `${e.title} · ${day(e.created)}` : name; };
   $("#runs-table tbody").replaceChildren(...own.map(row),
