@@ -172,6 +172,11 @@ def test_distribution_view(page, server: fx.LiveServer) -> None:
     assert "RSFT on hard" in table and "75.0% [65.0, 85.0] (n=100)" in table
     assert "0.030" in table  # the mixed arm's KL drift
     assert page.locator("[data-testid=table-2x2]").count() == 3
+    page.set_viewport_size({"width": 700, "height": 900})  # the 2x2 tables stay inside their cards
+    overflow = page.evaluate("""[...document.querySelectorAll('#dist-2x2 .card')].map(c => {
+      const t = c.querySelector('table').getBoundingClientRect(), r = c.getBoundingClientRect();
+      return t.right <= r.right + 0.5 && t.left >= r.left - 0.5; })""")
+    assert overflow == [True, True, True]
     assert page.evaluate("S.charts.dist.data.datasets.length") == 3
     assert page.evaluate("S.charts.dist.data.labels.length") == 5
     assert "hard arm generalises best" in page.inner_text("#dist-report")
