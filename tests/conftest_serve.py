@@ -105,11 +105,15 @@ PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000
 KINDS = ("right", "false_hop", "wrong_letter", "garbage")
 
 
-def references(n: int) -> dict:
+def references(n: int, hops: tuple[int, ...] = ()) -> dict:
     """The `references` block evaluate.runner writes: the KG oracle and shortcut baselines on the
-    same items; "most_common_letter" is the strongest here."""
+    same items, overall and by hop; "most_common_letter" is the strongest here."""
+    def ci(mean: float, k: int) -> dict:
+        return {"mean": mean, "low": max(0.0, mean - 0.3), "high": min(1.0, mean + 0.3), "n": k}
+
     def iv(mean: float) -> dict:
-        return {"accuracy": {"mean": mean, "low": max(0.0, mean - 0.3), "high": min(1.0, mean + 0.3), "n": n}}
+        by_hop = {str(h): ci(mean, n // max(1, len(hops))) for h in hops}
+        return {"accuracy": ci(mean, n), **({"by_hop": by_hop} if hops else {})}
 
     return {"KG oracle": iv(1.0), "shortcut: type_match": iv(1 / 6), "shortcut: most_common_letter": iv(0.5),
             "shortcut: max_degree": iv(1 / 3)}
@@ -183,7 +187,7 @@ def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
                                    "wrong_unfaithful": 230 - a}})
         write_run(root, f"{name}/arms/{arm}-s0", n_steps=2, questions_per_step=1)
     atomic_write_json(exp / "results.json", {"experiment": "distribution", "schema_version": 1, "scale": "tiny",
-                                             "arms": arms, "references": references(100)})
+                                             "arms": arms, "references": references(100, hops=(1, 2, 3, 4, 5))})
     atomic_write_text(exp / "report.md", "# Distribution experiment\n\nThe hard arm generalises best.\n\n"
                       "| arm | accuracy |\n|---|---|\n| hard | 75.0% |\n\n![accuracy by hop](accuracy_by_hop.png)\n\n"
                       "<script>window.pwned = 1</script>\n")

@@ -177,13 +177,16 @@ def test_distribution_view(page, server: fx.LiveServer) -> None:
       const t = c.querySelector('table').getBoundingClientRect(), r = c.getBoundingClientRect();
       return t.right <= r.right + 0.5 && t.left >= r.left - 0.5; })""")
     assert overflow == [True, True, True]
-    assert page.evaluate("S.charts.dist.data.datasets.length") == 3
+    assert page.evaluate("S.charts.dist.data.datasets.map(d => d.label)") == [
+        "RSFT on easy", "RSFT on hard", "RSFT on mixed", "strongest shortcut (most_common_letter)"]
+    assert page.evaluate("S.charts.dist.data.datasets[3].data") == [0.5] * 5
     assert page.evaluate("S.charts.dist.data.labels.length") == 5
     assert "hard arm generalises best" in page.inner_text("#dist-report")
     # baselines beside the arms: the oracle and the strongest shortcut with its interval
     assert "100.0% [70.0, 100.0] (n=100)" in page.inner_text("[data-testid=dist-oracle]")
     assert "strongest shortcut (most_common_letter)" in page.inner_text("[data-testid=dist-shortcut]")
     assert "50.0% [20.0, 80.0] (n=100)" in page.inner_text("[data-testid=dist-shortcut]")
+    assert page.inner_text("[data-testid=dist-shortcut]").count("50.0% [20.0, 80.0] (n=20)") == 5  # by hop
     # report.md is rendered (a table, a heading, its plot served locally), and its raw HTML is inert
     assert page.locator("#dist-report h1").inner_text() == "Distribution experiment"
     assert page.locator("#dist-report table td").first.inner_text() == "hard"

@@ -669,7 +669,9 @@ async function showDistribution() {
     type: "bar", plugins: [errorBars],
     data: { labels: hops.map((h) => `${h} hop${h === "1" ? "" : "s"}`),
       datasets: names.map((n, i) => ({ label: n, backgroundColor: COLORS[i % COLORS.length] + "cc",
-        data: hops.map((h) => val(arms[n].byHop[h]) ?? null), intervals: hops.map((h) => arms[n].byHop[h]) })) },
+        data: hops.map((h) => val(arms[n].byHop[h]) ?? null), intervals: hops.map((h) => arms[n].byHop[h]) }))
+        .concat(d.strongest_shortcut && d.strongest_shortcut.by_hop ? [{ type: "line", label: `strongest shortcut (${d.strongest_shortcut.name})`,
+          data: hops.map((h) => val(d.strongest_shortcut.by_hop[h]) ?? null), borderColor: "#57606a", borderDash: [5, 4], pointRadius: 3, borderWidth: 1.5 }] : []) },
     options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy (95% CI)" } } },
       plugins: { title: { display: true, text: "Accuracy by hop per arm" } } },
   });
