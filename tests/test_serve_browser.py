@@ -184,6 +184,7 @@ def test_distribution_view(page, server: fx.LiveServer) -> None:
     assert "hard arm generalises best" in page.inner_text("#dist-report")
     # baselines beside the arms: the oracle and the strongest shortcut with its interval
     assert "100.0% [70.0, 100.0] (n=100)" in page.inner_text("[data-testid=dist-oracle]")
+    assert page.inner_text("[data-testid=dist-oracle]").count("100.0% [70.0, 100.0] (n=20)") == 5  # by hop
     assert "strongest shortcut (most_common_letter)" in page.inner_text("[data-testid=dist-shortcut]")
     assert "50.0% [20.0, 80.0] (n=100)" in page.inner_text("[data-testid=dist-shortcut]")
     assert page.inner_text("[data-testid=dist-shortcut]").count("50.0% [20.0, 80.0] (n=20)") == 5  # by hop

@@ -525,7 +525,7 @@ def references_brief(refs: Any) -> dict:
     """From an evaluation's `references` ({"KG oracle": ..., "shortcut: <name>": ...}, as
     evaluate.runner writes them): the oracle and the strongest shortcut by mean accuracy."""
     if not isinstance(refs, dict):
-        return {"oracle": None, "strongest_shortcut": None, "shortcuts": 0}
+        return {"oracle": None, "oracle_by_hop": None, "strongest_shortcut": None, "shortcuts": 0}
 
     def mean(row: Any) -> float:
         acc = row.get("accuracy") if isinstance(row, dict) else None
@@ -538,6 +538,7 @@ def references_brief(refs: Any) -> dict:
     best = max(shortcuts.items(), key=lambda kv: mean(kv[1]), default=None)
     return {
         "oracle": oracle.get("accuracy") if isinstance(oracle, dict) else None,
+        "oracle_by_hop": oracle.get("by_hop") if isinstance(oracle, dict) else None,
         "strongest_shortcut": ({"name": best[0], "accuracy": best[1].get("accuracy"), "by_hop": best[1].get("by_hop")}
                                if best else None),
         "shortcuts": len(shortcuts),

@@ -643,7 +643,7 @@ function refRows(d, hops) {
   const rows = [];
   const blank = (k) => Array.from({ length: k }, () => el("td", { text: "–" }));
   if (d.oracle) rows.push(el("tr", { class: "ref", "data-testid": "dist-oracle" }, el("td", { text: "KG oracle" }), el("td", { text: interval(d.oracle) }),
-    hops.map(() => el("td", { text: "–" })), blank(3)));
+    hops.map((h) => el("td", { text: d.oracle_by_hop && d.oracle_by_hop[h] ? interval(d.oracle_by_hop[h]) : "–" })), blank(3)));
   const sc = d.strongest_shortcut;
   if (sc) rows.push(el("tr", { class: "ref", "data-testid": "dist-shortcut" }, el("td", { text: `strongest shortcut (${sc.name})` }), el("td", { text: interval(sc.accuracy) }),
     hops.map((h) => el("td", { text: sc.by_hop && sc.by_hop[h] ? interval(sc.by_hop[h]) : "–" })), blank(3)));
