@@ -441,3 +441,33 @@ def test_try_it_without_eval_items_says_so_and_cannot_ask(browser, tmp_path: Pat
         pg.wait_for_function("document.querySelector('#try-question').textContent.includes('Symptom2Error')")
         assert pg.is_enabled("#try-ask")
         pg.close()
+
+
+def test_a_failed_load_shows_a_sentence_and_asking_again_works(browser, tmp_path: Path) -> None:
+    from kgreason.serve.generation import GenerationQueue
+
+    inner = fx.scripted_loader("TRACE: Symptom0Error is caused by Cause0Fault.\nANSWER: A")
+    calls = [0]
+
+    def flaky(spec):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("Cannot copy out of meta tensor; no data!")
+        return inner(spec)
+
+    fx.write_run(tmp_path, "demo-run")
+    with fx.LiveServer(tmp_path, queue=GenerationQueue(load=flaky)) as srv:
+        pg = browser.new_page()
+        pg.goto(f"{srv.url}/#tryit")
+        pg.wait_for_function("document.querySelector('#try-item').options.length === 6")
+        pg.click("#try-ask")
+        pg.wait_for_selector("#banner.error:not([hidden])")
+        banner = pg.inner_text("#banner")
+        assert banner.startswith("Could not load the base model of run demo-run.") and "meta tensor" not in banner
+        assert "asking again retries the load" in banner
+        assert pg.is_enabled("#try-ask")
+        pg.click("#try-ask")
+        pg.wait_for_selector("[data-testid=try-verdict]", timeout=60_000)
+        assert "answer A: correct" in pg.inner_text("[data-testid=try-verdict]")
+        assert pg.locator("#banner.error:not([hidden])").count() == 0
+        pg.close()
