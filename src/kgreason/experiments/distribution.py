@@ -208,9 +208,12 @@ def run_distribution(exp: Experiment) -> dict:
 
 
 def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dict:
+    import sys
+
     from kgreason.kg.io import load_kg
     from kgreason.tasks.generate import load_tasks
 
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  (see train.pipeline)
     folder = Path(data)
     return run_arm_seed(exp, ARMS[ARM_NAMES.index(arm_name)], seed, folder, load_kg(folder / "kg.json"),
                         load_tasks(folder / "eval.jsonl"))

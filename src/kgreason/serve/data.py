@@ -583,15 +583,15 @@ def _experiment_title(name: str, results: Any) -> str:
 
 
 def _model_ref(config: dict) -> str | None:
-    for key in ("model", "model_ref", "base_model"):
-        val = config.get(key)
-        if isinstance(val, str):
-            return val
-        if isinstance(val, dict):
-            for sub in ("ref", "model", "name"):
-                if isinstance(val.get(sub), str):
-                    return val[sub]
-    return None
+    """The base model a run trained, read through the typed RunConfig every writer uses."""
+    from kgreason.config import RunConfig
+    from kgreason.io import InputError
+
+    try:
+        cfg = RunConfig.from_json(config)
+    except InputError:
+        return None
+    return cfg.model_ref or (cfg.pipeline.model if cfg.pipeline is not None else None)
 
 
 def _phase_brief(info: Any) -> dict:

@@ -123,8 +123,13 @@ MODEL_STAGES = {"base_eval": _base_eval, "sft": _sft, "sft_eval": _sft_eval, "rs
 
 def _stage_in_child(name: str, run_root: str, config: dict) -> None:
     """A model stage in a fresh process (the child's entry point; spawn pickles only these strings)."""
+    import sys
+
     from kgreason.options import from_dict
 
+    # A spawned child block-buffers stdout when it is a file or a pipe; its lines would reach a log
+    # only when the stage ends.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     with Run(run_root) as run:
         MODEL_STAGES[name](run, from_dict(PipelineConfig, config))
 
