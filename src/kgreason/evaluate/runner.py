@@ -78,7 +78,7 @@ def answer_tasks(
     todo = [t for t in tasks if t.id not in done]
     if not todo:
         return done
-    sampler = get_sampler(model, tokenizer, backend=options.backend)
+    sampler = get_sampler(model, tokenizer, backend=options.backend, batch_size=options.batch_size)
     params = SamplingParams(k=1, temperature=0.0, max_new_tokens=options.max_new_tokens, seed=options.seed)
     chunk = max(1, options.batch_size) * 4  # appended after each chunk: resume loses at most one chunk
     bar = None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from kgreason.memory import release_freed_memory
 from kgreason.records import Completion
 from kgreason.sampling.base import (
     Item,
@@ -316,6 +317,7 @@ class HFSampler(Sampler):
                 group = [queue.popleft() for _ in range(min(take, len(queue)))]
                 joined = self._prefill(group, prompts, task_ids, params)
                 state = joined if state is None else state.merge(joined, params.max_new_tokens)
+                release_freed_memory()  # the replaced caches: see kgreason/memory.py
                 yield state.pop_finished()
             if state is None or not state.running:
                 state = None

@@ -182,7 +182,10 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
     if not todo:
         return
     model, tokenizer = load_model(model_ref, adapter=adapter, merge=adapter is not None)
-    sampler = (sampler_factory or _default_sampler)(model, tokenizer, options.backend)
+    if sampler_factory is not None:
+        sampler = sampler_factory(model, tokenizer, options.backend)
+    else:
+        sampler = _default_sampler(model, tokenizer, options.backend, options.sample_rows)
     params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
                             max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + round_index)
     bar = progress(len(questions), f"[{phase}] round {round_index}: sample k={options.k} + score", unit="q",
@@ -203,10 +206,10 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
     del model, sampler
 
 
-def _default_sampler(model: Any, tokenizer: Any, backend: str) -> Any:
+def _default_sampler(model: Any, tokenizer: Any, backend: str, rows: int | None = None) -> Any:
     from kgreason.sampling import get_sampler
 
-    return get_sampler(model, tokenizer, backend=backend)
+    return get_sampler(model, tokenizer, backend=backend, batch_size=rows)
 
 
 def record_question(run: Run, phase: str, round_index: int, step: int, task: Task,
