@@ -101,9 +101,8 @@ class TrainOptions:
     save_steps: int = option(50, parse=at.positive_int, help="checkpoint every N steps (the resume points)")
     logging_steps: int = option(10, parse=at.positive_int, help="log loss every N steps")
     gradient_checkpointing: bool = option(False, help="recompute activations: less memory, ~30% more compute")
-    # Activations grow with the tokens of one forward pass (~0.75 MB a token for SmolLM2-135M):
-    # measured SFT peaks in a fresh process: 3.0 GB at 2048 tokens, 2.3 GB at 1024 (~17% more time a
-    # step) before kgreason.memory trimmed freed memory; with the trim, 1.7 GB at 2048.
+    # Activations grow with the tokens of one forward pass; 1024 tokens a pass cost ~17% more time a
+    # step than 2048 on the 2-core CPU (4.64 vs 3.95 s).
     micro_batch_tokens: int = option(2048, parse=at.positive_int,
                                      help="tokens per forward pass: a step's examples are split into micro-batches "
                                           "of at most this many and accumulated (the same update); lower: less "
@@ -162,8 +161,8 @@ class RSFTOptions:
     chunk: int = option(16, parse=at.positive_int, help="questions per sampling call (saved after each)")
     # Each row holds a KV cache for its prompt and answer (~17 MB for an open-book prompt and 128
     # new tokens with SmolLM2-135M); measured on 64 eval prompts: 64 rows 30.2 s and +1.7 GB, 32
-    # rows 33.5 s and +1.2 GB, 16 rows 39.3 s and +0.8 GB.
-    sample_rows: int = option(32, parse=at.positive_int,
+    # rows 33.5 s and +1.2 GB, 16 rows 39.3 s and +0.8 GB. Sampled answers depend a little on it too.
+    sample_rows: int = option(64, parse=at.positive_int,
                               help="rows (question x sample) decoded together on the hf backend: fewer use less "
                                    "memory and decode slower")
     train: TrainOptions = option(default_factory=_rsft_train_defaults, flatten=True, help="optimisation")
@@ -223,9 +222,13 @@ class EvalSettings:
 
     max_items: int = option(0, parse=at.non_negative_int, help="a seeded random subset of this many items (0: all)")
     max_new_tokens: int = option(192, parse=at.positive_int, help="generation budget per answer")
-    batch_size: int = option(32, parse=at.positive_int,
-                             help="items decoded together (hf backend): fewer use less memory and decode slower "
-                                  "(see --sample-rows)")
+    # Greedy answers in bf16 depend on which prompts share a batch: the quick profile's SFT model
+    # scored 60.7% at 64 rows and 56.0% at 32 on the same 150 items (same adapter, byte for byte).
+    # Compare evaluations only at the same batch size.
+    batch_size: int = option(64, parse=at.positive_int,
+                             help="items decoded together (hf backend), also the items saved per chunk: fewer use "
+                                  "less memory (~17 MB an item) and decode slower; bf16 answers shift a little "
+                                  "with it, so compare evaluations at the same value")
     reward_preset: str = option("kgreason", choices=_reward_presets, help="reward formula to score with")
     backend: str = option("auto", choices=at.BACKEND_CHOICES,
                           help="sampling backend (auto: vllm when installed with a GPU, else hf)")

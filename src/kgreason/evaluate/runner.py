@@ -80,7 +80,7 @@ def answer_tasks(
         return done
     sampler = get_sampler(model, tokenizer, backend=options.backend, batch_size=options.batch_size)
     params = SamplingParams(k=1, temperature=0.0, max_new_tokens=options.max_new_tokens, seed=options.seed)
-    chunk = max(1, options.batch_size) * 4  # appended after each chunk: resume loses at most one chunk
+    chunk = max(1, options.batch_size)  # appended after each chunk: resume loses at most one chunk
     bar = None
     if options.progress:
         from kgreason.console import progress
