@@ -260,15 +260,10 @@ RUN_EXAMPLES = """examples:
 
 
 def _raw_epilog(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
-    """`base`, printing the examples epilog as written."""
+    """`base`, printing the examples epilog as written (export/commands.py's formatter)."""
+    from kgreason.export.commands import _keep_epilog_lines
 
-    class Formatter(base):  # type: ignore[valid-type,misc]
-        def _fill_text(self, text: str, width: int, indent: str) -> str:
-            if "\n" in text:
-                return "".join(indent + line for line in text.splitlines(keepends=True))
-            return super()._fill_text(text, width, indent)
-
-    return Formatter
+    return _keep_epilog_lines(base)
 
 
 def pipeline_config_from_args(args: argparse.Namespace) -> Any:
