@@ -23,8 +23,10 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/kgreason run
 
+# Two workers on the 2-core CI machine, one thread each (two torch threads per worker would
+# oversubscribe the cores); a test file stays on one worker so module fixtures run once.
 test: $(STAMP)
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
