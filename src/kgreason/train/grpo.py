@@ -133,7 +133,6 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     from trl import GRPOTrainer
 
     from kgreason.console import LOG_NAME, log_to
-    from kgreason.memory import trainer_callback
     from kgreason.models import load_model
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
@@ -162,7 +161,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=None if init_adapter is not None else options.train.lora.peft_config(),
-        callbacks=[RunMetricsCallback(run, phase), trainer_callback(), *(callbacks or [])],
+        callbacks=[RunMetricsCallback(run, phase), *(callbacks or [])],
     )
     quiet_trainer(trainer, phase.upper())  # one progress bar; no Trainer log dicts on the console
     resume = _last_checkpoint(output_dir)

@@ -302,7 +302,6 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     from trl import SFTTrainer
 
     from kgreason.console import LOG_NAME, log_to, quiet_libraries
-    from kgreason.memory import trainer_callback as memory_callback
     from kgreason.models.dtype import default_device
     from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
 
@@ -329,7 +328,7 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=None if has_adapter else options.lora.peft_config(),
-        callbacks=[RunMetricsCallback(run, phase, round_index), memory_callback(), *(callbacks or [])],
+        callbacks=[RunMetricsCallback(run, phase, round_index), *(callbacks or [])],
     )
     stage = phase.upper() + (f" round {round_index}" if round_index else "")
     quiet_trainer(trainer, stage)
