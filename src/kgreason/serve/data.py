@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -545,23 +546,29 @@ def references_brief(refs: Any) -> dict:
     }
 
 
-def letter_counts(path: Path) -> dict:
-    """How often each answer letter was chosen in a predictions.jsonl ("none": no parseable answer)."""
+def _json_objects(path: Path) -> Iterator[dict]:
+    """The JSON objects of a JSONL file, skipping lines that are not one (a torn or foreign line
+    must not take a view down)."""
     import json
 
-    counts: dict[str, int] = {}
     with path.open("rb") as f:
         for line in f:
             try:
                 rec = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
-            if not isinstance(rec, dict):
-                continue
-            reward = rec.get("reward") if isinstance(rec.get("reward"), dict) else {}
-            letter = reward.get("answer", rec.get("answer"))
-            key = str(letter).upper() if isinstance(letter, str) and len(letter) == 1 else "none"
-            counts[key] = counts.get(key, 0) + 1
+            if isinstance(rec, dict):
+                yield rec
+
+
+def letter_counts(path: Path) -> dict:
+    """How often each answer letter was chosen in a predictions.jsonl ("none": no parseable answer)."""
+    counts: dict[str, int] = {}
+    for rec in _json_objects(path):
+        reward = rec.get("reward") if isinstance(rec.get("reward"), dict) else {}
+        letter = reward.get("answer", rec.get("answer"))
+        key = str(letter).upper() if isinstance(letter, str) and len(letter) == 1 else "none"
+        counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (kv[0] == "none", kv[0])))
 
 
@@ -643,23 +650,14 @@ def _answer(rec: dict) -> dict:
 
 def _metric_series(path: Path) -> dict[str, dict[str, list[list[float]]]]:
     """phase -> metric name -> [[step, value], ...] for every numeric field of metrics.jsonl."""
-    import json
-
     out: dict[str, dict[str, list[list[float]]]] = {}
     skip = {"step", "round", "time", "epoch"}
     records: list[tuple[str, Any, dict]] = []
     rounds: dict[str, set] = {}
-    with path.open("rb") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if not isinstance(rec, dict):
-                continue
-            phase = str(rec.get("phase", ""))
-            records.append((phase, rec.get("round"), rec))
-            rounds.setdefault(phase, set()).add(rec.get("round"))
+    for rec in _json_objects(path):
+        phase = str(rec.get("phase", ""))
+        records.append((phase, rec.get("round"), rec))
+        rounds.setdefault(phase, set()).add(rec.get("round"))
     for phase, rnd, rec in records:
         # RSFT restarts its step count every round: one series per round, or the line would
         # jump back from the end of a round to the start of the next
