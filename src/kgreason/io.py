@@ -6,6 +6,7 @@ records they appended before an interruption (a torn last line is ignored, not f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +52,22 @@ def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
+
+
+@contextlib.contextmanager
+def staged_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """A fresh folder beside `target` to write into; on a clean exit it is made readable to others
+    (mkdtemp makes it private, and an export is meant to be shared) and replaces `target`
+    (replace_dir); on any error, an interrupt included, it is removed and `target` is untouched."""
+    target = Path(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:

@@ -13,12 +13,10 @@ folder with a config and half a weights file that `from_pretrained` would try to
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from kgreason.io import InputError, atomic_write_json, replace_dir
+from kgreason.io import InputError, atomic_write_json, staged_dir
 
 TRAIN_PHASES = ("sft", "rsft", "grpo")  # in pipeline order: the default is the last one done
 EXPORT_FILE = "kgreason_export.json"
@@ -113,8 +111,7 @@ def export_model(run_dir: str | Path, out: str | Path, phase: str | None = None,
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         gguf_info = None
@@ -133,9 +130,4 @@ def export_model(run_dir: str | Path, out: str | Path, phase: str | None = None,
             "seconds": round(time.perf_counter() - start, 1),
         }
         atomic_write_json(tmp / EXPORT_FILE, summary)
-        tmp.chmod(0o755)  # mkdtemp makes a private folder; an export is meant to be shared
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {**summary, "folder": str(out)}

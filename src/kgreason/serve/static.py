@@ -30,12 +30,11 @@ import contextlib
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kgreason.io import InputError, replace_dir
+from kgreason.io import InputError, staged_dir
 
 EXPORT_MARK = "kgreason_static.json"
 TRAIN_PAGE = 25  # app.js S.train.limit
@@ -230,8 +229,7 @@ def export_demo(runs_dir: str | Path, out: str | Path, max_groups: int = 200, ma
         raise InputError(f"{out}: exists and is not an earlier static export; choose a new --export folder")
     demo = Demo(RunsFolder(runs_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_dir(out) as tmp:
         (tmp / "data").mkdir()
         (tmp / "vendor").mkdir()
         w = _Writer(tmp / "data")
@@ -259,9 +257,4 @@ def export_demo(runs_dir: str | Path, out: str | Path, max_groups: int = 200, ma
                    "experiments": [e["name"] for e in listing["experiments"]], "files": len(w.index),
                    "data_bytes": w.bytes, "max_groups": max_groups, "max_entities": max_entities}
         (tmp / EXPORT_MARK).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)  # mkdtemp makes a private folder; the copy is meant to be served
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {**summary, "folder": str(out)}
