@@ -116,6 +116,7 @@ def test_inference_view_shows_models_side_by_side(page, server: fx.LiveServer) -
     open_view(page, server, "inference")
     page.wait_for_function("document.querySelector('#inf-page').textContent.includes('eval items')")
     assert "6 eval items · page 1 of 2" in page.inner_text("#inf-page")
+    page.wait_for_function("document.querySelectorAll('#inf-items .inf-item').length > 0")
     items = page.locator("#inf-items .inf-item")
     assert items.count() == 5 and items.first.locator(".card").count() == 3
     metrics = page.inner_text("[data-testid=inf-metrics]")

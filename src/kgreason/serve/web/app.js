@@ -426,11 +426,6 @@ async function loadInference() {
   const pages = Math.max(1, Math.ceil(d.total / S.inf.limit));
   $("#inf-page").textContent = `${d.total} eval items · page ${Math.floor(S.inf.offset / S.inf.limit) + 1} of ${pages}`;
   $("#inf-prev").disabled = S.inf.offset === 0; $("#inf-next").disabled = S.inf.offset + S.inf.limit >= d.total;
-  const hopSel = $("#inf-hop");
-  if (hopSel.options.length <= 1) {
-    const t = await api("/api/tasks?" + q({ run: S.run, file: "eval", limit: 1 })).catch(() => ({ hops: [] }));
-    (t.hops || []).forEach((h) => hopSel.append(el("option", { value: h, text: `${h}` })));
-  }
   const names = { nodes: Object.entries(d.labels || {}).map(([id, label]) => ({ id, label })), phrases: d.phrases || {} };
   box.replaceChildren(...d.items.map((it) => el("div", { class: "inf-item" }, questionBox(it.task),
     el("div", { class: "cols", style: `grid-template-columns: repeat(${d.columns.length}, 1fr)` },
@@ -442,6 +437,12 @@ async function loadInference() {
           el("span", { class: "badge " + (a.faithful ? "ok" : "bad"), text: a.faithful ? "faithful" : "unfaithful" })),
           el("pre", { text: a.completion }), hopList(a.claimed_hops, names));
       })))));
+  // the hop filter's options come after the items so the page text and the items appear together
+  const hopSel = $("#inf-hop");
+  if (hopSel.options.length <= 1) {
+    const t = await api("/api/tasks?" + q({ run: S.run, file: "eval", limit: 1 })).catch(() => ({ hops: [] }));
+    (t.hops || []).forEach((h) => hopSel.append(el("option", { value: h, text: `${h}` })));
+  }
 }
 
 // --- Try It --------------------------------------------------------------------------------------
