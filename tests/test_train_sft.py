@@ -135,12 +135,36 @@ def test_micro_batches_train_like_the_full_batch(data, tmp_path):
     assert any(t.abs().sum() > 0 for k, t in a.items() if "lora_B" in k)
 
 
-def test_micro_batch_size_fits_the_token_budget():
-    from kgreason.train.sft import micro_batch_size
+def test_token_budget_chunks_bound_each_pass_and_keep_every_row():
+    import torch
 
-    assert micro_batch_size(8, [230] * 20, 512, budget=1024) == 4
-    assert micro_batch_size(8, [410] * 20, 512, budget=1024) == 2
-    assert micro_batch_size(8, [40] * 20, 512, budget=1024) == 8
-    assert micro_batch_size(8, [3000] * 20, 512, budget=1024) == 2  # max_length truncates
-    assert micro_batch_size(6, [300] * 20, None, budget=1024) == 3
-    assert micro_batch_size(8, [], 512, budget=1024) == 8
+    from kgreason.train.sft import token_budget_chunks
+
+    lengths = [40, 500, 38, 260, 41, 480, 250, 45]
+    width = max(lengths)
+    ids = torch.zeros((8, width), dtype=torch.long)
+    mask = torch.zeros((8, width), dtype=torch.long)
+    labels = torch.full((8, width), -100)
+    for r, n in enumerate(lengths):
+        ids[r, :n] = torch.arange(1, n + 1) + 1000 * r
+        mask[r, :n] = 1
+        labels[r, n - 5 : n] = 7
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "note": "kept"}
+    pieces = token_budget_chunks(batch, budget=1024)
+    assert all(p["input_ids"].numel() <= 1024 for p in pieces)
+    assert [p["input_ids"].shape for p in pieces] == [(2, 500), (3, 260), (3, 41)]  # longest first, greedy
+    seen = sorted(int(row[0]) // 1000 for p in pieces for row in p["input_ids"])
+    assert seen == list(range(8))
+    for p in pieces:
+        assert p["note"] == "kept"
+        assert p["input_ids"].shape[1] == int(p["attention_mask"].sum(1).max())  # no column of padding only
+        for row_ids, row_mask, row_labels in zip(p["input_ids"], p["attention_mask"], p["labels"], strict=True):
+            r = int(row_ids[0]) // 1000
+            n = lengths[r]
+            assert torch.equal(row_ids[:n], ids[r, :n]) and int(row_mask.sum()) == n
+            assert int((row_labels != -100).sum()) == 5  # every completion token keeps its label
+    assert token_budget_chunks(batch, budget=8 * width) == [batch]  # fits: untouched
+    one_row = token_budget_chunks(batch, budget=10)
+    assert len(one_row) == 8 and all(p["input_ids"].shape[0] == 1 for p in one_row)  # a row never splits
+    left = {"input_ids": ids.flip(1), "attention_mask": mask.flip(1)}
+    assert all(p["input_ids"].shape[1] == width for p in token_budget_chunks(left, budget=1024))  # left padding: no cut

@@ -23,6 +23,7 @@ from typing import Any
 from kgreason import argtypes as at
 from kgreason.experiments.arms import ARM_NAMES
 from kgreason.io import InputError
+from kgreason.memory import ALLOCATORS
 from kgreason.options import option
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -101,12 +102,13 @@ class TrainOptions:
     save_steps: int = option(50, parse=at.positive_int, help="checkpoint every N steps (the resume points)")
     logging_steps: int = option(10, parse=at.positive_int, help="log loss every N steps")
     gradient_checkpointing: bool = option(False, help="recompute activations: less memory, ~30% more compute")
-    # Activations grow with the tokens of one forward pass; 1024 tokens a pass cost ~17% more time a
-    # step than 2048 on the 2-core CPU (4.64 vs 3.95 s).
-    micro_batch_tokens: int = option(2048, parse=at.positive_int,
-                                     help="tokens per forward pass: a step's examples are split into micro-batches "
-                                          "of at most this many and accumulated (the same update); lower: less "
-                                          "memory, slower")
+    # Activations grow with the tokens of one pass. Measured on the quick SFT material (2-core CPU,
+    # SmolLM2-135M, bf16, jemalloc, 16 steps): 1024 tokens 79 s and 2.0 GB peak, 1536 71 s and
+    # 2.4 GB, 2048 73 s and 2.7 GB (3 rows of <= 512 tokens a pass is the sweet spot here).
+    micro_batch_tokens: int = option(1536, parse=at.positive_int,
+                                     help="tokens per forward pass: each step's examples are cut into passes of at "
+                                          "most this many (rows x padded width) and accumulated into the same "
+                                          "update; lower: less memory")
     lora: LoraOptions = option(default_factory=LoraOptions, flatten=True, help="LoRA shape")
 
 
@@ -256,6 +258,10 @@ class PipelineConfig:
                                 prefix="eval", help="held-out evaluation of each phase")
     stage_processes: bool = option(True, help="run each model stage (evaluations, SFT, RSFT) in a process of its own, "
                                               "so memory returns to the system between stages (~5 s start-up each)")
+    allocator: str = option("auto", choices=ALLOCATORS,
+                            help="memory allocator of those processes: jemalloc (a system library, Debian's "
+                                 "libjemalloc2) keeps training memory bounded and is faster on CPU; auto uses it "
+                                 "where installed, system never")
     # The untrained model never writes the answer format, so a short budget shows that as well as a
     # long one and saves minutes on a CPU (0: the same budget as the other phases).
     base_eval_max_new_tokens: int = option(0, parse=at.non_negative_int,

@@ -31,3 +31,88 @@ def release_freed_memory() -> bool:
     """Return the heap's free pages to the OS; True when glibc did (a few ms at these sizes)."""
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False
+
+
+# --- the allocator of the model stages' processes ------------------------------------------------
+# Why jemalloc: an SFT step allocates and frees activations of a different shape every pass, and
+# glibc's heap keeps what it freed in fragments: measured on the quick SFT material (2-core CPU,
+# SmolLM2-135M, bf16) the process's peak climbed step after step, 3.0 to 5.2 GB over 60 steps at
+# 2,048 tokens a pass. Preloading jemalloc, each stage process stayed within ~1.9 GB with gradient
+# checkpointing, and steps ran ~10-25% faster. It is a system library (Debian's libjemalloc2,
+# which `make setup` installs where it can), so it is found, not bundled; without it glibc is used.
+ALLOCATORS = ("auto", "jemalloc", "system")
+_JEMALLOC_FILES = ("libjemalloc.so.2", "libjemalloc.so")
+_LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
+                 "/usr/local/lib", "/opt/homebrew/lib")
+
+
+def find_jemalloc() -> str | None:
+    """Path of a jemalloc shared library on this system, or None."""
+    import sys
+    from pathlib import Path
+
+    for folder in (*_LIBRARY_DIRS, str(Path(sys.prefix) / "lib")):
+        for name in _JEMALLOC_FILES:
+            path = Path(folder) / name
+            if path.is_file():
+                return str(path)
+    found = ctypes.util.find_library("jemalloc")
+    return found if found and Path(found).is_absolute() else None
+
+
+def allocator_environment(allocator: str) -> dict[str, str]:
+    """Environment variables that make a new process use `allocator` (empty: the system's).
+
+    `jemalloc` insists (ValueError when it is not installed); `auto` uses it where found."""
+    if allocator not in ALLOCATORS:
+        raise ValueError(f"allocator: expected one of {', '.join(ALLOCATORS)}, got {allocator!r}")
+    if allocator == "system":
+        return {}
+    path = find_jemalloc()
+    if path is None:
+        if allocator == "jemalloc":
+            raise ValueError("allocator jemalloc: no libjemalloc found (install Debian's libjemalloc2, "
+                             "or use --allocator system)")
+        return {}
+    import os
+
+    preload = os.environ.get("LD_PRELOAD", "")
+    if path in preload.split(":"):
+        return {}
+    return {"LD_PRELOAD": f"{path}:{preload}" if preload else path}
+
+
+def allocator_in_use() -> str:
+    """"jemalloc" when this process runs with jemalloc loaded, else "system"."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return "jemalloc" if any("libjemalloc" in line for line in maps) else "system"
+    except OSError:
+        return "system"
+
+
+class child_environment:
+    """Set variables for the processes started inside the block; restore them after it."""
+
+    def __init__(self, changes: dict[str, str]) -> None:
+        self.changes, self.saved = changes, {}
+
+    def __enter__(self) -> None:
+        import os
+
+        for key, value in self.changes.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc: Any) -> None:
+        import os
+
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+if __name__ == "__main__":  # `python -m kgreason.memory`: exit 0 when jemalloc is installed (make setup)
+    raise SystemExit(0 if find_jemalloc() else 1)

@@ -225,6 +225,9 @@ def _run_arm_seed_in_child(exp: Experiment, arm: Arm, seed: int, data: Path) -> 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from kgreason.train.pipeline import stage_allocator
+
+    with stage_allocator(exp.recipe.allocator), \
+            ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_arm_seed_child, exp, arm.name, seed, str(data)).result()
 

@@ -130,7 +130,9 @@ def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, 
     with tempfile.TemporaryDirectory(prefix="kgreason-bench-train-") as tmp:
         result = train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock], path=path)
     (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
-    return {"path": path, "dtype": dtype, "tokens": n1 - n0, "seconds": t1 - t0,
+    from kgreason.memory import allocator_in_use
+
+    return {"path": path, "dtype": dtype, "tokens": n1 - n0, "seconds": t1 - t0, "allocator": allocator_in_use(),
             "tokens_per_s": (n1 - n0) / (t1 - t0), "peak_rss_mb": peak_rss_mb(),
             "completion_share": (result.trained_tokens_per_epoch / result.tokens_per_epoch
                                  if result.tokens_per_epoch else None)}
@@ -153,8 +155,13 @@ def run_child(spec: dict, workdir: Path, module: str = "kgreason.train.bench", l
     label = label or f"{spec['mode']}-{spec['path']}"
     spec_file = workdir / f"spec-{label}.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", module, str(spec_file)],
-                          capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    from kgreason.memory import allocator_environment
+
+    # The fast path runs as `kgreason run` runs its stages (jemalloc where installed); the reference
+    # path as stock TRL does, on the system allocator.
+    allocator = spec.get("allocator", "auto" if spec.get("path") != "reference" else "system")
+    env = {**os.environ, "TQDM_DISABLE": "1", **allocator_environment(allocator)}
+    proc = subprocess.run([sys.executable, "-m", module, str(spec_file)], capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_MARK):
             return json.loads(line[len(RESULT_MARK):])

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.config import DataOptions, PipelineConfig, RunConfig, pipeline_profile
-from kgreason.io import atomic_write_text
+from kgreason.io import InputError, atomic_write_text
 from kgreason.options import to_dict
 from kgreason.train.evaluation import eval_phase_name, evaluate_phase
 from kgreason.train.rsft import run_rsft
@@ -148,8 +148,19 @@ def run_model_stage(run: Run, cfg: PipelineConfig, name: str) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with stage_allocator(cfg.allocator), \
+            ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pool.submit(_stage_in_child, name, str(run.root), to_dict(cfg)).result()
+
+
+def stage_allocator(allocator: str) -> Any:
+    """The environment a stage's process starts with, for `allocator` (see kgreason/memory.py)."""
+    from kgreason.memory import allocator_environment, child_environment
+
+    try:
+        return child_environment(allocator_environment(allocator))
+    except ValueError as err:
+        raise InputError(f"--allocator: {err}") from None
 
 
 def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list[str] | None = None) -> Run:

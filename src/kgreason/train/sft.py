@@ -124,54 +124,99 @@ def _last_checkpoint(output_dir: Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
-# Tokens per forward/backward pass (TrainOptions.micro_batch_tokens) trade speed for memory.
-# Measured on the 2-core CPU with SmolLM2-135M, LoRA on every linear, open-book 1-3 hop examples,
-# batch 8: 1024 tokens/pass 4.64 s/step, 2048 3.95 s, 4096 3.61 s; activations cost ~0.75 MB a
-# token in a pass (SFT peak RSS 2.3 GB at 1024, 3.0 GB at 2048, each in a fresh process).
+# Pass widths are rounded up to a multiple of this (the collator pads batches to one too). Why: on
+# CPU, oneDNN compiles and caches a kernel, with its buffers, for every matmul shape it meets; with
+# widths that vary token by token an SFT process grew ~50 MB a step (torch's tensors stayed at
+# 312 MB; ONEDNN_PRIMITIVE_CACHE_CAPACITY=0 cut most of the growth), while a few repeated shapes
+# keep that cache small and its kernels reused.
+WIDTH_MULTIPLE = 64
 
 
-def example_lengths(tokenizer: Any, examples: list[dict], sample: int = 256, seed: int = 0) -> list[int]:
-    """Token counts (chat template applied) of a seeded sample of examples."""
-    rng = random.Random(seed)
-    picked = examples if len(examples) <= sample else rng.sample(examples, sample)
-    lengths = []
-    for e in picked:
-        text = tokenizer.apply_chat_template(e["prompt"] + e["completion"], tokenize=False)
-        lengths.append(len(tokenizer(text, add_special_tokens=False)["input_ids"]))
-    return lengths
+def token_budget_chunks(inputs: dict[str, Any], budget: int, multiple: int = 1) -> list[dict[str, Any]]:
+    """Split one collated batch into pieces of at most `budget` tokens (rows x their padded width).
+
+    Rows are taken longest first and each piece is cut to its own longest row rounded up to
+    `multiple` (right padding), so a piece of short rows carries no padding of the long ones. A
+    single row longer than the budget is a piece of its own. Returns `[inputs]` unchanged when the
+    whole batch fits.
+    """
+    import torch
+
+    ids = inputs.get("input_ids")
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2:
+        return [inputs]
+    rows, width = ids.shape
+    if rows * width <= budget or rows == 1:
+        return [inputs]
+    mask = inputs.get("attention_mask")
+    if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+        # the last attended column + 1: right padding trims, left padding keeps every column
+        columns = torch.arange(1, width + 1, device=mask.device)
+        lengths = (mask.ne(0) * columns).amax(dim=1).tolist()
+    else:
+        lengths = [width] * rows
+    lengths = [min(width, -(-n // multiple) * multiple) for n in lengths]
+    order = sorted(range(rows), key=lambda r: -lengths[r])
+    pieces: list[list[int]] = [[]]
+    for r in order:
+        piece = pieces[-1]
+        if piece and (len(piece) + 1) * lengths[piece[0]] > budget:
+            pieces.append(piece := [])
+        piece.append(r)
+    out = []
+    for piece in pieces:
+        index = torch.tensor(piece, dtype=torch.long, device=ids.device)
+        keep = max(1, max(lengths[r] for r in piece))
+        chunk: dict[str, Any] = {}
+        for key, value in inputs.items():
+            if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == rows:
+                value = value.index_select(0, index.to(value.device))
+                if value.dim() >= 2 and value.shape[1] == width:
+                    value = value[:, :keep]
+            chunk[key] = value
+        out.append(chunk)
+    return out
 
 
-def micro_batch_size(batch_size: int, lengths: list[int], max_length: int | None, budget: int) -> int:
-    """Examples per forward pass: the largest divisor of `batch_size` whose micro-batch of long
-    examples (95th-percentile length) fits `budget` tokens. The Trainer accumulates the micro-batches
-    into one optimizer step over the same `batch_size` examples, with the loss normalised by the
-    completion tokens of the whole step (`num_items_in_batch`), so the update is unchanged."""
-    if not lengths:
-        return batch_size
-    ordered = sorted(lengths)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    if max_length:
-        p95 = min(p95, max_length)
-    fits = [d for d in range(1, batch_size + 1) if batch_size % d == 0 and d * p95 <= budget]
-    return max(fits) if fits else 1
+def budget_trainer_class() -> type:
+    """SFTTrainer whose every forward/backward pass holds at most `token_budget` tokens.
+
+    Why: activation memory grows with the tokens of one pass (~0.75 MB a token for SmolLM2-135M in
+    bf16), and a fixed micro-batch size cannot bound it: the same 8 rows are 8 x 40 tokens for facts
+    and 8 x 500 for open-book questions. Each step's batch is cut by tokens instead, and the pieces
+    are accumulated into the same update: the loss is normalised by the completion tokens of the
+    whole step (`num_items_in_batch`), so the gradient is the full batch's, whatever the split.
+    """
+    from trl import SFTTrainer
+
+    class TokenBudgetSFTTrainer(SFTTrainer):
+        token_budget: int | None = None
+
+        def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+            if not self.token_budget or num_items_in_batch is None:  # per-piece means would not add up
+                return super().training_step(model, inputs, num_items_in_batch)
+            total = None
+            for piece in token_budget_chunks(inputs, self.token_budget, WIDTH_MULTIPLE):
+                loss = super().training_step(model, piece, num_items_in_batch)
+                total = loss if total is None else total + loss
+            return total
+
+    return TokenBudgetSFTTrainer
 
 
-def sft_config(output_dir: Path, options: TrainOptions, n_examples: int, micro_batch: int | None = None) -> Any:
-    """SFTConfig for `options`; with `micro_batch`, each step of `batch_size` examples runs as
-    batch_size / micro_batch accumulated passes (same examples per optimizer step)."""
+def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
+    """SFTConfig for `options` (the token budget of a pass is the trainer's, see budget_trainer_class)."""
     from trl import SFTConfig
 
     from kgreason.models.dtype import default_device
 
     device = default_device()
-    per_step = min(options.batch_size, max(1, n_examples))
-    micro = per_step if micro_batch is None or per_step % micro_batch else micro_batch
     return SFTConfig(
         output_dir=str(output_dir),
         max_steps=options.max_steps if options.max_steps > 0 else -1,
         num_train_epochs=options.epochs,
-        per_device_train_batch_size=micro,
-        gradient_accumulation_steps=options.grad_accum * (per_step // micro),
+        per_device_train_batch_size=min(options.batch_size, max(1, n_examples)),
+        gradient_accumulation_steps=options.grad_accum,
         learning_rate=options.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=options.warmup_ratio,  # a float in [0, 1) is a share of the total steps
@@ -179,6 +224,7 @@ def sft_config(output_dir: Path, options: TrainOptions, n_examples: int, micro_b
         max_length=options.max_length,
         completion_only_loss=True,
         packing=False,
+        pad_to_multiple_of=WIDTH_MULTIPLE,
         # Facts are ~40 tokens, questions ~250: batching similar lengths cuts the padding computed.
         train_sampling_strategy="group_by_length",
         activation_checkpointing=options.gradient_checkpointing,
@@ -240,6 +286,7 @@ def completion_lm_head_forward(model: Any) -> None:
     from trl.trainer.utils import FusedCausalLMOutput
 
     from kgreason.models.lora import unwrap_peft
+    from kgreason.train.head_loss import target_log_probs
 
     base = unwrap_peft(model)
     cfg = base.config.get_text_config()
@@ -263,12 +310,17 @@ def completion_lm_head_forward(model: Any) -> None:
             labels = shift_labels
         mask = labels != -100
         targets = labels[mask]
-        logits = self.get_output_embeddings()(hidden[mask]).float()  # [completion tokens, vocab]
-        log_probs = torch.log_softmax(logits, dim=-1)
-        token_lp = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        with torch.no_grad():  # metrics only, as TRL logs them (entropy, is the label the argmax)
-            entropy = -(log_probs.exp() * log_probs).sum(-1)
-            is_top1 = logits.argmax(-1) == targets
+        head = self.get_output_embeddings()
+        if type(head) is torch.nn.Linear and head.bias is None and not head.weight.requires_grad:
+            # a slice of rows at a time, with the entropy and top-1 metrics TRL logs (head_loss.py)
+            token_lp, entropy, is_top1 = target_log_probs(hidden[mask], head.weight, targets)
+        else:  # a trainable or unusual head: score all completion rows at once through autograd
+            logits = head(hidden[mask]).float()  # [completion tokens, vocab]
+            log_probs = torch.log_softmax(logits, dim=-1)
+            token_lp = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            with torch.no_grad():  # metrics only, as TRL logs them (entropy, is the label the argmax)
+                entropy = -(log_probs.exp() * log_probs).sum(-1)
+                is_top1 = logits.argmax(-1) == targets
         per_pos = token_lp.new_zeros(mask.shape).masked_scatter(mask, token_lp)
         denom = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
         return FusedCausalLMOutput(
@@ -317,14 +369,10 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     output_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer, has_adapter = load_trainable_model(model_ref, options.dtype, init_adapter)
     dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
-    micro = None
-    if path == "fast":
-        lengths = example_lengths(tokenizer, examples, seed=options.seed)
-        micro = micro_batch_size(min(options.batch_size, len(examples)), lengths, options.max_length,
-                                 budget=options.micro_batch_tokens)
-    trainer = SFTTrainer(
+    trainer_class = budget_trainer_class() if path == "fast" else SFTTrainer
+    trainer = trainer_class(
         model=model,
-        args=sft_config(output_dir, options, len(examples), micro_batch=micro),
+        args=sft_config(output_dir, options, len(examples)),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=None if has_adapter else options.lora.peft_config(),
@@ -333,6 +381,7 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     stage = phase.upper() + (f" round {round_index}" if round_index else "")
     quiet_trainer(trainer, stage)
     if path == "fast":
+        trainer.token_budget = options.micro_batch_tokens
         completion_lm_head_forward(trainer.model)
         if precision_flags(options.dtype, default_device()).get("bf16"):
             speed_up_lora(trainer.model)

@@ -1,0 +1,46 @@
+"""Choosing the allocator of the stage processes (kgreason/memory.py)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import kgreason.memory as memory
+
+
+def test_auto_preloads_jemalloc_only_where_it_is_found(monkeypatch, tmp_path):
+    lib = tmp_path / "libjemalloc.so.2"
+    lib.write_bytes(b"")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.setattr(memory, "find_jemalloc", lambda: str(lib))
+    assert memory.allocator_environment("auto") == {"LD_PRELOAD": str(lib)}
+    assert memory.allocator_environment("jemalloc") == {"LD_PRELOAD": str(lib)}
+    assert memory.allocator_environment("system") == {}
+    monkeypatch.setenv("LD_PRELOAD", "/x/libother.so")
+    assert memory.allocator_environment("auto") == {"LD_PRELOAD": f"{lib}:/x/libother.so"}  # kept, not replaced
+    monkeypatch.setenv("LD_PRELOAD", f"{lib}")
+    assert memory.allocator_environment("auto") == {}  # already there
+    monkeypatch.setattr(memory, "find_jemalloc", lambda: None)
+    assert memory.allocator_environment("auto") == {}
+    with pytest.raises(ValueError, match="libjemalloc2"):
+        memory.allocator_environment("jemalloc")
+    with pytest.raises(ValueError, match="expected one of"):
+        memory.allocator_environment("tcmalloc")
+
+
+def test_child_environment_restores_what_it_changed(monkeypatch):
+    monkeypatch.setenv("KGREASON_T1", "before")
+    monkeypatch.delenv("KGREASON_T2", raising=False)
+    with memory.child_environment({"KGREASON_T1": "during", "KGREASON_T2": "new"}):
+        assert os.environ["KGREASON_T1"] == "during" and os.environ["KGREASON_T2"] == "new"
+    assert os.environ["KGREASON_T1"] == "before" and "KGREASON_T2" not in os.environ
+
+
+def test_a_process_started_with_the_environment_runs_on_jemalloc():
+    """Where jemalloc is installed (make setup installs Debian's libjemalloc2 where it can), the
+    environment really loads it in a new process; without it, nothing is preloaded."""
+    env = {**os.environ, **memory.allocator_environment("auto")}
+    code = "import kgreason.memory as m; print(m.allocator_in_use())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("jemalloc" if memory.find_jemalloc() else "system")
