@@ -104,8 +104,9 @@ class TrainOptions:
     gradient_checkpointing: bool = option(False, help="recompute activations: less memory, ~30% more compute")
     # Activations grow with the tokens of one pass. Measured on the quick SFT material (2-core CPU,
     # SmolLM2-135M, bf16, jemalloc, 16 steps): 1024 tokens 79 s and 2.0 GB peak, 1536 71 s and
-    # 2.4 GB, 2048 73 s and 2.7 GB (3 rows of <= 512 tokens a pass is the sweet spot here).
-    micro_batch_tokens: int = option(1536, parse=at.positive_int,
+    # 2.4 GB, 2048 73 s and 2.7 GB. In the whole quick run 1536 peaked at 2.7 GB (SFT, 100 steps)
+    # and 2.75 GB (RSFT), over the 2.5 GB the quick profile is held to, so the default is 1024.
+    micro_batch_tokens: int = option(1024, parse=at.positive_int,
                                      help="tokens per forward pass: each step's examples are cut into passes of at "
                                           "most this many (rows x padded width) and accumulated into the same "
                                           "update; lower: less memory")
