@@ -204,8 +204,10 @@ def budget_trainer_class() -> type:
     return TokenBudgetSFTTrainer
 
 
-def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
-    """SFTConfig for `options` (the token budget of a pass is the trainer's, see budget_trainer_class)."""
+def sft_config(output_dir: Path, options: TrainOptions, n_examples: int, pad_multiple: int | None = None) -> Any:
+    """SFTConfig for `options` (the token budget of a pass is the trainer's, see budget_trainer_class);
+    `pad_multiple` rounds each batch's width up (the fast path's WIDTH_MULTIPLE; TRL's stock path pads
+    to the longest row)."""
     from trl import SFTConfig
 
     from kgreason.models.dtype import default_device
@@ -224,7 +226,7 @@ def sft_config(output_dir: Path, options: TrainOptions, n_examples: int) -> Any:
         max_length=options.max_length,
         completion_only_loss=True,
         packing=False,
-        pad_to_multiple_of=WIDTH_MULTIPLE,
+        pad_to_multiple_of=pad_multiple,
         # Facts are ~40 tokens, questions ~250: batching similar lengths cuts the padding computed.
         train_sampling_strategy="group_by_length",
         activation_checkpointing=options.gradient_checkpointing,
@@ -372,7 +374,7 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     trainer_class = budget_trainer_class() if path == "fast" else SFTTrainer
     trainer = trainer_class(
         model=model,
-        args=sft_config(output_dir, options, len(examples)),
+        args=sft_config(output_dir, options, len(examples), pad_multiple=WIDTH_MULTIPLE if path == "fast" else None),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=None if has_adapter else options.lora.peft_config(),
