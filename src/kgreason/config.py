@@ -261,8 +261,8 @@ class PipelineConfig:
                                               "so memory returns to the system between stages (~5 s start-up each)")
     allocator: str = option("auto", choices=ALLOCATORS,
                             help="memory allocator of those processes: jemalloc (a system library, Debian's "
-                                 "libjemalloc2) keeps training memory bounded and is faster on CPU; auto uses it "
-                                 "where installed, system never")
+                                 "libjemalloc2) keeps memory bounded and trains faster on CPU, but samples ~12% "
+                                 "slower; auto uses it where installed, system never")
     # The untrained model never writes the answer format, so a short budget shows that as well as a
     # long one and saves minutes on a CPU (0: the same budget as the other phases).
     base_eval_max_new_tokens: int = option(0, parse=at.non_negative_int,
