@@ -37,8 +37,9 @@ def release_freed_memory() -> bool:
 # Why jemalloc: an SFT step allocates and frees activations of a different shape every pass, and
 # glibc's heap keeps what it freed in fragments: measured on the quick SFT material (2-core CPU,
 # SmolLM2-135M, bf16) the process's peak climbed step after step, 3.0 to 5.2 GB over 60 steps at
-# 2,048 tokens a pass. Preloading jemalloc, each stage process stayed within ~1.9 GB with gradient
-# checkpointing, and steps ran ~10-25% faster. Sampling pays for it: 64 greedy evaluation answers
+# 2,048 tokens a pass. Preloaded jemalloc (with pass widths in multiples of 64, see train/sft.py)
+# held 16 such steps to 2.7 GB at 2,048 tokens a pass and 2.0 GB at 1,024, and steps ran ~10-15%
+# faster (73.9 against 85.6 s). Sampling pays for it: 64 greedy evaluation answers
 # took 32.5 s against 28.7 s on glibc (jemalloc's decay and background-thread settings did not
 # change that), for a peak of 1.9 GB against 2.7 GB. It is a system library (Debian's libjemalloc2,
 # which `make setup` installs where it can), so it is found, not bundled; without it glibc is used.
