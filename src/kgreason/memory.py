@@ -35,7 +35,7 @@ def release_freed_memory() -> bool:
 
 # --- the allocator of the model stages' processes ------------------------------------------------
 # Why jemalloc: an SFT step allocates and frees activations of a different shape every pass, and
-# glibc's heap keeps what it freed in fragments: measured on the quick SFT material (2-core CPU,
+# glibc's heap keeps what it freed in fragments: measured on open- and closed-book SFT examples (2-core CPU,
 # SmolLM2-135M, bf16) the process's peak climbed step after step, 3.0 to 5.2 GB over 60 steps at
 # 2,048 tokens a pass. Preloaded jemalloc (with pass widths in multiples of 64, see train/sft.py)
 # held 16 such steps to 2.7 GB at 2,048 tokens a pass and 2.0 GB at 1,024, and steps ran ~10-15%
