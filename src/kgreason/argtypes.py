@@ -134,3 +134,15 @@ def reward_preset(text: str) -> str:
     if text not in REWARD_PRESETS:
         raise argparse.ArgumentTypeError(REWARD_PRESETS.unknown_message(text))
     return text
+
+
+def keep_epilog_lines(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
+    """`base`, printing multi-line text (a command's examples epilog) as written; one-line text is still wrapped."""
+
+    class Formatter(base):  # type: ignore[valid-type,misc]
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            if "\n" in text:
+                return "".join(indent + line for line in text.splitlines(keepends=True))
+            return super()._fill_text(text, width, indent)
+
+    return Formatter

@@ -26,9 +26,9 @@ def _skip() -> tuple[str, ...]:
 
 
 def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
+    from kgreason.argtypes import keep_epilog_lines
     from kgreason.config import ExperimentConfig, experiment_scale, scale_names
     from kgreason.options import add_options
-    from kgreason.train.commands import _raw_epilog
 
     p.add_argument("--scale", default="quick", choices=scale_names(),
                    help="experiment scale (kgreason/profiles/scale-NAME.yaml): tiny (tiny:random, seconds per arm, "
@@ -45,7 +45,7 @@ def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
     add_options(p, ExperimentConfig, defaults=experiment_scale("quick"), skip=_skip(),
                 title="options (defaults shown are the quick scale's)")
     p.epilog = EXAMPLES
-    p.formatter_class = _raw_epilog(p.formatter_class)
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
 
 
 def experiment_from_args(args: argparse.Namespace) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kgreason.argtypes import reward_preset
+from kgreason.argtypes import keep_epilog_lines, reward_preset
 
 HF_EXAMPLES = """examples:
   kgreason tasks generate --kg kg.json --out data
@@ -23,21 +23,10 @@ LM_EVAL_EXAMPLES = """examples:
 """
 
 
-def _keep_epilog_lines(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
-    """`base`, printing multi-line text (the examples) as written; one-line text is still wrapped."""
-
-    class Formatter(base):  # type: ignore[valid-type,misc]
-        def _fill_text(self, text: str, width: int, indent: str) -> str:
-            if "\n" in text:
-                return "".join(indent + line for line in text.splitlines(keepends=True))
-            return super()._fill_text(text, width, indent)
-
-    return Formatter
-
 
 def _common(p: argparse.ArgumentParser, examples: str) -> None:
     p.epilog = examples
-    p.formatter_class = _keep_epilog_lines(p.formatter_class)
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
     p.add_argument("--tasks", required=True, metavar="DIR",
                    help="a data folder written by `kgreason tasks generate` (manifest.json and the split files)")
     p.add_argument("--out", required=True, metavar="FOLDER", help="the folder to write (created; files in it are replaced)")
@@ -102,7 +91,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     from kgreason.models.export import SAVE_DTYPES, TRAIN_PHASES  # torch-free at import time
 
     p.epilog = MODEL_EXAMPLES
-    p.formatter_class = _keep_epilog_lines(p.formatter_class)
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
     p.add_argument("--run", required=True, metavar="RUN", help="a run folder (config.json, summary.json, adapters/)")
     p.add_argument("--phase", default=None, choices=list(TRAIN_PHASES),
                    help="whose adapter to merge (default: the last training phase done, in the order sft, rsft, grpo)")
@@ -140,7 +129,7 @@ DEMO_EXAMPLES = """examples:
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = DEMO_EXAMPLES
-    p.formatter_class = _keep_epilog_lines(p.formatter_class)
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
     p.add_argument("--runs", default="runs", help="the runs folder (run folders and experiment folders)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="the folder to write; an earlier static export there is replaced, any other existing folder is refused")

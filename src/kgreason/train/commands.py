@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kgreason.argtypes import DTYPE_CHOICES, out_dir_path, positive_int
+from kgreason.argtypes import DTYPE_CHOICES, keep_epilog_lines, out_dir_path, positive_int
 from kgreason.config import BUNDLED_MODEL
 from kgreason.io import InputError
 
@@ -247,7 +247,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_options(p, PipelineConfig, defaults=pipeline_profile("quick"), skip=_run_skip(),
                 title="options (defaults shown are the quick profile's)")
     p.epilog = RUN_EXAMPLES
-    p.formatter_class = _raw_epilog(p.formatter_class)
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
 
 
 RUN_EXAMPLES = """examples:
@@ -257,13 +257,6 @@ RUN_EXAMPLES = """examples:
   kgreason run --config my.yaml --dry-run        # print the resolved options and the plan
   kgreason run --profile full                    # GPU-sized; --profile smoke: tiny:random in a minute
 """
-
-
-def _raw_epilog(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
-    """`base`, printing the examples epilog as written (export/commands.py's formatter)."""
-    from kgreason.export.commands import _keep_epilog_lines
-
-    return _keep_epilog_lines(base)
 
 
 def pipeline_config_from_args(args: argparse.Namespace) -> Any:
