@@ -45,8 +45,9 @@ def release_freed_memory() -> bool:
 # which `make setup` installs where it can), so it is found, not bundled; without it glibc is used.
 ALLOCATORS = ("auto", "jemalloc", "system")
 _JEMALLOC_FILES = ("libjemalloc.so.2", "libjemalloc.so")
+# Linux folders only: the library is preloaded through LD_PRELOAD, which only Linux's loader reads.
 _LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
-                 "/usr/local/lib", "/opt/homebrew/lib")
+                 "/usr/local/lib")
 
 
 def find_jemalloc() -> str | None:
@@ -59,8 +60,7 @@ def find_jemalloc() -> str | None:
             path = Path(folder) / name
             if path.is_file():
                 return str(path)
-    found = ctypes.util.find_library("jemalloc")
-    return found if found and Path(found).is_absolute() else None
+    return None
 
 
 def allocator_environment(allocator: str) -> dict[str, str]:
