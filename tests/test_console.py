@@ -53,7 +53,7 @@ def test_progress_off_a_terminal_is_a_line_progress_and_track_counts(capsys: pyt
 # so the test does not depend on which warnings this transformers version happens to emit.
 SCRIPT = textwrap.dedent("""
     import logging, sys, warnings
-    import kgreason.train.sft as sft
+    import kgreason.train.phase_model as sft
     load = sft.load_trainable_model
     def noisy(*args, **kwargs):
         warnings.warn("kgreason-test chatter", FutureWarning)

@@ -44,3 +44,23 @@ def test_a_process_started_with_the_environment_runs_on_jemalloc():
     code = "import kgreason.memory as m; print(m.allocator_in_use())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == ("jemalloc" if memory.find_jemalloc() else "system")
+
+
+def test_release_between_phases_hands_freed_pages_back_on_the_stage_allocator():
+    """A stage process (jemalloc where installed, else glibc) holding ~300 MB of freed small blocks
+    gets most of it back to the OS: jemalloc's purge, or glibc's malloc_trim."""
+    env = {**os.environ, **memory.allocator_environment("auto")}
+    code = (
+        "import kgreason.memory as m\n"
+        "def rss(): return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024\n"
+        "blocks = [bytearray(3000) for _ in range(100_000)]\n"  # small blocks: kept in the heap when freed
+        "still_used = bytearray(3000)\n"  # a live block above them: glibc cannot just shrink the heap's top
+        "del blocks\n"
+        "freed = rss()\n"
+        "m.release_between_phases()\n"
+        "print(m.allocator_in_use(), freed, rss())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    allocator, freed, released = out.split()
+    assert allocator == ("jemalloc" if memory.find_jemalloc() else "system")
+    assert int(freed) - int(released) > 150, f"{freed} MB resident after freeing, {released} MB after releasing"

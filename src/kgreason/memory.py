@@ -33,6 +33,34 @@ def release_freed_memory() -> bool:
     return bool(trim(0)) if trim is not None else False
 
 
+@functools.cache
+def _jemalloc_mallctl() -> Any:
+    """jemalloc's mallctl when jemalloc is this process's allocator (preloaded), else None."""
+    try:
+        return getattr(ctypes.CDLL(None), "mallctl", None)
+    except OSError:
+        return None
+
+
+def release_between_phases() -> None:
+    """At a phase boundary (training done, its evaluation next, in the same process): collect the
+    reference cycles a Trainer leaves (its model, optimizer and accelerator refer to each other),
+    then hand every freed page back to the OS, jemalloc's too.
+
+    Why: jemalloc keeps freed pages for reuse and returns them after a delay, so an evaluation
+    that starts right after training begins with the training's peak still resident (measured:
+    the SFT evaluation peaked at 2.6 GB after SFT in the same process, 2.0 GB on its own).
+    glibc's malloc_trim does not reach jemalloc's arenas; jemalloc's "arena.<all>.purge" does.
+    """
+    import gc
+
+    gc.collect()
+    mallctl = _jemalloc_mallctl()
+    if mallctl is not None:
+        mallctl(b"arena.4096.purge", None, None, None, ctypes.c_size_t(0))  # 4096: MALLCTL_ARENAS_ALL
+    release_freed_memory()
+
+
 # --- the allocator of the model stages' processes ------------------------------------------------
 # Why jemalloc: an SFT step allocates and frees activations of a different shape every pass, and
 # glibc's heap keeps what it freed in fragments: measured on open- and closed-book SFT examples (2-core CPU,

@@ -43,6 +43,7 @@ from kgreason.experiments.arms import (
 from kgreason.experiments.report import aggregate, write_report
 from kgreason.io import InputError, atomic_write_json, read_json
 from kgreason.options import to_dict, with_overrides
+from kgreason.train.phase_model import PhaseModel
 
 EXPERIMENT_FILE = "experiment.json"
 
@@ -107,24 +108,24 @@ def prepare_data(out: Path, data: DataOptions) -> Path:
 
 
 # --- one arm-seed ----------------------------------------------------------------------------------
-def _sft(run: Any, cfg: PipelineConfig, data: Path) -> Path:
+def _sft(run: Any, cfg: PipelineConfig, data: Path, held: PhaseModel) -> Path:
     from kgreason.train.sft import run_sft
 
-    run_sft(run, cfg.model, data, cfg.sft, phase="sft")
+    run_sft(run, cfg.model, data, cfg.sft, phase="sft", held=held)
     return run.adapter_dir("sft")
 
 
-def _rsft(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any) -> Path | None:
+def _rsft(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any, held: PhaseModel) -> Path | None:
     from kgreason.train.rsft import run_rsft
 
-    info = run_rsft(run, cfg.model, data, cfg.rsft, init_adapter=init_adapter, phase="rsft", kg=kg)
+    info = run_rsft(run, cfg.model, data, cfg.rsft, init_adapter=init_adapter, phase="rsft", kg=kg, held=held)
     return run.adapter_dir("rsft") if info.get("adapter") else init_adapter
 
 
-def _grpo(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any) -> Path:
+def _grpo(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any, held: PhaseModel) -> Path:
     from kgreason.train.grpo import run_grpo
 
-    run_grpo(run, cfg.model, data, cfg.grpo, init_adapter=init_adapter, phase="grpo", kg=kg)
+    run_grpo(run, cfg.model, data, cfg.grpo, init_adapter=init_adapter, phase="grpo", kg=kg, held=held)
     return run.adapter_dir("grpo")
 
 
@@ -135,7 +136,9 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
         return read_json(folder / ARM_FILE)
     from kgreason.config import RunConfig
     from kgreason.evaluate.runner import EvalOptions, evaluate_model
-    from kgreason.models import load_model
+    from kgreason.memory import release_between_phases
+    from kgreason.models import load_model, load_tokenizer
+    from kgreason.train.phase_model import held_for
     from kgreason.train.runs import Run
 
     started = time.time()
@@ -143,23 +146,32 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     config = RunConfig(model_ref=cfg.model, reward_preset=cfg.reward_preset, dataset_seed=cfg.data.seed,
                        pipeline=cfg, experiment={"experiment": "distribution", "arm": asdict(arm), "seed": seed,
                                                  "scale": exp.config.scale})
+    # The arm's training phase loads its model once and its evaluation reuses it (phase_model.py).
+    phase_options = {"rsft": cfg.rsft, "grpo": cfg.grpo}.get(arm.kind, cfg.sft)  # base: only evaluated
+    held = PhaseModel(cfg.model, phase_options.train.dtype)
     with Run.create_or_resume(folder, config.to_dict()) as run:
         adapter: Path | None = None
         if arm.kind == "sft":
-            adapter = _sft(run, cfg, data)
+            adapter = _sft(run, cfg, data, held)
         elif arm.needs_sft:
             sft_adapter = run_dir(exp.out, ARMS[ARM_NAMES.index("sft")], seed) / "adapters" / "sft"
             if not (sft_adapter / "adapter_config.json").is_file():
                 raise InputError(f"{sft_adapter}: the SFT adapter this arm starts from is missing")
             if arm.kind == "rsft":
-                adapter = _rsft(run, cfg, data, sft_adapter, kg)
+                adapter = _rsft(run, cfg, data, sft_adapter, kg, held)
             else:
-                adapter = _grpo(run, cfg, data, sft_adapter, kg)
-        model, tokenizer = load_model(cfg.model, adapter=adapter, dtype=cfg.sft.train.dtype)
+                adapter = _grpo(run, cfg, data, sft_adapter, kg, held)
+        model = held_for(held, cfg.model, adapter, cfg.sft.train.dtype)
+        if model is not None:
+            release_between_phases()  # the training's freed memory, before the evaluation allocates its own
+            tokenizer = load_tokenizer(cfg.model)
+        else:
+            model, tokenizer = load_model(cfg.model, adapter=adapter, dtype=cfg.sft.train.dtype)
         options = EvalOptions(**asdict(cfg.eval), run=run.name, phase=EVAL_PHASE, progress=exp.progress)
         metrics = evaluate_model(model, tokenizer, eval_tasks, kg, out_dir=run.eval_dir(EVAL_PHASE), options=options,
                                  meta={"tasks_file": str(data / "eval.jsonl"), "arm": arm.name, "seed": seed})
         del model
+        held.release()
         run.mark_done(EVAL_PHASE, {"kind": "eval", "accuracy": metrics["accuracy"]["mean"],
                                    "by_hop": {h: iv["mean"] for h, iv in metrics["by_hop"].items()},
                                    "faithful": metrics["trace"]["faithful_share"]["mean"],
@@ -221,7 +233,7 @@ def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dic
 
 def _run_arm_seed_in_child(exp: Experiment, arm: Arm, seed: int, data: Path) -> dict:
     """One arm-seed in a spawned process, so an experiment's memory does not grow arm after arm
-    (see kgreason.train.pipeline.run_model_stage)."""
+    (see kgreason.train.pipeline.run_model_stages)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -16,7 +16,11 @@ from typing import Any
 
 from kgreason.config import EvalSettings
 from kgreason.records import Episode, Task
+from kgreason.train.phase_model import PhaseModel, held_for
 from kgreason.train.runs import Run, is_main_process
+
+# Evaluations run in the device's default dtype (bf16 where it is native), whatever the training used.
+EVAL_DTYPE = "auto"
 
 
 def eval_phase_name(model_phase: str) -> str:
@@ -25,19 +29,30 @@ def eval_phase_name(model_phase: str) -> str:
 
 
 def evaluate_phase(run: Run, model_phase: str, model_ref: str, adapter: Path | None, tasks: list[Task],
-                   kg: Any, options: EvalSettings) -> dict:
-    """Evaluate the model after `model_phase` ("base", "sft", "rsft", ...); skipped when done."""
+                   kg: Any, options: EvalSettings, held: PhaseModel | None = None) -> dict:
+    """Evaluate the model after `model_phase` ("base", "sft", "rsft", ...); skipped when done.
+
+    When `held` holds that model (the training phase just before, in this process), it is
+    evaluated in place; otherwise it is loaded. Both see the same weights: the held one folds its
+    adapter in while it answers, the loaded one is merged at load time.
+    """
     phase = eval_phase_name(model_phase)
     if run.is_done(phase):
         return run.phase_info(phase) or {}
     from kgreason.evaluate.runner import EvalOptions, evaluate_model
-    from kgreason.models import load_model
+    from kgreason.memory import release_between_phases
+    from kgreason.models import load_model, load_tokenizer
 
     start = time.perf_counter()
-    # Merging folds LoRA into the weights for plain-model sampling speed; drift needs the adapter
-    # unmerged (it compares against the same model with the adapter disabled).
-    merge = adapter is not None and not options.drift
-    model, tokenizer = load_model(model_ref, adapter=adapter, merge=merge)
+    model = held_for(held, model_ref, adapter, EVAL_DTYPE)
+    if model is not None:
+        release_between_phases()  # the training's freed memory, before the evaluation allocates its own
+        tokenizer = load_tokenizer(model_ref)
+    else:
+        # Merging folds LoRA into the weights for plain-model sampling speed; drift needs the adapter
+        # unmerged (it compares against the same model with the adapter disabled).
+        merge = adapter is not None and not options.drift
+        model, tokenizer = load_model(model_ref, adapter=adapter, dtype=EVAL_DTYPE, merge=merge)
     print(f"[{phase}] greedy answers on {options.max_items or len(tasks)} held-out items "
           f"({model_ref}{' + ' + str(adapter) if adapter else ''})")
     metrics = evaluate_model(
@@ -47,6 +62,7 @@ def evaluate_phase(run: Run, model_phase: str, model_ref: str, adapter: Path | N
     copy_episodes(run, phase, run.eval_dir(model_phase) / "predictions.jsonl")
     row = summary_row(metrics)
     row["wall_s"] = round(time.perf_counter() - start, 2)
+    row["reused_model"] = held_for(held, model_ref, adapter, EVAL_DTYPE) is not None
     row["eval_dir"] = str(run.eval_dir(model_phase).relative_to(run.root))
     run.log_metrics(phase, 0, {k: v for k, v in row.items() if isinstance(v, (int, float))})
     run.mark_done(phase, row)

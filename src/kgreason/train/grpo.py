@@ -20,6 +20,7 @@ from kgreason.config import GRPOOptions
 from kgreason.io import InputError
 from kgreason.records import Task
 from kgreason.reward.episode import scored_episode
+from kgreason.train.phase_model import PhaseModel
 from kgreason.train.runs import Run, dump_options
 from kgreason.train.sft import name_base_in_adapter, remove_checkpoints, shared_trainer_args
 
@@ -123,8 +124,12 @@ def grpo_tasks(data_dir: Path, options: GRPOOptions) -> list[Task]:
 
 
 def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, init_adapter: Path | None = None,
-             phase: str = "grpo", kg: Any = None, callbacks: list | None = None, scorer: Any = None) -> dict:
+             phase: str = "grpo", kg: Any = None, callbacks: list | None = None, scorer: Any = None,
+             held: PhaseModel | None = None) -> dict:
     """The GRPO phase of a run (skipped when done; resumes from the last checkpoint).
+
+    TRL's trainer samples its groups from the model it trains (or from vLLM, which loads its own).
+    With `held`, the phase's model is loaded there and stays loaded for the phase's evaluation.
 
     `scorer` (anything with `.score(task, text) -> RewardBreakdown`) defaults to
     kgreason.reward's Scorer with `options.reward_preset`.
@@ -133,7 +138,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     from trl import GRPOTrainer
 
     from kgreason.console import LOG_NAME, log_to
-    from kgreason.models import load_model
+    from kgreason.models import load_model, load_tokenizer
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
     from kgreason.train.rsft import _load_run_kg
@@ -149,7 +154,10 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     kg = kg if kg is not None else _load_run_kg(data_dir)
     tasks = grpo_tasks(Path(data_dir), options)
     dataset = Dataset.from_list([{"prompt": chat_messages(t), "task_id": t.id} for t in tasks])
-    model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.train.dtype, trainable=True)
+    if held is not None:
+        model, tokenizer = held.load(init_adapter), load_tokenizer(model_ref)
+    else:
+        model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.train.dtype, trainable=True)
     scorer = scorer if scorer is not None else Scorer(kg, preset=options.reward_preset)
     reward = KGReward(scorer, {t.id: t for t in tasks}, run, phase)
     output_dir = run.adapter_dir(phase)
@@ -173,6 +181,8 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         name_base_in_adapter(output_dir, model_ref)
+    if held is not None:
+        held.trained(trainer.model, output_dir)
     info = {"kind": "train", "steps": int(out.global_step), "questions": len(tasks),
             "train_loss": float(out.training_loss) if out.training_loss is not None else None,
             "wall_s": round(time.perf_counter() - start, 2), "resumed_from": resume,

@@ -30,6 +30,7 @@ from kgreason.config import RSFTOptions
 from kgreason.io import InputError
 from kgreason.records import Completion, RewardBreakdown, Task
 from kgreason.reward.episode import scored_episode
+from kgreason.train.phase_model import PhaseModel
 from kgreason.train.runs import Run, dump_options, is_main_process, main_process_first
 from kgreason.train.sft import remove_checkpoints, task_example, train_lora
 
@@ -171,17 +172,37 @@ SamplerFactory = Callable[[Any, Any, str], Any]  # (model, tokenizer, backend) -
 
 def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], model_ref: str,
                  adapter: Path | None, scorer: Any, options: RSFTOptions, state: RoundState,
-                 sampler_factory: SamplerFactory | None = None) -> None:
-    """Sample, score and select for every unfinished question, appending as it goes."""
-    from kgreason.console import progress
-    from kgreason.models import load_model
-    from kgreason.sampling import SamplingParams
-    from kgreason.tasks.format import chat_messages
-
+                 sampler_factory: SamplerFactory | None = None, held: PhaseModel | None = None) -> None:
+    """Sample, score and select for every unfinished question, appending as it goes. With `held`,
+    the phase's loaded model samples (the adapter folded in while it does), else a merged copy is loaded."""
     todo = [t for t in questions if t.id not in state.finished]
     if not todo:
         return
-    model, tokenizer = load_model(model_ref, adapter=adapter, merge=adapter is not None)
+    if held is None:
+        from kgreason.models import load_model
+
+        model, tokenizer = load_model(model_ref, adapter=adapter, merge=adapter is not None)
+        _sample_questions(run, phase, round_index, questions, todo, model, tokenizer, scorer, options, state,
+                          sampler_factory)
+        return
+    from kgreason.evaluate.runner import merged_for_sampling
+    from kgreason.memory import release_between_phases
+    from kgreason.models import load_tokenizer
+
+    model = held.load(adapter)
+    release_between_phases()  # the previous round's training memory, before the KV caches
+    with merged_for_sampling(model):
+        _sample_questions(run, phase, round_index, questions, todo, model, load_tokenizer(model_ref), scorer,
+                          options, state, sampler_factory)
+
+
+def _sample_questions(run: Run, phase: str, round_index: int, questions: list[Task], todo: list[Task], model: Any,
+                      tokenizer: Any, scorer: Any, options: RSFTOptions, state: RoundState,
+                      sampler_factory: SamplerFactory | None) -> None:
+    from kgreason.console import progress
+    from kgreason.sampling import SamplingParams
+    from kgreason.tasks.format import chat_messages
+
     if sampler_factory is not None:
         sampler = sampler_factory(model, tokenizer, options.backend)
     else:
@@ -203,7 +224,6 @@ def sample_round(run: Run, phase: str, round_index: int, questions: list[Task], 
             bar.update(1)
             bar.set_postfix(pass_rate=f"{_mean(r['pass_rate'] for r in state.finished.values()):.2f}")
     bar.close()
-    del model, sampler
 
 
 def _default_sampler(model: Any, tokenizer: Any, backend: str, rows: int | None = None) -> Any:
@@ -257,10 +277,12 @@ def round_summary(state: RoundState, questions: list[Task]) -> dict[str, Any]:
 # --- the phase -----------------------------------------------------------------------------------
 def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, init_adapter: Path | None,
              phase: str = "rsft", kg: Any = None, callbacks: list | None = None,
-             sampler_factory: SamplerFactory | None = None) -> dict:
+             sampler_factory: SamplerFactory | None = None, held: PhaseModel | None = None) -> dict:
     """R rounds of sample → score → select → fine-tune, starting from `init_adapter` (usually SFT's).
 
-    `sampler_factory` replaces kgreason.sampling.get_sampler (tests wrap it to plant known answers).
+    The phase loads its model once (`held`, made here when not given): every round samples from
+    it and trains it in place; the caller may evaluate it afterwards. `sampler_factory` replaces
+    kgreason.sampling.get_sampler (tests wrap it to plant known answers).
     """
     from kgreason.reward.score import Scorer
 
@@ -277,6 +299,8 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
     rounds: list[dict] = list(info.get("rounds", []))
     adapter = _resolve(run, rounds[-1]["adapter_path"]) if rounds else init_adapter
     phase_start = time.perf_counter() - float(info.get("wall_s", 0.0))
+    held = held if held is not None else PhaseModel(model_ref, options.train.dtype)
+    loads_before = held.loads
     for r in range(len(rounds) + 1, options.rounds + 1):
         t0 = time.perf_counter()
         pool = options.pool_for_round(r)
@@ -289,7 +313,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
         with main_process_first():
             if is_main_process():
                 sample_round(run, phase, r, questions, model_ref, adapter, scorer, options, state,
-                             sampler_factory)
+                             sampler_factory, held)
         state = read_round_state(run, phase, r)
         summary = round_summary(state, questions)
         sample_s = time.perf_counter() - t0
@@ -303,7 +327,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
         train_info: dict[str, Any] = {"steps": 0, "train_loss": None}
         if examples:
             result = train_lora(model_ref, examples, round_dir, options.train, run=run, phase=phase,
-                                round_index=r, init_adapter=adapter, callbacks=callbacks)
+                                round_index=r, init_adapter=adapter, callbacks=callbacks, held=held)
             train_info = {"steps": result.steps, "train_loss": result.train_loss, "train_s": result.wall_s}
             adapter = round_dir
         else:
@@ -321,10 +345,13 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
     final = run.adapter_dir(phase)
     if adapter is not None and Path(adapter) != final:
         publish_adapter(Path(adapter), final)
+        if held.holds(adapter):
+            held.saved_as(final)
     info = {"kind": "train", "rounds": rounds, "rounds_done": len(rounds),
             "winners": sum(r["winners"] for r in rounds),
             "adapter": str(final.relative_to(run.root)) if adapter is not None else None,
-            "wall_s": round(time.perf_counter() - phase_start, 2), "options": dump_options(options)}
+            "wall_s": round(time.perf_counter() - phase_start, 2), "options": dump_options(options),
+            "model_loads": held.loads - loads_before}
     run.mark_done(phase, info)
     return info
 

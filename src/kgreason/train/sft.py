@@ -19,6 +19,7 @@ from typing import Any
 from kgreason.config import SFTOptions, TrainOptions
 from kgreason.io import InputError
 from kgreason.records import Task
+from kgreason.train.phase_model import PhaseModel, load_trainable_model
 from kgreason.train.runs import Run, dump_options
 
 
@@ -108,14 +109,13 @@ def precision_flags(dtype: str, device: str) -> dict[str, bool]:
     return {"bf16": name == "bf16", "fp16": name == "fp16" and device == "cuda"}
 
 
-def load_trainable_model(model_ref: str, dtype: str, init_adapter: Path | None) -> tuple[Any, Any, bool]:
-    """(model, tokenizer, has_adapter). The frozen base is loaded in the training dtype; LoRA weights
-    stay fp32 (PEFT upcasts adapters) so the optimiser keeps full precision."""
-    from kgreason.models import load_model
+def training_tokenizer(model_ref: str) -> Any:
+    """The tokenizer as training uses it: padding on the right (samplers use their own, left)."""
+    from kgreason.models import load_tokenizer
 
-    model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=dtype, trainable=True)
-    tokenizer.padding_side = "right"  # training pads on the right; sampling reloads its own tokenizer
-    return model, tokenizer, init_adapter is not None
+    tokenizer = load_tokenizer(model_ref)
+    tokenizer.padding_side = "right"
+    return tokenizer
 
 
 def _last_checkpoint(output_dir: Path) -> str | None:
@@ -345,12 +345,14 @@ def speed_up_lora(model: Any) -> None:
 def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: TrainOptions, *,
                run: Run | None = None, phase: str = "sft", round_index: int = 0,
                init_adapter: Path | None = None, callbacks: list | None = None,
-               path: str = "fast") -> TrainResult:
+               path: str = "fast", held: PhaseModel | None = None) -> TrainResult:
     """Fine-tune a LoRA adapter on prompt-completion examples; resumes from the last checkpoint.
 
     With `init_adapter`, training continues that adapter (RSFT rounds start from the previous
     round's model); otherwise a fresh LoRA is attached. The adapter is saved to `output_dir`.
     `path="reference"` trains with TRL's stock code path (what `kgreason bench train` compares with).
+    With `held`, the phase's one loaded model is trained in place (loaded first if it does not hold
+    `init_adapter`) and afterwards holds the new adapter.
     """
     from datasets import Dataset
     from trl import SFTTrainer
@@ -369,7 +371,13 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     start = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model, tokenizer, has_adapter = load_trainable_model(model_ref, options.dtype, init_adapter)
+    if held is not None:
+        if held.model_ref != model_ref or not held.same_dtype(options.dtype):
+            raise ValueError(f"the held model is {held.model_ref} in {held.dtype}; this training asks for "
+                             f"{model_ref} in {options.dtype}")
+        model, tokenizer, has_adapter = held.load(init_adapter), training_tokenizer(model_ref), init_adapter is not None
+    else:
+        model, tokenizer, has_adapter = load_trainable_model(model_ref, options.dtype, init_adapter)
     dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
     trainer_class = budget_trainer_class() if path == "fast" else SFTTrainer
     trainer = trainer_class(
@@ -397,6 +405,8 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     if trainer.is_world_process_zero():
         name_base_in_adapter(output_dir, model_ref)
     processed, trained = count_tokens(trainer)
+    if held is not None:
+        held.trained(trainer.model, output_dir)
     return TrainResult(adapter=output_dir, steps=int(out.global_step), examples=len(examples),
                        train_loss=float(out.training_loss) if out.training_loss is not None else None,
                        wall_s=round(time.perf_counter() - start, 2), resumed_from=resume,
@@ -431,8 +441,9 @@ def name_base_in_adapter(adapter_dir: Path, model_ref: str) -> None:
 
 # --- the `kgreason train sft` phase --------------------------------------------------------------
 def run_sft(run: Run, model_ref: str, data_dir: Path, options: SFTOptions, phase: str = "sft",
-            callbacks: list | None = None) -> dict:
-    """The SFT phase of a run: skipped when summary.json says it is done."""
+            callbacks: list | None = None, held: PhaseModel | None = None) -> dict:
+    """The SFT phase of a run: skipped when summary.json says it is done. With `held`, the trained
+    model stays loaded there for the phase's evaluation."""
     if run.is_done(phase):
         info = run.phase_info(phase) or {}
         print(f"[{phase}] already done ({info.get('steps')} steps); reusing {run.adapter_dir(phase)}")
@@ -440,11 +451,14 @@ def run_sft(run: Run, model_ref: str, data_dir: Path, options: SFTOptions, phase
     examples = load_material(Path(data_dir), options)
     print(f"[{phase}] {len(examples)} examples from {', '.join(options.material)} "
           f"(trace style {options.trace_style}); training LoRA on {model_ref}")
+    held = held if held is not None else PhaseModel(model_ref, options.train.dtype)
+    loads_before = held.loads
     result = train_lora(model_ref, examples, run.adapter_dir(phase), options.train, run=run, phase=phase,
-                        callbacks=callbacks)
+                        callbacks=callbacks, held=held)
     info = {"kind": "train", "steps": result.steps, "examples": result.examples, "train_loss": result.train_loss,
             "wall_s": result.wall_s, "adapter": str(run.adapter_dir(phase).relative_to(run.root)),
-            "resumed_from": result.resumed_from, "options": dump_options(options)}
+            "resumed_from": result.resumed_from, "options": dump_options(options),
+            "model_loads": held.loads - loads_before}
     run.mark_done(phase, info)
     remove_checkpoints(run.adapter_dir(phase))
     return info
