@@ -128,13 +128,14 @@ MODEL_STAGES = {"base_eval": _base_eval, "sft": _sft, "sft_eval": _sft_eval, "rs
 # stage_processes). With stage processes each evaluation runs in its own: after training in the
 # same process the quick profile's evaluations peaked at 2.62 and 2.54 GB even with the freed
 # memory purged in between, against 1.97 and 1.96 GB on their own (the issue's bound is 2.5 GB).
-STAGE_GROUPS = (("base_eval",), ("sft",), ("sft_eval",), ("rsft",), ("rsft_eval",))
+STAGE_GROUPS = tuple((name,) for name in MODEL_STAGES)
 
 
 def _phase_model(cfg: PipelineConfig, names: tuple[str, ...]) -> PhaseModel:
-    """The model a group of stages shares, in its training dtype."""
-    dtype = cfg.rsft.train.dtype if "rsft" in names else cfg.sft.train.dtype
-    return PhaseModel(cfg.model, dtype)
+    """The model a group of stages shares, in the dtype of its first training stage (`_rsft`
+    replaces it when RSFT trains in another dtype than SFT)."""
+    first = next((name for name in names if name in ("sft", "rsft")), "sft")
+    return PhaseModel(cfg.model, getattr(cfg, first).train.dtype)
 
 
 def _stages_in_child(names: tuple[str, ...], run_root: str, config: dict) -> None:
