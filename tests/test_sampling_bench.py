@@ -31,6 +31,11 @@ def test_bench_sampler_rows_side_by_side_in_process():
         assert all(_positive(row[key]) for key in (*FIGURES, "samples", "tokens", "prompt_tokens")), row
         assert row["samples"] == (2 if row["name"] == "naive" else 4)  # naive: 1 prompt x k
         assert row["share_of_limit"] < row["prefill_share_of_limit"]
+    ours = next(r for r in result["rows"] if r["name"] == "ours")  # timed under the profiler
+    assert ours["share_of_limit"] < ours["kernel_bound_share"] <= ours["matmul_bound_share"]
+    assert result["matmul_bound_share"] == ours["matmul_bound_share"]
+    assert ours["step_time_split"]["matmul"] > 0 and 0 < sum(ours["step_time_split"].values()) <= 1.01
+    assert all("kernel_profile" not in r for r in result["rows"] if r["name"] != "ours")
     assert all(_positive(result[key]) for key in (*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops"))
     assert result["limit_gflops"] == result["probe"]["used"]["gflops"]
     assert result["limit_gflops"] == max(p["gflops"] for p in result["probe"]["results"])
@@ -74,10 +79,10 @@ def test_bench_sampler_cli_json_is_one_object(capsys, monkeypatch):
     monkeypatch.setattr(bench, "bench_sampler", fake)
     assert main(["bench", "sampler", "--model", "tiny:random", "--hf-cache", "static", "--naive", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["vs_hf_generate"] == 2.0
-    assert seen["hf_caches"] == ("static",) and seen["quiet"] is True
+    assert seen["hf_caches"] == ("static",) and seen["quiet"] is True and seen["profile"] is True
     assert set(seen["rows"]) == {"ours", "hf-generate", "ctranslate2", "naive"}
-    assert main(["bench", "sampler", "--no-ct2", "--hf-cache", ""]) == 0
-    assert set(seen["rows"]) == {"ours"}
+    assert main(["bench", "sampler", "--no-ct2", "--hf-cache", "", "--no-profile"]) == 0
+    assert set(seen["rows"]) == {"ours"} and seen["profile"] is False
     with pytest.raises(SystemExit) as exc:
         main(["bench", "sampler", "--hf-stop", "never"])
     assert exc.value.code == 2

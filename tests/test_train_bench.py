@@ -10,8 +10,8 @@ from kgreason.cli import main
 def test_bench_train_json_reports_both_paths(capsys):
     from kgreason.train import bench
 
-    result = bench.bench_train("tiny:random", steps=1, batch_size=2, modes=("closed",), quiet=True,
-                               probe_window_s=0.05, pool=16)
+    result = bench.bench_train("tiny:random", steps=2, batch_size=2, modes=("closed",), paths=("reference", "fast"),
+                               quiet=True, probe_window_s=0.05, pool=16)
     assert {"tokens_per_s", "share_of_limit", "peak_rss_mb", "limit_gflops", "probe", "vs_baseline",
             "baseline", "rows"} <= set(result)
     assert [(r["mode"], r["path"]) for r in result["rows"]] == [("closed", "reference"), ("closed", "fast")]
@@ -19,6 +19,12 @@ def test_bench_train_json_reports_both_paths(capsys):
         assert row["tokens"] > 0 and row["tokens_per_s"] > 0 and row["peak_rss_mb"] > 0
         assert 0 < row["executed_share"] <= row["share_of_limit"] + 1e-9
     fast = result["rows"][1]
+    # the timed steps ran under the profiler (the fast path only): the kernel bounds sit above the share
+    # measured, matmuls + attention below matmuls alone, and the split of the wall time adds up
+    assert "kernel_profile" not in result["rows"][0] and fast["kernel_profile"]["tokens"] == fast["tokens"]
+    assert fast["share_of_limit"] < result["kernel_bound_share"] <= result["matmul_bound_share"]
+    split = result["step_time_split"]
+    assert split["matmul"] > 0 and 0 < sum(split.values()) <= 1.01
     assert result["tokens_per_s"] == round(fast["tokens_per_s"], 1)
     assert result["vs_baseline"] > 0 and result["probe"]["best"]["bf16" if result["dtype"] == "bf16" else "fp32"]
     assert result["limit_gflops"] == max(p["gflops"] for p in result["probe"]["results"] if p["dtype"] == result["dtype"])
@@ -38,5 +44,8 @@ def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
     monkeypatch.setattr(bench, "bench_train", fake)
     assert main(["bench", "train", "--model", "tiny:random", "--modes", "open", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["vs_baseline"] == 3.0
-    assert seen["modes"] == ("open",) and seen["paths"] == ("reference", "fast") and seen["quiet"] is True
+    assert seen["modes"] == ("open",) and seen["paths"] == ("reference", "fast", "compiled") and seen["quiet"] is True
+    assert seen["profile"] is True
+    assert main(["bench", "train", "--paths", "fast,compiled", "--no-profile"]) == 0
+    assert seen["paths"] == ("fast", "compiled") and seen["profile"] is False
     assert main(["bench", "train", "--modes", "book"]) != 0

@@ -51,9 +51,13 @@ def test_grpo_trains_lora_with_a_python_reward(data, tmp_path):
     options = GRPOOptions(questions=4, num_generations=2, max_completion_length=12, beta=0.04, use_vllm="no",
                           train=TrainOptions(batch_size=4, max_steps=2, learning_rate=1e-3, logging_steps=1,
                                              save_steps=1))
-    info = run_grpo(run, TINY, data, options, scorer=LengthScorer())
+    from kgreason.train.phase_model import PhaseModel
+
+    held = PhaseModel(TINY, options.train.dtype)
+    info = run_grpo(run, TINY, data, options, scorer=LengthScorer(), held=held)
     run.close()
     assert info["steps"] == 2 and run.is_done("grpo") and info["use_vllm"] is False
+    assert info["model_loads"] == 1 and held.adapter == run.adapter_dir("grpo"), "the trained model stays held"
     assert lora_b_norm(run.adapter_dir("grpo")) > 0, "the policy-gradient steps changed the adapter"
     eps = list(run.iter_episodes("grpo"))
     assert len(eps) == 2 * 4, "every completion of both steps is an episode (2 steps x 4 completions)"

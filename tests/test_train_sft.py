@@ -168,3 +168,33 @@ def test_token_budget_chunks_bound_each_pass_and_keep_every_row():
     assert len(one_row) == 8 and all(p["input_ids"].shape[0] == 1 for p in one_row)  # a row never splits
     left = {"input_ids": ids.flip(1), "attention_mask": mask.flip(1)}
     assert all(p["input_ids"].shape[1] == width for p in token_budget_chunks(left, budget=1024))  # left padding: no cut
+
+
+def test_compiled_layers_train_like_eager_and_are_eager_again_afterwards(data, tmp_path):
+    """--compile-layers: every decoder layer runs compiled while training, the adapter matches eager
+    training's, and the layers are eager again once training ends (a held model samples eagerly)."""
+    from transformers import TrainerCallback
+
+    import kgreason.train.sft as sft
+    from conftest_train import lora_tensors
+    from kgreason.models.lora import unwrap_peft
+    from kgreason.train.phase_model import PhaseModel
+
+    class SeeLayers(TrainerCallback):
+        compiled: list[bool] = []
+
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            layers = unwrap_peft(model).model.layers
+            self.compiled.append(all(layer._compiled_call_impl is not None for layer in layers))
+
+    examples = load_material(data, SFTOptions(material=["easy"], max_examples=4))
+    options = TrainOptions(max_steps=2, batch_size=2, dtype="fp32", save_steps=100, logging_steps=1, warmup_ratio=0.0)
+    eager = sft.train_lora(TINY, examples, tmp_path / "eager", options)
+    held, seen = PhaseModel(TINY, "fp32"), SeeLayers()
+    compiled = sft.train_lora(TINY, examples, tmp_path / "compiled", replace(options, compile_layers=True),
+                              callbacks=[seen], held=held)
+    assert seen.compiled == [True, True]
+    assert all(layer._compiled_call_impl is None for layer in unwrap_peft(held.model).model.layers)
+    assert abs(eager.train_loss - compiled.train_loss) < 1e-3
+    a, b = lora_tensors(tmp_path / "eager"), lora_tensors(tmp_path / "compiled")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3

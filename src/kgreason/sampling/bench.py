@@ -30,6 +30,12 @@ model's own shapes with 64 rows (a decoding step of 8 prompts x k=8) and 2,048 r
 in bf16 and fp32. `share_of_limit` = generated tokens/s x 2 x N / limit, N = parameters in matmuls
 (LM head included; attention scores left out). `prefill_share_of_limit` counts each prompt's
 tokens once too ((unique prompt + generated tokens)/s x 2N / limit), the least work any row must do.
+
+Where our time goes: after the timed rows, ours runs once more under torch.profiler in a process of
+its own (the profiler's records would inflate the timed row's time and memory). Its matmul and
+attention kernel seconds give `step_time_split`, `matmul_bound_share` (share_of_limit if everything
+but the matmuls, as this CPU runs them inside the generation, cost nothing) and `kernel_bound_share`
+(the attention kernels counted too).
 """
 
 from __future__ import annotations
@@ -227,11 +233,23 @@ def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]
     params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
                             seed=spec["seed"])
     sampler.generate(items[:1], SamplingParams(k=1, temperature=0, max_new_tokens=4), progress=False)  # warm-up
+    profiler = None
+    if spec.get("profile"):  # started before the clock: its start-up is not timed
+        import torch
+
+        profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        profiler.__enter__()
     start = time.perf_counter()
     done = sampler.generate(items, params, progress=False)
     seconds = time.perf_counter() - start
-    return {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
-            "finish": dict(Counter(c.finish_reason for c in done)), "batch_rows": sampler.batch_size}
+    out = {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
+           "finish": dict(Counter(c.finish_reason for c in done)), "batch_rows": sampler.batch_size}
+    if profiler is not None:
+        from kgreason.train.bench import kernel_times
+
+        profiler.__exit__(None, None, None)
+        out["kernel_profile"] = {"tokens": out["tokens"], "wall_s": round(seconds, 3), **kernel_times(profiler)}
+    return out
 
 
 def ct2_compute_type(requested: str, dtype: str) -> str:
@@ -349,7 +367,7 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                   dtype: str = "auto", batch_size: int | None = None, rows: Sequence[str] = ("hf-generate", "ours",
                   "ctranslate2"), hf_caches: Sequence[str] = HF_CACHES, hf_stop: str = "answer",
                   naive_prompts: int = 2, ct2_compute_type: str = "auto", rounds: int = 1, quiet: bool = False,
-                  probe_window_s: float = 0.4, isolate: bool = True) -> dict:
+                  probe_window_s: float = 0.4, isolate: bool = True, profile: bool = True) -> dict:
     """Time every requested row on the same prompts and settings; returns the figures as plain JSON.
 
     `isolate=False` runs the rows in this process (tests: no interpreter start per row); their
@@ -392,7 +410,7 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
         base = {"model": model_ref, "adapter": adapter, "items": str(items_file), "k": k, "temperature": temperature,
                 "max_new_tokens": max_new_tokens, "seed": seed, "dtype": chosen, "batch_size": batch_size,
                 "rows_per_call": rows_per_call, "hf_stop": hf_stop, "naive_prompts": naive_prompts,
-                "ct2_compute_type": ct2_compute_type}
+                "ct2_compute_type": ct2_compute_type, "profile": False}
         # Rows alternate over the rounds, so a load change on a shared machine hits every row alike.
         for rnd in range(rounds):
             for row, cache in plan:
@@ -404,6 +422,14 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                 got = run_child(spec, Path(tmp), module="kgreason.sampling.bench", label=name) if isolate \
                     else time_row(spec)
                 results[name] = _add(results.get(name), {"name": name, **got})
+        if profile and "ours" in results and not results["ours"].get("skipped"):
+            # our row once more under torch.profiler, in a process of its own: the profiler's event
+            # records would otherwise add to the timed row's time and peak RSS
+            say("  profiling ours ...")
+            spec = {**base, "row": "ours", "cache": None, "profile": True}
+            got = run_child(spec, Path(tmp), module="kgreason.sampling.bench", label="ours-profile") if isolate \
+                else time_row(spec)
+            results["ours"]["kernel_profile"] = got["kernel_profile"]
     # The probes once more after the rows: the host's speed drifts, the limit is the best seen.
     again = probe_limit(dtypes, shapes, probe_window_s)
     probe["results"] += [{**r, "repeat": True} for r in again["results"]]
@@ -441,9 +467,19 @@ def _figures(row: dict, n_params: int, limit: float) -> dict:
         return row
     s = row["seconds"]
     tps = row["tokens"] / s
-    return {**row, "seconds": round(s, 3), "tokens_per_s": round(tps, 2), "samples_per_s": round(row["samples"] / s, 3),
-            "share_of_limit": round(tps * 2 * n_params / limit, 5),
-            "prefill_share_of_limit": round((row["prompt_tokens"] + row["tokens"]) / s * 2 * n_params / limit, 5)}
+    out = {**row, "seconds": round(s, 3), "tokens_per_s": round(tps, 2), "samples_per_s": round(row["samples"] / s, 3),
+           "share_of_limit": round(tps * 2 * n_params / limit, 5),
+           "prefill_share_of_limit": round((row["prompt_tokens"] + row["tokens"]) / s * 2 * n_params / limit, 5)}
+    kp = row.get("kernel_profile")
+    if kp and kp["matmul_s"] > 0:
+        # share_of_limit if only the matmuls (then matmuls + attention) of the timed generation took time
+        out["matmul_bound_share"] = round(kp["tokens"] / kp["matmul_s"] * 2 * n_params / limit, 5)
+        out["kernel_bound_share"] = round(kp["tokens"] / (kp["matmul_s"] + kp["attention_s"]) * 2 * n_params / limit, 5)
+        out["step_time_split"] = {"matmul": round(kp["matmul_s"] / kp["wall_s"], 3),
+                                  "attention": round(kp["attention_s"] / kp["wall_s"], 3),
+                                  "other_ops": round(max(0.0, kp["ops_s"] - kp["matmul_s"] - kp["attention_s"])
+                                                     / kp["wall_s"], 3)}
+    return out
 
 
 def _summary(table: list[dict]) -> dict:
@@ -459,6 +495,8 @@ def _summary(table: list[dict]) -> dict:
         return out
     out.update({key: ours[key] for key in ("tokens_per_s", "samples_per_s", "share_of_limit",
                                            "prefill_share_of_limit", "peak_rss_mb")})
+    out.update({key: ours[key] for key in ("matmul_bound_share", "kernel_bound_share", "step_time_split")
+                if key in ours})
     hf = [r for n, r in timed.items() if n.startswith("hf-generate")]
     for key, other in (("hf_generate", max(hf, key=lambda r: r["tokens_per_s"]) if hf else None),
                        ("naive", timed.get("naive")), ("ctranslate2", timed.get("ctranslate2"))):
@@ -493,6 +531,12 @@ def print_table(result: dict) -> None:
               if result.get(f"vs_{key}") is not None]
     if ratios:
         print("ours: " + "; ".join(ratios))
+    if result.get("matmul_bound_share") is not None:
+        split = result["step_time_split"]
+        print(f"ours, profiled: matmul {100 * split['matmul']:.0f}%, attention {100 * split['attention']:.0f}%, "
+              f"other operators {100 * split['other_ops']:.0f}% of the wall time; if only the matmuls took time: "
+              f"{100 * result['matmul_bound_share']:.1f}% of the limit, matmuls + attention: "
+              f"{100 * result['kernel_bound_share']:.1f}%")
     print(f"tokens: generated, up to eos or the end of the answer line (hf stop rule: {result['hf_stop']}); "
           "share: tokens/s x 2N / limit; +prefill: (each prompt once + generated tokens)/s x 2N / limit; "
           "peak RSS: each row's own process.")
@@ -528,6 +572,8 @@ def add_bench_sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--naive-prompts", type=at.positive_int, default=2, help="prompts for the naive loop")
     p.add_argument("--rounds", type=at.positive_int, default=1,
                    help="time every row this many times, alternating (a shared machine's load hits all rows alike)")
+    p.add_argument("--no-profile", dest="profile", action="store_false",
+                   help="skip the second run of our row under torch.profiler (no matmul/attention split, no kernel bounds)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -545,7 +591,7 @@ def cmd_bench_sampler(args: argparse.Namespace) -> int:
                            dtype=args.dtype, batch_size=args.batch_size, rows=rows, hf_caches=caches,
                            hf_stop=args.hf_stop, naive_prompts=args.naive_prompts,
                            ct2_compute_type=args.ct2_compute_type, rounds=args.rounds,
-                           quiet=args.json or args.quiet)
+                           quiet=args.json or args.quiet, profile=args.profile)
     if args.json:
         print(json.dumps(result))
     return 0

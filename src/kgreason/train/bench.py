@@ -16,6 +16,18 @@ completion positions, so it executes fewer FLOPs per token; `executed_share` cou
 Attention score FLOPs are left out. "Tokens" are every non-padding token the model processes
 (prompt and completion); the loss covers the completion only.
 
+Paths: `reference` (TRL's stock SFT path), `fast` (what kgreason trains with), `compiled` (the fast
+path with --compile-layers). Every row trains 1 untimed warm-up step, then times `steps` more: the
+same batches for every path. The compiled path first compiles its layer graphs in a throwaway run
+(compile_warmup), whose seconds it reports as `compile_s`.
+
+Where the time goes: each fast and compiled row runs once more under torch.profiler, in its own
+process (the profiler's records would inflate the timed row's time and memory). Its matmul and
+attention kernel seconds give `step_time_split` and two bounds: `matmul_bound_share`, the share of
+the limit if everything but the matmuls (as this CPU runs them inside the step) cost nothing, and
+`kernel_bound_share`, the same with the attention kernels counted too. A share above the bound
+would need faster matmul kernels, not less overhead.
+
 Each (mode, path) trains in its own child process, one at a time, so each peak RSS is its own.
 Examples are built with the project's functions (built-in KG, `generate` for closed- and open-book
 tasks, `write_dataset`, then SFT's `load_material`), so prompt format changes show up here.
@@ -36,21 +48,62 @@ from typing import Any
 from transformers import TrainerCallback
 
 MODES = ("closed", "open")
-PATHS = ("reference", "fast")
+PATHS = ("reference", "fast", "compiled")  # compiled: the fast path with --compile-layers
 MATERIAL = ["facts", "easy"]  # the SFT default
 POOL = 128  # examples per material: enough for group_by_length to batch similar lengths, as in real runs
 RESULT_MARK = "KGREASON_BENCH_RESULT "
 
 
 class StepClock(TrainerCallback):
-    """Wall time and cumulative non-padding tokens after every optimizer step (from the Trainer logs)."""
+    """Wall time and cumulative non-padding tokens after every optimizer step (from the Trainer logs).
+    With `profile_steps`, torch.profiler records that many steps after the first (the timed ones): it is
+    started before training, so its start-up stays out of every timed step (see kernel_times)."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile_steps: int = 0) -> None:
         self.marks: list[tuple[float, float]] = []
+        self.profile_steps = profile_steps
+        self.profiler: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.profile_steps:
+            import torch
+
+            schedule = torch.profiler.schedule(wait=1, warmup=0, active=self.profile_steps, repeat=1)
+            self.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                                   schedule=schedule)
+            self.profiler.__enter__()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if logs and "num_tokens" in logs:
             self.marks.append((time.perf_counter(), float(logs["num_tokens"])))
+            if self.profiler is not None:
+                self.profiler.step()
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.profiler is not None:
+            self.profiler.__exit__(None, None, None)
+
+
+def kernel_times(profiler: Any) -> dict:
+    """Seconds of the profiled steps inside matmul kernels, inside attention kernels, and inside any
+    operator at all (self time, so nested calls are not counted twice); the rest of the wall time is
+    Python. Why: tokens / matmul seconds is how fast training could go if everything but the
+    matmuls, run as this CPU runs them inside the step, cost nothing: a bound on share_of_limit."""
+    matmul = attention = ops = 0.0
+    for event in profiler.key_averages():
+        if event.key.startswith("ProfilerStep"):  # the schedule's step marker: its self time is Python
+            continue
+        seconds = event.self_cpu_time_total / 1e6
+        ops += seconds
+        name = event.key
+        if name in MATMUL_OPS or name.startswith("mkldnn::_linear"):
+            matmul += seconds
+        elif "scaled_dot_product" in name or "flash_attention" in name:
+            attention += seconds
+    return {"matmul_s": round(matmul, 3), "attention_s": round(attention, 3), "ops_s": round(ops, 3)}
+
+
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 
 
 # --- the limit -----------------------------------------------------------------------------------
@@ -118,31 +171,61 @@ def bench_examples(mode: str, seed: int = 0, pool: int = POOL) -> list[dict]:
 
 
 # --- one timed training (child process) --------------------------------------------------------
+def compile_warmup(model_ref: str, examples: list[dict], dtype: str, batch_size: int, seed: int) -> float:
+    """A throwaway 2-step compiled training on the longest and the shortest examples; its seconds.
+
+    Why: each decoder layer's graph is compiled for every input variant a run meets (the first
+    layer's input needs no gradient, the others' do; passes of one row or more), ~10 s each on this
+    CPU. In a long run that is paid once; in a few timed steps it would be most of the time. The
+    compiled graphs stay cached in this process, so the timed run after this compiles nothing.
+    """
+    from kgreason.train.sft import TrainOptions, train_lora
+
+    by_length = sorted(examples, key=lambda e: len(json.dumps(e)))
+    chosen = by_length[-batch_size:] + by_length[:batch_size]
+    options = TrainOptions(max_steps=2, batch_size=batch_size, dtype=dtype, logging_steps=1, save_steps=10_000,
+                           warmup_ratio=0.0, seed=seed, compile_layers=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kgreason-bench-compile-") as tmp:
+        train_lora(model_ref, chosen, Path(tmp) / "adapter", options, path="fast")
+    return time.perf_counter() - start
+
+
 def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, batch_size: int,
-                  path: str, seed: int = 0) -> dict:
-    """Train `steps` + 1 optimizer steps (the first is warm-up, not timed) and time them."""
+                  path: str, seed: int = 0, profile: bool = False) -> dict:
+    """Train `steps` + 1 optimizer steps (the first is warm-up, not timed) and time them (the
+    compiled path after compile_warmup, whose seconds are reported as `compile_s`); with
+    `profile`, the timed steps run under torch.profiler and their kernel times are reported too
+    (bench_train times a row without it and profiles the same steps in a second process)."""
     from kgreason.train.runs import peak_rss_mb
     from kgreason.train.sft import TrainOptions, train_lora
 
-    clock = StepClock()
+    compile_s = compile_warmup(model_ref, examples, dtype, batch_size, seed) if path == "compiled" else None
+    clock = StepClock(profile_steps=steps if profile else 0)
     options = TrainOptions(max_steps=steps + 1, batch_size=batch_size, dtype=dtype, logging_steps=1,
-                           save_steps=10_000, warmup_ratio=0.0, seed=seed)
+                           save_steps=10_000, warmup_ratio=0.0, seed=seed, compile_layers=path == "compiled")
     with tempfile.TemporaryDirectory(prefix="kgreason-bench-train-") as tmp:
-        result = train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock], path=path)
+        result = train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock],
+                            path="reference" if path == "reference" else "fast")
     (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
     from kgreason.memory import allocator_in_use
 
-    return {"path": path, "dtype": dtype, "tokens": n1 - n0, "seconds": t1 - t0, "allocator": allocator_in_use(),
-            "tokens_per_s": (n1 - n0) / (t1 - t0), "peak_rss_mb": peak_rss_mb(),
-            "completion_share": (result.trained_tokens_per_epoch / result.tokens_per_epoch
-                                 if result.tokens_per_epoch else None)}
+    out = {"path": path, "dtype": dtype, "tokens": n1 - n0, "seconds": t1 - t0, "allocator": allocator_in_use(),
+           "compile_s": round(compile_s, 1) if compile_s is not None else None,
+           "tokens_per_s": (n1 - n0) / (t1 - t0), "peak_rss_mb": peak_rss_mb(),
+           "completion_share": (result.trained_tokens_per_epoch / result.tokens_per_epoch
+                                if result.tokens_per_epoch else None)}
+    if clock.profiler is not None:
+        out["kernel_profile"] = {"steps": steps, "tokens": n1 - n0, "wall_s": round(t1 - t0, 3),
+                                 **kernel_times(clock.profiler)}
+    return out
 
 
 def _child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     examples = json.loads(Path(spec["examples"]).read_text(encoding="utf-8"))
     out = time_training(spec["model"], examples, spec["dtype"], spec["steps"], spec["batch_size"],
-                        spec["path"], spec["seed"])
+                        spec["path"], spec["seed"], spec.get("profile", False))
     print(RESULT_MARK + json.dumps(out), flush=True)
 
 
@@ -192,7 +275,7 @@ def count_params(model_ref: str, lora_r: int) -> dict:
 
 def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_size: int = 8, dtype: str = "auto",
                 seed: int = 0, modes: tuple[str, ...] = MODES, paths: tuple[str, ...] = PATHS,
-                quiet: bool = False, probe_window_s: float = 0.4, pool: int = POOL) -> dict:
+                quiet: bool = False, probe_window_s: float = 0.4, pool: int = POOL, profile: bool = True) -> dict:
     import torch
 
     from kgreason.models.dtype import default_device, dtype_name, resolve_dtype
@@ -219,8 +302,16 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
             for path in paths:
                 say(f"  timing {mode}-book examples, {path} path ...")
                 spec = {"model": model_ref, "examples": str(ex_file), "dtype": chosen, "steps": steps,
-                        "batch_size": batch_size, "path": path, "seed": seed, "mode": mode}
-                rows.append({"mode": mode, **run_child(spec, Path(tmp))})
+                        "batch_size": batch_size, "path": path, "seed": seed, "mode": mode,
+                        "profile": False}
+                row = {"mode": mode, **run_child(spec, Path(tmp))}
+                if profile and path != "reference":
+                    # the same steps once more under torch.profiler, in a process of their own: the
+                    # profiler's event records would otherwise add to the timed row's time and peak RSS
+                    say(f"  profiling {mode}-book examples, {path} path ...")
+                    again = run_child({**spec, "profile": True}, Path(tmp), label=f"{mode}-{path}-profile")
+                    row["kernel_profile"] = again["kernel_profile"]
+                rows.append(row)
     # The probes once more after the training: the host's speed drifts, the limit is the best seen.
     again = probe_limit([chosen], shapes, probe_window_s)
     probe["results"] += [{**r, "repeat": True} for r in again["results"]]
@@ -231,9 +322,13 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
     for r in rows:
         r["share_of_limit"] = r["tokens_per_s"] * per_token / limit
         executed = per_token
-        if r["path"] == "fast" and r.get("completion_share") is not None:
+        if r["path"] in ("fast", "compiled") and r.get("completion_share") is not None:
             executed -= 4 * params["n_head"] * (1 - r["completion_share"])
         r["executed_share"] = r["tokens_per_s"] * executed / limit
+        kp = r.get("kernel_profile")
+        if kp and kp["matmul_s"] > 0:
+            kp["matmul_bound_share"] = round(kp["tokens"] / kp["matmul_s"] * per_token / limit, 4)
+            kp["kernel_bound_share"] = round(kp["tokens"] / (kp["matmul_s"] + kp["attention_s"]) * per_token / limit, 4)
     summary = _summary(rows, limit, per_token)
     result = {
         "model": model_ref, "dtype": chosen, "batch_size": batch_size, "steps": steps,
@@ -254,18 +349,38 @@ def _totals(rows: list[dict]) -> dict:
             "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in rows) if rows else None}
 
 
+def _bounds(rows: list[dict], limit: float, per_token: float) -> dict:
+    """share_of_limit if only the profiled steps' matmuls (and attention kernels) took time, over rows."""
+    kps = [r["kernel_profile"] for r in rows if r.get("kernel_profile", {}).get("matmul_s")]
+    if not kps:
+        return {}
+    tokens = sum(k["tokens"] for k in kps)
+    matmul = sum(k["matmul_s"] for k in kps)
+    attention = sum(k["attention_s"] for k in kps)
+    wall = sum(k["wall_s"] for k in kps)
+    return {"matmul_bound_share": round(tokens / matmul * per_token / limit, 4),
+            "kernel_bound_share": round(tokens / (matmul + attention) * per_token / limit, 4),
+            "step_time_split": {"matmul": round(matmul / wall, 3), "attention": round(attention / wall, 3),
+                                "other_ops": round(max(0.0, sum(k["ops_s"] for k in kps) - matmul - attention) / wall, 3)}}
+
+
 def _summary(rows: list[dict], limit: float, per_token: float) -> dict:
-    """Headline figures: the fast path over every mode (tokens / seconds), the reference as baseline."""
-    fast = _totals([r for r in rows if r["path"] == "fast"])
-    ref = _totals([r for r in rows if r["path"] == "reference"])
-    out: dict[str, Any] = {
-        "tokens_per_s": round(fast["tokens_per_s"], 1),
-        "share_of_limit": round(fast["tokens_per_s"] * per_token / limit, 4),
-        "peak_rss_mb": fast["peak_rss_mb"],
-        "baseline": {"tokens_per_s": round(ref["tokens_per_s"], 1),
-                     "share_of_limit": round(ref["tokens_per_s"] * per_token / limit, 4),
-                     "peak_rss_mb": ref["peak_rss_mb"]},
-    }
+    """Headline figures: the fast path over every mode (tokens / seconds), the reference as baseline,
+    the compiled fast path beside it, and the kernel bounds of each."""
+    def block(path: str) -> dict:
+        mine = [r for r in rows if r["path"] == path]
+        totals = _totals(mine)
+        return {"tokens_per_s": round(totals["tokens_per_s"], 1),
+                "share_of_limit": round(totals["tokens_per_s"] * per_token / limit, 4),
+                "peak_rss_mb": totals["peak_rss_mb"], **_bounds(mine, limit, per_token)}
+
+    fast, ref = block("fast"), block("reference")
+    out: dict[str, Any] = {**fast, "baseline": {k: ref[k] for k in ("tokens_per_s", "share_of_limit", "peak_rss_mb")}}
+    if any(r["path"] == "compiled" for r in rows):
+        out["compiled"] = block("compiled")
+        out["compiled"]["compile_s"] = max((r.get("compile_s") or 0) for r in rows if r["path"] == "compiled")
+        if fast["tokens_per_s"]:
+            out["compiled"]["vs_fast"] = round(out["compiled"]["tokens_per_s"] / fast["tokens_per_s"], 2)
     if ref["tokens_per_s"] and fast["tokens_per_s"]:
         out["vs_baseline"] = round(fast["tokens_per_s"] / ref["tokens_per_s"], 2)
         out["vs_baseline_by_mode"] = {
@@ -297,6 +412,18 @@ def print_table(result: dict) -> None:
         line += (f"; reference: {base['tokens_per_s']:.1f} tokens/s, {100 * base['share_of_limit']:.1f}%, "
                  f"{base['peak_rss_mb'] or 0:.0f} MB; ratio {result.get('vs_baseline', '-')}x")
     print(line)
+    if "compiled" in result:
+        c = result["compiled"]
+        print(f"compiled fast path (--compile-layers): {c['tokens_per_s']:.1f} tokens/s, "
+              f"{100 * c['share_of_limit']:.1f}% of the limit, peak RSS {c['peak_rss_mb'] or 0:.0f} MB, "
+              f"{c.get('vs_fast', '-')}x the fast path, after compiling for up to {c['compile_s']:.0f} s")
+    for name, block in (("fast", result), ("compiled", result.get("compiled") or {})):
+        if "matmul_bound_share" in block:
+            split = block["step_time_split"]
+            print(f"{name} path, profiled steps: matmul {100 * split['matmul']:.0f}%, attention "
+                  f"{100 * split['attention']:.0f}%, other operators {100 * split['other_ops']:.0f}% of the wall time; "
+                  f"if only the matmuls took time: {100 * block['matmul_bound_share']:.1f}% of the limit, "
+                  f"matmuls + attention: {100 * block['kernel_bound_share']:.1f}%")
     print("tokens: non-padding prompt+completion tokens; share: tokens/s x 4*N_base+6*N_lora / limit; executed: "
           "the same with the LM head counted only where it ran (completion positions on the fast path).")
 

@@ -311,8 +311,12 @@ def add_bench_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="data seed")
     p.add_argument("--modes", default="closed,open",
                    help="comma list of task modes to time: closed (closed-book) and/or open (open-book)")
-    p.add_argument("--paths", default="reference,fast",
-                   help="comma list of training paths: reference (TRL's stock path) and/or fast")
+    p.add_argument("--paths", default="reference,fast,compiled",
+                   help="comma list of training paths: reference (TRL's stock path), fast, compiled (fast with "
+                        "--compile-layers)")
+    p.add_argument("--no-profile", dest="profile", action="store_false",
+                   help="skip the second, profiled run of each fast/compiled row (no matmul/attention split, no "
+                        "kernel bounds)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
@@ -328,7 +332,7 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     if not paths or set(paths) - set(PATHS):
         raise InputError(f"--paths: expected a comma list of {', '.join(PATHS)}, got {args.paths!r}")
     result = bench_train(args.model, steps=args.steps, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed,
-                         modes=modes, paths=paths, quiet=args.json)
+                         modes=modes, paths=paths, quiet=args.json, profile=args.profile)
     if args.json:
         print(json.dumps(result))
     return 0

@@ -154,10 +154,13 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     kg = kg if kg is not None else _load_run_kg(data_dir)
     tasks = grpo_tasks(Path(data_dir), options)
     dataset = Dataset.from_list([{"prompt": chat_messages(t), "task_id": t.id} for t in tasks])
+    loads_before = held.loads if held is not None else 0
     if held is not None:
         model, tokenizer = held.load(init_adapter), load_tokenizer(model_ref)
     else:
         model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.train.dtype, trainable=True)
+    if options.train.compile_layers:  # GRPO's trainer generates with the same layers between its updates
+        print(f"[{phase}] --compile-layers applies to SFT and RSFT training; GRPO trains its layers eagerly")
     scorer = scorer if scorer is not None else Scorer(kg, preset=options.reward_preset)
     reward = KGReward(scorer, {t.id: t for t in tasks}, run, phase)
     output_dir = run.adapter_dir(phase)
@@ -187,7 +190,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
             "train_loss": float(out.training_loss) if out.training_loss is not None else None,
             "wall_s": round(time.perf_counter() - start, 2), "resumed_from": resume,
             "adapter": str(output_dir.relative_to(run.root)), "use_vllm": bool(trainer.args.use_vllm),
-            "options": dump_options(options)}
+            "options": dump_options(options), "model_loads": held.loads - loads_before if held is not None else 1}
     run.mark_done(phase, info)
     remove_checkpoints(output_dir)
     return info

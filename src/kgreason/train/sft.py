@@ -9,9 +9,11 @@ rerun continues from the last one; the finished adapter replaces them.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -342,6 +344,35 @@ def speed_up_lora(model: Any) -> None:
             module.cast_input_dtype_enabled = False
 
 
+@contextlib.contextmanager
+def compiled_decoder_layers(model: Any, enabled: bool) -> Iterator[None]:
+    """While training, run each decoder layer through torch.compile (as torchtune compiles per layer:
+    the layers are identical, so one graph serves all 30, and the LM head's data-dependent selection
+    of completion rows stays eager); `dynamic=True` because every batch has its own width. Afterwards
+    the layers are eager again, so a held model samples and evaluates as a reloaded one would.
+    Without a C++ compiler on a CPU (inductor builds C++ kernels) it says so and trains eagerly."""
+    if not enabled:
+        yield
+        return
+    from kgreason.models.lora import unwrap_peft
+
+    base = unwrap_peft(model)
+    kinds = set(getattr(base, "_no_split_modules", None) or ())  # HF names its decoder layer class here
+    layers = [m for m in base.modules() if type(m).__name__ in kinds]
+    on_cpu = next(base.parameters()).device.type == "cpu"
+    if layers and on_cpu and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        print("compile_layers: no C++ compiler found (g++, c++ or clang++); training without torch.compile",
+              flush=True)
+        layers = []
+    for layer in layers:
+        layer.compile(dynamic=True)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer._compiled_call_impl = None  # what nn.Module.compile set: back to the eager forward
+
+
 def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: TrainOptions, *,
                run: Run | None = None, phase: str = "sft", round_index: int = 0,
                init_adapter: Path | None = None, callbacks: list | None = None,
@@ -400,7 +431,8 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
         print(f"resuming {stage} from checkpoint step {Path(resume).name.removeprefix('checkpoint-')}", flush=True)
     if resume and run is not None:
         run.log_metrics(phase, 0, {"resumed_from": resume}, round=round_index)
-    out = trainer.train(resume_from_checkpoint=resume)
+    with compiled_decoder_layers(trainer.model, options.compile_layers and path == "fast"):
+        out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         name_base_in_adapter(output_dir, model_ref)
