@@ -110,10 +110,11 @@ class TrainOptions:
                                      help="tokens per forward pass: each step's examples are cut into passes of at "
                                           "most this many (rows x padded width) and accumulated into the same "
                                           "update; lower: less memory")
-    # Eager LoRA training on CPU spends about half a step in the elementwise work between the
-    # matmuls (LoRA's scale and add, RMSNorm's fp32 round trip, RoPE, SiLU); inductor fuses it.
-    # Measured on the quick SFT material (2-core CPU, SmolLM2-135M, bf16, jemalloc): 1.43x tokens/s
-    # (`kgreason bench train --paths fast,compiled`), same peak memory, a few seconds of compiling.
+    # Eager LoRA training on CPU spends ~43% of a step in the elementwise work between the matmuls
+    # (LoRA's scale and add, RMSNorm's fp32 round trip, RoPE, SiLU); inductor fuses it. Measured on
+    # the bench's SFT material (2-core CPU, SmolLM2-135M, bf16, jemalloc; `kgreason bench train`):
+    # 1.1-1.3x tokens/s, after compiling 4 graph variants per process (13 s with inductor's disk
+    # cache warm, ~40 s cold). Off by default: the quick preset's 100 SFT steps gain less than that.
     compile_layers: bool = option(False, help="torch.compile each decoder layer while training (SFT and RSFT, not "
                                               "GRPO; needs a C++ compiler on CPU): faster steps after a short compile")
     lora: LoraOptions = option(default_factory=LoraOptions, flatten=True, help="LoRA shape")

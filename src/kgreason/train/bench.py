@@ -68,7 +68,9 @@ class StepClock(TrainerCallback):
         if self.profile_steps:
             import torch
 
-            schedule = torch.profiler.schedule(wait=1, warmup=0, active=self.profile_steps, repeat=1)
+            # warmup=1: the profiler prepares its trace on entry (before training) and runs, discarding
+            # its records, through the untimed first step; it records the timed steps only
+            schedule = torch.profiler.schedule(wait=0, warmup=1, active=self.profile_steps, repeat=1)
             self.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
                                                    schedule=schedule)
             self.profiler.__enter__()
@@ -86,9 +88,11 @@ class StepClock(TrainerCallback):
 
 def kernel_times(profiler: Any) -> dict:
     """Seconds of the profiled steps inside matmul kernels, inside attention kernels, and inside any
-    operator at all (self time, so nested calls are not counted twice); the rest of the wall time is
-    Python. Why: tokens / matmul seconds is how fast training could go if everything but the
-    matmuls, run as this CPU runs them inside the step, cost nothing: a bound on share_of_limit."""
+    recorded event at all (self time, so nested calls are not counted twice; events such as the
+    optimizer step or autograd's per-node records carry some Python in their self time). Why: tokens
+    / matmul seconds is how fast training could go if everything but the matmuls, run as this CPU
+    runs them inside the step, cost nothing: a bound on share_of_limit. The profiler adds a little
+    time to every operator, the many small LoRA matmuls included, so the bound errs low by that."""
     matmul = attention = ops = 0.0
     for event in profiler.key_averages():
         if event.key.startswith("ProfilerStep"):  # the schedule's step marker: its self time is Python
@@ -172,7 +176,8 @@ def bench_examples(mode: str, seed: int = 0, pool: int = POOL) -> list[dict]:
 
 # --- one timed training (child process) --------------------------------------------------------
 def compile_warmup(model_ref: str, examples: list[dict], dtype: str, batch_size: int, seed: int) -> float:
-    """A throwaway 2-step compiled training on the longest and the shortest examples; its seconds.
+    """A throwaway 2-step compiled training on the longest and the shortest examples; its seconds
+    (loading a model, compiling, 2 steps). The compiled row's peak RSS includes this run's model.
 
     Why: each decoder layer's graph is compiled for every input variant a run meets (the first
     layer's input needs no gradient, the others' do; passes of one row or more), ~10 s each on this
@@ -416,7 +421,7 @@ def print_table(result: dict) -> None:
         c = result["compiled"]
         print(f"compiled fast path (--compile-layers): {c['tokens_per_s']:.1f} tokens/s, "
               f"{100 * c['share_of_limit']:.1f}% of the limit, peak RSS {c['peak_rss_mb'] or 0:.0f} MB, "
-              f"{c.get('vs_fast', '-')}x the fast path, after compiling for up to {c['compile_s']:.0f} s")
+              f"{c.get('vs_fast', '-')}x the fast path, after a throwaway compile run of up to {c['compile_s']:.0f} s")
     for name, block in (("fast", result), ("compiled", result.get("compiled") or {})):
         if "matmul_bound_share" in block:
             split = block["step_time_split"]

@@ -10,8 +10,10 @@ rerun continues from the last one; the finished adapter replaces them.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -360,9 +362,10 @@ def compiled_decoder_layers(model: Any, enabled: bool) -> Iterator[None]:
     kinds = set(getattr(base, "_no_split_modules", None) or ())  # HF names its decoder layer class here
     layers = [m for m in base.modules() if type(m).__name__ in kinds]
     on_cpu = next(base.parameters()).device.type == "cpu"
-    if layers and on_cpu and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
-        print("compile_layers: no C++ compiler found (g++, c++ or clang++); training without torch.compile",
-              flush=True)
+    cxx = os.environ.get("CXX") or ("clang++" if sys.platform == "darwin" else "g++")  # as inductor picks it
+    if layers and on_cpu and not shutil.which(cxx):
+        print(f"compile_layers: no C++ compiler {cxx!r} found (inductor builds its CPU kernels with it; set CXX "
+              "to use another); training without torch.compile", flush=True)
         layers = []
     for layer in layers:
         layer.compile(dynamic=True)
