@@ -114,7 +114,8 @@ class TrainOptions:
     # (LoRA's scale and add, RMSNorm's fp32 round trip, RoPE, SiLU); inductor fuses it. Measured on
     # the bench's SFT material (2-core CPU, SmolLM2-135M, bf16, jemalloc; `kgreason bench train`):
     # 1.1-1.3x tokens/s, after compiling 4 graph variants per process (13 s with inductor's disk
-    # cache warm, ~40 s cold). Off by default: the quick preset's 100 SFT steps gain less than that.
+    # cache warm, ~40 s cold). Off by default: on open-book examples it measured 1.10x, so the quick
+    # preset's ~400 s of SFT would save about what a fresh process spends compiling.
     compile_layers: bool = option(False, help="torch.compile each decoder layer while training (SFT and RSFT, not "
                                               "GRPO; needs a C++ compiler on CPU): faster steps after a short compile")
     lora: LoraOptions = option(default_factory=LoraOptions, flatten=True, help="LoRA shape")
