@@ -349,7 +349,7 @@ def speed_up_lora(model: Any) -> None:
 @contextlib.contextmanager
 def compiled_decoder_layers(model: Any, enabled: bool) -> Iterator[None]:
     """While training, run each decoder layer through torch.compile (as torchtune compiles per layer:
-    the layers are identical, so one graph serves all 30, and the LM head's data-dependent selection
+    the layers are identical, so each compiled graph serves all 30, and the LM head's data-dependent selection
     of completion rows stays eager); `dynamic=True` because every batch has its own width. Afterwards
     the layers are eager again, so a held model samples and evaluates as a reloaded one would.
     Without a C++ compiler on a CPU (inductor builds C++ kernels) it says so and trains eagerly."""
