@@ -41,6 +41,7 @@ but the matmuls, as this CPU runs them inside the generation, cost nothing) and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -233,21 +234,20 @@ def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]
     params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
                             seed=spec["seed"])
     sampler.generate(items[:1], SamplingParams(k=1, temperature=0, max_new_tokens=4), progress=False)  # warm-up
-    profiler = None
-    if spec.get("profile"):  # started before the clock: its start-up is not timed
-        import torch
+    import torch
 
-        profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
-        profiler.__enter__()
-    start = time.perf_counter()
-    done = sampler.generate(items, params, progress=False)
-    seconds = time.perf_counter() - start
+    # the profiler is entered before the clock starts: its start-up is not timed
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if spec.get("profile") \
+        else contextlib.nullcontext()
+    with profiler:
+        start = time.perf_counter()
+        done = sampler.generate(items, params, progress=False)
+        seconds = time.perf_counter() - start
     out = {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
            "finish": dict(Counter(c.finish_reason for c in done)), "batch_rows": sampler.batch_size}
-    if profiler is not None:
+    if spec.get("profile"):
         from kgreason.train.bench import kernel_times
 
-        profiler.__exit__(None, None, None)
         out["kernel_profile"] = {"tokens": out["tokens"], "wall_s": round(seconds, 3), **kernel_times(profiler)}
     return out
 
@@ -411,6 +411,11 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                 "max_new_tokens": max_new_tokens, "seed": seed, "dtype": chosen, "batch_size": batch_size,
                 "rows_per_call": rows_per_call, "hf_stop": hf_stop, "naive_prompts": naive_prompts,
                 "ct2_compute_type": ct2_compute_type, "profile": False}
+
+        def measure(spec: dict, label: str) -> dict:
+            return run_child(spec, Path(tmp), module="kgreason.sampling.bench", label=label) if isolate \
+                else time_row(spec)
+
         # Rows alternate over the rounds, so a load change on a shared machine hits every row alike.
         for rnd in range(rounds):
             for row, cache in plan:
@@ -418,17 +423,13 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                 if results.get(name, {}).get("skipped"):
                     continue
                 say(f"  round {rnd + 1}/{rounds}: {name} ...")
-                spec = {**base, "row": row, "cache": cache}
-                got = run_child(spec, Path(tmp), module="kgreason.sampling.bench", label=name) if isolate \
-                    else time_row(spec)
+                got = measure({**base, "row": row, "cache": cache}, name)
                 results[name] = _add(results.get(name), {"name": name, **got})
         if profile and "ours" in results and not results["ours"].get("skipped"):
             # our row once more under torch.profiler, in a process of its own: the profiler's event
             # records would otherwise add to the timed row's time and peak RSS
             say("  profiling ours ...")
-            spec = {**base, "row": "ours", "cache": None, "profile": True}
-            got = run_child(spec, Path(tmp), module="kgreason.sampling.bench", label="ours-profile") if isolate \
-                else time_row(spec)
+            got = measure({**base, "row": "ours", "cache": None, "profile": True}, "ours-profile")
             results["ours"]["kernel_profile"] = got["kernel_profile"]
     # The probes once more after the rows: the host's speed drifts, the limit is the best seen.
     again = probe_limit(dtypes, shapes, probe_window_s)
@@ -470,15 +471,10 @@ def _figures(row: dict, n_params: int, limit: float) -> dict:
     out = {**row, "seconds": round(s, 3), "tokens_per_s": round(tps, 2), "samples_per_s": round(row["samples"] / s, 3),
            "share_of_limit": round(tps * 2 * n_params / limit, 5),
            "prefill_share_of_limit": round((row["prompt_tokens"] + row["tokens"]) / s * 2 * n_params / limit, 5)}
-    kp = row.get("kernel_profile")
-    if kp and kp["matmul_s"] > 0:
-        # share_of_limit if only the matmuls (then matmuls + attention) of the timed generation took time
-        out["matmul_bound_share"] = round(kp["tokens"] / kp["matmul_s"] * 2 * n_params / limit, 5)
-        out["kernel_bound_share"] = round(kp["tokens"] / (kp["matmul_s"] + kp["attention_s"]) * 2 * n_params / limit, 5)
-        out["step_time_split"] = {"matmul": round(kp["matmul_s"] / kp["wall_s"], 3),
-                                  "attention": round(kp["attention_s"] / kp["wall_s"], 3),
-                                  "other_ops": round(max(0.0, kp["ops_s"] - kp["matmul_s"] - kp["attention_s"])
-                                                     / kp["wall_s"], 3)}
+    if row.get("kernel_profile"):
+        from kgreason.train.bench import kernel_bounds
+
+        out.update(kernel_bounds([row["kernel_profile"]], 2 * n_params, limit, digits=5))
     return out
 
 

@@ -110,6 +110,21 @@ def kernel_times(profiler: Any) -> dict:
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 
 
+def kernel_bounds(profiles: list[dict], flops_per_token: float, limit: float, digits: int = 4) -> dict:
+    """From kernel profiles ({tokens, wall_s} + kernel_times): share_of_limit if only the matmuls
+    took time, the same with the attention kernels, and the split of the wall time; over all given."""
+    profiles = [k for k in profiles if k.get("matmul_s")]
+    if not profiles:
+        return {}
+    tokens, wall = sum(k["tokens"] for k in profiles), sum(k["wall_s"] for k in profiles)
+    matmul, attention = sum(k["matmul_s"] for k in profiles), sum(k["attention_s"] for k in profiles)
+    other = max(0.0, sum(k["ops_s"] for k in profiles) - matmul - attention)
+    return {"matmul_bound_share": round(tokens / matmul * flops_per_token / limit, digits),
+            "kernel_bound_share": round(tokens / (matmul + attention) * flops_per_token / limit, digits),
+            "step_time_split": {"matmul": round(matmul / wall, 3), "attention": round(attention / wall, 3),
+                                "other_ops": round(other / wall, 3)}}
+
+
 # --- the limit -----------------------------------------------------------------------------------
 def matmul_flops(dtype: Any, m: int, k: int, n: int, windows: int = 3, window_s: float = 0.4,
                  warmup_s: float = 0.3) -> float:
@@ -330,10 +345,8 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
         if r["path"] in ("fast", "compiled") and r.get("completion_share") is not None:
             executed -= 4 * params["n_head"] * (1 - r["completion_share"])
         r["executed_share"] = r["tokens_per_s"] * executed / limit
-        kp = r.get("kernel_profile")
-        if kp and kp["matmul_s"] > 0:
-            kp["matmul_bound_share"] = round(kp["tokens"] / kp["matmul_s"] * per_token / limit, 4)
-            kp["kernel_bound_share"] = round(kp["tokens"] / (kp["matmul_s"] + kp["attention_s"]) * per_token / limit, 4)
+        if r.get("kernel_profile"):
+            r["kernel_profile"].update(kernel_bounds([r["kernel_profile"]], per_token, limit))
     summary = _summary(rows, limit, per_token)
     result = {
         "model": model_ref, "dtype": chosen, "batch_size": batch_size, "steps": steps,
@@ -354,21 +367,6 @@ def _totals(rows: list[dict]) -> dict:
             "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in rows) if rows else None}
 
 
-def _bounds(rows: list[dict], limit: float, per_token: float) -> dict:
-    """share_of_limit if only the profiled steps' matmuls (and attention kernels) took time, over rows."""
-    kps = [r["kernel_profile"] for r in rows if r.get("kernel_profile", {}).get("matmul_s")]
-    if not kps:
-        return {}
-    tokens = sum(k["tokens"] for k in kps)
-    matmul = sum(k["matmul_s"] for k in kps)
-    attention = sum(k["attention_s"] for k in kps)
-    wall = sum(k["wall_s"] for k in kps)
-    return {"matmul_bound_share": round(tokens / matmul * per_token / limit, 4),
-            "kernel_bound_share": round(tokens / (matmul + attention) * per_token / limit, 4),
-            "step_time_split": {"matmul": round(matmul / wall, 3), "attention": round(attention / wall, 3),
-                                "other_ops": round(max(0.0, sum(k["ops_s"] for k in kps) - matmul - attention) / wall, 3)}}
-
-
 def _summary(rows: list[dict], limit: float, per_token: float) -> dict:
     """Headline figures: the fast path over every mode (tokens / seconds), the reference as baseline,
     the compiled fast path beside it, and the kernel bounds of each."""
@@ -377,7 +375,8 @@ def _summary(rows: list[dict], limit: float, per_token: float) -> dict:
         totals = _totals(mine)
         return {"tokens_per_s": round(totals["tokens_per_s"], 1),
                 "share_of_limit": round(totals["tokens_per_s"] * per_token / limit, 4),
-                "peak_rss_mb": totals["peak_rss_mb"], **_bounds(mine, limit, per_token)}
+                "peak_rss_mb": totals["peak_rss_mb"],
+                **kernel_bounds([r["kernel_profile"] for r in mine if r.get("kernel_profile")], per_token, limit)}
 
     fast, ref = block("fast"), block("reference")
     out: dict[str, Any] = {**fast, "baseline": {k: ref[k] for k in ("tokens_per_s", "share_of_limit", "peak_rss_mb")}}
