@@ -175,7 +175,7 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
 def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
     """An experiment folder: results.json (per arm: accuracy by hop with intervals, the 2x2), report.md."""
     exp = root / name
-    arms = []  # the shape kgreason.experiments.distribution.aggregate writes (schema_version 1)
+    arms = []  # the shape kgreason.experiments.report.aggregate writes (schema_version 1)
     for a, arm in enumerate(("easy", "hard", "mixed")):
         by_hop = {str(h): {"mean": round(0.8 - 0.1 * h + 0.05 * a, 3), "low": round(0.7 - 0.1 * h + 0.05 * a, 3),
                            "high": round(0.9 - 0.1 * h + 0.05 * a, 3), "n": 100} for h in range(1, 6)}

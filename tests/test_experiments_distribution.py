@@ -1,4 +1,5 @@
-"""The distribution experiment end to end on tiny:random with 2 seeds, its resume, and its aggregation."""
+"""The distribution experiment (a bundled grid file) end to end on tiny:random with 2 seeds, its
+resume, and its aggregation."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import pytest
 
 from kgreason.cli import main
 from kgreason.config import experiment_scale
-from kgreason.experiments.arms import ARM_FILE, ARM_NAMES, ARMS, select_arms
-from kgreason.experiments.distribution import Experiment
+from kgreason.experiments.arms import ARM_FILE, load_grid
+from kgreason.experiments.grid import Experiment
 from kgreason.experiments.report import SeedResult, arm_result, vs_reference
 from kgreason.io import InputError
 from kgreason.options import with_overrides
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GRID = load_grid("distribution")
+ARMS = GRID.arms
+ARM_NAMES = GRID.arm_names
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +93,16 @@ def test_second_invocation_reuses_finished_arms(experiment, capsys):
 
 def test_rerun_with_other_settings_is_refused(experiment):
     with pytest.raises(InputError, match="other settings"):
-        from kgreason.experiments.distribution import run_distribution
+        from kgreason.experiments.grid import run_experiment
 
-        run_distribution(Experiment(out=experiment, config=with_overrides(experiment_scale("tiny"),
+        run_experiment(Experiment(out=experiment, config=with_overrides(experiment_scale("tiny"),
                                                                           {"run.data.mode": "closed"})))
 
 
 def test_arm_selection_brings_sft_and_rejects_unknown():
-    assert [a.name for a in select_arms(["rsft_hard"])] == ["sft", "rsft_hard"]
+    assert [a.name for a in GRID.select(["rsft_hard"])] == ["sft", "rsft_hard"]
     with pytest.raises(InputError, match="unknown arm"):
-        select_arms(["rsft_sideways"])
+        GRID.select(["rsft_sideways"])
 
 
 def _seed(seed: int, correct: dict[str, float], drift: float | None = 0.1) -> SeedResult:

@@ -403,3 +403,54 @@ def test_a_disjunction_of_options_claims_nothing() -> None:
     b = kg_score("TRACE: TLSHandshakeError is caused by ClockSkew or ExpiredCertificate. ClockSkew is fixed by "
                  "SyncNTP or RotateCertificate.\nANSWER: B")
     assert b.claimed_hops == [] and not b.faithful
+
+
+# --- answer: the ablation's control ----------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(WORKED_EXAMPLES))
+def test_answer_preset_is_correctness_alone(name: str) -> None:
+    """The same right (or wrong) answer scores the same whatever its trace: no path term at all."""
+    text, _ = WORKED_EXAMPLES[name]
+    r = Scorer(KG, "answer").score(TASK, text)
+    expected = -1.5 if not r.format_ok else (1.0 if r.correct else -1.0)
+    assert r.total == expected and r.components["correctness"] == expected and "path" not in r.components
+
+
+def test_answer_preset_ignores_the_trace_the_others_reward() -> None:
+    right = [t for t, _ in WORKED_EXAMPLES.values() if SCORERS["kgreason"].score(TASK, t).correct]
+    assert len(right) >= 2
+    kg_totals = {SCORERS["kgreason"].score(TASK, t).total for t in right}
+    assert len(kg_totals) > 1, "the kgreason preset tells these right answers apart by their traces"
+    assert {Scorer(KG, "answer").score(TASK, t).total for t in right} == {1.0}
+
+
+def _paper_from_scratch(task: Task, text: str, kg: KnowledgeGraph) -> float:
+    """The paper's reward written again from its formula (background.md), sharing no code with the
+    preset: +0.1 right / -1 wrong; path = min(1.2 x coverage + 0.3 x [>= 2 overlapping tokens], 1.5)
+    x repetition factor, coverage = share of the path's lower-cased word tokens (a bag) found in the
+    reasoning; the factor halves when one token is > 30% of >= 10 tokens, and again for a run of 3."""
+    import re as re_
+    from collections import Counter
+
+    r = Scorer(kg, "paper").score(task, text)  # only for the parsed answer and format
+    if not r.format_ok:
+        return -1.0
+    labels = [kg.entities[e].label if e in kg.entities else e for e in task.path_star.entities]
+    path_bag = Counter(t for label in labels for t in re_.findall(r"\w+", label.lower()))
+    reasoning = text.split("ANSWER")[0]
+    toks = re_.findall(r"\w+", reasoning.lower())
+    bag = Counter(toks)
+    coverage = sum(min(n, bag[t]) for t, n in path_bag.items()) / sum(path_bag.values())
+    overlap = len(set(path_bag) & set(bag))
+    path = min(1.2 * coverage + (0.3 if overlap >= 2 else 0.0), 1.5)
+    factor = 1.0
+    if len(toks) >= 10 and Counter(toks).most_common(1)[0][1] / len(toks) > 0.3:
+        factor *= 0.5
+    if any(toks[i] == toks[i + 1] == toks[i + 2] for i in range(len(toks) - 2)):
+        factor *= 0.5
+    return (0.1 if r.correct else -1.0) + path * factor
+
+
+@pytest.mark.parametrize("name", sorted(WORKED_EXAMPLES))
+def test_paper_preset_matches_the_formula_written_from_scratch(name: str) -> None:
+    text, _ = WORKED_EXAMPLES[name]
+    assert total("paper", text) == pytest.approx(_paper_from_scratch(TASK, text, KG), abs=1e-9)

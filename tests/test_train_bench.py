@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kgreason.cli import main
 
 
@@ -49,3 +51,31 @@ def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
     assert main(["bench", "train", "--paths", "fast,compiled", "--no-profile"]) == 0
     assert seen["paths"] == ("fast", "compiled") and seen["profile"] is False
     assert main(["bench", "train", "--modes", "book"]) != 0
+
+
+def test_bench_grpo_times_both_generation_paths_on_the_same_steps():
+    from kgreason.train.bench_grpo import bench_grpo
+
+    result = bench_grpo("tiny:random", steps=1, batch_size=4, grad_accum=1, num_generations=2, max_new_tokens=8,
+                        dtype="fp32", quiet=True)
+    rows = {r["generation"]: r for r in result["rows"]}
+    assert set(rows) == {"trl", "kgreason"} and result["cpu"]["matrix_isa"]
+    for r in rows.values():
+        assert r["steps"] == 1 and r["seconds_per_step"] > 0 and r["peak_rss_mb"] > 0
+        assert r["generation_s_per_step"] > 0 and r["scoring_s_per_step"] > 0
+        parts = r["generation_s_per_step"] + r["scoring_s_per_step"] + r["update_s_per_step"]
+        assert parts == pytest.approx(r["seconds_per_step"], abs=0.01), "the split adds up to the step"
+        assert 0 < r["completion_tokens_per_step"] <= 4 * 8
+    assert result["speedup_step"] == pytest.approx(
+        rows["trl"]["seconds_per_step"] / rows["kgreason"]["seconds_per_step"], rel=0.02)
+
+
+@pytest.mark.parametrize("flags, isa", [("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "AMX"),
+                                        ("fpu avx2 avx512f avx512_bf16", "AVX-512 BF16"),
+                                        ("fpu avx2 avx512f", "AVX-512"), ("fpu sse4_2 avx2", "AVX2"),
+                                        ("fpu sse4_2", "unknown")])
+def test_cpu_description_names_the_matrix_isa(flags, isa):
+    from kgreason.hardware import cpu_description
+
+    text = f"processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: {flags}\n"
+    assert cpu_description(text) == {"model": "Some CPU 9000", "matrix_isa": isa}

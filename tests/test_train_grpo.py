@@ -63,3 +63,105 @@ def test_grpo_trains_lora_with_a_python_reward(data, tmp_path):
     assert len(eps) == 2 * 4, "every completion of both steps is an episode (2 steps x 4 completions)"
     logs = [m for m in run.read_metrics("grpo") if "reward" in m]
     assert logs and all("kg/correct" in m and "kl" in m for m in logs), "TRL metrics and reward components"
+
+
+# --- kgreason's sampler as TRL's rollout_func -----------------------------------------------------
+class _FakeTrainer:
+    """What SamplerRollout reads of a GRPOTrainer."""
+
+    def __init__(self, model, num_generations: int) -> None:
+        from types import SimpleNamespace
+
+        self.model = model
+        self.num_generations = self.num_generations_eval = num_generations
+        self.accelerator = SimpleNamespace(unwrap_model=lambda m: m)
+        self.state = SimpleNamespace(global_step=3)
+
+
+def test_sampler_rollout_returns_groups_in_the_prompts_order(data):
+    from kgreason.models import load_model
+    from kgreason.tasks.format import chat_messages
+    from kgreason.train.grpo import SamplerRollout
+
+    model, tokenizer = load_model(TINY, dtype="fp32")
+    model.train()
+    tasks = load_tasks(data / "train_hard.jsonl")[:2]
+    prompts = [chat_messages(t) for t in tasks for _ in range(3)]  # TRL's RepeatSampler order
+    options = GRPOOptions(num_generations=3, max_completion_length=10, temperature=1.0)
+    out = SamplerRollout(tokenizer, options)(prompts, _FakeTrainer(model, 3))
+    assert set(out) == {"prompt_ids", "completion_ids", "logprobs"} and out["logprobs"] is None
+    assert len(out["prompt_ids"]) == len(out["completion_ids"]) == 6
+    for i, task in enumerate(tasks):
+        text = tokenizer.apply_chat_template(chat_messages(task), add_generation_prompt=True, tokenize=False)
+        expected = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert all(out["prompt_ids"][3 * i + j] == expected for j in range(3)), "each row carries its own prompt"
+    assert all(0 < len(ids) <= 10 + 1 for ids in out["completion_ids"])
+    assert model.training, "the trainer's model is back in training mode after sampling"
+    # same step, same prompts: the same samples (seeded per step, not per call)
+    again = SamplerRollout(tokenizer, options)(prompts, _FakeTrainer(model, 3))
+    assert again["completion_ids"] == out["completion_ids"]
+
+
+def test_sampler_rollout_refuses_prompts_not_in_whole_groups(data):
+    from kgreason.models import load_model
+    from kgreason.tasks.format import chat_messages
+    from kgreason.train.grpo import SamplerRollout
+
+    model, tokenizer = load_model(TINY, dtype="fp32")
+    a, b = (chat_messages(t) for t in load_tasks(data / "train_hard.jsonl")[:2])
+    with pytest.raises(RuntimeError, match="runs of 2"):
+        SamplerRollout(tokenizer, GRPOOptions(num_generations=2))([a, b, b, a], _FakeTrainer(model, 2))
+
+
+@pytest.mark.slow
+def test_completion_ids_of_the_bundled_tokenizer_round_trip():
+    """The rollout trains on the sampler's text re-tokenized: on the real tokenizer, re-encoding a
+    decoded answer must give back the tokens the text came from (what TRL computes log-probs of)."""
+    from kgreason.models import load_tokenizer
+    from kgreason.tasks.format import reference_completion
+
+    tokenizer = load_tokenizer("bundled:smollm2-135m")
+    for task in load_tasks(make_data_hard())[:8]:
+        text = reference_completion(task)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert tokenizer(tokenizer.decode(ids, skip_special_tokens=True), add_special_tokens=False)["input_ids"] == ids
+
+
+def make_data_hard():
+    import tempfile
+    from pathlib import Path
+
+    return make_data(Path(tempfile.mkdtemp())) / "train_hard.jsonl"
+
+
+def test_grpo_with_kgreason_generation_logs_the_heldout_probe(data, tmp_path):
+    run = Run.create_or_resume(tmp_path / "run", {"model_ref": TINY})
+    options = GRPOOptions(questions=4, num_generations=2, max_completion_length=8, use_vllm="no",
+                          generation="kgreason",
+                          train=TrainOptions(batch_size=4, max_steps=2, learning_rate=1e-3, logging_steps=1,
+                                             save_steps=1, probe_every=1, probe_items=3))
+    info = run_grpo(run, TINY, data, options, kg=load_kg(data / "kg.json"))
+    run.close()
+    assert info["generation"] == "kgreason" and info["steps"] == 2
+    probes = [m for m in run.read_metrics("grpo") if "probe/accuracy" in m]
+    assert [m["step"] for m in probes] == [0, 1, 2], "before the first step, then every step"
+    assert all(m["probe/items"] == 3 and 0 <= m["probe/faithful"] <= 1 for m in probes)
+    assert [p["step"] for p in info["probe"]] == [0, 1, 2]
+    rewards = [m for m in run.read_metrics("grpo") if "reward" in m]
+    assert rewards and all("kg/correct" in m for m in rewards), "the KG reward reached the trainer"
+    assert len(list(run.iter_episodes("grpo"))) == 2 * 4
+
+
+def test_reward_hacking_note_needs_reward_up_and_probe_down():
+    from kgreason.train.probe import reward_hacking_note
+
+    def probe(acc: float) -> dict:
+        return {"probe/accuracy": acc, "probe/faithful": 0.0, "probe/format_ok": 1.0}
+
+    rising = [(s, 0.1 * s) for s in range(1, 10)]
+    falling = [(s, -0.1 * s) for s in range(1, 10)]
+    assert "probe accuracy fell" in reward_hacking_note([(0, probe(0.6)), (9, probe(0.4))], rising)
+    assert reward_hacking_note([(0, probe(0.6)), (9, probe(0.4))], falling) is None, "reward fell too"
+    assert reward_hacking_note([(0, probe(0.6)), (9, probe(0.58))], rising) is None, "within noise"
+    assert reward_hacking_note([(0, probe(0.4)), (9, probe(0.6))], rising) is None
+    assert reward_hacking_note([(0, probe(0.6))], rising) is None, "one probe compares nothing"

@@ -76,3 +76,20 @@ def test_a_model_stage_runs_in_a_process_of_its_own(tmp_path, capsys):
     assert summary["phases"]["sft"]["allocator"] == allocator_in_use()
     assert again["sft"]["finished"] == summary["phases"]["sft"]["finished"], "done stages are not redone"
     assert "| largest |" in (run_dir / "report.md").read_text()
+
+
+def test_run_with_grpo_as_the_kg_reward_phase(tmp_path, capsys):
+    """`--rl grpo`: the same data, base and SFT stages, then GRPO (kgreason's sampler generating,
+    the held-out probe logged) and its evaluation, in the table and the paired gains."""
+    run_dir = tmp_path / "grpo"
+    assert main(["run", "--profile", "smoke", "--rl", "grpo", "--grpo-probe-every", "1", "--grpo-probe-items", "2",
+                 "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "| grpo |" in out and "| rsft |" not in out and "grpo vs sft (paired" in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(summary["phases"]) == ["data", "model", "base_eval", "sft", "sft_eval", "grpo", "grpo_eval"]
+    grpo = summary["phases"]["grpo"]
+    assert grpo["generation"] == "kgreason" and grpo["probe"][0]["step"] == 0
+    assert (run_dir / "adapters/grpo/adapter_config.json").is_file() and (run_dir / "eval/grpo/metrics.json").is_file()
+    config = RunConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+    assert config.pipeline is not None and config.pipeline.rl == "grpo"

@@ -107,3 +107,14 @@ def test_rsft_resumes_after_the_last_finished_question(data, tmp_path):
     episodes = list(run.iter_episodes("rsft", 1))
     assert Counter(e["task_id"] for e in episodes) == dict.fromkeys(set(first) | set(resumed), 2)
     assert info["rounds"][0]["winners"] == 3 and info["rounds"][0]["on_frontier"] == 3
+
+
+def test_rsft_logs_the_heldout_probe_each_round(data, tmp_path):
+    run = Run.create_or_resume(tmp_path / "run", {"model_ref": TINY})
+    options = _options(rounds=2)
+    options.train.probe_every, options.train.probe_items = 1, 2
+    info = run_rsft(run, TINY, data, options, init_adapter=None, sampler_factory=planting_factory(data, []))
+    run.close()
+    probes = [m for m in run.read_metrics("rsft") if "probe/accuracy" in m]
+    assert sorted({(m["round"], m["step"]) for m in probes}) == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+    assert len(info["probe"]) == 6 and all(m["probe/items"] == 2 for m in probes)

@@ -281,24 +281,24 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
 
         return handler(args)
 
-    def run_distribution(args: argparse.Namespace) -> int:
-        from kgreason.experiments.commands import run_distribution as handler
+    def run_experiment(args: argparse.Namespace) -> int:
+        from kgreason.experiments.commands import run_experiment as handler
 
         return handler(args)
 
     from kgreason.evaluate.commands import add_eval_arguments
-    from kgreason.experiments.commands import add_distribution_arguments
+    from kgreason.experiments.commands import add_experiment_arguments
 
     p = _cmd(sub, "eval", "Evaluate a model on a task file (greedy answers scored by the KG reward: accuracy by hop "
              "with 95%% bootstrap intervals, trace faithfulness, the 2x2 table, shuffle robustness, shortcut "
              "and oracle rows, KL drift from the base), or compare evaluations with --compare.", run_eval)
     add_eval_arguments(p)
-    experiment = _group(sub, "experiment", "Experiments that answer a question with several runs and seeds.")
-    p = _cmd(experiment, "distribution", "Which training distribution makes a small model answer held-out 4-5 hop "
-             "questions? Arms (base, SFT, SFT->RSFT easy/hard/curriculum/mixed/frontier, SFT->GRPO easy) x seeds, "
-             "all scored on one held-out eval set; resumable; writes report.md, PNG plots and results.json.",
-             run_distribution)
-    add_distribution_arguments(p)
+    p = _cmd(sub, "experiment", "Run an experiment grid: its arms (each a name plus overrides of the run profile, in "
+             "a YAML file) x seeds, all scored on one held-out eval set; resumable; writes report.md, PNG plots and "
+             "results.json. Bundled grids: distribution (which training distribution teaches 4-5 hop answers), "
+             "reward (answer-only vs the paper's overlap vs the hop-verified reward, for RSFT and GRPO).",
+             run_experiment)
+    add_experiment_arguments(p)
 
 
 # --- web demo ------------------------------------------------------------------------------------
@@ -450,6 +450,28 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
         "one object.",
         bench_sampler,
     ))
+    _add_bench_grpo(bench)
+
+
+def _add_bench_grpo(bench: argparse._SubParsersAction) -> None:
+    def bench_grpo(args: argparse.Namespace) -> int:
+        from kgreason.train.bench_grpo import cmd_bench_grpo
+
+        return cmd_bench_grpo(args)
+
+    from kgreason.argtypes import keep_epilog_lines
+    from kgreason.train.bench_grpo import add_bench_grpo_arguments
+
+    p = _cmd(
+        bench,
+        "grpo",
+        "GRPO step time on the bundled model, open-book hard questions: TRL's stock generation (transformers' "
+        "generate) against kgreason's batched sampler (--generation kgreason) in the same run; seconds per step "
+        "split into generation, KG scoring and update, peak RSS; --json prints one object.",
+        bench_grpo,
+    )
+    add_bench_grpo_arguments(p)
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from kgreason import argtypes as at
-from kgreason.experiments.arms import ARM_NAMES
 from kgreason.io import InputError
 from kgreason.memory import ALLOCATORS
 from kgreason.options import option
@@ -32,6 +31,8 @@ MATERIALS = ("facts", "easy", "hard")
 TRACE_STYLES = ("full", "short", "mix")
 DISTRIBUTIONS = ("easy", "hard", "mixed", "curriculum")
 GRPO_DISTRIBUTIONS = ("easy", "hard", "mixed")
+GRPO_GENERATION = ("kgreason", "trl")
+RL_PHASES = ("rsft", "grpo")
 MODES = ("open", "closed")
 
 
@@ -101,6 +102,13 @@ class TrainOptions:
     seed: int = option(0, help="training seed (data order, LoRA init, sampling)")
     save_steps: int = option(50, parse=at.positive_int, help="checkpoint every N steps (the resume points)")
     logging_steps: int = option(10, parse=at.positive_int, help="log loss every N steps")
+    # Reward hacking shows as a training reward that rises while the task gets worse (TRL #2959
+    # asks for exactly this check); the probe costs one greedy pass over probe_items items.
+    probe_every: int = option(0, parse=at.non_negative_int,
+                              help="every N optimizer steps (and before the first), answer a fixed subset of the "
+                                   "held-out eval items greedily and log probe/accuracy and probe/faithful beside "
+                                   "the reward (0: off; GRPO and RSFT)")
+    probe_items: int = option(32, parse=at.positive_int, help="held-out items the probe answers (a fixed seeded subset)")
     gradient_checkpointing: bool = option(False, help="recompute activations: less memory, ~30% more compute")
     # Activations grow with the tokens of one pass. Measured on the quick SFT material (2-core CPU,
     # SmolLM2-135M, bf16, jemalloc, 16 steps): 1024 tokens 79 s and 2.0 GB peak, 1536 71 s and
@@ -212,6 +220,9 @@ class GRPOOptions:
     max_completion_length: int = option(160, flag="max-new-tokens", parse=at.positive_int,
                                         help="max completion length in tokens")
     reward_preset: str = option("kgreason", choices=_reward_presets, help="reward formula (docs/reward.md)")
+    generation: str = option("kgreason", choices=GRPO_GENERATION,
+                             help="who samples the groups without vLLM: kgreason (its batched sampler, through "
+                                  "TRL's rollout_func) or trl (transformers' generate, TRL's stock path)")
     use_vllm: str = option("auto", choices=("auto", "yes", "no"),
                            help="generate with vLLM (colocated) when installed and a GPU is present")
     train: TrainOptions = option(default_factory=_grpo_train_defaults, flatten=True, help="optimisation")
@@ -254,7 +265,7 @@ class EvalSettings:
 # --- kgreason run ------------------------------------------------------------------------------------
 @dataclass
 class PipelineConfig:
-    """`kgreason run`: data -> base eval -> SFT -> eval -> RSFT -> eval. Also one arm-seed of an experiment."""
+    """`kgreason run`: data -> base eval -> SFT -> eval -> RSFT or GRPO -> eval. Also one arm-seed of an experiment."""
 
     profile: str = option("quick", help="the run profile these values started from", cli=False)
     model: str = option(BUNDLED_MODEL, metavar="REF",
@@ -275,9 +286,12 @@ class PipelineConfig:
     # long one and saves minutes on a CPU (0: the same budget as the other phases).
     base_eval_max_new_tokens: int = option(0, parse=at.non_negative_int,
                                            help="generation budget of the base model's evaluation (0: --eval-max-new-tokens)")
+    rl: str = option("rsft", choices=RL_PHASES,
+                     help="the KG-reward phase after SFT: rsft (sample k, keep correct faithful answers, fine-tune "
+                          "on them) or grpo (TRL's GRPOTrainer with the KG reward; the --grpo-* options)")
     sft: SFTOptions = option(default_factory=SFTOptions, prefix="sft", help="SFT")
     rsft: RSFTOptions = option(default_factory=RSFTOptions, prefix="rsft", help="RSFT")
-    grpo: GRPOOptions = option(default_factory=GRPOOptions, prefix="grpo", help="GRPO (experiment arms)")
+    grpo: GRPOOptions = option(default_factory=GRPOOptions, prefix="grpo", help="GRPO (--rl grpo, experiment arms)")
 
     def seeded(self) -> PipelineConfig:
         """Every stage's seed follows `seed` (the data keeps its own), every stage's reward preset
@@ -311,13 +325,13 @@ def pipeline_profile(name: str) -> PipelineConfig:
 # --- kgreason experiment distribution ------------------------------------------------------------
 @dataclass
 class ExperimentConfig:
-    """`kgreason experiment distribution`: arms x seeds of one recipe, scored on one held-out set."""
+    """`kgreason experiment GRID`: the grid's arms x seeds of one recipe, scored on one held-out set."""
 
     scale: str = option("quick", help="the experiment scale these values started from", cli=False)
     seeds: int = option(3, parse=at.positive_int, help="seeds per trained arm")
-    arms: list[str] = option(default_factory=lambda: list(ARM_NAMES), choices=ARM_NAMES,
-                             help="comma list of arms (RSFT/GRPO arms bring the SFT arm they start from): "
-                                  + ", ".join(ARM_NAMES))
+    arms: list[str] = option(default_factory=list,
+                             help="comma list of the grid's arms to run (empty: all; RSFT/GRPO arms bring the SFT "
+                                  "arm they start from and the arm they are compared to)")
     run: PipelineConfig = option(default_factory=PipelineConfig, flatten=True,
                                  help="the recipe every arm-seed follows (a run profile)")
 

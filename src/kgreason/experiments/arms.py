@@ -1,16 +1,38 @@
-"""The arms of the distribution experiment: what follows SFT in each (torch-free, import-light:
-kgreason/config.py reads the names for the --arms flag)."""
+"""An experiment's arms are data: a grid file names each arm, what it trains after SFT and which
+options of the run profile it overrides (torch-free, import-light).
+
+A grid is a YAML file (the bundled ones are in kgreason/experiments/grids/; `kgreason experiment
+NAME` takes a bundled name or a path), the way lm-evaluation-harness tasks are files:
+
+    question: Does the KG path signal teach composition better than the answer alone?
+    arms:
+      - name: rsft_answer                      # folder name: runs/<name>-s<seed>
+        label: SFT→RSFT, answer-only reward
+        kind: rsft                             # base | sft | rsft | grpo: what follows SFT
+        compare_to: sft                        # paired differences against this arm (RSFT/GRPO default: sft)
+        description: winners are correct answers, whatever the trace
+        overrides: {rsft: {reward_preset: answer, faithful_only: false}}
+
+`overrides` takes the keys of a run profile (kgreason/config.py's PipelineConfig), checked with
+file and line like a --config file, and is laid over the experiment's recipe after the seed.
+Every arm of one seed that needs SFT starts from that seed's `sft` arm, so a new arm is a few
+lines of YAML, not a code change.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kgreason.io import InputError
 
 ARM_FILE = "arm.json"  # written last in an arm-seed's folder: it is finished
 EVAL_PHASE = "final"
+ARM_KINDS = ("base", "sft", "rsft", "grpo")
+GRIDS_DIR = Path(__file__).resolve().parent / "grids"
+ARM_KEYS = ("name", "label", "kind", "description", "compare_to", "overrides")
 
 
 @dataclass(frozen=True)
@@ -18,9 +40,9 @@ class Arm:
     name: str
     label: str
     kind: str  # base | sft | rsft | grpo
-    distribution: str = "easy"  # rsft pool (kgreason.train.rsft.DISTRIBUTIONS), grpo pool
-    frontier: bool = False
     description: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # dotted path -> value
+    compare_to: str = ""  # the arm its paired differences are taken against ("": none)
 
     @property
     def seeded(self) -> bool:
@@ -30,32 +52,135 @@ class Arm:
     def needs_sft(self) -> bool:
         return self.kind in ("rsft", "grpo")
 
-
-ARMS: tuple[Arm, ...] = (
-    Arm("base", "base", "base", description="the model as shipped, no training"),
-    Arm("sft", "SFT", "sft", description="LoRA SFT on facts and easy (1-3 hop) questions"),
-    Arm("rsft_easy", "SFT→RSFT easy", "rsft", "easy", description="RSFT on the easy pool (1-3 hops)"),
-    Arm("rsft_hard", "SFT→RSFT hard", "rsft", "hard",
-        description="RSFT on the hard training pool (4-5 hops, disjoint from eval)"),
-    Arm("rsft_curriculum", "SFT→RSFT curriculum", "rsft", "curriculum",
-        description="RSFT easy rounds first, then hard rounds"),
-    Arm("rsft_mixed", "SFT→RSFT mixed", "rsft", "mixed", description="RSFT on half easy, half hard questions"),
-    Arm("rsft_frontier", "SFT→RSFT frontier", "rsft", "mixed", frontier=True,
-        description="RSFT on the mixed pool, training only on questions with 0 < pass rate < 1"),
-    Arm("grpo_easy", "SFT→GRPO easy", "grpo", "easy", description="GRPO on the easy pool"),
-)
-ARM_NAMES = tuple(a.name for a in ARMS)
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "kind": self.kind, "description": self.description,
+                "overrides": dict(self.overrides), "compare_to": self.compare_to}
 
 
-def select_arms(names: Sequence[str]) -> list[Arm]:
-    """The arms asked for, in canonical order; RSFT/GRPO arms bring the SFT arm they start from."""
-    unknown = [n for n in names if n not in ARM_NAMES]
-    if unknown:
-        raise InputError(f"--arms: unknown arm(s) {', '.join(unknown)}; expected some of {', '.join(ARM_NAMES)}")
-    wanted = set(names)
-    if any(a.needs_sft for a in ARMS if a.name in wanted):
-        wanted.add("sft")
-    return [a for a in ARMS if a.name in wanted]
+@dataclass(frozen=True)
+class Grid:
+    """One experiment: its name (the default output folder's), the question it answers, its arms."""
+
+    name: str
+    question: str
+    arms: tuple[Arm, ...]
+    source: str = ""
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.arms)
+
+    def arm(self, name: str) -> Arm:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise InputError(f"{self.source or self.name}: no arm named {name!r}")
+
+    def select(self, names: Sequence[str]) -> list[Arm]:
+        """The arms asked for (all when `names` is empty), in the grid's order; RSFT/GRPO arms bring
+        the SFT arm they start from, and every arm brings the arm it is compared to."""
+        unknown = [n for n in names if n not in self.arm_names]
+        if unknown:
+            raise InputError(f"--arms: unknown arm(s) {', '.join(unknown)}; {self.name} has "
+                             f"{', '.join(self.arm_names)}")
+        wanted = set(names or self.arm_names)
+        for a in self.arms:
+            if a.name in wanted:
+                if a.needs_sft:
+                    wanted.add("sft")
+                if a.compare_to in self.arm_names:
+                    wanted.add(a.compare_to)
+        return [a for a in self.arms if a.name in wanted]
+
+
+def grid_names() -> list[str]:
+    return sorted(p.stem for p in GRIDS_DIR.glob("*.yaml"))
+
+
+def grid_path(ref: str) -> Path:
+    """A bundled grid's name, or a path to a grid file."""
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise InputError(f"{ref}: grid file not found (bundled grids: {', '.join(grid_names())})")
+        return path
+    bundled = GRIDS_DIR / f"{ref}.yaml"
+    if not bundled.is_file():
+        raise InputError(f"experiment {ref!r}: expected a bundled grid ({', '.join(grid_names())}) or a .yaml file")
+    return bundled
+
+
+def load_grid(ref: str) -> Grid:
+    """Read and check a grid file: every error names the file and line."""
+    import yaml
+
+    from kgreason.config import PIPELINE_DERIVED, PipelineConfig
+    from kgreason.options import _walk_yaml, leaves
+
+    path = grid_path(ref)
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it ({exc})") from None
+    if not isinstance(node, yaml.MappingNode):
+        raise InputError(f"{path}:1: expected a mapping with `question` and `arms`")
+    top = {k.value: v for k, v in node.value}
+    extra = sorted(set(top) - {"question", "arms"})
+    if extra:
+        raise InputError(f"{path}: unknown key(s) {', '.join(extra)}; a grid has question and arms")
+    arms_node = top.get("arms")
+    if not isinstance(arms_node, yaml.SequenceNode) or not arms_node.value:
+        raise InputError(f"{path}: `arms` must be a non-empty list of arms")
+    by_path = {leaf.path: leaf for leaf in leaves(PipelineConfig)}
+    # seeds follow the arm-seed; reward presets of phases may be set per arm (the evaluation's is not)
+    skip = tuple(p for p in PIPELINE_DERIVED if p not in ("rsft.reward_preset", "grpo.reward_preset"))
+    skip += ("seed", "eval.reward_preset", "reward_preset", "profile")
+    arms: list[Arm] = []
+    for item in arms_node.value:
+        line = item.start_mark.line + 1
+        if not isinstance(item, yaml.MappingNode):
+            raise InputError(f"{path}:{line}: an arm is a mapping ({', '.join(ARM_KEYS)})")
+        fields_ = {k.value: v for k, v in item.value}
+        unknown = sorted(set(fields_) - set(ARM_KEYS))
+        if unknown:
+            raise InputError(f"{path}:{line}: unknown arm key(s) {', '.join(unknown)}; expected {', '.join(ARM_KEYS)}")
+
+        def text(key: str, default: str | None = None, node_: dict = fields_, where: int = line) -> str:
+            if key not in node_:
+                if default is None:
+                    raise InputError(f"{path}:{where}: the arm needs `{key}`")
+                return default
+            value = yaml.safe_load(yaml.serialize(node_[key]))
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"{path}:{node_[key].start_mark.line + 1}: `{key}` must be text")
+            return value.strip()
+
+        name = text("name")
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise InputError(f"{path}:{line}: arm name {name!r}: letters, digits, - and _ only (it names a folder)")
+        kind = text("kind")
+        if kind not in ARM_KINDS:
+            raise InputError(f"{path}:{line}: arm {name}: kind must be one of {', '.join(ARM_KINDS)}, got {kind!r}")
+        overrides: dict[str, Any] = {}
+        if "overrides" in fields_:
+            _walk_yaml(fields_["overrides"], "", path, by_path, skip, overrides)
+        arms.append(Arm(name=name, label=text("label", name), kind=kind, description=text("description", ""),
+                        overrides=overrides, compare_to=text("compare_to", "sft" if kind in ("rsft", "grpo") else "-")))
+    names = [a.name for a in arms]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{path}: arm name(s) used twice: {', '.join(dupes)}")
+    if any(a.needs_sft for a in arms) and "sft" not in names:
+        raise InputError(f"{path}: RSFT/GRPO arms start from the `sft` arm; add an arm named sft (kind sft)")
+    arms = [a if a.compare_to != "-" else Arm(a.name, a.label, a.kind, a.description, a.overrides, "") for a in arms]
+    for a in arms:
+        if a.compare_to and (a.compare_to not in names or a.compare_to == a.name):
+            raise InputError(f"{path}: arm {a.name}: compare_to {a.compare_to!r} is not an arm of this grid")
+    question = "" if "question" not in top else str(yaml.safe_load(yaml.serialize(top["question"])) or "")
+    return Grid(name=path.stem, question=question.strip(), arms=tuple(arms), source=str(path))
 
 
 # --- layout ----------------------------------------------------------------------------------------

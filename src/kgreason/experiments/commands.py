@@ -1,5 +1,6 @@
-"""`kgreason experiment distribution`: flags generated from kgreason/config.py's ExperimentConfig
-(the arms, the seeds and every option of the recipe), the scale and --config file beneath them."""
+"""`kgreason experiment GRID`: a grid file (a bundled name or a path; kgreason/experiments/arms.py)
+and flags generated from kgreason/config.py's ExperimentConfig (the arms, the seeds and every option
+of the recipe), the scale and --config file beneath them."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Any
 from kgreason.argtypes import out_dir
 
 EXAMPLES = """examples:
+  kgreason experiment reward                    # = experiments/reward.yaml: the reward ablation, 3 seeds
+  kgreason experiment experiments/reward.yaml --arms rsft_answer,rsft_kgreason --seeds 1
   kgreason experiment distribution --scale quick --arms base,sft,rsft_easy,rsft_hard
   kgreason experiment distribution --scale quick --seeds 1 --rsft-rounds 3 --dry-run
-  kgreason experiment distribution --scale tiny --out /tmp/exp       # seconds an arm, for a smoke test
+  kgreason experiment my_grid.yaml --scale tiny --out /tmp/exp   # seconds an arm, for a smoke test
   kgreason experiment distribution --config my_experiment.yaml --report-only
 """
 
@@ -25,10 +28,15 @@ def _skip() -> tuple[str, ...]:
     return EXPERIMENT_DERIVED
 
 
-def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
+def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
     from kgreason.argtypes import keep_epilog_lines
     from kgreason.config import ExperimentConfig, experiment_scale, scale_names
+    from kgreason.experiments.arms import grid_names
     from kgreason.options import add_options
+
+    p.add_argument("grid", metavar="GRID",
+                   help=f"the experiment: a bundled grid ({', '.join(grid_names())}) or a grid YAML file "
+                        "(question + arms, each arm a name, a kind and overrides of the run profile)")
 
     p.add_argument("--scale", default="quick", choices=scale_names(),
                    help="experiment scale (kgreason/profiles/scale-NAME.yaml): tiny (tiny:random, seconds per arm, "
@@ -37,7 +45,7 @@ def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of options laid over the scale (keys as in "
                    "kgreason/config.py's ExperimentConfig: seeds, arms, run: {...}); flags override it")
     p.add_argument("--out", default=None, type=out_dir,
-                   help="experiment folder (default: experiments/distribution-<scale>-<mode>)")
+                   help="experiment folder (default: experiments/<grid>-<scale>-<mode>)")
     p.add_argument("--report-only", action="store_true",
                    help="only aggregate the arm-seeds already finished into results.json and report.md")
     p.add_argument("--dry-run", action="store_true",
@@ -50,8 +58,8 @@ def add_distribution_arguments(p: argparse.ArgumentParser) -> None:
 
 def experiment_from_args(args: argparse.Namespace) -> Any:
     from kgreason.config import ExperimentConfig, experiment_scale
-    from kgreason.experiments.arms import select_arms
-    from kgreason.experiments.distribution import Experiment
+    from kgreason.experiments.arms import load_grid
+    from kgreason.experiments.grid import Experiment
     from kgreason.kg.sources import check_kg_source
     from kgreason.options import leaves, resolve
 
@@ -59,17 +67,24 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
                   _skip())
     cfg.scale = args.scale
     # Checked before the experiment folder is created, so a typo leaves nothing behind.
-    select_arms(cfg.arms)
+    grid = load_grid(args.grid)
+    grid.select(cfg.arms)
     check_kg_source(cfg.run.data.kg)
     cfg.run.sft.validate()
     cfg.run.rsft.validate()
     cfg.run.grpo.validate()
-    out = Path(args.out or f"experiments/distribution-{args.scale}-{cfg.run.data.mode}")
-    return Experiment(out=out, config=cfg, report_only=args.report_only)
+    from kgreason.experiments.grid import arm_config
+
+    for arm in grid.select(cfg.arms):  # each arm's options must validate too
+        arm_cfg = arm_config(cfg.run, arm, 0)
+        arm_cfg.rsft.validate()
+        arm_cfg.grpo.validate()
+    out = Path(args.out or f"experiments/{grid.name}-{args.scale}-{cfg.run.data.mode}")
+    return Experiment(out=out, config=cfg, grid=grid, report_only=args.report_only)
 
 
 def dry_run_plan(exp: Any) -> str:
-    from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for, select_arms
+    from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for
     from kgreason.options import to_yaml
     from kgreason.train.pipeline import estimate_seconds
 
@@ -77,22 +92,22 @@ def dry_run_plan(exp: Any) -> str:
     per_kind = {"base": est["base_eval"] * exp.recipe.eval.max_new_tokens
                 / max(1, exp.recipe.base_eval_max_new_tokens or exp.recipe.eval.max_new_tokens),
                 "sft": est["sft"] + est["sft_eval"], "rsft": est["rsft"] + est["rsft_eval"],
-                "grpo": est["rsft"] + est["rsft_eval"]}
+                "grpo": est["grpo"] + est["rsft_eval"]}
     lines, total = [], 0.0
-    for arm in select_arms(exp.config.arms):
+    for arm in exp.grid.select(exp.config.arms):
         for seed in seeds_for(arm, exp.seeds):
             done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
             seconds = 0.0 if done else per_kind[arm.kind]
             total += seconds
             lines.append(f"#   {arm.name:<16} seed {seed}  {'done (reused)' if done else f'~{seconds / 60:5.1f} min'}")
-    return (f"# kgreason experiment distribution --scale {exp.config.scale}: resolved options (usable as --config)\n"
+    return (f"# kgreason experiment {exp.grid.name} --scale {exp.config.scale}: resolved options (usable as --config)\n"
             f"{to_yaml(exp.config)}# experiment folder: {exp.out}\n"
             f"# arm-seeds and estimated time for {exp.recipe.model} on a 2-core CPU (from the measured quick "
-            f"run; GRPO guessed as RSFT):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min\n")
+            f"run):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min\n")
 
 
-def run_distribution(args: argparse.Namespace) -> int:
-    from kgreason.experiments.distribution import run_distribution as run
+def run_experiment(args: argparse.Namespace) -> int:
+    from kgreason.experiments.grid import run_experiment as run
 
     exp = experiment_from_args(args)
     if args.dry_run:

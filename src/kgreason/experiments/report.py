@@ -1,6 +1,7 @@
-"""The distribution experiment's results: per arm over its seeds (item-bootstrap intervals, the
-seed spread, paired differences vs SFT, training curves) into results.json, and report.md with
-its plots. Reads finished arm-seed folders only, so it also serves `--report-only`."""
+"""An experiment's results: per arm over its seeds (item-bootstrap intervals, the seed spread,
+paired differences vs SFT and vs the arm each is compared to, training curves) into results.json,
+and report.md with its plots, ending with one sentence per compared arm that answers the grid's
+question with its interval. Reads finished arm-seed folders only, so it also serves `--report-only`."""
 
 from __future__ import annotations
 
@@ -113,6 +114,7 @@ def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamp
     changed = [s.metrics["shuffle"]["entity_changed_share"]["mean"] for s in seeds if s.metrics.get("shuffle")]
     return {
         "name": arm.name, "label": arm.label, "kind": arm.kind, "description": arm.description,
+        "compare_to": arm.compare_to, "overrides": dict(arm.overrides),
         "seeds_done": [s.seed for s in seeds],
         "accuracy": _interval(correct, ids, 0, n_resamples, per_seed_acc),
         "by_hop": {str(h): _interval(correct, t, h, n_resamples,
@@ -195,8 +197,12 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
         references = references or seeds[0].metrics.get("references")
         arm_rows.append(arm_result(arm, seeds, hops, exp.recipe.eval.n_resamples))
     sft = next((a for a in arm_rows if a["name"] == "sft"), None)
+    by_name = {a["name"]: a for a in arm_rows}
     for a in arm_rows:
         a["vs_sft"] = vs_reference(a, sft, hops, exp.recipe.eval.n_resamples) if sft and a is not sft else None
+        ref = by_name.get(a["compare_to"])
+        a["vs_compare"] = (vs_reference(a, ref, hops, exp.recipe.eval.n_resamples)
+                           if ref is not None and ref is not sft else a["vs_sft"] if ref is sft else None)
         a["per_seed"] = per_seed_rows(a, sft, exp.recipe.eval.n_resamples)
     for a in arm_rows:
         a.pop("_correct")
@@ -205,7 +211,9 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
     for h in hops.values():
         hop_counts[str(h)] = hop_counts.get(str(h), 0) + 1
     return {
-        "experiment": "distribution",
+        "experiment": exp.grid.name,
+        "question": exp.grid.question,
+        "grid": exp.grid.source,
         "schema_version": 1,
         "generated": now_iso(),
         "scale": exp.config.scale,
@@ -247,10 +255,10 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
 
     hops = sorted(results["eval"]["by_hop"], key=int)
     s = results["settings"]
+    question = results.get("question") or "Which training distribution makes a small model answer held-out 4-5 hop questions?"
     head = [
-        f"# Distribution experiment ({results['scale']} scale, {results['mode']}-book)",
-        "Which training distribution makes a small model answer held-out 4-5 hop questions? Every arm is "
-        "scored greedily on the same held-out eval set; no arm trains on it.",
+        f"# Experiment `{results.get('experiment', 'distribution')}` ({results['scale']} scale, {results['mode']}-book)",
+        f"{question} Every arm is scored greedily on the same held-out eval set; no arm trains on it.",
         md_table(["", ""], [
             ["model", results["model"]],
             ["eval items", f"{results['eval']['n_items']} ({', '.join(f'{k} hops: {v}' for k, v in sorted(results['eval']['by_hop'].items()))})"],
@@ -303,8 +311,54 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
                  "arm started from), 95% item-bootstrap intervals.\n\n" + md_table(
                      ["arm", "seed", "accuracy", "faithful", "Δ acc vs SFT, same seed (pts, paired)", "run folder"],
                      seed_rows))
+    compared = [a for a in results["arms"] if a.get("vs_compare") and a.get("compare_to") not in ("", "sft")]
+    if compared:
+        comp_rows = [[a["label"], by_label(results, a["compare_to"]), _diff_cell(a["vs_compare"]["accuracy"]),
+                      *(_diff_cell(a["vs_compare"]["by_hop"].get(h)) for h in hops),
+                      num(a["vs_compare"]["accuracy"]["p_value"], 3)] for a in compared]
+        parts.append("## Paired differences vs the arm each is compared to (percentage points, 95% interval)\n\n"
+                     + md_table(["arm", "compared to", "all", *(f"{h} hops" for h in hops), "p (all)"], comp_rows))
     parts += list(images)
+    answers = answer_sentences(results)
+    if answers:
+        parts.append("## Answer\n\n" + question + "\n\n" + "\n".join(f"- {line}" for line in answers))
     return "\n\n".join(parts) + "\n"
+
+
+def by_label(results: dict, name: str) -> str:
+    return next((a["label"] for a in results["arms"] if a["name"] == name), name)
+
+
+def strongest_shortcut(results: dict) -> tuple[str, float] | None:
+    """The best shortcut baseline on the eval items (name, accuracy), from the references."""
+    rows = [(name.removeprefix("shortcut: "), ref["accuracy"]["mean"]) for name, ref in results.get("references", {}).items()
+            if name.startswith("shortcut")]
+    return max(rows, key=lambda r: r[1]) if rows else None
+
+
+def answer_sentences(results: dict) -> list[str]:
+    """One sentence per arm that has an arm to compare to: the paired accuracy difference with its
+    95% interval, and what the interval says, whatever the answer is."""
+    lines = []
+    shortcut = strongest_shortcut(results)
+    for a in results["arms"]:
+        vs = a.get("vs_compare")
+        if not vs or not vs["accuracy"].get("n"):
+            continue
+        d = vs["accuracy"]
+        ref = by_label(results, a["compare_to"])
+        if d["low"] > 0:
+            verdict = f"better than {ref}: the interval lies above zero"
+        elif d["high"] < 0:
+            verdict = f"worse than {ref}: the interval lies below zero"
+        else:
+            verdict = f"not distinguishable from {ref} at this size: the interval contains zero"
+        beside = (f"; {100 * a['accuracy']['mean']:.1f}% accuracy against {100 * shortcut[1]:.1f}% for the strongest "
+                  f"shortcut ({shortcut[0]})" if shortcut else "")
+        lines.append(f"**{a['label']}** vs {ref}: {100 * d['diff']:+.1f} points [{100 * d['low']:+.1f}, "
+                     f"{100 * d['high']:+.1f}] on {d['n']} held-out items over {len(a['seeds_done'])} seed(s), "
+                     f"{verdict}{beside}; {100 * a['faithful_share']['mean']:.1f}% faithful traces.")
+    return lines
 
 
 def write_report(out: Path, results: dict) -> None:

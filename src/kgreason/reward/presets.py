@@ -1,10 +1,12 @@
-"""The three reward presets. Formulas, constants and worked examples: docs/reward.md.
+"""The four reward presets. Formulas, constants and worked examples: docs/reward.md.
 
 * `seed`     — the hobby project's reward, formula for formula.
 * `paper`    — the research paper's reward (bag-of-tokens path coverage, repetition factor).
 * `kgreason` — correctness, credit for verified hops along the stated chain, a faithful-chain
   bonus, and a repetition penalty; its constants guarantee that no wrong answer outscores a
   right one (`KGReasonWeights.check`).
+* `answer`   — correctness alone, kgreason's constants without any path term: the control arm of
+  the reward ablation (does the path signal add anything over rewarding the answer?).
 
 A preset maps the `Evidence` of one completion to a `PresetResult`; the scorer wraps it into a
 `RewardBreakdown`. Presets are a registry: add your own from outside the package with
@@ -244,3 +246,13 @@ def kgreason_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREA
             "repetition_penalty": 0.0 - repetition,
         },
     )
+
+
+# --- answer: correctness alone (the ablation's control) ----------------------------------------------
+@register_reward_preset("answer", "correctness only (+1 right, -1 wrong, -1.5 unparseable): the trace earns nothing")
+def answer_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREASON_WEIGHTS) -> PresetResult:
+    """kgreason's correctness constants and nothing else: the same scale, no path signal."""
+    if not ev.parsed.format_ok:
+        return PresetResult(w.unparseable, 0.0, {"correctness": w.unparseable})
+    correctness = w.correct if ev.correct else w.wrong
+    return PresetResult(correctness, 0.0, {"correctness": correctness})

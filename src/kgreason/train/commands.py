@@ -221,11 +221,10 @@ def cmd_train_grpo(args: argparse.Namespace) -> int:
 
 # --- kgreason run --------------------------------------------------------------------------------
 def _run_skip() -> tuple[str, ...]:
-    """Paths `kgreason run` takes no flag for: seeds that follow --seed, and GRPO (an experiment arm)."""
-    from kgreason.config import PIPELINE_DERIVED, PipelineConfig
-    from kgreason.options import leaves
+    """Paths `kgreason run` takes no flag for: seeds and reward presets that follow --seed and --reward-preset."""
+    from kgreason.config import PIPELINE_DERIVED
 
-    return PIPELINE_DERIVED + tuple(leaf.path for leaf in leaves(PipelineConfig) if leaf.path.startswith("grpo."))
+    return PIPELINE_DERIVED
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -254,6 +253,7 @@ RUN_EXAMPLES = """examples:
   kgreason run                                   # = make run: the quick profile, runs/quick
   kgreason run --kg tests/data/hobby_kg.json     # your own graph (kg.json, TSV/CSV triples, builtin:NAME)
   kgreason run --sft-max-steps 50 -k 8 --rsft-distribution curriculum
+  kgreason run --rl grpo                         # GRPO with the KG reward instead of RSFT (same SFT adapter)
   kgreason run --config my.yaml --dry-run        # print the resolved options and the plan
   kgreason run --profile full                    # GPU-sized; --profile smoke: tiny:random in a minute
 """
@@ -267,6 +267,7 @@ def pipeline_config_from_args(args: argparse.Namespace) -> Any:
     cfg.seeded()
     cfg.sft.validate()
     cfg.rsft.validate()
+    cfg.grpo.validate()
     from kgreason.kg.sources import check_kg_source
 
     check_kg_source(cfg.data.kg)

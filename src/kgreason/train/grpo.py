@@ -7,10 +7,19 @@ own metrics (reward, KL, entropy), so metrics.jsonl and TensorBoard show why the
 LoRA via `peft_config` (or continuing an SFT adapter), KL coefficient `beta`, group size
 `num_generations`. On CPU precision flags are explicit; with vLLM and a GPU, generation uses vLLM
 (colocated). Resume: Trainer checkpoints inside adapters/grpo/.
+
+Generation: TRL's own path calls transformers' `generate` on the training model (left-padded,
+every row decoded to the longest). With `--generation kgreason` (the default without vLLM) the
+groups come from kgreason's batched sampler instead, through TRL's `rollout_func` hook
+(`SamplerRollout`): each prompt is prefilled once for its whole group, rows leave the batch at
+their answer line, and the LoRA is folded into the weights for the pass. TRL still computes the
+log-probabilities, advantages and loss itself, on exactly the token ids the sampler returns.
+A held-out probe (kgreason.train.probe) can answer a fixed set of eval items greedily every N steps.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -65,6 +74,58 @@ class KGReward:
             for name, total in sums.items():
                 log_metric(name, total / len(rewards))
         return rewards
+
+
+class SamplerRollout:
+    """TRL's `rollout_func`: the trainer's prompts sampled by kgreason's batched sampler.
+
+    TRL hands over the step's prompts with each prompt repeated `num_generations` times in a row
+    (its RepeatSampler); they are grouped back, each group's prompt prefilled once and sampled k
+    times (kgreason.sampling.hf), and the completions returned in the same order as the prompts.
+    The completion ids are the sampler's text re-tokenized: the sampler keeps text up to the answer
+    line, and re-encoding that line reproduces its tokens (checked by the tests). No sampling
+    log-probabilities are returned, so TRL treats the samples as on-policy, as with its own path.
+    """
+
+    def __init__(self, tokenizer: Any, options: GRPOOptions, rows: int | None = None) -> None:
+        self.tokenizer, self.options, self.rows = tokenizer, options, rows
+
+    def __call__(self, prompts: list, trainer: Any) -> dict[str, Any]:
+        import hashlib
+
+        from kgreason.evaluate.runner import merged_for_sampling
+        from kgreason.sampling import SamplingParams
+        from kgreason.sampling.hf import HFSampler
+
+        k = int(trainer.num_generations if trainer.model.training else trainer.num_generations_eval)
+        groups = [(prompts[i], k) for i in range(0, len(prompts), k)]
+        if len(prompts) % k or any(p != prompts[i - i % k] for i, p in enumerate(prompts)):
+            # TRL's RepeatSampler hands over whole groups in a row; anything else is a TRL change
+            raise RuntimeError(f"GRPO rollout: expected {len(prompts)} prompts in runs of {k} identical ones")
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        sampler = HFSampler(model, self.tokenizer, batch_size=self.rows)
+        step = int(getattr(trainer.state, "global_step", 0) or 0)
+        params = SamplingParams(k=k, temperature=self.options.temperature,
+                                max_new_tokens=self.options.max_completion_length,
+                                seed=self.options.train.seed * 100_003 + step)
+        items = []
+        for i, (messages, _) in enumerate(groups):
+            key = hashlib.blake2b(repr(messages).encode(), digest_size=6).hexdigest()
+            items.append((f"{key}-{i}", messages))
+        with merged_for_sampling(model):
+            completions = sampler.generate(items, params, progress=False)
+        encoded = [sampler.encode(messages) for messages, _ in groups]
+        prompt_ids = [ids for ids, (_, count) in zip(encoded, groups, strict=True) for _ in range(count)]
+        eos = self.tokenizer.eos_token_id
+        completion_ids = []
+        for c in completions:
+            # Re-encoding decoded text can merge or split tokens differently (random weights do;
+            # the bundled tokenizer round-trips answers exactly, see the tests): hold TRL's cap.
+            ids = list(self.tokenizer(c.text, add_special_tokens=False)["input_ids"])[:self.options.max_completion_length]
+            if c.finish_reason == "eos" and eos is not None:
+                ids.append(int(eos))  # the model chose to stop: train on that token too
+            completion_ids.append(ids or [int(eos if eos is not None else 0)])
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None}
 
 
 def completion_text(completion: Any) -> str:
@@ -141,6 +202,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     from kgreason.models import load_model, load_tokenizer
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
+    from kgreason.train.probe import make_probe, reward_hacking_note
     from kgreason.train.rsft import _load_run_kg
     from kgreason.train.sft import _last_checkpoint
     from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
@@ -165,14 +227,21 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     reward = KGReward(scorer, {t.id: t for t in tasks}, run, phase)
     output_dir = run.adapter_dir(phase)
     output_dir.mkdir(parents=True, exist_ok=True)
+    args = grpo_config(output_dir, options)
+    rollout = None
+    if options.generation == "kgreason" and not args.use_vllm:
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is documented, flagged experimental
+        rollout = SamplerRollout(tokenizer, options)
+    probe = make_probe(run, phase, tokenizer, data_dir, kg, options.train, options.max_completion_length)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward],
-        args=grpo_config(output_dir, options),
+        args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=None if init_adapter is not None else options.train.lora.peft_config(),
-        callbacks=[RunMetricsCallback(run, phase), *(callbacks or [])],
+        callbacks=[RunMetricsCallback(run, phase), *([probe] if probe is not None else []), *(callbacks or [])],
+        rollout_func=rollout,
     )
     quiet_trainer(trainer, phase.upper())  # one progress bar; no Trainer log dicts on the console
     resume = _last_checkpoint(output_dir)
@@ -190,7 +259,16 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
             "train_loss": float(out.training_loss) if out.training_loss is not None else None,
             "wall_s": round(time.perf_counter() - start, 2), "resumed_from": resume,
             "adapter": str(output_dir.relative_to(run.root)), "use_vllm": bool(trainer.args.use_vllm),
+            "generation": "vllm" if trainer.args.use_vllm else ("kgreason" if rollout is not None else "trl"),
             "options": dump_options(options), "model_loads": held.loads - loads_before if held is not None else 1}
+    if probe is not None and probe.history:
+        info["probe"] = [{"step": step, **values} for step, values in probe.history]
+        rewards = [(int(m["step"]), float(m["reward"])) for m in run.read_metrics(phase)
+                   if isinstance(m.get("reward"), (int, float))]
+        note = reward_hacking_note(probe.history, rewards)
+        if note:
+            info["warning"] = note
+            print(f"[{phase}] WARNING: {note}")
     run.mark_done(phase, info)
     remove_checkpoints(output_dir)
     return info

@@ -28,7 +28,7 @@ from kgreason.train.rsft import run_rsft
 from kgreason.train.runs import Run
 from kgreason.train.sft import run_sft
 
-MODEL_PHASES = ("base", "sft", "rsft")
+MODEL_PHASES = ("base", "sft", "rsft", "grpo")  # the table's order; a run has RSFT or GRPO (--rl)
 
 
 def preset_config(name: str) -> PipelineConfig:
@@ -105,36 +105,61 @@ def _sft_eval(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
     evaluate_phase(run, "sft", cfg.model, run.adapter_dir("sft"), tasks, kg, cfg.eval, held=held)
 
 
+def _own_model(held: PhaseModel, cfg: PipelineConfig, dtype: str) -> PhaseModel:
+    """`held` when it trains in `dtype`, else a fresh holder (a phase trained in another dtype than SFT)."""
+    if held.same_dtype(dtype):
+        return held
+    held.release()
+    return PhaseModel(cfg.model, dtype)
+
+
 def _rsft(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
     from kgreason.kg.io import load_kg
 
-    if not held.same_dtype(cfg.rsft.train.dtype):  # trained in another dtype than SFT: its own model
-        held.release()
-        held = PhaseModel(cfg.model, cfg.rsft.train.dtype)
     run_rsft(run, cfg.model, run.data_dir, cfg.rsft, init_adapter=run.adapter_dir("sft"),
-             kg=load_kg(run.data_dir / "kg.json"), held=held)
+             kg=load_kg(run.data_dir / "kg.json"), held=_own_model(held, cfg, cfg.rsft.train.dtype))
 
 
-def _rsft_eval(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
-    kg, tasks = _eval_tasks(run)
-    info = run.phase_info("rsft") or {}
-    adapter = run.root / info["adapter"] if info.get("adapter") else run.adapter_dir("sft")
-    evaluate_phase(run, "rsft", cfg.model, adapter, tasks, kg, cfg.eval, held=held)
+def _grpo(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
+    from kgreason.kg.io import load_kg
+    from kgreason.train.grpo import run_grpo
+
+    run_grpo(run, cfg.model, run.data_dir, cfg.grpo, init_adapter=run.adapter_dir("sft"),
+             kg=load_kg(run.data_dir / "kg.json"), held=_own_model(held, cfg, cfg.grpo.train.dtype))
 
 
-MODEL_STAGES = {"base_eval": _base_eval, "sft": _sft, "sft_eval": _sft_eval, "rsft": _rsft, "rsft_eval": _rsft_eval}
+def _rl_eval(phase: str) -> Any:
+    """The evaluation stage of a KG-reward phase (its adapter; SFT's when the phase trained nothing)."""
+    def stage(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
+        kg, tasks = _eval_tasks(run)
+        info = run.phase_info(phase) or {}
+        adapter = run.root / info["adapter"] if info.get("adapter") else run.adapter_dir("sft")
+        evaluate_phase(run, phase, cfg.model, adapter, tasks, kg, cfg.eval, held=held)
+    return stage
+
+
+MODEL_STAGES = {"base_eval": _base_eval, "sft": _sft, "sft_eval": _sft_eval, "rsft": _rsft, "rsft_eval": _rl_eval("rsft"),
+                "grpo": _grpo, "grpo_eval": _rl_eval("grpo")}
+
+
+def stage_names(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The model stages of a run, in order: the KG-reward phase is RSFT or GRPO (`--rl`)."""
+    return ("base_eval", "sft", "sft_eval", cfg.rl, f"{cfg.rl}_eval")
+
+
 # The stages that share a process. A training stage loads its model once for all its work
 # (kgreason/train/phase_model.py); its evaluation reuses that model only in-process (no
 # stage_processes). With stage processes each evaluation runs in its own: after training in the
 # same process the quick profile's evaluations peaked at 2.62 and 2.54 GB even with the freed
 # memory purged in between, against 1.97 and 1.96 GB on their own (the issue's bound is 2.5 GB).
-STAGE_GROUPS = tuple((name,) for name in MODEL_STAGES)
+def stage_groups(cfg: PipelineConfig) -> tuple[tuple[str, ...], ...]:
+    return tuple((name,) for name in stage_names(cfg))
 
 
 def _phase_model(cfg: PipelineConfig, names: tuple[str, ...]) -> PhaseModel:
     """The model a group of stages shares, in the dtype of its first training stage (`_rsft`
     replaces it when RSFT trains in another dtype than SFT)."""
-    first = next((name for name in names if name in ("sft", "rsft")), "sft")
+    first = next((name for name in names if name in ("sft", "rsft", "grpo")), "sft")
     return PhaseModel(cfg.model, getattr(cfg, first).train.dtype)
 
 
@@ -197,10 +222,10 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
         stage_data(run, config.data)
         stage_model(run, config.model)
         if config.stage_processes:
-            for names in STAGE_GROUPS:
+            for names in stage_groups(config):
                 run_model_stages(run, config, names)
         else:  # one process: each training phase's evaluation reuses the model it trained
-            run_model_stages(run, config, tuple(MODEL_STAGES))
+            run_model_stages(run, config, stage_names(config))
         table = results_table(run)
         gains = paired_gains(run)
         report = write_run_report(run, table + ("\n\n" + gains if gains else ""), time.perf_counter() - started)
@@ -236,9 +261,14 @@ def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
     winners = questions * 0.3 * min(cfg.rsft.keep, cfg.rsft.k)  # 77 winners of 2 x 64 questions, keep 2 (quick run)
     rsft = cfg.rsft.rounds * (questions * cfg.rsft.k * c["sample"] * cfg.rsft.max_new_tokens / 128
                               + winners * cfg.rsft.train.epochs * c["rsft_example_epoch"])
+    # GRPO: every step samples batch x grad_accum completions and trains on each once (no extra
+    # log-probability pass when generation and optimizer steps are aligned, as in our settings).
+    completions = cfg.grpo.train.batch_size * cfg.grpo.train.grad_accum
+    grpo = max(cfg.grpo.train.max_steps, 1) * completions * (
+        c["sample"] * cfg.grpo.max_completion_length / 128 + c["rsft_example_epoch"])
     return {"data": c["data"], "base_eval": items * c["eval_item_token"] * base_tokens,
             "sft": sft_steps * cfg.sft.train.batch_size * cfg.sft.train.grad_accum * c["sft_example"],
-            "sft_eval": per_eval, "rsft": rsft, "rsft_eval": per_eval}
+            "sft_eval": per_eval, "rsft": rsft, "rsft_eval": per_eval, "grpo": grpo, "grpo_eval": per_eval}
 
 
 def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
@@ -246,7 +276,8 @@ def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
     the stages and the time estimate."""
     from kgreason.options import to_yaml
 
-    est = estimate_seconds(cfg)
+    every = estimate_seconds(cfg)
+    est = {name: every[name] for name in ("data", *stage_names(cfg))}
     stages = "\n".join(f"#   {name:<10} ~{seconds / 60:5.1f} min" for name, seconds in est.items())
     done = ""
     if (run_dir / "summary.json").is_file():

@@ -301,6 +301,7 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
     phase_start = time.perf_counter() - float(info.get("wall_s", 0.0))
     held = held if held is not None else PhaseModel(model_ref, options.train.dtype)
     loads_before = held.loads
+    probes: list[tuple[int, dict[str, float]]] = []  # the held-out probe, in order over the rounds
     for r in range(len(rounds) + 1, options.rounds + 1):
         t0 = time.perf_counter()
         pool = options.pool_for_round(r)
@@ -326,8 +327,12 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
         round_dir = run.adapter_dir(phase) / f"round-{r}"
         train_info: dict[str, Any] = {"steps": 0, "train_loss": None}
         if examples:
+            probe = _round_probe(run, phase, model_ref, data_dir, kg, options, r)
             result = train_lora(model_ref, examples, round_dir, options.train, run=run, phase=phase,
-                                round_index=r, init_adapter=adapter, callbacks=callbacks, held=held)
+                                round_index=r, init_adapter=adapter,
+                                callbacks=[*(callbacks or []), *([probe] if probe is not None else [])], held=held)
+            if probe is not None:
+                probes += [(len(probes), values) for _, values in probe.history]
             train_info = {"steps": result.steps, "train_loss": result.train_loss, "train_s": result.wall_s}
             adapter = round_dir
         else:
@@ -352,8 +357,29 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
             "adapter": str(final.relative_to(run.root)) if adapter is not None else None,
             "wall_s": round(time.perf_counter() - phase_start, 2), "options": dump_options(options),
             "model_loads": held.loads - loads_before}
+    if probes:
+        from kgreason.train.probe import reward_hacking_note
+
+        info["probe"] = [values for _, values in probes]
+        note = reward_hacking_note(probes, [(r["round"], r["mean_reward"]) for r in rounds
+                                            if isinstance(r.get("mean_reward"), (int, float))])
+        if note:
+            info["warning"] = note
+            print(f"[{phase}] WARNING: {note}")
     run.mark_done(phase, info)
     return info
+
+
+def _round_probe(run: Run, phase: str, model_ref: str, data_dir: Path, kg: Any, options: RSFTOptions,
+                 round_index: int) -> Any:
+    """The held-out probe of one round's training (kgreason.train.probe), when --probe-every is set."""
+    if options.train.probe_every <= 0:
+        return None
+    from kgreason.models import load_tokenizer
+    from kgreason.train.probe import make_probe
+
+    return make_probe(run, phase, load_tokenizer(model_ref), data_dir, kg, options.train, options.max_new_tokens,
+                      round=round_index)
 
 
 def _relative(run: Run, path: Path | None) -> str | None:

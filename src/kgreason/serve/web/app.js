@@ -265,6 +265,9 @@ async function showTraining() {
     for (const [key, pts] of Object.entries(series)) {
       const data = pts.map(([x, y]) => ({ x, y }));
       if (/^loss$|^train_loss$/.test(key)) lossSets.push({ label: `${phase} ${key}`, data });
+      // the held-out probe (greedy answers to fixed eval items, kgreason.train.probe) first, drawn
+      // thick: it is what the reward is meant to move, so reward hacking shows as the two diverging
+      else if (/^probe\/(accuracy|faithful)$/.test(key)) fracSets.unshift({ label: `${phase} held-out ${key}`, data, yAxisID: "y", borderWidth: 3 });
       else if (/acc|pass_rate|faith/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y" });
       else if (/reward/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y1", borderDash: [4, 3] });
     }

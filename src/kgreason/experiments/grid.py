@@ -1,22 +1,17 @@
-"""The distribution experiment: which training distribution makes a small model answer held-out
-4-5 hop questions?
+"""Run an experiment grid: every arm x seed of a grid file (kgreason/experiments/arms.py), all
+scored greedily on the same held-out eval set, never trained on.
 
-Arms (all scored greedily on the same held-out eval set, never trained on):
-
-    base              the model as shipped
-    sft               SFT (LoRA) on facts + easy (1-3 hop) questions
-    rsft_easy         SFT -> RSFT on the easy pool
-    rsft_hard         SFT -> RSFT on the hard training pool (4-5 hops, disjoint from eval)
-    rsft_curriculum   SFT -> RSFT easy rounds, then hard rounds
-    rsft_mixed        SFT -> RSFT on half easy, half hard questions
-    rsft_frontier     SFT -> RSFT on the mixed pool, keeping only questions with 0 < pass rate < 1
-    grpo_easy         SFT -> GRPO on the easy pool
+The bundled grids (kgreason/experiments/grids/): `distribution` (which training distribution
+makes a small model answer held-out 4-5 hop questions: base, SFT, RSFT on easy / hard / mixed /
+curriculum / frontier questions, GRPO) and `reward` (RSFT and GRPO each with the answer-only, the
+paper's overlap and kgreason's hop-verified reward).
 
 Every arm x seed is a run folder under <out>/runs/<arm>-s<seed>/ (the training engineer's layout,
 trained with kgreason.train's functions, which resume themselves). An arm-seed is finished once
-its arm.json is written (atomically, last); a rerun reuses it. All RSFT/GRPO arms of one seed start
-from that seed's SFT adapter, so arms differ only in what follows SFT. The base arm decodes
-greedily and trains nothing, so it has one seed whatever --seeds says.
+its arm.json is written (atomically, last); a rerun reuses it, and refuses it if the arm's
+definition in the grid has changed since. All RSFT/GRPO arms of one seed start from that seed's
+SFT adapter, so arms differ only in what follows SFT. The base arm decodes greedily and trains
+nothing, so it has one seed whatever --seeds says.
 
 Across seeds, an arm's interval resamples eval items (the per-item correctness averaged over the
 arm's seeds), so it reflects item sampling; the spread across seeds is reported beside it.
@@ -30,16 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.config import DataOptions, ExperimentConfig, PipelineConfig, experiment_scale
-from kgreason.experiments.arms import (
-    ARM_FILE,
-    ARM_NAMES,
-    ARMS,
-    EVAL_PHASE,
-    Arm,
-    run_dir,
-    seeds_for,
-    select_arms,
-)
+from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, Grid, load_grid, run_dir, seeds_for
 from kgreason.experiments.report import aggregate, write_report
 from kgreason.io import InputError, atomic_write_json, read_json
 from kgreason.options import to_dict, with_overrides
@@ -57,6 +43,7 @@ class Experiment:
 
     out: Path
     config: ExperimentConfig = field(default_factory=lambda: experiment_scale("quick"))
+    grid: Grid = field(default_factory=lambda: load_grid("distribution"))
     report_only: bool = False  # aggregate the finished arm-seeds, run nothing
     progress: bool = True
 
@@ -70,11 +57,11 @@ class Experiment:
 
 
 def arm_config(recipe: PipelineConfig, arm: Arm, seed: int) -> PipelineConfig:
-    """The recipe of one arm-seed: the experiment's run options with the arm's training questions
-    and the seed (every stage's seed follows it; the data keeps the experiment's data seed)."""
-    cfg = with_overrides(recipe, {"seed": seed, "rsft.distribution": arm.distribution, "rsft.frontier": arm.frontier,
-                                  "grpo.distribution": arm.distribution})
-    return cfg.seeded()
+    """The recipe of one arm-seed: the experiment's run options with the seed (every stage's seed
+    follows it; the data keeps the experiment's data seed), then the arm's overrides (after the
+    seed, so an arm may set a phase's own reward preset)."""
+    cfg = with_overrides(recipe, {"seed": seed}).seeded()
+    return with_overrides(cfg, arm.overrides)
 
 
 def check_or_write_experiment(out: Path, record: dict) -> None:
@@ -87,7 +74,7 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
 
     def comparable(rec: dict) -> dict:
         # more seeds (and arms) may be added later, so they are not part of what must match
-        return {"scale": rec.get("scale"), "recipe": rec.get("recipe")}
+        return {"experiment": rec.get("experiment"), "scale": rec.get("scale"), "recipe": rec.get("recipe")}
 
     old, new = comparable(saved), comparable(record)
     diffs = [f"{k}: {old[k]!r} (saved) != {new[k]!r} (now)" for k in old if old[k] != new[k]]
@@ -133,7 +120,7 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     """Train (if needed) and evaluate one arm-seed; returns its arm.json record (reused when done)."""
     folder = run_dir(exp.out, arm, seed)
     if (folder / ARM_FILE).is_file():
-        return read_json(folder / ARM_FILE)
+        return reuse_arm_seed(folder, arm)
     from kgreason.config import RunConfig
     from kgreason.evaluate.runner import EvalOptions, evaluate_model
     from kgreason.memory import release_between_phases
@@ -144,7 +131,7 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     started = time.time()
     cfg = arm_config(exp.recipe, arm, seed)
     config = RunConfig(model_ref=cfg.model, reward_preset=cfg.reward_preset, dataset_seed=cfg.data.seed,
-                       pipeline=cfg, experiment={"experiment": "distribution", "arm": asdict(arm), "seed": seed,
+                       pipeline=cfg, experiment={"experiment": exp.grid.name, "arm": arm.to_dict(), "seed": seed,
                                                  "scale": exp.config.scale})
     # The arm's training phase loads its model once and its evaluation reuses it (phase_model.py).
     phase_options = {"rsft": cfg.rsft, "grpo": cfg.grpo}.get(arm.kind, cfg.sft)  # base: only evaluated
@@ -154,7 +141,7 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
         if arm.kind == "sft":
             adapter = _sft(run, cfg, data, held)
         elif arm.needs_sft:
-            sft_adapter = run_dir(exp.out, ARMS[ARM_NAMES.index("sft")], seed) / "adapters" / "sft"
+            sft_adapter = run_dir(exp.out, exp.grid.arm("sft"), seed) / "adapters" / "sft"
             if not (sft_adapter / "adapter_config.json").is_file():
                 raise InputError(f"{sft_adapter}: the SFT adapter this arm starts from is missing")
             if arm.kind == "rsft":
@@ -177,7 +164,8 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
                                    "faithful": metrics["trace"]["faithful_share"]["mean"],
                                    "mean_reward": metrics["mean_reward"],
                                    "wall_s": metrics["wall_seconds"]})
-    record = {"arm": arm.name, "seed": seed, "done": True, "run_dir": str(folder.relative_to(exp.out)),
+    record = {"arm": arm.name, "seed": seed, "done": True, "definition": arm.to_dict(),
+              "run_dir": str(folder.relative_to(exp.out)),
               "adapter": str(adapter.relative_to(exp.out)) if adapter and adapter.is_relative_to(exp.out) else None,
               "wall_s": round(time.time() - started, 1),
               "eval_dir": str(run.eval_dir(EVAL_PHASE).relative_to(exp.out))}
@@ -185,17 +173,29 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     return record
 
 
+def reuse_arm_seed(folder: Path, arm: Arm) -> dict:
+    """A finished arm-seed's record, refused when the grid now defines the arm differently (its
+    results would be labelled with options it was not trained with)."""
+    record = read_json(folder / ARM_FILE)
+    saved = record.get("definition")
+    if saved is not None and (saved.get("kind"), saved.get("overrides")) != (arm.kind, arm.to_dict()["overrides"]):
+        raise InputError(f"{folder / ARM_FILE}: arm {arm.name} was trained as {saved.get('kind')} with overrides "
+                         f"{saved.get('overrides')}, the grid now says {arm.kind} with {arm.to_dict()['overrides']}; "
+                         "rename the arm, or use another --out")
+    return record
+
+
 # --- the whole experiment ----------------------------------------------------------------------------
-def run_distribution(exp: Experiment) -> dict:
+def run_experiment(exp: Experiment) -> dict:
     """Run every missing arm-seed, then aggregate all finished ones into results.json + report.md."""
     from kgreason.kg.io import load_kg
     from kgreason.tasks.generate import load_tasks
 
     exp.out.mkdir(parents=True, exist_ok=True)
-    arms = select_arms(exp.config.arms)
+    arms = exp.grid.select(exp.config.arms)
     recipe = to_dict(exp.recipe)
     recipe.pop("seed", None)  # each arm-seed sets its own
-    check_or_write_experiment(exp.out, {"experiment": "distribution", "scale": exp.config.scale,
+    check_or_write_experiment(exp.out, {"experiment": exp.grid.name, "grid": exp.grid.source, "scale": exp.config.scale,
                                         "seeds": exp.seeds, "recipe": recipe})
     started = time.time()
     data = prepare_data(exp.out, exp.recipe.data)
@@ -227,7 +227,7 @@ def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dic
 
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  (see train.pipeline)
     folder = Path(data)
-    return run_arm_seed(exp, ARMS[ARM_NAMES.index(arm_name)], seed, folder, load_kg(folder / "kg.json"),
+    return run_arm_seed(exp, exp.grid.arm(arm_name), seed, folder, load_kg(folder / "kg.json"),
                         load_tasks(folder / "eval.jsonl"))
 
 

@@ -1,0 +1,132 @@
+"""Experiment grids as data: the bundled grid files, a new arm as a file, errors with file and line,
+the reward ablation's arms and its report sentences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kgreason.cli import main
+from kgreason.config import experiment_scale
+from kgreason.experiments.arms import grid_names, load_grid
+from kgreason.experiments.grid import arm_config
+from kgreason.experiments.report import answer_sentences
+from kgreason.io import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bundled_grids_and_the_repository_copy_of_the_reward_grid():
+    assert {"distribution", "reward"} <= set(grid_names())
+    shipped = REPO / "experiments" / "reward.yaml"
+    assert shipped.read_text() == (REPO / "src/kgreason/experiments/grids/reward.yaml").read_text()
+    assert load_grid(str(shipped)).arm_names == load_grid("reward").arm_names
+
+
+def test_reward_grid_arms_differ_only_in_their_reward():
+    grid = load_grid("reward")
+    recipe = experiment_scale("quick").run
+    by = {a.name: arm_config(recipe, a, seed=2) for a in grid.arms}
+    for method in ("rsft", "grpo"):
+        for reward in ("answer", "paper", "kgreason"):
+            cfg = by[f"{method}_{reward}"]
+            assert getattr(cfg, method).reward_preset == reward and getattr(cfg, method).distribution == "hard"
+            assert cfg.eval.reward_preset == "kgreason", "every arm is evaluated with the same scorer"
+            assert cfg.seed == 2 and getattr(cfg, method).train.seed == 2
+        assert grid.arm(f"{method}_paper").compare_to == grid.arm(f"{method}_kgreason").compare_to == f"{method}_answer"
+    assert by["rsft_kgreason"].rsft.faithful_only and not by["rsft_answer"].rsft.faithful_only
+    assert [a.name for a in grid.select(["grpo_paper"])] == ["sft", "grpo_answer", "grpo_paper"]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_new_arm_is_a_file(tmp_path):
+    path = write(tmp_path, """question: Does a higher RSFT temperature help?
+arms:
+  - {name: sft, kind: sft}
+  - name: rsft_hot
+    kind: rsft
+    overrides: {rsft: {temperature: 1.0, distribution: hard}}
+""")
+    grid = load_grid(str(path))
+    assert grid.name == "grid" and grid.arm("rsft_hot").compare_to == "sft"
+    assert arm_config(experiment_scale("quick").run, grid.arm("rsft_hot"), 0).rsft.temperature == 1.0
+
+
+@pytest.mark.parametrize("body, message", [
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: rsft, overrides: {rsft: {temprature: 1}}}\n",
+     "grid.yaml:3"),
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: dpo}\n", "kind must be one of"),
+    ("arms:\n  - {name: x, kind: rsft}\n", "add an arm named sft"),
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: sft, kind: sft}\n", "used twice"),
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: rsft, compare_to: nobody}\n", "not an arm"),
+    ("arms:\n  - {name: ../x, kind: sft}\n", "letters, digits"),
+    ("arms: []\n", "non-empty list"),
+    ("question: q\narm: []\n", "unknown key"),
+    ("arms:\n  - {name: sft, kind: sft, colour: red}\n", "unknown arm key"),
+    ("arms:\n  - {name: sft, kind: sft, overrides: {seed: 3}}\n", "grid.yaml:2"),
+])
+def test_bad_grid_files_name_file_and_line(tmp_path, body, message):
+    with pytest.raises(InputError, match=message.replace(".", r"\.")):
+        load_grid(str(write(tmp_path, body)))
+
+
+def test_unknown_grid_name_lists_the_bundled_ones(capsys):
+    assert main(["experiment", "nosuchgrid", "--scale", "tiny", "--out", "/tmp/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert "distribution" in err and "reward" in err and "Traceback" not in err
+    assert not Path("/tmp/never-written").exists()
+
+
+def test_answer_sentences_say_what_the_interval_says():
+    def arm(name, label, compare_to, diff, low, high):
+        return {"name": name, "label": label, "compare_to": compare_to, "seeds_done": [0, 1, 2],
+                "accuracy": {"mean": 0.6}, "faithful_share": {"mean": 0.5},
+                "vs_compare": {"accuracy": {"diff": diff, "low": low, "high": high, "n": 150}} if compare_to else None}
+
+    results = {"arms": [arm("a", "A", "", 0, 0, 0), arm("b", "B", "a", 0.05, 0.01, 0.09),
+                        arm("c", "C", "a", -0.05, -0.09, -0.01), arm("d", "D", "a", 0.01, -0.03, 0.05)],
+               "references": {"shortcut: nearest": {"accuracy": {"mean": 0.3}}, "KG oracle": {"accuracy": {"mean": 1}}}}
+    lines = answer_sentences(results)
+    assert len(lines) == 3
+    assert "better than A" in lines[0] and "+5.0 points [+1.0, +9.0]" in lines[0] and "nearest" in lines[0]
+    assert "worse than A" in lines[1]
+    assert "not distinguishable" in lines[2] and "3 seed(s)" in lines[2]
+
+
+def test_reward_grid_end_to_end_on_tiny(tmp_path):
+    out = tmp_path / "reward"
+    assert main(["experiment", "reward", "--scale", "tiny", "--seeds", "1", "--out", str(out),
+                 "--arms", "rsft_kgreason,grpo_paper"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["experiment"] == "reward" and res["question"].startswith("Does the KG path signal")
+    names = [a["name"] for a in res["arms"]]
+    assert names == ["sft", "rsft_answer", "rsft_kgreason", "grpo_answer", "grpo_paper"]
+    by = {a["name"]: a for a in res["arms"]}
+    assert by["grpo_paper"]["vs_compare"]["reference"] == "grpo_answer"
+    assert by["rsft_answer"]["vs_compare"]["reference"] == "sft"
+    record = json.loads((out / "runs" / "grpo_paper-s0" / "arm.json").read_text())
+    assert record["definition"]["overrides"] == {"grpo.distribution": "hard", "grpo.reward_preset": "paper"}
+    episodes = [json.loads(x) for x in (out / "runs" / "grpo_paper-s0" / "episodes.jsonl").read_text().splitlines()]
+    assert episodes and {e["reward"]["preset"] for e in episodes} == {"paper"}, "GRPO trained on the arm's reward"
+    report = (out / "report.md").read_text()
+    assert "## Answer" in report and "GRPO, paper's overlap reward** vs GRPO, answer-only reward" in report
+    # a grid edited after an arm finished: its results are refused, not relabelled
+    edited = tmp_path / "reward.yaml"
+    edited.write_text((REPO / "src/kgreason/experiments/grids/reward.yaml").read_text().replace(
+        "{grpo: {distribution: hard, reward_preset: paper}}", "{grpo: {distribution: easy, reward_preset: paper}}"))
+    with pytest.raises(InputError, match="grid now says"):
+        from kgreason.experiments.commands import experiment_from_args
+        from kgreason.experiments.grid import run_experiment
+
+        parser_args = ["experiment", str(edited), "--scale", "tiny", "--seeds", "1", "--out", str(out),
+                       "--arms", "grpo_paper", "--no-stage-processes"]
+        from kgreason.cli import build_parser
+
+        run_experiment(experiment_from_args(build_parser().parse_args(parser_args)))
