@@ -145,7 +145,9 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
                 episodes.append(Episode(name, "rsft", step, task.id, task.prompt, text, rb, sample_index=s,
                                         round=step // 3, kept=(s == 0)).to_dict())
         metrics.append({"phase": "rsft", "step": step, "round": step // 3, "reward_mean": 0.1 * step,
-                        "accuracy": min(1.0, 0.2 + 0.1 * step)})
+                        "accuracy": min(1.0, 0.2 + 0.1 * step),
+                        # the held-out probe (kgreason.train.probe) logs beside the reward
+                        "probe/accuracy": 0.25 + 0.05 * step, "probe/faithful": 0.1 * step})
     atomic_write_jsonl(run / "episodes.jsonl", episodes)
     atomic_write_jsonl(run / "metrics.jsonl", metrics)
     phases = {}

@@ -71,6 +71,9 @@ arms:
     ("question: q\narm: []\n", "unknown key"),
     ("arms:\n  - {name: sft, kind: sft, colour: red}\n", "unknown arm key"),
     ("arms:\n  - {name: sft, kind: sft, overrides: {seed: 3}}\n", "grid.yaml:2"),
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: rsft, overrides: {eval: {max_items: 5}}}\n",
+     "only its own `rsft:` options"),
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: grpo, overrides: {rsft: {k: 8}}}\n", "grid.yaml:3"),
 ])
 def test_bad_grid_files_name_file_and_line(tmp_path, body, message):
     with pytest.raises(InputError, match=message.replace(".", r"\.")):

@@ -21,7 +21,7 @@ def test_bench_sampler_rows_side_by_side_in_process():
 
     result = bench.bench_sampler("tiny:random", rows=("hf-generate", "ours", "ctranslate2", "naive"),
                                  isolate=False, **SMALL)
-    assert {*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops", "probe", "rows"} <= set(result)
+    assert {*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops", "probe", "rows", "cpu"} <= set(result)
     names = [r["name"] for r in result["rows"]]
     assert names == ["hf-generate-dynamic", "hf-generate-static", "ours", "ctranslate2", "naive"]
     for row in result["rows"]:

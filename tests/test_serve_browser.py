@@ -106,6 +106,8 @@ def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
     assert loss == ["sft loss"]
     others = page.evaluate("S.charts['chart-metrics'].data.datasets.map(d => d.label)")
     assert others and not any("loss" in x for x in others)
+    # the held-out probe leads the chart, so a reward that rises while it falls is seen at once
+    assert {x.split(" held-out ")[1] for x in others[:2] if " held-out " in x} == {"probe/accuracy", "probe/faithful"}
     assert page.evaluate("S.charts['chart-episodes'].options.scales.y1.max") == 1
     assert page.evaluate("S.charts['chart-eval'].data.labels") == ["base_eval", "sft", "rsft"]
     assert page.evaluate("S.charts['chart-eval'].data.datasets.map(d => d.label)") == [

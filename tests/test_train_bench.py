@@ -15,7 +15,8 @@ def test_bench_train_json_reports_both_paths(capsys):
     result = bench.bench_train("tiny:random", steps=2, batch_size=2, modes=("closed",), paths=("reference", "fast"),
                                quiet=True, probe_window_s=0.05, pool=16)
     assert {"tokens_per_s", "share_of_limit", "peak_rss_mb", "limit_gflops", "probe", "vs_baseline",
-            "baseline", "rows"} <= set(result)
+            "baseline", "rows", "cpu"} <= set(result)
+    assert set(result["cpu"]) == {"model", "matrix_isa"}, "every figure names the CPU it came from"
     assert [(r["mode"], r["path"]) for r in result["rows"]] == [("closed", "reference"), ("closed", "fast")]
     for row in result["rows"]:
         assert row["tokens"] > 0 and row["tokens_per_s"] > 0 and row["peak_rss_mb"] > 0

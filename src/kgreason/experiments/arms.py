@@ -13,8 +13,9 @@ NAME` takes a bundled name or a path), the way lm-evaluation-harness tasks are f
         description: winners are correct answers, whatever the trace
         overrides: {rsft: {reward_preset: answer, faithful_only: false}}
 
-`overrides` takes the keys of a run profile (kgreason/config.py's PipelineConfig), checked with
-file and line like a --config file, and is laid over the experiment's recipe after the seed.
+`overrides` takes the keys of the arm's own phase in a run profile (`rsft:` for an RSFT arm;
+kgreason/config.py's PipelineConfig), checked with file and line like a --config file, and is laid
+over the experiment's recipe after the seed; data, evaluation, model and SFT are the experiment's.
 Every arm of one seed that needs SFT starts from that seed's `sft` arm, so a new arm is a few
 lines of YAML, not a code change.
 """
@@ -167,6 +168,14 @@ def load_grid(ref: str) -> Grid:
         overrides: dict[str, Any] = {}
         if "overrides" in fields_:
             _walk_yaml(fields_["overrides"], "", path, by_path, skip, overrides)
+        # An arm differs from the others only in its own phase: the data, the evaluation, the model
+        # and SFT (which every RSFT/GRPO arm takes from the sft arm) are the experiment's, so that
+        # every arm is scored the same way (change those for all arms with --config).
+        foreign = sorted(k for k in overrides if k.split(".")[0] != kind)
+        if foreign:
+            where = fields_["overrides"].start_mark.line + 1
+            raise InputError(f"{path}:{where}: arm {name} ({kind}) may override only its own `{kind}:` options, "
+                             f"not {', '.join(foreign)} (options of the whole experiment go in --config)")
         arms.append(Arm(name=name, label=text("label", name), kind=kind, description=text("description", ""),
                         overrides=overrides, compare_to=text("compare_to", "sft" if kind in ("rsft", "grpo") else "-")))
     names = [a.name for a in arms]

@@ -76,8 +76,9 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
         # more seeds (and arms) may be added later, so they are not part of what must match
         return {"experiment": rec.get("experiment"), "scale": rec.get("scale"), "recipe": rec.get("recipe")}
 
-    old, new = comparable(saved), comparable(record)
-    diffs = [f"{k}: {old[k]!r} (saved) != {new[k]!r} (now)" for k in old if old[k] != new[k]]
+    from kgreason.train.runs import diff_configs
+
+    diffs = diff_configs(comparable(saved), comparable(record))  # options added since are not differences
     if diffs:
         raise InputError(f"{path}: this experiment folder was made with other settings; use another --out "
                          "(or delete it) to start afresh:\n  " + "\n  ".join(diffs))
@@ -195,8 +196,9 @@ def run_experiment(exp: Experiment) -> dict:
     arms = exp.grid.select(exp.config.arms)
     recipe = to_dict(exp.recipe)
     recipe.pop("seed", None)  # each arm-seed sets its own
-    check_or_write_experiment(exp.out, {"experiment": exp.grid.name, "grid": exp.grid.source, "scale": exp.config.scale,
-                                        "seeds": exp.seeds, "recipe": recipe})
+    if not exp.report_only:  # aggregating what finished needs no promise about what runs next
+        check_or_write_experiment(exp.out, {"experiment": exp.grid.name, "grid": exp.grid.source,
+                                            "scale": exp.config.scale, "seeds": exp.seeds, "recipe": recipe})
     started = time.time()
     data = prepare_data(exp.out, exp.recipe.data)
     kg = load_kg(data / "kg.json")

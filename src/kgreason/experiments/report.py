@@ -145,15 +145,23 @@ def _mean(values: Sequence[float | None]) -> float | None:
 def vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -> dict:
     from kgreason.evaluate.bootstrap import paired_bootstrap_difference
 
+    # Paired by seed too: only the seeds both arms finished (a partial experiment or --report-only
+    # may hold more seeds of one arm than of the other), each item averaged over those seeds.
+    mine, theirs = arm["_correct"], ref["_correct"]
+    seeds = {s.seed for s in arm.get("_seeds", [])} & {s.seed for s in ref.get("_seeds", [])}
+    if seeds and ({s.seed for s in arm["_seeds"]} != seeds or {s.seed for s in ref["_seeds"]} != seeds):
+        mine = _per_item_mean([s for s in arm["_seeds"] if s.seed in seeds], "correct", list(hops))
+        theirs = _per_item_mean([s for s in ref["_seeds"] if s.seed in seeds], "correct", list(hops))
+
     def diff(ids: list[str], seed: int) -> dict:
-        shared = [t for t in ids if t in arm["_correct"] and t in ref["_correct"]]
-        return paired_bootstrap_difference([ref["_correct"][t] for t in shared], [arm["_correct"][t] for t in shared],
+        shared = [t for t in ids if t in mine and t in theirs]
+        return paired_bootstrap_difference([theirs[t] for t in shared], [mine[t] for t in shared],
                                            seed=seed, n_resamples=n_resamples).to_dict()
 
     by_hop: dict[int, list[str]] = {}
     for tid, h in hops.items():
         by_hop.setdefault(h, []).append(tid)
-    return {"reference": ref["name"], "accuracy": diff(list(hops), 0),
+    return {"reference": ref["name"], "seeds": sorted(seeds), "accuracy": diff(list(hops), 0),
             "by_hop": {str(h): diff(ids, h) for h, ids in sorted(by_hop.items())}}
 
 
@@ -356,7 +364,8 @@ def answer_sentences(results: dict) -> list[str]:
         beside = (f"; {100 * a['accuracy']['mean']:.1f}% accuracy against {100 * shortcut[1]:.1f}% for the strongest "
                   f"shortcut ({shortcut[0]})" if shortcut else "")
         lines.append(f"**{a['label']}** vs {ref}: {100 * d['diff']:+.1f} points [{100 * d['low']:+.1f}, "
-                     f"{100 * d['high']:+.1f}] on {d['n']} held-out items over {len(a['seeds_done'])} seed(s), "
+                     f"{100 * d['high']:+.1f}] on {d['n']} held-out items over "
+                     f"{len(vs.get('seeds') or a['seeds_done'])} seed(s) (paired by item and seed), "
                      f"{verdict}{beside}; {100 * a['faithful_share']['mean']:.1f}% faithful traces.")
     return lines
 

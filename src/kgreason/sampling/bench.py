@@ -392,6 +392,9 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
     n_params = shape["n_base"]
     # Our sampler's CPU default (or its override), so HF and CT2 get the same rows per forward pass.
     rows_per_call = batch_size or int(os.environ.get("KGREASON_SAMPLER_BATCH") or 64)
+    from kgreason.hardware import cpu_description, cpu_line
+
+    say(f"CPU: {cpu_line()}")
     say(f"kgreason bench sampler: {model_ref}{f' + {adapter}' if adapter else ''}, {len(items)} prompts x k={k}, "
         f"temperature {temperature}, max_new_tokens {max_new_tokens}, seed {seed}, {chosen}, "
         f"{rows_per_call} rows per forward pass, hf stop rule: {hf_stop}, torch threads {torch.get_num_threads()}")
@@ -440,7 +443,8 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
     best = max(probe["best"].values(), key=lambda r: r["gflops"])
     limit = best["gflops"] * 1e9
     table = [_figures(r, n_params, limit) for r in results.values()]
-    result = {"model": model_ref, "adapter": adapter, "prompts": len(items), "k": k, "temperature": temperature,
+    result = {"cpu": cpu_description(), "model": model_ref, "adapter": adapter, "prompts": len(items), "k": k,
+              "temperature": temperature,
               "max_new_tokens": max_new_tokens, "seed": seed, "dtype": chosen, "rows_per_call": rows_per_call,
               "hf_stop": hf_stop, "rounds": rounds, "isolated": isolate, "threads": torch.get_num_threads(), "n_params": n_params,
               "flops_per_token": 2 * n_params, "limit_gflops": best["gflops"],

@@ -254,6 +254,9 @@ class HFSampler(Sampler):
         self.sdpa = getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa"
         self.eos_ids = self._eos_ids()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
+        # (task id, sample index) -> the token ids the model sampled, cut at the answer line; kept
+        # only when a caller trains on them (GRPO's rollout), since Completion records hold text
+        self.token_ids: dict[tuple[str, int], list[int]] | None = None
 
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -452,6 +455,15 @@ class HFSampler(Sampler):
                                                               whole=len(row.tokens) <= _ANSWER_WINDOW):
             row.finish = "answer"
 
+    def _sampled_ids(self, row: _Row, text: str) -> list[int]:
+        """The shortest prefix of the sampled tokens whose text covers `text` (the completion after
+        the answer-line cut): what the model drew, never re-encoded, so a trainer scores the very
+        tokens it sampled. At most the token that completed the line's end is kept past it."""
+        ids = list(row.tokens)
+        while len(ids) > 1 and self.tokenizer.decode(ids[:-1], skip_special_tokens=True).startswith(text):
+            ids.pop()
+        return ids
+
     def _completion(self, task_id: str, row: _Row, prompt_tokens: int, params: SamplingParams,
                     model_name: str, adapter: str | None) -> Completion:
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
@@ -462,6 +474,8 @@ class HFSampler(Sampler):
             trimmed = trim_after_answer(text)
             if trimmed != text:
                 text, tokens = trimmed, len(self.tokenizer(trimmed, add_special_tokens=False)["input_ids"])
+        if self.token_ids is not None:
+            self.token_ids[(task_id, row.sample_index)] = self._sampled_ids(row, text)
         return Completion(
             task_id=task_id,
             sample_index=row.sample_index,

@@ -307,6 +307,9 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
     chosen = dtype_name(resolve_dtype(dtype, default_device()))
     params = count_params(model_ref, lora_r=16)
     per_token = 4 * params["n_base"] + 6 * params["n_lora"]
+    from kgreason.hardware import cpu_description, cpu_line
+
+    say(f"CPU: {cpu_line()}")
     say(f"kgreason bench train: {model_ref}, LoRA r=16, {chosen}, batch {batch_size}, {steps} timed steps "
         f"(+1 warm-up) per row, torch threads {torch.get_num_threads()}")
     say(f"FLOPs per token: 4*N_base + 6*N_lora = 4*{params['n_base'] / 1e6:.1f}M + 6*{params['n_lora'] / 1e6:.2f}M "
@@ -349,7 +352,7 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
             r["kernel_profile"].update(kernel_bounds([r["kernel_profile"]], per_token, limit))
     summary = _summary(rows, limit, per_token)
     result = {
-        "model": model_ref, "dtype": chosen, "batch_size": batch_size, "steps": steps,
+        "cpu": cpu_description(), "model": model_ref, "dtype": chosen, "batch_size": batch_size, "steps": steps,
         "threads": torch.get_num_threads(), "flops_per_token": per_token, **params,
         "lm_head_share_of_flops": round(head_share, 3),
         "limit_gflops": round(limit / 1e9, 1), "limit_tokens_per_s": round(limit / per_token, 1),

@@ -141,7 +141,8 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
     chosen = dtype_name(resolve_dtype(dtype, default_device()))
     cpu = cpu_description()
     if not quiet:
-        print(f"kgreason bench grpo: {model_ref}, {chosen}, CPU {cpu['model']} ({cpu['matrix_isa']}), "
+        print(f"CPU: {cpu['model']} ({cpu['matrix_isa']})")
+        print(f"kgreason bench grpo: {model_ref}, {chosen}, "
               f"{batch_size * grad_accum // num_generations} prompts x {num_generations} completions per step, "
               f"{steps} timed steps (+1 warm-up) per row, torch threads {torch.get_num_threads()}", flush=True)
     rows = []

@@ -82,9 +82,13 @@ class SamplerRollout:
     TRL hands over the step's prompts with each prompt repeated `num_generations` times in a row
     (its RepeatSampler); they are grouped back, each group's prompt prefilled once and sampled k
     times (kgreason.sampling.hf), and the completions returned in the same order as the prompts.
-    The completion ids are the sampler's text re-tokenized: the sampler keeps text up to the answer
-    line, and re-encoding that line reproduces its tokens (checked by the tests). No sampling
-    log-probabilities are returned, so TRL treats the samples as on-policy, as with its own path.
+    The completion ids are the tokens the model drew (the sampler's `token_ids`), cut where the
+    sampler stops: at the end of the answer line (plus at most the token that closed it), at the
+    model's end token (kept, so stopping is trained too), or at `max_completion_length`. TRL's own
+    path decodes on to the end token instead, so it also trains on whatever follows the answer
+    line; that difference is part of what `kgreason bench grpo` measures. No sampling
+    log-probabilities are returned: with one generation per optimizer step and one iteration, TRL
+    computes the old log-probabilities as the current ones, as on its own path.
     """
 
     def __init__(self, tokenizer: Any, options: GRPOOptions, rows: int | None = None) -> None:
@@ -98,33 +102,24 @@ class SamplerRollout:
         from kgreason.sampling.hf import HFSampler
 
         k = int(trainer.num_generations if trainer.model.training else trainer.num_generations_eval)
-        groups = [(prompts[i], k) for i in range(0, len(prompts), k)]
+        groups = [prompts[i] for i in range(0, len(prompts), k)]
         if len(prompts) % k or any(p != prompts[i - i % k] for i, p in enumerate(prompts)):
             # TRL's RepeatSampler hands over whole groups in a row; anything else is a TRL change
             raise RuntimeError(f"GRPO rollout: expected {len(prompts)} prompts in runs of {k} identical ones")
         model = trainer.accelerator.unwrap_model(trainer.model)
         sampler = HFSampler(model, self.tokenizer, batch_size=self.rows)
+        sampler.token_ids = {}
         step = int(getattr(trainer.state, "global_step", 0) or 0)
         params = SamplingParams(k=k, temperature=self.options.temperature,
                                 max_new_tokens=self.options.max_completion_length,
                                 seed=self.options.train.seed * 100_003 + step)
-        items = []
-        for i, (messages, _) in enumerate(groups):
-            key = hashlib.blake2b(repr(messages).encode(), digest_size=6).hexdigest()
-            items.append((f"{key}-{i}", messages))
+        items = [(f"{hashlib.blake2b(repr(m).encode(), digest_size=6).hexdigest()}-{i}", m)
+                 for i, m in enumerate(groups)]
         with merged_for_sampling(model):
             completions = sampler.generate(items, params, progress=False)
-        encoded = [sampler.encode(messages) for messages, _ in groups]
-        prompt_ids = [ids for ids, (_, count) in zip(encoded, groups, strict=True) for _ in range(count)]
-        eos = self.tokenizer.eos_token_id
-        completion_ids = []
-        for c in completions:
-            # Re-encoding decoded text can merge or split tokens differently (random weights do;
-            # the bundled tokenizer round-trips answers exactly, see the tests): hold TRL's cap.
-            ids = list(self.tokenizer(c.text, add_special_tokens=False)["input_ids"])[:self.options.max_completion_length]
-            if c.finish_reason == "eos" and eos is not None:
-                ids.append(int(eos))  # the model chose to stop: train on that token too
-            completion_ids.append(ids or [int(eos if eos is not None else 0)])
+        encoded = [sampler.encode(messages) for messages in groups]
+        prompt_ids = [ids for ids in encoded for _ in range(k)]
+        completion_ids = [sampler.token_ids[(c.task_id, c.sample_index)] for c in completions]
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None}
 
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kgreason.config import DataOptions, PipelineConfig, RunConfig, pipeline_profile
+from kgreason.config import RL_PHASES, DataOptions, PipelineConfig, RunConfig, pipeline_profile
 from kgreason.io import InputError, atomic_write_text
 from kgreason.options import to_dict
 from kgreason.train.evaluation import eval_phase_name, evaluate_phase
@@ -213,9 +213,10 @@ def stage_allocator(allocator: str) -> Any:
 def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list[str] | None = None) -> Run:
     """Every stage in order, each skipped when done; prints the table at the end."""
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
+    unused = tuple(f"pipeline.{phase}" for phase in RL_PHASES if phase != config.rl)
     run = Run.create_or_resume(run_dir, RunConfig(model_ref=config.model, reward_preset=config.reward_preset,
                                                   dataset_seed=config.data.seed, pipeline=config,
-                                                  command=argv or []).to_dict())
+                                                  command=argv or []).to_dict(), ignore=unused)
     started = time.perf_counter()
     print(f"kgreason run: profile {config.profile}, model {config.model}, run folder {run.root}")
     with run:

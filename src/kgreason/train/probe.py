@@ -77,6 +77,11 @@ class HeldoutProbe(TrainerCallback):
             self.run.log_metrics(self.phase, step, {**values, "probe/items": len(self.tasks)}, round=self.round)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if self.run is not None and not self.history:  # a resumed phase: its earlier probes count, once
+            self.history = [(int(m["step"]), {k: float(m[k]) for k in PROBE_KEYS})
+                            for m in self.run.read_metrics(self.phase)
+                            if "probe/accuracy" in m and int(m.get("round", 0)) == self.round
+                            and all(k in m for k in PROBE_KEYS)]
         self._probe(model, int(state.global_step))
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:

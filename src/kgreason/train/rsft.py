@@ -331,8 +331,8 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
             result = train_lora(model_ref, examples, round_dir, options.train, run=run, phase=phase,
                                 round_index=r, init_adapter=adapter,
                                 callbacks=[*(callbacks or []), *([probe] if probe is not None else [])], held=held)
-            if probe is not None:
-                probes += [(len(probes), values) for _, values in probe.history]
+            for _, values in probe.history if probe is not None else []:
+                probes.append((len(probes), values))
             train_info = {"steps": result.steps, "train_loss": result.train_loss, "train_s": result.wall_s}
             adapter = round_dir
         else:

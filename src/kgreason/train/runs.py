@@ -80,14 +80,19 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _diff_configs(old: dict, new: dict, prefix: str = "") -> list[str]:
+def diff_configs(old: dict, new: dict, prefix: str = "", ignore: tuple[str, ...] = ()) -> list[str]:
+    """The options that differ. A key the saved config lacks is an option added to kgreason after
+    the folder was made (it ran with that option's behaviour of the time): not a difference, so
+    an interrupted run still resumes after an upgrade. `ignore`: dotted prefixes not compared."""
     diffs: list[str] = []
     for key in sorted(set(old) | set(new)):
         if not prefix and key in VOLATILE_CONFIG_KEYS:
             continue
+        if key not in old or any(f"{prefix}{key}" == p or f"{prefix}{key}".startswith(p + ".") for p in ignore):
+            continue
         a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _diff_configs(a, b, f"{prefix}{key}.")
+            diffs += diff_configs(a, b, f"{prefix}{key}.", ignore)
         elif a != b:
             diffs.append(f"{prefix}{key}: {a!r} (saved) != {b!r} (now)")
     return diffs
@@ -117,12 +122,14 @@ class Run:
 
     # --- opening ---------------------------------------------------------------------------------
     @classmethod
-    def create_or_resume(cls, root: str | os.PathLike, config: dict, sections: list[str] | None = None) -> Run:
+    def create_or_resume(cls, root: str | os.PathLike, config: dict, sections: list[str] | None = None,
+                         ignore: tuple[str, ...] = ()) -> Run:
         """Create the folder and write config.json, or check that a rerun asks for the same job.
 
         With `sections`, only those keys of `config` must match what the folder saved (the others
         are added when missing): several commands (`train sft` then `train rsft`) may share one
-        run folder, each owning its own section.
+        run folder, each owning its own section. `ignore` names dotted option paths a rerun may
+        change (`kgreason run` ignores the options of the KG-reward phase it does not run).
         """
         run = cls(root)
         rev, dirty = git_revision()
@@ -136,7 +143,7 @@ class Run:
         diffs: list[str] = []
         for key in keys:
             if key in saved and saved[key] != config.get(key):
-                diffs += _diff_configs({key: saved[key]}, {key: config.get(key)})
+                diffs += diff_configs({key: saved[key]}, {key: config.get(key)}, ignore=ignore)
         if diffs:
             raise InputError(
                 f"{run.config_path}: this run folder was created with different options; use another "
