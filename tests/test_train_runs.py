@@ -135,3 +135,23 @@ def test_round_state_reads_back_finished_questions_and_winners(tmp_path):
     assert set(state.finished) == {"a", "b"}
     assert state.winners == {("a", 0): "a0"}
     assert read_round_state(run, "rsft", 2).finished == {}
+
+
+def test_a_folder_made_before_an_option_existed_still_resumes(tmp_path):
+    """A run folder saved by an older kgreason lacks the options added since (here `rl` and the probe's):
+    not a difference. The options of the KG-reward phase a run does not use may change too."""
+    from kgreason.config import RunConfig, pipeline_profile
+    from kgreason.options import with_overrides
+
+    cfg = pipeline_profile("smoke")
+    new = RunConfig(model_ref=cfg.model, pipeline=cfg).to_dict()
+    old = json.loads(json.dumps(new))
+    del old["pipeline"]["rl"], old["pipeline"]["grpo"]["train"]["probe_every"]
+    old["pipeline"]["grpo"]["questions"] = 7  # an older profile's GRPO section; this run uses RSFT
+    Run.create_or_resume(tmp_path / "r", old).close()
+    with pytest.raises(InputError, match="grpo.questions"):
+        Run.create_or_resume(tmp_path / "r", new).close()
+    Run.create_or_resume(tmp_path / "r", new, ignore=("pipeline.grpo",)).close()
+    changed = RunConfig(model_ref=cfg.model, pipeline=with_overrides(cfg, {"rsft.k": 9})).to_dict()
+    with pytest.raises(InputError, match="rsft.k"):
+        Run.create_or_resume(tmp_path / "r", changed, ignore=("pipeline.grpo",)).close()
