@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+import pytest
 
 from kgreason.cli import main
 from kgreason.config import RunConfig, pipeline_profile
@@ -93,3 +94,18 @@ def test_run_with_grpo_as_the_kg_reward_phase(tmp_path, capsys):
     assert (run_dir / "adapters/grpo/adapter_config.json").is_file() and (run_dir / "eval/grpo/metrics.json").is_file()
     config = RunConfig.from_json(json.loads((run_dir / "config.json").read_text()))
     assert config.pipeline is not None and config.pipeline.rl == "grpo"
+
+
+def test_dry_run_estimate_scales_with_the_cpus_matrix_isa(monkeypatch):
+    from kgreason import hardware
+    from kgreason.train.pipeline import ISA_SLOWDOWN, estimate_seconds
+
+    cfg = pipeline_profile("quick")
+    monkeypatch.setattr(hardware, "cpu_description", lambda cpuinfo=None: {"model": "x", "matrix_isa": "AMX"})
+    amx = estimate_seconds(cfg)
+    monkeypatch.setattr(hardware, "cpu_description", lambda cpuinfo=None: {"model": "x", "matrix_isa": "AVX2"})
+    avx2 = estimate_seconds(cfg)
+    assert set(amx) >= {"sft", "rsft", "grpo", "grpo_eval"}
+    assert avx2["sft"] == pytest.approx(amx["sft"] * ISA_SLOWDOWN["AVX2"])
+    cfg.grpo.train.max_steps *= 2
+    assert estimate_seconds(cfg)["grpo"] == pytest.approx(2 * avx2["grpo"])

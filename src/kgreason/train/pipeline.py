@@ -251,9 +251,26 @@ CPU_SECONDS = {"data": 22.0, "eval_item_token": 86.0 / (150 * 128), "sft_example
                "sample": 88.0 / 256, "rsft_example_epoch": 92.0 / 76}
 
 
+# The same quick run's stage times on other CPUs, as a multiple of the AMX CPU's (stages data, base
+# eval, SFT, SFT eval measured on each): AMD EPYC with AVX-512 BF16 1,079 s against 539 s (2.0x);
+# AMD EPYC with AVX2 only, where bf16 is emulated and kgreason trains in fp32, 2,643 s against 539 s
+# (4.9x). AVX-512 without BF16 also trains in fp32 and has not been measured: AVX2's factor.
+ISA_SLOWDOWN = {"AMX": 1.0, "AVX-512 BF16": 2.0, "AVX-512": 4.9, "AVX2": 4.9}
+
+
+def cpu_slowdown() -> tuple[float, str]:
+    """The factor this machine's CPU takes over the AMX CPU CPU_SECONDS was measured on, and its ISA."""
+    from kgreason.hardware import cpu_description
+
+    isa = cpu_description()["matrix_isa"]
+    return ISA_SLOWDOWN.get(isa, ISA_SLOWDOWN["AVX2"]), isa
+
+
 def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
-    """A rough per-stage time estimate for the bundled model on the 2-core CPU (see CPU_SECONDS)."""
-    c = CPU_SECONDS
+    """A rough per-stage time estimate for the bundled model on this 2-core CPU (see CPU_SECONDS,
+    scaled by ISA_SLOWDOWN for this CPU's matrix instructions)."""
+    factor, _ = cpu_slowdown()
+    c = {k: v * factor for k, v in CPU_SECONDS.items()}
     items = cfg.eval.max_items or cfg.data.eval_size
     per_eval = items * c["eval_item_token"] * cfg.eval.max_new_tokens * (2 if cfg.eval.shuffle else 1)
     base_tokens = cfg.base_eval_max_new_tokens or cfg.eval.max_new_tokens
@@ -275,6 +292,7 @@ def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
 def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
     """What `kgreason run --dry-run` prints: the resolved options as a --config file, the run folder,
     the stages and the time estimate."""
+    from kgreason.hardware import cpu_line
     from kgreason.options import to_yaml
 
     every = estimate_seconds(cfg)
@@ -287,8 +305,9 @@ def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
     return (f"# kgreason run --profile {cfg.profile}: resolved options (usable as --config FILE)\n"
             f"{to_yaml(cfg)}"
             f"# run folder: {run_dir}\n{done}"
-            f"# stages and estimated time for {cfg.model} on a 2-core CPU (from the measured quick run; a GPU is "
-            f"faster):\n{stages}\n#   {'total':<10} ~{sum(est.values()) / 60:5.1f} min\n")
+            f"# stages and estimated time for {cfg.model} on this 2-core CPU ({cpu_line()}: the quick run measured "
+            f"on an AMX CPU x {cpu_slowdown()[0]:g}; a GPU is faster):\n{stages}\n"
+            f"#   {'total':<10} ~{sum(est.values()) / 60:5.1f} min\n")
 
 
 # --- the table -----------------------------------------------------------------------------------
