@@ -39,7 +39,10 @@ def test_bench_sampler_rows_side_by_side_in_process():
     assert all(_positive(result[key]) for key in (*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops"))
     assert result["limit_gflops"] == result["probe"]["used"]["gflops"]
     assert result["limit_gflops"] == max(p["gflops"] for p in result["probe"]["results"])
-    assert {p["dtype"] for p in result["probe"]["results"]} == {"bf16", "fp32"}
+    from kgreason.models.dtype import cpu_supports_bf16
+
+    # bf16 is probed where it is native; emulated it cannot be the limit (and took minutes)
+    assert {p["dtype"] for p in result["probe"]["results"]} == ({"bf16", "fp32"} if cpu_supports_bf16() else {"fp32"})
     json.dumps(result)  # plain JSON all the way down
 
 

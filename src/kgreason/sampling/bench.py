@@ -400,7 +400,12 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
         f"{rows_per_call} rows per forward pass, hf stop rule: {hf_stop}, torch threads {torch.get_num_threads()}")
     shapes = list({s[0]: s for r in (64, 2048)
                    for s in probe_shapes(shape["hidden"], shape["intermediate"], shape["vocab"], rows=r)}.values())
-    dtypes = list(dict.fromkeys([chosen, "bf16", "fp32"]))
+    # bf16 only where it is native: emulated (a CPU with AVX2 only) it is several times slower than
+    # fp32, so it cannot be the limit, and its probes took minutes there
+    from kgreason.models.dtype import cpu_supports_bf16
+
+    native_bf16 = torch.cuda.is_available() or cpu_supports_bf16()
+    dtypes = list(dict.fromkeys([chosen, *(["bf16"] if native_bf16 else []), "fp32"]))
     say("  probing the matmul limit ...")
     probe = probe_limit(dtypes, shapes, probe_window_s)
 
