@@ -159,6 +159,7 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
             preds.append(Episode(name, phase, 0, task.id, task.prompt, text, rb).to_dict())
             cells[f"{'correct' if rb.correct else 'wrong'}_{'faithful' if rb.faithful else 'unfaithful'}"] += 1
         n_right = min(len(evals), p * 2)
+        unreadable = sum(not Episode.from_dict(x).reward.format_ok for x in preds)
         acc = n_right / len(evals)
         by_hop = {str(h): {"mean": acc, "low": max(0.0, acc - 0.2), "high": min(1.0, acc + 0.2), "n": 3} for h in (2, 3)}
         atomic_write_jsonl(run / "eval" / phase / "predictions.jsonl", preds)
@@ -167,6 +168,10 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
             "accuracy": {"mean": acc, "low": max(0.0, acc - 0.2), "high": min(1.0, acc + 0.2), "n": len(evals)},
             "by_hop": by_hop,
             "confusion": cells,
+            # as a percentile bootstrap wrote it before the Wilson interval: collapsed at 6/6 (base)
+            "format_failure_rate": {"mean": unreadable / len(evals), "low": unreadable / len(evals),
+                                    "high": unreadable / len(evals) if unreadable in (0, len(evals)) else 1.0,
+                                    "n": len(evals)},
             "references": references(len(evals))})
         phases[phase] = {"done": True, "accuracy": {"mean": acc, "low": 0, "high": 1, "n": len(evals)},
                          "wall_seconds": 1.5 + p}
@@ -181,7 +186,11 @@ def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
     for a, arm in enumerate(("easy", "hard", "mixed")):
         by_hop = {str(h): {"mean": round(0.8 - 0.1 * h + 0.05 * a, 3), "low": round(0.7 - 0.1 * h + 0.05 * a, 3),
                            "high": round(0.9 - 0.1 * h + 0.05 * a, 3), "n": 100} for h in range(1, 6)}
-        arms.append({"name": arm, "label": f"RSFT on {arm}", "seeds_done": [0, 1],
+        # the hard arm is compared with the easy one (experiments/arms.py's compare_to), so the
+        # experiment has one answer sentence (experiments/report.py:answer_sentences)
+        compared = {"compare_to": "easy", "vs_compare": {"accuracy": {"diff": 0.05, "low": 0.01, "high": 0.09, "n": 100,
+                                                                      "p_value": 0.02}, "by_hop": {}, "seeds": [0, 1]}}
+        arms.append({"name": arm, "label": f"RSFT on {arm}", "seeds_done": [0, 1], **(compared if arm == "hard" else {}),
                      "accuracy": {"mean": 0.5 + 0.05 * a, "low": 0.45, "high": 0.6, "n": 500}, "by_hop": by_hop,
                      "faithful_share": {"mean": 0.4 + 0.1 * a, "low": 0.35, "high": 0.65, "n": 500},
                      "drift_kl": {"mean": 0.01 * (a + 1), "per_seed": [0.01 * (a + 1)]},
@@ -224,6 +233,7 @@ class LiveServer:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
+        self.runs = runs
         self.app = create_app(runs, queue=queue)  # type: ignore[arg-type]
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -30,7 +30,7 @@ from kgreason.tasks.baselines import (
     get_baseline,
     predict,
 )
-from kgreason.tasks.generate import save_tasks
+from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, save_tasks, write_dataset
 
 Triple = tuple[str, str, str]
 
@@ -232,6 +232,25 @@ def _audit_cli(argv: list[str]) -> int:
     cli._add_tasks_commands(parser.add_subparsers())
     args = parser.parse_args(argv)
     return int(args.handler(args) or 0)
+
+
+def test_the_manifest_names_the_baselines_it_balanced(registry, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    """A baseline plugin joins the generator's balancer (so the same seed gives other files): the
+    manifest names the balanced baselines, sorted, plugins included."""
+    config = TaskConfig(seed=0, splits=(SplitSpec("eval", 4, 2, 2, held_out=True),))
+    monkeypatch.delenv("KGREASON_PLUGINS", raising=False)
+    before = generate(tiny_kg(), config, with_facts=False).manifest["balanced_baselines"]
+    # closed mode: the open-only rules read context facts, which closed-book items do not have
+    assert before == sorted(b.name for b in BASELINES.values() if b.balanced and not b.open_only)
+    assert "plugin_longest_label" not in before
+    (tmp_path / "kgr_test_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry_module, "_plugins_loaded", False)
+    monkeypatch.setenv("KGREASON_PLUGINS", "kgr_test_plugin")
+    write_dataset(generate(tiny_kg(), config), tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["balanced_baselines"] == sorted([*before, "plugin_longest_label"])
 
 
 def test_plugin_from_kgreason_plugins_shows_up_in_the_audit(registry, monkeypatch: pytest.MonkeyPatch,

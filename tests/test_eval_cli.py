@@ -67,7 +67,7 @@ def test_eval_writes_metrics_predictions_report_and_pngs(base_eval):
     assert {e.phase for e in eps} == {"eval"} and len({e.task_id for e in eps}) == 6
     assert len((base_eval / "predictions_shuffled.jsonl").read_text().splitlines()) == 6
     report = (base_eval / "report.md").read_text()
-    assert "Accuracy (95% percentile-bootstrap intervals)" in report and "KG oracle" in report
+    assert "Accuracy (95% Wilson score intervals)" in report and "KG oracle" in report
     for png in ("accuracy_by_hop.png", "confusion_2x2.png"):
         assert f"]({png})" in report
         assert (base_eval / png).read_bytes()[:8] == PNG_MAGIC

@@ -21,11 +21,14 @@ from kgreason.evaluate.metrics import (
 )
 
 
-def test_all_correct_interval_is_one_one():
+def test_all_correct_and_all_wrong_intervals_are_wilson_not_a_point():
+    # Wilson at n/n: [n / (n + z²), 1]; at 0/n: [0, z² / (n + z²)] (a percentile bootstrap gives a point)
+    z2 = 1.959963984540054**2
     iv = bootstrap_mean([1] * 50, seed=3)
-    assert (iv.mean, iv.low, iv.high, iv.n) == (1.0, 1.0, 1.0, 50)
+    assert (iv.mean, iv.high, iv.n) == (1.0, 1.0, 50)
+    assert iv.low == pytest.approx(50 / (50 + z2), rel=1e-12)
     iv0 = bootstrap_mean([0] * 7)
-    assert (iv0.low, iv0.high) == (0.0, 0.0)
+    assert iv0.low == 0.0 and iv0.high == pytest.approx(z2 / (7 + z2), rel=1e-12)
 
 
 def _numpy_percentile_reference(x: np.ndarray, seed: int, b: int = 20000) -> tuple[float, float]:
@@ -39,11 +42,12 @@ def test_known_proportion_interval_brackets_and_matches_independent_references()
     iv = bootstrap_mean(x, seed=0, n_resamples=5000)
     assert iv.low < 0.3 < iv.high
     assert iv.mean == pytest.approx(0.3)
-    # an independent bootstrap written here with plain numpy, other seed
+    # a share gets the Wilson interval, which at this n is within a point of an independent
+    # bootstrap written here with plain numpy
     lo, hi = _numpy_percentile_reference(x, seed=123)
     assert iv.low == pytest.approx(lo, abs=0.01)
     assert iv.high == pytest.approx(hi, abs=0.01)
-    # and the normal-approximation (Wald) interval, which the bootstrap approaches at this n
+    # and of the normal-approximation (Wald) interval, which both approach at this n
     half = 1.96 * math.sqrt(0.3 * 0.7 / 200)
     assert iv.low == pytest.approx(0.3 - half, abs=0.012)
     assert iv.high == pytest.approx(0.3 + half, abs=0.012)
@@ -52,6 +56,8 @@ def test_known_proportion_interval_brackets_and_matches_independent_references()
 def test_bootstrap_is_seeded():
     x = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1]
     assert bootstrap_mean(x, seed=5) == bootstrap_mean(x, seed=5)
+    y = [0.2, 0.5, 0.9, 0.0, 0.4, 0.7, 0.1, 0.3, 1.0, 0.6]  # not a share: the bootstrap's seed matters
+    assert bootstrap_mean(y, seed=5) == bootstrap_mean(y, seed=5) != bootstrap_mean(y, seed=6)
     assert bootstrap_mean([]).n == 0 and math.isnan(bootstrap_mean([]).mean)
 
 

@@ -46,7 +46,7 @@ def runs_root(tmp_path: Path) -> Path:
     make_run(root / "new", "2026-03-01T10:00:00+00:00", {"base_eval": (0.2, 0.1)}, pending=("rsft",))
     make_run(root / "group" / "nested", "2026-02-01T10:00:00+00:00", {"sft_eval": (0.4, 0.2)})
     exp = root / "distribution-tiny-open"
-    atomic_write_json(exp / "experiment.json", {"experiment": "distribution", "preset": "tiny"})
+    atomic_write_json(exp / "experiment.json", {"experiment": "distribution", "scale": "tiny"})
     # Arms keep no accuracy interval in summary.json: the figures come from eval/final/metrics.json.
     make_run(exp / "runs" / "sft-s1", "2026-02-10T10:00:00+00:00", {"final": (0.6, 0.5)})
     make_run(exp / "runs" / "base-s0", "2026-02-09T10:00:00+00:00", {"final": (0.1, 0.0)}, metrics_json=False)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -678,3 +680,287 @@ def test_a_model_in_use_is_not_evicted_and_the_next_load_waits_for_it() -> None:
         assert not cache.drop("run::base")  # an idle unload leaves a model in use alone too
     t.join(5)
     assert got == ["run::sft"] and cache.loaded() == ["run::sft"] and cache.loads == 2
+
+
+# --- errors never echo the request ---------------------------------------------------------------
+# Hostile values of the lengths each parameter allows, with both quote kinds so that repr() escapes
+# them: an echo must be recognised quoted, escaped, cut short or bare.
+XSS = '<script>alert("x")</script>'
+HOSTILE_ID = (("'" + XSS + "id") * 10)[:296]  # under the 300 characters an id may have
+HOSTILE_SHORT = ("'" + XSS + "ph") * 3  # 90 characters, under the 100 a phase or file may have
+HOSTILE_PATH = "<img src=x onerror=alert(1)>"  # no "/", so it stays one path segment
+TAG = r"[a-z_]+#[0-9a-f]{8}"
+assert len(HOSTILE_ID) == 296 and len(HOSTILE_SHORT) == 90
+
+
+def _assert_no_echo(r: httpx.Response, *values: str) -> None:
+    for value in values:
+        assert value not in r.text and value[:16] not in r.text, r.text
+    for marker in ("<script", "<img", "alert(", "onerror"):
+        assert marker not in r.text, r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "params", "status", "says"),
+    [
+        (
+            "GET",
+            "/api/episode-group",
+            {"run": "demo-run", "phase": HOSTILE_SHORT, "task_id": HOSTILE_ID},
+            404,
+            "no episodes for task",
+        ),
+        ("GET", "/api/kg/entity", {"run": "demo-run", "id": HOSTILE_ID}, 404, "unknown entity"),
+        ("GET", "/api/inference", {"col": "demo-run::" + HOSTILE_SHORT}, 400, "RUN::PHASE"),
+        ("GET", "/api/inference", {"col": HOSTILE_SHORT + "::sft"}, 400, "RUN::PHASE"),
+        ("GET", "/api/run", {"run": HOSTILE_SHORT}, 422, "run: not a valid name"),
+        ("GET", "/api/episodes", {"run": HOSTILE_SHORT}, 422, "run: not a valid name"),
+        ("GET", "/api/tasks", {"run": "demo-run", "file": HOSTILE_SHORT}, 422, "file: not a valid name"),
+        ("GET", "/api/curves", {"run": HOSTILE_SHORT}, 422, "run: not a valid name"),
+        ("GET", "/api/eval", {"run": HOSTILE_SHORT}, 422, "run: not a valid name"),
+        ("GET", "/api/kg", {"run": HOSTILE_SHORT}, 422, "run: not a valid name"),
+        ("GET", "/api/kg/search", {"run": HOSTILE_SHORT, "q": "x"}, 422, "run: not a valid name"),
+        ("GET", "/api/models", {"run": HOSTILE_SHORT}, 422, "run: not a valid name"),
+        ("GET", "/api/experiment", {"name": HOSTILE_SHORT}, 422, "name: not a valid name"),
+        (
+            "GET",
+            "/api/experiment/file",
+            {"name": "dist-exp", "file": HOSTILE_SHORT},
+            422,
+            "file: not a valid name",
+        ),
+        (
+            "GET",
+            "/api/kg/entity",
+            {"run": "demo-run", "id": HOSTILE_ID + "x" * 10},
+            422,
+            "id: String should have at most",
+        ),
+        ("GET", f"/static/{HOSTILE_PATH}", {}, 404, "no such static file"),
+        ("GET", f"/vendor/{HOSTILE_PATH}", {}, 404, "no such vendor file"),
+        ("GET", f"/api/jobs/{HOSTILE_PATH}", {}, 422, "job_id: not a job id"),
+        ("GET", f"/api/jobs/{HOSTILE_PATH}/events", {}, 422, "job_id: not a job id"),
+        ("DELETE", f"/api/jobs/{HOSTILE_PATH}", {}, 422, "job_id: not a job id"),
+    ],
+)
+def test_errors_never_echo_a_hostile_id_or_name(
+    client: TestClient, method: str, url: str, params: dict, status: int, says: str
+) -> None:
+    r = client.request(method, url, params=params)
+    assert r.status_code == status, r.text
+    assert says in r.json()["detail"], r.text
+    _assert_no_echo(r, HOSTILE_ID, HOSTILE_SHORT, HOSTILE_PATH)
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "status", "says"),
+    [
+        (
+            "/api/compose",
+            {"run": "demo-run", "start": HOSTILE_PATH, "chain": ["caused_by"]},
+            400,
+            "unknown start entity",
+        ),
+        (
+            "/api/compose",
+            {"run": "demo-run", "start": "symptom_2", "chain": [HOSTILE_PATH]},
+            400,
+            "unknown relation",
+        ),
+        (
+            "/api/compose",
+            {"run": "demo-run", "start": HOSTILE_ID, "chain": ["caused_by"]},
+            400,
+            "unknown start entity",
+        ),
+        (
+            "/api/compose",
+            {"run": "demo-run", "start": "x", "chain": ["caused_by"], HOSTILE_PATH: 1},
+            422,
+            "Extra inputs are not permitted",
+        ),
+        (
+            "/api/compose",
+            {"run": HOSTILE_SHORT, "start": "x", "chain": ["caused_by"]},
+            422,
+            "run: not a valid name",
+        ),
+        ("/api/generate", {"run": "demo-run", "task_id": HOSTILE_ID}, 404, "no task"),
+        (
+            "/api/generate",
+            {"run": "demo-run", "compose": {"start": HOSTILE_PATH, "chain": ["caused_by"]}},
+            400,
+            "unknown start entity",
+        ),
+        (
+            "/api/generate",
+            {"run": "demo-run", "task_id": "eval-000-h2", "model": HOSTILE_PATH},
+            422,
+            "model: not a valid",
+        ),
+    ],
+)
+def test_errors_never_echo_a_hostile_body_value(
+    client: TestClient, url: str, body: dict, status: int, says: str
+) -> None:
+    r = client.post(url, json=body)
+    assert r.status_code == status, r.text
+    assert says in r.json()["detail"], r.text
+    _assert_no_echo(r, HOSTILE_ID, HOSTILE_SHORT, HOSTILE_PATH)
+
+
+def test_plain_unknown_names_are_not_echoed_either_but_the_known_ones_are_listed(client: TestClient) -> None:
+    run = "nope-" + "q" * 60
+    r = client.get("/api/run", params={"run": run})
+    assert r.status_code == 404 and "q" * 16 not in r.text
+    assert re.fullmatch(rf"unknown run {TAG}; known runs: demo-run, .*", r.json()["detail"]), r.text
+    short = client.get("/api/run", params={"run": "demo"})  # a prefix of a listed run: the listing survives
+    assert short.json()["detail"].startswith("unknown run run#") and "known runs: demo-run" in short.text
+    cases = [
+        ("/api/inference", {"col": "demo-run::nophase-qqqq"}, 404, "nophase-qqqq"),
+        ("/api/tasks", {"run": "demo-run", "file": "nofile-qqqq"}, 404, "nofile-qqqq"),
+        (
+            "/api/experiment/file",
+            {"name": "dist-exp", "file": "w" * 99},
+            400,
+            "w" * 16,
+        ),  # data.py cuts it at 80
+        ("/api/experiment/file", {"name": "dist-exp", "file": "v" * 90 + ".png"}, 404, "v" * 16),
+        (
+            "/api/episode-group",
+            {"run": "demo-run", "phase": "rsft", "task_id": "no-such-task"},
+            404,
+            "no-such-task",
+        ),
+        ("/api/experiment", {"name": "no-such-experiment"}, 404, "no-such-experiment"),
+    ]
+    for url, params, status, value in cases:
+        r = client.get(url, params=params)
+        assert r.status_code == status, (url, r.text)
+        assert value not in r.text and re.search(TAG, r.json()["detail"]), (url, r.text)
+    r = client.post("/api/generate", json={"run": "demo-run", "task_id": "eval-000-h2", "model": "nomodel"})
+    assert r.status_code == 404 and "nomodel" not in r.text and "it has: base" in r.json()["detail"]
+
+
+def test_an_error_tag_is_a_sha256_prefix_of_the_value(client: TestClient) -> None:
+    import hashlib
+
+    r = client.post("/api/compose", json={"run": "demo-run", "start": HOSTILE_PATH, "chain": ["caused_by"]})
+    digest = hashlib.sha256(HOSTILE_PATH.encode()).hexdigest()[:8]
+    assert r.json()["detail"] == f"unknown start entity start#{digest}"
+
+
+def test_an_echo_the_redaction_does_not_recognise_falls_back_to_a_generic_sentence(runs: Path) -> None:
+    from kgreason.serve.store import NotFound
+
+    app = create_app(runs)
+
+    def mangled(name: str, entity: str, limit: int) -> dict:  # neither quoted nor whole, nor a prefix
+        raise NotFound("unknown entity " + entity.replace("'", "").upper().lower()[3:60])
+
+    app.state.demo.neighbourhood = mangled
+    r = TestClient(app).get("/api/kg/entity", params={"run": "demo-run", "id": HOSTILE_ID})
+    assert r.status_code == 404 and r.json()["detail"] == "not found"
+
+
+def test_an_error_message_keeps_its_closing_quote(runs: Path) -> None:
+    from kgreason.serve.store import NotFound
+
+    app = create_app(runs)
+
+    def missing(name: str) -> dict:
+        raise NotFound("no summary.json in run 'quick'")
+
+    app.state.demo.run_detail = missing
+    r = TestClient(app).get("/api/run", params={"run": "demo-run"})
+    assert r.status_code == 404 and r.json()["detail"] == "no summary.json in run 'quick'"
+
+
+def test_redaction_keeps_listed_names_that_merely_start_with_the_value() -> None:
+    from kgreason.serve.app import _redact
+
+    tags = {"demo": "run#00000000", "eval<x>": "phase#11111111"}
+    assert _redact("unknown run 'demo'; known runs: demo-run, demo", tags) == (
+        "unknown run run#00000000; known runs: demo-run, run#00000000"
+    )
+    assert _redact("run 'demo-run' has no eval/eval<x>", tags) == "run 'demo-run' has no eval/phase#11111111"
+
+
+@pytest.mark.parametrize("url", ["/api/compose", "/api/generate"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+def test_json_endpoints_answer_another_content_type_with_415(
+    client: TestClient, url: str, content_type: str | None
+) -> None:
+    body = json.dumps(
+        {"run": "demo-run", "start": "symptom_2", "chain": ["caused_by"], "task_id": "eval-000-h2"}
+    )
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post(url, content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json()["detail"] == "send the body as application/json (Content-Type: application/json)"
+    assert "dictionary" not in r.text
+
+
+def test_json_with_a_charset_is_still_json(client: TestClient) -> None:
+    body = json.dumps({"run": "demo-run", "start": "symptom_2", "chain": ["caused_by", "fixed_by"]})
+    r = client.post("/api/compose", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"run": "demo-run",, }',
+        '{"run": "demo-run", "start": "<b>x',
+        "{",
+        "nope",
+        '{"run": "demo-run"} trailing',
+    ],
+)
+@pytest.mark.parametrize("url", ["/api/compose", "/api/generate"])
+def test_malformed_json_is_a_400_with_a_plain_sentence(client: TestClient, url: str, raw: str) -> None:
+    r = client.post(url, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"] == "the body is not valid JSON"
+    assert not re.search(r"\d+\s*:", r.text), r.text  # no character offset posing as a field name
+    assert "<b>" not in r.text
+
+
+def test_validation_errors_name_the_field_and_the_rule_but_not_the_value(client: TestClient) -> None:
+    r = client.post("/api/generate", json={"run": "demo-run", "task_id": HOSTILE_ID + "x" * 10})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "task_id: String should have at most 300 characters"
+    assert r.json()["errors"] == [
+        {"loc": ["task_id"], "type": "string_too_long", "msg": "String should have at most 300 characters"}
+    ]
+    r = client.post(
+        "/api/compose", json={"run": "demo-run", "start": "x", "chain": ["caused_by"], HOSTILE_PATH: 1}
+    )
+    assert re.fullmatch(r"key#[0-9a-f]{8}: Extra inputs are not permitted", r.json()["detail"]), r.text
+    r = client.get("/api/episodes", params={"run": "demo-run", "limit": HOSTILE_PATH})
+    assert r.status_code == 422 and r.json()["detail"].startswith("limit: Input should be a valid integer")
+    _assert_no_echo(r, HOSTILE_PATH)
+
+
+# --- intervals right at the edges (Wilson), also for files written before ------------------------
+def test_old_collapsed_intervals_at_0_of_n_and_n_of_n_are_shown_as_wilson(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path)
+    metrics_path = run / "eval" / "base_eval" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    # what a percentile bootstrap wrote for 0/150 and 150/150 before the Wilson interval
+    metrics["accuracy"] = {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 150}
+    metrics["by_hop"] = {"4": {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 75}}
+    metrics["references"]["KG oracle"]["accuracy"] = {"mean": 1.0, "low": 1.0, "high": 1.0, "n": 150}
+    metrics_path.write_text(json.dumps(metrics))
+    c = TestClient(create_app(tmp_path))
+    base = c.get("/api/run", params={"run": fx.RUN}).json()["evals"][0]
+    assert base["phase"] == "base_eval"
+    assert base["accuracy"]["low"] == 0.0 and 0.02 < base["accuracy"]["high"] < 0.03  # Wilson 0/150: [0, 2.5]
+    assert 0.97 < base["oracle"]["low"] < 0.98 and base["oracle"]["high"] == 1.0  # n/n mirrored
+    phases = c.get("/api/eval", params={"run": fx.RUN}).json()["phases"]
+    assert 0.04 < phases[0]["metrics"]["by_hop"]["4"]["high"] < 0.06  # 0/75
+    # an interval that did not collapse is shown as stored
+    sft = c.get("/api/run", params={"run": fx.RUN}).json()["evals"][1]["accuracy"]
+    assert sft == json.loads((run / "eval" / "sft" / "metrics.json").read_text())["accuracy"]

@@ -69,6 +69,7 @@ def test_runs_view_lists_runs_and_compares(page, server: fx.LiveServer) -> None:
     assert "strongest shortcut (most_common_letter) 50.0% [20.0, 80.0] (n=6)" in first
     assert "KG oracle 100.0% [70.0, 100.0] (n=6)" in first
     assert "none 6" in first  # the base phase never gave a parseable letter
+    assert "base_eval 0.0% [0.0, 20.0] (n=6) 100.0% without a readable answer" in first  # why base has 0%
     page.wait_for_function("document.querySelector('#run-config').textContent.includes('tiny:random')")
     rows.nth(0).locator("input").check()
     rows.nth(1).locator("input").check()
@@ -78,6 +79,31 @@ def test_runs_view_lists_runs_and_compares(page, server: fx.LiveServer) -> None:
     assert table.locator("thead th").count() == 3
     assert "66.7% [46.7, 86.7] (n=6)" in table.inner_text()  # accuracy with its interval
     assert "most_common_letter: 50.0%" in table.inner_text()
+
+
+def test_landing_page_opens_with_the_headline_sentence_and_chart(page, server: fx.LiveServer) -> None:
+    from kgreason.evaluate.headline import run_headline
+
+    open_view(page, server, "runs")
+    page.wait_for_function("document.querySelector('#headline-sentence').textContent.length > 0")
+    # the very sentence `kgreason run` prints last and report.md starts with (evaluate/headline.py)
+    expected = run_headline(server.runs / fx.RUN).sentence
+    assert page.inner_text("#headline-sentence") == expected
+    assert expected.startswith("RSFT ") and "chance is 25.0%" in expected and "KG oracle scores 100.0%" in expected
+    assert "always the letter most often correct in these items" in expected  # the shortcut in plain words
+    assert page.locator("#headline").bounding_box()["y"] < page.locator("#runs-table").bounding_box()["y"]
+    labels = page.evaluate("S.charts['chart-headline'].data.datasets.map(d => d.label)")
+    assert labels == ["held-out accuracy % (95% CI)", "faithful traces %", "strongest shortcut (most_common_letter)",
+                      "chance", "KG oracle"]
+    assert page.evaluate("S.charts['chart-headline'].data.labels") == ["base_eval", "sft", "rsft"]
+    assert page.evaluate("S.charts['chart-headline'].data.datasets[3].data") == [25, 25, 25]
+    assert page.evaluate("S.charts['chart-headline'].data.datasets[0].data")[2] == pytest.approx(66.67, abs=0.01)
+    # the base phase answered 0 of 6: its interval reaches above 0 (Wilson), not the bootstrap's [0, 0]
+    base = page.evaluate("S.charts['chart-headline'].data.datasets[0].intervals[0]")
+    assert base["low"] == 0 and 30 < base["high"] < 45
+    # the newest experiment's answer, one sentence per compared arm
+    exp = page.inner_text("[data-testid=headline-exp]")
+    assert "RSFT on hard vs RSFT on easy: +5.0 points [+1.0, +9.0]" in exp and "**" not in exp
 
 
 def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
@@ -98,17 +124,29 @@ def test_training_view_replays_episodes(page, server: fx.LiveServer) -> None:
     assert n_nodes >= 3 and gold_edges == 2
     cards.nth(1).click()  # the sample with a false hop: drawn as a false claimed edge
     assert page.evaluate("S.cys['train-cy'].edges('.claim-false').length") == 1
-    labels = page.evaluate("S.charts['chart-episodes'].data.datasets.map(d => d.label)")
-    assert labels == ["rsft round 0 mean reward", "rsft round 0 accuracy", "rsft round 1 mean reward",
-                      "rsft round 1 accuracy"]  # one series per round: steps restart each round
-    # loss on its own chart; the other training chart has no loss; evaluations on a chart of their own
-    loss = page.evaluate("S.charts['chart-loss'].data.datasets.map(d => d.label)")
-    assert loss == ["sft loss"]
-    others = page.evaluate("S.charts['chart-metrics'].data.datasets.map(d => d.label)")
-    assert others and not any("loss" in x for x in others)
-    # the held-out probe leads the chart, so a reward that rises while it falls is seen at once
-    assert {x.split(" held-out ")[1] for x in others[:2] if " held-out " in x} == {"probe/accuracy", "probe/faithful"}
-    assert page.evaluate("S.charts['chart-episodes'].options.scales.y1.max") == 1
+    # each sample card names each field once (a "coverage" term beside the raw coverage read twice)
+    fields = page.inner_text("[data-testid=completions] .card >> nth=0 >> [data-testid=card-fields]")
+    names = [re.sub(r"[\s\d./+-]+$", "", part).strip() for part in re.split(r" · | \+ |: ", fields)]
+    assert len(names) == len(set(names)), names
+    # one chart per training phase, each on its own x axis, ≤ 5 series of distinct colours, shares in %
+    charts = page.evaluate("[...document.querySelectorAll('#train-charts .chart.phase')].map(c => c.dataset.phase)")
+    assert charts == ["sft", "rsft"]
+    sft = page.evaluate("S.charts['chart-train-sft'].data.datasets.map(d => d.label)")
+    assert sft == ["training loss"]
+    rsft = page.evaluate("S.charts['chart-train-rsft'].data.datasets.map(d => d.label)")
+    # the held-out probe leads, thick, so a reward that rises while it falls is seen at once
+    assert rsft == ["held-out probe: accuracy %", "held-out probe: faithful %", "sampled answers: accuracy % (per round)",
+                    "sampled answers: faithful % (per round)", "mean sampled reward (per round)"]
+    assert page.evaluate("S.charts['chart-train-rsft'].options.scales.x.title.text") == "round"
+    assert page.evaluate("S.charts['chart-train-sft'].options.scales.x.title.text") == "optimizer step"
+    # per-round means: the fixture's 6 steps of sampled questions are 2 rounds
+    assert page.evaluate("S.charts['chart-train-rsft'].data.datasets[2].data.map(p => p.x)") == [0, 1]
+    assert page.evaluate("S.charts['chart-train-rsft'].data.datasets[0].data.map(p => Math.round(p.y))") == [35, 50]
+    colours = page.evaluate("S.charts['chart-train-rsft'].data.datasets.map(d => d.borderColor)")
+    assert len(set(colours)) == len(colours)
+    assert page.evaluate("S.charts['chart-train-rsft'].options.scales.y.max") == 100
+    assert page.evaluate("S.charts['chart-eval'].options.scales.y.max") == 100
+    assert page.evaluate("S.charts['chart-eval'].data.datasets[0].data")[2] == pytest.approx(66.67, abs=0.01)
     assert page.evaluate("S.charts['chart-eval'].data.labels") == ["base_eval", "sft", "rsft"]
     assert page.evaluate("S.charts['chart-eval'].data.datasets.map(d => d.label)") == [
         "held-out accuracy", "strongest shortcut (most_common_letter)", "KG oracle"]
@@ -137,6 +175,13 @@ def test_try_it_streams_an_answer_from_tiny_random(page, server: fx.LiveServer) 
     open_view(page, server, "tryit")
     page.wait_for_function("document.querySelector('#try-item').options.length === 6")
     assert "base (tiny:random)" in page.inner_text("#try-model")
+    from kgreason.config import PipelineConfig
+
+    # the evaluation's own token budget, and nothing drawn before a question is asked: no empty
+    # answer box, no gold answer, no path graph
+    assert page.input_value("#try-max") == str(PipelineConfig().eval.max_new_tokens)
+    assert page.locator("#try-answer").is_hidden() and "✓ gold" not in page.inner_text("#try-question")
+    assert page.locator("#try-graph canvas").count() == 0
     page.fill("#try-max", "24")
     page.fill("#try-temp", "1.0")  # greedy decoding of a random model prints blank lines
     page.click("#try-ask")
@@ -145,7 +190,12 @@ def test_try_it_streams_an_answer_from_tiny_random(page, server: fx.LiveServer) 
     chunks = int(answer.get_attribute("data-chunks") or 0)
     assert chunks > 1, "the answer should arrive in several streamed pieces"
     assert answer.inner_text().strip()
-    assert re.search(r"done in [\d.]+s", page.inner_text("#try-status"))
+    status = page.inner_text("#try-status")
+    waited, took = re.search(r"done in ([\d.]+)s.*generating took ([\d.]+)s", status).groups()
+    assert float(waited) + 0.1 >= float(took)  # what the user waited counts the load and the queue
+    # a random model never writes an answer line: the answer hit the limit, and the page says so
+    assert "cut at the 24-token limit" in status and page.locator("[data-testid=try-cut]").count() == 1
+    assert "✓ gold" in page.inner_text("#try-question")  # the gold answer once the model has answered
     verdict = page.inner_text("[data-testid=try-verdict]")
     assert "claimed hop(s)" in verdict and "reward" in verdict
 
@@ -160,8 +210,19 @@ def test_try_it_composes_a_well_posed_question(page, server: fx.LiveServer) -> N
     page.click("#try-compose")
     page.wait_for_function("document.querySelector('#try-question').textContent.includes('Symptom3Error')")
     question = page.inner_text("#try-question")
-    assert "Fix3Patch ✓ gold" in question and question.count("Patch") == 4
-    assert page.evaluate("S.cys['try-graph'].edges('.gold').length") == 2
+    assert question.count("Patch") == 4 and "✓ gold" not in question  # not given away before the answer
+    assert page.evaluate("S.cys['try-graph'] === undefined")
+    page.fill("#try-max", "8")
+    page.fill("#try-temp", "1.0")
+    page.click("#try-ask")
+    page.wait_for_selector("[data-testid=try-verdict]", timeout=120_000)
+    assert "Fix3Patch ✓ gold" in page.inner_text("#try-question")
+    page.wait_for_function("S.cys['try-graph'] && S.cys['try-graph'].edges('.gold').length === 2")
+    page.fill("#try-start", "<img src=x onerror=window.pwned=1>")  # a hostile start: refused, never echoed
+    page.click("#try-compose")
+    page.wait_for_selector("#banner.error:not([hidden])")
+    assert "<img" not in page.inner_text("#banner") and "onerror" not in page.inner_text("#banner")
+    assert page.locator("#banner img").count() == 0 and page.evaluate("window.pwned") is None
     page.fill("#try-start", "tool_1")  # tools have no cause: no item exists
     page.click("#try-compose")
     page.wait_for_selector("#banner.error:not([hidden])")
@@ -182,7 +243,8 @@ def test_distribution_view(page, server: fx.LiveServer) -> None:
     assert overflow == [True, True, True]
     assert page.evaluate("S.charts.dist.data.datasets.map(d => d.label)") == [
         "RSFT on easy", "RSFT on hard", "RSFT on mixed", "strongest shortcut (most_common_letter)"]
-    assert page.evaluate("S.charts.dist.data.datasets[3].data") == [0.5] * 5
+    assert page.evaluate("S.charts.dist.data.datasets[3].data") == [50] * 5  # % like every chart
+    assert "RSFT on hard vs RSFT on easy" in page.inner_text("[data-testid=dist-answers]")
     assert page.evaluate("S.charts.dist.data.labels.length") == 5
     assert "hard arm generalises best" in page.inner_text("#dist-report")
     # baselines beside the arms: the oracle and the strongest shortcut with its interval
@@ -226,6 +288,21 @@ def test_empty_runs_folder_says_how_to_make_a_run(browser, tmp_path: Path) -> No
         pg.goto(f"{srv.url}/#training")
         pg.wait_for_selector("#train-detail .empty")
         assert "kgreason run" in pg.inner_text("#train-detail")
+        assert pg.locator("#train-detail .empty code").count() >= 1 and "`" not in pg.inner_text("#train-detail")
+        pg.close()
+
+
+def test_distribution_view_without_an_experiment_names_the_command(browser, tmp_path: Path) -> None:
+    fx.write_run(tmp_path, "only-run")
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page()
+        pg.goto(f"{srv.url}/#distribution")
+        pg.wait_for_selector("#dist-empty:not([hidden])")
+        text = pg.inner_text("#dist-empty")
+        assert "kgreason experiment distribution" in text and "kgreason eval" not in text
+        assert "`" not in text and pg.locator("#dist-empty code").count() >= 2  # commands as code, no backticks
+        # nothing to choose and nothing to draw: no empty dropdown, no blank chart
+        assert pg.locator("#dist-select").is_hidden() and pg.locator("#chart-dist").is_hidden()
         pg.close()
 
 
@@ -284,6 +361,7 @@ def test_concurrent_first_loads_of_three_models_then_each_answers(browser, tmp_p
         pg.wait_for_function("document.querySelector('#try-model').options.length === 3")
         models = pg.eval_on_selector_all("#try-model option", "os => os.map(o => o.value)")
         assert models == ["base", "sft", "rsft"]
+        assert pg.input_value("#try-model") == "rsft"  # the run's final phase, not base (0% held out)
         results = pg.evaluate(ASK_ALL, models)  # three first requests, fired at once
         assert [r["status"] for r in results] == ["done"] * 3, results
         state = load.state

@@ -175,3 +175,24 @@ def test_eval_phases_leave_out_the_recorded_training_items() -> None:
     assert slim["metrics"]["accuracy"] == {"mean": 0.5} and slim["has_predictions"] is True
     assert "train_tasks" in phase["metrics"]["options"]  # the input is not changed
     assert _slim_eval({"phase": "base", "metrics": None}) == {"phase": "base", "metrics": None}
+
+
+def test_a_group_missing_from_the_copy_clears_the_last_details(browser, tmp_path: Path) -> None:
+    """Clicking a row whose samples were capped out of the copy shows the banner and leaves no
+    other question's samples on screen beneath it."""
+    runs = fx.write_runs_folder(tmp_path / "runs")
+    out = tmp_path / "site"
+    export_demo(runs, out, max_groups=2)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    open_view(pg, out, "training")
+    pg.wait_for_function("document.querySelector('#train-page').textContent.includes('question groups')")
+    pg.locator("#train-groups tbody tr").nth(0).click()
+    pg.locator("[data-testid=completions] .card").first.wait_for()
+    pg.locator("#train-groups tbody tr").nth(10).click()  # beyond the copy's first 2 groups
+    pg.wait_for_selector("#banner.error:not([hidden])")
+    assert "not in this static copy" in pg.inner_text("#banner")
+    assert pg.locator("[data-testid=completions] .card").count() == 0
+    assert pg.evaluate("S.cys['train-cy'] === undefined")
+    ctx.close()

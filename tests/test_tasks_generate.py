@@ -91,6 +91,39 @@ def test_sizes_and_hop_ranges() -> None:
     assert TaskConfig().strict_distractors == "held_out"
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_generate_flags_default_to_the_config_task_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kgreason tasks generate` with no options asks the generator for exactly `TaskConfig()`, and
+    the data stage's sizes are the same: all three read the defaults in kgreason/config.py."""
+    from kgreason import config
+    from kgreason.tasks import commands
+
+    save_kg(tiny_kg(), tmp_path / "kg.json")
+    args = cli.build_parser().parse_args(["tasks", "generate", "--kg", str(tmp_path / "kg.json"),
+                                          "--out", str(tmp_path / "out")])
+    assert (args.eval_size, args.easy_size, args.hard_size) == tuple(s.size for s in config.DEFAULT_SPLITS)
+    assert (args.mode, args.max_context_facts, args.attempts_per_item, args.cover_eval_edges,
+            args.strict_distractors) == (config.TASK_MODE, config.TASK_MAX_CONTEXT_FACTS,
+                                         config.TASK_ATTEMPTS_PER_ITEM, config.TASK_COVER_EVAL_EDGES,
+                                         config.TASK_STRICT_DISTRACTORS)
+    seen: list[TaskConfig] = []
+
+    def fake_generate(kg: KnowledgeGraph, task_config: TaskConfig, **_: object) -> None:
+        seen.append(task_config)
+        raise _Stop
+
+    monkeypatch.setattr("kgreason.tasks.generate.generate", fake_generate)
+    with pytest.raises(_Stop):
+        commands.generate_command(args)
+    assert seen == [TaskConfig()] and seen[0].splits == DEFAULT_SPLITS == config.DEFAULT_SPLITS
+    data = config.DataOptions()
+    assert (data.mode, data.eval_size, data.train_easy, data.train_hard) == (
+        config.TASK_MODE, *(s.size for s in config.DEFAULT_SPLITS))
+
+
 def test_letters_are_exactly_balanced() -> None:
     for split, tasks in small_dataset().splits.items():
         counts = Counter(t.answer_star for t in tasks)

@@ -54,13 +54,16 @@ def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
     assert main(["bench", "train", "--modes", "book"]) != 0
 
 
-def test_bench_grpo_times_both_generation_paths_on_the_same_steps():
+def test_bench_grpo_times_both_generation_paths_and_the_shared_prompt_on_the_same_steps():
     from kgreason.train.bench_grpo import bench_grpo
 
     result = bench_grpo("tiny:random", steps=1, batch_size=4, grad_accum=1, num_generations=2, max_new_tokens=8,
                         dtype="fp32", quiet=True)
-    rows = {r["generation"]: r for r in result["rows"]}
-    assert set(rows) == {"trl", "kgreason"} and result["cpu"]["matrix_isa"]
+    rows = {r["row"]: r for r in result["rows"]}
+    assert set(rows) == {"trl", "kgreason", "kgreason-shared-prompt"} and result["cpu"]["matrix_isa"]
+    assert [rows[r]["share_prompt"] for r in ("trl", "kgreason", "kgreason-shared-prompt")] == [False, False, True]
+    assert result["speedup_update_shared_prompt"] == pytest.approx(
+        rows["kgreason"]["update_s_per_step"] / rows["kgreason-shared-prompt"]["update_s_per_step"], rel=0.02)
     for r in rows.values():
         assert r["steps"] == 1 and r["seconds_per_step"] > 0 and r["peak_rss_mb"] > 0
         assert r["generation_s_per_step"] > 0 and r["scoring_s_per_step"] > 0

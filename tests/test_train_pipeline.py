@@ -20,6 +20,12 @@ def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
     assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "| phase | accuracy |" in out and "| rsft |" in out and str(run_dir) in out
+    # the headline: the last line printed, the first thing report.md says (evaluate/headline.py)
+    from kgreason.evaluate.headline import run_headline
+
+    sentence = run_headline(run_dir).sentence
+    assert sentence.startswith("RSFT ") and out.strip().splitlines()[-1] == sentence
+    assert (run_dir / "report.md").read_text().splitlines()[2] == f"**{sentence}**"
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert list(summary["phases"]) == STAGES and all(p["done"] for p in summary["phases"].values())
@@ -45,7 +51,7 @@ def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
 def test_run_refuses_a_folder_made_with_other_options(tmp_path, capsys):
     run_dir = tmp_path / "r"
     run_dir.mkdir()
-    (run_dir / "config.json").write_text(json.dumps({"pipeline": {"preset": "other"}}))
+    (run_dir / "config.json").write_text(json.dumps({"pipeline": {"profile": "other"}}))
     assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 2
     assert "different options" in capsys.readouterr().err
 
@@ -91,6 +97,7 @@ def test_run_with_grpo_as_the_kg_reward_phase(tmp_path, capsys):
     assert list(summary["phases"]) == ["data", "model", "base_eval", "sft", "sft_eval", "grpo", "grpo_eval"]
     grpo = summary["phases"]["grpo"]
     assert grpo["generation"] == "kgreason" and grpo["probe"][0]["step"] == 0
+    assert grpo["share_prompt"] is True  # the update runs each group's prompt once (train/grpo_prefix.py)
     assert (run_dir / "adapters/grpo/adapter_config.json").is_file() and (run_dir / "eval/grpo/metrics.json").is_file()
     config = RunConfig.from_json(json.loads((run_dir / "config.json").read_text()))
     assert config.pipeline is not None and config.pipeline.rl == "grpo"

@@ -290,7 +290,7 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     from kgreason.experiments.commands import add_experiment_arguments
 
     p = _cmd(sub, "eval", "Evaluate a model on a task file (greedy answers scored by the KG reward: accuracy by hop "
-             "with 95%% bootstrap intervals, trace faithfulness, the 2x2 table, shuffle robustness, shortcut "
+             "with 95%% intervals (Wilson for shares), trace faithfulness, the 2x2 table, shuffle robustness, shortcut "
              "and oracle rows, KL drift from the base), or compare evaluations with --compare.", run_eval)
     add_eval_arguments(p)
     p = _cmd(sub, "experiment", "Run an experiment grid: its arms (each a name plus overrides of the run profile, in "

@@ -33,7 +33,46 @@ DISTRIBUTIONS = ("easy", "hard", "mixed", "curriculum")
 GRPO_DISTRIBUTIONS = ("easy", "hard", "mixed")
 GRPO_GENERATION = ("kgreason", "trl")
 RL_PHASES = ("rsft", "grpo")
-MODES = ("open", "closed")
+
+
+# --- task generation -------------------------------------------------------------------------------
+# The defaults of task generation, declared once: the generator (tasks/generate.py's TaskConfig and
+# DEFAULT_SPLITS), the flags of `kgreason tasks generate` (tasks/commands.py) and the data stage of
+# runs and experiments (DataOptions below) all read them here, so they cannot drift apart.
+MODES = ("closed", "open")  # closed book (the default): the model must know the facts; open: they are in the prompt
+STRICT_CHOICES = ("all", "held_out")  # which splits must have structure-matched distractors
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """One output file: its name, how many items, which hop lengths, and whether it is held out."""
+
+    name: str
+    size: int
+    min_hops: int
+    max_hops: int
+    held_out: bool = False
+    # Structure-matched distractors only (see tasks/distractors.py); None: only if held out (or the
+    # config says "all"). The hard training pool is strict too, so RSFT samples items built like eval.
+    strict: bool | None = None
+
+    def hop_lengths(self) -> list[int]:
+        return list(range(self.min_hops, self.max_hops + 1))
+
+
+DEFAULT_SPLITS: tuple[SplitSpec, ...] = (
+    SplitSpec("eval", 300, 4, 5, held_out=True),
+    SplitSpec("train_easy", 1500, 1, 3),
+    SplitSpec("train_hard", 600, 4, 5, strict=True),
+)
+_SPLIT_SIZE = {s.name: s.size for s in DEFAULT_SPLITS}
+TASK_MODE = "closed"
+TASK_MAX_CONTEXT_FACTS = 24  # open mode: facts in the prompt, gold path included
+TASK_ATTEMPTS_PER_ITEM = 30  # bounded sampling: at most this many candidates per wanted item
+TASK_COVER_EVAL_EDGES = 0.5  # share of each shorter training split steered onto eval edges
+TASK_STRICT_DISTRACTORS = "held_out"
+# `kgreason tasks audit --strict`: the highest accuracy a shortcut baseline may reach
+DEFAULT_MAX_SHORTCUT = 0.35
 
 
 def _reward_presets() -> list[str]:
@@ -50,14 +89,14 @@ class DataOptions:
     kg: str = option("builtin:devops", flag="kg", metavar="SOURCE",
                      help="the graph: builtin:devops[:SIZE] (the built-in DevOps graph, SIZE small, medium, large "
                           "or an edge count), builtin:umls, a kg.json / TSV / CSV file, or a registered KG source")
-    mode: str = option("closed", flag="mode", choices=MODES,
+    mode: str = option(TASK_MODE, flag="mode", choices=MODES,
                        help="open: the facts a question needs are in its prompt; closed: the model must know them")
     seed: int = option(0, flag="data-seed", help="seed of the built-in graph and of the task files")
-    eval_size: int = option(300, flag="eval-size", parse=at.positive_int,
+    eval_size: int = option(_SPLIT_SIZE["eval"], flag="eval-size", parse=at.positive_int,
                             help="held-out 4-5 hop eval items (never trained on)")
-    train_easy: int = option(1500, flag="train-easy", parse=at.non_negative_int,
+    train_easy: int = option(_SPLIT_SIZE["train_easy"], flag="train-easy", parse=at.non_negative_int,
                              help="1-3 hop training questions")
-    train_hard: int = option(600, flag="train-hard", parse=at.non_negative_int,
+    train_hard: int = option(_SPLIT_SIZE["train_hard"], flag="train-hard", parse=at.non_negative_int,
                              help="4-5 hop training pool (disjoint from eval)")
 
 
@@ -123,7 +162,7 @@ class TrainOptions:
     # the bench's SFT material (2-core CPU, SmolLM2-135M, bf16, jemalloc; `kgreason bench train`):
     # 1.1-1.3x tokens/s, after compiling 4 graph variants per process (13 s with inductor's disk
     # cache warm, ~40 s cold). Off by default: on open-book examples it measured 1.10x, so the quick
-    # preset's ~400 s of SFT would save about what a fresh process spends compiling.
+    # profile's ~400 s of SFT would save about what a fresh process spends compiling.
     compile_layers: bool = option(False, help="torch.compile each decoder layer while training (SFT and RSFT, not "
                                               "GRPO; needs a C++ compiler on CPU): faster steps after a short compile")
     lora: LoraOptions = option(default_factory=LoraOptions, flatten=True, help="LoRA shape")
@@ -225,6 +264,9 @@ class GRPOOptions:
                                   "TRL's rollout_func) or trl (transformers' generate, TRL's stock path)")
     use_vllm: str = option("auto", choices=("auto", "yes", "no"),
                            help="generate with vLLM (colocated) when installed and a GPU is present")
+    share_prompt: bool = option(True, help="in the update, run each group's prompt once and share it between "
+                                           "the group's completions (kgreason.train.grpo_prefix): TRL's log-"
+                                           "probabilities and gradients on ~1/3 of the tokens; off: TRL's own path")
     train: TrainOptions = option(default_factory=_grpo_train_defaults, flatten=True, help="optimisation")
 
     def validate(self) -> None:

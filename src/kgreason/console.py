@@ -100,10 +100,6 @@ def log_to(path: str | os.PathLike, replace: bool = True) -> None:
     CHATTER.attach(Path(path))
 
 
-def log_file() -> Path | None:
-    return CHATTER.path
-
-
 def quiet_console() -> None:
     """The import-free part of `quiet_libraries`, for the start of every command: Python warnings
     to the chatter handler, and the progress-bar switches datasets and huggingface_hub read when

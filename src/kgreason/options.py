@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kgreason.io import InputError
+from kgreason.yaml_lines import Located, plain, read_yaml_lines
 
 T = TypeVar("T")
 Parse = Callable[[str], Any]
@@ -244,9 +245,7 @@ def overrides_from_args(args: argparse.Namespace, added: list[Leaf]) -> dict[str
 # --- YAML files ----------------------------------------------------------------------------------
 def read_config_file(path: str | Path, cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """A YAML (or JSON) file of options for `cls` -> {dotted path: checked value}. Unknown keys,
-    wrong types and out-of-range values are errors naming file, line and key."""
-    import yaml
-
+    repeated keys, wrong types and out-of-range values are errors naming file, line and key."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -254,34 +253,28 @@ def read_config_file(path: str | Path, cls: type, skip: tuple[str, ...] = ()) ->
         raise InputError(f"--config {path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--config {path}: cannot read it ({exc})") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    if node is None:
+    tree = read_yaml_lines(text, path)
+    if tree is None:
         return {}
     by_path = {leaf.path: leaf for leaf in leaves(cls)}
     out: dict[str, Any] = {}
-    _walk_yaml(node, "", path, by_path, skip, out)
+    walk_options(tree, "", path, by_path, skip, out)
     return out
 
 
-def _walk_yaml(node: Any, prefix: str, path: Path, by_path: dict[str, Leaf], skip: tuple[str, ...],
-               out: dict[str, Any]) -> None:
-    import yaml
-
-    line = node.start_mark.line + 1
-    if not isinstance(node, yaml.MappingNode):
+def walk_options(tree: Any, prefix: str, path: Path, by_path: dict[str, Leaf], skip: tuple[str, ...],
+                 out: dict[str, Any], line: int = 1) -> None:
+    """Check the located mapping `tree` (kgreason.yaml_lines) of options under `prefix` into `out`
+    ({dotted path: checked value}); `line` is where a tree that is not a mapping was given."""
+    if not isinstance(tree, Located):
         raise InputError(f"{path}:{line}: expected a mapping of option names"
                          + (f" under {prefix.rstrip('.')!r}" if prefix else ""))
-    for key_node, value_node in node.value:
-        key = key_node.value
-        where = f"{path}:{key_node.start_mark.line + 1}"
+    for key, value in tree.items():
+        key_line = tree.key_lines[key]
+        where = f"{path}:{key_line}"
         full = f"{prefix}{key}"
         if any(p.startswith(full + ".") for p in by_path):
-            _walk_yaml(value_node, full + ".", path, by_path, skip, out)
+            walk_options(value, full + ".", path, by_path, skip, out, key_line)
             continue
         leaf = by_path.get(full)
         if leaf is None:
@@ -291,9 +284,8 @@ def _walk_yaml(node: Any, prefix: str, path: Path, by_path: dict[str, Leaf], ski
             raise InputError(f"{where}: unknown option {full!r}{hint}")
         if full in skip:
             raise InputError(f"{where}: {full!r} is set by another option here (see --help)")
-        value = yaml.safe_load(yaml.serialize(value_node))
         try:
-            out[full] = check_value(leaf, value)
+            out[full] = check_value(leaf, plain(value))
         except argparse.ArgumentTypeError as exc:
             raise InputError(f"{where}: {full}: {exc}") from None
 

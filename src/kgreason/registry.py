@@ -47,12 +47,6 @@ def load_plugins() -> None:
             raise InputError(f"{PLUGINS_ENV}: cannot import {module!r}: {exc}") from None
 
 
-def reload_plugins() -> None:
-    """Import the plugins again on the next lookup (tests that change $KGREASON_PLUGINS)."""
-    global _plugins_loaded
-    _plugins_loaded = False
-
-
 class Registry(Generic[T]):
     """Named entries of one kind. `kind` names it in messages ("reward preset")."""
 

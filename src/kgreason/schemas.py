@@ -15,6 +15,8 @@ _PURPOSE = {
     "Completion": "one sampled answer (a line of `kgreason sample` output)",
     "RewardBreakdown": "every component of one completion's score (`kgreason score` output, Episode.reward)",
     "Episode": "one scored sample in a run (a line of episodes.jsonl or eval predictions.jsonl)",
+    "Headline": "what a run shows, as figures and one sentence (`kgreason.evaluate.headline.run_headline`): "
+                "`kgreason run` prints the sentence last, report.md starts with it, the demo's /api/run carries it",
     "RunConfig": "a run folder's config.json, written by `kgreason run`, `train *` and experiment arm-seeds and "
                  "read back by every stage and the demo; `pipeline` holds every option of kgreason/config.py",
 }
@@ -24,9 +26,10 @@ def all_schemas() -> dict[str, dict]:
     """The records' schemas, and the run folder's config.json (kgreason/config.py's RunConfig),
     generated from its dataclasses like the flags are, so it cannot drift from the options."""
     from kgreason.config import RunConfig
+    from kgreason.evaluate.headline import HEADLINE_SCHEMA
     from kgreason.options import json_schema
 
-    return {**SCHEMAS, "RunConfig": json_schema(RunConfig)}
+    return {**SCHEMAS, "Headline": HEADLINE_SCHEMA, "RunConfig": json_schema(RunConfig)}
 
 
 def schemas_markdown() -> str:

@@ -1,11 +1,18 @@
-"""Seeded percentile-bootstrap confidence intervals, for one sample and for paired differences.
+"""Confidence intervals for one sample and for paired differences, seeded.
 
-Why the bootstrap: accuracy on a few hundred items has a sampling error of several points, and
+Why intervals at all: accuracy on a few hundred items has a sampling error of several points, and
 the references reported single numbers from 20-30 items. Every mean kgreason reports carries an
 interval; comparisons between two runs on the same items use the *paired* bootstrap, which
 resamples items (not answers) so that item difficulty cancels out of the difference.
 
-The resampling itself is scipy.stats.bootstrap (percentile method, seeded generator).
+Why two methods: a share (accuracy, faithful share, format-failure share: every value 0 or 1) gets
+the Wilson score interval (`kgreason.stats.wilson_interval`). The percentile bootstrap collapses at
+the edges: 0/150 correct only ever resamples zeros, so its interval is [0, 0] (and n/n gives
+[1, 1]), a certainty 150 items cannot give; Wilson is right at 0/n and n/n (0/150 gives
+[0, 0.025]) and within about a point of the bootstrap elsewhere. Means of other values (path
+coverage, rewards) and paired differences keep the seeded percentile bootstrap
+(scipy.stats.bootstrap, percentile method). The one-sample math lives in `kgreason.stats`, which
+the torch-free `tasks` package shares.
 """
 
 from __future__ import annotations
@@ -17,13 +24,24 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 2000
-DEFAULT_CONFIDENCE = 0.95
+from kgreason.stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, mean_interval, wilson_interval
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_RESAMPLES",
+    "Interval",
+    "PairedDifference",
+    "bootstrap_mean",
+    "bootstrap_ratio",
+    "paired_bootstrap_difference",
+    "wilson_interval",
+]
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A mean with its percentile-bootstrap interval. `n` is the number of items it rests on."""
+    """A mean with its 95% interval (Wilson for a 0/1 share, else percentile bootstrap). `n` is the
+    number of items it rests on."""
 
     mean: float
     low: float
@@ -76,32 +94,14 @@ def bootstrap_mean(
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> Interval:
-    """Mean of `values` (0/1 for accuracy) with a seeded percentile-bootstrap interval.
+    """Mean of `values` with its interval: Wilson when every value is 0 or 1 (a share such as
+    accuracy), else a seeded percentile bootstrap (see the module docstring for why).
 
-    A constant sample (e.g. all correct) has a degenerate bootstrap distribution: the interval is
-    the point itself, [1, 1] for all correct, which is what the percentile method gives too; we
-    return it directly because scipy warns on degenerate samples.
+    The name stays for its callers and for the `Interval` JSON they write; `seed` and
+    `n_resamples` matter only to non-0/1 values.
     """
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return _empty_interval()
-    mean = float(x.mean())
-    if x.size == 1 or float(np.ptp(x)) == 0.0:
-        return Interval(mean=mean, low=mean, high=mean, n=int(x.size))
-    from scipy.stats import bootstrap
-
-    res = bootstrap(
-        (x,),
-        np.mean,
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        method="percentile",
-        vectorized=True,
-        axis=-1,
-        rng=np.random.default_rng(seed),
-    )
-    ci = res.confidence_interval
-    return Interval(mean=mean, low=float(ci.low), high=float(ci.high), n=int(x.size))
+    mean, low, high, n = mean_interval(values, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    return Interval(mean=mean, low=low, high=high, n=n)
 
 
 def _mean_diff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -175,6 +175,9 @@ def bootstrap_ratio(
     """sum(num) / sum(den) with items resampled as units (e.g. valid hops / claimed hops per item).
 
     `n` is the number of items with a non-zero denominator, the items the ratio rests on.
+    When every item's ratio is 0 (or every one is 1) the bootstrap has nothing to resample and
+    would give [0, 0] ([1, 1]); the Wilson interval over the items is given instead. Items, not
+    hops, are the count because hops of one item are not independent: that is the cautious choice.
     """
     num = np.asarray(numerators, dtype=float)
     den = np.asarray(denominators, dtype=float)
@@ -184,6 +187,9 @@ def bootstrap_ratio(
         return _empty_interval()
     point = float(num.sum() / den.sum())
     per_item = num / den
+    if point in (0.0, 1.0) and float(np.ptp(per_item)) == 0.0:
+        low, high = wilson_interval(point * den.size, int(den.size), confidence)
+        return Interval(mean=point, low=low, high=high, n=int(den.size))
     if den.size == 1 or float(np.ptp(per_item)) == 0.0:
         return Interval(mean=point, low=point, high=point, n=int(den.size))
     from scipy.stats import bootstrap

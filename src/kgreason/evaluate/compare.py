@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kgreason.evaluate.bootstrap import DEFAULT_RESAMPLES, paired_bootstrap_difference
+from kgreason.evaluate.bootstrap import DEFAULT_RESAMPLES, PairedDifference, paired_bootstrap_difference
 from kgreason.evaluate.report import md_table, num, pct
 from kgreason.evaluate.runner import METRICS, PREDICTIONS, read_episodes
 from kgreason.io import InputError, read_json
@@ -32,7 +32,7 @@ class LoadedEval:
         return {k: int(v) for k, v in self.metrics.get("item_hops", {}).items()}
 
 
-def _load_one(folder: Path, label: str) -> LoadedEval:
+def load_eval(folder: Path, label: str) -> LoadedEval:
     metrics = read_json(folder / METRICS)
     return LoadedEval(label, folder, metrics, read_episodes(folder / PREDICTIONS))
 
@@ -41,7 +41,7 @@ def load_evals(path: str | Path) -> list[LoadedEval]:
     """One eval folder, every evaluated phase of a run folder, or every arm-seed of an experiment folder."""
     p = Path(path)
     if (p / METRICS).is_file():
-        return [_load_one(p, p.name if p.parent.name != "eval" else f"{p.parent.parent.name}/{p.name}")]
+        return [load_eval(p, p.name if p.parent.name != "eval" else f"{p.parent.parent.name}/{p.name}")]
     eval_root = p / "eval"
     if eval_root.is_dir():
         phases = [d for d in eval_root.iterdir() if (d / METRICS).is_file()]
@@ -57,7 +57,7 @@ def load_evals(path: str | Path) -> list[LoadedEval]:
 
         phases.sort(key=rank)
         if phases:
-            return [_load_one(d, f"{p.name}/{d.name}") for d in phases]
+            return [load_eval(d, f"{p.name}/{d.name}") for d in phases]
     if (p / "experiment.json").is_file() and (p / "runs").is_dir():  # an experiment: every finished arm-seed
         found = [e for run in sorted((p / "runs").iterdir()) if (run / "eval").is_dir() for e in load_evals(run)]
         if found:
@@ -65,7 +65,10 @@ def load_evals(path: str | Path) -> list[LoadedEval]:
     raise InputError(f"{p}: neither an eval folder (no {METRICS}) nor a run folder with eval/<phase>/{METRICS}")
 
 
-def _paired(a: LoadedEval, b: LoadedEval, hop: int | None, field: str, seed: int, n_resamples: int):
+def paired_difference(a: LoadedEval, b: LoadedEval, field: str, hop: int | None = None, seed: int = 0,
+                      n_resamples: int = DEFAULT_RESAMPLES) -> PairedDifference:
+    """b minus a on the items both answered (optionally those of `hop` hops), paired by item;
+    `field` is a RewardBreakdown field read as 0/1 or a number (correct, faithful, total)."""
     shared = [t for t in a.episodes if t in b.episodes and (hop is None or a.hops.get(t) == hop)]
     xa = [float(getattr(a.episodes[t].reward, field)) for t in shared]
     xb = [float(getattr(b.episodes[t].reward, field)) for t in shared]
@@ -108,12 +111,12 @@ def compare_markdown(evals: Sequence[LoadedEval], seed: int = 0, n_resamples: in
     diff_rows = []
     for other in evals[1:]:
         diff_rows.append([f"{other.label} − {base.label}", "accuracy",
-                          _fmt_diff(_paired(base, other, None, "correct", seed, n_resamples))])
+                          _fmt_diff(paired_difference(base, other, "correct", None, seed, n_resamples))])
         for h in hops:
             diff_rows.append(["", f"accuracy, {h} hops",
-                              _fmt_diff(_paired(base, other, h, "correct", seed + h, n_resamples))])
+                              _fmt_diff(paired_difference(base, other, "correct", h, seed + h, n_resamples))])
         diff_rows.append(["", "faithful chains",
-                          _fmt_diff(_paired(base, other, None, "faithful", seed + 99, n_resamples))])
+                          _fmt_diff(paired_difference(base, other, "faithful", None, seed + 99, n_resamples))])
     parts.append("## Paired bootstrap differences (same items, 95% percentile intervals)\n\n"
                  + md_table(["runs", "metric", "difference"], diff_rows))
     return "\n\n".join(parts) + "\n"

@@ -115,27 +115,6 @@ def plot_confusion(counts: Mapping[str, int], path: str | os.PathLike, title: st
     return out
 
 
-def plot_curves(
-    curves: Mapping[str, Sequence[tuple[float, float]]], path: str | os.PathLike, title: str, ylabel: str
-) -> Path | None:
-    """Line plot of (step, value) series, one line per label; None when there is nothing to draw."""
-    curves = {k: v for k, v in curves.items() if v}
-    if not curves:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.0, 3.4))
-    for label, points in curves.items():
-        xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=label)
-    ax.set_xlabel("training step (cumulative across phases)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    out = Path(path)
-    _save(fig, out)
-    return out
-
-
 # --- the eval report ----------------------------------------------------------------------------
 def eval_tables(m: Mapping[str, Any]) -> str:
     """The markdown body of one evaluation (shared by report.md and `eval --compare`)."""
@@ -144,7 +123,9 @@ def eval_tables(m: Mapping[str, Any]) -> str:
     rows = [["model", pct(m["accuracy"]), *(pct(m["by_hop"].get(h)) for h in hops)]]
     for name, ref in (m.get("references") or {}).items():
         rows.append([name, pct(ref["accuracy"]), *(pct(ref["by_hop"].get(h)) for h in hops)])
-    parts.append("## Accuracy (95% percentile-bootstrap intervals)\n\n"
+    # a metrics.json from before shares got Wilson intervals says so in its heading
+    method = "Wilson score" if (m.get("bootstrap") or {}).get("shares") == "wilson" else "percentile-bootstrap"
+    parts.append(f"## Accuracy (95% {method} intervals)\n\n"
                  + md_table(["", "all", *(f"{h} hops" for h in hops)], rows))
     t = m.get("trace", {})
     parts.append("## Format and trace\n\n" + md_table(["metric", "value"], [
@@ -183,6 +164,15 @@ def eval_tables(m: Mapping[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _interval_methods(b: Mapping[str, Any]) -> str:
+    """How the report's 95% intervals were computed; files written before shares got Wilson
+    intervals have no "shares" key and used the bootstrap for everything."""
+    boot = f"{b['method']} bootstrap, {b['n_resamples']} resamples, seed {b['seed']}"
+    if b.get("shares") == "wilson":
+        return f"Wilson score for shares (accuracy, faithful, format failures); {boot} for other means and differences"
+    return boot
+
+
 def write_eval_report(out_dir: str | os.PathLike, m: Mapping[str, Any], plots: bool = True) -> Path:
     """report.md (+ accuracy_by_hop.png, confusion_2x2.png) for one evaluation."""
     out = Path(out_dir)
@@ -191,7 +181,7 @@ def write_eval_report(out_dir: str | os.PathLike, m: Mapping[str, Any], plots: b
         ["tasks", f"{m.get('tasks_file', '–')} ({m['n_items']} items scored of {m.get('n_tasks', m['n_items'])})"],
         ["decoding", m.get("decoding", "greedy")],
         ["reward preset", m.get("reward_preset", "–")],
-        ["bootstrap", f"{m['bootstrap']['method']}, {m['bootstrap']['n_resamples']} resamples, seed {m['bootstrap']['seed']}"],
+        ["intervals", _interval_methods(m["bootstrap"])],
         ["wall seconds", num(m.get("wall_seconds"), 1)],
     ]))
     images = []

@@ -240,7 +240,10 @@ def evaluate_model(
         "options": asdict(opts),
         **(meta or {}),
         **summarize(scored, opts.seed, opts.n_resamples),
-        "bootstrap": {"method": "percentile", "n_resamples": opts.n_resamples, "confidence": 0.95, "seed": opts.seed},
+        # shares (every value 0 or 1) get Wilson intervals, the rest the percentile bootstrap
+        # (evaluate/bootstrap.py); "shares" says so, for readers of files from before and after
+        "bootstrap": {"method": "percentile", "shares": "wilson", "n_resamples": opts.n_resamples,
+                      "confidence": 0.95, "seed": opts.seed},
         # task id -> hop count, so `eval --compare` can pair runs by item and hop without the task file
         "item_hops": {t.id: int(t.hop_len) for t in items},
     }

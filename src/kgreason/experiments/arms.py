@@ -113,50 +113,44 @@ def grid_path(ref: str) -> Path:
 
 def load_grid(ref: str) -> Grid:
     """Read and check a grid file: every error names the file and line."""
-    import yaml
-
     from kgreason.config import PIPELINE_DERIVED, PipelineConfig
-    from kgreason.options import _walk_yaml, leaves
+    from kgreason.options import leaves, walk_options
+    from kgreason.yaml_lines import Located, plain, read_yaml_lines
 
     path = grid_path(ref)
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML") from None
+        content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read it ({exc})") from None
-    if not isinstance(node, yaml.MappingNode):
+    top = read_yaml_lines(content, path)
+    if not isinstance(top, Located):
         raise InputError(f"{path}:1: expected a mapping with `question` and `arms`")
-    top = {k.value: v for k, v in node.value}
     extra = sorted(set(top) - {"question", "arms"})
     if extra:
         raise InputError(f"{path}: unknown key(s) {', '.join(extra)}; a grid has question and arms")
-    arms_node = top.get("arms")
-    if not isinstance(arms_node, yaml.SequenceNode) or not arms_node.value:
+    arm_items = top.get("arms")  # (arm, line) pairs
+    if not isinstance(arm_items, list) or not arm_items:
         raise InputError(f"{path}: `arms` must be a non-empty list of arms")
     by_path = {leaf.path: leaf for leaf in leaves(PipelineConfig)}
     # seeds follow the arm-seed; reward presets of phases may be set per arm (the evaluation's is not)
     skip = tuple(p for p in PIPELINE_DERIVED if p not in ("rsft.reward_preset", "grpo.reward_preset"))
     skip += ("seed", "eval.reward_preset", "reward_preset", "profile")
     arms: list[Arm] = []
-    for item in arms_node.value:
-        line = item.start_mark.line + 1
-        if not isinstance(item, yaml.MappingNode):
+    for fields_, line in arm_items:
+        if not isinstance(fields_, Located):
             raise InputError(f"{path}:{line}: an arm is a mapping ({', '.join(ARM_KEYS)})")
-        fields_ = {k.value: v for k, v in item.value}
         unknown = sorted(set(fields_) - set(ARM_KEYS))
         if unknown:
             raise InputError(f"{path}:{line}: unknown arm key(s) {', '.join(unknown)}; expected {', '.join(ARM_KEYS)}")
 
-        def text(key: str, default: str | None = None, node_: dict = fields_, where: int = line) -> str:
+        def text(key: str, default: str | None = None, node_: Located = fields_, where: int = line) -> str:
             if key not in node_:
                 if default is None:
                     raise InputError(f"{path}:{where}: the arm needs `{key}`")
                 return default
-            value = yaml.safe_load(yaml.serialize(node_[key]))
+            value = node_[key]
             if not isinstance(value, str) or not value.strip():
-                raise InputError(f"{path}:{node_[key].start_mark.line + 1}: `{key}` must be text")
+                raise InputError(f"{path}:{node_.key_lines[key]}: `{key}` must be text")
             return value.strip()
 
         name = text("name")
@@ -167,13 +161,13 @@ def load_grid(ref: str) -> Grid:
             raise InputError(f"{path}:{line}: arm {name}: kind must be one of {', '.join(ARM_KINDS)}, got {kind!r}")
         overrides: dict[str, Any] = {}
         if "overrides" in fields_:
-            _walk_yaml(fields_["overrides"], "", path, by_path, skip, overrides)
+            walk_options(fields_["overrides"], "", path, by_path, skip, overrides, fields_.key_lines["overrides"])
         # An arm differs from the others only in its own phase: the data, the evaluation, the model
         # and SFT (which every RSFT/GRPO arm takes from the sft arm) are the experiment's, so that
         # every arm is scored the same way (change those for all arms with --config).
         foreign = sorted(k for k in overrides if k.split(".")[0] != kind)
         if foreign:
-            where = fields_["overrides"].start_mark.line + 1
+            where = fields_["overrides"].line
             raise InputError(f"{path}:{where}: arm {name} ({kind}) may override only its own `{kind}:` options, "
                              f"not {', '.join(foreign)} (options of the whole experiment go in --config)")
         arms.append(Arm(name=name, label=text("label", name), kind=kind, description=text("description", ""),
@@ -188,7 +182,7 @@ def load_grid(ref: str) -> Grid:
     for a in arms:
         if a.compare_to and (a.compare_to not in names or a.compare_to == a.name):
             raise InputError(f"{path}: arm {a.name}: compare_to {a.compare_to!r} is not an arm of this grid")
-    question = "" if "question" not in top else str(yaml.safe_load(yaml.serialize(top["question"])) or "")
+    question = str(plain(top.get("question")) or "")
     return Grid(name=path.stem, question=question.strip(), arms=tuple(arms), source=str(path))
 
 

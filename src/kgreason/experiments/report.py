@@ -166,7 +166,7 @@ def vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -
 
 
 def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int) -> list[dict]:
-    """Each seed on its own: accuracy and faithful share with item-bootstrap intervals, and the
+    """Each seed on its own: accuracy and faithful share with Wilson intervals, and the
     paired difference from the SFT model of the same seed (the adapter this arm started from), so
     a reader can see whether the conclusion holds seed by seed, not only on the seed average."""
     from kgreason.evaluate.bootstrap import bootstrap_mean, paired_bootstrap_difference
@@ -230,8 +230,10 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
         "seeds": exp.seeds,
         "settings": to_dict(exp.recipe),
         "eval": {"file": "data/eval.jsonl", "n_items": len(hops), "by_hop": hop_counts},
-        "interval_method": "95% percentile bootstrap over eval items of the per-item correctness averaged "
-                           "over the arm's seeds; seed_std is the standard deviation of per-seed accuracy",
+        "interval_method": "95% interval over eval items of the per-item correctness averaged over the arm's "
+                           "seeds: Wilson score when every item's average is 0 or 1 (one seed, or seeds that "
+                           "agree), else percentile bootstrap; seed_std is the standard deviation of per-seed "
+                           "accuracy",
         "drift_method": "mean per-token KL(model || base), teacher-forced on the arm's own greedy eval completions",
         "arms": arm_rows,
         "references": references or {},
@@ -316,7 +318,7 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
     seed_rows = [[a["label"], r["seed"], pct(r["accuracy"]), pct(r["faithful_share"]), _diff_cell(r["vs_sft"]), r["run"]]
                  for a in results["arms"] for r in a.get("per_seed") or []]
     parts.append("## Per seed\n\nEach seed alone; Δ is paired against the SFT model of the same seed (the adapter the "
-                 "arm started from), 95% item-bootstrap intervals.\n\n" + md_table(
+                 "arm started from); 95% Wilson intervals for the shares, paired item-bootstrap ones for Δ.\n\n" + md_table(
                      ["arm", "seed", "accuracy", "faithful", "Δ acc vs SFT, same seed (pts, paired)", "run folder"],
                      seed_rows))
     compared = [a for a in results["arms"] if a.get("vs_compare") and a.get("compare_to") not in ("", "sft")]
@@ -327,9 +329,11 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
         parts.append("## Paired differences vs the arm each is compared to (percentage points, 95% interval)\n\n"
                      + md_table(["arm", "compared to", "all", *(f"{h} hops" for h in hops), "p (all)"], comp_rows))
     parts += list(images)
+    # the answer first, as a run's report.md starts with its headline (evaluate/headline.py): it is
+    # the one thing a reader came for, and the demo's landing page shows the same sentences
     answers = answer_sentences(results)
     if answers:
-        parts.append("## Answer\n\n" + question + "\n\n" + "\n".join(f"- {line}" for line in answers))
+        parts.insert(1, "## Answer\n\n" + question + "\n\n" + "\n".join(f"- {line}" for line in answers))
     return "\n\n".join(parts) + "\n"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from kgreason.io import InputError, atomic_write_text, read_json
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, entity_dict, symmetric_closure
 from kgreason.kg.graph import _relation_dict as relation_dict
+from kgreason.yaml_lines import Located, put_once, read_yaml_lines
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -751,15 +752,8 @@ def read_relation_meta(path: str | os.PathLike) -> dict[str, RelationMeta]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    tree = _located_json(text, path) if suffix == ".json" else _located_yaml(text, path)
+    tree = _located_json(text, path) if suffix == ".json" else read_yaml_lines(text, path)
     return _meta_from_tree(tree, path)
-
-
-class _Located(dict):
-    """A mapping that remembers the line it starts on and the line of each key."""
-
-    line: int = 1
-    key_lines: dict[str, int]
 
 
 def _located_json(text: str, path: Path) -> Any:
@@ -768,7 +762,7 @@ def _located_json(text: str, path: Path) -> Any:
     def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):  # type: ignore[no-untyped-def]
         s, end = s_and_end
         pairs, new_end = json.decoder.JSONObject(s_and_end, strict, scan_once, object_hook, list, memo)
-        located = _Located()
+        located = Located()
         located.line = s.count("\n", 0, end) + 1
         located.key_lines = {}
         pos = end - 1
@@ -776,7 +770,7 @@ def _located_json(text: str, path: Path) -> Any:
             m = re.compile(re.escape(json.dumps(key)) + r"\s*:").search(s, pos, new_end)
             line = s.count("\n", 0, m.start()) + 1 if m else located.line
             pos = m.end() if m else pos
-            _put_once(located, key, value, line, path)
+            put_once(located, key, value, line, path)
         return located, new_end
 
     decoder.parse_object = parse_object  # type: ignore[assignment]
@@ -787,64 +781,16 @@ def _located_json(text: str, path: Path) -> Any:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
 
 
-def _put_once(located: _Located, key: str, value: Any, line: int, path: Path) -> None:
-    """Add a key, refusing a repeated one (JSON and YAML parsers would keep the last silently)."""
-    if key in located:
-        raise InputError(f"{path}:{line}: {key!r} is given twice (first at line {located.key_lines[key]})")
-    located[key] = value
-    located.key_lines[key] = line
-
-
-def _located_yaml(text: str, path: Path) -> Any:
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML comes with transformers
-        raise InputError(
-            f"{path}: reading YAML needs PyYAML (pip install pyyaml); or give a .json or .tsv file"
-        ) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(f"{where}: malformed YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: malformed YAML: {exc}") from None
-    constructor = yaml.SafeLoader("")
-
-    def convert(n: Any) -> Any:
-        if isinstance(n, yaml.MappingNode):
-            out = _Located()
-            out.line = n.start_mark.line + 1
-            out.key_lines = {}
-            for k, v in n.value:
-                key = convert(k)
-                if not isinstance(key, str):
-                    raise InputError(
-                        f"{path}:{k.start_mark.line + 1}: expected a text key, got {_short(key)}"
-                    )
-                _put_once(out, key, convert(v), k.start_mark.line + 1, path)
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [(convert(v), v.start_mark.line + 1) for v in n.value]
-        try:
-            return constructor.construct_object(n, deep=True)
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}:{n.start_mark.line + 1}: bad YAML value: {exc}") from None
-
-    return None if node is None else convert(node)
-
-
 def _meta_from_tree(tree: Any, path: Path) -> dict[str, RelationMeta]:
     """Validate a parsed JSON/YAML sidecar. YAML lists carry (item, line) pairs; JSON lists items."""
-    if isinstance(tree, _Located) and set(tree) == {"relations"}:
+    if isinstance(tree, Located) and set(tree) == {"relations"}:
         tree = tree["relations"]
     shape = (
         "a mapping of relation id -> {phrase, inverse_phrase, symmetric} (or -> a phrase), "
         "or a list of objects with 'relation' (or 'id'), 'phrase', 'inverse_phrase', 'symmetric'"
     )
     entries: list[tuple[str, Any, int, int]] = []  # (relation id, fields, line of entry, line of id)
-    if isinstance(tree, _Located):
+    if isinstance(tree, Located):
         for rid, value in tree.items():
             line = tree.key_lines.get(rid, tree.line)
             entries.append((rid, value, line, line))
@@ -852,7 +798,7 @@ def _meta_from_tree(tree: Any, path: Path) -> dict[str, RelationMeta]:
         for i, item in enumerate(tree):
             item, line = item if isinstance(item, tuple) else (item, getattr(item, "line", 1))
             where = f"{path}:{line}"
-            if not isinstance(item, _Located):
+            if not isinstance(item, Located):
                 raise InputError(
                     f"{where}: relations[{i}]: expected an object with 'relation' and 'phrase', got {_short(item)}"
                 )
@@ -862,7 +808,7 @@ def _meta_from_tree(tree: Any, path: Path) -> dict[str, RelationMeta]:
                     f"{where}: relations[{i}]: expected exactly one of 'relation' or 'id', a non-empty relation id"
                 )
             rid = item[id_keys[0]].strip()
-            fields = _Located({k: v for k, v in item.items() if k != id_keys[0]})
+            fields = Located({k: v for k, v in item.items() if k != id_keys[0]})
             fields.line, fields.key_lines = item.line, item.key_lines
             entries.append((rid, fields, item.line, item.key_lines.get(id_keys[0], item.line)))
     else:
@@ -891,7 +837,7 @@ def _meta_from_fields(rid: str, value: Any, line: int, path: Path) -> RelationMe
         if not value.strip():
             raise InputError(f"{origin}: relation {rid!r}: expected a non-empty phrase")
         return RelationMeta(phrase=" ".join(value.split()), origin=origin)
-    if not isinstance(value, _Located):
+    if not isinstance(value, Located):
         raise InputError(
             f"{origin}: relation {rid!r}: expected a phrase or an object with 'phrase', 'inverse_phrase', "
             f"'symmetric', got {_short(value)}"

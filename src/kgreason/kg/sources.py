@@ -33,8 +33,6 @@ from kgreason.kg.graph import KnowledgeGraph
 from kgreason.kg.io import DATA_DIR, RelationMeta, kg_from_dict, load_kg, load_triples, paused_gc
 from kgreason.registry import Registry
 
-DEFAULT_KG = "builtin:devops"
-
 SourceLoader = Callable[[str, int], KnowledgeGraph]
 FormatLoader = Callable[[Path, "Mapping[str, RelationMeta] | None"], KnowledgeGraph]
 

@@ -46,7 +46,6 @@ _MARKER_LINE_RE = re.compile(
     rf"^{_SPACED_EMPH}(?:final{_H}+)?answer{_SPACED_EMPH}[:：]{_EMPH}",
     re.IGNORECASE | re.MULTILINE,
 )
-_LETTERS = "ABCDabcd"
 _OPENERS = "([{<"
 _CLOSERS = ")]}>"
 # Characters that glue a letter into a name ("D-Bus", "C++", "B/C"): the letter does not stand alone.

@@ -64,10 +64,6 @@ def register_reward_preset(name: str, description: str) -> Callable[[Preset], Pr
     return wrap
 
 
-def reward_preset_names() -> list[str]:
-    return REWARD_PRESETS.names()
-
-
 def get_preset(name: str) -> Preset:
     """The formula of the registered preset `name` (InputError with the closest names otherwise)."""
     return REWARD_PRESETS.get(name).fn

@@ -11,6 +11,7 @@ from kgreason.serve.generation import DEFAULT_NEW_TOKENS, DEFAULT_TIMEOUT_S, MAX
 # name that passes must still be one that discovery listed.
 RUN_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*){0,3}$"
 SEGMENT = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+JOB_ID = r"^[0-9a-f]{32}$"  # uuid4().hex, as GenerationQueue names its jobs
 MAX_ID = 300
 MAX_PAGE = 200
 MAX_CHAIN = 6

@@ -11,12 +11,15 @@ spec itself is served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
@@ -25,6 +28,7 @@ from kgreason import __version__
 from kgreason.io import InputError
 from kgreason.kg.graph import KGError
 from kgreason.serve.api import (
+    JOB_ID,
     MAX_BODY_BYTES,
     MAX_ID,
     MAX_PAGE,
@@ -150,15 +154,178 @@ class BodyLimit:
 
 
 # --- errors --------------------------------------------------------------------------------------
+# The demo never repeats what a client sent (README: "never echoes a request back in an error"):
+# a value reflected into a message is a way to smuggle markup or megabytes through the server.
+# Messages raised by data.py and store.py do name the run, task or entity they could not find, so
+# every message passes through `_redact`, which swaps each request value for a short tag such as
+# `task_id#1a2b3c4d` (a sha256 prefix: the client can match it, nobody can read it back).
+_NAME_CHAR = r"A-Za-z0-9_\-"  # characters that continue a name: a value is redacted as a whole token
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/: ")
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+_MARK = "\ue000"  # a private-use character brackets a redacted span until the tags are put in
+_MAX_INPUTS, _MAX_INPUT_CHARS = 64, 400
+JSON_ONLY = "send the body as application/json (Content-Type: application/json)"
+NOT_JSON = "the body is not valid JSON"
+# Said instead of the message when, despite redaction, it would still carry some of the input.
+FALLBACK = {
+    400: "the request cannot be served",
+    403: "refused: that path resolves outside the runs folder",
+    404: "not found",
+    429: "too many requests are waiting; try again soon",
+    500: "the server could not read one of its files",
+}
+
+
+def _tag(field: str, value: str) -> str:
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    label = field if _FIELD.fullmatch(field) and len(field) <= 20 else "input"
+    return f"{label}#{digest}"
+
+
+def _strings(value: Any, field: str, out: list[tuple[str, str]]) -> None:
+    """The string leaves of a JSON body, each with the key it sits under."""
+    if isinstance(value, str):
+        out.append((field, value))
+    elif isinstance(value, dict):
+        for key, item in list(value.items())[:_MAX_INPUTS]:
+            _strings(item, str(key), out)
+    elif isinstance(value, list):
+        for item in value[:_MAX_INPUTS]:
+            _strings(item, field, out)
+
+
+async def _request_inputs(request: Request) -> dict[str, str]:
+    """Every string the client sent (path, query and JSON body values) -> the tag that replaces it."""
+    found: list[tuple[str, str]] = [(k, str(v)) for k, v in request.path_params.items()]
+    found += request.query_params.multi_items()
+    if request.method in ("POST", "PUT", "PATCH"):
+        # The route has already read the body and Starlette keeps it on this request object, so
+        # this reads nothing from the socket; a body that does not parse just adds no values.
+        with contextlib.suppress(Exception):
+            _strings(json.loads(await request.body() or b"null"), "body", found)
+    inputs: dict[str, str] = {}
+    for field, value in found[: _MAX_INPUTS * 2]:
+        # Values past validation are at most 300 characters; only unvalidated extras are longer,
+        # and those are never put into a message.
+        value = value[:_MAX_INPUT_CHARS]
+        parts = [(field, value)]
+        if "::" in value:  # an inference column is RUN::PHASE, and data.py names its run or phase alone
+            run, _, phase = value.partition("::")
+            parts += [("run", run), ("phase", phase)]
+        for label, part in parts:
+            # A validated number carries nothing, and its digits also appear in counts in messages.
+            if part and not _NUMBER.fullmatch(part):
+                inputs.setdefault(part, _tag(label, part))
+    return inputs
+
+
+def _redact(message: str, inputs: dict[str, str]) -> str:
+    """`message` with each request value (quoted, escaped, cut short or bare) replaced by its tag."""
+    tags: list[str] = []
+
+    def mark(tag: str) -> str:
+        tags.append(tag)
+        return f"{_MARK}{len(tags) - 1}{_MARK}"
+
+    by_length = sorted(inputs, key=len, reverse=True)  # longest first: a value may hold another
+    # 1. quoted whole, as repr() or JSON writes it (quotes included): how data.py names things.
+    # Done for every value before the looser passes, so each echo gets its own value's tag.
+    for value in by_length:
+        quoted = {repr(value), json.dumps(value), json.dumps(value, ensure_ascii=False)}
+        for form in sorted(quoted, key=len, reverse=True):
+            if form in message:
+                message = message.replace(form, mark(inputs[value]))
+    for value in by_length:
+        tag = inputs[value]
+        # 2. a long value anywhere, also cut short (data.py writes `file[:80]!r`): from its first
+        # 16 characters on, as far as the message keeps matching it
+        for form in {value, repr(value)[1:-1], json.dumps(value)[1:-1]}:
+            if len(form) < 16:
+                continue
+            at = message.find(form[:16])
+            while at >= 0:
+                end = at + 16
+                while end - at < len(form) and end < len(message) and message[end] == form[end - at]:
+                    end += 1
+                message = message[:at] + mark(tag) + message[end:]
+                at = message.find(form[:16])
+        # 3. a short value bare (`eval/{phase}`): whole tokens only, so that "demo" leaves a listed
+        # "demo-run" alone; one or two characters would hit ordinary words
+        if len(value) >= 3:
+            pattern = re.compile(rf"(?<![{_NAME_CHAR}]){re.escape(value)}(?![{_NAME_CHAR}])")
+            message = pattern.sub(lambda _m, t=tag: mark(t), message)
+    message = re.sub(rf"(['\"]){_MARK}(\d+){_MARK}\1", lambda m: tags[int(m.group(2))], message)
+    return re.sub(rf"{_MARK}(\d+){_MARK}", lambda m: tags[int(m.group(1))], message)
+
+
+def _echoes(message: str, inputs: dict[str, str]) -> bool:
+    """Whether `message` still holds a piece of an input that a name could not contain: the last
+    guard, for an echo that `_redact` did not recognise (re-escaped, or cut mid-escape)."""
+    for value in inputs:
+        if set(value) <= _SAFE_CHARS:
+            continue
+        width = min(8, len(value))
+        for i in range(len(value) - width + 1):
+            window = value[i : i + width]
+            if not set(window) <= _SAFE_CHARS and window in message:
+                return True
+    return False
+
+
+def _message(exc: Exception) -> str:
+    # str() of a LookupError with one argument is that argument, unquoted. Stripping quotes off the
+    # ends (as this once did, for KeyError's repr) also ate the closing quote of "... run 'quick'".
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+
+
 def _short(value: Any, limit: int = 80) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _loc(parts: Any) -> list[str | int]:
+    """A validation error's location without its "body"/"query"/"path" head. A key the model does
+    not know is named in loc too, so one that is not a plain identifier is given as a tag."""
+    parts = list(parts)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return [p if isinstance(p, int) or _FIELD.fullmatch(str(p)) else _tag("key", str(p)) for p in parts[:8]]
+
+
+def _validation_message(err: dict, inputs: dict[str, str]) -> str:
+    msg = _short(err.get("msg", "invalid"), 200)
+    if err.get("type") == "string_pattern_mismatch":  # say what the value may be, not the regex
+        pattern = (err.get("ctx") or {}).get("pattern")
+        if pattern in (RUN_NAME, SEGMENT):
+            msg = (
+                "not a valid name (letters, digits, '.', '_', '-' and '/' between parts;"
+                " no '..', no leading '/')"
+            )
+        elif pattern == JOB_ID:
+            msg = "not a job id (32 hex digits)"
+        else:
+            msg = "not in the expected form"
+    # pydantic's messages state the constraint, not the value; this holds if a future one does not
+    return "invalid value" if _echoes(msg, inputs) else msg
+
+
+def require_json(request: Request) -> None:
+    """A dependency of the JSON POST routes: a body of another type is a 415, not a 422 saying
+    "Input should be a valid dictionary" (FastAPI only parses bodies declared as JSON)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise HTTPException(status_code=415, detail=JSON_ONLY)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     def handler(status: int):
-        async def respond(_request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
+        async def respond(request: Request, exc: Exception) -> JSONResponse:
+            inputs = await _request_inputs(request)
+            detail = _short(_redact(_message(exc), inputs), 600)
+            if _echoes(detail, inputs):
+                detail = FALLBACK.get(status, "the request cannot be served")
+            return JSONResponse({"detail": detail}, status_code=status)
 
         return respond
 
@@ -170,18 +337,22 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, handler(500))
     app.add_exception_handler(KGError, handler(500))
 
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Never echo the input: pydantic's errors carry it (and its ctx), which sent a 10 MB body
-        # straight back and made a NaN unrenderable (a 500). Field names are user input too (an
-        # unknown key is named in loc), so every part is shortened and the list is capped.
+        # straight back and made a NaN unrenderable (a 500). So only loc, type and msg are used.
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            # FastAPI puts the parser's character offset in loc, which read as a field named "15".
+            return JSONResponse(
+                {"detail": NOT_JSON, "errors": [{"loc": [], "type": "json_invalid", "msg": NOT_JSON}]},
+                status_code=400,
+            )
+        inputs = await _request_inputs(request)
         parts, errors = [], []
-        for err in exc.errors()[:10]:
-            loc = [_short(x, 60) for x in err.get("loc", ()) if x not in ("body", "query", "path")]
-            where = ".".join(loc)
-            msg = _short(err.get("msg", "invalid"), 200)
-            if "should match pattern" in msg:  # say what a name may be, not the regex
-                msg = "not a valid name (letters, digits, '.', '_', '-' and '/' between parts; no '..', no leading '/')"
-            parts.append(f"{where or 'request'}: {msg}")
+        for err in errs[:10]:
+            loc = _loc(err.get("loc", ()))
+            msg = _validation_message(err, inputs)
+            parts.append(f"{'.'.join(str(p) for p in loc) or 'request'}: {msg}")
             errors.append({"loc": loc, "type": _short(err.get("type", ""), 60), "msg": msg})
         return JSONResponse({"detail": "; ".join(parts), "errors": errors}, status_code=422)
 
@@ -204,14 +375,14 @@ def _add_page_routes(app: FastAPI) -> None:
     @app.get("/static/{name}", include_in_schema=False)
     def page_file(name: str) -> FileResponse:
         if name not in PAGE_FILES:
-            raise NotFound(f"no static file {name!r}")
+            raise NotFound(f"no such static file; served: {', '.join(PAGE_FILES)}")
         return FileResponse(WEB_DIR / name, media_type=PAGE_FILES[name], headers={"Cache-Control": "no-cache"})
 
     @app.get("/vendor/{name}", include_in_schema=False)
     def vendor_file(name: str) -> FileResponse:
         rel = VENDOR_FILES.get(name)
         if rel is None:
-            raise NotFound(f"no vendor file {name!r}; served: {', '.join(VENDOR_FILES)}")
+            raise NotFound(f"no such vendor file; served: {', '.join(VENDOR_FILES)}")
         path = node_modules_dir() / rel
         if not path.is_file():
             raise NotFound(f"{rel} is not installed; run `{INSTALL_HINT}`")
@@ -288,11 +459,9 @@ def _add_run_routes(app: FastAPI, demo: Demo) -> None:
 
 
 def _column(text: str) -> tuple[str, str]:
-    import re
-
     run, sep, phase = text.partition("::")
     if not sep or not re.match(RUN_NAME, run) or not re.match(SEGMENT, phase):
-        raise BadRequest(f"column {text[:120]!r}: expected RUN::PHASE with a listed run and an eval phase")
+        raise BadRequest("a col value is not RUN::PHASE with a listed run and an eval phase")
     return run, phase
 
 
@@ -319,13 +488,18 @@ def _add_generation_routes(app: FastAPI, demo: Demo, gen: GenerationQueue) -> No
     def models(run: RunName) -> dict:
         return {"run": run, "models": demo.models(run)}
 
-    @app.post("/api/compose", tags=["try it"], summary="A well-posed question from a start entity and a relation chain")
+    @app.post(
+        "/api/compose",
+        tags=["try it"],
+        summary="A well-posed question from a start entity and a relation chain",
+        dependencies=[Depends(require_json)],
+    )
     def compose(req: ComposeRequest) -> dict:
         task = demo.compose(req.run, req.start, req.chain, req.seed)
         return {"task": task.to_dict(), "graph": demo.path_graph(req.run, task.to_dict(), [])}
 
     @app.post("/api/generate", tags=["try it"], summary="Queue a live answer; stream it from the events URL",
-              status_code=202)
+              status_code=202, dependencies=[Depends(require_json)])
     def generate(req: GenerateRequest) -> JobCreated:
         spec = _model_spec(demo, req.run, req.model)
         if req.compose is not None:
@@ -348,7 +522,7 @@ def _add_generation_routes(app: FastAPI, demo: Demo, gen: GenerationQueue) -> No
     def cancel_job(job_id: Annotated[str, _job_id_param()]) -> JobCancelled:
         job = gen.cancel(job_id)
         if job is None:
-            raise NotFound(f"no job {job_id!r} (finished jobs are kept for a while, then forgotten)")
+            raise NotFound(NO_JOB)
         return JobCancelled(job_id=job.id, status="cancelled" if job.cancel_requested.is_set() else job.status)
 
     @app.get("/api/jobs/{job_id}", tags=["try it"], summary="A job's status, position and text so far")
@@ -369,13 +543,16 @@ def _add_generation_routes(app: FastAPI, demo: Demo, gen: GenerationQueue) -> No
 def _job_id_param():
     from fastapi import Path as PathParam
 
-    return PathParam(pattern=r"^[0-9a-f]{32}$")
+    return PathParam(pattern=JOB_ID)
+
+
+NO_JOB = "no job with that id (finished jobs are kept for a while, then forgotten)"
 
 
 def _job(gen: GenerationQueue, job_id: str) -> Job:
     job = gen.jobs.get(job_id)
     if job is None:
-        raise NotFound(f"no job {job_id!r} (finished jobs are kept for a while, then forgotten)")
+        raise NotFound(NO_JOB)
     return job
 
 
@@ -384,7 +561,7 @@ def _model_spec(demo: Demo, run: str, model: str) -> ModelSpec:
         if m["id"] == model:
             return ModelSpec(key=f"{run}::{model}", ref=m["ref"], adapter=m["adapter"])
     known = ", ".join(m["id"] for m in demo.models(run)) or "none (config.json names no model)"
-    raise NotFound(f"run {run!r} has no model {model!r}; it has: {known}")
+    raise NotFound(f"this run has no model by that name; it has: {known}")
 
 
 async def _sse(job: Job, gen: GenerationQueue):

@@ -120,7 +120,9 @@ class Demo:
             preds = self.runs.inside(path, "eval", phase, "predictions.jsonl")
             out.append({
                 "phase": phase,
-                "accuracy": metrics.get("accuracy"),
+                "accuracy": share(metrics.get("accuracy")),
+                # base's 0% is all unreadable answers: the accuracy alone does not say so
+                "format_failure": share(metrics.get("format_failure_rate")),
                 **references_brief(metrics.get("references")),
                 "letters": self.files.get("letters", preds, letter_counts) if preds.is_file() else None,
             })
@@ -139,7 +141,18 @@ class Demo:
             "has_episodes": (path / "episodes.jsonl").is_file(),
             "has_kg": (self.data_dir(path) / "kg.json").is_file(),
             "report_html": self.report_html(path / "report.md", None),
+            "headline": self.headline(path),
         }
+
+    def headline(self, path: Path) -> dict | None:
+        """The run's headline (evaluate/headline.py: the sentence `kgreason run` prints last and
+        report.md starts with, and its figures), rebuilt when summary.json or eval/ changes."""
+        from kgreason.evaluate.headline import run_headline
+
+        key = path / "summary.json" if (path / "summary.json").is_file() else path / "eval"
+        if not key.exists():
+            return None
+        return self.files.get("headline", key, lambda _: run_headline(path).to_dict())
 
     def report_html(self, path: Path, image_url: Any) -> str | None:
         """A report.md rendered to safe HTML (serve.report), or None when there is none."""
@@ -364,7 +377,8 @@ class Demo:
         for phase in pipeline_order(self.runs.subfolders(path, "eval")):
             metrics = self.json(self.runs.inside(path, "eval", phase, "metrics.json"))
             has_preds = self.runs.inside(path, "eval", phase, "predictions.jsonl").is_file()
-            out.append({"phase": phase, "metrics": metrics, "has_predictions": has_preds})
+            out.append({"phase": phase, "metrics": _shares(metrics) if isinstance(metrics, dict) else metrics,
+                        "has_predictions": has_preds})
         headlines = {h["phase"]: h for h in self.eval_headlines(path)}
         for row in out:
             head = headlines.get(row["phase"], {})
@@ -441,6 +455,7 @@ class Demo:
             **references_brief(results.get("references") if isinstance(results, dict) else None),
             "report": report.read_text(encoding="utf-8", errors="replace")[:200_000] if report.is_file() else None,
             "report_html": self.report_html(report, image_url),
+            "answers": _experiment_answers(results),
         }
 
     def experiment_file(self, name: str, file: str) -> Path:
@@ -522,6 +537,27 @@ def _is_eval_phase(phase: str) -> bool:
     return phase == "eval" or phase.endswith("_eval") or phase.startswith("eval_")
 
 
+def share(iv: Any) -> Any:
+    """A stored share interval as the page shows it: files written before kgreason used the Wilson
+    interval hold percentile-bootstrap ones, which collapse to [0, 0] at 0/n and [1, 1] at n/n
+    (kgreason.stats.share_interval_from_record); anything else is returned as stored."""
+    if not isinstance(iv, dict) or not all(isinstance(iv.get(k), (int, float)) for k in ("mean", "low", "high", "n")):
+        return iv
+    from kgreason.stats import share_interval_from_record
+
+    low, high = share_interval_from_record(iv["mean"], iv["low"], iv["high"], iv["n"])
+    return {**iv, "low": low, "high": high}
+
+
+def _shares(metrics: dict) -> dict:
+    """An evaluation's metrics.json with its share intervals (accuracy, by hop) made right at the edges."""
+    out = dict(metrics)
+    out["accuracy"] = share(metrics.get("accuracy"))
+    if isinstance(metrics.get("by_hop"), dict):
+        out["by_hop"] = {h: share(iv) for h, iv in metrics["by_hop"].items()}
+    return out
+
+
 def references_brief(refs: Any) -> dict:
     """From an evaluation's `references` ({"KG oracle": ..., "shortcut: <name>": ...}, as
     evaluate.runner writes them): the oracle and the strongest shortcut by mean accuracy."""
@@ -537,13 +573,30 @@ def references_brief(refs: Any) -> dict:
     shortcuts = {k.removeprefix("shortcut: "): v for k, v in refs.items()
                  if k.startswith("shortcut: ") and isinstance(v, dict)}
     best = max(shortcuts.items(), key=lambda kv: mean(kv[1]), default=None)
+    def by_hop(row: dict) -> Any:
+        hops = row.get("by_hop")
+        return {h: share(iv) for h, iv in hops.items()} if isinstance(hops, dict) else hops
+
     return {
-        "oracle": oracle.get("accuracy") if isinstance(oracle, dict) else None,
-        "oracle_by_hop": oracle.get("by_hop") if isinstance(oracle, dict) else None,
-        "strongest_shortcut": ({"name": best[0], "accuracy": best[1].get("accuracy"), "by_hop": best[1].get("by_hop")}
+        "oracle": share(oracle.get("accuracy")) if isinstance(oracle, dict) else None,
+        "oracle_by_hop": by_hop(oracle) if isinstance(oracle, dict) else None,
+        "strongest_shortcut": ({"name": best[0], "accuracy": share(best[1].get("accuracy")), "by_hop": by_hop(best[1])}
                                if best else None),
         "shortcuts": len(shortcuts),
     }
+
+
+def _experiment_answers(results: Any) -> list[str]:
+    """The experiment's answer sentences (experiments/report.py), markdown emphasis removed: the
+    page shows them as text."""
+    if not isinstance(results, dict) or not isinstance(results.get("arms"), list):
+        return []
+    from kgreason.experiments.report import answer_sentences
+
+    try:
+        return [line.replace("**", "") for line in answer_sentences(results)]
+    except (KeyError, TypeError, ValueError):  # a results.json of an older layout: the report still shows
+        return []
 
 
 def _json_objects(path: Path) -> Iterator[dict]:

@@ -72,6 +72,7 @@ class Job:
     status: str = "queued"  # queued | running | done | error | cancelled
     events: list[dict] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    wait_s: float = 0.0  # seconds spent getting the model (loading it, or waiting for a load)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
 
     def emit(self, kind: str, **data: Any) -> None:
@@ -328,8 +329,12 @@ class GenerationQueue:
             else:
                 message = "loading the model"
             job.emit("loading", waiting=message != "loading the model", message=message)
+        load_started = time.monotonic()
         try:
             loaded = self.models.acquire(job.model)
+            # what the user waited for the model (a load, or another model's turn): the page counts
+            # it in the time it reports, which used to leave a 16 s first load out
+            job.wait_s = time.monotonic() - load_started
         except Exception:  # the page gets a sentence; the log gets the library's traceback
             log.exception("loading %s failed", job.model.label)
             job.status = "error"
@@ -401,7 +406,9 @@ class GenerationQueue:
         elapsed = time.monotonic() - started
         reason = "timeout" if elapsed >= job.timeout_s else ("answer" if _ANSWER_DONE.search(text) else "length")
         job.emit("done", completion=text, reward=job.score(text), finish_reason=reason,
-                 seconds=round(elapsed, 3), chunks=pieces, empty=not text.strip())
+                 seconds=round(elapsed, 3), load_seconds=round(job.wait_s, 3),
+                 total_seconds=round(time.time() - job.created, 3), max_new_tokens=job.max_new_tokens,
+                 chunks=pieces, empty=not text.strip())
         job.status = "done"
 
 

@@ -1,6 +1,7 @@
 """Screenshots of every view of the demo, for the README (headless Debian Chromium via Playwright).
 
     python -m kgreason.serve.screenshots --runs runs --out docs/screenshots
+    python -m kgreason.serve.screenshots --runs runs --out docs/screenshots/800x600 --width 800 --height 600
 
 Starts the app on a free local port, opens each view, clicks what a visitor would (a training
 question, "Ask the model"), and writes one PNG per view (viewport only, so each stays small).
@@ -47,7 +48,7 @@ def _prepare(pg, view: str, graph_query: str | None, temperature: float, model: 
     elif view == "tryit" and pg.locator("#try-item option").count():
         if model:
             pg.select_option("#try-model", model)
-        pg.fill("#try-max", "160")  # a 5-hop trace and its answer line fit
+        # the token budget is the run's evaluation budget, which the view sets itself
         pg.fill("#try-temp", str(temperature))
         pg.click("#try-ask")
         pg.wait_for_selector("[data-testid=try-verdict]", timeout=300_000)
@@ -96,9 +97,9 @@ def main() -> None:
     ap.add_argument("--run", default=None, help="the run to show (default: the page's own choice, the newest run with a KG)")
     ap.add_argument("--graph-query", default=None, help="an entity search to show in the Graph view")
     ap.add_argument("--temperature", type=float, default=0.0, help="sampling temperature for the Try It answer")
-    ap.add_argument("--model", default=None, help="the Try It model to ask (base, sft, rsft; default: the first listed)")
+    ap.add_argument("--model", default=None, help="the Try It model to ask (base, sft, rsft; default: the run's final phase)")
     ap.add_argument("--width", type=int, default=1280)
-    ap.add_argument("--height", type=int, default=860)
+    ap.add_argument("--height", type=int, default=800)
     args = ap.parse_args()
     take(args.runs, args.out, args.run, args.graph_query, args.width, args.height, args.temperature, args.model)
 

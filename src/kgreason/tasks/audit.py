@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kgreason.config import DEFAULT_MAX_SHORTCUT
 from kgreason.io import iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, Task
@@ -31,7 +32,6 @@ from kgreason.tasks.baselines import (
 from kgreason.tasks.generate import mentions, task_from_record
 
 Triple = tuple[str, str, str]
-DEFAULT_MAX_SHORTCUT = 0.35
 
 
 # --- resolving what an item names ------------------------------------------------------------------

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.registry import Registry, load_plugins
+from kgreason.stats import mean_interval
 from kgreason.tasks.shortcuts import relation_range_types, words
 
 Triple = tuple[str, str, str]
@@ -538,13 +539,11 @@ def expected_hits(items: Sequence[ItemView], answers: Sequence[str], ctx: Baseli
 
 
 def bootstrap_interval(hits: Sequence[float], seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
-    """Seeded percentile-bootstrap 95% interval of a mean."""
-    import numpy as np
-
+    """95% interval of a baseline's mean hit, computed exactly as `kgreason eval` computes its own
+    (`kgreason.stats.mean_interval`): Wilson when every hit is 0 or 1, so a rule at 0/n or n/n
+    still gets a non-empty interval; the seeded percentile bootstrap when ties split hits into 1/k.
+    (0.0, 0.0) for no items. The name is kept for callers outside the package."""
     if not hits:
         return (0.0, 0.0)
-    arr = np.asarray(hits, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = arr[rng.integers(0, len(arr), size=(resamples, len(arr)))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return (float(lo), float(hi))
+    _, low, high, _ = mean_interval(hits, seed=seed, n_resamples=resamples)
+    return (low, high)

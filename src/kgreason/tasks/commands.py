@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from kgreason import config as cfg  # the task-generation defaults, shared with tasks/generate.py
 from kgreason.argtypes import (
     at_least,
     non_negative_float,
@@ -18,7 +20,12 @@ from kgreason.argtypes import (
 )
 from kgreason.io import InputError
 
-DEFAULT_MAX_SHORTCUT = 0.35  # the same as kgreason.tasks.audit.DEFAULT_MAX_SHORTCUT (imported lazily there)
+# The flag prefix and help of each default split: --eval-size, --easy-name, --hard-hops, ...
+SPLIT_FLAGS = {
+    "eval": ("eval", "held-out evaluation set"),
+    "train_easy": ("easy", "short training questions"),
+    "train_hard": ("hard", "pool of long training questions (never shares an item with eval)"),
+}
 
 
 def parse_hops(text: str) -> tuple[int, int]:
@@ -39,42 +46,41 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=out_dir,
                    help="output folder for the split JSONL files, facts.jsonl, manifest.json")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed and graph give byte-identical files")
-    p.add_argument("--mode", choices=["closed", "open"], default="closed",
+    p.add_argument("--mode", choices=cfg.MODES, default=cfg.TASK_MODE,
                    help="closed: the model must know the facts; open: a bounded set of facts is in each prompt")
-    for key, name, size, hops, what in (
-        ("eval", "eval", 300, "4-5", "held-out evaluation set"),
-        ("easy", "train_easy", 1500, "1-3", "short training questions"),
-        ("hard", "train_hard", 600, "4-5", "pool of long training questions (never shares an item with eval)"),
-    ):
-        p.add_argument(f"--{key}-name", default=name, help=f"file name (without .jsonl) of the {what}")
+    for spec in cfg.DEFAULT_SPLITS:
+        key, what = SPLIT_FLAGS[spec.name]
+        p.add_argument(f"--{key}-name", default=spec.name, help=f"file name (without .jsonl) of the {what}")
         # The held-out split must have items; a training split may be left out with 0.
-        p.add_argument(f"--{key}-size", type=positive_int if key == "eval" else non_negative_int, default=size,
-                       help=f"items in the {what}")
+        p.add_argument(f"--{key}-size", type=positive_int if spec.held_out else non_negative_int,
+                       default=spec.size, help=f"items in the {what}")
         # A string default goes through `type` too, and the help then shows it as typed ("4-5").
-        p.add_argument(f"--{key}-hops", type=parse_hops, default=hops, metavar="MIN-MAX",
-                       help=f"hop lengths of the {what}")
-    p.add_argument("--max-context-facts", type=at_least(5), default=24,
+        p.add_argument(f"--{key}-hops", type=parse_hops, default=f"{spec.min_hops}-{spec.max_hops}",
+                       metavar="MIN-MAX", help=f"hop lengths of the {what}")
+    p.add_argument("--max-context-facts", type=at_least(5), default=cfg.TASK_MAX_CONTEXT_FACTS,
                    help="open mode: facts per prompt, gold path included (at least 5)")
-    p.add_argument("--attempts-per-item", type=positive_int, default=30,
+    p.add_argument("--attempts-per-item", type=positive_int, default=cfg.TASK_ATTEMPTS_PER_ITEM,
                    help="sampling budget: candidate items tried per wanted item before giving up")
-    p.add_argument("--cover-eval-edges", type=unit_interval, default=0.5,
+    p.add_argument("--cover-eval-edges", type=unit_interval, default=cfg.TASK_COVER_EVAL_EDGES,
                    help="share (0..1) of each shorter training split steered onto edges of eval paths")
     p.add_argument("--any-type-distractors", action="store_true",
                    help="allow distractors of another type than the answer (default: same type where types exist)")
-    p.add_argument("--strict-distractors", choices=["all", "held_out"], default="held_out",
+    p.add_argument("--strict-distractors", choices=cfg.STRICT_CHOICES, default=cfg.TASK_STRICT_DISTRACTORS,
                    help="which splits must have structure-matched distractors (an item without three is "
                         "rejected); the others fall back to weaker, balanced kinds (default: held_out)")
 
 
 def generate_command(args: argparse.Namespace) -> int:
     from kgreason.kg.sources import open_kg
-    from kgreason.tasks.generate import EmptyHeldOutSplit, SplitSpec, TaskConfig, generate, write_dataset
+    from kgreason.tasks.generate import EmptyHeldOutSplit, TaskConfig, generate, write_dataset
 
-    splits = (
-        SplitSpec(args.eval_name, args.eval_size, *args.eval_hops, held_out=True),
-        SplitSpec(args.easy_name, args.easy_size, *args.easy_hops),
-        SplitSpec(args.hard_name, args.hard_size, *args.hard_hops, strict=True),
-    )
+    def from_flags(spec: cfg.SplitSpec) -> cfg.SplitSpec:  # held_out and strict stay the default split's
+        key = SPLIT_FLAGS[spec.name][0]
+        lo, hi = getattr(args, f"{key}_hops")
+        return replace(spec, name=getattr(args, f"{key}_name"), size=getattr(args, f"{key}_size"),
+                       min_hops=lo, max_hops=hi)
+
+    splits = tuple(from_flags(spec) for spec in cfg.DEFAULT_SPLITS)
     config = TaskConfig(seed=args.seed, mode=args.mode, splits=splits, max_context_facts=args.max_context_facts,
                         attempts_per_item=args.attempts_per_item, cover_eval_edges=args.cover_eval_edges,
                         same_type_distractors=not args.any_type_distractors,
@@ -119,7 +125,7 @@ def add_audit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when the file is empty, anything is ill posed or leaked, or a shortcut baseline "
                         "beats --max-shortcut")
-    p.add_argument("--max-shortcut", type=unit_interval, default=DEFAULT_MAX_SHORTCUT, metavar="ACC",
+    p.add_argument("--max-shortcut", type=unit_interval, default=cfg.DEFAULT_MAX_SHORTCUT, metavar="ACC",
                    help="highest accuracy a shortcut baseline may reach under --strict (0..1, default: %(default)s)")
 
 

@@ -31,7 +31,6 @@ from kgreason.tasks.baselines import BASELINES, BaselineContext, ItemView, load_
 
 Triple = tuple[str, str, str]
 KINDS = ("structure", "walk", "chain", "near")  # most to least preferred
-STRICT_CHOICES = ("all", "held_out")
 
 
 @dataclass

@@ -24,12 +24,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# SplitSpec, DEFAULT_SPLITS and the other defaults live in config.py (one declaration for the
+# generator, `tasks generate` and the data stage); callers may import them from here too.
+from kgreason.config import (
+    DEFAULT_SPLITS,
+    MODES,
+    STRICT_CHOICES,
+    TASK_ATTEMPTS_PER_ITEM,
+    TASK_COVER_EVAL_EDGES,
+    TASK_MAX_CONTEXT_FACTS,
+    TASK_MODE,
+    TASK_STRICT_DISTRACTORS,
+    SplitSpec,
+)
 from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, PathStar, Task
 from kgreason.tasks.baselines import BaselineContext
 from kgreason.tasks.distractors import (
-    STRICT_CHOICES,
     Candidate,
     DistractorBalancer,
     ItemPlan,
@@ -42,31 +54,6 @@ from kgreason.tasks.distractors import (
 from kgreason.tasks.format import format_fact, format_prompt, format_question, format_trace, short_trace
 
 Triple = tuple[str, str, str]
-MODES = ("closed", "open")
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    """One output file: its name, how many items, which hop lengths, and whether it is held out."""
-
-    name: str
-    size: int
-    min_hops: int
-    max_hops: int
-    held_out: bool = False
-    # Structure-matched distractors only (see tasks/distractors.py); None: only if held out (or the
-    # config says "all"). The hard training pool is strict too, so RSFT samples items built like eval.
-    strict: bool | None = None
-
-    def hop_lengths(self) -> list[int]:
-        return list(range(self.min_hops, self.max_hops + 1))
-
-
-DEFAULT_SPLITS: tuple[SplitSpec, ...] = (
-    SplitSpec("eval", 300, 4, 5, held_out=True),
-    SplitSpec("train_easy", 1500, 1, 3),
-    SplitSpec("train_hard", 600, 4, 5, strict=True),
-)
 
 
 @dataclass
@@ -74,20 +61,20 @@ class TaskConfig:
     """Everything generation depends on; the same config and graph give byte-identical files."""
 
     seed: int = 0
-    mode: str = "closed"  # closed: facts must be known; open: a bounded set of facts is in the prompt
+    mode: str = TASK_MODE  # closed: facts must be known; open: a bounded set of facts is in the prompt
     splits: tuple[SplitSpec, ...] = DEFAULT_SPLITS
-    max_context_facts: int = 24  # open mode: facts in the prompt, gold path included
-    attempts_per_item: int = 30  # bounded sampling: at most this many candidates per wanted item
+    max_context_facts: int = TASK_MAX_CONTEXT_FACTS  # open mode: facts in the prompt, gold path included
+    attempts_per_item: int = TASK_ATTEMPTS_PER_ITEM  # bounded sampling: candidates tried per wanted item
     max_answer_set: int = 20_000  # reject chains whose answer set grows beyond this (hub explosions)
     same_type_distractors: bool = True  # distractors share the answer's type where types exist
     # Which splits must have structure-matched distractors (see tasks/distractors.py); the others
     # prefer them and fall back to balanced weaker kinds where the graph has none.
-    strict_distractors: str = "held_out"
+    strict_distractors: str = TASK_STRICT_DISTRACTORS
     answer_repeat: float = 4.0  # an entity is a split's gold answer at most ~this x the mean share
     overgenerate: float = 2.0  # strict splits: spare gold paths, as a share of the split's size
     balance_tolerance: float = 0.0005  # strict splits skip items that raise the shortcut imbalance by more
     exchangeable_gold: bool = True  # ask about a random walk of the item's pool (see exchange_gold)
-    cover_eval_edges: float = 0.5  # share of each shorter training split steered onto eval edges
+    cover_eval_edges: float = TASK_COVER_EVAL_EDGES  # share of each shorter training split steered onto eval edges
     facts_name: str = "facts"
 
     def __post_init__(self) -> None:
@@ -539,7 +526,8 @@ class EmptyHeldOutSplit(InputError):
 def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: bool = False,
              with_facts: bool = True, fail_on_empty_held_out: bool = False) -> GeneratedDataset:
     """All splits, the facts (unless `with_facts` is False), and a manifest (config, counts,
-    rejections by reason, eval-edge coverage, distractor kinds, balanced shortcut rates).
+    rejections by reason, eval-edge coverage, distractor kinds, balanced shortcut rates, the names
+    of the balanced baselines).
 
     With `fail_on_empty_held_out`, a held-out split with a positive size that finds no gold path
     raises EmptyHeldOutSplit as soon as it is planned (held-out splits come first), instead of
@@ -574,6 +562,7 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
     baseline_ctx = BaselineContext(kg, train_answers=train_answers)
     splits: dict[str, list[Task]] = {}
     balance: dict[str, dict] = {}
+    balanced: set[str] = set()
     # Training splits choose first: held-out splits then balance against how often each entity
     # was offered (and correct) in training as well.
     for spec in sorted(config.splits, key=lambda s: s.held_out):
@@ -582,6 +571,7 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
                                                  for t in tasks for x in t.option_ids.values())
         balancer = DistractorBalancer(kg, baseline_ctx, config.mode, config.max_context_facts,
                                       layered=gen.strict(spec))
+        balanced.update(b.name for b in balancer.baselines)
         drafts = gen.choose_split(spec, plans[spec.name], balancer, rejections[spec.name])
         letters = _balanced_letters(len(drafts), gen.rng)
         splits[spec.name] = [
@@ -598,6 +588,9 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
     facts = fact_records(kg) if with_facts else []
     manifest = _manifest(kg, config, splits, facts, {k: dict(sorted(v.items())) for k, v in rejections.items()})
     manifest["distractors"] = balance
+    # A baseline plugin joins the balancer, so it changes what the same graph and seed give: the
+    # manifest names every baseline the distractors were balanced against, to make that visible.
+    manifest["balanced_baselines"] = sorted(balanced)
     return GeneratedDataset(splits=splits, facts=facts, manifest=manifest)
 
 

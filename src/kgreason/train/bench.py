@@ -47,7 +47,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-MODES = ("closed", "open")
+from kgreason.config import MODES
+
 PATHS = ("reference", "fast", "compiled")  # compiled: the fast path with --compile-layers
 MATERIAL = ["facts", "easy"]  # the SFT default
 POOL = 128  # examples per material: enough for group_by_length to batch similar lengths, as in real runs

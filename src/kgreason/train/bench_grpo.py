@@ -1,10 +1,12 @@
-"""`kgreason bench grpo`: seconds per GRPO step, kgreason's generation against TRL's stock path.
+"""`kgreason bench grpo`: seconds per GRPO step, kgreason's generation and shared-prompt update
+against TRL's stock path.
 
-Both rows run TRL's GRPOTrainer on the same hard (4-5 hop) open-book questions of the built-in
+All rows run TRL's GRPOTrainer on the same hard (4-5 hop) open-book questions of the built-in
 graph, with the same model, group size, batch, token cap, temperature, seed and KG reward; they
 differ only in who samples the groups: `trl` (transformers' `generate` on the training model,
 TRL's default without vLLM) or `kgreason` (kgreason's batched sampler through TRL's
-`rollout_func`, `--generation kgreason`). Each row runs in a process of its own (its own peak RSS)
+`rollout_func`, `--generation kgreason`); the third row adds kgreason's update, which runs each
+group's prompt once (`--share-prompt`, kgreason.train.grpo_prefix). Each row runs in a process of its own (its own peak RSS)
 and times `steps` optimizer steps after one untimed warm-up step, split into generation (TRL's
 `_generate`, which calls the rollout), scoring (the KG reward function) and the rest (the
 log-probability passes, backward and optimizer step). Ratios are within one run on one machine.
@@ -20,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-GENERATIONS = ("trl", "kgreason")
+# row name -> (who generates, shared-prompt update)
+ROWS = {"trl": ("trl", False), "kgreason": ("kgreason", False), "kgreason-shared-prompt": ("kgreason", True)}
+GENERATIONS = tuple(ROWS)
 
 
 def bench_data(folder: Path, seed: int = 0, questions: int = 32) -> None:
@@ -93,6 +97,7 @@ def time_grpo(spec: dict) -> dict:
     options = GRPOOptions(distribution="hard", questions=0, num_generations=spec["num_generations"],
                           temperature=spec["temperature"], max_completion_length=spec["max_new_tokens"],
                           beta=spec["beta"], generation=spec["generation"], use_vllm="no",
+                          share_prompt=spec.get("share_prompt", False),
                           train=TrainOptions(max_steps=spec["steps"] + 1, batch_size=spec["batch_size"],
                                              grad_accum=spec["grad_accum"], learning_rate=1e-5,
                                              dtype=spec["dtype"], logging_steps=1, save_steps=10_000,
@@ -111,7 +116,8 @@ def time_grpo(spec: dict) -> dict:
     generation, scoring = within(clock.generation), within(clock.scoring)
     from kgreason.memory import allocator_in_use
 
-    return {"generation": spec["generation"], "steps": steps, "seconds": round(seconds, 3),
+    return {"row": spec.get("row", spec["generation"]), "generation": spec["generation"],
+            "share_prompt": spec.get("share_prompt", False), "steps": steps, "seconds": round(seconds, 3),
             "seconds_per_step": round(seconds / steps, 3),
             "generation_s_per_step": round(generation / steps, 3),
             "scoring_s_per_step": round(scoring / steps, 4),
@@ -151,15 +157,16 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
         data.mkdir()
         prompts_per_step = batch_size * grad_accum // num_generations
         bench_data(data, seed, questions=max(8, prompts_per_step * (steps + 1)))
-        for generation in generations:
+        for row in generations:
+            generation, share = ROWS[row]
             if not quiet:
-                print(f"  timing generation={generation} ...", flush=True)
+                print(f"  timing {row} ...", flush=True)
             spec = {"model": model_ref, "data": str(data), "dtype": chosen, "steps": steps, "batch_size": batch_size,
                     "grad_accum": grad_accum, "num_generations": num_generations, "max_new_tokens": max_new_tokens,
                     "temperature": temperature, "beta": beta, "seed": seed, "generation": generation,
-                    "path": "fast", "mode": "open"}
-            rows.append(run_child(spec, Path(tmp), module="kgreason.train.bench_grpo", label=f"grpo-{generation}"))
-    by = {r["generation"]: r for r in rows}
+                    "share_prompt": share, "row": row, "path": "fast", "mode": "open"}
+            rows.append(run_child(spec, Path(tmp), module="kgreason.train.bench_grpo", label=f"grpo-{row}"))
+    by = {r["row"]: r for r in rows}
     result: dict[str, Any] = {"model": model_ref, "dtype": chosen, "cpu": cpu, "steps": steps,
                               "prompts_per_step": batch_size * grad_accum // num_generations,
                               "num_generations": num_generations, "max_new_tokens": max_new_tokens, "beta": beta,
@@ -168,21 +175,31 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
         result["speedup_step"] = round(by["trl"]["seconds_per_step"] / by["kgreason"]["seconds_per_step"], 2)
         result["speedup_generation"] = round(by["trl"]["generation_s_per_step"]
                                              / max(by["kgreason"]["generation_s_per_step"], 1e-9), 2)
+    if "kgreason" in by and "kgreason-shared-prompt" in by:
+        shared = by["kgreason-shared-prompt"]
+        result["speedup_update_shared_prompt"] = round(by["kgreason"]["update_s_per_step"]
+                                                       / max(shared["update_s_per_step"], 1e-9), 2)
+        if "trl" in by:
+            result["speedup_step_shared_prompt"] = round(by["trl"]["seconds_per_step"] / shared["seconds_per_step"], 2)
     if not quiet:
         print_table(result)
     return result
 
 
 def print_table(result: dict) -> None:
-    print("\n| generation | s/step | generation s | scoring s | update s | completion tokens/step | "
+    print("\n| row | s/step | generation s | scoring s | update s | completion tokens/step | "
           "generated tokens/s | peak RSS MB |\n|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
-        print(f"| {r['generation']} | {r['seconds_per_step']:.1f} | {r['generation_s_per_step']:.1f} | "
+        print(f"| {r.get('row', r['generation'])} | {r['seconds_per_step']:.1f} | {r['generation_s_per_step']:.1f} | "
               f"{r['scoring_s_per_step']:.3f} | {r['update_s_per_step']:.1f} | {r['completion_tokens_per_step']:.0f} | "
               f"{r['generated_tokens_per_s'] or 0:.0f} | {r['peak_rss_mb']:.0f} |")
     if "speedup_step" in result:
         print(f"\nkgreason's generation: {result['speedup_step']:.2f}x TRL's stock path per GRPO step, "
               f"{result['speedup_generation']:.2f}x in generation alone")
+    if "speedup_update_shared_prompt" in result:
+        print(f"shared-prompt update: {result['speedup_update_shared_prompt']:.2f}x the update of TRL's path"
+              + (f"; with kgreason's generation {result['speedup_step_shared_prompt']:.2f}x TRL's stock step"
+                 if "speedup_step_shared_prompt" in result else ""))
 
 
 def add_bench_grpo_arguments(p: argparse.ArgumentParser) -> None:
@@ -199,7 +216,7 @@ def add_bench_grpo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=at.non_negative_float, default=0.0, help="KL coefficient (> 0 adds a reference pass)")
     p.add_argument("--dtype", default="auto", choices=at.DTYPE_CHOICES, help="training dtype")
     p.add_argument("--seed", type=int, default=0, help="data and sampling seed")
-    p.add_argument("--generation", default=",".join(GENERATIONS),
+    p.add_argument("--generation", "--rows", dest="generation", default=",".join(GENERATIONS),
                    help=f"comma list of rows: {', '.join(GENERATIONS)}")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

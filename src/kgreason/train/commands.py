@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.argtypes import DTYPE_CHOICES, keep_epilog_lines, out_dir_path, positive_int
-from kgreason.config import BUNDLED_MODEL
+from kgreason.config import BUNDLED_MODEL, MODES
 from kgreason.io import InputError
 
 DATA_FILES = ("facts.jsonl", "train_easy.jsonl", "train_hard.jsonl", "eval.jsonl", "manifest.json")
@@ -304,13 +304,13 @@ def _run_as_json(cfg: Any, args: argparse.Namespace) -> int:
 
 # --- kgreason bench train ------------------------------------------------------------------------
 def add_bench_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="bundled:smollm2-135m", help="model reference")
+    p.add_argument("--model", default=BUNDLED_MODEL, help="model reference")
     p.add_argument("--steps", type=positive_int, default=4, help="timed optimizer steps per row (after 1 warm-up step)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="examples per step (the SFT default)")
     p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                    help="training precision (auto: the one training picks here)")
     p.add_argument("--seed", type=int, default=0, help="data seed")
-    p.add_argument("--modes", default="closed,open",
+    p.add_argument("--modes", default=",".join(MODES),
                    help="comma list of task modes to time: closed (closed-book) and/or open (open-book)")
     p.add_argument("--paths", default="reference,fast,compiled",
                    help="comma list of training paths: reference (TRL's stock path), fast, compiled (fast with "
@@ -324,7 +324,7 @@ def add_bench_train_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_bench_train(args: argparse.Namespace) -> int:
     import json
 
-    from kgreason.train.bench import MODES, PATHS, bench_train
+    from kgreason.train.bench import PATHS, bench_train
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     paths = tuple(m.strip() for m in args.paths.split(",") if m.strip())

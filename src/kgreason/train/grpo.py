@@ -228,7 +228,10 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is documented, flagged experimental
         rollout = SamplerRollout(tokenizer, options)
     probe = make_probe(run, phase, tokenizer, data_dir, kg, options.train, options.max_completion_length)
-    trainer = GRPOTrainer(
+    from kgreason.train.grpo_prefix import prefix_sharing_trainer
+
+    trainer_class = prefix_sharing_trainer(GRPOTrainer) if options.share_prompt else GRPOTrainer
+    trainer = trainer_class(
         model=model,
         reward_funcs=[reward],
         args=args,
@@ -255,6 +258,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
             "wall_s": round(time.perf_counter() - start, 2), "resumed_from": resume,
             "adapter": str(output_dir.relative_to(run.root)), "use_vllm": bool(trainer.args.use_vllm),
             "generation": "vllm" if trainer.args.use_vllm else ("kgreason" if rollout is not None else "trl"),
+            "share_prompt": bool(options.share_prompt),
             "options": dump_options(options), "model_loads": held.loads - loads_before if held is not None else 1}
     if probe is not None and probe.history:
         info["probe"] = [{"step": step, **values} for step, values in probe.history]

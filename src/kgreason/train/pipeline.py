@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.config import RL_PHASES, DataOptions, PipelineConfig, RunConfig, pipeline_profile
+from kgreason.evaluate.headline import run_headline
 from kgreason.io import InputError, atomic_write_text
 from kgreason.options import to_dict
+from kgreason.stats import share_interval_from_record
 from kgreason.train.evaluation import eval_phase_name, evaluate_phase
 from kgreason.train.phase_model import PhaseModel
 from kgreason.train.rsft import run_rsft
@@ -29,11 +31,6 @@ from kgreason.train.runs import Run
 from kgreason.train.sft import run_sft
 
 MODEL_PHASES = ("base", "sft", "rsft", "grpo")  # the table's order; a run has RSFT or GRPO (--rl)
-
-
-def preset_config(name: str) -> PipelineConfig:
-    """The run profile `name` (kgreason/profiles/NAME.yaml over the defaults in kgreason/config.py)."""
-    return pipeline_profile(name)
 
 
 def default_run_dir(config: PipelineConfig, root: Path = Path("runs")) -> Path:
@@ -229,7 +226,9 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
             run_model_stages(run, config, stage_names(config))
         table = results_table(run)
         gains = paired_gains(run)
-        report = write_run_report(run, table + ("\n\n" + gains if gains else ""), time.perf_counter() - started)
+        headline = run_headline(run.root).sentence
+        report = write_run_report(run, table + ("\n\n" + gains if gains else ""), time.perf_counter() - started,
+                                  headline)
     print()
     print(table)
     if gains:
@@ -239,6 +238,8 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
     print(f"run folder: {run.root}")
     print(f"report:     {report}")
     print(f"TensorBoard: tensorboard --logdir {run.tb_dir()}")
+    print()
+    print(headline)  # last, and first in report.md and on the demo's landing page (evaluate/headline.py)
     return run
 
 
@@ -325,6 +326,9 @@ def results_table(run: Run) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, row in rows:
         ci = row.get("accuracy_ci") or [None, None]
+        # A run resumed from before shares got Wilson intervals keeps the bootstrap's collapsed
+        # [0, 0] / [1, 1] in summary.json; show the Wilson interval instead.
+        ci = share_interval_from_record(row.get("accuracy"), ci[0], ci[1], row.get("n"))
         cells = [name, _pct(row.get("accuracy")),
                  "-" if ci[0] is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]",
                  *[_pct((row.get("by_hop") or {}).get(h)) for h in hops],
@@ -337,14 +341,14 @@ def results_table(run: Run) -> str:
 def paired_gains(run: Run) -> str:
     """Each trained phase against the one before it on the same held-out items: the paired
     bootstrap 95% interval of the accuracy and faithful-share differences."""
-    from kgreason.evaluate.compare import _load_one, _paired
+    from kgreason.evaluate.compare import load_eval, paired_difference
 
     done = [p for p in MODEL_PHASES if (run.eval_dir(p) / "metrics.json").is_file()]
     lines = []
     for before, after in zip(done, done[1:], strict=False):
-        a, b = _load_one(run.eval_dir(before), before), _load_one(run.eval_dir(after), after)
-        acc = _paired(a, b, None, "correct", 0, 2000)
-        faith = _paired(a, b, None, "faithful", 0, 2000)
+        a, b = load_eval(run.eval_dir(before), before), load_eval(run.eval_dir(after), after)
+        acc = paired_difference(a, b, "correct", n_resamples=2000)
+        faith = paired_difference(a, b, "faithful", n_resamples=2000)
         lines.append(f"- {after} vs {before} (paired, n={acc.n}): accuracy {100 * acc.diff:+.1f} points "
                      f"[{100 * acc.low:+.1f}, {100 * acc.high:+.1f}], faithful {100 * faith.diff:+.1f} points "
                      f"[{100 * faith.low:+.1f}, {100 * faith.high:+.1f}]")
@@ -363,11 +367,11 @@ def stage_times(run: Run) -> str:
     return "\n".join(lines)
 
 
-def write_run_report(run: Run, table: str, wall_s: float) -> Path:
+def write_run_report(run: Run, table: str, wall_s: float, headline: str = "") -> Path:
     cfg = run.config
     links = "\n".join(f"- {p}: [eval/{p}/report.md](eval/{p}/report.md)" for p in MODEL_PHASES
                       if (run.eval_dir(p) / "report.md").exists())
-    text = (f"# Run {run.name}\n\n"
+    text = (f"# Run {run.name}\n\n" + (f"**{headline}**\n\n" if headline else "") +
             f"Model `{cfg.get('model_ref')}`, dataset seed {cfg.get('dataset_seed')}, "
             f"git revision `{cfg.get('git_revision')}`.\n\n"
             "## Held-out eval (4-5 hops)\n\n" + table + "\n\n"

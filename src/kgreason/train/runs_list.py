@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.io import InputError, read_json
+from kgreason.stats import share_interval_from_record
 from kgreason.train.runs import CONFIG, SUMMARY, Run
 
 DEFAULT_ROOTS = ("runs", "experiments")  # where `kgreason run` and `kgreason experiment` write
@@ -65,6 +66,16 @@ def _interval(value: Any, ci: Any = None, n: Any = None) -> dict[str, Any] | Non
     return None
 
 
+def _share(iv: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A share's interval as shown: runs written before shares got Wilson intervals stored the
+    bootstrap's collapsed [0, 0] / [1, 1] at 0/n and n/n; those are shown as Wilson intervals
+    (the files themselves are left as they are: this listing is read-only)."""
+    if iv is None:
+        return None
+    low, high = share_interval_from_record(iv["mean"], iv.get("low"), iv.get("high"), iv.get("n"))
+    return {**iv, "low": low, "high": high}
+
+
 def _eval_figures(run: Run, phase: str, info: dict[str, Any]) -> EvalFigures | None:
     """An eval phase's figures: its metrics.json when present (intervals for both accuracy and
     faithfulness), else what summary.json kept (experiment arms keep no accuracy interval there)."""
@@ -77,11 +88,12 @@ def _eval_figures(run: Run, phase: str, info: dict[str, Any]) -> EvalFigures | N
             metrics = loaded if isinstance(loaded, dict) else {}
         except InputError:
             metrics = {}
-    accuracy = _interval(metrics.get("accuracy")) or _interval(info.get("accuracy"), info.get("accuracy_ci"), info.get("n"))
+    accuracy = _share(_interval(metrics.get("accuracy"))
+                      or _interval(info.get("accuracy"), info.get("accuracy_ci"), info.get("n")))
     if accuracy is None:
         return None
     trace = metrics.get("trace") if isinstance(metrics.get("trace"), dict) else {}
-    faithful = _interval(trace.get("faithful_share")) or _interval(info.get("faithful"), None, info.get("n"))
+    faithful = _share(_interval(trace.get("faithful_share")) or _interval(info.get("faithful"), None, info.get("n")))
     return EvalFigures(label, accuracy, faithful)
 
 
@@ -225,7 +237,7 @@ def format_listing(runs: list[RunRow], experiments: list[ExperimentRow], roots: 
     if not runs and not experiments:
         return f"no runs under {where} (make one with `kgreason run`)\n"
     lines = [f"{len(runs)} run(s) and {len(experiments)} experiment(s) under {where}, newest first; "
-             "accuracy and faithful share with 95% bootstrap intervals"]
+             "accuracy and faithful share with 95% Wilson score intervals"]
     # Runs and experiments interleaved by date, newest first, so the latest work is on top.
     entries: list[RunRow | ExperimentRow] = sorted([*runs, *experiments], key=lambda e: e.created or "", reverse=True)
     for entry in entries:

@@ -15,6 +15,8 @@ const el = (tag, attrs = {}, ...kids) => {
   for (const kid of kids.flat()) if (kid !== null && kid !== undefined) e.append(kid.nodeType ? kid : String(kid));
   return e;
 };
+// text with `commands` in it, as the CLI and the server write it: code spans, not literal backticks
+const prose = (text) => String(text || "").split("`").map((part, i) => (i % 2 ? el("code", { text: part }) : part));
 const pct = (x) => (x === null || x === undefined || isNaN(x)) ? "n/a" : (100 * x).toFixed(1) + "%";
 const num = (x, d = 2) => (typeof x === "number") ? x.toFixed(d) : (x ?? "");
 const interval = (iv) => {
@@ -43,6 +45,9 @@ function refsBox(e) {
     sc ? `strongest shortcut (${sc.name}) ${interval(sc.accuracy)}` : "", sc && e.oracle ? " · " : "",
     e.oracle ? `KG oracle ${interval(e.oracle)}` : "");
 }
+// a phase whose answers often have no readable answer line (base: all of them) says so beside its accuracy
+const unreadable = (e) => (e.format_failure && e.format_failure.mean > 0.05
+  ? el("span", { class: "unreadable", "data-testid": "unreadable", text: `${pct(e.format_failure.mean)} without a readable answer ` }) : null);
 const baseline = (evals) => (evals || []).find((e) => e.strongest_shortcut || e.oracle);
 
 async function api(path, opts) {
@@ -114,7 +119,7 @@ async function staticSearch(params) {
 
 function banner(msg, error = false) {
   const b = $("#banner");
-  b.hidden = !msg; b.textContent = msg || ""; b.className = "banner" + (error ? " error" : "");
+  b.hidden = !msg; b.replaceChildren(...prose(msg)); b.className = "banner" + (error ? " error" : "");
 }
 async function guarded(fn) {
   try { banner(""); await fn(); } catch (e) { banner(e.message, true); }
@@ -155,7 +160,7 @@ async function loadRuns() {
 }
 function needRun(container) {
   if (S.run) return true;
-  container.replaceChildren(el("div", { class: "empty", text: S.hint || "No runs found. Make one with `kgreason run`." }));
+  container.replaceChildren(el("div", { class: "empty" }, prose(S.hint || "No runs found. Make one with `kgreason run`.")));
   return false;
 }
 
@@ -165,7 +170,7 @@ async function showRuns() {
   $("#runs-dir").textContent = `runs folder: ${S.runsDir} · ${S.runs.length} run(s), ${S.experiments.length} experiment(s)`;
   const empty = $("#runs-empty");
   empty.hidden = !!S.runs.length;
-  empty.textContent = S.hint || "No runs found in this folder. Make one with `kgreason run`.";
+  empty.replaceChildren(...prose(S.hint || "No runs found in this folder. Make one with `kgreason run`."));
   $("#runs-table").hidden = !S.runs.length;
   const row = (r) => el("tr", { "data-run": r.name, class: (r.name === S.run ? "selected" : "") + (r.experiment ? " arm" : "") },
     el("td", {}, el("input", { type: "checkbox", checked: S.compare.has(r.name) ? "checked" : null,
@@ -177,7 +182,7 @@ async function showRuns() {
     el("td", { text: r.model || "?" }),
     el("td", {}, r.phases.map((p) => el("span", { class: "badge" + (p.done ? "" : " bad") },
       `${p.phase}${p.accuracy !== undefined ? " " + pct(p.accuracy) : ""}`))),
-    el("td", { class: "evals" }, (r.evals || []).map((e) => el("div", {}, el("b", { text: e.phase }), ` ${interval(e.accuracy)} `, lettersBox(e.letters))),
+    el("td", { class: "evals" }, (r.evals || []).map((e) => el("div", {}, el("b", { text: e.phase }), ` ${interval(e.accuracy)} `, unreadable(e), lettersBox(e.letters))),
       baseline(r.evals) ? el("div", { class: "refline" }, refsBox(baseline(r.evals))) : null));
   const { own, byExp } = runGroups(S.runs);
   const expTitle = (name) => { const e = S.experiments.find((x) => x.name === name); return e ? `${e.title} · ${day(e.created)}` : name; };
@@ -188,6 +193,8 @@ async function showRuns() {
       ...arms.map(row)]));
   $("#compare-btn").disabled = S.compare.size < 2;
   if (S.run) await showRunDetail(S.run);
+  else showHeadline(null, null);
+  await showExperimentHeadline();
 }
 async function showRunDetail(name) {
   const d = await api("/api/run?" + q({ run: name }));
@@ -198,6 +205,30 @@ async function showRunDetail(name) {
   rep.hidden = !d.report_html;
   rep.innerHTML = d.report_html || "";
   $("#run-summary").textContent = d.summary ? JSON.stringify(d.summary, null, 2) : "no summary.json yet";
+  showHeadline(name, d.headline);
+}
+// The landing page opens with the result: the sentence `kgreason run` printed last (report.md's
+// first line too) and a chart of the figures it rests on, for the run shown (the newest by default)
+function showHeadline(name, h) {
+  const box = $("#headline");
+  box.hidden = !h && !S.experiments.length;
+  $("#headline-title").hidden = $("#headline-sentence").hidden = box.querySelector(".headline-chart").hidden = !h;
+  if (!h) return;
+  $("#headline-title").textContent = `Run ${name}`;
+  $("#headline-sentence").textContent = h.sentence;
+  box.querySelector(".headline-chart").hidden = !h.phases.length;
+  if (h.phases.length) headlineChart("chart-headline", h);
+}
+async function showExperimentHeadline() {
+  // the newest experiment's answer, one sentence per compared arm, as its report.md starts
+  const box = $("#headline-exp");
+  const exp = S.experiments[0];
+  if (!exp) { box.replaceChildren(); return; }
+  const d = await api("/api/experiment?" + q({ name: exp.name })).catch(() => null);
+  const answers = (d && d.answers) || [];
+  box.replaceChildren(el("h3", {}, "Experiment ", el("a", { href: "#distribution", text: exp.title || exp.name })),
+    answers.length ? el("ul", { class: "sentences" }, answers.map((a) => el("li", { text: a })))
+      : el("p", { class: "muted", text: "No arm of it has finished against the arm it is compared to yet." }));
 }
 function selectRun(name) {
   S.run = name; localStorage.setItem("kgreason.run", name); $("#run-select").value = name;
@@ -229,9 +260,9 @@ async function compareRuns() {
 const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#bf8700", "#8250df", "#57606a", "#e16f24", "#0a3069"];
 // one chart per scale: a loss (0-4) on an accuracy axis (0-1) flattened the accuracies, so each
 // chart has its own axes, with a second y axis ("y1", right) only where two scales belong together
-function lineChart(id, title, datasets, axes = {}) {
+function lineChart(id, title, datasets, axes = {}, xTitle = "step") {
   if (S.charts[id]) S.charts[id].destroy();
-  const scales = { x: { type: "linear", title: { display: true, text: "step" } } };
+  const scales = { x: { type: "linear", title: { display: true, text: xTitle } } };
   for (const [k, v] of Object.entries(axes)) scales[k] = { title: { display: true, text: v.title }, min: v.min, max: v.max, position: k === "y1" ? "right" : "left", grid: { drawOnChartArea: k !== "y1" } };
   S.charts[id] = new Chart(document.getElementById(id), {
     type: "line",
@@ -243,55 +274,116 @@ function lineChart(id, title, datasets, axes = {}) {
 }
 
 // --- Training ------------------------------------------------------------------------------------
+// One chart per training phase, each on its own x axis (SFT and GRPO: optimizer steps; RSFT:
+// rounds), shares in % on the left and the one quantity the phase optimises (loss or mean sampled
+// reward) dashed on the right; at most five series a chart, each its own colour. Sampled answers
+// are averaged per round (RSFT) or over a sliding window of steps (GRPO): one question's k samples
+// alone are noise.
+const TRAIN_PHASES = ["sft", "rsft", "grpo", "dpo"];
+const X_TITLE = { rsft: "round" };
+const roundOf = (name, phase) => (name === phase ? 0 : parseInt(name.slice(phase.length + " round ".length), 10));
+function seriesOf(curves, phase) {
+  // metrics.jsonl series of a phase, whatever rounds it was split into: {key: [[x, y]...]}, x the
+  // step (one round) or the round (several: the round's last value)
+  const names = Object.keys(curves.metrics).filter((n) => (n === phase || n.startsWith(phase + " round ")) && !n.endsWith(" sampling"));
+  const byRound = names.length > 1 || (names[0] && names[0] !== phase);
+  const out = {};
+  for (const n of names) for (const [key, pts] of Object.entries(curves.metrics[n])) {
+    if (!pts.length) continue;
+    (out[key] = out[key] || []).push(...(byRound ? [[roundOf(n, phase), pts[pts.length - 1][1]]] : pts));
+  }
+  for (const pts of Object.values(out)) pts.sort((a, b) => a[0] - b[0]);
+  return { series: out, byRound };
+}
+function sampledMeans(points, byRound) {
+  // [{x, accuracy, faithful, reward}]: per round, or a trailing mean over a tenth of the steps
+  const w = (p) => p.n || 1;
+  const mean = (ps, k) => ps.reduce((a, p) => a + w(p) * (p[k] ?? 0), 0) / (ps.reduce((a, p) => a + w(p), 0) || 1);
+  const rounds = [...new Set(points.map((p) => p.round))];
+  if (byRound || rounds.length > 1) {
+    return rounds.sort((a, b) => a - b).map((r) => { const ps = points.filter((p) => p.round === r);
+      return { x: r, accuracy: mean(ps, "accuracy"), faithful: mean(ps, "faithful"), reward: mean(ps, "mean_reward") }; });
+  }
+  const win = Math.max(1, Math.round(points.length / 10));
+  return points.map((p, i) => { const ps = points.slice(Math.max(0, i - win + 1), i + 1);
+    return { x: p.step, accuracy: mean(ps, "accuracy"), faithful: mean(ps, "faithful"), reward: mean(ps, "mean_reward") }; });
+}
+function phaseChartSets(curves, phase) {
+  const { series, byRound } = seriesOf(curves, phase);
+  const pts = (key, k = 100) => (series[key] || []).map(([x, y]) => ({ x, y: k * y }));
+  const sampled = sampledMeans(curves.episodes[phase] || [], byRound);
+  const smooth = byRound ? "per round" : "smoothed";
+  const sets = [];
+  // the held-out probe first and thick: it is what the reward is meant to move, so reward
+  // hacking shows as the two lines parting (kgreason.train.probe)
+  if (series["probe/accuracy"]) sets.push({ label: "held-out probe: accuracy %", data: pts("probe/accuracy"), borderWidth: 3 });
+  if (series["probe/faithful"]) sets.push({ label: "held-out probe: faithful %", data: pts("probe/faithful"), borderWidth: 3 });
+  if (sampled.length) {
+    sets.push({ label: `sampled answers: accuracy % (${smooth})`, data: sampled.map((p) => ({ x: p.x, y: 100 * p.accuracy })) });
+    sets.push({ label: `sampled answers: faithful % (${smooth})`, data: sampled.map((p) => ({ x: p.x, y: 100 * p.faithful })) });
+    sets.push({ label: `mean sampled reward (${smooth})`, data: sampled.map((p) => ({ x: p.x, y: p.reward })), yAxisID: "y1", borderDash: [5, 4] });
+  } else {
+    if (series.mean_token_accuracy) sets.push({ label: "token accuracy %", data: pts("mean_token_accuracy") });
+    const loss = series.loss ? "loss" : series.train_loss ? "train_loss" : null;
+    if (loss) sets.push({ label: "training loss", data: pts(loss, 1), yAxisID: "y1", borderDash: [5, 4] });
+  }
+  return { sets: sets.slice(0, 5), right: sampled.length ? "mean reward" : "loss", x: X_TITLE[phase] || (byRound ? "round" : "optimizer step") };
+}
 async function showTraining() {
   const detail = $("#train-detail");
   if (!needRun(detail)) return;
   const [curves, run] = await Promise.all([api("/api/curves?" + q({ run: S.run })), api("/api/run?" + q({ run: S.run }))]);
-  const epSets = [];
-  for (const [phase, all] of Object.entries(curves.episodes)) {
-    const rounds = [...new Set(all.map((p) => p.round))];
-    for (const rnd of rounds) {  // steps restart each round: a series per round
-      const pts = all.filter((p) => p.round === rnd), name = rounds.length > 1 ? `${phase} round ${rnd}` : phase;
-      epSets.push({ label: `${name} mean reward`, data: pts.map((p) => ({ x: p.step, y: p.mean_reward })), yAxisID: "y" });
-      epSets.push({ label: `${name} accuracy`, data: pts.map((p) => ({ x: p.step, y: p.accuracy })), borderDash: [4, 3], yAxisID: "y1" });
-    }
+  const box = $("#train-charts");
+  box.querySelectorAll(".chart.phase").forEach((c) => { const id = c.querySelector("canvas").id; if (S.charts[id]) { S.charts[id].destroy(); delete S.charts[id]; } c.remove(); });
+  const known = new Set([...Object.keys(curves.metrics).map((n) => n.split(" round ")[0].replace(/ sampling$/, "")), ...Object.keys(curves.episodes)]);
+  const phases = [...TRAIN_PHASES.filter((p) => known.has(p)), ...[...known].filter((p) => !TRAIN_PHASES.includes(p)).sort()];
+  for (const phase of phases) {
+    const { sets, right, x } = phaseChartSets(curves, phase);
+    if (!sets.length) continue;
+    const id = `chart-train-${phase}`;
+    box.insertBefore(el("div", { class: "chart phase", "data-phase": phase }, el("canvas", { id })), box.lastElementChild);
+    lineChart(id, `${phase}: training`, sets, { y: { title: "% of answers", min: 0, max: 100 }, y1: { title: right } }, x);
   }
-  lineChart("chart-episodes", "Sampled episodes by step: reward (left), accuracy (right)", epSets,
-            { y: { title: "mean reward" }, y1: { title: "accuracy", min: 0, max: 1 } });
-  const lossSets = [], fracSets = [];
-  for (const [phase, series] of Object.entries(curves.metrics)) {  // training phases only; evaluations come apart
-    // per-question sampling records ("… sampling") are what the episodes chart draws already
-    if (phase.endsWith(" sampling")) continue;
-    for (const [key, pts] of Object.entries(series)) {
-      const data = pts.map(([x, y]) => ({ x, y }));
-      if (/^loss$|^train_loss$/.test(key)) lossSets.push({ label: `${phase} ${key}`, data });
-      // the held-out probe (greedy answers to fixed eval items, kgreason.train.probe) first, drawn
-      // thick: it is what the reward is meant to move, so reward hacking shows as the two diverging
-      else if (/^probe\/(accuracy|faithful)$/.test(key)) fracSets.unshift({ label: `${phase} held-out ${key}`, data, yAxisID: "y", borderWidth: 3 });
-      else if (/acc|pass_rate|faith/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y" });
-      else if (/reward/i.test(key)) fracSets.push({ label: `${phase} ${key}`, data, yAxisID: "y1", borderDash: [4, 3] });
-    }
-  }
-  lineChart("chart-loss", "Training loss", lossSets.slice(0, 8), { y: { title: "loss", min: 0 } });
-  lineChart("chart-metrics", "Training: shares (left), rewards (right)", fracSets.slice(0, 10),
-            { y: { title: "share", min: 0, max: 1 }, y1: { title: "reward" } });
   evalChart("chart-eval", run.evals || []);
   await loadGroups();
 }
+// shares are drawn in % everywhere (the tables print %): an interval record scaled alike
+const P = (iv) => (iv && typeof iv === "object" ? { ...iv, mean: 100 * iv.mean, low: 100 * iv.low, high: 100 * iv.high } : null);
+const P1 = (x) => (typeof x === "number" ? 100 * x : x && typeof x === "object" ? 100 * x.mean : null);
 // held-out accuracy per phase with its interval, beside the strongest shortcut and the oracle
 function evalChart(id, evals) {
   if (S.charts[id]) S.charts[id].destroy();
   const labels = evals.map((e) => e.phase);
   const ref = baseline(evals) || {};
   const sc = ref.strongest_shortcut;
-  const datasets = [{ label: "held-out accuracy", backgroundColor: COLORS[0] + "cc", data: evals.map((e) => e.accuracy ? e.accuracy.mean : null),
-                      intervals: evals.map((e) => e.accuracy) }];
-  if (sc) datasets.push({ type: "line", label: `strongest shortcut (${sc.name})`, data: evals.map(() => sc.accuracy.mean), borderColor: COLORS[1], borderDash: [5, 4], pointRadius: 0, borderWidth: 1.5 });
-  if (ref.oracle) datasets.push({ type: "line", label: "KG oracle", data: evals.map(() => ref.oracle.mean), borderColor: COLORS[2], borderDash: [2, 3], pointRadius: 0, borderWidth: 1.5 });
+  const datasets = [{ label: "held-out accuracy", backgroundColor: COLORS[0] + "cc", data: evals.map((e) => P1(e.accuracy)),
+                      intervals: evals.map((e) => P(e.accuracy)) }];
+  if (sc) datasets.push({ type: "line", label: `strongest shortcut (${sc.name})`, data: evals.map(() => P1(sc.accuracy)), borderColor: COLORS[1], borderDash: [5, 4], pointRadius: 0, borderWidth: 1.5 });
+  if (ref.oracle) datasets.push({ type: "line", label: "KG oracle", data: evals.map(() => P1(ref.oracle)), borderColor: COLORS[2], borderDash: [2, 3], pointRadius: 0, borderWidth: 1.5 });
   S.charts[id] = new Chart(document.getElementById(id), {
     type: "bar", plugins: [errorBars], data: { labels, datasets },
-    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy (95% CI)" } } },
+    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "accuracy % (95% CI)" } } },
       plugins: { title: { display: true, text: evals.length ? "Held-out evaluation by phase" : "Held-out evaluation: none yet" }, legend: { labels: { boxWidth: 10 } } } },
+  });
+}
+// the landing page's chart: what the headline sentence says, drawn (evaluate/headline.py)
+function headlineChart(id, h) {
+  if (S.charts[id]) S.charts[id].destroy();
+  const labels = h.phases.map((p) => p.phase);
+  const flat = (label, y, color, dash) => ({ type: "line", label, data: labels.map(() => y), borderColor: color, backgroundColor: color,
+                                             borderDash: dash, pointRadius: 0, borderWidth: 1.5 });
+  const datasets = [
+    { label: "held-out accuracy % (95% CI)", backgroundColor: COLORS[0] + "cc", data: h.phases.map((p) => P1(p.accuracy)), intervals: h.phases.map((p) => P(p.accuracy)) },
+    { label: "faithful traces %", backgroundColor: COLORS[2] + "99", data: h.phases.map((p) => P1(p.faithful)), intervals: h.phases.map((p) => P(p.faithful)) },
+  ];
+  if (h.shortcut) datasets.push(flat(`strongest shortcut (${h.shortcut.name})`, P1(h.shortcut.accuracy), COLORS[1], [5, 4]));
+  if (h.chance !== null && h.chance !== undefined) datasets.push(flat("chance", 100 * h.chance, COLORS[5], [2, 2]));
+  if (h.oracle) datasets.push(flat("KG oracle", P1(h.oracle), COLORS[4], [8, 3]));
+  S.charts[id] = new Chart(document.getElementById(id), {
+    type: "bar", plugins: [errorBars], data: { labels, datasets },
+    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "% of held-out items" } } },
+      plugins: { title: { display: true, text: `Held-out ${h.hops.length ? h.hops[0] + "-" + h.hops[h.hops.length - 1] + " hop " : ""}items, by phase` },
+                 legend: { labels: { boxWidth: 10 } } } },
   });
 }
 async function loadGroups() {
@@ -313,12 +405,14 @@ async function loadGroups() {
 }
 function markRow(tr) { tr.parentElement.querySelectorAll("tr").forEach((r) => r.classList.toggle("selected", r === tr)); }
 
-function questionBox(task) {
+// `gold`: mark the right option; Try It leaves it out until the model has answered
+function questionBox(task, gold = true) {
   const opts = task.options || {};
+  const right = (k) => gold && k === task.answer_star;
   return el("div", { class: "question" },
     el("div", {}, el("b", { text: task.id || "" }), task.hop_len ? ` · ${task.hop_len} hop(s)` : "", task.missing ? ` · ${task.missing}` : ""),
     el("div", { text: task.question || "" }),
-    el("ol", {}, Object.entries(opts).map(([k, v]) => el("li", { class: k === task.answer_star ? "gold" : "" }, `${v}${k === task.answer_star ? "  ✓ gold" : ""}`))));
+    el("ol", {}, Object.entries(opts).map(([k, v]) => el("li", { class: right(k) ? "gold" : "" }, `${v}${right(k) ? "  ✓ gold" : ""}`))));
 }
 function hopList(hops, graph) {
   const label = (id) => (graph && graph.nodes ? (graph.nodes.find((n) => n.id === id) || {}).label : null) || id;
@@ -329,7 +423,12 @@ function hopList(hops, graph) {
 }
 function rewardCard(ep, graph, onSelect) {
   const r = ep.reward || {};
-  const comps = Object.entries(r.components || {}).map(([k, v]) => `${k} ${num(v)}`).join(" · ");
+  // each field once: the reward's terms, then the raw measures no term already names (a
+  // "coverage" term and the raw path coverage used to both read "coverage", with two values)
+  const comps = Object.entries(r.components || {}).map(([k, v]) => `${k} ${num(v)}`).join(" + ");
+  const named = new Set(Object.keys(r.components || {}).map((k) => k.replace(/_penalty$/, "").replace(/^path_/, "")));
+  const raw = [["coverage", `path coverage ${num(r.path_coverage)}`], ["valid_hops", `valid hops ${r.valid_hops ?? 0}/${(r.claimed_hops || []).length}`],
+               ["repetition", `repetition ${num(r.repetition)}`]].filter(([k]) => !named.has(k)).map(([, t]) => t);
   return el("div", { class: "card", onclick: onSelect },
     el("div", {}, el("b", { text: `#${ep.sample_index}  reward ${num(r.total)}` }), " ",
       el("span", { class: "badge " + (r.correct ? "ok" : "bad"), text: r.correct ? "correct" : "wrong" }),
@@ -337,10 +436,14 @@ function rewardCard(ep, graph, onSelect) {
       r.format_ok === false ? el("span", { class: "badge bad", text: "unparseable" }) : null,
       ep.kept ? el("span", { class: "badge kept", text: "kept" }) : null),
     el("pre", { text: ep.completion }),
-    el("div", { class: "muted", text: `answer ${r.answer ?? "—"} · coverage ${num(r.path_coverage)} · valid hops ${r.valid_hops ?? 0}/${(r.claimed_hops || []).length} · repetition ${num(r.repetition)}${comps ? " · " + comps : ""}` }),
+    el("div", { class: "muted", "data-testid": "card-fields", text: [`answer ${r.answer ?? "—"}`, ...raw].join(" · ") + (comps ? ` · reward terms: ${comps}` : "") }),
     hopList(r.claimed_hops, graph));
 }
 async function showGroup(g) {
+  // the previous group's details go first: a group missing from a static copy must not leave
+  // another question's samples on screen under the error banner
+  if (S.cys["train-cy"]) { S.cys["train-cy"].destroy(); delete S.cys["train-cy"]; }
+  $("#train-detail").replaceChildren(el("div", { class: "muted", text: "loading…" }));
   const d = await api("/api/episode-group?" + q({ run: S.run, phase: g.phase, round: g.round, step: g.step, task_id: g.task_id }));
   const cyBox = el("div", { class: "cy", id: "train-cy" });
   const cards = el("div", { class: "cards", "data-testid": "completions" });
@@ -459,12 +562,23 @@ async function showTryIt() {
     return;
   }
   if (!needRun($("#try-result"))) return;
-  const [models, tasks, kg] = await Promise.all([
+  const [models, tasks, kg, run] = await Promise.all([
     api("/api/models?" + q({ run: S.run })),
     api("/api/tasks?" + q({ run: S.run, file: "eval", limit: 200 })).catch(() => ({ items: [] })),
     api("/api/kg?" + q({ run: S.run })).catch(() => ({ relations: [] })),
+    api("/api/run?" + q({ run: S.run })).catch(() => ({ config: null })),
   ]);
-  $("#try-model").replaceChildren(...models.models.map((m) => el("option", { value: m.id, text: m.label })));
+  const modelSel = $("#try-model"), chosen = S.tryRun === S.run ? modelSel.value : null;
+  modelSel.replaceChildren(...models.models.map((m) => el("option", { value: m.id, text: m.label })));
+  // a new run opens on its final phase (base answers nothing: 0% on the held-out items) and on the
+  // token budget its evaluation used, so an answer is cut where the reported accuracy cut it
+  if (chosen && models.models.some((m) => m.id === chosen)) modelSel.value = chosen;
+  else if (models.models.length) modelSel.value = models.models[models.models.length - 1].id;
+  if (S.tryRun !== S.run) {
+    const cfg = (run && run.config && run.config.pipeline) || {};
+    $("#try-max").value = (cfg.eval && cfg.eval.max_new_tokens) || 128;
+  }
+  S.tryRun = S.run;
   if (!models.models.length) status.textContent = "this run's config.json names no model";
   $("#try-item").replaceChildren(...tasks.items.map((t) => el("option", { value: t.id, text: `${t.id} · ${t.hop_len} hops · ${(t.question || "").slice(0, 90)}` })));
   S.tryTasks = Object.fromEntries(tasks.items.map((t) => [t.id, t]));
@@ -492,14 +606,15 @@ function showChosenItem() {
   $("#try-compose-box").hidden = tryMode() !== "compose";
   if (tryMode() === "item") {
     const t = S.tryTasks && S.tryTasks[$("#try-item").value];
-    $("#try-question").replaceChildren(t ? questionBox(t) : el("span", { class: "muted", "data-testid": "try-no-items",
-      text: "This run has no eval items (data/eval.jsonl), so there is nothing to ask; compose a question instead if it has a KG." }));
     if (S.tryShown !== $("#try-item").value) {  // another question: the last answer and its graph do not belong to it
-      S.tryShown = $("#try-item").value;
-      clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").textContent = "";
+      S.tryShown = $("#try-item").value; S.tryAnswered = null;
+      clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").textContent = ""; $("#try-answer").hidden = true;
+      $("#try-status").textContent = "";
     }
+    $("#try-question").replaceChildren(t ? questionBox(t, S.tryAnswered === $("#try-item").value) : el("span", { class: "muted", "data-testid": "try-no-items",
+      text: "This run has no eval items (data/eval.jsonl), so there is nothing to ask; compose a question instead if it has a KG." }));
   } else {
-    $("#try-question").replaceChildren(S.composed ? questionBox(S.composed.task) : el("span", { class: "muted", text: "choose a start entity and a relation chain, then Compose" }));
+    $("#try-question").replaceChildren(S.composed ? questionBox(S.composed.task, S.tryAnswered === "compose") : el("span", { class: "muted", text: "choose a start entity and a relation chain, then Compose" }));
   }
   updateAsk();
 }
@@ -520,8 +635,8 @@ async function compose() {
   const spec = composeSpec();
   const d = await api("/api/compose", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ run: S.run, ...spec }) });
   S.composed = { ...d, spec };
-  showChosenItem();
-  drawPath("try-graph", d.graph, []);
+  S.tryAnswered = null; clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").hidden = true;
+  showChosenItem();  // the gold answer and its path appear once the model has answered
 }
 async function searchStart() {
   const v = $("#try-start").value.trim();
@@ -541,11 +656,10 @@ async function ask() {
   if (tryMode() === "item") body.task_id = $("#try-item").value;
   else { if (!S.composed) throw new Error("compose a well-posed question first"); body.compose = S.composed.spec; }
   const out = $("#try-answer"), status = $("#try-status");
-  out.textContent = ""; out.dataset.chunks = 0; out.classList.remove("no-text"); $("#try-result").replaceChildren();
-  // the previous answer's path graph goes now, not when this answer ends; a composed question
-  // keeps its own gold path (it is this question's, and has no claimed hops yet)
+  out.textContent = ""; out.dataset.chunks = 0; out.classList.remove("no-text", "cut"); out.hidden = false; $("#try-result").replaceChildren();
+  // the previous answer's path graph goes now, not when this answer ends
   clearGraph("try-graph");
-  if (tryMode() === "compose" && S.composed) drawPath("try-graph", S.composed.graph, []);
+  const clicked = performance.now();
   S.asking = true; updateAsk();
   const cancel = $("#try-cancel");
   try {
@@ -565,7 +679,18 @@ async function ask() {
         es.close(); const d = JSON.parse(e.data);
         const empty = d.empty || !(d.completion || "").trim();
         if (empty) { out.textContent = NO_TEXT; out.classList.add("no-text"); }
-        status.textContent = `done in ${d.seconds}s (${d.finish_reason})${empty ? ": no text" : ""}`;
+        // the time the user waited, model load and queue included, then what generating took
+        const waited = ((performance.now() - clicked) / 1000).toFixed(1);
+        const load = d.load_seconds > 0.05 ? `, ${d.load_seconds.toFixed(1)}s of it getting the model` : "";
+        const cut = d.finish_reason === "length";
+        status.textContent = `done in ${waited}s${load}; generating took ${d.seconds}s`
+          + (cut ? ` — cut at the ${d.max_new_tokens}-token limit before an answer line ended: raise max tokens` :
+             d.finish_reason === "timeout" ? " — stopped at the time limit" : "") + (empty ? ": no text" : "");
+        status.classList.toggle("warn", cut);
+        out.classList.toggle("cut", cut);
+        S.tryAnswered = tryMode() === "item" ? $("#try-item").value : "compose";
+        const t = tryMode() === "item" ? S.tryTasks[$("#try-item").value] : S.composed && S.composed.task;
+        if (t) $("#try-question").replaceChildren(questionBox(t, true));
         showTryResult(d).then(resolve, reject);
       });
       es.addEventListener("cancelled", () => { es.close(); status.textContent = "cancelled"; resolve(); });
@@ -587,6 +712,7 @@ async function showTryResult(d) {
       .then((n) => pathFromTask(t, n)).catch(() => null);
   }
   $("#try-result").replaceChildren(el("div", { "data-testid": "try-verdict" },
+    d.finish_reason === "length" ? el("span", { class: "badge bad", "data-testid": "try-cut", text: `cut at ${d.max_new_tokens} tokens` }) : null,
     el("span", { class: "badge " + (r.correct ? "ok" : "bad"), text: r.format_ok === false ? "unparseable" : `answer ${r.answer ?? "—"}: ${r.correct ? "correct" : "wrong"}` }),
     el("span", { class: "badge " + (r.faithful ? "ok" : "bad"), text: r.faithful ? "faithful trace" : "unfaithful trace" }),
     ` reward ${num(r.total)} (${r.preset || ""}) · ${(r.claimed_hops || []).length} claimed hop(s), ${r.valid_hops ?? 0} true in the KG`),
@@ -657,26 +783,30 @@ async function showDistribution() {
   await loadRuns();
   const sel = $("#dist-select");
   const empty = $("#dist-empty");
-  empty.hidden = !!S.experiments.length;
-  empty.textContent = "No distribution experiment in this runs folder yet. Run the distribution experiment (see `kgreason eval --help`), then reload.";
-  if (!S.experiments.length) { $("#dist-table").replaceChildren(); $("#dist-2x2").replaceChildren(); $("#dist-report").textContent = ""; return; }
+  const none = !S.experiments.length;
+  empty.hidden = !none;
+  empty.replaceChildren(...prose("No experiment in this runs folder yet. Run one, e.g. `kgreason experiment distribution --scale quick` "
+    + "or `kgreason experiment reward --scale quick` (`kgreason experiment --help` lists the grids and options), then reload."));
+  // nothing to choose and nothing to draw: no empty dropdown, no blank chart
+  sel.closest(".toolbar").hidden = none; $("#dist-chart-box").hidden = none;
+  if (none) { $("#dist-table").replaceChildren(); $("#dist-2x2").replaceChildren(); $("#dist-answers").replaceChildren(); $("#dist-report").textContent = ""; return; }
   const keep = sel.value;
   sel.replaceChildren(...S.experiments.map((e) => el("option", { value: e.name, text: e.title || e.name })));
   if (keep && S.experiments.find((e) => e.name === keep)) sel.value = keep;
   const d = await api("/api/experiment?" + q({ name: sel.value }));
+  $("#dist-answers").replaceChildren(...(d.answers || []).map((a) => el("li", { text: a })));
   const arms = armsOf(d.results);
   const names = Object.keys(arms);
   const hops = [...new Set(names.flatMap((n) => Object.keys(arms[n].byHop)))].sort((a, b) => a - b);
-  const val = (iv) => (typeof iv === "number" ? iv : iv && iv.mean);
   if (S.charts.dist) S.charts.dist.destroy();
   S.charts.dist = new Chart($("#chart-dist"), {
     type: "bar", plugins: [errorBars],
     data: { labels: hops.map((h) => `${h} hop${h === "1" ? "" : "s"}`),
       datasets: names.map((n, i) => ({ label: n, backgroundColor: COLORS[i % COLORS.length] + "cc",
-        data: hops.map((h) => val(arms[n].byHop[h]) ?? null), intervals: hops.map((h) => arms[n].byHop[h]) }))
+        data: hops.map((h) => P1(arms[n].byHop[h])), intervals: hops.map((h) => P(arms[n].byHop[h])) }))
         .concat(d.strongest_shortcut && d.strongest_shortcut.by_hop ? [{ type: "line", label: `strongest shortcut (${d.strongest_shortcut.name})`,
-          data: hops.map((h) => val(d.strongest_shortcut.by_hop[h]) ?? null), borderColor: "#57606a", borderDash: [5, 4], pointRadius: 3, borderWidth: 1.5 }] : []) },
-    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, title: { display: true, text: "accuracy (95% CI)" } } },
+          data: hops.map((h) => P1(d.strongest_shortcut.by_hop[h])), borderColor: "#57606a", borderDash: [5, 4], pointRadius: 3, borderWidth: 1.5 }] : []) },
+    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "accuracy % (95% CI)" } } },
       plugins: { title: { display: true, text: "Accuracy by hop per arm" } } },
   });
   $("#dist-table").replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "arm" }), el("th", { text: "overall" }), hops.map((h) => el("th", { text: `${h} hops` })),

@@ -1,0 +1,249 @@
+"""The one sentence a run is made for, and the figures behind it.
+
+`kgreason run` prints it last, report.md starts with it and the demo's landing page opens with it
+(beside a chart of the same figures), so the three can never disagree: each calls
+`run_headline(run_dir)`. It reads only the run folder's files (eval/<phase>/metrics.json and
+predictions.jsonl, data/eval.jsonl), so it works on a run made by an older version too.
+
+The sentence names the last trained phase's held-out accuracy against the phase it started from
+(a paired interval over the same items), chance, the strongest shortcut baseline in plain words,
+the share of faithful traces and the KG oracle; and it says so when the phase did not help or did
+not clear the shortcut, because that is the result a user most needs to see.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgreason.evaluate.bootstrap import bootstrap_mean
+from kgreason.evaluate.compare import LoadedEval, load_evals, paired_difference
+
+# how the sentence names a phase; anything else keeps its folder name
+PHASE_NAMES = {"base": "the base model", "sft": "SFT", "rsft": "RSFT", "grpo": "GRPO", "dpo": "DPO"}
+UNTRAINED = ("base",)
+
+
+def phase_stem(folder: str) -> str:
+    """An eval folder's phase: `kgreason run` writes eval/base, older runs eval/base_eval."""
+    return folder.removesuffix("_eval").removeprefix("eval_")
+
+
+def phase_name(folder: str) -> str:
+    return PHASE_NAMES.get(phase_stem(folder), folder)
+
+
+@dataclass(frozen=True)
+class PhaseFigures:
+    """One evaluated phase: shares over the held-out items it answered (Wilson intervals)."""
+
+    phase: str
+    accuracy: dict  # Interval.to_dict()
+    faithful: dict
+    format_failure: dict
+    by_hop: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """What a run shows, as figures and as the sentence built from them (JSON: `to_dict`)."""
+
+    run: str
+    phases: list[PhaseFigures]
+    final: str | None  # the last trained phase, the one the sentence is about
+    baseline_phase: str | None  # the phase it is compared with (paired, same items)
+    gain: dict | None  # PairedDifference.to_dict() of accuracy, final minus baseline_phase
+    chance: float | None  # 1 / options per item
+    shortcut: dict | None  # {"name", "description", "accuracy": Interval dict}
+    oracle: dict | None  # Interval dict of the KG oracle on the same items
+    hops: list[str]
+    sentence: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_INTERVAL = {"type": "object", "required": ["mean", "low", "high", "n"],
+             "properties": {"mean": {"type": "number"}, "low": {"type": "number"}, "high": {"type": "number"},
+                            "n": {"type": "integer"}}}
+_MAYBE_INTERVAL = {"anyOf": [_INTERVAL, {"type": "null"}]}
+# the JSON of Headline.to_dict() (docs/schemas.md; the demo's /api/run carries it as `headline`)
+HEADLINE_SCHEMA: dict = {
+    "type": "object",
+    "required": ["run", "phases", "final", "baseline_phase", "gain", "chance", "shortcut", "oracle", "hops", "sentence"],
+    "properties": {
+        "run": {"type": "string"},
+        "phases": {"type": "array", "items": {
+            "type": "object", "required": ["phase", "accuracy", "faithful", "format_failure", "by_hop"],
+            "properties": {"phase": {"type": "string"}, "accuracy": _INTERVAL, "faithful": _INTERVAL,
+                           "format_failure": _INTERVAL,
+                           "by_hop": {"type": "object", "additionalProperties": _INTERVAL}}}},
+        "final": {"type": ["string", "null"]},
+        "baseline_phase": {"type": ["string", "null"]},
+        "gain": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["diff", "low", "high", "n", "p_value"]}]},
+        "chance": {"type": ["number", "null"]},
+        "shortcut": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["name", "description", "accuracy"],
+                                                   "properties": {"name": {"type": "string"},
+                                                                  "description": {"type": "string"},
+                                                                  "accuracy": _INTERVAL}}]},
+        "oracle": _MAYBE_INTERVAL,
+        "hops": {"type": "array", "items": {"type": "string"}},
+        "sentence": {"type": "string"},
+    },
+}
+
+
+def _iv(values: list[float], seed: int) -> dict:
+    return bootstrap_mean(values, seed=seed).to_dict()
+
+
+def _figures(ev: LoadedEval) -> PhaseFigures:
+    eps = list(ev.episodes.values())
+    hops = ev.hops
+    by_hop: dict[str, dict] = {}
+    for h in sorted({hops[t] for t in ev.episodes if t in hops}):
+        hits = [float(e.reward.correct) for t, e in ev.episodes.items() if hops.get(t) == h]
+        by_hop[str(h)] = _iv(hits, seed=h)
+    return PhaseFigures(
+        phase=ev.path.name,
+        accuracy=_iv([float(e.reward.correct) for e in eps], seed=0),
+        faithful=_iv([float(e.reward.faithful) for e in eps], seed=1),
+        format_failure=_iv([float(not e.reward.format_ok) for e in eps], seed=2),
+        by_hop=by_hop,
+    )
+
+
+def _eval_items(run_dir: Path) -> list[dict]:
+    """The run's eval items as dicts (data/eval.jsonl), or none when it has no such file."""
+    try:
+        with (run_dir / "data" / "eval.jsonl").open(encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def _chance(items: list[dict]) -> float | None:
+    """1 / the number of options of an eval item (every item of a file has as many)."""
+    options = items[0].get("options") if items and isinstance(items[0], dict) else None
+    return 1.0 / len(options) if isinstance(options, dict) and options else None
+
+
+def _references(metrics: dict) -> tuple[dict | None, dict | None]:
+    """The strongest shortcut baseline (by mean accuracy, with its registered description) and the
+    KG oracle, from an evaluation's `references` as evaluate.runner writes them."""
+    refs = metrics.get("references") if isinstance(metrics.get("references"), dict) else {}
+    oracle_row = refs.get("KG oracle")
+    oracle = oracle_row.get("accuracy") if isinstance(oracle_row, dict) else None
+    shortcuts = {k.removeprefix("shortcut: "): v for k, v in refs.items()
+                 if k.startswith("shortcut: ") and isinstance(v, dict) and isinstance(v.get("accuracy"), dict)}
+    if not shortcuts:
+        return None, oracle
+    name, row = max(shortcuts.items(), key=lambda kv: float(kv[1]["accuracy"].get("mean", -1.0)))
+    from kgreason.tasks.baselines import BASELINES
+
+    description = BASELINES.get(name).description if name in BASELINES else name
+    return {"name": name, "description": description, "accuracy": _share(row["accuracy"])}, _share(oracle)
+
+
+def _share(stored: Any) -> dict | None:
+    """A stored share interval recomputed (Wilson) from its mean and n: files written before the
+    Wilson interval hold percentile-bootstrap ones, which collapse to a point at 0/n and n/n."""
+    if not isinstance(stored, dict) or not stored.get("n"):
+        return stored if isinstance(stored, dict) else None
+    from kgreason.stats import wilson_interval
+
+    n = int(stored["n"])
+    low, high = wilson_interval(round(float(stored["mean"]) * n), n)
+    return {**stored, "low": low, "high": high}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _ci(iv: dict) -> str:
+    return f"{_pct(iv['mean'])} [{100 * iv['low']:.1f}, {100 * iv['high']:.1f}]"
+
+
+def _hop_words(hops: list[str]) -> str:
+    if not hops:
+        return ""
+    ints = sorted(int(h) for h in hops)
+    return f"{ints[0]}-{ints[-1]} hop " if len(ints) > 1 else f"{ints[0]}-hop "
+
+
+def compose_sentence(h: Headline) -> str:
+    """The sentence from the figures (kept apart so a test can check each wording)."""
+    figures = {p.phase: p for p in h.phases}
+    if not h.phases:
+        return f"Run {h.run} has no held-out evaluation yet."
+    hop = _hop_words(h.hops)
+    if h.final is None:  # only the base model was evaluated
+        p = h.phases[-1]
+        return (f"Only {phase_name(p.phase)} has been evaluated so far: "
+                f"{_ci(p.accuracy)} on held-out {hop}items, {_pct(p.format_failure['mean'])} of them without a "
+                f"readable answer.")
+    fin = figures[h.final]
+    name = phase_name(h.final)
+    parts: list[str] = []
+    if h.baseline_phase and h.gain and h.gain.get("n"):
+        before = figures[h.baseline_phase]
+        g = h.gain
+        diff = f"paired {100 * g['diff']:+.1f} points [{100 * g['low']:+.1f}, {100 * g['high']:+.1f}], n={g['n']}"
+        was = f"{_ci(before.accuracy)} after {phase_name(h.baseline_phase)}"
+        if phase_stem(h.baseline_phase) in UNTRAINED:
+            was = f"{_ci(before.accuracy)} for {phase_name(h.baseline_phase)}"
+        if g["low"] > 0:
+            parts.append(f"{name} lifts held-out {hop}accuracy from {was} to {_ci(fin.accuracy)} ({diff})")
+        elif g["high"] < 0:
+            parts.append(f"{name} lowers held-out {hop}accuracy from {was} to {_ci(fin.accuracy)} ({diff})")
+        else:
+            parts.append(f"{name} does not measurably change held-out {hop}accuracy: {was}, "
+                         f"{_ci(fin.accuracy)} after it ({diff}; the interval includes 0)")
+    else:
+        parts.append(f"{name} answers {_ci(fin.accuracy)} of held-out {hop}items")
+    if h.shortcut:
+        sc = h.shortcut["accuracy"]
+        margin = 100 * (fin.accuracy["low"] - sc["mean"])
+        rule = f"the strongest shortcut ({h.shortcut['description']}: {_pct(sc['mean'])})"
+        if margin > 0:
+            parts.append(f"its lower bound is {margin:.1f} points above {rule}")
+        else:
+            parts.append(f"it does not clear {rule}")
+    if h.chance is not None:
+        parts.append(f"chance is {_pct(h.chance)}")
+    parts.append(f"{_pct(fin.faithful['mean'])} of its traces are faithful")
+    if fin.format_failure["mean"] > 0.05:
+        parts.append(f"{_pct(fin.format_failure['mean'])} give no readable answer")
+    if h.oracle:
+        parts.append(f"the KG oracle scores {_pct(h.oracle['mean'])}")
+    return "; ".join(parts) + "."
+
+
+def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000) -> Headline:
+    """The headline of the run folder `run_dir` (any phases it has evaluated, in pipeline order)."""
+    root = Path(run_dir)
+    try:
+        evals = load_evals(root)
+    except Exception:  # no evaluation yet (or not a run folder): the sentence says so
+        evals = []
+    evals = [e for e in evals if e.path.parent.name == "eval"]
+    phases = [_figures(e) for e in evals]
+    trained = [e for e in evals if phase_stem(e.path.name) not in UNTRAINED]
+    final = trained[-1] if trained else None
+    before = evals[evals.index(final) - 1] if final is not None and evals.index(final) > 0 else None
+    gain = None
+    if final is not None and before is not None:
+        gain = paired_difference(before, final, "correct", seed=seed, n_resamples=n_resamples).to_dict()
+    shortcut, oracle = _references((final or (evals[-1] if evals else None)).metrics if evals else {})
+    items = _eval_items(root)
+    # metrics.json records each item's hops; an evaluation written without them has its tasks' own
+    hop_values = {h for e in evals for h in e.hops.values()} or {
+        it["hop_len"] for it in items if isinstance(it, dict) and isinstance(it.get("hop_len"), int)}
+    hops = [str(h) for h in sorted(hop_values)]
+    head = Headline(run=root.name, phases=phases, final=final.path.name if final else None,
+                    baseline_phase=before.path.name if before is not None else None, gain=gain,
+                    chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="")
+    return Headline(**{**head.__dict__, "sentence": compose_sentence(head)})
