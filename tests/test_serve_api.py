@@ -964,3 +964,40 @@ def test_old_collapsed_intervals_at_0_of_n_and_n_of_n_are_shown_as_wilson(tmp_pa
     # an interval that did not collapse is shown as stored
     sft = c.get("/api/run", params={"run": fx.RUN}).json()["evals"][1]["accuracy"]
     assert sft == json.loads((run / "eval" / "sft" / "metrics.json").read_text())["accuracy"]
+
+
+@pytest.mark.parametrize("text, new_tokens, timed_out, reason", [
+    ("TRACE: a.\nANSWER: HTTP401Unauthorized (C)\n", 40, False, "answer"),
+    ("TRACE: a.\nANSWER: HTTP401Unauthorized (C)", 40, False, "answer"),  # ended by the end token
+    ("TRACE: a.\nANSWER: HTTP401Unauthorized (C)\n", 128, False, "answer"),  # its line ended at the limit
+    ("TRACE: a.\nANSWER: InspectClientCertificate (B", 128, False, "length"),  # cut mid-line
+    ("TRACE: 1. a. 2. b. 3.", 128, False, "length"),
+    ("TRACE: no answer here.", 20, False, "eos"),
+    ("TRACE: a.\nANSWER: X (C)\n", 20, True, "timeout"),
+])
+def test_try_it_finish_reason_reads_the_answer_line_like_the_reward(text: str, new_tokens: int, timed_out: bool,
+                                                                     reason: str) -> None:
+    from kgreason.serve.generation import finish_reason
+
+    assert finish_reason(text, new_tokens, 128, timed_out) == reason
+
+
+def test_try_it_stops_at_the_entity_answer_line() -> None:
+    """The stop rule knows "ANSWER: <entity> (<letter>)": the old one stopped only at "ANSWER: B",
+    so every answer ran on to the token limit."""
+    import torch
+
+    from kgreason.models.tiny import bundled_tokenizer
+    from kgreason.serve.generation import _answer_stop
+
+    tok = bundled_tokenizer()
+    prompt = tok("question", add_special_tokens=False)["input_ids"]
+    stop = _answer_stop(tok, len(prompt))[0]
+
+    def stops(text: str) -> bool:
+        ids = torch.tensor([prompt + tok(text, add_special_tokens=False)["input_ids"]])
+        return bool(stop(ids, None).all())
+
+    assert not stops("TRACE: 1. A is caused by B.\nANSWER: HTTP401Unauthorized (C")
+    assert not stops("TRACE: 1. A is caused by B.\nANSWER: HTTP401Unauthorized (C)")  # may go on: "or D"
+    assert stops("TRACE: 1. A is caused by B.\nANSWER: HTTP401Unauthorized (C)\n")

@@ -303,6 +303,7 @@ def test_distribution_view_without_an_experiment_names_the_command(browser, tmp_
         assert "`" not in text and pg.locator("#dist-empty code").count() >= 2  # commands as code, no backticks
         # nothing to choose and nothing to draw: no empty dropdown, no blank chart
         assert pg.locator("#dist-select").is_hidden() and pg.locator("#chart-dist").is_hidden()
+        assert pg.locator("#dist-report").is_hidden()
         pg.close()
 
 

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import gc
 import logging
-import re
-import sys
 import threading
 import time
 import uuid
@@ -38,7 +35,6 @@ MAX_PENDING_PER_MODEL = 8
 MAX_LOADED_MODELS = 2  # a run's base + one adapter; a third model evicts the least recently used
 IDLE_UNLOAD_S = 300.0
 _KEEP_FINISHED = 200
-_ANSWER_DONE = re.compile(r"ANSWER:\s*\(?[A-Da-d]\b")
 FINISHED = ("done", "error", "cancelled")
 
 log = logging.getLogger("kgreason.serve")
@@ -99,10 +95,10 @@ def release_memory() -> None:
     glibc keeps freed arenas mapped, so without malloc_trim the process stayed at twice its idle
     size after a model was dropped.
     """
+    from kgreason.memory import release_freed_memory
+
     gc.collect()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_freed_memory()  # a no-op where the C library has no malloc_trim (musl)
 
 
 class ModelCache:
@@ -378,12 +374,15 @@ class GenerationQueue:
             kwargs.update(temperature=job.temperature, top_p=1.0, top_k=0)
         failure: list[BaseException] = []
 
+        generated: list[int] = []  # tokens generated: the limit is told apart from an early stop
+
         def generate() -> None:
             try:
                 import torch
 
                 with torch.inference_mode():
-                    model.generate(**kwargs)
+                    out = model.generate(**kwargs)
+                generated.append(int(out.shape[1]) - int(inputs["input_ids"].shape[1]))
             except BaseException as exc:  # surfaced below, after the streamer ends
                 failure.append(exc)
                 streamer.end()
@@ -404,7 +403,7 @@ class GenerationQueue:
         if failure:
             raise failure[0]
         elapsed = time.monotonic() - started
-        reason = "timeout" if elapsed >= job.timeout_s else ("answer" if _ANSWER_DONE.search(text) else "length")
+        reason = finish_reason(text, generated[0] if generated else 0, job.max_new_tokens, elapsed >= job.timeout_s)
         job.emit("done", completion=text, reward=job.score(text), finish_reason=reason,
                  seconds=round(elapsed, 3), load_seconds=round(job.wait_s, 3),
                  total_seconds=round(time.time() - job.created, 3), max_new_tokens=job.max_new_tokens,
@@ -422,10 +421,29 @@ def _encode(tokenizer: Any, messages: list[dict]) -> dict:
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
+def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bool) -> str:
+    """Why an answer ended: "timeout"; "length" when it used every token allowed before an answer
+    line ended (the page says it was cut); "answer" at its answer line; "eos" when the model
+    stopped without one. The answer line is read as the reward and the samplers read it
+    (kgreason.reward.parse), not by a pattern of its own."""
+    from kgreason.reward.parse import find_answer_line
+    from kgreason.sampling.base import answer_line_end
+
+    if timed_out:
+        return "timeout"
+    if new_tokens >= max_new_tokens and answer_line_end(text) is None:
+        return "length"
+    return "answer" if find_answer_line(text) is not None else "eos"
+
+
 def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | None = None) -> Any:
-    """Stop once the answer letter is out (the format ends there, the rest is wasted time) or
-    once the job is cancelled (its client left or asked to stop)."""
+    """Stop once the answer line has ended (the format ends there, the rest is wasted time), by the
+    samplers' own rule (kgreason.sampling.base.answer_line_end), or once the job is cancelled (its
+    client left or asked to stop). The pattern this replaces knew only "ANSWER: B", not
+    "ANSWER: <entity> (B)", so answers ran on to the token limit."""
     from transformers import StoppingCriteria, StoppingCriteriaList
+
+    from kgreason.sampling.base import answer_line_end
 
     class AnswerWritten(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
@@ -433,8 +451,8 @@ def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | N
 
             if cancelled is not None and cancelled.is_set():
                 return torch.full((input_ids.shape[0],), True, dtype=torch.bool, device=input_ids.device)
-            tail = tokenizer.decode(input_ids[0, prompt_len:][-24:], skip_special_tokens=True)
-            done = bool(_ANSWER_DONE.search(tail))
+            text = tokenizer.decode(input_ids[0, prompt_len:], skip_special_tokens=True)
+            done = answer_line_end(text) is not None
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([AnswerWritten()])

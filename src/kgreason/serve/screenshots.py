@@ -77,6 +77,7 @@ def take(runs: Path, out: Path, run: str | None, graph_query: str | None, width:
             for view in VIEWS:
                 pg.goto(f"{url}/#{view}")
                 pg.wait_for_selector(f"#view-{view}:not([hidden])")
+                pg.wait_for_load_state("networkidle")  # a first headline is computed, not read: seconds
                 pg.wait_for_timeout(800)
                 _prepare(pg, view, graph_query, temperature, model)
                 path = out / f"{view}.png"

@@ -126,7 +126,7 @@ def _with_local_images(demo: Any, name: str, files_dir: Path, prefix: str) -> di
 
 def _slim_eval(phase: dict) -> dict:
     """An eval phase without `metrics.options.train_tasks`: evaluations record every training item
-    there (3.3 MB per phase on the quick preset), which no view reads; the count stays."""
+    there (3.3 MB per phase on the quick profile), which no view reads; the count stays."""
     metrics = phase.get("metrics")
     options = metrics.get("options") if isinstance(metrics, dict) else None
     if not isinstance(options, dict) or not isinstance(options.get("train_tasks"), list):

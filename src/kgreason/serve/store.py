@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Folders inside a run that never hold another run: discovery does not descend into them.
-_RUN_PARTS = frozenset({"data", "adapters", "eval", "tb", "checkpoints", "node_modules"})
-RUN_MARKERS = ("summary.json", "episodes.jsonl", "metrics.jsonl")
+from kgreason.train.runs_list import RUN_MARKERS  # what makes a folder a run: one definition
+
 MAX_DEPTH = 4
 _SCAN_TTL_S = 2.0
 

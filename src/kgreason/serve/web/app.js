@@ -304,15 +304,18 @@ function sampledMeans(points, byRound) {
     return rounds.sort((a, b) => a - b).map((r) => { const ps = points.filter((p) => p.round === r);
       return { x: r, accuracy: mean(ps, "accuracy"), faithful: mean(ps, "faithful"), reward: mean(ps, "mean_reward") }; });
   }
-  const win = Math.max(1, Math.round(points.length / 10));
+  const win = smoothingWindow(points.length);
   return points.map((p, i) => { const ps = points.slice(Math.max(0, i - win + 1), i + 1);
     return { x: p.step, accuracy: mean(ps, "accuracy"), faithful: mean(ps, "faithful"), reward: mean(ps, "mean_reward") }; });
 }
+// a trailing mean over a tenth of the steps, at least 2 once there are 6 steps to smooth
+const smoothingWindow = (n) => (n >= 6 ? Math.max(2, Math.round(n / 10)) : 1);
 function phaseChartSets(curves, phase) {
   const { series, byRound } = seriesOf(curves, phase);
   const pts = (key, k = 100) => (series[key] || []).map(([x, y]) => ({ x, y: k * y }));
-  const sampled = sampledMeans(curves.episodes[phase] || [], byRound);
-  const smooth = byRound ? "per round" : "smoothed";
+  const points = curves.episodes[phase] || [], win = smoothingWindow(points.length);
+  const sampled = sampledMeans(points, byRound);
+  const smooth = byRound || new Set(points.map((p) => p.round)).size > 1 ? "per round" : win > 1 ? `mean of ${win} steps` : "per step";
   const sets = [];
   // the held-out probe first and thick: it is what the reward is meant to move, so reward
   // hacking shows as the two lines parting (kgreason.train.probe)
@@ -685,7 +688,8 @@ async function ask() {
         const cut = d.finish_reason === "length";
         status.textContent = `done in ${waited}s${load}; generating took ${d.seconds}s`
           + (cut ? ` — cut at the ${d.max_new_tokens}-token limit before an answer line ended: raise max tokens` :
-             d.finish_reason === "timeout" ? " — stopped at the time limit" : "") + (empty ? ": no text" : "");
+             d.finish_reason === "timeout" ? " — stopped at the time limit" :
+             d.finish_reason === "eos" && !empty ? " — the model stopped without an answer line" : "") + (empty ? ": no text" : "");
         status.classList.toggle("warn", cut);
         out.classList.toggle("cut", cut);
         S.tryAnswered = tryMode() === "item" ? $("#try-item").value : "compose";
@@ -788,7 +792,7 @@ async function showDistribution() {
   empty.replaceChildren(...prose("No experiment in this runs folder yet. Run one, e.g. `kgreason experiment distribution --scale quick` "
     + "or `kgreason experiment reward --scale quick` (`kgreason experiment --help` lists the grids and options), then reload."));
   // nothing to choose and nothing to draw: no empty dropdown, no blank chart
-  sel.closest(".toolbar").hidden = none; $("#dist-chart-box").hidden = none;
+  sel.closest(".toolbar").hidden = none; $("#dist-chart-box").hidden = none; $("#dist-report").hidden = none;
   if (none) { $("#dist-table").replaceChildren(); $("#dist-2x2").replaceChildren(); $("#dist-answers").replaceChildren(); $("#dist-report").textContent = ""; return; }
   const keep = sel.value;
   sel.replaceChildren(...S.experiments.map((e) => el("option", { value: e.name, text: e.title || e.name })));
