@@ -6,9 +6,15 @@ from __future__ import annotations
 from contextlib import nullcontext
 from types import SimpleNamespace
 
+import pytest
 import torch
 
-from kgreason.train.grpo_prefix import prefix_sharing_trainer, prompt_runs, shared_prompt_logps
+from kgreason.train.grpo_prefix import (
+    prefix_sharing_trainer,
+    prompt_groups,
+    shared_prompt_logps,
+    shuffle_whole_groups,
+)
 
 
 def _model():
@@ -52,17 +58,32 @@ def _trl(model, ids, mask, c):
     return logps, ent
 
 
-def test_prompt_runs_finds_the_groups() -> None:
-    ids = torch.tensor([[1, 2], [1, 2], [3, 4], [1, 2]])
+def test_prompt_groups_finds_the_rows_of_each_prompt_in_any_order() -> None:
+    ids = torch.tensor([[1, 2], [3, 4], [1, 2], [1, 2]])
     mask = torch.ones_like(ids)
-    assert prompt_runs(ids, mask) == [(0, 2), (2, 3), (3, 4)]
-    mask[1, 0] = 0  # same ids, another padding: not the same prompt
-    assert prompt_runs(ids, mask) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert prompt_groups(ids, mask) == [[0, 2, 3], [1]]
+    mask[2, 0] = 0  # same ids, another padding: not the same prompt
+    assert prompt_groups(ids, mask) == [[0, 3], [1], [2]]
+
+
+def test_whole_groups_are_shuffled_together() -> None:
+    torch.manual_seed(0)
+    batch = {"prompt_ids": torch.arange(12).repeat_interleave(1).view(12, 1) // 4, "task_id": [f"t{i // 4}" for i in range(12)],
+             "num_items_in_batch": torch.tensor(5)}
+    out = shuffle_whole_groups(batch, 4)
+    groups = out["prompt_ids"].view(-1).tolist()
+    assert sorted(groups) == sorted(batch["prompt_ids"].view(-1).tolist())
+    assert all(len(set(groups[i:i + 4])) == 1 for i in range(0, 12, 4))  # each micro-batch of 4: one group
+    assert [f"t{g}" for g in groups] == out["task_id"] and int(out["num_items_in_batch"]) == 5
+    with pytest.raises(RuntimeError):
+        shuffle_whole_groups({"x": torch.zeros(6)}, 4)
 
 
 def test_shared_prompt_gives_trls_log_probs_entropies_and_gradients() -> None:
     model = _model()
     ids, mask, c = _batch(model.config.vocab_size)
+    order = torch.tensor([0, 3, 1, 4, 5, 2])  # the groups' rows interleaved, as TRL's row shuffle leaves them
+    ids, mask = ids[order], mask[order]
     keep = mask[:, -c:].bool()
     ref_logps, ref_ent = _trl(model, ids, mask, c)
     (ref_logps[keep].sum() + 0.1 * ref_ent[keep].sum()).backward()

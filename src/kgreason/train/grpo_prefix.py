@@ -14,8 +14,10 @@ instead of one per row; kgreason's GRPO settings have none.
 
 It plugs in where TRL computes per-token log-probabilities (`_get_per_token_logps_and_entropies`,
 used for the policy, the reference model and old log-probabilities alike), and falls back to TRL's
-own code whenever the rows do not come in runs of identical prompts or the inputs carry anything
-but token ids (vision inputs).
+own code whenever no two rows share a prompt or the inputs carry anything but token ids (vision
+inputs). TRL shuffles a step's completions row by row into its micro-batches, which would leave
+about two rows of a group in each; the trainer shuffles whole groups instead, which leaves the
+step's gradient as it was (TRL's default loss divides by the tokens of the whole step).
 """
 
 from __future__ import annotations
@@ -25,18 +27,38 @@ from typing import Any
 PREFIX_ONLY_KWARGS = ("batch_size", "compute_entropy")
 
 
-def prompt_runs(prompt_ids: Any, prompt_mask: Any) -> list[tuple[int, int]]:
-    """[start, end) of each run of consecutive rows with the same prompt (ids and mask)."""
+def prompt_groups(prompt_ids: Any, prompt_mask: Any) -> list[list[int]]:
+    """The rows of each distinct prompt (ids and mask alike), in order of first appearance."""
+    groups: dict[tuple, list[int]] = {}
+    for row in range(prompt_ids.size(0)):
+        key = (tuple(prompt_ids[row].tolist()), tuple(prompt_mask[row].tolist()))
+        groups.setdefault(key, []).append(row)
+    return list(groups.values())
+
+
+def shuffle_whole_groups(seq_dict: dict, group_size: int) -> dict:
+    """TRL's shuffle of a generation batch before it is cut into micro-batches, moving whole groups
+    (the `group_size` consecutive completions of one prompt) instead of single rows, so that each
+    micro-batch holds whole groups whose prompt is run once. The optimizer step's gradient does
+    not depend on how the rows are split into micro-batches: TRL's default loss (dapo) divides by
+    the tokens of the whole generation batch."""
     import torch
 
-    runs: list[tuple[int, int]] = []
-    start = 0
-    for row in range(1, prompt_ids.size(0) + 1):
-        if row == prompt_ids.size(0) or not (torch.equal(prompt_ids[row], prompt_ids[start])
-                                             and torch.equal(prompt_mask[row], prompt_mask[start])):
-            runs.append((start, row))
-            start = row
-    return runs
+    sizes = {len(v) for v in seq_dict.values() if v is not None and not (isinstance(v, torch.Tensor) and v.ndim == 0)}
+    (batch,) = sizes
+    if batch % group_size:
+        raise RuntimeError(f"GRPO: a generation batch of {batch} rows is not whole groups of {group_size}")
+    order = torch.randperm(batch // group_size)
+    permutation = (order[:, None] * group_size + torch.arange(group_size)).flatten()
+
+    def permute(v: Any) -> Any:
+        if v is None or (isinstance(v, torch.Tensor) and v.ndim == 0):
+            return v
+        if isinstance(v, torch.Tensor):
+            return v[permutation]
+        return [v[i] for i in permutation.tolist()]
+
+    return {k: permute(v) for k, v in seq_dict.items()}
 
 
 def shared_prompt_logps(model: Any, input_ids: Any, attention_mask: Any, logits_to_keep: int, temperature: float,
@@ -49,24 +71,28 @@ def shared_prompt_logps(model: Any, input_ids: Any, attention_mask: Any, logits_
     c = int(logits_to_keep)
     prompt_ids, prompt_mask = input_ids[:, :-c], attention_mask[:, :-c]
     completion_ids, completion_mask = input_ids[:, -c:], attention_mask[:, -c:]
-    all_logps, all_entropies = [], []
-    for start, end in prompt_runs(prompt_ids, prompt_mask):
-        k = end - start
-        head = model(input_ids=prompt_ids[start:start + 1], attention_mask=prompt_mask[start:start + 1],
+    logps_out = torch.zeros(completion_ids.shape, dtype=torch.float32, device=input_ids.device)
+    entropies_out = torch.zeros_like(logps_out) if compute_entropy else None
+    for rows in prompt_groups(prompt_ids, prompt_mask):
+        k, first = len(rows), rows[0]
+        index = torch.tensor(rows, device=input_ids.device)
+        head = model(input_ids=prompt_ids[first:first + 1], attention_mask=prompt_mask[first:first + 1],
                      use_cache=True, logits_to_keep=1)
         cache = head.past_key_values
         cache.batch_repeat_interleave(k)  # repeat_interleave: the k rows share one differentiable prompt
-        tail = model(input_ids=completion_ids[start:end], cache=cache, use_cache=True,
-                     attention_mask=torch.cat([prompt_mask[start:end], completion_mask[start:end]], dim=1))
+        tail = model(input_ids=completion_ids[index], cache=cache, use_cache=True,
+                     attention_mask=torch.cat([prompt_mask[index], completion_mask[index]], dim=1))
         # token j is predicted from position j-1; the first one from the prompt's last position
         logits = torch.cat([head.logits[:, -1:].expand(k, 1, -1), tail.logits[:, :-1]], dim=1).float() / temperature
         logp_all = torch.log_softmax(logits, dim=-1)
-        logps = logp_all.gather(-1, completion_ids[start:end].unsqueeze(-1)).squeeze(-1)
-        keep = completion_mask[start:end].to(logps.dtype)
-        all_logps.append(logps * keep)  # padding after a completion: 0, as TRL's fused head leaves it
-        if compute_entropy:
-            all_entropies.append(-(logp_all.exp() * logp_all).sum(-1) * keep)
-    return torch.cat(all_logps, dim=0), (torch.cat(all_entropies, dim=0) if compute_entropy else None)
+        logps = logp_all.gather(-1, completion_ids[index].unsqueeze(-1)).squeeze(-1)
+        keep = completion_mask[index].to(logps.dtype)
+        # back to the rows' own places (index_put keeps the graph); padding after a completion: 0,
+        # as TRL's fused head leaves it
+        logps_out = logps_out.index_put((index,), logps * keep)
+        if entropies_out is not None:
+            entropies_out = entropies_out.index_put((index,), -(logp_all.exp() * logp_all).sum(-1) * keep)
+    return logps_out, entropies_out
 
 
 def prefix_sharing_trainer(base: type) -> type:
@@ -79,8 +105,8 @@ def prefix_sharing_trainer(base: type) -> type:
                                                **vision: Any) -> tuple[Any, Any, Any]:
             plain = not compute_aux_loss and all(v is None for v in vision.values())
             if plain:
-                runs = prompt_runs(input_ids[:, :-logits_to_keep], attention_mask[:, :-logits_to_keep])
-                plain = len(runs) < input_ids.size(0)  # nothing is shared when every prompt differs
+                groups = prompt_groups(input_ids[:, :-logits_to_keep], attention_mask[:, :-logits_to_keep])
+                plain = len(groups) < input_ids.size(0)  # nothing is shared when every prompt differs
             if not plain:
                 return base._get_per_token_logps_and_entropies(
                     self, model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
@@ -89,5 +115,17 @@ def prefix_sharing_trainer(base: type) -> type:
                 logps, entropies = shared_prompt_logps(model, input_ids, attention_mask, logits_to_keep,
                                                        self.temperature, compute_entropy)
             return logps, entropies, None
+
+        def _prepare_inputs(self, generation_batch: Any) -> Any:
+            # TRL shuffles a generation batch row by row before cutting it into micro-batches, which
+            # scatters each group over them: the groups move whole instead (shuffle_whole_groups)
+            import trl.trainer.grpo_trainer as trl_grpo
+
+            row_shuffle = trl_grpo.shuffle_sequence_dict
+            trl_grpo.shuffle_sequence_dict = lambda d: shuffle_whole_groups(d, self.num_generations)
+            try:
+                return base._prepare_inputs(self, generation_batch)
+            finally:
+                trl_grpo.shuffle_sequence_dict = row_shuffle
 
     return PrefixSharingGRPOTrainer
