@@ -72,3 +72,31 @@ def test_headline_of_a_run_folder_reads_its_files(tmp_path: Path) -> None:
     assert h.shortcut["description"] == "always the letter most often correct in these items"
     assert h.oracle["mean"] == 1.0 and h.oracle["low"] < 1.0  # a stored n/n interval is made right too
     assert h.sentence.startswith("RSFT does not measurably change held-out 2-3 hop accuracy: 33.3%")
+
+
+def test_found_by_an_independent_checker(tmp_path: Path) -> None:
+    """Cases an independent re-computation from the raw files found wrong (issue 26's review)."""
+    import json
+
+    run = fx.write_run(tmp_path)
+    # without summary.json, eval folders list alphabetically (rsft before sft): pipeline order still
+    (run / "summary.json").unlink()
+    h = run_headline(run)
+    assert (h.final, h.baseline_phase) == ("rsft", "sft") and h.gain["diff"] == pytest.approx(1 / 3)
+    # the final phase answered 4 of the 6 items: the accuracies beside the paired gain are over those 4
+    preds = run / "eval" / "rsft" / "predictions.jsonl"
+    lines = preds.read_text().splitlines()
+    preds.write_text("\n".join(lines[:4]) + "\n")
+    h = run_headline(run)
+    assert h.shared is not None and h.shared["n"] == 4 and h.gain["n"] == 4
+    assert "accuracy on the 4 items both answered: 50.0% [15.0, 85.0] after SFT, 100.0% [51.0, 100.0] after it" in h.sentence
+    jsonschema.validate(h.to_dict(), HEADLINE_SCHEMA)
+    # an evaluation with no answers yet is left out, not printed as nan
+    preds.write_text("")
+    h = run_headline(run)
+    assert h.final == "sft" and "nan" not in h.sentence
+    # chance is the mean of 1/options over the items, not the first item's
+    items = [json.loads(line) for line in (run / "data" / "eval.jsonl").read_text().splitlines()]
+    del items[0]["options"]["D"]
+    (run / "data" / "eval.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
+    assert run_headline(run).chance == pytest.approx((1 / 3 + 5 / 4) / 6)

@@ -20,6 +20,7 @@ from typing import Any
 
 from kgreason.evaluate.bootstrap import bootstrap_mean
 from kgreason.evaluate.compare import LoadedEval, load_evals, paired_difference
+from kgreason.io import InputError
 
 # how the sentence names a phase; anything else keeps its folder name
 PHASE_NAMES = {"base": "the base model", "sft": "SFT", "rsft": "RSFT", "grpo": "GRPO", "dpo": "DPO"}
@@ -60,6 +61,9 @@ class Headline:
     oracle: dict | None  # Interval dict of the KG oracle on the same items
     hops: list[str]
     sentence: str
+    # when the two compared phases answered different items: both accuracies over the items both
+    # answered ({"n", "before", "final"}), the ones the paired gain is about; else None
+    shared: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +95,9 @@ HEADLINE_SCHEMA: dict = {
         "oracle": _MAYBE_INTERVAL,
         "hops": {"type": "array", "items": {"type": "string"}},
         "sentence": {"type": "string"},
+        "shared": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["n", "before", "final"],
+                                                 "properties": {"n": {"type": "integer"}, "before": _INTERVAL,
+                                                                "final": _INTERVAL}}]},
     },
 }
 
@@ -125,9 +132,10 @@ def _eval_items(run_dir: Path) -> list[dict]:
 
 
 def _chance(items: list[dict]) -> float | None:
-    """1 / the number of options of an eval item (every item of a file has as many)."""
-    options = items[0].get("options") if items and isinstance(items[0], dict) else None
-    return 1.0 / len(options) if isinstance(options, dict) and options else None
+    """The expected accuracy of a random pick: the mean over the eval items of 1 / their options."""
+    shares = [1.0 / len(it["options"]) for it in items
+              if isinstance(it, dict) and isinstance(it.get("options"), dict) and it["options"]]
+    return sum(shares) / len(shares) if shares else None
 
 
 def _references(metrics: dict) -> tuple[dict | None, dict | None]:
@@ -192,18 +200,21 @@ def compose_sentence(h: Headline) -> str:
         before = figures[h.baseline_phase]
         g = h.gain
         diff = f"paired {100 * g['diff']:+.1f} points [{100 * g['low']:+.1f}, {100 * g['high']:+.1f}], n={g['n']}"
-        was = f"{_ci(before.accuracy)} after {phase_name(h.baseline_phase)}"
+        # the accuracies beside a paired gain are over the items it is about
+        acc_before, acc_final = (h.shared["before"], h.shared["final"]) if h.shared else (before.accuracy, fin.accuracy)
+        where = f" on the {h.shared['n']} items both answered" if h.shared else ""
+        was = f"{_ci(acc_before)} after {phase_name(h.baseline_phase)}"
         if phase_stem(h.baseline_phase) in UNTRAINED:
-            was = f"{_ci(before.accuracy)} for {phase_name(h.baseline_phase)}"
+            was = f"{_ci(acc_before)} for {phase_name(h.baseline_phase)}"
         if g["low"] > 0:
-            parts.append(f"{name} lifts held-out {hop}accuracy from {was} to {_ci(fin.accuracy)} ({diff})")
+            parts.append(f"{name} lifts held-out {hop}accuracy{where} from {was} to {_ci(acc_final)} ({diff})")
         elif g["high"] < 0:
-            parts.append(f"{name} lowers held-out {hop}accuracy from {was} to {_ci(fin.accuracy)} ({diff})")
+            parts.append(f"{name} lowers held-out {hop}accuracy{where} from {was} to {_ci(acc_final)} ({diff})")
         else:
-            parts.append(f"{name} does not measurably change held-out {hop}accuracy: {was}, "
-                         f"{_ci(fin.accuracy)} after it ({diff}; the interval includes 0)")
+            parts.append(f"{name} does not measurably change held-out {hop}accuracy{where}: {was}, "
+                         f"{_ci(acc_final)} after it ({diff}; the interval includes 0)")
     else:
-        parts.append(f"{name} answers {_ci(fin.accuracy)} of held-out {hop}items")
+        parts.append(f"{name} scores {_ci(fin.accuracy)} accuracy on held-out {hop}items")
     if h.shortcut:
         sc = h.shortcut["accuracy"]
         margin = 100 * (fin.accuracy["low"] - sc["mean"])
@@ -222,28 +233,46 @@ def compose_sentence(h: Headline) -> str:
     return "; ".join(parts) + "."
 
 
+def _pipeline_rank(folder: str) -> tuple[int, str]:
+    stem = phase_stem(folder)
+    order = tuple(PHASE_NAMES)
+    return (order.index(stem) if stem in order else len(order), folder)
+
+
 def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000) -> Headline:
-    """The headline of the run folder `run_dir` (any phases it has evaluated, in pipeline order)."""
+    """The headline of the run folder `run_dir` (the phases it has evaluated, in pipeline order
+    whatever summary.json says or lacks: without one, folders list alphabetically, grpo before sft)."""
     root = Path(run_dir)
     try:
         evals = load_evals(root)
-    except Exception:  # no evaluation yet (or not a run folder): the sentence says so
+    except InputError:  # no evaluation yet (or not a run folder): the sentence says so
         evals = []
-    evals = [e for e in evals if e.path.parent.name == "eval"]
+    # an evaluation with no answers yet (an empty predictions.jsonl) has no figures to state
+    evals = sorted((e for e in evals if e.path.parent.name == "eval" and e.episodes),
+                   key=lambda e: _pipeline_rank(e.path.name))
     phases = [_figures(e) for e in evals]
     trained = [e for e in evals if phase_stem(e.path.name) not in UNTRAINED]
     final = trained[-1] if trained else None
     before = evals[evals.index(final) - 1] if final is not None and evals.index(final) > 0 else None
-    gain = None
+    gain = shared = None
     if final is not None and before is not None:
         gain = paired_difference(before, final, "correct", seed=seed, n_resamples=n_resamples).to_dict()
-    shortcut, oracle = _references((final or (evals[-1] if evals else None)).metrics if evals else {})
+        common = [t for t in before.episodes if t in final.episodes]
+        if not len(common) == len(before.episodes) == len(final.episodes):
+            shared = {"n": len(common),
+                      "before": _iv([float(before.episodes[t].reward.correct) for t in common], seed=0),
+                      "final": _iv([float(final.episodes[t].reward.correct) for t in common], seed=0)}
+    shortcut, oracle = _references((final or evals[-1]).metrics if evals else {})
     items = _eval_items(root)
-    # metrics.json records each item's hops; an evaluation written without them has its tasks' own
-    hop_values = {h for e in evals for h in e.hops.values()} or {
-        it["hop_len"] for it in items if isinstance(it, dict) and isinstance(it.get("hop_len"), int)}
-    hops = [str(h) for h in sorted(hop_values)]
+    # the hops of the items the sentence is about: metrics.json records them per item; an
+    # evaluation written without them has its tasks' own
+    about = final or (evals[-1] if evals else None)
+    hop_of = {it.get("id"): it.get("hop_len") for it in items if isinstance(it, dict)}
+    hop_values = set(about.hops.values()) if about is not None and about.hops else (
+        {hop_of.get(t) for t in about.episodes} if about is not None else set())
+    hops = [str(h) for h in sorted(h for h in hop_values if isinstance(h, int))]
     head = Headline(run=root.name, phases=phases, final=final.path.name if final else None,
                     baseline_phase=before.path.name if before is not None else None, gain=gain,
-                    chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="")
+                    chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="",
+                    shared=shared)
     return Headline(**{**head.__dict__, "sentence": compose_sentence(head)})

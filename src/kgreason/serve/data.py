@@ -152,7 +152,16 @@ class Demo:
         key = path / "summary.json" if (path / "summary.json").is_file() else path / "eval"
         if not key.exists():
             return None
-        return self.files.get("headline", key, lambda _: run_headline(path).to_dict())
+        def build(_: Path) -> dict | None:
+            try:
+                return run_headline(path).to_dict()
+            except Exception:  # a malformed eval file: the rest of the page still shows, the log says why
+                import logging
+
+                logging.getLogger("kgreason.serve").exception("no headline for %s", path.name)
+                return None
+
+        return self.files.get("headline", key, build)
 
     def report_html(self, path: Path, image_url: Any) -> str | None:
         """A report.md rendered to safe HTML (serve.report), or None when there is none."""
