@@ -6,7 +6,6 @@ from __future__ import annotations
 from contextlib import nullcontext
 from types import SimpleNamespace
 
-import pytest
 import torch
 
 from kgreason.train.grpo_prefix import (
@@ -75,8 +74,7 @@ def test_whole_groups_are_shuffled_together() -> None:
     assert sorted(groups) == sorted(batch["prompt_ids"].view(-1).tolist())
     assert all(len(set(groups[i:i + 4])) == 1 for i in range(0, 12, 4))  # each micro-batch of 4: one group
     assert [f"t{g}" for g in groups] == out["task_id"] and int(out["num_items_in_batch"]) == 5
-    with pytest.raises(RuntimeError):
-        shuffle_whole_groups({"x": torch.zeros(6)}, 4)
+    assert shuffle_whole_groups({"x": torch.zeros(6)}, 4) is None  # not whole groups: TRL's row shuffle
 
 
 def test_shared_prompt_gives_trls_log_probs_entropies_and_gradients() -> None:
@@ -89,7 +87,8 @@ def test_shared_prompt_gives_trls_log_probs_entropies_and_gradients() -> None:
     (ref_logps[keep].sum() + 0.1 * ref_ent[keep].sum()).backward()
     ref_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     model.zero_grad()
-    logps, ent = shared_prompt_logps(model, ids, mask, c, temperature=0.7, compute_entropy=True)
+    # an entropy bonus trains through the entropies: then they keep their graph
+    logps, ent = shared_prompt_logps(model, ids, mask, c, temperature=0.7, compute_entropy=True, entropy_grad=True)
     assert torch.allclose(logps[keep], ref_logps[keep], atol=1e-5)
     assert torch.allclose(ent[keep], ref_ent[keep], atol=1e-5)
     assert (logps[~keep] == 0).all()
@@ -97,6 +96,9 @@ def test_shared_prompt_gives_trls_log_probs_entropies_and_gradients() -> None:
     assert ref_grads and all(torch.allclose(p.grad, ref_grads[n], atol=1e-5, rtol=1e-4)
                              for n, p in model.named_parameters() if p.requires_grad)
     assert any(float(g.abs().sum()) > 0 for g in ref_grads.values())
+    # otherwise they are a metric and a token mask: no graph, no second vocabulary-wide tensor kept
+    _, ent = shared_prompt_logps(model, ids, mask, c, temperature=0.7, compute_entropy=True)
+    assert not ent.requires_grad
 
 
 def test_the_trainer_subclass_shares_prompts_and_falls_back_when_none_repeat() -> None:

@@ -100,3 +100,16 @@ def test_found_by_an_independent_checker(tmp_path: Path) -> None:
     del items[0]["options"]["D"]
     (run / "data" / "eval.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
     assert run_headline(run).chance == pytest.approx((1 / 3 + 5 / 4) / 6)
+
+
+def test_a_broken_eval_file_is_named_not_hidden(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path)
+    (run / "eval" / "sft" / "metrics.json").write_text("{bad")  # a file cut short
+    h = run_headline(run)
+    assert h.unreadable == ["sft"] and [p.phase for p in h.phases] == ["base_eval", "rsft"]
+    assert h.baseline_phase == "base_eval"  # compared with what could be read
+    assert h.sentence.endswith("not counted: eval/sft, whose files could not be read.")
+    jsonschema.validate(h.to_dict(), HEADLINE_SCHEMA)
+    for phase in ("base_eval", "rsft"):
+        (run / "eval" / phase / "predictions.jsonl").write_text('{"task_id": "x"}\n{bad\n')
+    assert run_headline(run).sentence.startswith("Run demo-run's evaluations could not be read: eval/")

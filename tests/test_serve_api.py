@@ -973,13 +973,21 @@ def test_old_collapsed_intervals_at_0_of_n_and_n_of_n_are_shown_as_wilson(tmp_pa
     ("TRACE: a.\nANSWER: InspectClientCertificate (B", 128, False, "length"),  # cut mid-line
     ("TRACE: 1. a. 2. b. 3.", 128, False, "length"),
     ("TRACE: no answer here.", 20, False, "eos"),
-    ("TRACE: a.\nANSWER: X (C)\n", 20, True, "timeout"),
+    ("TRACE: a.\nANSWER: X (C)\n", 20, True, "answer"),  # its answer was in when the time ran out
+    ("TRACE: 1. a. 2.", 20, True, "timeout"),
 ])
 def test_try_it_finish_reason_reads_the_answer_line_like_the_reward(text: str, new_tokens: int, timed_out: bool,
                                                                      reason: str) -> None:
     from kgreason.serve.generation import finish_reason
 
     assert finish_reason(text, new_tokens, 128, timed_out) == reason
+
+
+def test_an_end_token_as_the_last_allowed_token_is_not_a_cut() -> None:
+    from kgreason.serve.generation import finish_reason
+
+    assert finish_reason("TRACE: a.\nANSWER: X (B)", 128, 128, False, ended_eos=True) == "answer"
+    assert finish_reason("TRACE: a.\nANSWER: X (B)", 128, 128, False, ended_eos=False) == "length"
 
 
 def test_try_it_stops_at_the_entity_answer_line() -> None:
@@ -1001,3 +1009,14 @@ def test_try_it_stops_at_the_entity_answer_line() -> None:
     assert not stops("TRACE: 1. A is caused by B.\nANSWER: HTTP401Unauthorized (C")
     assert not stops("TRACE: 1. A is caused by B.\nANSWER: HTTP401Unauthorized (C)")  # may go on: "or D"
     assert stops("TRACE: 1. A is caused by B.\nANSWER: HTTP401Unauthorized (C)\n")
+
+
+def test_junk_parameters_before_a_hostile_value_do_not_get_it_echoed(client: TestClient) -> None:
+    """Only so many request values are scanned for redaction: a client that sends more (junk first)
+    gets a generic sentence, not the unscanned value back (found by a review)."""
+    hostile = "<img src=x onerror=alert(1)>"
+    junk = "&".join("j=1" for _ in range(200))
+    for url in (f"/api/episode-group?{junk}&run={fx.RUN}&phase=rsft&step=0&round=0&task_id={hostile}",
+                f"/api/kg/entity?{junk}&run={fx.RUN}&id={hostile}"):
+        r = client.get(url)
+        assert r.status_code in (400, 404, 422) and "onerror" not in r.text and "<img" not in r.text

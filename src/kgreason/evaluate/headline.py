@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.evaluate.bootstrap import bootstrap_mean
-from kgreason.evaluate.compare import LoadedEval, load_evals, paired_difference
+from kgreason.evaluate.compare import LoadedEval, load_eval, paired_difference
+from kgreason.evaluate.runner import METRICS
 from kgreason.io import InputError
 
 # how the sentence names a phase; anything else keeps its folder name
@@ -64,6 +65,7 @@ class Headline:
     # when the two compared phases answered different items: both accuracies over the items both
     # answered ({"n", "before", "final"}), the ones the paired gain is about; else None
     shared: dict | None = None
+    unreadable: list[str] = field(default_factory=list)  # eval folders whose files could not be read
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +97,7 @@ HEADLINE_SCHEMA: dict = {
         "oracle": _MAYBE_INTERVAL,
         "hops": {"type": "array", "items": {"type": "string"}},
         "sentence": {"type": "string"},
+        "unreadable": {"type": "array", "items": {"type": "string"}},
         "shared": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["n", "before", "final"],
                                                  "properties": {"n": {"type": "integer"}, "before": _INTERVAL,
                                                                 "final": _INTERVAL}}]},
@@ -122,10 +125,10 @@ def _figures(ev: LoadedEval) -> PhaseFigures:
     )
 
 
-def _eval_items(run_dir: Path) -> list[dict]:
-    """The run's eval items as dicts (data/eval.jsonl), or none when it has no such file."""
+def _eval_items(data_dir: Path) -> list[dict]:
+    """The run's eval items as dicts (DATA/eval.jsonl), or none when it has no such file."""
     try:
-        with (run_dir / "data" / "eval.jsonl").open(encoding="utf-8") as f:
+        with (data_dir / "eval.jsonl").open(encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
     except (OSError, ValueError):
         return []
@@ -156,14 +159,14 @@ def _references(metrics: dict) -> tuple[dict | None, dict | None]:
 
 
 def _share(stored: Any) -> dict | None:
-    """A stored share interval recomputed (Wilson) from its mean and n: files written before the
-    Wilson interval hold percentile-bootstrap ones, which collapse to a point at 0/n and n/n."""
-    if not isinstance(stored, dict) or not stored.get("n"):
+    """A stored share interval as it should read: files written before the Wilson interval hold
+    percentile-bootstrap ones, which collapse to a point at 0/n and n/n (made Wilson there); any
+    other is kept (a shortcut's ties score 1/k, not a 0/1 share)."""
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(k), (int, float)) for k in ("mean", "low", "high", "n")):
         return stored if isinstance(stored, dict) else None
-    from kgreason.stats import wilson_interval
+    from kgreason.stats import share_interval_from_record
 
-    n = int(stored["n"])
-    low, high = wilson_interval(round(float(stored["mean"]) * n), n)
+    low, high = share_interval_from_record(stored["mean"], stored["low"], stored["high"], stored["n"])
     return {**stored, "low": low, "high": high}
 
 
@@ -186,6 +189,8 @@ def compose_sentence(h: Headline) -> str:
     """The sentence from the figures (kept apart so a test can check each wording)."""
     figures = {p.phase: p for p in h.phases}
     if not h.phases:
+        if h.unreadable:
+            return f"Run {h.run}'s evaluations could not be read: {', '.join(f'eval/{u}' for u in h.unreadable)}."
         return f"Run {h.run} has no held-out evaluation yet."
     hop = _hop_words(h.hops)
     if h.final is None:  # only the base model was evaluated
@@ -230,6 +235,8 @@ def compose_sentence(h: Headline) -> str:
         parts.append(f"{_pct(fin.format_failure['mean'])} give no readable answer")
     if h.oracle:
         parts.append(f"the KG oracle scores {_pct(h.oracle['mean'])}")
+    if h.unreadable:
+        parts.append(f"not counted: {', '.join(f'eval/{u}' for u in h.unreadable)}, whose files could not be read")
     return "; ".join(parts) + "."
 
 
@@ -239,14 +246,20 @@ def _pipeline_rank(folder: str) -> tuple[int, str]:
     return (order.index(stem) if stem in order else len(order), folder)
 
 
-def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000) -> Headline:
+def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000,
+                 data_dir: str | Path | None = None) -> Headline:
     """The headline of the run folder `run_dir` (the phases it has evaluated, in pipeline order
-    whatever summary.json says or lacks: without one, folders list alphabetically, grpo before sft)."""
+    whatever summary.json says or lacks: without one, folders list alphabetically, grpo before sft).
+    `data_dir` holds eval.jsonl (default run_dir/data; an experiment arm's is its experiment's).
+    A folder whose files cannot be read is named in the sentence, not silently left out."""
     root = Path(run_dir)
-    try:
-        evals = load_evals(root)
-    except InputError:  # no evaluation yet (or not a run folder): the sentence says so
-        evals = []
+    evals, unreadable = [], []
+    folders = sorted(p for p in (root / "eval").glob("*") if (p / METRICS).is_file()) if (root / "eval").is_dir() else []
+    for folder in folders:
+        try:
+            evals.append(load_eval(folder, f"{root.name}/{folder.name}"))
+        except (InputError, KeyError, TypeError, ValueError):
+            unreadable.append(folder.name)
     # an evaluation with no answers yet (an empty predictions.jsonl) has no figures to state
     evals = sorted((e for e in evals if e.path.parent.name == "eval" and e.episodes),
                    key=lambda e: _pipeline_rank(e.path.name))
@@ -263,7 +276,7 @@ def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000) ->
                       "before": _iv([float(before.episodes[t].reward.correct) for t in common], seed=0),
                       "final": _iv([float(final.episodes[t].reward.correct) for t in common], seed=0)}
     shortcut, oracle = _references((final or evals[-1]).metrics if evals else {})
-    items = _eval_items(root)
+    items = _eval_items(Path(data_dir) if data_dir is not None else root / "data")
     # the hops of the items the sentence is about: metrics.json records them per item; an
     # evaluation written without them has its tasks' own
     about = final or (evals[-1] if evals else None)
@@ -274,5 +287,5 @@ def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000) ->
     head = Headline(run=root.name, phases=phases, final=final.path.name if final else None,
                     baseline_phase=before.path.name if before is not None else None, gain=gain,
                     chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="",
-                    shared=shared)
+                    shared=shared, unreadable=unreadable)
     return Headline(**{**head.__dict__, "sentence": compose_sentence(head)})

@@ -205,7 +205,11 @@ async def _request_inputs(request: Request) -> dict[str, str]:
         with contextlib.suppress(Exception):
             _strings(json.loads(await request.body() or b"null"), "body", found)
     inputs: dict[str, str] = {}
-    for field, value in found[: _MAX_INPUTS * 2]:
+    if len(found) > _MAX_INPUTS * 2:
+        # more values than are scanned: one left out could be echoed, so no message is trusted
+        # (a client can put junk parameters first; the caller answers with FALLBACK)
+        return {TOO_MANY: TOO_MANY}
+    for field, value in found:
         # Values past validation are at most 300 characters; only unvalidated extras are longer,
         # and those are never put into a message.
         value = value[:_MAX_INPUT_CHARS]
@@ -259,6 +263,9 @@ def _redact(message: str, inputs: dict[str, str]) -> str:
     return re.sub(rf"{_MARK}(\d+){_MARK}", lambda m: tags[int(m.group(1))], message)
 
 
+TOO_MANY = "\ue001too many inputs"  # the marker _request_inputs returns when it did not scan all
+
+
 def _echoes(message: str, inputs: dict[str, str]) -> bool:
     """Whether `message` still holds a piece of an input that a name could not contain: the last
     guard, for an echo that `_redact` did not recognise (re-escaped, or cut mid-escape)."""
@@ -307,7 +314,7 @@ def _validation_message(err: dict, inputs: dict[str, str]) -> str:
         else:
             msg = "not in the expected form"
     # pydantic's messages state the constraint, not the value; this holds if a future one does not
-    return "invalid value" if _echoes(msg, inputs) else msg
+    return "invalid value" if TOO_MANY in inputs or _echoes(msg, inputs) else msg
 
 
 def require_json(request: Request) -> None:
@@ -323,7 +330,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         async def respond(request: Request, exc: Exception) -> JSONResponse:
             inputs = await _request_inputs(request)
             detail = _short(_redact(_message(exc), inputs), 600)
-            if _echoes(detail, inputs):
+            if TOO_MANY in inputs or _echoes(detail, inputs):
                 detail = FALLBACK.get(status, "the request cannot be served")
             return JSONResponse({"detail": detail}, status_code=status)
 

@@ -149,19 +149,24 @@ class Demo:
         report.md starts with, and its figures), rebuilt when summary.json or eval/ changes."""
         from kgreason.evaluate.headline import run_headline
 
-        key = path / "summary.json" if (path / "summary.json").is_file() else path / "eval"
-        if not key.exists():
+        eval_root = path / "eval"
+        if not eval_root.is_dir():
             return None
+        # rebuilt when any evaluation's files change: a folder's own time does not move when a file
+        # inside one of its subfolders is rewritten (an eval re-run with `kgreason eval --out`)
+        stamps = [(f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(eval_root.glob("*/*"))
+                  if f.name in ("metrics.json", "predictions.jsonl")]
+        key = eval_root
         def build(_: Path) -> dict | None:
             try:
-                return run_headline(path).to_dict()
+                return run_headline(path, data_dir=self.data_dir(path)).to_dict()
             except Exception:  # a malformed eval file: the rest of the page still shows, the log says why
                 import logging
 
                 logging.getLogger("kgreason.serve").exception("no headline for %s", path.name)
                 return None
 
-        return self.files.get("headline", key, build)
+        return self.files.get(f"headline {hash(tuple(stamps))}", key, build)
 
     def report_html(self, path: Path, image_url: Any) -> str | None:
         """A report.md rendered to safe HTML (serve.report), or None when there is none."""
@@ -604,7 +609,7 @@ def _experiment_answers(results: Any) -> list[str]:
 
     try:
         return [line.replace("**", "") for line in answer_sentences(results)]
-    except (KeyError, TypeError, ValueError):  # a results.json of an older layout: the report still shows
+    except Exception:  # noqa: BLE001 - a results.json of another layout: the view and its report still show
         return []
 
 

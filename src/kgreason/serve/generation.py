@@ -375,6 +375,7 @@ class GenerationQueue:
         failure: list[BaseException] = []
 
         generated: list[int] = []  # tokens generated: the limit is told apart from an early stop
+        ended_eos: list[bool] = []  # the last of them was the end token (then nothing was cut)
 
         def generate() -> None:
             try:
@@ -383,6 +384,7 @@ class GenerationQueue:
                 with torch.inference_mode():
                     out = model.generate(**kwargs)
                 generated.append(int(out.shape[1]) - int(inputs["input_ids"].shape[1]))
+                ended_eos.append(int(out[0, -1]) in _eos_ids(tokenizer, model))
             except BaseException as exc:  # surfaced below, after the streamer ends
                 failure.append(exc)
                 streamer.end()
@@ -403,7 +405,8 @@ class GenerationQueue:
         if failure:
             raise failure[0]
         elapsed = time.monotonic() - started
-        reason = finish_reason(text, generated[0] if generated else 0, job.max_new_tokens, elapsed >= job.timeout_s)
+        reason = finish_reason(text, generated[0] if generated else 0, job.max_new_tokens, elapsed >= job.timeout_s,
+                               bool(ended_eos and ended_eos[0]))
         job.emit("done", completion=text, reward=job.score(text), finish_reason=reason,
                  seconds=round(elapsed, 3), load_seconds=round(job.wait_s, 3),
                  total_seconds=round(time.time() - job.created, 3), max_new_tokens=job.max_new_tokens,
@@ -421,19 +424,31 @@ def _encode(tokenizer: Any, messages: list[dict]) -> dict:
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
-def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bool) -> str:
-    """Why an answer ended: "timeout"; "length" when it used every token allowed before an answer
-    line ended (the page says it was cut); "answer" at its answer line; "eos" when the model
-    stopped without one. The answer line is read as the reward and the samplers read it
-    (kgreason.reward.parse), not by a pattern of its own."""
+def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bool, ended_eos: bool = False) -> str:
+    """Why an answer ended: "answer" at its answer line (ended by a newline, or by the end token);
+    "timeout"; "length" when it used every token allowed before an answer line ended (the page
+    says it was cut); "eos" when the model stopped without one. The answer line is read as the
+    reward and the samplers read it (kgreason.reward.parse), not by a pattern of its own."""
     from kgreason.reward.parse import find_answer_line
     from kgreason.sampling.base import answer_line_end
 
+    line_done = answer_line_end(text) is not None or (ended_eos and find_answer_line(text) is not None)
+    if line_done:
+        return "answer"
     if timed_out:
         return "timeout"
-    if new_tokens >= max_new_tokens and answer_line_end(text) is None:
+    if new_tokens >= max_new_tokens and not ended_eos:
         return "length"
     return "answer" if find_answer_line(text) is not None else "eos"
+
+
+def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
+    """The ids that end a generation: the tokenizer's end token and the model's own."""
+    ids = {tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)}
+    flat: set[int] = set()
+    for i in ids:
+        flat |= set(i) if isinstance(i, (list, tuple)) else ({i} if isinstance(i, int) else set())
+    return flat
 
 
 def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | None = None) -> Any:

@@ -17,14 +17,18 @@ used for the policy, the reference model and old log-probabilities alike), and f
 own code whenever no two rows share a prompt or the inputs carry anything but token ids (vision
 inputs). TRL shuffles a step's completions row by row into its micro-batches, which would leave
 about two rows of a group in each; the trainer shuffles whole groups instead, which leaves the
-step's gradient as it was (TRL's default loss divides by the tokens of the whole step).
+step's gradient as it was (TRL's default loss, dapo, divides by the tokens of the whole step; for
+other losses, an entropy quantile or more micro-batches than one optimizer step TRL's row shuffle
+stays).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-PREFIX_ONLY_KWARGS = ("batch_size", "compute_entropy")
+# TRL losses whose optimizer step does not depend on how a step's rows are cut into micro-batches
+# (normalised by the whole step's token count, or by a fixed constant); bnpo normalises per micro-batch
+SPLIT_INVARIANT_LOSSES = ("dapo", "dr_grpo")
 
 
 def prompt_groups(prompt_ids: Any, prompt_mask: Any) -> list[list[int]]:
@@ -36,7 +40,7 @@ def prompt_groups(prompt_ids: Any, prompt_mask: Any) -> list[list[int]]:
     return list(groups.values())
 
 
-def shuffle_whole_groups(seq_dict: dict, group_size: int) -> dict:
+def shuffle_whole_groups(seq_dict: dict, group_size: int) -> dict | None:
     """TRL's shuffle of a generation batch before it is cut into micro-batches, moving whole groups
     (the `group_size` consecutive completions of one prompt) instead of single rows, so that each
     micro-batch holds whole groups whose prompt is run once. The optimizer step's gradient does
@@ -45,9 +49,9 @@ def shuffle_whole_groups(seq_dict: dict, group_size: int) -> dict:
     import torch
 
     sizes = {len(v) for v in seq_dict.values() if v is not None and not (isinstance(v, torch.Tensor) and v.ndim == 0)}
+    if len(sizes) != 1 or next(iter(sizes)) % group_size:
+        return None  # not whole groups (a local batch of several processes, say): TRL's row shuffle
     (batch,) = sizes
-    if batch % group_size:
-        raise RuntimeError(f"GRPO: a generation batch of {batch} rows is not whole groups of {group_size}")
     order = torch.randperm(batch // group_size)
     permutation = (order[:, None] * group_size + torch.arange(group_size)).flatten()
 
@@ -62,7 +66,7 @@ def shuffle_whole_groups(seq_dict: dict, group_size: int) -> dict:
 
 
 def shared_prompt_logps(model: Any, input_ids: Any, attention_mask: Any, logits_to_keep: int, temperature: float,
-                        compute_entropy: bool) -> tuple[Any, Any]:
+                        compute_entropy: bool, entropy_grad: bool = False) -> tuple[Any, Any]:
     """Per-token log-probabilities (and entropies) of the last `logits_to_keep` tokens of each row,
     each run of identical prompts computed once. Positions are those of TRL's own forward (no
     position ids: 0..L-1 over the padded row), so left padding is placed identically."""
@@ -79,6 +83,9 @@ def shared_prompt_logps(model: Any, input_ids: Any, attention_mask: Any, logits_
         head = model(input_ids=prompt_ids[first:first + 1], attention_mask=prompt_mask[first:first + 1],
                      use_cache=True, logits_to_keep=1)
         cache = head.past_key_values
+        if cache is None or cache.get_seq_length() != prompt_ids.size(1):
+            raise RuntimeError("GRPO shared prompt: the model returned no prompt cache (activation checkpointing "
+                               "on?); run with --no-share-prompt")
         cache.batch_repeat_interleave(k)  # repeat_interleave: the k rows share one differentiable prompt
         tail = model(input_ids=completion_ids[index], cache=cache, use_cache=True,
                      attention_mask=torch.cat([prompt_mask[index], completion_mask[index]], dim=1))
@@ -91,7 +98,11 @@ def shared_prompt_logps(model: Any, input_ids: Any, attention_mask: Any, logits_
         # as TRL's fused head leaves it
         logps_out = logps_out.index_put((index,), logps * keep)
         if entropies_out is not None:
-            entropies_out = entropies_out.index_put((index,), -(logp_all.exp() * logp_all).sum(-1) * keep)
+            # a metric and a token mask unless an entropy bonus is trained: then it needs its graph,
+            # else it would keep a second (k, C, vocabulary) tensor alive until the backward pass
+            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+                entropy = -(logp_all.exp() * logp_all).sum(-1) * keep
+            entropies_out = entropies_out.index_put((index,), entropy)
     return logps_out, entropies_out
 
 
@@ -103,7 +114,8 @@ def prefix_sharing_trainer(base: type) -> type:
                                                logits_to_keep: int, batch_size: int | None = None,
                                                compute_entropy: bool = False, compute_aux_loss: bool = False,
                                                **vision: Any) -> tuple[Any, Any, Any]:
-            plain = not compute_aux_loss and all(v is None for v in vision.values())
+            plain = (not compute_aux_loss and all(v is None for v in vision.values())
+                     and not getattr(model, "is_gradient_checkpointing", False))  # checkpointing keeps no cache
             if plain:
                 groups = prompt_groups(input_ids[:, :-logits_to_keep], attention_mask[:, :-logits_to_keep])
                 plain = len(groups) < input_ids.size(0)  # nothing is shared when every prompt differs
@@ -113,16 +125,25 @@ def prefix_sharing_trainer(base: type) -> type:
                     compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **vision)
             with self.accelerator.autocast():
                 logps, entropies = shared_prompt_logps(model, input_ids, attention_mask, logits_to_keep,
-                                                       self.temperature, compute_entropy)
+                                                       self.temperature, compute_entropy,
+                                                       getattr(self, "_entropy_bonus_enabled", False))
             return logps, entropies, None
 
         def _prepare_inputs(self, generation_batch: Any) -> Any:
             # TRL shuffles a generation batch row by row before cutting it into micro-batches, which
-            # scatters each group over them: the groups move whole instead (shuffle_whole_groups)
+            # scatters each group over them: the groups move whole instead (shuffle_whole_groups),
+            # where that leaves the step's gradient as it was: a loss normalised over the whole
+            # step's tokens or sequences, every micro-batch of the step in one optimizer step, and
+            # no per-micro-batch entropy quantile
             import trl.trainer.grpo_trainer as trl_grpo
 
+            split_invariant = (self.loss_type in SPLIT_INVARIANT_LOSSES
+                               and getattr(self, "top_entropy_quantile", 1.0) >= 1.0
+                               and self.args.steps_per_generation == self.args.gradient_accumulation_steps)
+            if not split_invariant:
+                return base._prepare_inputs(self, generation_batch)
             row_shuffle = trl_grpo.shuffle_sequence_dict
-            trl_grpo.shuffle_sequence_dict = lambda d: shuffle_whole_groups(d, self.num_generations)
+            trl_grpo.shuffle_sequence_dict = lambda d: shuffle_whole_groups(d, self.num_generations) or row_shuffle(d)
             try:
                 return base._prepare_inputs(self, generation_batch)
             finally:

@@ -228,7 +228,8 @@ async function showExperimentHeadline() {
   const answers = (d && d.answers) || [];
   box.replaceChildren(el("h3", {}, "Experiment ", el("a", { href: "#distribution", text: exp.title || exp.name })),
     answers.length ? el("ul", { class: "sentences" }, answers.map((a) => el("li", { text: a })))
-      : el("p", { class: "muted", text: "No arm of it has finished against the arm it is compared to yet." }));
+      : el("p", { class: "muted", text: d ? "No arm of it has finished against the arm it is compared to yet."
+                                           : "This experiment's results could not be read." }));
 }
 function selectRun(name) {
   S.run = name; localStorage.setItem("kgreason.run", name); $("#run-select").value = name;
@@ -280,13 +281,13 @@ function lineChart(id, title, datasets, axes = {}, xTitle = "step") {
 // are averaged per round (RSFT) or over a sliding window of steps (GRPO): one question's k samples
 // alone are noise.
 const TRAIN_PHASES = ["sft", "rsft", "grpo", "dpo"];
-const X_TITLE = { rsft: "round" };
+const ROUND_PHASES = ["rsft"];  // phases that train in rounds: their charts are per round, one round included
 const roundOf = (name, phase) => (name === phase ? 0 : parseInt(name.slice(phase.length + " round ".length), 10));
 function seriesOf(curves, phase) {
   // metrics.jsonl series of a phase, whatever rounds it was split into: {key: [[x, y]...]}, x the
   // step (one round) or the round (several: the round's last value)
   const names = Object.keys(curves.metrics).filter((n) => (n === phase || n.startsWith(phase + " round ")) && !n.endsWith(" sampling"));
-  const byRound = names.length > 1 || (names[0] && names[0] !== phase);
+  const byRound = ROUND_PHASES.includes(phase) || names.length > 1 || (names[0] && names[0] !== phase);
   const out = {};
   for (const n of names) for (const [key, pts] of Object.entries(curves.metrics[n])) {
     if (!pts.length) continue;
@@ -330,7 +331,7 @@ function phaseChartSets(curves, phase) {
     const loss = series.loss ? "loss" : series.train_loss ? "train_loss" : null;
     if (loss) sets.push({ label: "training loss", data: pts(loss, 1), yAxisID: "y1", borderDash: [5, 4] });
   }
-  return { sets: sets.slice(0, 5), right: sampled.length ? "mean reward" : "loss", x: X_TITLE[phase] || (byRound ? "round" : "optimizer step") };
+  return { sets: sets.slice(0, 5), right: sampled.length ? "mean reward" : "loss", x: byRound ? "round" : "optimizer step" };
 }
 async function showTraining() {
   const detail = $("#train-detail");
@@ -351,8 +352,11 @@ async function showTraining() {
   await loadGroups();
 }
 // shares are drawn in % everywhere (the tables print %): an interval record scaled alike
-const P = (iv) => (iv && typeof iv === "object" ? { ...iv, mean: 100 * iv.mean, low: 100 * iv.low, high: 100 * iv.high } : null);
-const P1 = (x) => (typeof x === "number" ? 100 * x : x && typeof x === "object" ? 100 * x.mean : null);
+// (a missing share, NaN sent as null, stays null: no bar, rather than a 0% one)
+const finite = (x) => typeof x === "number" && Number.isFinite(x);
+const P = (iv) => (iv && typeof iv === "object" && finite(iv.mean)
+  ? { ...iv, mean: 100 * iv.mean, low: finite(iv.low) ? 100 * iv.low : undefined, high: finite(iv.high) ? 100 * iv.high : undefined } : null);
+const P1 = (x) => (finite(x) ? 100 * x : x && typeof x === "object" && finite(x.mean) ? 100 * x.mean : null);
 // held-out accuracy per phase with its interval, beside the strongest shortcut and the oracle
 function evalChart(id, evals) {
   if (S.charts[id]) S.charts[id].destroy();
@@ -447,7 +451,8 @@ async function showGroup(g) {
   // another question's samples on screen under the error banner
   if (S.cys["train-cy"]) { S.cys["train-cy"].destroy(); delete S.cys["train-cy"]; }
   $("#train-detail").replaceChildren(el("div", { class: "muted", text: "loading…" }));
-  const d = await api("/api/episode-group?" + q({ run: S.run, phase: g.phase, round: g.round, step: g.step, task_id: g.task_id }));
+  const d = await api("/api/episode-group?" + q({ run: S.run, phase: g.phase, round: g.round, step: g.step, task_id: g.task_id }))
+    .catch((e) => { $("#train-detail").replaceChildren(); throw e; });
   const cyBox = el("div", { class: "cy", id: "train-cy" });
   const cards = el("div", { class: "cards", "data-testid": "completions" });
   const select = (i) => {
@@ -578,8 +583,13 @@ async function showTryIt() {
   if (chosen && models.models.some((m) => m.id === chosen)) modelSel.value = chosen;
   else if (models.models.length) modelSel.value = models.models[models.models.length - 1].id;
   if (S.tryRun !== S.run) {
+    // another run: item ids repeat across runs (eval-00000 ...) but their questions differ, so
+    // nothing answered, shown or composed on the last run carries over
     const cfg = (run && run.config && run.config.pipeline) || {};
-    $("#try-max").value = (cfg.eval && cfg.eval.max_new_tokens) || 128;
+    $("#try-max").value = Math.min(512, (cfg.eval && cfg.eval.max_new_tokens) || 128);  // the server's cap
+    S.tryShown = S.tryAnswered = S.composed = null;
+    clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").textContent = "";
+    $("#try-answer").hidden = true; $("#try-status").textContent = ""; $("#try-status").classList.remove("warn");
   }
   S.tryRun = S.run;
   if (!models.models.length) status.textContent = "this run's config.json names no model";
@@ -612,7 +622,7 @@ function showChosenItem() {
     if (S.tryShown !== $("#try-item").value) {  // another question: the last answer and its graph do not belong to it
       S.tryShown = $("#try-item").value; S.tryAnswered = null;
       clearGraph("try-graph"); $("#try-result").replaceChildren(); $("#try-answer").textContent = ""; $("#try-answer").hidden = true;
-      $("#try-status").textContent = "";
+      $("#try-status").textContent = ""; $("#try-status").classList.remove("warn");
     }
     $("#try-question").replaceChildren(t ? questionBox(t, S.tryAnswered === $("#try-item").value) : el("span", { class: "muted", "data-testid": "try-no-items",
       text: "This run has no eval items (data/eval.jsonl), so there is nothing to ask; compose a question instead if it has a KG." }));
@@ -663,6 +673,12 @@ async function ask() {
   // the previous answer's path graph goes now, not when this answer ends
   clearGraph("try-graph");
   const clicked = performance.now();
+  status.classList.remove("warn");
+  // the question, model and run stay as asked until the answer is in: the verdict, the gold answer
+  // and the path graph shown at the end belong to this question
+  const locked = ["#try-item", "#try-model", "#run-select", "#try-compose", ...[...document.querySelectorAll("input[name=try-mode]")].map((x) => x)];
+  const lock = (on) => locked.forEach((x) => { (typeof x === "string" ? $(x) : x).disabled = on; });
+  lock(true);
   S.asking = true; updateAsk();
   const cancel = $("#try-cancel");
   try {
@@ -705,7 +721,7 @@ async function ask() {
         status.textContent = "error: " + msg; reject(new Error(msg));
       });
     });
-  } finally { S.asking = false; updateAsk(); cancel.hidden = true; }
+  } finally { S.asking = false; lock(false); updateAsk(); cancel.hidden = true; }
 }
 async function showTryResult(d) {
   const r = d.reward || {};
@@ -761,7 +777,7 @@ const errorBars = {
       if (meta.hidden) return;
       meta.data.forEach((bar, j) => {
         const iv = ds.intervals && ds.intervals[j];
-        if (!iv || iv.low === undefined) return;
+        if (!iv || iv.low === undefined || iv.high === undefined) return;
         const y = chart.scales.y;
         ctx.save(); ctx.strokeStyle = "#1f2328"; ctx.lineWidth = 1;
         ctx.beginPath(); ctx.moveTo(bar.x, y.getPixelForValue(iv.low)); ctx.lineTo(bar.x, y.getPixelForValue(iv.high));
