@@ -484,6 +484,29 @@ LABEL_OVERLAPS = """() => { const bs = S.cys.kg.nodes().map(n => n.boundingBox({
   if (a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2) c++; } return c; }"""
 
 
+def test_training_path_graph_labels_do_not_overlap(browser, tmp_path: Path) -> None:
+    """The question's neighbourhood in the Training view (a breadth-first layout spaces nodes, not
+    labels): with long entity names its labels used to run into each other."""
+    import json
+
+    run = fx.write_run(tmp_path, "long-names")
+    kg = json.loads((run / "data" / "kg.json").read_text())
+    for e in kg["entities"]:
+        e["label"] += "WithAVeryLongOperationalName"
+    # a denser neighbourhood: every symptom is caused by every cause (rows of six long labels)
+    kg["edges"] += [{"src": f"symptom_{i}", "rel": "caused_by", "dst": f"cause_{j}"}
+                    for i in range(6) for j in range(6) if i != j]
+    (run / "data" / "kg.json").write_text(json.dumps(kg))
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page(viewport={"width": 1280, "height": 800})
+        pg.goto(f"{srv.url}/#training")
+        pg.wait_for_function("document.querySelector('#train-page').textContent.includes('question groups')")
+        pg.locator("#train-groups tbody tr").nth(1).click()
+        pg.wait_for_function("S.cys['train-cy'] && S.cys['train-cy'].nodes().length > 3")
+        assert pg.evaluate(LABEL_OVERLAPS.replace("S.cys.kg", "S.cys['train-cy']")) == 0
+        pg.close()
+
+
 def test_graph_view_labels_do_not_overlap_around_a_hub(browser, tmp_path: Path) -> None:
     import json
 

@@ -506,6 +506,41 @@ function drawPath(containerId, graph, claimed) {
   if (S.cys[containerId]) S.cys[containerId].destroy();
   S.cys[containerId] = cytoscape({ container: box, elements: els, style: CY_STYLE, maxZoom: 1.6,
     layout: { name: "breadthfirst", directed: true, roots: graph.start ? [graph.start] : undefined, spacingFactor: 0.9, animate: false } });
+  spreadRows(S.cys[containerId]);
+}
+// The breadth-first layout puts each depth on one row and spaces nodes, not their labels: long
+// entity names under neighbouring nodes ran into each other. Each row is spread left to right
+// until no two labels touch, then the drawing is refitted.
+function spreadRows(cy) {
+  const box = (n) => n.boundingBox({ includeLabels: true, includeOverlays: false });
+  const rows = [];  // nodes within a few pixels of the same height share a row
+  cy.nodes().toArray().sort((a, b) => a.position().y - b.position().y).forEach((n) => {
+    const last = rows[rows.length - 1];
+    if (last && Math.abs(last[0].position().y - n.position().y) < 6) last.push(n); else rows.push([n]);
+  });
+  for (const row of rows) {
+    row.sort((a, b) => a.position().x - b.position().x);
+    for (let i = 1; i < row.length; i++) {
+      const gap = box(row[i - 1]).x2 + 8 - box(row[i]).x1;
+      if (gap > 0) for (let j = i; j < row.length; j++) row[j].position({ x: row[j].position().x + gap, y: row[j].position().y });
+    }
+  }
+  // a label that still reaches into the row below (a long name over a big star) moves that node down
+  const hit = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
+  const nodes = cy.nodes().toArray();
+  for (let pass = 0; pass < 20; pass++) {
+    let moved = false;
+    for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) {
+      const [a, b] = [box(nodes[i]), box(nodes[j])];
+      if (!hit(a, b)) continue;
+      const [up, down] = nodes[i].position().y <= nodes[j].position().y ? [a, nodes[j]] : [b, nodes[i]];
+      const lower = box(down);
+      down.position({ x: down.position().x, y: down.position().y + (up.y2 - lower.y1) + 4 });
+      moved = true;
+    }
+    if (!moved) break;
+  }
+  cy.fit(undefined, 20);
 }
 
 // --- Inference -----------------------------------------------------------------------------------
