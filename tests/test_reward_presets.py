@@ -423,6 +423,24 @@ def test_answer_preset_ignores_the_trace_the_others_reward() -> None:
     assert {Scorer(KG, "answer").score(TASK, t).total for t in right} == {1.0}
 
 
+@pytest.mark.parametrize("name", sorted(WORKED_EXAMPLES))
+def test_verified_preset_gives_a_right_answer_credit_only_through_a_verified_chain(name: str) -> None:
+    """+1 right and faithful, 0 right through a false hop, -1 wrong, -1.5 unparseable: the scorer's
+    own verdicts (correct, faithful, format_ok) decide, whatever else the trace says."""
+    text, _ = WORKED_EXAMPLES[name]
+    r = Scorer(KG, "verified").score(TASK, text)
+    expected = -1.5 if not r.format_ok else (-1.0 if not r.correct else (1.0 if r.faithful else 0.0))
+    assert r.total == expected
+
+
+def test_verified_preset_ranks_an_unfaithful_right_answer_below_a_faithful_one() -> None:
+    right = [t for t, _ in WORKED_EXAMPLES.values() if SCORERS["kgreason"].score(TASK, t).correct]
+    verdicts = {Scorer(KG, "verified").score(TASK, t).faithful for t in right}
+    assert verdicts == {True, False}, "the worked examples hold right answers with and without a verified chain"
+    scores = {Scorer(KG, "verified").score(TASK, t).faithful: Scorer(KG, "verified").score(TASK, t).total for t in right}
+    assert scores[True] == 1.0 and scores[False] == 0.0
+
+
 def _paper_from_scratch(task: Task, text: str, kg: KnowledgeGraph) -> float:
     """The paper's reward written again from its formula (background.md), sharing no code with the
     preset: +0.1 right / -1 wrong; path = min(1.2 x coverage + 0.3 x [>= 2 overlapping tokens], 1.5)
