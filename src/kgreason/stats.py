@@ -95,20 +95,20 @@ def mean_interval(
         return (mean, low, high, n)
     if n == 1 or float(np.ptp(x)) == 0.0:
         return (mean, mean, mean, n)
+    low, high = percentile_interval((x,), np.mean, seed, n_resamples, confidence)
+    return (mean, low, high, n)
+
+
+def percentile_interval(data: tuple, statistic: Any, seed: int, n_resamples: int, confidence: float,
+                        paired: bool = False) -> tuple[float, float]:
+    """scipy.stats.bootstrap's seeded percentile interval of `statistic` over `data` (vectorised,
+    resampling along the last axis; `paired` resamples the samples' items together)."""
+    import numpy as np
     from scipy.stats import bootstrap
 
-    res = bootstrap(
-        (x,),
-        np.mean,
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        method="percentile",
-        vectorized=True,
-        axis=-1,
-        rng=np.random.default_rng(seed),
-    )
-    ci = res.confidence_interval
-    return (mean, float(ci.low), float(ci.high), n)
+    res = bootstrap(data, statistic, paired=paired, n_resamples=n_resamples, confidence_level=confidence,
+                    method="percentile", vectorized=True, axis=-1, rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def _number(value: Any) -> float | None:

@@ -24,7 +24,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from kgreason.stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, mean_interval, wilson_interval
+from kgreason.stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    mean_interval,
+    percentile_interval,
+    wilson_interval,
+)
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
@@ -192,18 +198,5 @@ def bootstrap_ratio(
         return Interval(mean=point, low=low, high=high, n=int(den.size))
     if den.size == 1 or float(np.ptp(per_item)) == 0.0:
         return Interval(mean=point, low=point, high=point, n=int(den.size))
-    from scipy.stats import bootstrap
-
-    res = bootstrap(
-        (num, den),
-        _ratio_of_sums,
-        paired=True,
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        method="percentile",
-        vectorized=True,
-        axis=-1,
-        rng=np.random.default_rng(seed),
-    )
-    ci = res.confidence_interval
-    return Interval(mean=point, low=float(ci.low), high=float(ci.high), n=int(den.size))
+    low, high = percentile_interval((num, den), _ratio_of_sums, seed, n_resamples, confidence, paired=True)
+    return Interval(mean=point, low=low, high=high, n=int(den.size))
