@@ -111,6 +111,15 @@ def percentile_interval(data: tuple, statistic: Any, seed: int, n_resamples: int
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def share_record(iv: Any) -> Any:
+    """A stored share interval record ({"mean", "low", "high", "n"}) with its bounds as they should
+    read (share_interval_from_record); anything that is not a dict comes back as it is."""
+    if not isinstance(iv, dict):
+        return iv
+    low, high = share_interval_from_record(iv.get("mean"), iv.get("low"), iv.get("high"), iv.get("n"))
+    return {**iv, "low": low, "high": high}
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 

@@ -159,15 +159,11 @@ def _references(metrics: dict) -> tuple[dict | None, dict | None]:
 
 
 def _share(stored: Any) -> dict | None:
-    """A stored share interval as it should read: files written before the Wilson interval hold
-    percentile-bootstrap ones, which collapse to a point at 0/n and n/n (made Wilson there); any
-    other is kept (a shortcut's ties score 1/k, not a 0/1 share)."""
-    if not isinstance(stored, dict) or not all(isinstance(stored.get(k), (int, float)) for k in ("mean", "low", "high", "n")):
-        return stored if isinstance(stored, dict) else None
-    from kgreason.stats import share_interval_from_record
+    """A stored share interval as it should read (kgreason.stats.share_record: made Wilson where an
+    old bootstrap collapsed it at 0/n or n/n; kept otherwise: a shortcut's ties score 1/k)."""
+    from kgreason.stats import share_record
 
-    low, high = share_interval_from_record(stored["mean"], stored["low"], stored["high"], stored["n"])
-    return {**stored, "low": low, "high": high}
+    return share_record(stored) if isinstance(stored, dict) else None
 
 
 def _pct(x: float) -> str:

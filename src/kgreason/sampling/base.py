@@ -13,12 +13,21 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kgreason.records import Completion
 from kgreason.reward.parse import cut_after_answer, find_answer_line
 
 Messages = list[dict]
 Item = tuple[str, Messages]
+
+
+def eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """The ids that end a generation: the tokenizer's end token and the model's generation config's."""
+    ids = {int(tokenizer.eos_token_id)} if tokenizer.eos_token_id is not None else set()
+    gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update([gen] if isinstance(gen, int) else (int(x) for x in gen or []))
+    return ids
 
 
 def answer_line_end(text: str) -> int | None:

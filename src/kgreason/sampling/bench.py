@@ -52,6 +52,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kgreason.sampling.base import eos_ids
+
 if TYPE_CHECKING:
     import torch
 
@@ -90,13 +92,6 @@ def encode(tokenizer: Any, messages: list[dict]) -> list[int]:
     """The prompt as our sampler encodes it (HFSampler.encode): chat template, no extra specials."""
     text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids = {int(tokenizer.eos_token_id)} if tokenizer.eos_token_id is not None else set()
-    gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update([gen] if isinstance(gen, int) else list(gen or []))
-    return ids
 
 
 def has_answer_line(tokenizer: Any, tokens: list[int]) -> bool:

@@ -33,6 +33,7 @@ from kgreason.sampling.base import (
     Sampler,
     SamplingParams,
     check_items,
+    eos_ids,
     sample_seed,
     trim_after_answer,
     window_has_answer_line,
@@ -259,15 +260,7 @@ class HFSampler(Sampler):
         self.token_ids: dict[tuple[str, int], list[int]] | None = None
 
     def _eos_ids(self) -> set[int]:
-        ids: set[int] = set()
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(int(self.tokenizer.eos_token_id))
-        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        if isinstance(gen_eos, int):
-            ids.add(gen_eos)
-        elif isinstance(gen_eos, list):
-            ids.update(int(x) for x in gen_eos)
-        return ids
+        return eos_ids(self.model, self.tokenizer)
 
     # ---- public ------------------------------------------------------------------------------
     def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True,

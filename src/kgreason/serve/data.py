@@ -552,15 +552,11 @@ def _is_eval_phase(phase: str) -> bool:
 
 
 def share(iv: Any) -> Any:
-    """A stored share interval as the page shows it: files written before kgreason used the Wilson
-    interval hold percentile-bootstrap ones, which collapse to [0, 0] at 0/n and [1, 1] at n/n
-    (kgreason.stats.share_interval_from_record); anything else is returned as stored."""
-    if not isinstance(iv, dict) or not all(isinstance(iv.get(k), (int, float)) for k in ("mean", "low", "high", "n")):
-        return iv
-    from kgreason.stats import share_interval_from_record
+    """A stored share interval as the page shows it (kgreason.stats.share_record: files written
+    before the Wilson interval hold bootstrap ones collapsed to [0, 0] / [1, 1] at the edges)."""
+    from kgreason.stats import share_record
 
-    low, high = share_interval_from_record(iv["mean"], iv["low"], iv["high"], iv["n"])
-    return {**iv, "low": low, "high": high}
+    return share_record(iv)
 
 
 def _shares(metrics: dict) -> dict:

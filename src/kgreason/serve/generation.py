@@ -359,6 +359,7 @@ class GenerationQueue:
     def _run(self, job: Job, model: Any, tokenizer: Any) -> None:
         from transformers import TextIteratorStreamer
 
+        from kgreason.sampling.base import eos_ids
         from kgreason.tasks.format import chat_messages
 
         started = time.monotonic()
@@ -383,8 +384,9 @@ class GenerationQueue:
 
                 with torch.inference_mode():
                     out = model.generate(**kwargs)
+
                 generated.append(int(out.shape[1]) - int(inputs["input_ids"].shape[1]))
-                ended_eos.append(int(out[0, -1]) in _eos_ids(tokenizer, model))
+                ended_eos.append(int(out[0, -1]) in eos_ids(model, tokenizer))
             except BaseException as exc:  # surfaced below, after the streamer ends
                 failure.append(exc)
                 streamer.end()
@@ -440,15 +442,6 @@ def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bo
     if new_tokens >= max_new_tokens and not ended_eos:
         return "length"
     return "answer" if find_answer_line(text) is not None else "eos"
-
-
-def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
-    """The ids that end a generation: the tokenizer's end token and the model's own."""
-    ids = {tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)}
-    flat: set[int] = set()
-    for i in ids:
-        flat |= set(i) if isinstance(i, (list, tuple)) else ({i} if isinstance(i, int) else set())
-    return flat
 
 
 def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | None = None) -> Any:

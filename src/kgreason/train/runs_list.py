@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.io import InputError, read_json
-from kgreason.stats import share_interval_from_record
+from kgreason.stats import share_record
 from kgreason.train.runs import CONFIG, SUMMARY, Run
 
 DEFAULT_ROOTS = ("runs", "experiments")  # where `kgreason run` and `kgreason experiment` write
@@ -67,13 +67,9 @@ def _interval(value: Any, ci: Any = None, n: Any = None) -> dict[str, Any] | Non
 
 
 def _share(iv: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A share's interval as shown: runs written before shares got Wilson intervals stored the
-    bootstrap's collapsed [0, 0] / [1, 1] at 0/n and n/n; those are shown as Wilson intervals
-    (the files themselves are left as they are: this listing is read-only)."""
-    if iv is None:
-        return None
-    low, high = share_interval_from_record(iv["mean"], iv.get("low"), iv.get("high"), iv.get("n"))
-    return {**iv, "low": low, "high": high}
+    """A share's interval as shown (kgreason.stats.share_record: bootstrap intervals of old runs,
+    collapsed at 0/n and n/n, read as Wilson; the files themselves are left as they are)."""
+    return share_record(iv)
 
 
 def _eval_figures(run: Run, phase: str, info: dict[str, Any]) -> EvalFigures | None:
