@@ -8,6 +8,7 @@ exact counts.
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -176,6 +177,38 @@ def write_run(root: Path, name: str = RUN, n_steps: int = 6, questions_per_step:
         phases[phase] = {"done": True, "accuracy": {"mean": acc, "low": 0, "high": 1, "n": len(evals)},
                          "wall_seconds": 1.5 + p}
     atomic_write_json(run / "summary.json", {"run": name, "phases": phases})
+    return run
+
+
+def write_failed_run(root: Path, winners: int = 0) -> Path:
+    """A run that failed the way the quick recipe did on a large lexical KG (issue 28): answers that
+    stop after one hop and write a fact, not an option, on the answer line (scored by the real KG
+    reward), option names with a gloss in brackets and commas, RSFT rounds with no winners."""
+    from kgreason.reward.score import Scorer
+
+    run = write_run(root)
+    kg = build_kg()  # the graph write_run saved
+    tasks = [Task.from_dict(json.loads(line)) for line in (run / "data" / "eval.jsonl").read_text().splitlines()]
+    scorer = Scorer(kg)
+    preds = []
+    for i, task in enumerate(tasks):
+        h, r, t = task.path_star.edges[0]
+        first = f"TRACE: 1. {kg.label(h)} {kg.phrase(r)} {kg.label(t)}.\n"
+        # half write a fact on the answer line (no option letter), half stop at one hop and pick a wrong letter
+        wrong = next(x for x in "ABCD" if x != task.answer_star)
+        text = first + (f"ANSWER: {kg.label(t)} is fixed by something" if i % 2 else f"ANSWER: {task.options[wrong]} ({wrong})")
+        preds.append(Episode("demo-run", "rsft", 0, task.id, task.prompt, text, scorer.score(task, text)).to_dict())
+    atomic_write_jsonl(run / "eval" / "rsft" / "predictions.jsonl", preds)
+    # option names as a large lexical KG gives them: a gloss in brackets, commas
+    items = [json.loads(line) for line in (run / "data" / "eval.jsonl").read_text().splitlines()]
+    for it in items:
+        it["options"] = {k: f"{v} (provide with a, {n})" for n, (k, v) in enumerate(it["options"].items())}
+    atomic_write_jsonl(run / "data" / "eval.jsonl", items)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["phases"]["rsft"] = {**summary["phases"]["rsft"], "kind": "train", "rounds": [
+        {"round": r, "questions": 64, "mean_pass_rate": rate, "winners": winners,
+         "reasons": {"none_eligible": 64 - winners}} for r, rate in ((1, 0.16), (2, 0.23))]}
+    atomic_write_json(run / "summary.json", summary)
     return run
 
 

@@ -92,6 +92,7 @@ def test_landing_page_opens_with_the_headline_sentence_and_chart(page, server: f
     assert expected.startswith("RSFT ") and "chance is 25.0%" in expected and "KG oracle scores 100.0%" in expected
     assert "always the letter most often correct in these items" in expected  # the shortcut in plain words
     assert page.locator("#headline").bounding_box()["y"] < page.locator("#runs-table").bounding_box()["y"]
+    assert page.locator("[data-testid=headline-diagnosis]").is_hidden()  # nothing went wrong in this run
     labels = page.evaluate("S.charts['chart-headline'].data.datasets.map(d => d.label)")
     assert labels == ["held-out accuracy % (95% CI)", "faithful traces %", "strongest shortcut (most_common_letter)",
                       "chance", "KG oracle"]
@@ -277,6 +278,23 @@ def test_graph_view_searches_and_follows_relations(page, server: fx.LiveServer) 
     assert "→ uses: Tool4Kit" in page.inner_text("#kg-rels")
     assert page.inner_text("#kg-trail").endswith("cause_4 → fix_4")
     assert page.evaluate("S.cys.kg.nodes().length") == 3
+
+
+def test_a_failed_run_is_flagged_and_says_what_went_wrong(browser, tmp_path: Path) -> None:
+    """Issue 28: the demo flags a run whose trained phase is below the strongest shortcut or whose
+    RSFT kept no winners, and its landing page shows the paragraph `kgreason run` printed."""
+    from kgreason.evaluate.headline import run_headline
+
+    run = fx.write_failed_run(tmp_path)
+    paragraph = run_headline(run).diagnosis["paragraph"]
+    with fx.LiveServer(tmp_path) as srv:
+        pg = browser.new_page()
+        pg.goto(f"{srv.url}/#runs")
+        pg.wait_for_selector("[data-testid=headline-diagnosis]:not([hidden])")
+        assert pg.inner_text("[data-testid=headline-diagnosis]") == "What went wrong: " + paragraph.replace("`", "")
+        flag = pg.locator(f"tr[data-run='{run.name}'] [data-testid=run-problem]")
+        assert flag.inner_text() == "needs attention" and "RSFT kept no winners" in flag.get_attribute("title")
+        pg.close()
 
 
 def test_empty_runs_folder_says_how_to_make_a_run(browser, tmp_path: Path) -> None:

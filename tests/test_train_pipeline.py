@@ -23,9 +23,14 @@ def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
     # the headline: the last line printed, the first thing report.md says (evaluate/headline.py)
     from kgreason.evaluate.headline import run_headline
 
-    sentence = run_headline(run_dir).sentence
-    assert sentence.startswith("RSFT ") and out.strip().splitlines()[-1] == sentence
-    assert (run_dir / "report.md").read_text().splitlines()[2] == f"**{sentence}**"
+    head = run_headline(run_dir)
+    sentence, lines = head.sentence, out.strip().splitlines()
+    assert sentence.startswith("RSFT ") and (run_dir / "report.md").read_text().splitlines()[2] == f"**{sentence}**"
+    # tiny:random learns nothing: after its headline the run says what went wrong, and report.md too
+    # (evaluate/diagnosis.py; issue 28: "a run on a graph where training fails prints the diagnosis")
+    assert head.diagnosis is not None and {p["code"] for p in head.diagnosis["problems"]} == {"unreadable", "no_winners"}
+    assert lines[-3:] == [sentence, "", f"WHAT WENT WRONG: {head.diagnosis['paragraph']}"]
+    assert f"## What went wrong\n\n{head.diagnosis['paragraph']}" in (run_dir / "report.md").read_text()
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert list(summary["phases"]) == STAGES and all(p["done"] for p in summary["phases"].values())

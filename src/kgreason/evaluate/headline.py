@@ -20,6 +20,7 @@ from typing import Any
 
 from kgreason.evaluate.bootstrap import bootstrap_mean
 from kgreason.evaluate.compare import LoadedEval, load_eval, paired_difference
+from kgreason.evaluate.diagnosis import DIAGNOSIS_SCHEMA, diagnose
 from kgreason.evaluate.runner import METRICS
 from kgreason.io import InputError
 
@@ -66,6 +67,8 @@ class Headline:
     # answered ({"n", "before", "final"}), the ones the paired gain is about; else None
     shared: dict | None = None
     unreadable: list[str] = field(default_factory=list)  # eval folders whose files could not be read
+    # what went wrong, when something did (evaluate/diagnosis.py): Diagnosis.to_dict(), else None
+    diagnosis: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +104,7 @@ HEADLINE_SCHEMA: dict = {
         "shared": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["n", "before", "final"],
                                                  "properties": {"n": {"type": "integer"}, "before": _INTERVAL,
                                                                 "final": _INTERVAL}}]},
+        "diagnosis": {"anyOf": [{"type": "null"}, DIAGNOSIS_SCHEMA]},
     },
 }
 
@@ -284,4 +288,8 @@ def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000,
                     baseline_phase=before.path.name if before is not None else None, gain=gain,
                     chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="",
                     shared=shared, unreadable=unreadable)
-    return Headline(**{**head.__dict__, "sentence": compose_sentence(head)})
+    found = diagnose(root, head, list(final.episodes.values()) if final is not None else None,
+                     (final.hops or {t: h for t, h in hop_of.items() if isinstance(h, int)}) if final is not None
+                     else {}, items)
+    return Headline(**{**head.__dict__, "sentence": compose_sentence(head),
+                       "diagnosis": found.to_dict() if found is not None else None})

@@ -106,7 +106,14 @@ class Demo:
             "has_tasks": bool(self.task_files(path)),
             "phases": [{"phase": p, **_phase_brief(info)} for p, info in phases.items()],
             "evals": self.eval_headlines(path),
+            # what went wrong (evaluate/diagnosis.py), so the list flags a run whose table is no result
+            "problems": self.problems(path),
         }
+
+    def problems(self, path: Path) -> list[dict]:
+        head = self.headline(path)
+        diagnosis = head.get("diagnosis") if isinstance(head, dict) else None
+        return list(diagnosis["problems"]) if isinstance(diagnosis, dict) else []
 
     def eval_headlines(self, path: Path) -> list[dict]:
         """Per evaluation phase (pipeline order): accuracy with its interval, the KG oracle and the
@@ -156,6 +163,9 @@ class Demo:
         # inside one of its subfolders is rewritten (an eval re-run with `kgreason eval --out`)
         stamps = [(f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(eval_root.glob("*/*"))
                   if f.name in ("metrics.json", "predictions.jsonl")]
+        # the diagnosis reads RSFT's rounds and the phases' warnings from summary.json
+        summary = path / "summary.json"
+        stamps += [(summary.stat().st_mtime_ns, summary.stat().st_size)] if summary.is_file() else []
         key = eval_root
         def build(_: Path) -> dict | None:
             try:

@@ -226,9 +226,11 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
             run_model_stages(run, config, stage_names(config))
         table = results_table(run)
         gains = paired_gains(run)
-        headline = run_headline(run.root).sentence
+        head = run_headline(run.root)
+        headline = head.sentence
+        diagnosis = head.diagnosis["paragraph"] if head.diagnosis else ""
         report = write_run_report(run, table + ("\n\n" + gains if gains else ""), time.perf_counter() - started,
-                                  headline)
+                                  headline, diagnosis)
     print()
     print(table)
     if gains:
@@ -240,6 +242,9 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
     print(f"TensorBoard: tensorboard --logdir {run.tb_dir()}")
     print()
     print(headline)  # last, and first in report.md and on the demo's landing page (evaluate/headline.py)
+    if diagnosis:  # a result that is not one says so where the user looks last (evaluate/diagnosis.py)
+        print()
+        print(f"WHAT WENT WRONG: {diagnosis}")
     return run
 
 
@@ -367,11 +372,12 @@ def stage_times(run: Run) -> str:
     return "\n".join(lines)
 
 
-def write_run_report(run: Run, table: str, wall_s: float, headline: str = "") -> Path:
+def write_run_report(run: Run, table: str, wall_s: float, headline: str = "", diagnosis: str = "") -> Path:
     cfg = run.config
     links = "\n".join(f"- {p}: [eval/{p}/report.md](eval/{p}/report.md)" for p in MODEL_PHASES
                       if (run.eval_dir(p) / "report.md").exists())
     text = (f"# Run {run.name}\n\n" + (f"**{headline}**\n\n" if headline else "") +
+            (f"## What went wrong\n\n{diagnosis}\n\n" if diagnosis else "") +
             f"Model `{cfg.get('model_ref')}`, dataset seed {cfg.get('dataset_seed')}, "
             f"git revision `{cfg.get('git_revision')}`.\n\n"
             "## Held-out eval (4-5 hops)\n\n" + table + "\n\n"

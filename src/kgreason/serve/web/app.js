@@ -177,7 +177,10 @@ async function showRuns() {
       onclick: (ev) => { ev.stopPropagation(); ev.target.checked ? S.compare.add(r.name) : S.compare.delete(r.name);
                          $("#compare-btn").disabled = S.compare.size < 2; } })),
     el("td", {}, el("a", { href: "#runs", onclick: (ev) => { ev.preventDefault(); selectRun(r.name); } }, armName(r)),
-      r.has_kg ? null : el("span", { class: "badge bad", text: "no KG" })),
+      r.has_kg ? null : el("span", { class: "badge bad", text: "no KG" }),
+      // a run whose table is no result (evaluate/diagnosis.py): flagged, the problems on hover
+      (r.problems || []).length ? el("span", { class: "badge bad", "data-testid": "run-problem",
+        title: r.problems.map((p) => p.text).join("; "), text: "needs attention" }) : null),
     el("td", { class: "date", text: day(r.created) }),
     el("td", { text: r.model || "?" }),
     el("td", {}, r.phases.map((p) => el("span", { class: "badge" + (p.done ? "" : " bad") },
@@ -213,9 +216,12 @@ function showHeadline(name, h) {
   const box = $("#headline");
   box.hidden = !h && !S.experiments.length;
   $("#headline-title").hidden = $("#headline-sentence").hidden = box.querySelector(".headline-chart").hidden = !h;
-  if (!h) return;
+  if (!h) { $("#headline-diagnosis").hidden = true; return; }
   $("#headline-title").textContent = `Run ${name}`;
   $("#headline-sentence").textContent = h.sentence;
+  const why = $("#headline-diagnosis");
+  why.hidden = !h.diagnosis;
+  why.replaceChildren(...(h.diagnosis ? [el("b", { text: "What went wrong: " }), ...prose(h.diagnosis.paragraph)] : []));
   box.querySelector(".headline-chart").hidden = !h.phases.length;
   if (h.phases.length) headlineChart("chart-headline", h);
 }
