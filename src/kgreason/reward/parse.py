@@ -31,6 +31,7 @@ The rule (docs/reward.md, "Reading a completion"):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Markdown emphasis (** or __) around markers is common in chat-tuned models.
@@ -92,7 +93,21 @@ class AnswerLine:
     options: str = ""  # the upper-case letters the line names, its own letter first ("B"; "BC" for a hedge)
 
 
-def find_answer_line(text: str, final: bool = True) -> AnswerLine | None:
+def _contract_letter(rest: str, options: Mapping[str, str] | None) -> str:
+    """The letter L when the answer line's text is exactly the contract `<options[L]> (<L>)` (case
+    and runs of spaces aside, emphasis around it allowed), else "". With the options known, a name
+    that holds brackets, commas or a lone letter ("B (musical note)", "x (C)") cannot be misread
+    as a second option or a hedge."""
+    if not options:
+        return ""
+    said = " ".join(rest.strip(" \t\r*_").split()).casefold()
+    for letter, name in options.items():
+        if said == f"{' '.join(str(name).split())} ({letter})".casefold():
+            return str(letter).upper()
+    return ""
+
+
+def find_answer_line(text: str, final: bool = True, options: Mapping[str, str] | None = None) -> AnswerLine | None:
     """The first decisive answer line of `text` (one that holds a letter, or a hedge), or None.
 
     `final=False` reads a text that is still being generated: its last line may go on, and any
@@ -101,6 +116,9 @@ def find_answer_line(text: str, final: bool = True) -> AnswerLine | None:
     (B)"), so an unfinished last line is never reported: a line counts once its newline has arrived.
     Whatever the continuation, the final reading of the longer text is then the same line with the
     same letter (or the same hedge).
+
+    `options` (letter -> name, as the task states them): a line that is exactly the contract
+    `<name> (<letter>)` for one of them reads as that letter, whatever characters the name holds.
     """
     for m in _MARKER_LINE_RE.finditer(text):
         newline = text.find("\n", m.end())
@@ -108,13 +126,17 @@ def find_answer_line(text: str, final: bool = True) -> AnswerLine | None:
             return None  # only the last line can be unfinished
         line_end = len(text) if newline < 0 else newline
         rest = text[m.end() : line_end]
+        contract = _contract_letter(rest, options)
+        if contract:
+            return AnswerLine(contract, str(options[contract]) if options else "", m.start(),
+                              m.end() + len(rest.rstrip(" \t\r*_")), line_end, contract)
         read = _read_line(rest)
         # Without a letter of its own, the whole line is "after" it ("ANSWER: B or C is possible").
         letter, entity, rel_end, at = read if read is not None else ("", "", 0, -1)
         named = _options_named(rest, at)
-        options = (letter + "".join(o for o in named if o != letter)) if letter else named
-        if len(options) > 1:
-            return AnswerLine("", "", m.start(), line_end, line_end, options)
+        letters = (letter + "".join(o for o in named if o != letter)) if letter else named
+        if len(letters) > 1:
+            return AnswerLine("", "", m.start(), line_end, line_end, letters)
         if letter:
             return AnswerLine(letter, entity, m.start(), m.end() + rel_end, line_end, letter)
     return None
@@ -250,16 +272,16 @@ class ParsedCompletion:
     answer_entity: str = ""  # the option's name as written on the answer line ("" when it names none)
 
 
-def parse_completion(text: object) -> ParsedCompletion:
+def parse_completion(text: object, options: Mapping[str, str] | None = None) -> ParsedCompletion:
     """Parse a completion; never raises, whatever `text` is.
 
     Chat-style completions (a list of {"role", "content"} messages, as TRL passes them) are read
-    from their last assistant message.
+    from their last assistant message. `options`: the task's (see `find_answer_line`).
     """
     text = _message_content(text)
     if not isinstance(text, str):
         return ParsedCompletion(False, None, "", False, f"completion is {type(text).__name__}, not text")
-    line = find_answer_line(text)
+    line = find_answer_line(text, options=options)
     limit = line.start if line is not None else len(text)
     answer = (line.letter or None) if line is not None else None
     entity = line.entity if line is not None else ""

@@ -33,7 +33,7 @@ class Scorer:
         self._option_cache: dict[tuple, dict[str, str]] = {}
 
     def evidence(self, task: Task, text: str) -> Evidence:
-        parsed = parse_completion(text)
+        parsed = parse_completion(text, task.options)
         trace = parsed.trace if parsed.has_trace else ""
         reading = read_trace(self.kg, self.entities, self.relations, trace)
         counts: Counter[str] = Counter()
