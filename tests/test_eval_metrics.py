@@ -17,6 +17,7 @@ from kgreason.evaluate.metrics import (
     join_episodes,
     letter_accuracy,
     summarize,
+    trace_length_by_hop,
     trace_metrics,
 )
 
@@ -153,3 +154,17 @@ def test_summarize_and_letter_accuracy():
     la = letter_accuracy(tasks, preds)
     assert la["accuracy"]["mean"] == pytest.approx(7 / 8)
     assert la["by_hop"]["2"]["mean"] == 1.0
+
+
+def test_trace_length_against_the_hops_asked():
+    """Claimed hops per answer against hop_len (issue 28): counted by hand from _items()."""
+    tasks, eps = _items()
+    lengths = trace_length_by_hop(join_episodes(tasks, eps))
+    # hop 1: t0 claims 2, t2 1, t4 0 (unparsed), t6 0 -> exact 1/4, fewer 2/4, more 1/4, median 0.5
+    one, two = lengths["1"], lengths["2"]
+    assert (one["n"], one["exact"]["mean"], one["short"], one["long"], one["median"]) == (4, 0.25, 0.5, 0.25, 0.5)
+    assert one["exact"]["low"] > 0  # a Wilson interval, not a point
+    # hop 2: t1 claims 2, t3 3, t5 1 -> exact 1/3, fewer 1/3, more 1/3, median 2
+    assert (two["n"], two["exact"]["mean"], two["short"], two["long"], two["median"]) == (3, pytest.approx(1 / 3),
+                                                                                          pytest.approx(1 / 3),
+                                                                                          pytest.approx(1 / 3), 2.0)

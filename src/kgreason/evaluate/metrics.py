@@ -93,6 +93,24 @@ def trace_metrics(items: Sequence[Scored], seed: int = 0, n_resamples: int = DEF
     }
 
 
+def trace_length_by_hop(items: Sequence[Scored], seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES) -> dict[str, dict]:
+    """Per hop count asked: how many hops the traces claim (issue 28: on a lexical KG the model
+    stopped after 1-2 hops of the 4-5 asked). `exact`: the share of answers whose trace claims as
+    many hops as the question asks (Wilson interval); `short` / `long`: fewer / more; `median`:
+    the median claimed; an answer with no readable trace claims 0."""
+    out: dict[str, dict] = {}
+    for hop, group in hop_groups(items).items():
+        claimed = [len(it.episode.reward.claimed_hops) for it in group]
+        out[str(hop)] = {
+            "exact": bootstrap_mean([c == hop for c in claimed], seed + hop, n_resamples).to_dict(),
+            "short": sum(c < hop for c in claimed) / len(claimed),
+            "long": sum(c > hop for c in claimed) / len(claimed),
+            "median": float(np.median(claimed)),
+            "n": len(claimed),
+        }
+    return out
+
+
 def confusion_2x2(items: Sequence[Scored]) -> dict[str, int]:
     """Counts of (answer correct) x (trace faithful); one does not imply the other."""
     counts = dict.fromkeys(CONFUSION_CELLS, 0)
@@ -148,6 +166,7 @@ def summarize(items: Sequence[Scored], seed: int = 0, n_resamples: int = DEFAULT
             str(h): {"faithful_share": bootstrap_mean([it.faithful for it in g], seed + 300 + h, n_resamples).to_dict()}
             for h, g in hop_groups(items).items()
         },
+        "trace_length_by_hop": trace_length_by_hop(items, seed + 400, n_resamples),
         "confusion": counts,
         "confusion_rates": confusion_rates(counts),
         "mean_reward": mean_reward(items),

@@ -135,6 +135,12 @@ def eval_tables(m: Mapping[str, Any]) -> str:
         ["faithful chains (start → chosen answer along the stated relations)", pct(t.get("faithful_share"))],
         ["mean reward", num(m.get("mean_reward"))],
     ]))
+    lengths = m.get("trace_length_by_hop") or {}
+    if lengths:  # absent from metrics.json files written before it was measured
+        parts.append("## Trace length against the hops asked\n\n" + md_table(
+            ["hops asked", "items", "claims exactly that many", "fewer", "more", "median claimed"],
+            [[h, v["n"], pct(v["exact"]), f"{100 * v['short']:.1f}%", f"{100 * v['long']:.1f}%", f"{v['median']:g}"]
+             for h, v in sorted(lengths.items(), key=lambda kv: int(kv[0]))]))
     c, r = m.get("confusion", {}), m.get("confusion_rates", {})
     parts.append("## Answer correct × trace faithful\n\n" + md_table(["", "faithful", "unfaithful"], [
         ["correct", c.get("correct_faithful", 0), c.get("correct_unfaithful", 0)],
