@@ -148,14 +148,14 @@ def _chance(items: list[dict]) -> float | None:
 def _references(metrics: dict) -> tuple[dict | None, dict | None]:
     """The strongest shortcut baseline (by mean accuracy, with its registered description) and the
     KG oracle, from an evaluation's `references` as evaluate.runner writes them."""
-    refs = metrics.get("references") if isinstance(metrics.get("references"), dict) else {}
-    oracle_row = refs.get("KG oracle")
-    oracle = oracle_row.get("accuracy") if isinstance(oracle_row, dict) else None
-    shortcuts = {k.removeprefix("shortcut: "): v for k, v in refs.items()
-                 if k.startswith("shortcut: ") and isinstance(v, dict) and isinstance(v.get("accuracy"), dict)}
-    if not shortcuts:
-        return None, oracle
-    name, row = max(shortcuts.items(), key=lambda kv: float(kv[1]["accuracy"].get("mean", -1.0)))
+    from kgreason.evaluate.references import oracle_row, strongest_shortcut
+
+    refs = metrics.get("references")
+    oracle = (oracle_row(refs) or {}).get("accuracy")
+    best = strongest_shortcut(refs)
+    if best is None or not isinstance(best[1].get("accuracy"), dict):
+        return None, _share(oracle)
+    name, row = best
     from kgreason.tasks.baselines import BASELINES
 
     description = BASELINES.get(name).description if name in BASELINES else name

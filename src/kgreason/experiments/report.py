@@ -343,9 +343,10 @@ def by_label(results: dict, name: str) -> str:
 
 def strongest_shortcut(results: dict) -> tuple[str, float] | None:
     """The best shortcut baseline on the eval items (name, accuracy), from the references."""
-    rows = [(name.removeprefix("shortcut: "), ref["accuracy"]["mean"]) for name, ref in results.get("references", {}).items()
-            if name.startswith("shortcut")]
-    return max(rows, key=lambda r: r[1]) if rows else None
+    from kgreason.evaluate.references import strongest_shortcut as strongest
+
+    best = strongest(results.get("references"))
+    return (best[0], float(best[1]["accuracy"]["mean"])) if best else None
 
 
 def answer_sentences(results: dict) -> list[str]:

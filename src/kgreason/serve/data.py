@@ -581,28 +581,19 @@ def _shares(metrics: dict) -> dict:
 def references_brief(refs: Any) -> dict:
     """From an evaluation's `references` ({"KG oracle": ..., "shortcut: <name>": ...}, as
     evaluate.runner writes them): the oracle and the strongest shortcut by mean accuracy."""
-    if not isinstance(refs, dict):
-        return {"oracle": None, "oracle_by_hop": None, "strongest_shortcut": None, "shortcuts": 0}
+    from kgreason.evaluate.references import oracle_row, shortcut_rows, strongest_shortcut
 
-    def mean(row: Any) -> float:
-        acc = row.get("accuracy") if isinstance(row, dict) else None
-        val = acc.get("mean") if isinstance(acc, dict) else acc
-        return float(val) if isinstance(val, (int, float)) else -1.0
-
-    oracle = refs.get("KG oracle")
-    shortcuts = {k.removeprefix("shortcut: "): v for k, v in refs.items()
-                 if k.startswith("shortcut: ") and isinstance(v, dict)}
-    best = max(shortcuts.items(), key=lambda kv: mean(kv[1]), default=None)
     def by_hop(row: dict) -> Any:
         hops = row.get("by_hop")
         return {h: share(iv) for h, iv in hops.items()} if isinstance(hops, dict) else hops
 
+    oracle, best = oracle_row(refs), strongest_shortcut(refs)
     return {
-        "oracle": share(oracle.get("accuracy")) if isinstance(oracle, dict) else None,
-        "oracle_by_hop": by_hop(oracle) if isinstance(oracle, dict) else None,
+        "oracle": share(oracle.get("accuracy")) if oracle is not None else None,
+        "oracle_by_hop": by_hop(oracle) if oracle is not None else None,
         "strongest_shortcut": ({"name": best[0], "accuracy": share(best[1].get("accuracy")), "by_hop": by_hop(best[1])}
                                if best else None),
-        "shortcuts": len(shortcuts),
+        "shortcuts": len(shortcut_rows(refs)),
     }
 
 
