@@ -163,3 +163,16 @@ def test_reward_hacking_note_needs_reward_up_and_probe_down():
     assert reward_hacking_note([(0, probe(0.6)), (9, probe(0.58))], rising) is None, "within noise"
     assert reward_hacking_note([(0, probe(0.4)), (9, probe(0.6))], rising) is None
     assert reward_hacking_note([(0, probe(0.6))], rising) is None, "one probe compares nothing"
+
+
+def test_collapse_note_needs_a_fall_past_the_probes_noise():
+    """The collapsed lr 5e-4 run: probe 53.1% -> 28.1%, faithful 43.8% -> 0.0%, reward falling too."""
+    from kgreason.train.probe import collapse_note
+
+    def probe(acc: float, faithful: float) -> dict:
+        return {"probe/accuracy": acc, "probe/faithful": faithful, "probe/format_ok": 1.0}
+
+    note = collapse_note([(0, probe(0.53125, 0.4375)), (7, probe(0.5, 0.4)), (14, probe(0.28125, 0.0))])
+    assert note.startswith("held-out probe accuracy fell from 53.1% to 28.1% (steps 0-14, faithful 43.8% -> 0.0%)")
+    assert collapse_note([(0, probe(0.53, 0.44)), (14, probe(0.38, 0.3))]) is None, "15 points: within a 32-item probe's noise"
+    assert collapse_note([(0, probe(0.53, 0.44))]) is None

@@ -197,7 +197,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     from kgreason.models import load_model, load_tokenizer
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
-    from kgreason.train.probe import make_probe, reward_hacking_note
+    from kgreason.train.probe import collapse_note, make_probe, reward_hacking_note
     from kgreason.train.rsft import _load_run_kg
     from kgreason.train.sft import _last_checkpoint
     from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
@@ -264,7 +264,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
         info["probe"] = [{"step": step, **values} for step, values in probe.history]
         rewards = [(int(m["step"]), float(m["reward"])) for m in run.read_metrics(phase)
                    if isinstance(m.get("reward"), (int, float))]
-        note = reward_hacking_note(probe.history, rewards)
+        note = reward_hacking_note(probe.history, rewards) or collapse_note(probe.history)
         if note:
             info["warning"] = note
             print(f"[{phase}] WARNING: {note}")

@@ -27,6 +27,10 @@ PROBE_KEYS = ("probe/accuracy", "probe/faithful", "probe/format_ok")
 # The reward must rise and the probe fall by more than this many points for the warning: a probe of
 # 32 items moves by ~3 points per item, so smaller drops are noise.
 HACKING_DROP = 0.05
+# A fall this large on the probe is past its noise (32 items: about +-17 points at 95%) even
+# without a rising reward: the policy is coming apart (a GRPO run at learning rate 5e-4 went from
+# 53% to 28% probe accuracy and 44% to 0% faithful in 14 steps, writing "X is caused by X")
+COLLAPSE_DROP = 0.20
 
 
 def probe_items(tasks: Sequence[Task], n: int, seed: int) -> list[Task]:
@@ -121,3 +125,18 @@ def reward_hacking_note(probes: Sequence[tuple[int, dict[str, float]]], rewards:
                 f"({100 * first:.1f}% -> {100 * last:.1f}%, steps {probes[0][0]}-{probes[-1][0]}): "
                 "the policy may be gaming the reward; compare the probe with the reward components in metrics.jsonl")
     return None
+
+
+def collapse_note(probes: Sequence[tuple[int, dict[str, float]]], drop: float = COLLAPSE_DROP) -> str | None:
+    """A sentence when held-out probe accuracy fell by more than `drop` from the first probe to the
+    last, whatever the reward did, else None."""
+    if len(probes) < 2:
+        return None
+    (s0, first), (s1, last) = probes[0], probes[-1]
+    if first["probe/accuracy"] - last["probe/accuracy"] <= drop:
+        return None
+    faithful = (f", faithful {100 * first['probe/faithful']:.1f}% -> {100 * last['probe/faithful']:.1f}%"
+                if "probe/faithful" in first and "probe/faithful" in last else "")
+    return (f"held-out probe accuracy fell from {100 * first['probe/accuracy']:.1f}% to "
+            f"{100 * last['probe/accuracy']:.1f}% (steps {s0}-{s1}{faithful}): the policy is getting worse; a lower "
+            "learning rate or sampling temperature usually keeps it stable")

@@ -358,11 +358,11 @@ def run_rsft(run: Run, model_ref: str, data_dir: Path, options: RSFTOptions, ini
             "wall_s": round(time.perf_counter() - phase_start, 2), "options": dump_options(options),
             "model_loads": held.loads - loads_before}
     if probes:
-        from kgreason.train.probe import reward_hacking_note
+        from kgreason.train.probe import collapse_note, reward_hacking_note
 
         info["probe"] = [values for _, values in probes]
         note = reward_hacking_note(probes, [(r["round"], r["mean_reward"]) for r in rounds
-                                            if isinstance(r.get("mean_reward"), (int, float))])
+                                            if isinstance(r.get("mean_reward"), (int, float))]) or collapse_note(probes)
         if note:
             info["warning"] = note
             print(f"[{phase}] WARNING: {note}")
