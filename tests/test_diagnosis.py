@@ -105,3 +105,13 @@ def test_below_chance_and_lowers_need_their_upper_bounds_below(tmp_path: Path) -
     assert "is below chance (25.0%)" in below.paragraph and "paired -13.0 points [-20.0, -6.0]" in below.paragraph
     assert diagnose(tmp_path, headline(iv(0.2, 0.14, 0.27), {"diff": -0.1, "low": -0.2, "high": 0.01, "n": 150}),
                     [], {}, []) is None
+
+
+def test_a_phase_warning_is_a_problem_of_its_own(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["phases"]["rsft"]["warning"] = "held-out probe accuracy fell from 53.1% to 28.1% (steps 0-14)"
+    atomic_write_json(run / "summary.json", summary)
+    d = run_headline(run).diagnosis
+    assert [p["code"] for p in d["problems"]] == ["training_warning"]
+    assert d["paragraph"].startswith("RSFT: held-out probe accuracy fell from 53.1% to 28.1%")

@@ -9,7 +9,8 @@ summary.json, the eval items) and returns a `Diagnosis` when a trained phase
 - measurably lowers accuracy against the phase it started from,
 - gives no readable answer for most items,
 - found no winners in an RSFT round, so it trained nothing, or
-- raised its training reward while held-out probe accuracy fell (the phase's own warning).
+- warned while training: its reward rose while the held-out probe fell, or the probe fell past
+  its noise (the phase's own warning, kgreason.train.probe).
 
 Its causes come from signals measured on the final phase's answers, each stated with its number:
 answer lines that do not name an option, traces that stop before the hops the question asks,
@@ -43,7 +44,7 @@ _ANSWER_WORD_RE = re.compile(r"answer\s*[:：]", re.IGNORECASE)
 class Diagnosis:
     """Why a run's result is not what it looks like (JSON: `to_dict`; `Headline.diagnosis`)."""
 
-    # {"code", "text"}: below_shortcut, below_chance, unreadable, lowers, no_winners, reward_hacking
+    # {"code", "text"}: below_shortcut, below_chance, unreadable, lowers, no_winners, training_warning
     problems: list[dict]
     causes: list[dict]  # {"code", "text"}: unreadable_answers, short_traces, odd_names, no_passes, unfaithful_passes
     advice: list[str]
@@ -173,7 +174,7 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
         f.problem("no_winners", f"RSFT kept no winners in round{'s' if len(empty) > 1 else ''} {which} of "
                                 f"{len(rounds)}, so it trained nothing there")
     for phase, note in phase_warnings(summary).items():
-        f.problem("reward_hacking", f"{phase_name(phase)}: {note}")
+        f.problem("training_warning", f"{phase_name(phase)}: {note}")
     if not f.problems:
         return None
 
