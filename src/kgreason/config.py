@@ -254,7 +254,11 @@ class GRPOOptions:
     questions: int = option(200, parse=at.non_negative_int, help="prompts in the training set (0: the whole pool)")
     num_generations: int = option(4, parse=at.at_least(2),
                                   help="group size: completions per prompt, compared with each other")
-    beta: float = option(0.04, parse=at.non_negative_float, help="KL coefficient against the base model (0: none)")
+    # TRL's reference for a LoRA policy is the same model with the adapter switched off: continuing an
+    # SFT adapter, that is the model before SFT, which cannot answer; so no KL term unless asked for
+    beta: float = option(0.0, parse=at.non_negative_float,
+                         help="KL coefficient against the model with the LoRA adapter switched off: the base "
+                              "model, not the SFT model, when GRPO continues an SFT adapter (0: none)")
     temperature: float = option(0.7, parse=at.non_negative_float, help="sampling temperature")
     max_completion_length: int = option(160, flag="max-new-tokens", parse=at.positive_int,
                                         help="max completion length in tokens")

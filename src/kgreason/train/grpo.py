@@ -218,6 +218,9 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
         model, tokenizer = load_model(model_ref, adapter=init_adapter, dtype=options.train.dtype, trainable=True)
     if options.train.compile_layers:  # GRPO's trainer generates with the same layers between its updates
         print(f"[{phase}] --compile-layers applies to SFT and RSFT training; GRPO trains its layers eagerly")
+    if init_adapter is not None and options.beta > 0:
+        print(f"[{phase}] note: --beta {options.beta} pulls towards the base model without the SFT adapter (TRL's "
+              "reference for a LoRA policy is the adapter switched off), not towards the SFT model")
     scorer = scorer if scorer is not None else Scorer(kg, preset=options.reward_preset)
     reward = KGReward(scorer, {t.id: t for t in tasks}, run, phase)
     output_dir = run.adapter_dir(phase)
