@@ -264,7 +264,7 @@ def test_help_text(capsys: pytest.CaptureFixture[str]) -> None:
 
     text = help_of("eval")
     assert "95%" in text and "%%" not in text
-    assert "{auto,hf,vllm}" in text and "{auto,bf16,fp16,fp32}" in text
+    assert "{auto,hf,vllm,openvino}" in text and "{auto,bf16,fp16,fp32}" in text
     text = " ".join(help_of("tasks", "generate").split())
     assert "(default: 4-5)" in text and "(default: 1-3)" in text and "(4, 5)" not in text
     assert "(default: [])" not in help_of("tasks", "audit")

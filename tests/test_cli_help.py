@@ -59,7 +59,7 @@ def test_ranges_print_as_the_flag_takes_them() -> None:
 def test_eval_backend_and_dtype_are_choices(capsys: pytest.CaptureFixture) -> None:
     """Closed sets, shown as such and checked at parse time (not free text that fails later)."""
     text = PAGES["kgreason eval"]
-    assert "--backend {auto,hf,vllm}" in text and "--dtype {auto,bf16,fp16,fp32}" in text
+    assert "--backend {auto,hf,vllm,openvino}" in text and "--dtype {auto,bf16,fp16,fp32}" in text
     for flag, bad in (("--backend", "tensorrt"), ("--dtype", "int4")):
         with pytest.raises(SystemExit) as exc:
             build_parser().parse_args(["eval", flag, bad])

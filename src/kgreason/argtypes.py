@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")  # as kgreason.models.dtype, which imports torch
-BACKEND_CHOICES = ("auto", "hf", "vllm")
+BACKEND_CHOICES = ("auto", "hf", "vllm", "openvino")
 
 
 def _number(text: str, kind: Callable[[str], float], what: str) -> float:

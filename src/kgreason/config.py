@@ -215,7 +215,8 @@ class RSFTOptions:
     faithful_only: bool = option(False, help="winners must also have a faithful trace")
     reward_preset: str = option("kgreason", choices=_reward_presets, help="reward formula (docs/reward.md)")
     backend: str = option("auto", choices=at.BACKEND_CHOICES,
-                          help="sampling backend (auto: vllm when installed with a GPU, else hf)")
+                          help="sampling backend (auto: vllm when installed with a GPU, else hf; openvino: OpenVINO "
+                               "GenAI on the CPU, by name only)")
     chunk: int = option(16, parse=at.positive_int, help="questions per sampling call (saved after each)")
     # Each row holds a KV cache for its prompt and answer (~17 MB for an open-book prompt and 128
     # new tokens with SmolLM2-135M); measured on 64 eval prompts: 64 rows 30.2 s and +1.7 GB, 32
@@ -299,7 +300,8 @@ class EvalSettings:
                                   "with it, so compare evaluations at the same value")
     reward_preset: str = option("kgreason", choices=_reward_presets, help="reward formula to score with")
     backend: str = option("auto", choices=at.BACKEND_CHOICES,
-                          help="sampling backend (auto: vllm when installed with a GPU, else hf)")
+                          help="sampling backend (auto: vllm when installed with a GPU, else hf; openvino: OpenVINO "
+                               "GenAI on the CPU, by name only)")
     shuffle: bool = option(True, help="also answer with permuted options (doubles the time)")
     drift: bool = option(True, help="KL from the base model (an extra forward pass per item)")
     references: bool = option(True, help="shortcut baselines and the KG oracle on the same items (cheap)")

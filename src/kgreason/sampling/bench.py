@@ -11,6 +11,10 @@ high-water mark: Python + torch + the model + the generation, not a delta):
                check; with `none` it stops at eos or max_new_tokens only.
   ours         `get_sampler(model, tok, backend="hf")` at its defaults (shared prefill across k,
                continuous batching, preallocated KV cache, stop at the answer line).
+  openvino     OpenVINO GenAI's batched `LLMPipeline.generate` (kgreason.sampling.openvino_backend):
+               the merged model written as an f16 GGUF, kgreason's token ids handed over, every
+               prompt x k in one call, the engine's own precision (bf16 where the CPU has it); it
+               stops at eos or max_new_tokens, the answer-line cut applied to its text after.
   ctranslate2  optional (not a dependency): the merged model saved as an HF folder, converted with
                `ctranslate2.converters.TransformersConverter`, sampled with `Generator.generate_batch`
                (each prompt repeated k times, full-distribution sampling, our stop rule in the
@@ -57,7 +61,7 @@ from kgreason.sampling.base import eos_ids
 if TYPE_CHECKING:
     import torch
 
-ROWS = ("hf-generate", "ours", "ctranslate2", "naive")
+ROWS = ("hf-generate", "ours", "openvino", "ctranslate2", "naive")
 HF_CACHES = ("dynamic", "static")
 # As kgreason.sampling.hf: trailing tokens decoded when looking for the answer line.
 _ANSWER_WINDOW = 48
@@ -247,6 +251,33 @@ def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]
     return out
 
 
+def row_openvino(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]]]) -> dict:
+    """OpenVINO GenAI (kgreason.sampling.openvino_backend): the merged model written as GGUF, the
+    prompts handed over as kgreason's token ids, one batched `generate` for every prompt x k."""
+    from kgreason.sampling import SamplingParams
+    from kgreason.sampling.openvino_backend import OpenVINOSampler, openvino_available
+
+    if not openvino_available():
+        return {"skipped": "openvino-genai is not installed (pip install openvino-genai)"}
+    start = time.perf_counter()
+    sampler = OpenVINOSampler(model, tok)
+    load_s = time.perf_counter() - start
+    try:
+        sampler.generate(items[:1], SamplingParams(k=1, temperature=0, max_new_tokens=4), progress=False)  # warm-up
+        params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
+                                seed=spec["seed"])
+        start = time.perf_counter()
+        done = sampler.generate(items, params, progress=False)
+        seconds = time.perf_counter() - start
+    finally:
+        sampler.close()
+    import openvino_genai
+
+    return {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
+            "finish": dict(Counter(c.finish_reason for c in done)), "load_s": round(load_s, 1),
+            "openvino_genai": openvino_genai.__version__}
+
+
 def ct2_compute_type(requested: str, dtype: str) -> str:
     """CTranslate2's compute type: as asked, else bf16 where its CPU build supports it and we run bf16."""
     import ctranslate2
@@ -334,6 +365,8 @@ def time_row(spec: dict) -> dict:
     prompts = [encode(tok, messages) for _, messages in items]
     if spec["row"] == "ours":
         out = row_ours(spec, model, tok, items)
+    elif spec["row"] == "openvino":
+        out = row_openvino(spec, model, tok, items)
     elif spec["row"] == "hf-generate":
         out = row_hf_generate(spec, model, tok, prompts)
     elif spec["row"] == "naive":
@@ -360,7 +393,7 @@ def _child(spec_path: str) -> None:
 def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | None = None, tasks: str | None = None,
                   n_prompts: int = 24, k: int = 8, temperature: float = 0.7, max_new_tokens: int = 64, seed: int = 0,
                   dtype: str = "auto", batch_size: int | None = None, rows: Sequence[str] = ("hf-generate", "ours",
-                  "ctranslate2"), hf_caches: Sequence[str] = HF_CACHES, hf_stop: str = "answer",
+                  "openvino", "ctranslate2"), hf_caches: Sequence[str] = HF_CACHES, hf_stop: str = "answer",
                   naive_prompts: int = 2, ct2_compute_type: str = "auto", rounds: int = 1, quiet: bool = False,
                   probe_window_s: float = 0.4, isolate: bool = True, profile: bool = True) -> dict:
     """Time every requested row on the same prompts and settings; returns the figures as plain JSON.
@@ -483,13 +516,15 @@ def _figures(row: dict, n_params: int, limit: float) -> dict:
 
 
 def _summary(table: list[dict]) -> dict:
-    """Headline figures: ours, and its ratios to the best HF generate row, naive and CT2 (None when not run)."""
+    """Headline figures: ours, and its ratios to the best HF generate row, naive, CT2 and OpenVINO (None when
+    not run; below 1 where the other engine is faster)."""
     timed = {r["name"]: r for r in table if not r.get("skipped")}
     ours = timed.get("ours")
     out: dict[str, Any] = {"tokens_per_s": None, "samples_per_s": None, "share_of_limit": None,
                            "prefill_share_of_limit": None, "peak_rss_mb": None, "vs_hf_generate": None,
                            "vs_hf_generate_samples": None, "vs_naive": None, "vs_naive_samples": None,
-                           "vs_ctranslate2": None, "vs_ctranslate2_samples": None,
+                           "vs_ctranslate2": None, "vs_ctranslate2_samples": None, "vs_openvino": None,
+                           "vs_openvino_samples": None,
                            "skipped": {r["name"]: r["skipped"] for r in table if r.get("skipped")}}
     if ours is None:
         return out
@@ -499,7 +534,8 @@ def _summary(table: list[dict]) -> dict:
                 if key in ours})
     hf = [r for n, r in timed.items() if n.startswith("hf-generate")]
     for key, other in (("hf_generate", max(hf, key=lambda r: r["tokens_per_s"]) if hf else None),
-                       ("naive", timed.get("naive")), ("ctranslate2", timed.get("ctranslate2"))):
+                       ("naive", timed.get("naive")), ("ctranslate2", timed.get("ctranslate2")),
+                       ("openvino", timed.get("openvino"))):
         if other and other["tokens_per_s"] and other["samples_per_s"]:
             out[f"vs_{key}"] = round(ours["tokens_per_s"] / other["tokens_per_s"], 2)
             out[f"vs_{key}_samples"] = round(ours["samples_per_s"] / other["samples_per_s"], 2)
@@ -527,7 +563,7 @@ def print_table(result: dict) -> None:
               f"{', '.join(f'{k} {v}' for k, v in sorted(r['finish'].items()))}")
     ratios = [f"{name} {result[f'vs_{key}']}x tokens/s, {result[f'vs_{key}_samples']}x samples/s"
               for key, name in (("hf_generate", f"vs {result.get('hf_generate_best', 'hf-generate')}"),
-                                ("naive", "vs naive"), ("ctranslate2", "vs ctranslate2"))
+                                ("naive", "vs naive"), ("ctranslate2", "vs ctranslate2"), ("openvino", "vs openvino"))
               if result.get(f"vs_{key}") is not None]
     if ratios:
         print("ours: " + "; ".join(ratios))
@@ -565,6 +601,7 @@ def add_bench_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    help="answer: hf-generate, naive and ctranslate2 stop at our answer line (custom stopping "
                         "criterion); none: at eos or max_new_tokens only")
     p.add_argument("--no-ct2", action="store_true", help="skip the optional CTranslate2 row")
+    p.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO GenAI row")
     p.add_argument("--ct2-compute-type", default="auto",
                    help="CTranslate2 compute type (auto: bfloat16 when ours runs bf16 and CT2 supports it, "
                         "else float32; int8 is faster but not the same model)")
@@ -584,7 +621,8 @@ def cmd_bench_sampler(args: argparse.Namespace) -> int:
     caches = tuple(c.strip() for c in args.hf_cache.split(",") if c.strip())
     if set(caches) - set(HF_CACHES):
         raise InputError(f"--hf-cache: expected a comma list of {', '.join(HF_CACHES)}, got {args.hf_cache!r}")
-    rows = ["ours"] + (["hf-generate"] if caches else []) + ([] if args.no_ct2 else ["ctranslate2"]) + \
+    rows = ["ours"] + (["hf-generate"] if caches else []) + ([] if args.no_openvino else ["openvino"]) + \
+        ([] if args.no_ct2 else ["ctranslate2"]) + \
         (["naive"] if args.naive else [])
     result = bench_sampler(args.model, adapter=args.adapter, tasks=args.tasks, n_prompts=args.n_prompts, k=args.k,
                            temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed,

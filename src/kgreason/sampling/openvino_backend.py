@@ -39,7 +39,8 @@ def openvino_available() -> bool:
 
 
 def write_model_gguf(model: Any, tokenizer: Any, folder: Path) -> Path:
-    """The model's weights (its LoRA adapter merged into a copy) as an f32 GGUF in `folder`."""
+    """The model's weights (its LoRA adapter merged into a copy) as an f16 GGUF in `folder`
+    (OpenVINO GenAI reads f16 and quantised GGUF, not f32)."""
     import copy
 
     import torch
@@ -52,15 +53,18 @@ def write_model_gguf(model: Any, tokenizer: Any, folder: Path) -> Path:
         plain = copy.deepcopy(model).merge_and_unload()
     plain = plain.to(torch.float32)
     tokenizer.save_pretrained(folder)
-    out = folder / "model-f32.gguf"
-    write_gguf(plain, folder, tokenizer, out, gguf_type="f32", name="kgreason sampler")
+    out = folder / "model-f16.gguf"
+    write_gguf(plain, folder, tokenizer, out, gguf_type="f16", name="kgreason sampler")
     return out
 
 
 class OpenVINOSampler(Sampler):
     name = "openvino"
 
-    def __init__(self, model: Any, tokenizer: Any, model_name: str = "", device: str = "CPU") -> None:
+    def __init__(self, model: Any, tokenizer: Any, model_name: str = "", device: str = "CPU",
+                 precision: str | None = None) -> None:
+        """`precision`: "f32" for the engine's fp32 kernels (the hf backend's numbers on the CPU);
+        None leaves its default, bf16 where the CPU has AVX-512 BF16 or AMX."""
         try:
             import openvino_genai
         except ImportError as exc:
@@ -71,14 +75,16 @@ class OpenVINOSampler(Sampler):
         self._stop_ids = eos_ids(model, tokenizer)
         self._folder = tempfile.TemporaryDirectory(prefix="kgreason-openvino-")
         gguf = write_model_gguf(model, tokenizer, Path(self._folder.name))
-        self.pipe = openvino_genai.LLMPipeline(str(gguf), device)
-        self._engine_tokenizer = self.pipe.get_tokenizer()
+        properties = {"INFERENCE_PRECISION_HINT": precision} if precision else {}
+        self.pipe = openvino_genai.LLMPipeline(str(gguf), device, **properties)
 
     def close(self) -> None:
         self._folder.cleanup()
 
     def generate(self, items: Sequence[Item], params: SamplingParams, progress: bool = True,
                  on_completion: Callable[[Completion], None] | None = None) -> list[Completion]:
+        import numpy as np
+        import openvino
         import openvino_genai
 
         check_items(items)
@@ -93,20 +99,28 @@ class OpenVINOSampler(Sampler):
             config.rng_seed = params.seed
         else:
             config.do_sample = False
-        result = self.pipe.generate(prompts, config)
-        texts = list(result.texts)
+        # token ids, not text: the engine's GGUF tokenizer splits some text differently ("'s" as "'" +
+        # "s"), so it is handed the ids kgreason's tokenizer makes, padding stripped by the mask
+        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        width = max(map(len, ids))
+        tokens = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros_like(tokens)
+        for row, x in enumerate(ids):
+            tokens[row, width - len(x):], mask[row, width - len(x):] = x, 1
+        result = self.pipe.generate(openvino_genai.TokenizedInputs(openvino.Tensor(tokens), openvino.Tensor(mask)), config)
         completions: list[Completion] = []
-        for i, ((task_id, _), prompt) in enumerate(zip(items, prompts, strict=True)):
-            prompt_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        for i, (task_id, _) in enumerate(items):
             for j in range(params.k):
-                completions.append(self._completion(task_id, j, prompt_tokens, texts[i * params.k + j], params))
+                drawn = list(result.tokens[i * params.k + j])
+                text = self.tokenizer.decode(drawn, skip_special_tokens=True)
+                completions.append(self._completion(task_id, j, len(ids[i]), text, len(drawn), params))
         if on_completion is not None:
             for c in completions:
                 on_completion(c)
         return completions
 
-    def _completion(self, task_id: str, index: int, prompt_tokens: int, text: str, params: SamplingParams) -> Completion:
-        tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def _completion(self, task_id: str, index: int, prompt_tokens: int, text: str, tokens: int,
+                    params: SamplingParams) -> Completion:
         finish = "length" if tokens >= params.max_new_tokens else "eos"
         if params.stop_at_answer and answer_line_end(text) is not None:
             text, finish = trim_after_answer(text), "answer"

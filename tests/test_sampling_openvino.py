@@ -1,0 +1,50 @@
+"""The OpenVINO GenAI backend on the tiny model: the model kgreason holds (its LoRA adapter merged
+into a copy) written to GGUF and decoded by the engine gives the hf backend's greedy answers."""
+
+from __future__ import annotations
+
+from kgreason.models import load_model
+from kgreason.sampling import SamplingParams
+from kgreason.sampling.hf import HFSampler
+from kgreason.sampling.openvino_backend import OpenVINOSampler
+
+ITEMS = [
+    ("short", [{"role": "user", "content": "Which fix?"}]),
+    ("long", [{"role": "user", "content": "TLSHandshakeError is caused by what, and which tool diagnoses it? " * 3}]),
+    ("mid", [{"role": "user", "content": "Follow caused_by then fixed_by from DiskFull."}]),
+]
+
+
+def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter() -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = load_model("tiny:random", dtype="fp32")
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    with torch.no_grad():  # a non-zero adapter, so merging it matters
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=24)
+    ours = HFSampler(peft, tok).generate(ITEMS, params, progress=False)
+    engine = OpenVINOSampler(peft, tok, precision="f32")
+    try:
+        theirs = engine.generate(ITEMS, params, progress=False)
+    finally:
+        engine.close()
+    assert [c.task_id for c in theirs] == [t for t, _ in ITEMS]
+    assert [c.text for c in theirs] == [c.text for c in ours]
+    assert [c.completion_tokens for c in theirs] == [c.completion_tokens for c in ours]
+    # the adapter was merged into a copy: the model held is still the PEFT model it was
+    assert any("lora_B" in n for n, _ in peft.named_parameters())
+
+
+def test_sampling_gives_k_answers_per_prompt_in_order() -> None:
+    model, tok = load_model("tiny:random", dtype="fp32")
+    engine = OpenVINOSampler(model, tok)
+    try:
+        out = engine.generate(ITEMS[:2], SamplingParams(k=3, temperature=1.0, max_new_tokens=8, seed=1), progress=False)
+    finally:
+        engine.close()
+    assert [(c.task_id, c.sample_index) for c in out] == [(t, j) for t, _ in ITEMS[:2] for j in range(3)]
+    assert all(0 < c.completion_tokens <= 8 for c in out)
