@@ -115,3 +115,37 @@ def test_a_phase_warning_is_a_problem_of_its_own(tmp_path: Path) -> None:
     d = run_headline(run).diagnosis
     assert [p["code"] for p in d["problems"]] == ["training_warning"]
     assert d["paragraph"].startswith("RSFT: held-out probe accuracy fell from 53.1% to 28.1%")
+
+
+def test_unreadable_answers_are_sorted_by_the_parsers_own_reading() -> None:
+    """The review's cases: no TRACE before a letter, a hedge, a line naming no letter, no line at all."""
+    from kgreason.evaluate.diagnosis import unreadable_kind
+
+    assert unreadable_kind("ANSWER: B") == unreadable_kind("ANSWER: jstat (D)") == "no_trace"
+    assert unreadable_kind("TRACE: x\nANSWER: B or C") == "hedged"
+    assert unreadable_kind("TRACE: x\nANSWER: ClockSkew is fixed by SyncNTP") == "answer_line_without_option"
+    assert unreadable_kind("TRACE: a b c") == "no_answer_line"
+
+
+def test_malformed_or_frontier_rounds_get_the_right_cause(tmp_path: Path) -> None:
+    run = fx.write_failed_run(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    rounds = summary["phases"]["rsft"]["rounds"]
+    rounds[0]["reasons"] = None  # a malformed file: no crash, no headline lost
+    rounds[1]["reasons"] = {"below_frontier": 10, "above_frontier": 6}
+    atomic_write_json(run / "summary.json", summary)
+    h = run_headline(run)
+    assert h.sentence and h.diagnosis is not None
+    causes = {c["code"] for c in h.diagnosis["causes"]}
+    assert "frontier_filtered" in causes and "no_passes" not in causes and "unfaithful_passes" not in causes
+    assert "--rsft-frontier" in h.diagnosis["paragraph"]
+
+
+def test_names_from_the_data_cannot_make_links_in_report_md(tmp_path: Path) -> None:
+    run = fx.write_failed_run(tmp_path)
+    items = [json.loads(line) for line in (run / "data" / "eval.jsonl").read_text().splitlines()]
+    for it in items:
+        it["options"] = {k: f"[login](https://evil.example) `{v}`" for k, v in it["options"].items()}
+    (run / "data" / "eval.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
+    text = run_headline(run).diagnosis["paragraph"]
+    assert "[login]" not in text and "(login)(https://evil.example)" in text

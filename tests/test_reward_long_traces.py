@@ -27,9 +27,9 @@ OLD_MARKER_LINE_RE = re.compile(
     rf"^{_H}*{_EMPH}{_H}*(?:final{_H}+)?answer{_H}*{_EMPH}{_H}*[:：]{_EMPH}", re.IGNORECASE | re.MULTILINE
 )
 OLD_LETTER_FIRST_RE = re.compile(rf"{_H}*[*_]{{0,3}}{_H}*(?P<open>[([{{<])?{_H}*[*_]{{0,2}}(?P<letter>[A-Da-d])")
-# with the decimal-point rule added since (issue 28: "of 3.14." names 3.14, "14." is no step label)
-OLD_STEP_AT_CLAUSE_START_RE = re.compile(r"(?:^|(?<=[.;:!?])(?<!\d\.)[^\S\n]*)[^\S\n]*(?P<label>\d{1,3}\.)(?=\s|$)",
-                                         re.MULTILINE)
+# with the decimal-point rule added since (issue 28: in "of 3.14." the dot between digits is no clause end)
+OLD_STEP_AT_CLAUSE_START_RE = re.compile(
+    r"(?:^|(?:(?<=[;:!?])|(?<=\D\.)|(?<=\.)(?=[^\S\n]))[^\S\n]*)[^\S\n]*(?P<label>\d{1,3}\.)(?=\s|$)", re.MULTILINE)
 
 PIECES = [" ", "\t", "  ", "*", "_", "(", "[", "{", "<", "A", "b", "x", "answer", "ANSWER", "final", "Final ",
           ":", "：", "\n", "1.", "12.", ".", ";", "?", "2"]

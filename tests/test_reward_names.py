@@ -65,3 +65,15 @@ def test_the_contract_needs_the_options_to_read_names_with_lone_letters() -> Non
     # case and spacing aside, emphasis allowed; anything more on the line is read the task-free way
     assert parse_completion("TRACE: x\nANSWER: **b  (MUSICAL note) (a)**", options).answer == "A"
     assert parse_completion("TRACE: x\nANSWER: B (musical note) (A) or C", options).answer is None
+
+
+def test_a_step_label_after_a_name_ending_in_a_digit_is_still_a_label() -> None:
+    from kgreason.reward.match import blank_step_labels, normalize
+
+    assert blank_step_labels(normalize("1. A causes Server3. 2. Server3 causes B.")) == \
+        ";  a causes server3. ;  server3 causes b."
+    assert blank_step_labels(normalize("2. x is a kind of 3.14.")) == ";  x is a kind of 3.14."
+
+
+def test_option_keys_in_lower_case_never_raise() -> None:
+    assert parse_completion("TRACE: x\nANSWER: Paris (a)", {"a": "Paris"}).answer == "A"

@@ -15,16 +15,23 @@ ITEMS = [
 ]
 
 
-def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter() -> None:
+def _adapted_tiny() -> tuple:
+    """tiny:random with a non-zero LoRA adapter (so merging it matters, and the prompts' answers differ)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     model, tok = load_model("tiny:random", dtype="fp32")
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    with torch.no_grad():  # a non-zero adapter, so merging it matters
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
         for name, p in peft.named_parameters():
             if "lora_B" in name:
-                p.normal_(0, 0.05)
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    return peft, tok
+
+
+def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter() -> None:
+    peft, tok = _adapted_tiny()
     params = SamplingParams(k=1, temperature=0.0, max_new_tokens=24)
     ours = HFSampler(peft, tok).generate(ITEMS, params, progress=False)
     engine = OpenVINOSampler(peft, tok, precision="f32")
@@ -40,11 +47,25 @@ def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter() -> None:
 
 
 def test_sampling_gives_k_answers_per_prompt_in_order() -> None:
-    model, tok = load_model("tiny:random", dtype="fp32")
-    engine = OpenVINOSampler(model, tok)
+    """With a nucleus so small that sampling is greedy, each prompt's k samples are that prompt's
+    greedy answer: a result handed to the wrong prompt or sample would show."""
+    model, tok = _adapted_tiny()
+    engine = OpenVINOSampler(model, tok, precision="f32")
     try:
-        out = engine.generate(ITEMS[:2], SamplingParams(k=3, temperature=1.0, max_new_tokens=8, seed=1), progress=False)
+        greedy = engine.generate(ITEMS, SamplingParams(k=1, temperature=0.0, max_new_tokens=8), progress=False)
+        out = engine.generate(ITEMS, SamplingParams(k=3, temperature=1.0, top_p=1e-6, max_new_tokens=8, seed=1),
+                              progress=False)
     finally:
         engine.close()
-    assert [(c.task_id, c.sample_index) for c in out] == [(t, j) for t, _ in ITEMS[:2] for j in range(3)]
-    assert all(0 < c.completion_tokens <= 8 for c in out)
+    assert len({c.text for c in greedy}) == len(ITEMS), "the prompts' greedy answers differ from each other"
+    by_prompt = {c.task_id: c.text for c in greedy}
+    assert [(c.task_id, c.sample_index) for c in out] == [(t, j) for t, _ in ITEMS for j in range(3)]
+    assert all(c.text == by_prompt[c.task_id] for c in out)
+
+
+def test_the_callers_model_is_left_as_it_was() -> None:
+    import torch
+
+    model, tok = load_model("tiny:random", dtype="bf16")
+    OpenVINOSampler(model, tok).close()
+    assert next(model.parameters()).dtype == torch.bfloat16

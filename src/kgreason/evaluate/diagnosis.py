@@ -83,18 +83,46 @@ class _Findings:
         self.advice.extend(a for a in advice if a not in self.advice)
 
 
+def _shown(name: str, limit: int = 60) -> str:
+    """A name from the data as the paragraph quotes it: report.md renders markdown, so characters
+    that would make a link or a code span are replaced, and a long name is cut."""
+    safe = name.translate(str.maketrans({"[": "(", "]": ")", "`": "'", "<": "(", ">": ")"}))
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+UNREADABLE_KINDS = {  # signal key -> how the paragraph says it
+    "no_answer_line": "never reach one",
+    "answer_line_without_option": "write one that names no option letter",
+    "hedged": "name more than one option on it",
+    "no_trace": "answer without a TRACE: before it",
+}
+
+
+def unreadable_kind(text: str) -> str:
+    """Why an answer has no readable answer, by kgreason.reward.parse's own reading of it."""
+    from kgreason.reward.parse import find_answer_line
+
+    parsed = parse_completion(text)
+    if parsed.answer is not None:  # a letter was read, so what failed is the trace before it
+        return "no_trace"
+    line = find_answer_line(text)
+    if line is not None and not line.letter:
+        return "hedged"
+    return "answer_line_without_option" if _ANSWER_WORD_RE.search(text or "") else "no_answer_line"
+
+
 def answer_signals(episodes: list[Any], hops: dict[str, int]) -> dict:
-    """Measured on one evaluation's answers: how many have no readable answer line (and of those,
-    how many wrote an answer line that names no option), and how many hops the traces claim
-    against the hops each question asks."""
+    """Measured on one evaluation's answers: how many have no readable answer (and why, by kind:
+    `UNREADABLE_KINDS`), and how many hops the traces claim against the hops each question asks."""
     n = len(episodes)
     unreadable = [e for e in episodes if not e.reward.format_ok]
-    answer_line_without_option = sum(1 for e in unreadable if parse_completion(e.completion).answer is None
-                                     and _ANSWER_WORD_RE.search(e.completion or ""))
+    kinds = dict.fromkeys(UNREADABLE_KINDS, 0)
+    for e in unreadable:
+        kinds[unreadable_kind(e.completion or "")] += 1
     # among the traces that claim any hop: an answer with no trace at all is counted as unreadable
     asked = [(hops[e.task_id], len(e.reward.claimed_hops)) for e in episodes
              if e.task_id in hops and e.reward.claimed_hops]
@@ -102,8 +130,7 @@ def answer_signals(episodes: list[Any], hops: dict[str, int]) -> dict:
     return {
         "answers": n,
         "unreadable": len(unreadable) / n if n else 0.0,
-        "answer_line_without_option": answer_line_without_option / n if n else 0.0,
-        "no_answer_line": (len(unreadable) - answer_line_without_option) / n if n else 0.0,
+        **{key: count / n if n else 0.0 for key, count in kinds.items()},
         "short_traces": short / len(asked) if asked else 0.0,
         "median_hops_asked": statistics.median(w for w, _ in asked) if asked else None,
         "median_hops_written": statistics.median(h for _, h in asked) if asked else None,
@@ -126,6 +153,12 @@ def rsft_rounds(summary: dict) -> list[dict]:
     info = phases.get("rsft") if isinstance(phases.get("rsft"), dict) else {}
     rounds = info.get("rounds") if isinstance(info.get("rounds"), list) else []
     return [r for r in rounds if isinstance(r, dict) and isinstance(r.get("winners"), int)]
+
+
+def _reasons(round_row: dict) -> dict:
+    """A round's outcome counts (reason -> questions), {} when summary.json holds anything else."""
+    reasons = round_row.get("reasons")
+    return reasons if isinstance(reasons, dict) else {}
 
 
 def phase_warnings(summary: dict) -> dict[str, str]:
@@ -154,7 +187,7 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
         if sc and acc["mean"] < sc["accuracy"]["mean"]:
             f.problem("below_shortcut", f"{name} scores {_pct(acc['mean'])} on the held-out items, below the strongest "
                                         f"shortcut baseline ({sc['description']}: {_pct(sc['accuracy']['mean'])}), "
-                                        "so its answers show no reasoning a rule could not match")
+                                        "so its accuracy is no evidence that it follows the chains")
         if headline.chance is not None and acc["high"] < headline.chance:
             f.problem("below_chance", f"{name}'s accuracy ({_pct(acc['mean'])}, upper bound {_pct(acc['high'])}) "
                                       f"is below chance ({_pct(headline.chance)})")
@@ -181,16 +214,15 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
     signals = answer_signals(final_episodes or [], hops)
     signals.update(name_signals(items))
     signals["rsft_rounds"] = [{"round": r.get("round"), "mean_pass_rate": r.get("mean_pass_rate"),
-                               "winners": r["winners"], "reasons": r.get("reasons", {})} for r in rounds]
+                               "winners": r["winners"], "reasons": _reasons(r)} for r in rounds]
     f.signals = signals
     if signals["unreadable"] >= UNREADABLE_SHARE:
-        kinds = [f"{_pct(signals[key])} {words}" for key, words in (
-            ("answer_line_without_option", "write one that names no option letter"),
-            ("no_answer_line", "never reach one")) if signals[key] > 0]
+        kinds = [f"{_pct(signals[key])} {words}" for key, words in UNREADABLE_KINDS.items() if signals[key] > 0]
         f.cause("unreadable_answers",
                 f"{_pct(signals['unreadable'])} of the final answers have no readable answer line ({', '.join(kinds)})",
                 "train SFT longer (--sft-max-steps) so the answer format is learnt",
-                "raise --eval-max-new-tokens if answers run out of tokens before their answer line")
+                *(["raise --eval-max-new-tokens if answers run out of tokens before their answer line"]
+                  if signals["no_answer_line"] > 0 else []))
     if signals["short_traces"] >= SHORT_TRACE_SHARE and signals["median_hops_asked"] is not None:
         f.cause("short_traces",
                 f"traces stop early: {_pct(signals['short_traces'])} of those that claim hops claim fewer than the "
@@ -199,7 +231,7 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
                 "give SFT longer chains to imitate (--sft-material easy,hard) and check the hops per trace in "
                 "eval/<phase>/report.md")
     if signals["odd_names"] >= ODD_NAME_SHARE:
-        examples = "; ".join(signals["odd_name_examples"])
+        examples = "; ".join(_shown(n) for n in signals["odd_name_examples"])
         f.cause("odd_names",
                 f"{_pct(signals['odd_names'])} of the option names carry brackets, commas or quotes or run past "
                 f"{LONG_NAME} characters (e.g. {examples}), which the answer line `ANSWER: <entity> (<letter>)` "
@@ -208,14 +240,19 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
     if empty:
         rates = [r.get("mean_pass_rate") for r in empty if isinstance(r.get("mean_pass_rate"), (int, float))]
         rate = f" (mean pass rate {', '.join(f'{x:.2f}' for x in rates)})" if rates else ""
-        unfaithful = all(r.get("reasons", {}).get("none_eligible") for r in empty) and any(rates)
-        if unfaithful:
+        reasons = [_reasons(r) for r in empty]
+        if any(x.get("below_frontier") or x.get("above_frontier") for x in reasons):
+            f.cause("frontier_filtered",
+                    f"the frontier filter kept no question{rate}: each was either always or never solved",
+                    "run RSFT without --rsft-frontier, or with more samples per question (-k) so pass rates "
+                    "between 0 and 1 show")
+        elif rates and any(rates) and all(x.get("none_eligible") for x in reasons):
             f.cause("unfaithful_passes",
                     f"RSFT's samples were sometimes right{rate} but none had a faithful trace, and the run keeps "
                     "faithful winners only",
                     "let RSFT keep right answers with unfaithful traces (--no-rsft-faithful-only), or train SFT "
                     "longer so traces follow the facts")
-        else:
+        elif rates and not any(rates):
             f.cause("no_passes", f"RSFT's samples were never right{rate}",
                     "start RSFT where the SFT model sometimes succeeds: --rsft-distribution easy or curriculum, "
                     "more samples per question (-k)")

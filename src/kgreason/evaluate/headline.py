@@ -288,8 +288,11 @@ def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000,
                     baseline_phase=before.path.name if before is not None else None, gain=gain,
                     chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="",
                     shared=shared, unreadable=unreadable)
-    found = diagnose(root, head, list(final.episodes.values()) if final is not None else None,
-                     (final.hops or {t: h for t, h in hop_of.items() if isinstance(h, int)}) if final is not None
-                     else {}, items)
+    try:
+        found = diagnose(root, head, list(final.episodes.values()) if final is not None else None,
+                         (final.hops or {t: h for t, h in hop_of.items() if isinstance(h, int)}) if final is not None
+                         else {}, items)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a malformed file costs the diagnosis, not the headline
+        found = None
     return Headline(**{**head.__dict__, "sentence": compose_sentence(head),
                        "diagnosis": found.to_dict() if found is not None else None})

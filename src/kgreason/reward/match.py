@@ -235,9 +235,10 @@ class RelationMatcher:
 # entity name and their dot never cuts a clause; each becomes a clause start (";") instead.
 # (One `[^\S\n]*` after the clause start, not two in a row: two can split a run of spaces in as many
 # ways as it is long, which made a long blank run cost the square of its length.)
-# A dot right after a digit is a decimal point, not a clause end: "of 3.14." names 3.14.
-_STEP_AT_CLAUSE_START_RE = re.compile(r"(?:^|(?<=[.;:!?])(?<!\d\.))[^\S\n]*(?P<label>\d{1,3}\.)(?=\s|$)",
-                                      re.MULTILINE)
+# A dot between two digits is a decimal point, not a clause end: "of 3.14." names 3.14, while
+# "... Server3. 2. Server3 ..." still has its step label (a space follows that dot).
+_STEP_AT_CLAUSE_START_RE = re.compile(
+    r"(?:^|(?<=[;:!?])|(?<=\D\.)|(?<=\.)(?=[^\S\n]))[^\S\n]*(?P<label>\d{1,3}\.)(?=\s|$)", re.MULTILINE)
 _STEP_ANYWHERE_RE = re.compile(
     r"(?<![\w.])(?P<label>(?:step|hop)[^\S\n]*#?\d{1,3}[^\S\n]*[:.)\-]?|\(\d{1,3}\)|\d{1,3}\))(?=\s|$)"
 )

@@ -94,16 +94,16 @@ class AnswerLine:
 
 
 def _contract_letter(rest: str, options: Mapping[str, str] | None) -> str:
-    """The letter L when the answer line's text is exactly the contract `<options[L]> (<L>)` (case
+    """The option key L when the answer line's text is exactly the contract `<options[L]> (<L>)` (case
     and runs of spaces aside, emphasis around it allowed), else "". With the options known, a name
     that holds brackets, commas or a lone letter ("B (musical note)", "x (C)") cannot be misread
     as a second option or a hedge."""
     if not options:
         return ""
     said = " ".join(rest.strip(" \t\r*_").split()).casefold()
-    for letter, name in options.items():
-        if said == f"{' '.join(str(name).split())} ({letter})".casefold():
-            return str(letter).upper()
+    for key, name in options.items():
+        if said == f"{' '.join(str(name).split())} ({key})".casefold():
+            return str(key)
     return ""
 
 
@@ -126,10 +126,10 @@ def find_answer_line(text: str, final: bool = True, options: Mapping[str, str] |
             return None  # only the last line can be unfinished
         line_end = len(text) if newline < 0 else newline
         rest = text[m.end() : line_end]
-        contract = _contract_letter(rest, options)
-        if contract:
-            return AnswerLine(contract, str(options[contract]) if options else "", m.start(),
-                              m.end() + len(rest.rstrip(" \t\r*_")), line_end, contract)
+        key = _contract_letter(rest, options)
+        if key and options:
+            return AnswerLine(key.upper(), str(options[key]), m.start(), m.end() + len(rest.rstrip(" \t\r*_")),
+                              line_end, key.upper())
         read = _read_line(rest)
         # Without a letter of its own, the whole line is "after" it ("ANSWER: B or C is possible").
         letter, entity, rel_end, at = read if read is not None else ("", "", 0, -1)

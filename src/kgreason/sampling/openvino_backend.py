@@ -48,9 +48,10 @@ def write_model_gguf(model: Any, tokenizer: Any, folder: Path) -> Path:
     from kgreason.evaluate.drift import has_adapter
     from kgreason.models.gguf_export import write_gguf
 
-    plain = model
-    if has_adapter(model):
-        plain = copy.deepcopy(model).merge_and_unload()
+    # a copy in both cases: the caller's model keeps its adapter, its dtype and its weights
+    plain = copy.deepcopy(model)
+    if has_adapter(plain):
+        plain = plain.merge_and_unload()
     plain = plain.to(torch.float32)
     tokenizer.save_pretrained(folder)
     out = folder / "model-f16.gguf"
@@ -108,6 +109,9 @@ class OpenVINOSampler(Sampler):
         for row, x in enumerate(ids):
             tokens[row, width - len(x):], mask[row, width - len(x):] = x, 1
         result = self.pipe.generate(openvino_genai.TokenizedInputs(openvino.Tensor(tokens), openvino.Tensor(mask)), config)
+        if len(result.tokens) != len(items) * params.k:  # results come prompt by prompt, k each
+            raise RuntimeError(f"OpenVINO GenAI returned {len(result.tokens)} sequences for {len(items)} prompts "
+                               f"x {params.k}")
         completions: list[Completion] = []
         for i, (task_id, _) in enumerate(items):
             for j in range(params.k):
