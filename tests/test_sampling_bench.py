@@ -19,11 +19,11 @@ def _positive(value: object) -> bool:
 def test_bench_sampler_rows_side_by_side_in_process():
     from kgreason.sampling import bench
 
-    result = bench.bench_sampler("tiny:random", rows=("hf-generate", "ours", "ctranslate2", "naive"),
+    result = bench.bench_sampler("tiny:random", rows=("hf-generate", "ours", "openvino", "ctranslate2", "naive"),
                                  isolate=False, **SMALL)
-    assert {*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops", "probe", "rows", "cpu"} <= set(result)
+    assert {*FIGURES, "vs_hf_generate", "vs_naive", "vs_openvino", "limit_gflops", "probe", "rows", "cpu"} <= set(result)
     names = [r["name"] for r in result["rows"]]
-    assert names == ["hf-generate-dynamic", "hf-generate-static", "ours", "ctranslate2", "naive"]
+    assert names == ["hf-generate-dynamic", "hf-generate-static", "ours", "openvino", "ctranslate2", "naive"]
     for row in result["rows"]:
         if row.get("skipped"):  # only the optional engine may be skipped, and it says why
             assert row["name"] == "ctranslate2" and "ctranslate2" in result["skipped"]
@@ -36,7 +36,7 @@ def test_bench_sampler_rows_side_by_side_in_process():
     assert result["matmul_bound_share"] == ours["matmul_bound_share"]
     assert ours["step_time_split"]["matmul"] > 0 and 0 < sum(ours["step_time_split"].values()) <= 1.01
     assert all("kernel_profile" not in r for r in result["rows"] if r["name"] != "ours")
-    assert all(_positive(result[key]) for key in (*FIGURES, "vs_hf_generate", "vs_naive", "limit_gflops"))
+    assert all(_positive(result[key]) for key in (*FIGURES, "vs_hf_generate", "vs_naive", "vs_openvino", "limit_gflops"))
     assert result["limit_gflops"] == result["probe"]["used"]["gflops"]
     assert result["limit_gflops"] == max(p["gflops"] for p in result["probe"]["results"])
     from kgreason.models.dtype import cpu_supports_bf16
@@ -83,8 +83,8 @@ def test_bench_sampler_cli_json_is_one_object(capsys, monkeypatch):
     assert main(["bench", "sampler", "--model", "tiny:random", "--hf-cache", "static", "--naive", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["vs_hf_generate"] == 2.0
     assert seen["hf_caches"] == ("static",) and seen["quiet"] is True and seen["profile"] is True
-    assert set(seen["rows"]) == {"ours", "hf-generate", "ctranslate2", "naive"}
-    assert main(["bench", "sampler", "--no-ct2", "--hf-cache", "", "--no-profile"]) == 0
+    assert set(seen["rows"]) == {"ours", "hf-generate", "openvino", "ctranslate2", "naive"}
+    assert main(["bench", "sampler", "--no-ct2", "--no-openvino", "--hf-cache", "", "--no-profile"]) == 0
     assert set(seen["rows"]) == {"ours"} and seen["profile"] is False
     with pytest.raises(SystemExit) as exc:
         main(["bench", "sampler", "--hf-stop", "never"])

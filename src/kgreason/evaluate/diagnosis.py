@@ -30,6 +30,19 @@ from typing import Any
 
 from kgreason.reward.parse import parse_completion
 
+# how the headline and the diagnosis name a phase; anything else keeps its folder name
+PHASE_NAMES = {"base": "the base model", "sft": "SFT", "rsft": "RSFT", "grpo": "GRPO", "dpo": "DPO"}
+UNTRAINED = ("base",)
+
+
+def phase_stem(folder: str) -> str:
+    """An eval folder's phase: `kgreason run` writes eval/base, older runs eval/base_eval."""
+    return folder.removesuffix("_eval").removeprefix("eval_")
+
+
+def phase_name(folder: str) -> str:
+    return PHASE_NAMES.get(phase_stem(folder), folder)
+
 # a cause is named when its signal is at least this large (shares of the final phase's answers)
 UNREADABLE_SHARE = 0.10  # answers without a readable answer line
 MOSTLY_UNREADABLE = 0.5  # a problem of its own when the lower bound of that share is above this
@@ -170,8 +183,6 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
              items: list[dict]) -> Diagnosis | None:
     """The diagnosis of a run folder from its headline's figures and the final phase's answers;
     None when nothing went wrong that it checks for."""
-    from kgreason.evaluate.headline import phase_name
-
     root = Path(run_dir)
     try:
         summary = json.loads((root / "summary.json").read_text(encoding="utf-8"))

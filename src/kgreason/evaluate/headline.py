@@ -20,22 +20,16 @@ from typing import Any
 
 from kgreason.evaluate.bootstrap import bootstrap_mean
 from kgreason.evaluate.compare import LoadedEval, load_eval, paired_difference
-from kgreason.evaluate.diagnosis import DIAGNOSIS_SCHEMA, diagnose
+from kgreason.evaluate.diagnosis import (
+    DIAGNOSIS_SCHEMA,
+    PHASE_NAMES,
+    UNTRAINED,
+    diagnose,
+    phase_name,
+    phase_stem,
+)
 from kgreason.evaluate.runner import METRICS
 from kgreason.io import InputError
-
-# how the sentence names a phase; anything else keeps its folder name
-PHASE_NAMES = {"base": "the base model", "sft": "SFT", "rsft": "RSFT", "grpo": "GRPO", "dpo": "DPO"}
-UNTRAINED = ("base",)
-
-
-def phase_stem(folder: str) -> str:
-    """An eval folder's phase: `kgreason run` writes eval/base, older runs eval/base_eval."""
-    return folder.removesuffix("_eval").removeprefix("eval_")
-
-
-def phase_name(folder: str) -> str:
-    return PHASE_NAMES.get(phase_stem(folder), folder)
 
 
 @dataclass(frozen=True)
