@@ -30,6 +30,13 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
+def encode_prompt(tokenizer: Any, messages: Messages) -> list[int]:
+    """A prompt's token ids as every backend hands them to its model: the chat template with the
+    generation prompt, tokenized without extra special tokens."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def answer_line_end(text: str) -> int | None:
     """Where the first decisive answer line's letter ends (its line's end for a hedge naming two
     options), or None while there is none.

@@ -93,9 +93,10 @@ def bench_items(n_prompts: int, tasks: str | None, mode: str = "open") -> list[t
 
 
 def encode(tokenizer: Any, messages: list[dict]) -> list[int]:
-    """The prompt as our sampler encodes it (HFSampler.encode): chat template, no extra specials."""
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    """The prompt as our sampler encodes it (kgreason.sampling.base.encode_prompt)."""
+    from kgreason.sampling.base import encode_prompt
+
+    return encode_prompt(tokenizer, messages)
 
 
 def has_answer_line(tokenizer: Any, tokens: list[int]) -> bool:

@@ -299,8 +299,9 @@ class HFSampler(Sampler):
 
     def encode(self, messages: list[dict]) -> list[int]:
         """Chat template with the generation prompt, tokenized without extra special tokens."""
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        from kgreason.sampling.base import encode_prompt
+
+        return encode_prompt(self.tokenizer, messages)
 
     # ---- batching ----------------------------------------------------------------------------
     def max_rows(self, prompt_len: int, params: SamplingParams, free_bytes: int | None = None) -> int:

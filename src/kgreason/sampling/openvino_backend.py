@@ -29,6 +29,7 @@ from kgreason.sampling.base import (
     SamplingParams,
     answer_line_end,
     check_items,
+    encode_prompt,
     eos_ids,
     trim_after_answer,
 )
@@ -89,10 +90,9 @@ class OpenVINOSampler(Sampler):
         import openvino_genai
 
         check_items(items)
-        prompts = [self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for _, m in items]
         config = openvino_genai.GenerationConfig()
         config.max_new_tokens = params.max_new_tokens
-        config.apply_chat_template = False  # the prompts are templated already, as the hf backend's
+        config.apply_chat_template = False  # the ids below are templated already, as the hf backend's
         config.stop_token_ids = set(self._stop_ids)
         config.num_return_sequences = params.k
         if params.temperature > 0:
@@ -102,7 +102,7 @@ class OpenVINOSampler(Sampler):
             config.do_sample = False
         # token ids, not text: the engine's GGUF tokenizer splits some text differently ("'s" as "'" +
         # "s"), so it is handed the ids kgreason's tokenizer makes, padding stripped by the mask
-        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        ids = [encode_prompt(self.tokenizer, m) for _, m in items]
         width = max(map(len, ids))
         tokens = np.zeros((len(ids), width), dtype=np.int64)
         mask = np.zeros_like(tokens)
