@@ -45,6 +45,21 @@ def test_a_failed_run_says_what_why_and_what_to_try(tmp_path: Path) -> None:
     assert "50.0% of the final answers have no readable answer line" in text
 
 
+def test_data_written_with_allow_shortcuts_is_named_even_in_a_healthy_run(tmp_path: Path) -> None:
+    run = fx.write_run(tmp_path)
+    manifest = run / "data" / "manifest.json"
+    record = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    check = {"limit": 0.35, "passed": False, "allowed": True,
+             "held_out": {"eval": {"items": 6, "strongest": {"baseline": "chain_from_other_entities", "accuracy": 0.95},
+                                   "over": {"chain_from_other_entities": {"accuracy": 0.95, "ci95": [0.6, 1.0]}}}}}
+    atomic_write_json(manifest, {**record, "shortcut_check": check})
+    d = run_headline(run).diagnosis
+    assert d is not None and [p["code"] for p in d["problems"]] == ["shortcuts_allowed"]
+    assert "--allow-shortcuts (eval: chain_from_other_entities 95.0% [60.0, 100.0])" in d["paragraph"]
+    atomic_write_json(manifest, {**record, "shortcut_check": {**check, "allowed": False, "passed": True}})
+    assert run_headline(run).diagnosis is None
+
+
 def test_rsft_that_never_passed_is_told_apart_from_unfaithful_passes(tmp_path: Path) -> None:
     run = fx.write_failed_run(tmp_path)
     summary = json.loads((run / "summary.json").read_text())

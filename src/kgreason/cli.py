@@ -451,6 +451,25 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
         bench_sampler,
     ))
     _add_bench_grpo(bench)
+    _add_bench_eval_batch(bench)
+
+
+def _add_bench_eval_batch(bench: argparse._SubParsersAction) -> None:
+    def bench_eval_batch(args: argparse.Namespace) -> int:
+        from kgreason.evaluate.bench_batch import cmd_bench_eval_batch
+
+        return cmd_bench_eval_batch(args)
+
+    from kgreason.evaluate.bench_batch import add_bench_eval_batch_arguments
+
+    add_bench_eval_batch_arguments(_cmd(
+        bench,
+        "eval-batch",
+        "Does a greedy evaluation move with its batch size? The same model and items answered at each "
+        "--batch-sizes value (default 1,16,64) through the evaluation's own path: seconds, items/s, speed-up, "
+        "and the completions and answers that differ from the first size; --json prints one object.",
+        bench_eval_batch,
+    ))
 
 
 def _add_bench_grpo(bench: argparse._SubParsersAction) -> None:

@@ -98,6 +98,12 @@ class DataOptions:
                              help="1-3 hop training questions")
     train_hard: int = option(_SPLIT_SIZE["train_hard"], flag="train-hard", parse=at.non_negative_int,
                              help="4-5 hop training pool (disjoint from eval)")
+    max_shortcut: float = option(DEFAULT_MAX_SHORTCUT, flag="max-shortcut", parse=at.unit_interval,
+                                 help="stop before training when a shortcut baseline answers more than this share of "
+                                      "the held-out items (kgreason/tasks/refusal.py)")
+    allow_shortcuts: bool = option(False, flag="allow-shortcuts",
+                                   help="train even when a shortcut baseline is above --max-shortcut; the manifest "
+                                        "and every report say so")
 
 
 # --- training --------------------------------------------------------------------------------------

@@ -57,7 +57,8 @@ _ANSWER_WORD_RE = re.compile(r"answer\s*[:：]", re.IGNORECASE)
 class Diagnosis:
     """Why a run's result is not what it looks like (JSON: `to_dict`; `Headline.diagnosis`)."""
 
-    # {"code", "text"}: below_shortcut, below_chance, unreadable, lowers, no_winners, training_warning
+    # {"code", "text"}: below_shortcut, below_chance, unreadable, lowers, no_winners, training_warning,
+    # shortcuts_allowed
     problems: list[dict]
     causes: list[dict]  # {"code", "text"}: unreadable_answers, short_traces, odd_names, no_passes, unfaithful_passes
     advice: list[str]
@@ -179,6 +180,23 @@ def phase_warnings(summary: dict) -> dict[str, str]:
     return {p: str(info["warning"]) for p, info in phases.items() if isinstance(info, dict) and info.get("warning")}
 
 
+def shortcuts_allowed(manifest: Path) -> str | None:
+    """'eval: chain_from_other_entities 95.6%' when the data folder's manifest says --allow-shortcuts let
+    items through that a shortcut baseline answers above the limit (kgreason/tasks/refusal.py), else None."""
+    from kgreason.tasks.refusal import over_summary
+
+    try:
+        check = json.loads(manifest.read_text(encoding="utf-8")).get("shortcut_check")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(check, dict) or not check.get("allowed"):
+        return None
+    try:
+        return over_summary(check) or "a baseline above the limit"
+    except (AttributeError, KeyError, TypeError):
+        return "a baseline above the limit"
+
+
 def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | None, hops: dict[str, int],
              items: list[dict]) -> Diagnosis | None:
     """The diagnosis of a run folder from its headline's figures and the final phase's answers;
@@ -219,6 +237,10 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
                                 f"{len(rounds)}, so it trained nothing there")
     for phase, note in phase_warnings(summary).items():
         f.problem("training_warning", f"{phase_name(phase)}: {note}")
+    allowed = shortcuts_allowed(root / "data" / "manifest.json")
+    if allowed:
+        f.problem("shortcuts_allowed", f"the data was written with --allow-shortcuts ({allowed}), so accuracy on "
+                                       "these held-out items is no evidence that the model follows the chains")
     if not f.problems:
         return None
 

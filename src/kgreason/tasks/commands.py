@@ -68,6 +68,12 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict-distractors", choices=cfg.STRICT_CHOICES, default=cfg.TASK_STRICT_DISTRACTORS,
                    help="which splits must have structure-matched distractors (an item without three is "
                         "rejected); the others fall back to weaker, balanced kinds (default: held_out)")
+    p.add_argument("--max-shortcut", type=unit_interval, default=cfg.DEFAULT_MAX_SHORTCUT, metavar="ACC",
+                   help="refuse (exit 2, nothing written) when a shortcut baseline answers more than this share "
+                        "of a held-out split (0..1, default: %(default)s)")
+    p.add_argument("--allow-shortcuts", action="store_true",
+                   help="write the files even when a shortcut baseline is above --max-shortcut; the manifest and "
+                        "every report then say so")
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -98,6 +104,9 @@ def generate_command(args: argparse.Namespace) -> int:
             why = ", ".join(f"{k} {v}" for k, v in sorted(rej.items(), key=lambda kv: -kv[1])) or "no candidates"
             raise InputError(f"{args.kg}: the graph gives no well-posed item for the held-out split "
                              f"{spec.name!r} (rejected: {why}); nothing written")
+    from kgreason.tasks.refusal import guard_shortcuts
+
+    check = guard_shortcuts(args.kg, kg, data, args.max_shortcut, args.allow_shortcuts)
     paths = write_dataset(data, args.out)
     t2 = time.perf_counter()
     m = data.manifest
@@ -112,6 +121,12 @@ def generate_command(args: argparse.Namespace) -> int:
     print(f"{paths[config.facts_name]}: {m['counts'][config.facts_name]} facts; eval path edges {ho['distinct']}: "
           f"taught by facts {ho['taught_by_facts']}, asked in training questions {ho['asked_in_training_questions']}")
     print(f"{paths['manifest']}: seed {config.seed}, mode {config.mode}; generated in {t2 - t1:.2f}s")
+    if check["allowed"]:
+        from kgreason.tasks.refusal import over_summary
+
+        print(f"WARNING: written with --allow-shortcuts: shortcut baselines above {100 * check['limit']:.0f}% "
+              f"({over_summary(check)}); results on these items measure the shortcut as much as reasoning",
+              file=sys.stderr)
     return 0
 
 

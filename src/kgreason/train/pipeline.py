@@ -253,8 +253,10 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
 # (README: data 22 s; 150-item evaluations 38 s at a 48-token budget, ~86 s at 128; SFT 543 s for
 # 100 steps of 8; RSFT rounds of 64 questions x 4 samples: ~88 s sampling, ~92 s training on ~38
 # winners x 2 epochs). Used only by --dry-run, scaled linearly; a GPU or another model differs.
+# GRPO (measured on the AVX2 EPYC, divided by its ISA_SLOWDOWN): the quick profile's 28 steps of 32
+# completions, shared-prompt update and 5 probes, took 1,908-2,074 s over three seeds.
 CPU_SECONDS = {"data": 22.0, "eval_item_token": 86.0 / (150 * 128), "sft_example": 543.0 / 800,
-               "sample": 88.0 / 256, "rsft_example_epoch": 92.0 / 76}
+               "sample": 88.0 / 256, "rsft_example_epoch": 92.0 / 76, "grpo_completion": 1908.0 / (28 * 32) / 4.9}
 
 
 # The same quick run's stage times on other CPUs, as a multiple of the AMX CPU's (stages data, base
@@ -288,8 +290,7 @@ def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
     # GRPO: every step samples batch x grad_accum completions and trains on each once (no extra
     # log-probability pass when generation and optimizer steps are aligned, as in our settings).
     completions = cfg.grpo.train.batch_size * cfg.grpo.train.grad_accum
-    grpo = max(cfg.grpo.train.max_steps, 1) * completions * (
-        c["sample"] * cfg.grpo.max_completion_length / 128 + c["rsft_example_epoch"])
+    grpo = max(cfg.grpo.train.max_steps, 1) * completions * c["grpo_completion"] * cfg.grpo.max_completion_length / 128
     return {"data": c["data"], "base_eval": items * c["eval_item_token"] * base_tokens,
             "sft": sft_steps * cfg.sft.train.batch_size * cfg.sft.train.grad_accum * c["sft_example"],
             "sft_eval": per_eval, "rsft": rsft, "rsft_eval": per_eval, "grpo": grpo, "grpo_eval": per_eval}
