@@ -24,6 +24,7 @@ from kgreason import argtypes as at
 from kgreason.io import InputError
 from kgreason.memory import ALLOCATORS
 from kgreason.options import option
+from kgreason.phases import rl_phases
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 BUNDLED_MODEL = "bundled:smollm2-135m"
@@ -32,7 +33,7 @@ TRACE_STYLES = ("full", "short", "mix")
 DISTRIBUTIONS = ("easy", "hard", "mixed", "curriculum")
 GRPO_DISTRIBUTIONS = ("easy", "hard", "mixed")
 GRPO_GENERATION = ("kgreason", "trl")
-RL_PHASES = ("rsft", "grpo")
+RL_PHASES = rl_phases(plugins=False)  # the KG-reward phases of kgreason/phases.py
 
 
 # --- task generation -------------------------------------------------------------------------------

@@ -81,8 +81,11 @@ class Registry(Generic[T]):
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return f"unknown {self.kind} {name!r}{hint} (registered: {', '.join(self.names())})"
 
-    def names(self) -> list[str]:
-        load_plugins()
+    def names(self, plugins: bool = True) -> list[str]:
+        """Registered names; `plugins=False` lists what is registered so far without importing plugins
+        (for lists taken at import time, where a plugin importing kgreason would be circular)."""
+        if plugins:
+            load_plugins()
         return list(self._entries)
 
     def items(self) -> list[tuple[str, T]]:
@@ -100,8 +103,9 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self.names())
 
-    def values(self) -> list[T]:
-        load_plugins()
+    def values(self, plugins: bool = True) -> list[T]:
+        if plugins:
+            load_plugins()
         return list(self._entries.values())
 
     def keys(self) -> list[str]:

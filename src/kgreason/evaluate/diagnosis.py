@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgreason.phases import phase_labels
 from kgreason.reward.parse import parse_completion
 
 # how the headline and the diagnosis name a phase; anything else keeps its folder name
-PHASE_NAMES = {"base": "the base model", "sft": "SFT", "rsft": "RSFT", "grpo": "GRPO", "dpo": "DPO"}
 UNTRAINED = ("base",)
 
 
@@ -41,7 +41,7 @@ def phase_stem(folder: str) -> str:
 
 
 def phase_name(folder: str) -> str:
-    return PHASE_NAMES.get(phase_stem(folder), folder)
+    return phase_labels().get(phase_stem(folder), folder)  # a plugin's phase included
 
 # a cause is named when its signal is at least this large (shares of the final phase's answers)
 UNREADABLE_SHARE = 0.10  # answers without a readable answer line

@@ -22,7 +22,6 @@ from kgreason.evaluate.bootstrap import bootstrap_mean
 from kgreason.evaluate.compare import LoadedEval, load_eval, paired_difference
 from kgreason.evaluate.diagnosis import (
     DIAGNOSIS_SCHEMA,
-    PHASE_NAMES,
     UNTRAINED,
     diagnose,
     phase_name,
@@ -30,6 +29,7 @@ from kgreason.evaluate.diagnosis import (
 )
 from kgreason.evaluate.runner import METRICS
 from kgreason.io import InputError
+from kgreason.phases import phase_order
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def compose_sentence(h: Headline) -> str:
 
 def _pipeline_rank(folder: str) -> tuple[int, str]:
     stem = phase_stem(folder)
-    order = tuple(PHASE_NAMES)
+    order = phase_order()
     return (order.index(stem) if stem in order else len(order), folder)
 
 

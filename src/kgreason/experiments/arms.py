@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.io import InputError
+from kgreason.phases import get_phase, phase_order
 
 ARM_FILE = "arm.json"  # written last in an arm-seed's folder: it is finished
 EVAL_PHASE = "final"
-ARM_KINDS = ("base", "sft", "rsft", "grpo")
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 ARM_KEYS = ("name", "label", "kind", "description", "compare_to", "overrides")
 
@@ -40,7 +40,7 @@ ARM_KEYS = ("name", "label", "kind", "description", "compare_to", "overrides")
 class Arm:
     name: str
     label: str
-    kind: str  # base | sft | rsft | grpo
+    kind: str  # a phase of kgreason/phases.py: base | sft | rsft | grpo
     description: str = ""
     overrides: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # dotted path -> value
     compare_to: str = ""  # the arm its paired differences are taken against ("": none)
@@ -51,7 +51,8 @@ class Arm:
 
     @property
     def needs_sft(self) -> bool:
-        return self.kind in ("rsft", "grpo")
+        """The arm continues the SFT adapter of its seed (the phase's `starts_from`)."""
+        return get_phase(self.kind).starts_from == "sft"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label, "kind": self.kind, "description": self.description,
@@ -157,8 +158,8 @@ def load_grid(ref: str) -> Grid:
         if not name.replace("_", "").replace("-", "").isalnum():
             raise InputError(f"{path}:{line}: arm name {name!r}: letters, digits, - and _ only (it names a folder)")
         kind = text("kind")
-        if kind not in ARM_KINDS:
-            raise InputError(f"{path}:{line}: arm {name}: kind must be one of {', '.join(ARM_KINDS)}, got {kind!r}")
+        if kind not in phase_order():
+            raise InputError(f"{path}:{line}: arm {name}: kind must be one of {', '.join(phase_order())}, got {kind!r}")
         overrides: dict[str, Any] = {}
         if "overrides" in fields_:
             walk_options(fields_["overrides"], "", path, by_path, skip, overrides, fields_.key_lines["overrides"])
@@ -171,7 +172,8 @@ def load_grid(ref: str) -> Grid:
             raise InputError(f"{path}:{where}: arm {name} ({kind}) may override only its own `{kind}:` options, "
                              f"not {', '.join(foreign)} (options of the whole experiment go in --config)")
         arms.append(Arm(name=name, label=text("label", name), kind=kind, description=text("description", ""),
-                        overrides=overrides, compare_to=text("compare_to", "sft" if kind in ("rsft", "grpo") else "-")))
+                        overrides=overrides,
+                        compare_to=text("compare_to", get_phase(kind).starts_from or "-")))
     names = [a.name for a in arms]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.argtypes import out_dir
+from kgreason.phases import training_phases
 
 EXAMPLES = """examples:
   kgreason experiment reward                    # = experiments/reward.yaml: the reward ablation, 3 seeds
@@ -70,15 +71,14 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
     grid = load_grid(args.grid)
     grid.select(cfg.arms)
     check_kg_source(cfg.run.data.kg)
-    cfg.run.sft.validate()
-    cfg.run.rsft.validate()
-    cfg.run.grpo.validate()
+    for phase in training_phases():
+        getattr(cfg.run, phase).validate()
     from kgreason.experiments.grid import arm_config
 
     for arm in grid.select(cfg.arms):  # each arm's options must validate too
         arm_cfg = arm_config(cfg.run, arm, 0)
-        arm_cfg.rsft.validate()
-        arm_cfg.grpo.validate()
+        for phase in training_phases():
+            getattr(arm_cfg, phase).validate()
     out = Path(args.out or f"experiments/{grid.name}-{args.scale}-{cfg.run.data.mode}")
     return Experiment(out=out, config=cfg, grid=grid, report_only=args.report_only)
 
@@ -91,13 +91,12 @@ def dry_run_plan(exp: Any) -> str:
     est = estimate_seconds(exp.recipe)
     per_kind = {"base": est["base_eval"] * exp.recipe.eval.max_new_tokens
                 / max(1, exp.recipe.base_eval_max_new_tokens or exp.recipe.eval.max_new_tokens),
-                "sft": est["sft"] + est["sft_eval"], "rsft": est["rsft"] + est["rsft_eval"],
-                "grpo": est["grpo"] + est["rsft_eval"]}
+                **{p: est[p] + est[f"{p}_eval"] for p in training_phases() if p in est}}
     lines, total = [], 0.0
     for arm in exp.grid.select(exp.config.arms):
         for seed in seeds_for(arm, exp.seeds):
             done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
-            seconds = 0.0 if done else per_kind[arm.kind]
+            seconds = 0.0 if done else per_kind.get(arm.kind, 0.0)  # a plugin's phase has no estimate
             total += seconds
             lines.append(f"#   {arm.name:<16} seed {seed}  {'done (reused)' if done else f'~{seconds / 60:5.1f} min'}")
     return (f"# kgreason experiment {exp.grid.name} --scale {exp.config.scale}: resolved options (usable as --config)\n"

@@ -29,6 +29,7 @@ from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, Grid, load_grid
 from kgreason.experiments.report import aggregate, write_report
 from kgreason.io import InputError, atomic_write_json, read_json
 from kgreason.options import to_dict, with_overrides
+from kgreason.phases import get_phase
 from kgreason.train.phase_model import PhaseModel
 
 EXPERIMENT_FILE = "experiment.json"
@@ -96,25 +97,16 @@ def prepare_data(out: Path, data: DataOptions) -> Path:
 
 
 # --- one arm-seed ----------------------------------------------------------------------------------
-def _sft(run: Any, cfg: PipelineConfig, data: Path, held: PhaseModel) -> Path:
-    from kgreason.train.sft import run_sft
+def _train_arm(run: Any, cfg: PipelineConfig, kind: str, data: Path, init_adapter: Path | None, kg: Any,
+               held: PhaseModel) -> Path | None:
+    """Train the arm's phase (kgreason/phases.py); its adapter, or the one it started from when the
+    phase kept nothing to train on (an RSFT run without winners)."""
+    from kgreason.phases import run_phase
 
-    run_sft(run, cfg.model, data, cfg.sft, phase="sft", held=held)
-    return run.adapter_dir("sft")
-
-
-def _rsft(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any, held: PhaseModel) -> Path | None:
-    from kgreason.train.rsft import run_rsft
-
-    info = run_rsft(run, cfg.model, data, cfg.rsft, init_adapter=init_adapter, phase="rsft", kg=kg, held=held)
-    return run.adapter_dir("rsft") if info.get("adapter") else init_adapter
-
-
-def _grpo(run: Any, cfg: PipelineConfig, data: Path, init_adapter: Path, kg: Any, held: PhaseModel) -> Path:
-    from kgreason.train.grpo import run_grpo
-
-    run_grpo(run, cfg.model, data, cfg.grpo, init_adapter=init_adapter, phase="grpo", kg=kg, held=held)
-    return run.adapter_dir("grpo")
+    info = run_phase(kind, run, cfg.model, data, getattr(cfg, kind), init_adapter=init_adapter, kg=kg, held=held)
+    if init_adapter is None or (info or {}).get("adapter"):
+        return run.adapter_dir(kind)
+    return init_adapter
 
 
 def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval_tasks: list[Any]) -> dict:
@@ -135,20 +127,17 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
                        pipeline=cfg, experiment={"experiment": exp.grid.name, "arm": arm.to_dict(), "seed": seed,
                                                  "scale": exp.config.scale})
     # The arm's training phase loads its model once and its evaluation reuses it (phase_model.py).
-    phase_options = {"rsft": cfg.rsft, "grpo": cfg.grpo}.get(arm.kind, cfg.sft)  # base: only evaluated
+    phase_options = getattr(cfg, arm.kind) if get_phase(arm.kind).trains else cfg.sft  # base: only evaluated
     held = PhaseModel(cfg.model, phase_options.train.dtype)
     with Run.create_or_resume(folder, config.to_dict()) as run:
         adapter: Path | None = None
-        if arm.kind == "sft":
-            adapter = _sft(run, cfg, data, held)
-        elif arm.needs_sft:
+        if arm.needs_sft:
             sft_adapter = run_dir(exp.out, exp.grid.arm("sft"), seed) / "adapters" / "sft"
             if not (sft_adapter / "adapter_config.json").is_file():
                 raise InputError(f"{sft_adapter}: the SFT adapter this arm starts from is missing")
-            if arm.kind == "rsft":
-                adapter = _rsft(run, cfg, data, sft_adapter, kg, held)
-            else:
-                adapter = _grpo(run, cfg, data, sft_adapter, kg, held)
+            adapter = _train_arm(run, cfg, arm.kind, data, sft_adapter, kg, held)
+        elif get_phase(arm.kind).trains:
+            adapter = _train_arm(run, cfg, arm.kind, data, None, kg, held)
         model = held_for(held, cfg.model, adapter, cfg.sft.train.dtype)
         if model is not None:
             release_between_phases()  # the training's freed memory, before the evaluation allocates its own

@@ -13,6 +13,7 @@ from typing import Any
 from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, run_dir, seeds_for
 from kgreason.io import atomic_write_json, read_json
 from kgreason.options import to_dict
+from kgreason.phases import PHASES
 
 RESULTS_FILE = "results.json"
 
@@ -84,16 +85,12 @@ def _curves(seeds: list[SeedResult]) -> dict[str, list[list[float]]]:
         if isinstance(y, (int, float)) and not isinstance(y, bool):
             acc.setdefault(name, {}).setdefault(float(x), []).append(float(y))
 
+    curves = {p.name: p.curves for p in PHASES.values()}  # kgreason/phases.py: what each phase logs
     for s in seeds:
         for rec in Run(s.folder).read_metrics():
-            phase = rec.get("phase")
-            if phase == "sft" and "loss" in rec:
-                add("sft_loss", rec["step"], rec["loss"])
-            elif phase == "rsft" and "mean_pass_rate" in rec:
-                add("rsft_pass_rate", rec["round"], rec["mean_pass_rate"])
-                add("rsft_reward", rec["round"], rec.get("mean_reward"))
-            elif phase == "grpo" and "reward" in rec:
-                add("grpo_reward", rec["step"], rec["reward"])
+            for name, x_key, y_key in curves.get(rec.get("phase"), ()):
+                if y_key in rec and x_key in rec:
+                    add(name, rec[x_key], rec[y_key])
     return {name: [[x, sum(ys) / len(ys)] for x, ys in sorted(points.items())] for name, points in acc.items()}
 
 

@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 
 from kgreason.io import InputError, atomic_write_json, staged_dir
+from kgreason.phases import training_phases
 
-TRAIN_PHASES = ("sft", "rsft", "grpo")  # in pipeline order: the default is the last one done
+# in pipeline order (kgreason/phases.py): the default is the last one done; a plugin's phase joins at run time
+TRAIN_PHASES = training_phases(plugins=False)
 EXPORT_FILE = "kgreason_export.json"
 # In a subfolder: transformers, given a folder with both HF tokenizer files and gguf_file=, reads
 # neither tokenizer properly (no eos, no chat template); alone in its folder the GGUF loads whole.
@@ -31,22 +33,23 @@ def phase_adapter(run_dir: str | Path, phase: str | None = None) -> tuple[str, P
     from kgreason.train.runs import Run
 
     run = Run.load(run_dir)
+    phases = training_phases()
 
     def usable(name: str) -> bool:
         return run.is_done(name) and (run.adapter_dir(name) / "adapter_config.json").is_file()
 
     if phase is not None:
-        if phase not in TRAIN_PHASES:
-            raise InputError(f"phase {phase!r}: expected one of {', '.join(TRAIN_PHASES)}")
+        if phase not in phases:
+            raise InputError(f"phase {phase!r}: expected one of {', '.join(phases)}")
         if not usable(phase):
-            done = [p for p in TRAIN_PHASES if usable(p)]
+            done = [p for p in phases if usable(p)]
             raise InputError(f"{run.root}: phase {phase} has no finished adapter (adapters/{phase}); "
                              f"finished: {', '.join(done) or 'none'}")
         return phase, run.adapter_dir(phase)
-    done = [p for p in TRAIN_PHASES if usable(p)]
+    done = [p for p in phases if usable(p)]
     if not done:
         raise InputError(f"{run.root}: no finished training phase with an adapter "
-                         f"({', '.join(TRAIN_PHASES)}); train one first (`kgreason run` or `kgreason train sft`)")
+                         f"({', '.join(phases)}); train one first (`kgreason run` or `kgreason train sft`)")
     return done[-1], run.adapter_dir(done[-1])
 
 

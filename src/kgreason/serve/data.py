@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kgreason.phases import phase_order, training_phases
 from kgreason.serve.store import (
     BadRequest,
     FileCache,
@@ -32,7 +33,6 @@ HOW_TO_MAKE_A_RUN = (
     "then reload this page; `kgreason serve --runs DIR` points the demo at another folder."
 )
 NEIGHBOUR_CAP = 8  # per entity, so a hub does not flood the drawing
-PIPELINE = ("base", "sft", "rsft", "grpo")  # the order `kgreason run` makes its phases in
 
 
 def pipeline_order(names: list[str]) -> list[str]:
@@ -40,9 +40,11 @@ def pipeline_order(names: list[str]) -> list[str]:
     `sft_eval` count as their phase), anything else after them alphabetically. Folders list
     alphabetically, which put rsft before sft."""
 
+    order = phase_order()  # the order `kgreason run` makes its phases in (kgreason/phases.py)
+
     def key(name: str) -> tuple[int, str]:
         stem = name.removesuffix("_eval").removeprefix("eval_")
-        return (PIPELINE.index(stem) if stem in PIPELINE else len(PIPELINE), name)
+        return (order.index(stem) if stem in order else len(order), name)
 
     return sorted(names, key=key)
 
@@ -391,6 +393,7 @@ class Demo:
         train = {p: m for p, m in metrics.items() if not _is_eval_phase(p)}
         evals = {p: m for p, m in metrics.items() if _is_eval_phase(p)}
         return {"metrics": train, "eval_metrics": evals,
+                "phase_order": list(training_phases()),  # the Training view's chart order (kgreason/phases.py)
                 "episodes": {p: c for p, c in from_episodes.items() if not _is_eval_phase(p)},
                 "eval_episodes": {p: c for p, c in from_episodes.items() if _is_eval_phase(p)}}
 

@@ -23,14 +23,13 @@ from kgreason.config import RL_PHASES, DataOptions, PipelineConfig, RunConfig, p
 from kgreason.evaluate.headline import run_headline
 from kgreason.io import InputError, atomic_write_text
 from kgreason.options import to_dict
+from kgreason.phases import get_phase, phase_order, run_phase, training_phases
 from kgreason.stats import share_interval_from_record
 from kgreason.train.evaluation import eval_phase_name, evaluate_phase
 from kgreason.train.phase_model import PhaseModel
-from kgreason.train.rsft import run_rsft
 from kgreason.train.runs import Run
-from kgreason.train.sft import run_sft
 
-MODEL_PHASES = ("base", "sft", "rsft", "grpo")  # the table's order; a run has RSFT or GRPO (--rl)
+MODEL_PHASES = phase_order()  # the table's order (kgreason/phases.py); a run has one KG-reward phase (--rl)
 
 
 def default_run_dir(config: PipelineConfig, root: Path = Path("runs")) -> Path:
@@ -93,10 +92,6 @@ def _base_eval(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
     evaluate_phase(run, "base", cfg.model, None, tasks, kg, replace(cfg.eval, max_new_tokens=budget))
 
 
-def _sft(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
-    run_sft(run, cfg.model, run.data_dir, cfg.sft, held=held)
-
-
 def _sft_eval(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
     kg, tasks = _eval_tasks(run)
     evaluate_phase(run, "sft", cfg.model, run.adapter_dir("sft"), tasks, kg, cfg.eval, held=held)
@@ -110,19 +105,19 @@ def _own_model(held: PhaseModel, cfg: PipelineConfig, dtype: str) -> PhaseModel:
     return PhaseModel(cfg.model, dtype)
 
 
-def _rsft(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
-    from kgreason.kg.io import load_kg
+def _train(name: str) -> Any:
+    """The training stage of phase `name` (kgreason/phases.py): SFT from the base model, a phase that
+    continues another from that phase's adapter, with the run's graph as its reward."""
+    def stage(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
+        from kgreason.kg.io import load_kg
 
-    run_rsft(run, cfg.model, run.data_dir, cfg.rsft, init_adapter=run.adapter_dir("sft"),
-             kg=load_kg(run.data_dir / "kg.json"), held=_own_model(held, cfg, cfg.rsft.train.dtype))
-
-
-def _grpo(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
-    from kgreason.kg.io import load_kg
-    from kgreason.train.grpo import run_grpo
-
-    run_grpo(run, cfg.model, run.data_dir, cfg.grpo, init_adapter=run.adapter_dir("sft"),
-             kg=load_kg(run.data_dir / "kg.json"), held=_own_model(held, cfg, cfg.grpo.train.dtype))
+        phase, options = get_phase(name), getattr(cfg, name)
+        if phase.starts_from is None:
+            run_phase(name, run, cfg.model, run.data_dir, options, held=held)
+            return
+        run_phase(name, run, cfg.model, run.data_dir, options, init_adapter=run.adapter_dir(phase.starts_from),
+                  kg=load_kg(run.data_dir / "kg.json"), held=_own_model(held, cfg, options.train.dtype))
+    return stage
 
 
 def _rl_eval(phase: str) -> Any:
@@ -135,8 +130,9 @@ def _rl_eval(phase: str) -> Any:
     return stage
 
 
-MODEL_STAGES = {"base_eval": _base_eval, "sft": _sft, "sft_eval": _sft_eval, "rsft": _rsft, "rsft_eval": _rl_eval("rsft"),
-                "grpo": _grpo, "grpo_eval": _rl_eval("grpo")}
+MODEL_STAGES = {"base_eval": _base_eval, "sft_eval": _sft_eval,
+                **{name: _train(name) for name in training_phases()},
+                **{f"{name}_eval": _rl_eval(name) for name in training_phases() if name != "sft"}}
 
 
 def stage_names(cfg: PipelineConfig) -> tuple[str, ...]:
@@ -156,7 +152,7 @@ def stage_groups(cfg: PipelineConfig) -> tuple[tuple[str, ...], ...]:
 def _phase_model(cfg: PipelineConfig, names: tuple[str, ...]) -> PhaseModel:
     """The model a group of stages shares, in the dtype of its first training stage (`_rsft`
     replaces it when RSFT trains in another dtype than SFT)."""
-    first = next((name for name in names if name in ("sft", "rsft", "grpo")), "sft")
+    first = next((name for name in names if name in training_phases()), "sft")
     return PhaseModel(cfg.model, getattr(cfg, first).train.dtype)
 
 

@@ -286,7 +286,6 @@ function lineChart(id, title, datasets, axes = {}, xTitle = "step") {
 // reward) dashed on the right; at most five series a chart, each its own colour. Sampled answers
 // are averaged per round (RSFT) or over a sliding window of steps (GRPO): one question's k samples
 // alone are noise.
-const TRAIN_PHASES = ["sft", "rsft", "grpo", "dpo"];
 const ROUND_PHASES = ["rsft"];  // phases that train in rounds: their charts are per round, one round included
 const roundOf = (name, phase) => (name === phase ? 0 : parseInt(name.slice(phase.length + " round ".length), 10));
 function seriesOf(curves, phase) {
@@ -346,7 +345,8 @@ async function showTraining() {
   const box = $("#train-charts");
   box.querySelectorAll(".chart.phase").forEach((c) => { const id = c.querySelector("canvas").id; if (S.charts[id]) { S.charts[id].destroy(); delete S.charts[id]; } c.remove(); });
   const known = new Set([...Object.keys(curves.metrics).map((n) => n.split(" round ")[0].replace(/ sampling$/, "")), ...Object.keys(curves.episodes)]);
-  const phases = [...TRAIN_PHASES.filter((p) => known.has(p)), ...[...known].filter((p) => !TRAIN_PHASES.includes(p)).sort()];
+  const order = curves.phase_order || [];  // the server's table of training phases (kgreason/phases.py)
+  const phases = [...order.filter((p) => known.has(p)), ...[...known].filter((p) => !order.includes(p)).sort()];
   for (const phase of phases) {
     const { sets, right, x } = phaseChartSets(curves, phase);
     if (!sets.length) continue;

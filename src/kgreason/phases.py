@@ -1,0 +1,89 @@
+"""The training phases in one table: what `kgreason run` makes, in order, and how each is run.
+
+Every place that needs the list of phases reads it here: the pipeline's stages and table
+(train/pipeline.py), `--rl`'s choices (config.py), the experiment grid's arm kinds and their
+dispatch (experiments/), which adapters `kgreason export model` takes (models/export.py), how
+reports and the diagnosis name a phase (evaluate/diagnosis.py), the demo's phase order
+(serve/data.py). A training method registers one `Phase`: its name (also its options section of
+the run profile, its adapter folder and its eval folder), its label, the phase whose adapter it
+continues, whether `--rl` may choose it, its training function and the curves an experiment report
+averages over seeds. Torch-free: `runner` is a "module:function" path imported when the phase runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kgreason.registry import Registry
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # the options section (PipelineConfig.<name>), adapters/<name>, eval/<name>, Episode.phase
+    label: str  # how reports, the headline and the diagnosis name it
+    trains: bool = True  # an adapter comes out of it (the base model's phase trains nothing)
+    starts_from: str | None = None  # the phase whose adapter it continues (the KG-reward phases: sft)
+    rl: bool = False  # a KG-reward phase: `kgreason run --rl NAME` runs it after SFT
+    runner: str | None = None  # "module:function": run(run, model_ref, data_dir, options, **kw) -> info
+    # (curve name, x key, y key) of metrics.jsonl records with "phase" == name, averaged over seeds
+    # in experiment reports (experiments/report.py)
+    curves: tuple[tuple[str, str, str], ...] = ()
+
+    def run_function(self) -> Callable[..., dict]:
+        if self.runner is None:
+            raise ValueError(f"phase {self.name} trains nothing")
+        module, _, function = self.runner.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+PHASES: Registry[Phase] = Registry("training phase")
+
+
+def register_phase(phase: Phase) -> Phase:
+    """Add a phase; the pipeline order is the registration order (a plugin's phase comes last)."""
+    return PHASES.add(phase.name, phase)
+
+
+register_phase(Phase("base", "the base model", trains=False))
+register_phase(Phase("sft", "SFT", runner="kgreason.train.sft:run_sft", curves=(("sft_loss", "step", "loss"),)))
+register_phase(Phase("rsft", "RSFT", starts_from="sft", rl=True, runner="kgreason.train.rsft:run_rsft",
+                     curves=(("rsft_pass_rate", "round", "mean_pass_rate"), ("rsft_reward", "round", "mean_reward"))))
+register_phase(Phase("grpo", "GRPO", starts_from="sft", rl=True, runner="kgreason.train.grpo:run_grpo",
+                     curves=(("grpo_reward", "step", "reward"),)))
+
+
+# plugins=False: for lists taken at import time (config.py's --rl choices), where importing a
+# plugin that imports kgreason would be circular.
+def phase_order(plugins: bool = True) -> tuple[str, ...]:
+    """Every phase, in the order `kgreason run` makes them (base, sft, rsft, grpo)."""
+    return tuple(PHASES.names(plugins))
+
+
+def training_phases(plugins: bool = True) -> tuple[str, ...]:
+    return tuple(p.name for p in PHASES.values(plugins) if p.trains)
+
+
+def rl_phases(plugins: bool = True) -> tuple[str, ...]:
+    return tuple(p.name for p in PHASES.values(plugins) if p.rl)
+
+
+def get_phase(name: str) -> Phase:
+    return PHASES.get(name)
+
+
+def phase_labels(plugins: bool = True) -> dict[str, str]:
+    return {p.name: p.label for p in PHASES.values(plugins)}
+
+
+def run_phase(name: str, run: Any, model_ref: str, data_dir: Any, options: Any, *, init_adapter: Any = None,
+              kg: Any = None, held: Any = None) -> dict:
+    """Train phase `name` in `run` (skipped when done; every runner resumes itself): SFT from the base
+    model, a phase with `starts_from` from `init_adapter` with the graph `kg` as its reward."""
+    phase = get_phase(name)
+    fn = phase.run_function()
+    if phase.starts_from is None:
+        return fn(run, model_ref, data_dir, options, phase=name, held=held)
+    return fn(run, model_ref, data_dir, options, init_adapter=init_adapter, phase=name, kg=kg, held=held)
