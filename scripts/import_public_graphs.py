@@ -65,12 +65,13 @@ def wn18rr(repo: Path, out: Path) -> None:
 def fb15k237(repo: Path, out: Path) -> None:
     names = json.loads((repo / "FB15k-237" / "entity2wikidata.json").read_text(encoding="utf-8"))
     label_count = Counter(v["label"] for v in names.values() if v.get("label"))
+    described = Counter((v["label"], v.get("description")) for v in names.values() if v.get("label"))
 
     def name(mid: str) -> str | None:
         v = names.get(mid)
         if not v or not v.get("label"):
             return None
-        if label_count[v["label"]] > 1 and v.get("description"):
+        if label_count[v["label"]] > 1 and v.get("description") and described[(v["label"], v["description"])] == 1:
             return f"{v['label']} ({v['description']})"
         return v["label"] if label_count[v["label"]] == 1 else f"{v['label']} ({mid})"
 

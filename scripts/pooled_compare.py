@@ -40,9 +40,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     a_runs, b_runs = [load(d) for d in args.a], [load(d) for d in args.b]
+    if len(a_runs) != len(b_runs):
+        raise SystemExit(f"--a has {len(a_runs)} folders and --b {len(b_runs)}: pair them seed by seed")
     ids = sorted(set.intersection(*(set(r) for r in a_runs + b_runs)))
+    if not ids:
+        raise SystemExit("the folders share no item")
     out: dict = {"items": len(ids), "labels": args.labels, "per_seed": []}
-    for i, (ra, rb) in enumerate(zip(a_runs, b_runs, strict=False)):
+    for i, (ra, rb) in enumerate(zip(a_runs, b_runs, strict=True)):
         out["per_seed"].append({
             "pair": [args.a[i], args.b[i]],
             "accuracy": [bootstrap_mean([r[t][0] for t in ids]).to_dict() for r in (ra, rb)],

@@ -51,7 +51,7 @@ def test_data_written_with_allow_shortcuts_is_named_even_in_a_healthy_run(tmp_pa
     record = json.loads(manifest.read_text()) if manifest.is_file() else {}
     check = {"limit": 0.35, "passed": False, "allowed": True,
              "held_out": {"eval": {"items": 6, "strongest": {"baseline": "chain_from_other_entities", "accuracy": 0.95},
-                                   "over": {"chain_from_other_entities": {"accuracy": 0.95, "ci95": [0.6, 1.0]}}}}}
+                                   "over": {"chain_from_other_entities": {"accuracy": 0.95, "interval": [0.6, 1.0]}}}}}
     atomic_write_json(manifest, {**record, "shortcut_check": check})
     d = run_headline(run).diagnosis
     assert d is not None and [p["code"] for p in d["problems"]] == ["shortcuts_allowed"]

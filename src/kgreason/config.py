@@ -104,7 +104,7 @@ class DataOptions:
                                       "the held-out items (kgreason/tasks/refusal.py)")
     allow_shortcuts: bool = option(False, flag="allow-shortcuts",
                                    help="train even when a shortcut baseline is above --max-shortcut; the manifest "
-                                        "and every report say so")
+                                        "records it and the run's 'What went wrong' paragraph names it")
 
 
 # --- training --------------------------------------------------------------------------------------

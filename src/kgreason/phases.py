@@ -8,6 +8,11 @@ reports and the diagnosis name a phase (evaluate/diagnosis.py), the demo's phase
 the run profile, its adapter folder and its eval folder), its label, the phase whose adapter it
 continues, whether `--rl` may choose it, its training function and the curves an experiment report
 averages over seeds. Torch-free: `runner` is a "module:function" path imported when the phase runs.
+
+A phase's options live in the run profile (config.py's PipelineConfig has one section per built-in
+phase); a plugin's phase joins the order, the labels, export and the experiment's arm kinds, and is
+refused with a clear message where it needs options that no section declares. Lists taken at import
+time (`--rl` choices, the pipeline's stages) hold the built-in phases only.
 """
 
 from __future__ import annotations
@@ -76,6 +81,17 @@ def get_phase(name: str) -> Phase:
 
 def phase_labels(plugins: bool = True) -> dict[str, str]:
     return {p.name: p.label for p in PHASES.values(plugins)}
+
+
+def phase_options(config: Any, name: str) -> Any:
+    """The options section `name` of a PipelineConfig (InputError when the run profile has none)."""
+    from kgreason.io import InputError
+
+    options = getattr(config, name, None)
+    if options is None or not hasattr(options, "train"):
+        raise InputError(f"training phase {name!r} has no options section in the run profile "
+                         "(kgreason/config.py's PipelineConfig): it cannot run in `kgreason run` or an experiment")
+    return options
 
 
 def run_phase(name: str, run: Any, model_ref: str, data_dir: Any, options: Any, *, init_adapter: Any = None,

@@ -29,18 +29,25 @@ def bench_eval_batch(model_ref: str | None, *, adapter: str | None, tasks_file: 
     from kgreason.evaluate.commands import find_kg
     from kgreason.evaluate.runner import EvalOptions, answer_tasks, merged_for_sampling, select_items
     from kgreason.hardware import cpu_description, cpu_line
+    from kgreason.io import InputError
     from kgreason.kg.sources import open_kg
     from kgreason.models import load_model
     from kgreason.reward import Scorer
     from kgreason.tasks.generate import load_tasks
 
     tasks = select_items(load_tasks(tasks_file), max_items, seed)
-    kg = open_kg(find_kg(Path(tasks_file), kg_ref))
+    if not tasks:
+        raise InputError(f"{tasks_file}: no tasks")
+    kg = open_kg(find_kg(Path(tasks_file), kg_ref), json_only=True)
     model, tokenizer = load_model(model_ref, adapter=adapter, dtype=dtype)
     scorer = Scorer(kg)
     rows: list[dict[str, Any]] = []
     answers: list[dict[str, Any]] = []
+    seconds_of: list[float] = []
     with merged_for_sampling(model):
+        # one untimed item first, so the first size listed does not pay the one-time costs
+        answer_tasks(model, tokenizer, tasks[:1], scorer, EvalOptions(batch_size=1, backend=backend,
+                     max_new_tokens=max_new_tokens, seed=seed, progress=False), "bench", {})
         for size in batch_sizes:
             if not quiet:
                 print(f"batch size {size}: {len(tasks)} items ...", flush=True)
@@ -49,19 +56,21 @@ def bench_eval_batch(model_ref: str | None, *, adapter: str | None, tasks_file: 
             started = time.perf_counter()
             episodes = answer_tasks(model, tokenizer, tasks, scorer, options, "bench", {})
             seconds = time.perf_counter() - started
+            seconds_of.append(seconds)
             answers.append({t.id: (episodes[t.id].completion, episodes[t.id].reward.answer,
                                    episodes[t.id].reward.correct) for t in tasks})
             rows.append({"batch_size": size, "seconds": round(seconds, 2),
                          "items_per_s": round(len(tasks) / seconds, 3),
                          "accuracy": round(sum(a[2] for a in answers[-1].values()) / len(tasks), 4)})
     first = answers[0]
-    for row, got in zip(rows, answers, strict=True):
-        row["speedup_vs_first"] = round(rows[0]["seconds"] / row["seconds"], 2)
+    for row, got, seconds in zip(rows, answers, seconds_of, strict=True):
+        row["speedup_vs_first"] = round(seconds_of[0] / max(seconds, 1e-9), 2)
         row["texts_differ"] = sum(got[i][0] != first[i][0] for i in first)
         row["answers_differ"] = sum(got[i][1] != first[i][1] for i in first)
         row["differing_items"] = sorted(i for i in first if got[i][1] != first[i][1])
     worst = max(row["answers_differ"] for row in rows)
-    return {"bench": "eval-batch", "cpu": cpu_description(), "cpu_line": cpu_line(), "model": model_ref,
+    return {"bench": "eval-batch", "cpu": cpu_description(), "cpu_line": cpu_line(),
+            "model": model_ref or getattr(model, "kgreason_ref", None),
             "adapter": adapter, "tasks": tasks_file, "n_items": len(tasks), "max_new_tokens": max_new_tokens,
             "dtype": dtype, "backend": backend, "reference_batch_size": batch_sizes[0], "rows": rows,
             "max_answers_differ": worst, "invariant": worst <= 1}
@@ -109,6 +118,10 @@ def cmd_bench_eval_batch(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-sizes: expected a comma list of positive integers, got {args.batch_sizes!r}")
     if not Path(args.tasks).is_file():
         raise InputError(f"{args.tasks}: no such task file")
+    from kgreason.tasks.generate import load_tasks
+
+    if not load_tasks(args.tasks):  # before the model loads
+        raise InputError(f"{args.tasks}: no tasks")
     if args.model is None and args.adapter is None:
         args.model = "bundled:smollm2-135m"
     result = bench_eval_batch(args.model, adapter=args.adapter, tasks_file=args.tasks, kg_ref=args.kg,

@@ -71,13 +71,15 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
     grid = load_grid(args.grid)
     grid.select(cfg.arms)
     check_kg_source(cfg.run.data.kg)
-    for phase in training_phases():
-        getattr(cfg.run, phase).validate()
+    from kgreason.phases import phase_options
+
+    for phase in {*training_phases(plugins=False), *(arm.kind for arm in grid.select(cfg.arms) if arm.kind != "base")}:
+        phase_options(cfg.run, phase).validate()  # an arm of a phase without options is refused here
     from kgreason.experiments.grid import arm_config
 
     for arm in grid.select(cfg.arms):  # each arm's options must validate too
         arm_cfg = arm_config(cfg.run, arm, 0)
-        for phase in training_phases():
+        for phase in training_phases(plugins=False):
             getattr(arm_cfg, phase).validate()
     out = Path(args.out or f"experiments/{grid.name}-{args.scale}-{cfg.run.data.mode}")
     return Experiment(out=out, config=cfg, grid=grid, report_only=args.report_only)

@@ -74,8 +74,12 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
     saved = read_json(path)
 
     def comparable(rec: dict) -> dict:
-        # more seeds (and arms) may be added later, so they are not part of what must match
-        return {"experiment": rec.get("experiment"), "scale": rec.get("scale"), "recipe": rec.get("recipe")}
+        # more seeds (and arms) may be added later, so they are not part of what must match; nor may
+        # what the data stage refused be (--allow-shortcuts after a refusal: no task file was written)
+        recipe = dict(rec.get("recipe") or {})
+        if isinstance(recipe.get("data"), dict):
+            recipe["data"] = {k: v for k, v in recipe["data"].items() if k not in ("allow_shortcuts", "max_shortcut")}
+        return {"experiment": rec.get("experiment"), "scale": rec.get("scale"), "recipe": recipe}
 
     from kgreason.train.runs import diff_configs
 
@@ -101,9 +105,9 @@ def _train_arm(run: Any, cfg: PipelineConfig, kind: str, data: Path, init_adapte
                held: PhaseModel) -> Path | None:
     """Train the arm's phase (kgreason/phases.py); its adapter, or the one it started from when the
     phase kept nothing to train on (an RSFT run without winners)."""
-    from kgreason.phases import run_phase
+    from kgreason.phases import phase_options, run_phase
 
-    info = run_phase(kind, run, cfg.model, data, getattr(cfg, kind), init_adapter=init_adapter, kg=kg, held=held)
+    info = run_phase(kind, run, cfg.model, data, phase_options(cfg, kind), init_adapter=init_adapter, kg=kg, held=held)
     if init_adapter is None or (info or {}).get("adapter"):
         return run.adapter_dir(kind)
     return init_adapter
@@ -127,8 +131,10 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
                        pipeline=cfg, experiment={"experiment": exp.grid.name, "arm": arm.to_dict(), "seed": seed,
                                                  "scale": exp.config.scale})
     # The arm's training phase loads its model once and its evaluation reuses it (phase_model.py).
-    phase_options = getattr(cfg, arm.kind) if get_phase(arm.kind).trains else cfg.sft  # base: only evaluated
-    held = PhaseModel(cfg.model, phase_options.train.dtype)
+    from kgreason.phases import phase_options
+
+    own = phase_options(cfg, arm.kind) if get_phase(arm.kind).trains else cfg.sft  # base: only evaluated
+    held = PhaseModel(cfg.model, own.train.dtype)
     with Run.create_or_resume(folder, config.to_dict()) as run:
         adapter: Path | None = None
         if arm.needs_sft:

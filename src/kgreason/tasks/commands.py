@@ -72,8 +72,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="refuse (exit 2, nothing written) when a shortcut baseline answers more than this share "
                         "of a held-out split (0..1, default: %(default)s)")
     p.add_argument("--allow-shortcuts", action="store_true",
-                   help="write the files even when a shortcut baseline is above --max-shortcut; the manifest and "
-                        "every report then say so")
+                   help="write the files even when a shortcut baseline is above --max-shortcut; the manifest "
+                        "records it and a run trained on them says so in its 'What went wrong' paragraph")
 
 
 def generate_command(args: argparse.Namespace) -> int:

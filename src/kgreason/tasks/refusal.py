@@ -4,10 +4,11 @@ A user who trains on a graph whose items a rule answers without reasoning gets a
 learning and measures the rule. So the data stage (`kgreason tasks generate`, and `kgreason run` /
 `kgreason experiment` through kgreason.tasks.build) scores every registered shortcut baseline on each
 held-out split it generated (the audit's expected hits, ties split evenly, the training splits feeding
-the answer-prior baselines, the audit's 95% interval) and stops before writing anything when one is
-above `max_shortcut` with its whole interval (a small split's noise refuses nothing), with one paragraph: which baseline, how high, why this graph allows it, and what to try. `allow_shortcuts`
-writes the files anyway; the manifest then records it (`shortcut_check.allowed`), and so does every
-run's report through the manifest. Torch-free.
+the answer-prior baselines) and stops before writing any task file when one is above `max_shortcut`
+with its whole interval, corrected for the number of baselines tried (a split of fewer than MIN_ITEMS
+items refuses nothing: there luck decides), with one paragraph: which baseline, how high, why this graph allows it, and what to try. `allow_shortcuts`
+writes the files anyway: the manifest records it (`shortcut_check.allowed`), the data stage prints a
+warning and a run's "What went wrong" paragraph names it (evaluate/diagnosis.py). Torch-free.
 """
 
 from __future__ import annotations
@@ -36,18 +37,26 @@ WHY = {
 }
 
 
+# Below this many held-out items the check records its figures and refuses nothing: on a handful of
+# items some of ~27 rules get most of them right by luck (seen: 83% on 3 items of the built-in graph).
+MIN_ITEMS = 30
+FAMILY_CONFIDENCE = 0.95  # for the family of baselines together: each is tested at 1 - 0.05 / (number tested)
+
+
 def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequence[str],
                     max_shortcut: float = DEFAULT_MAX_SHORTCUT) -> dict:
-    """Per held-out split: the strongest registered baseline, and those whose whole 95% interval is above
-    `max_shortcut` (`over`: these refuse the data) or whose point estimate alone is (`noisy`: a small
-    split cannot tell them from the limit, so they are recorded, not refused; on 6 items a rule
-    that happens to get 3 right scores 50%). `splits` maps split names to their tasks; the splits not
-    held out are the training material of the answer-prior baselines."""
+    """Per held-out split: the strongest registered baseline, and those above `max_shortcut`: `over`
+    when the whole interval is above it (these refuse the data), else `noisy` (recorded only).
+
+    The interval is the audit's (Wilson for 0/1 hits, the seeded percentile bootstrap when ties split
+    hits), Bonferroni-corrected for the number of baselines scored, so that ~27 rules tried at once do
+    not refuse a fair split by luck; a split of fewer than MIN_ITEMS items refuses nothing. `splits`
+    maps split names to their tasks; the splits not held out feed the answer-prior baselines."""
+    from kgreason.stats import mean_interval
     from kgreason.tasks.audit import shortcut_hits
-    from kgreason.tasks.baselines import bootstrap_interval
 
     train = [t for name, tasks in splits.items() if name not in held_out for t in tasks]
-    result: dict[str, Any] = {"limit": max_shortcut, "held_out": {}}
+    result: dict[str, Any] = {"limit": max_shortcut, "min_items": MIN_ITEMS, "held_out": {}}
     for name in held_out:
         tasks = list(splits.get(name) or [])
         if not tasks:
@@ -55,14 +64,16 @@ def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequ
         hits = {b: h for b, h in shortcut_hits(kg, tasks, train or None).items() if h}
         acc = {b: sum(h) / len(h) for b, h in hits.items()}
         strongest = max(acc.items(), key=lambda kv: kv[1]) if acc else (None, 0.0)
+        confidence = 1 - (1 - FAMILY_CONFIDENCE) / max(1, len(hits))
         over: dict[str, dict] = {}
         noisy: dict[str, dict] = {}
         for b, a in sorted(acc.items(), key=lambda kv: -kv[1]):
             if a <= max_shortcut:
                 break
-            low, high = bootstrap_interval(hits[b])
-            (over if low > max_shortcut else noisy)[b] = {"accuracy": round(a, 4), "ci95": [round(low, 4), round(high, 4)]}
-        result["held_out"][name] = {"items": len(tasks),
+            _, low, high, _ = mean_interval(hits[b], seed=0, confidence=confidence)
+            row = {"accuracy": round(a, 4), "interval": [round(low, 4), round(high, 4)]}
+            (over if low > max_shortcut and len(tasks) >= MIN_ITEMS else noisy)[b] = row
+        result["held_out"][name] = {"items": len(tasks), "confidence": round(confidence, 5),
                                     "strongest": {"baseline": strongest[0], "accuracy": round(strongest[1], 4)},
                                     "over": over, "noisy": noisy}
     result["passed"] = not any(s["over"] for s in result["held_out"].values())
@@ -86,13 +97,14 @@ def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float = 1 /
                 reasons.append((b, why))
     because = "; ".join(f"{b}: {why}" for b, why in reasons[:3])
     return (f"{source}: refusing to write this data: a shortcut baseline answers the held-out items without "
-            f"following the chain ({'; '.join(parts)}; the limit is {100 * check['limit']:.0f}% and each interval is "
-            f"above it; chance is "
+            f"following the chain ({'; '.join(parts)}; the limit is {100 * check['limit']:.0f}% and each "
+            f"interval, corrected for the number of baselines tried, lies above it; chance is "
             f"{100 * chance:.0f}%), so a model trained and scored on it would show a rule, not reasoning. Why this "
-            f"graph allows it: {because}. What to try: shorter chains (`kgreason tasks generate --eval-hops "
-            f"--hard-hops`, then `kgreason tasks audit` to see whether they pass), another seed or graph, a higher "
-            f"--max-shortcut if you accept the risk, or --allow-shortcuts to write the files anyway (the manifest "
-            f"and every report then say so). Nothing was written.")
+            f"graph allows it: {because}. What to try: another graph, or this one with its entity types or more "
+            f"relations; other hop lengths (`kgreason tasks generate --eval-hops 3-4 --hard-hops 3-4`, then "
+            f"`kgreason tasks audit` on the result); a higher --max-shortcut if you accept the risk; or "
+            f"--allow-shortcuts to write the files anyway (the manifest records it and a run's 'What went wrong' "
+            f"paragraph names it). No task file was written.")
 
 
 def over_summary(check: Mapping[str, Any]) -> str:
@@ -102,7 +114,7 @@ def over_summary(check: Mapping[str, Any]) -> str:
 
 
 def _pct_ci(row: Mapping[str, Any]) -> str:
-    low, high = row["ci95"]
+    low, high = row["interval"]
     return f"{100 * row['accuracy']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
 
 

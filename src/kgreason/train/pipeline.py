@@ -23,13 +23,14 @@ from kgreason.config import RL_PHASES, DataOptions, PipelineConfig, RunConfig, p
 from kgreason.evaluate.headline import run_headline
 from kgreason.io import InputError, atomic_write_text
 from kgreason.options import to_dict
-from kgreason.phases import get_phase, phase_order, run_phase, training_phases
+from kgreason.phases import get_phase, phase_options, phase_order, run_phase, training_phases
 from kgreason.stats import share_interval_from_record
 from kgreason.train.evaluation import eval_phase_name, evaluate_phase
 from kgreason.train.phase_model import PhaseModel
 from kgreason.train.runs import Run
 
-MODEL_PHASES = phase_order()  # the table's order (kgreason/phases.py); a run has one KG-reward phase (--rl)
+REFUSAL_OPTIONS = ("pipeline.data.allow_shortcuts", "pipeline.data.max_shortcut")
+MODEL_PHASES = phase_order(plugins=False)  # the table's order (kgreason/phases.py); a run has one KG-reward phase (--rl)
 
 
 def default_run_dir(config: PipelineConfig, root: Path = Path("runs")) -> Path:
@@ -111,7 +112,7 @@ def _train(name: str) -> Any:
     def stage(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
         from kgreason.kg.io import load_kg
 
-        phase, options = get_phase(name), getattr(cfg, name)
+        phase, options = get_phase(name), phase_options(cfg, name)
         if phase.starts_from is None:
             run_phase(name, run, cfg.model, run.data_dir, options, held=held)
             return
@@ -130,9 +131,10 @@ def _rl_eval(phase: str) -> Any:
     return stage
 
 
+# the built-in phases' (plugins=False: importing a plugin at import time could be circular)
 MODEL_STAGES = {"base_eval": _base_eval, "sft_eval": _sft_eval,
-                **{name: _train(name) for name in training_phases()},
-                **{f"{name}_eval": _rl_eval(name) for name in training_phases() if name != "sft"}}
+                **{name: _train(name) for name in training_phases(plugins=False)},
+                **{f"{name}_eval": _rl_eval(name) for name in training_phases(plugins=False) if name != "sft"}}
 
 
 def stage_names(cfg: PipelineConfig) -> tuple[str, ...]:
@@ -152,7 +154,7 @@ def stage_groups(cfg: PipelineConfig) -> tuple[tuple[str, ...], ...]:
 def _phase_model(cfg: PipelineConfig, names: tuple[str, ...]) -> PhaseModel:
     """The model a group of stages shares, in the dtype of its first training stage (`_rsft`
     replaces it when RSFT trains in another dtype than SFT)."""
-    first = next((name for name in names if name in training_phases()), "sft")
+    first = next((name for name in names if name in training_phases(plugins=False)), "sft")
     return PhaseModel(cfg.model, getattr(cfg, first).train.dtype)
 
 
@@ -206,7 +208,9 @@ def stage_allocator(allocator: str) -> Any:
 def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list[str] | None = None) -> Run:
     """Every stage in order, each skipped when done; prints the table at the end."""
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
-    unused = tuple(f"pipeline.{phase}" for phase in RL_PHASES if phase != config.rl)
+    # a rerun may change the KG-reward phase it does not run, and may allow what the data stage
+    # refused (a refused data stage writes no task file, so nothing was built with the old value)
+    unused = tuple(f"pipeline.{phase}" for phase in RL_PHASES if phase != config.rl) + REFUSAL_OPTIONS
     run = Run.create_or_resume(run_dir, RunConfig(model_ref=config.model, reward_preset=config.reward_preset,
                                                   dataset_seed=config.data.seed, pipeline=config,
                                                   command=argv or []).to_dict(), ignore=unused)
