@@ -433,63 +433,50 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
     p.add_argument("--min-seconds", type=at.non_negative_float, default=1.0,
                    help="time each measurement for at least this long")
 
-    def bench_sampler(args: argparse.Namespace) -> int:
-        from kgreason.sampling.bench import cmd_bench_sampler
-
-        return cmd_bench_sampler(args)
-
-    from kgreason.sampling.bench import add_bench_sampler_arguments  # imports torch only when it runs
-
-    add_bench_sampler_arguments(_cmd(
-        bench,
-        "sampler",
+    _bench_command(  # the module imports torch only when the command runs
+        bench, "sampler",
         "Sampling speed, same prompts, k, temperature, max_new_tokens, seed and dtype: Hugging Face's batched "
         "generate (dynamic and static cache), kgreason's batched sampler, optionally CTranslate2 and the naive "
         "one-generate()-per-sample loop; generated tokens/s, samples/s, share of the best measured matmul "
         "throughput at the model's shapes (2 x parameters FLOPs per token), peak RSS per row; --json prints "
         "one object.",
-        bench_sampler,
-    ))
+        "kgreason.sampling.bench", "add_bench_sampler_arguments", "cmd_bench_sampler")
     _add_bench_grpo(bench)
     _add_bench_eval_batch(bench)
 
 
 def _add_bench_eval_batch(bench: argparse._SubParsersAction) -> None:
-    def bench_eval_batch(args: argparse.Namespace) -> int:
-        from kgreason.evaluate.bench_batch import cmd_bench_eval_batch
-
-        return cmd_bench_eval_batch(args)
-
-    from kgreason.evaluate.bench_batch import add_bench_eval_batch_arguments
-
-    add_bench_eval_batch_arguments(_cmd(
-        bench,
-        "eval-batch",
+    _bench_command(
+        bench, "eval-batch",
         "Does a greedy evaluation move with its batch size? The same model and items answered at each "
         "--batch-sizes value (default 1,16,64) through the evaluation's own path: seconds, items/s, speed-up, "
         "and the completions and answers that differ from the first size; --json prints one object.",
-        bench_eval_batch,
-    ))
+        "kgreason.evaluate.bench_batch", "add_bench_eval_batch_arguments", "cmd_bench_eval_batch")
+
+
+def _bench_command(bench: argparse._SubParsersAction, name: str, help_text: str, module: str, add_arguments: str,
+                   command: str) -> argparse.ArgumentParser:
+    """A bench subcommand whose flags and handler live in `module` (imported to add the flags; the
+    handler's heavy imports happen inside it when it runs)."""
+    import importlib
+
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), command)(args)
+
+    p = _cmd(bench, name, help_text, handler)
+    getattr(importlib.import_module(module), add_arguments)(p)
+    return p
 
 
 def _add_bench_grpo(bench: argparse._SubParsersAction) -> None:
-    def bench_grpo(args: argparse.Namespace) -> int:
-        from kgreason.train.bench_grpo import cmd_bench_grpo
-
-        return cmd_bench_grpo(args)
-
     from kgreason.argtypes import keep_epilog_lines
-    from kgreason.train.bench_grpo import add_bench_grpo_arguments
 
-    p = _cmd(
-        bench,
-        "grpo",
+    p = _bench_command(
+        bench, "grpo",
         "GRPO step time on the bundled model, open-book hard questions: TRL's stock generation (transformers' "
         "generate) against kgreason's batched sampler (--generation kgreason) in the same run; seconds per step "
         "split into generation, KG scoring and update, peak RSS; --json prints one object.",
-        bench_grpo,
-    )
-    add_bench_grpo_arguments(p)
+        "kgreason.train.bench_grpo", "add_bench_grpo_arguments", "cmd_bench_grpo")
     p.formatter_class = keep_epilog_lines(p.formatter_class)
 
 
