@@ -94,18 +94,16 @@ def test_umls_is_refused_with_one_paragraph_and_nothing_written(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """The untyped public graph: the stated chains reach the answer from many entities, the decoys from
     none (a known generator limit), so the data stage refuses it before writing (tasks/refusal.py)."""
-    from kgreason.io import InputError
-
     out = tmp_path / "umls"
-    with pytest.raises(InputError) as err:
-        run_cli(["tasks", "generate", "--out", str(out), *UMLS_ARGS])
-    text = str(err.value)
-    assert text.startswith("builtin:umls: refusing to write this data")
+    capsys.readouterr()
+    assert cli.main(["tasks", "generate", "--out", str(out), *UMLS_ARGS]) == 2  # exit 2, one message, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith("kgreason: error: builtin:umls: refusing to write this data") and "Traceback" not in err
+    text = err.strip()
     assert re.search(r"chain_from_other_entities \d+\.\d% \[\d+\.\d, \d+\.\d\]", text)
     assert "the start does not matter" in text
     assert "--allow-shortcuts" in text and "No task file was written" in text and "\n" not in text
     assert not out.exists() or not any(out.iterdir())
-    assert cli.main(["tasks", "generate", "--out", str(out), *UMLS_ARGS]) == 2  # the CLI's exit code
 
 
 def test_umls_with_allow_shortcuts_is_written_marked_and_still_fails_the_audit(
