@@ -118,10 +118,6 @@ def cmd_bench_eval_batch(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-sizes: expected a comma list of positive integers, got {args.batch_sizes!r}")
     if not Path(args.tasks).is_file():
         raise InputError(f"{args.tasks}: no such task file")
-    from kgreason.tasks.generate import load_tasks
-
-    if not load_tasks(args.tasks):  # before the model loads
-        raise InputError(f"{args.tasks}: no tasks")
     if args.model is None and args.adapter is None:
         args.model = "bundled:smollm2-135m"
     result = bench_eval_batch(args.model, adapter=args.adapter, tasks_file=args.tasks, kg_ref=args.kg,

@@ -37,20 +37,12 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     dataset = generate(kg, TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits), progress=progress)
     from kgreason.tasks.refusal import guard_shortcuts
 
-    check = guard_shortcuts(opts.kg, kg, dataset, opts.max_shortcut, opts.allow_shortcuts)  # refuses before writing
+    guard_shortcuts(opts.kg, kg, dataset, opts.max_shortcut, opts.allow_shortcuts)  # refuses before writing
     folder.mkdir(parents=True, exist_ok=True)
     save_kg(kg, folder / "kg.json")
     write_dataset(dataset, folder)  # manifest.json last: it marks the folder complete
     counts = {name: len(tasks) for name, tasks in dataset.splits.items()} | {"facts": len(dataset.facts)}
-    info: dict[str, Any] = {"kg": {"entities": len(kg.entities), "edges": len(kg.edges)}, "counts": counts}
-    if check["allowed"]:
-        from kgreason.tasks.refusal import over_summary
-
-        info["shortcuts_allowed"] = over_summary(check)
-        print(f"WARNING: data written with --allow-shortcuts: shortcut baselines above "
-              f"{100 * check['limit']:.0f}% ({info['shortcuts_allowed']}); accuracy on these items is no evidence "
-              "of reasoning")
-    return info
+    return {"kg": {"entities": len(kg.entities), "edges": len(kg.edges)}, "counts": counts}
 
 
 # --- which file is which -----------------------------------------------------------------------------

@@ -130,4 +130,10 @@ def guard_shortcuts(source: str, kg: Any, dataset: Any, max_shortcut: float, all
     if not check["passed"] and not allow:
         raise InputError(refusal_paragraph(source, check))
     dataset.manifest["shortcut_check"] = check
+    if check["allowed"]:  # one warning for every caller (tasks generate, kgreason run, experiments)
+        import sys
+
+        print(f"WARNING: written with --allow-shortcuts: shortcut baselines above {100 * check['limit']:.0f}% "
+              f"({over_summary(check)}); results on these items measure the shortcut as much as reasoning",
+              file=sys.stderr)
     return check
