@@ -1,11 +1,13 @@
-"""Learning probes behind docs/learning.md: SFT (LoRA) on open-book 1-3 hop questions, optionally one
+"""Learning probes behind docs/learning.md: SFT (LoRA) on 1-3 hop questions, optionally one
 RSFT round on the hard pool, then greedy accuracy on held-out 4-5 hop items and on training items.
 
     python scripts/learning_probe.py sft  --data DIR --out OUT --steps 40 [--init ADAPTER --offset 320]
     python scripts/learning_probe.py rsft --data DIR --out OUT --init ADAPTER --questions 64 --temperature 0.5
     python scripts/learning_probe.py eval --data DIR --out OUT --init ADAPTER --n-eval 100
+    python scripts/learning_probe.py sft  --data CLOSED --out OUT --init FACTS_ADAPTER --replay-facts --steps 60
 
-DIR is a `kgreason tasks generate --mode open` folder (with kg.json copied into it). It uses only the
+DIR is a `kgreason tasks generate` folder (with kg.json copied into it); closed book, --replay-facts
+keeps training on the facts (scripts/fact_recall_curve.py trains FACTS_ADAPTER) beside the questions. It uses only the
 package's public functions (train_lora, run_rsft, evaluate_model), so a probe measures exactly what
 `kgreason run` would do with the same settings; it exists to try settings faster than a whole run.
 """
@@ -46,6 +48,8 @@ def main() -> None:
     p.add_argument("--init", type=Path, default=None, help="adapter to start from / evaluate")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--offset", type=int, default=0, help="skip this many shuffled training items (a next pass)")
+    p.add_argument("--replay-facts", action="store_true",
+                   help="sft: train on the data folder's fact material too (closed book: keep the facts learned)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--questions", type=int, default=64)
@@ -63,8 +67,16 @@ def main() -> None:
         tasks = load_tasks(a.data / "train_easy.jsonl")
         random.Random(0).shuffle(tasks)
         examples = question_examples(tasks[a.offset: a.offset + a.steps * a.batch_size])
+        if a.replay_facts:
+            from kgreason.io import read_jsonl
+            from kgreason.train.sft import fact_examples
+
+            examples += fact_examples(read_jsonl(a.data / "facts.jsonl"), a.data / "facts.jsonl")
+            random.Random(1).shuffle(examples)
         t0 = time.time()
-        opts = TrainOptions(max_steps=a.steps, batch_size=a.batch_size, learning_rate=a.lr, max_length=512,
+        # with --replay-facts: one pass over the steps x batch-size questions and the facts, shuffled
+        opts = TrainOptions(max_steps=0 if a.replay_facts else a.steps, epochs=1.0, batch_size=a.batch_size,
+                            learning_rate=a.lr, max_length=512,
                             save_steps=10_000, logging_steps=5)
         res = train_lora("bundled:smollm2-135m", examples, a.out / "adapter", opts, init_adapter=adapter)
         print(f"sft: {res.steps} steps in {time.time() - t0:.0f} s, loss {res.train_loss}", flush=True)

@@ -107,3 +107,51 @@ def test_bad_input_is_a_clear_error(data, tmp_path, capsys):
     assert "no kg.json beside the task file" in capsys.readouterr().err
     assert main(["eval", "--compare", str(tmp_path)]) == 2
     assert main(["eval", "--tasks", "x.jsonl"]) == 2
+
+
+def test_eval_facts_writes_recall_and_every_answer(data, tmp_path):
+    from kgreason.io import read_jsonl
+    from kgreason.tasks.facts import fact_queries
+
+    out = tmp_path / "recall"
+    rc = main(["eval", "--model", "tiny:random", "--facts", str(data / "facts.jsonl"), "--out", str(out),
+               "--dtype", "fp32"])
+    assert rc == 0
+    result = json.loads((out / "recall.json").read_text())
+    queries = fact_queries(read_jsonl(data / "facts.jsonl"))
+    answers = read_jsonl(out / "answers.jsonl")
+    assert [a["prompt"] for a in answers] == [q.prompt for q in queries]
+    assert result["all"]["queries"] == len(queries)
+    assert result["all"]["edges"] == len(read_jsonl(data / "facts.jsonl"))
+    assert 0.0 <= result["all"]["edge_recall"] <= 1.0 and result["model"] == "tiny:random"
+
+
+def test_fact_recall_scores_what_the_model_answered(data, monkeypatch):
+    """The model's answers stubbed: every other query answered with all its tails, the rest with nothing."""
+    import kgreason.evaluate.recall as recall
+    from kgreason.io import read_jsonl
+    from kgreason.models import load_model
+    from kgreason.tasks.facts import fact_queries
+    from kgreason.tasks.generate import load_tasks
+
+    queries = fact_queries(read_jsonl(data / "facts.jsonl"))
+    known = {q.prompt for q in queries[::2]}
+    monkeypatch.setattr(recall, "answer_queries", lambda model, tok, qs, rows=None: {
+        q.prompt: q.completion if q.prompt in known else "I do not know." for q in qs})
+    model, tokenizer = load_model("tiny:random", dtype="fp32")
+    result = recall.evaluate_recall(model, tokenizer, data / "facts.jsonl")
+    edges_known = sum(len(q.tails) for q in queries if q.prompt in known)
+    assert result["all"]["edge_recall"] == pytest.approx(edges_known / sum(len(q.tails) for q in queries))
+    # each "I do not know." lists one wrong item
+    assert result["all"]["precision"] == pytest.approx(edges_known / (edges_known + len(queries) - len(known)))
+    # the gold path edges, counted here from the eval file and the facts' own ids
+    tails_known = {(q.head, q.relation, t) for q in queries if q.prompt in known for t in q.tail_ids}
+    path_edges = {e for t in load_tasks(data / "eval.jsonl") for e in t.path_star.edges}
+    assert result["eval_path_edges"]["edges"] == len(path_edges)
+    assert result["eval_path_edges"]["edge_recall"] == pytest.approx(len(path_edges & tails_known) / len(path_edges))
+
+
+def test_eval_facts_refuses_a_task_file_too(data, tmp_path, capsys):
+    rc = main(["eval", "--model", "tiny:random", "--facts", str(data / "facts.jsonl"), "--tasks",
+               str(data / "eval.jsonl"), "--out", str(tmp_path / "x")])
+    assert rc == 2 and "leave out --tasks" in capsys.readouterr().err

@@ -35,6 +35,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if getattr(args, "json", False):  # said, not ignored: --compare prints a markdown table
             raise InputError("--json: not with --compare, which prints markdown (compare.md with --out)")
         return run_compare(args)
+    if getattr(args, "facts", None):
+        return run_fact_recall(args)
     if getattr(args, "json", False):
         return _run_eval_json(args)
     missing = [flag for flag, value in (("--tasks", args.tasks), ("--out", args.out)) if not value]
@@ -69,6 +71,36 @@ def run_eval(args: argparse.Namespace) -> int:
     if m.get("drift"):
         print(f"drift KL {m['drift']['mean_kl']:.3g} nats/token")
     print(f"wrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def run_fact_recall(args: argparse.Namespace) -> int:
+    """`eval --facts FILE`: fact recall (kgreason.evaluate.recall) instead of the question evaluation."""
+    import json
+
+    if args.tasks:
+        raise InputError("--facts: evaluates fact recall instead of a task file; leave out --tasks")
+    if args.model is None and args.adapter is None:
+        raise InputError("kgreason eval --facts: missing --model (or --adapter)")
+    facts_file = Path(args.facts)
+    if not facts_file.is_file():
+        raise InputError(f"{facts_file}: --facts file not found")
+    from kgreason.evaluate.recall import evaluate_recall
+    from kgreason.models import load_model
+
+    model, tokenizer = load_model(args.model, adapter=args.adapter, dtype=args.dtype)
+    result = evaluate_recall(model, tokenizer, facts_file, args.out)
+    if getattr(args, "json", False):
+        print(json.dumps(result))
+        return 0
+    for name, label in (("all", "every fact"), ("eval_queries", "the held-out paths' (head, relation) pairs")):
+        r = result[name]
+        print(f"{label}: {100 * r['edge_recall']:.1f}% of {r['edges']} edges recalled, precision "
+              f"{100 * r['precision']:.1f}%, every tail exactly {100 * r['exact']:.1f}% of {r['queries']} queries")
+    edges = result["eval_path_edges"]
+    print(f"held-out gold path edges: {100 * edges['edge_recall']:.1f}% of {edges['edges']} recalled")
+    if args.out:
+        print(f"wrote {Path(args.out) / 'recall.json'}")
     return 0
 
 
@@ -122,6 +154,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    "omit with --adapter to use the base the adapter names")
     p.add_argument("--adapter", help="PEFT adapter folder (drift is measured against the same model with it disabled)")
     p.add_argument("--tasks", help="task JSONL to evaluate on (e.g. data/eval.jsonl)")
+    p.add_argument("--facts", metavar="FILE", help="instead of --tasks: ask every (head, relation) of a facts.jsonl "
+                   "greedily and report fact recall (closed book: what the model knows before it composes), over "
+                   "all facts and the gold paths of the held-out file beside it; --out gets recall.json, answers.jsonl")
     p.add_argument("--out", type=out_dir, help="output folder: metrics.json, predictions.jsonl, report.md, PNG plots "
                    "(with --compare: where compare.md goes)")
     p.add_argument("--kg", help="kg.json or a KG source such as builtin:umls (default: kg.json beside the task file)")

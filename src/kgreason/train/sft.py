@@ -62,16 +62,19 @@ def question_examples(tasks: list[Task], trace_style: str = "full", short_share:
     return examples
 
 
-def fact_examples(records: list[dict], path: Path) -> list[dict]:
-    """SFT examples from facts.jsonl records ({"prompt": "Complete the fact: X is caused by", "completion": "Y."})."""
-    examples = []
-    for i, rec in enumerate(records, start=1):
-        prompt, completion = rec.get("prompt"), rec.get("completion")
-        if not isinstance(prompt, str) or not isinstance(completion, str) or not prompt or not completion:
-            raise InputError(f"{path}:{i}: a fact record needs non-empty string fields 'prompt' and 'completion'")
-        examples.append({"prompt": [{"role": "user", "content": prompt}],
-                         "completion": [{"role": "assistant", "content": completion}]})
-    return examples
+def fact_examples(records: list[dict], path: Path, max_examples: int = 0, seed: int = 0) -> list[dict]:
+    """SFT examples from facts.jsonl records: one per (head, relation), its completion every tail
+    ("Complete the fact: X is caused by" -> "Y; Z."), so a prompt never has two targets
+    (kgreason.tasks.facts says why). `max_examples` keeps a seeded subset of the (head, relation)
+    queries, each still with all its tails."""
+    from kgreason.tasks.facts import fact_queries
+
+    queries = fact_queries(records, str(path))
+    if max_examples:
+        queries = random.Random(seed).sample(queries, min(max_examples, len(queries)))
+    return [{"prompt": [{"role": "user", "content": q.prompt}],
+             "completion": [{"role": "assistant", "content": q.completion}]}
+            for q in queries]
 
 
 def load_material(data_dir: Path, options: SFTOptions) -> list[dict]:
@@ -90,10 +93,7 @@ def load_material(data_dir: Path, options: SFTOptions) -> list[dict]:
                              "generate it with `kgreason tasks generate`")
         rng = random.Random(options.train.seed + i)
         if material == "facts":
-            records = read_jsonl(path)
-            if options.max_examples:
-                records = rng.sample(records, min(options.max_examples, len(records)))
-            examples += fact_examples(records, path)
+            examples += fact_examples(read_jsonl(path), path, options.max_examples, options.train.seed + i)
         else:
             tasks = load_tasks(path)
             if options.max_examples:
