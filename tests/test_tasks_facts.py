@@ -58,13 +58,21 @@ def test_edge_recall_scores_the_path_edges_by_id() -> None:
     queries = fact_queries(RECORDS)
     answers = {queries[0].prompt: "C.", queries[1].prompt: "C."}
     result = edge_recall(queries, answers, [("a", "caused_by", "c"), ("a", "caused_by", "b"), ("b", "leads_to", "c")])
-    assert result == {"edges": 3, "edge_recall": pytest.approx(2 / 3)}
+    assert result == {"edges": 3, "edge_recall": pytest.approx(2 / 3), "precision": 1.0}
+    spam = {q.prompt: "B; C; Z; Q; R." for q in queries}  # every label it knows, for every query
+    assert edge_recall(queries, spam, [("a", "caused_by", "b")]) == {"edges": 1, "edge_recall": 1.0,
+                                                                      "precision": pytest.approx(3 / 5)}
     assert [q.head for q in queries_on_paths(queries, [("b", "leads_to", "c")])] == ["b"]
 
 
 def test_records_without_a_prompt_are_refused_with_their_line() -> None:
     with pytest.raises(InputError, match="facts.jsonl:2"):
         fact_queries([RECORDS[0], {"completion": "X."}])
+
+
+def test_a_label_with_the_tail_separator_is_refused() -> None:
+    with pytest.raises(InputError, match="facts.jsonl:1: the label 'A;B'"):
+        fact_queries([{**RECORDS[0], "tail_label": "A;B"}])
 
 
 def test_fact_material_is_one_example_per_query_even_when_subsampled() -> None:

@@ -98,7 +98,8 @@ def run_fact_recall(args: argparse.Namespace) -> int:
         print(f"{label}: {100 * r['edge_recall']:.1f}% of {r['edges']} edges recalled, precision "
               f"{100 * r['precision']:.1f}%, every tail exactly {100 * r['exact']:.1f}% of {r['queries']} queries")
     edges = result["eval_path_edges"]
-    print(f"held-out gold path edges: {100 * edges['edge_recall']:.1f}% of {edges['edges']} recalled")
+    print(f"held-out gold path edges: {100 * edges['edge_recall']:.1f}% of {edges['edges']} recalled, precision "
+          f"{100 * edges['precision']:.1f}%")
     if args.out:
         print(f"wrote {Path(args.out) / 'recall.json'}")
     return 0

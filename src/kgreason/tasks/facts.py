@@ -48,6 +48,9 @@ def fact_queries(records: Sequence[dict], source: str = "facts.jsonl") -> list[F
             if not isinstance(completion, str) or not completion.strip():
                 raise InputError(f"{source}:{i}: a fact record needs 'tail_label' or 'completion'")
             tail = completion.strip().removesuffix(".")
+        if TAIL_SEPARATOR.strip() in tail:
+            raise InputError(f"{source}:{i}: the label {tail!r} contains {TAIL_SEPARATOR.strip()!r}, which separates "
+                             "the tails of a fact; rename the entity to train or score closed-book facts")
         entry = grouped.setdefault(prompt, {"head": str(rec.get("head", "")), "relation": str(rec.get("relation", "")),
                                             "tails": {}})
         entry["tails"][tail] = str(tail_id if tail_id is not None else tail)
@@ -98,7 +101,8 @@ def queries_on_paths(queries: Sequence[FactQuery], edges: Iterable[tuple[str, st
 
 
 def edge_recall(queries: Sequence[FactQuery], answers: dict[str, str], edges: Iterable[tuple[str, str, str]]) -> dict:
-    """The share of `edges` (head id, relation, tail id) whose tail the model lists for its (head, relation)."""
+    """The share of `edges` (head id, relation, tail id) whose tail the model lists for its (head, relation),
+    with the precision of those queries' lists beside it: recall alone rewards listing every entity."""
     by_key = {(q.head, q.relation): q for q in queries}
     edges = sorted(set(edges))
     hit = 0
@@ -106,4 +110,6 @@ def edge_recall(queries: Sequence[FactQuery], answers: dict[str, str], edges: It
         q = by_key.get((h, r))
         if q is not None and t in q.tail_ids:
             hit += q.tails[q.tail_ids.index(t)] in set(listed_tails(answers.get(q.prompt, "")))
-    return {"edges": len(edges), "edge_recall": hit / len(edges) if edges else 0.0}
+    asked = [by_key[(h, r)] for h, r in dict.fromkeys((h, r) for h, r, _ in edges) if (h, r) in by_key]
+    precision = summarize_recall(score_recall(q, answers.get(q.prompt, "")) for q in asked)["precision"]
+    return {"edges": len(edges), "edge_recall": hit / len(edges) if edges else 0.0, "precision": precision}
