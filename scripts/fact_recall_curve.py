@@ -10,7 +10,7 @@ learning rate after warm-up (so the recall after epoch e is what e epochs buy, n
 schedule that depends on the total). Before training and after every epoch it asks every
 (head, relation) greedily (kgreason.evaluate.recall) and appends one JSON line: epoch, step, training
 seconds so far (recall passes excluded), recall over all facts and over the facts the held-out
-items' gold paths use. Appends: an interrupted curve is rerun from the start into a new file. The
+items' gold paths use. An interrupted curve is rerun from the start into a new file (an existing one is refused). The
 model after the last epoch is saved beside --out (OUT without its suffix).
 """
 
@@ -34,6 +34,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if args.out.exists() and args.out.stat().st_size:
+        raise SystemExit(f"{args.out} already holds a curve; give another --out (rows are appended, and two runs "
+                         "would mix in one file)")
 
     from datasets import Dataset
     from transformers import TrainerCallback

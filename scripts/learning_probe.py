@@ -49,7 +49,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--offset", type=int, default=0, help="skip this many shuffled training items (a next pass)")
     p.add_argument("--replay-facts", action="store_true",
-                   help="sft: train on the data folder's fact material too (closed book: keep the facts learned)")
+                   help="sft: train on the data folder's fact material too (closed book: keep the facts learned); "
+                        "then one pass over the --steps x --batch-size questions and the facts sets the steps")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--questions", type=int, default=64)
@@ -69,9 +70,11 @@ def main() -> None:
         examples = question_examples(tasks[a.offset: a.offset + a.steps * a.batch_size])
         if a.replay_facts:
             from kgreason.io import read_jsonl
+            from kgreason.tasks.build import data_layout
             from kgreason.train.sft import fact_examples
 
-            examples += fact_examples(read_jsonl(a.data / "facts.jsonl"), a.data / "facts.jsonl")
+            facts = a.data / data_layout(a.data).files["facts"]
+            examples += fact_examples(read_jsonl(facts), facts)
             random.Random(1).shuffle(examples)
         t0 = time.time()
         # with --replay-facts: one pass over the steps x batch-size questions and the facts, shuffled

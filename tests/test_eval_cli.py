@@ -155,3 +155,7 @@ def test_eval_facts_refuses_a_task_file_too(data, tmp_path, capsys):
     rc = main(["eval", "--model", "tiny:random", "--facts", str(data / "facts.jsonl"), "--tasks",
                str(data / "eval.jsonl"), "--out", str(tmp_path / "x")])
     assert rc == 2 and "leave out --tasks" in capsys.readouterr().err
+    rc = main(["eval", "--model", "tiny:random", "--facts", str(data / "facts.jsonl"), "--compare", str(tmp_path)])
+    assert rc == 2 and "leave out --compare" in capsys.readouterr().err
+    rc = main(["eval", "--model", "tiny:random", "--facts", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "y")])
+    assert rc == 2 and "--facts file not found" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def test_queries_group_every_tail_of_a_head_and_relation_sorted() -> None:
     queries = fact_queries(RECORDS)
     assert [q.prompt for q in queries] == ["Complete the fact: a is caused by", "Complete the fact: b leads to"]
     first = queries[0]
-    assert first.tails == ("B", "C", "Z") and first.tail_ids == ("b", "c", "z")
+    assert first.tails == ("B", "C", "Z") and first.tail_ids == (("b", "B"), ("c", "C"), ("z", "Z"))
     assert first.completion == "B; C; Z."
     assert listed_tails(first.completion) == ["B", "C", "Z"]
 
@@ -83,3 +83,25 @@ def test_fact_material_is_one_example_per_query_even_when_subsampled() -> None:
     assert examples[0]["completion"][0]["content"] == "B; C; Z."
     (only,) = fact_examples(RECORDS, Path("facts.jsonl"), max_examples=1, seed=3)
     assert only["completion"][0]["content"] in ("B; C; Z.", "C.")  # a subset of queries, never of tails
+
+
+def test_two_pairs_sharing_a_prompt_are_refused() -> None:
+    """Two heads with one label: no completion could tell their facts apart."""
+    twin = {**_rec("a2", "caused_by", "q"), "prompt": RECORDS[0]["prompt"]}
+    with pytest.raises(InputError, match="facts.jsonl:5: the prompt .* also asks line 1's fact"):
+        fact_queries([*RECORDS, twin])
+
+
+def test_facts_without_ids_group_by_prompt_and_leave_path_recall_unmeasured() -> None:
+    bare = [{"prompt": r["prompt"], "completion": r["completion"]} for r in RECORDS]
+    queries = fact_queries(bare)
+    assert [q.tails for q in queries] == [("B", "C", "Z"), ("C",)]
+    assert edge_recall(queries, {}, [("a", "caused_by", "b")]) == {"edges": 1, "edge_recall": None,
+                                                                    "precision": None}
+
+
+def test_two_tail_entities_with_one_label_are_one_listed_tail() -> None:
+    records = [_rec("a", "caused_by", "b"), {**_rec("a", "caused_by", "b2"), "tail_label": "B"}]
+    (query,) = fact_queries(records)
+    assert query.tails == ("B",) and query.tail_label("b2") == "B"
+    assert edge_recall([query], {query.prompt: "B."}, [("a", "caused_by", "b2")])["edge_recall"] == 1.0

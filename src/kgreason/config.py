@@ -185,7 +185,9 @@ class SFTOptions:
     trace_style: str = option("full", choices=TRACE_STYLES,
                               help="reference traces: the full chain, the key hops only, or a mix of both")
     short_share: float = option(0.5, parse=at.unit_interval, help="with --trace-style mix: share of short traces")
-    max_examples: int = option(0, parse=at.non_negative_int, help="per material, a seeded subset (0: all)")
+    max_examples: int = option(0, parse=at.non_negative_int,
+                               help="per material, a seeded subset (0: all); for facts, of the (head, relation) "
+                                    "examples, each with all its tails")
     train: TrainOptions = option(default_factory=TrainOptions, flatten=True, help="optimisation")
 
     def validate(self) -> None:

@@ -31,12 +31,12 @@ def find_kg(tasks_file: Path, kg_arg: str | None) -> Path | str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if getattr(args, "facts", None):
+        return run_fact_recall(args)
     if args.compare:
         if getattr(args, "json", False):  # said, not ignored: --compare prints a markdown table
             raise InputError("--json: not with --compare, which prints markdown (compare.md with --out)")
         return run_compare(args)
-    if getattr(args, "facts", None):
-        return run_fact_recall(args)
     if getattr(args, "json", False):
         return _run_eval_json(args)
     missing = [flag for flag, value in (("--tasks", args.tasks), ("--out", args.out)) if not value]
@@ -78,8 +78,9 @@ def run_fact_recall(args: argparse.Namespace) -> int:
     """`eval --facts FILE`: fact recall (kgreason.evaluate.recall) instead of the question evaluation."""
     import json
 
-    if args.tasks:
-        raise InputError("--facts: evaluates fact recall instead of a task file; leave out --tasks")
+    if args.tasks or args.compare:
+        raise InputError("--facts: evaluates fact recall instead of a task file or a comparison; leave out "
+                         f"{'--tasks' if args.tasks else '--compare'}")
     if args.model is None and args.adapter is None:
         raise InputError("kgreason eval --facts: missing --model (or --adapter)")
     facts_file = Path(args.facts)
@@ -89,7 +90,7 @@ def run_fact_recall(args: argparse.Namespace) -> int:
     from kgreason.models import load_model
 
     model, tokenizer = load_model(args.model, adapter=args.adapter, dtype=args.dtype)
-    result = evaluate_recall(model, tokenizer, facts_file, args.out)
+    result = evaluate_recall(model, tokenizer, facts_file, args.out, rows=_settings(args).batch_size)
     if getattr(args, "json", False):
         print(json.dumps(result))
         return 0
@@ -98,8 +99,11 @@ def run_fact_recall(args: argparse.Namespace) -> int:
         print(f"{label}: {100 * r['edge_recall']:.1f}% of {r['edges']} edges recalled, precision "
               f"{100 * r['precision']:.1f}%, every tail exactly {100 * r['exact']:.1f}% of {r['queries']} queries")
     edges = result["eval_path_edges"]
-    print(f"held-out gold path edges: {100 * edges['edge_recall']:.1f}% of {edges['edges']} recalled, precision "
-          f"{100 * edges['precision']:.1f}%")
+    if edges["edge_recall"] is None:
+        print(f"held-out gold path edges ({edges['edges']}): not measured, the facts have no head and relation ids")
+    else:
+        print(f"held-out gold path edges: {100 * edges['edge_recall']:.1f}% of {edges['edges']} recalled, precision "
+              f"{100 * edges['precision']:.1f}%")
     if args.out:
         print(f"wrote {Path(args.out) / 'recall.json'}")
     return 0
@@ -157,7 +161,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", help="task JSONL to evaluate on (e.g. data/eval.jsonl)")
     p.add_argument("--facts", metavar="FILE", help="instead of --tasks: ask every (head, relation) of a facts.jsonl "
                    "greedily and report fact recall (closed book: what the model knows before it composes), over "
-                   "all facts and the gold paths of the held-out file beside it; --out gets recall.json, answers.jsonl")
+                   "all facts and the gold paths of the held-out file beside it; --out gets recall.json, "
+                   "answers.jsonl. Of the evaluation options only --batch-size applies")
     p.add_argument("--out", type=out_dir, help="output folder: metrics.json, predictions.jsonl, report.md, PNG plots "
                    "(with --compare: where compare.md goes)")
     p.add_argument("--kg", help="kg.json or a KG source such as builtin:umls (default: kg.json beside the task file)")

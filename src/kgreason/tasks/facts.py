@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kgreason.io import InputError
 
@@ -28,22 +29,28 @@ class FactQuery:
     relation: str
     prompt: str
     tails: tuple[str, ...]
-    tail_ids: tuple[str, ...] = ()  # the tails' entity ids, in the order of `tails`
+    tail_ids: tuple[tuple[str, str], ...] = ()  # (entity id, label) of every tail edge
 
     @property
     def completion(self) -> str:
         return TAIL_SEPARATOR.join(self.tails) + "."
 
+    def tail_label(self, tail_id: str) -> str | None:
+        return dict(self.tail_ids).get(tail_id)
+
 
 def fact_queries(records: Sequence[dict], source: str = "facts.jsonl") -> list[FactQuery]:
-    """facts.jsonl records grouped by prompt, in first-seen order; each query lists its tails sorted."""
-    grouped: dict[str, dict] = {}
+    """facts.jsonl records grouped by (head, relation) (by prompt where a record has no ids), in
+    first-seen order; each query lists its tails sorted. Two pairs that share a prompt are refused:
+    no answer could tell them apart."""
+    grouped: dict[tuple[str, str] | str, dict] = {}
+    owner: dict[str, tuple[int, tuple[str, str] | str]] = {}
     for i, rec in enumerate(records, start=1):
         prompt, tail, tail_id = rec.get("prompt"), rec.get("tail_label"), rec.get("tail")
         if not isinstance(prompt, str) or not prompt:
             raise InputError(f"{source}:{i}: a fact record needs a non-empty string field 'prompt'")
         if not isinstance(tail, str) or not tail:
-            # records written before tail_label existed: the completion is the tail and a full stop
+            # records written by hand with only prompt and completion: the completion is the tail and a full stop
             completion = rec.get("completion")
             if not isinstance(completion, str) or not completion.strip():
                 raise InputError(f"{source}:{i}: a fact record needs 'tail_label' or 'completion'")
@@ -51,12 +58,21 @@ def fact_queries(records: Sequence[dict], source: str = "facts.jsonl") -> list[F
         if TAIL_SEPARATOR.strip() in tail:
             raise InputError(f"{source}:{i}: the label {tail!r} contains {TAIL_SEPARATOR.strip()!r}, which separates "
                              "the tails of a fact; rename the entity to train or score closed-book facts")
-        entry = grouped.setdefault(prompt, {"head": str(rec.get("head", "")), "relation": str(rec.get("relation", "")),
-                                            "tails": {}})
-        entry["tails"][tail] = str(tail_id if tail_id is not None else tail)
-    return [FactQuery(e["head"], e["relation"], prompt, tuple(sorted(e["tails"])),
-                      tuple(e["tails"][label] for label in sorted(e["tails"])))
-            for prompt, e in grouped.items()]
+        head, relation = rec.get("head"), rec.get("relation")
+        key = (str(head), str(relation)) if head and relation else prompt
+        first = owner.setdefault(prompt, (i, key))
+        if first[1] != key:
+            raise InputError(f"{source}:{i}: the prompt {prompt!r} also asks line {first[0]}'s fact, about another "
+                             "head or relation (two entities or relations share a label): rename one")
+        entry = grouped.setdefault(key, {"head": str(head or ""), "relation": str(relation or ""), "prompt": prompt,
+                                         "tails": {}})
+        entry["tails"].setdefault(tail, set()).add(str(tail_id if tail_id else tail))
+    queries = []
+    for e in grouped.values():
+        labels = tuple(sorted(e["tails"]))
+        pairs = tuple((tid, label) for label in labels for tid in sorted(e["tails"][label]))
+        queries.append(FactQuery(e["head"], e["relation"], e["prompt"], labels, pairs))
+    return queries
 
 
 def listed_tails(text: str) -> list[str]:
@@ -100,16 +116,21 @@ def queries_on_paths(queries: Sequence[FactQuery], edges: Iterable[tuple[str, st
     return [q for q in queries if (q.head, q.relation) in wanted]
 
 
-def edge_recall(queries: Sequence[FactQuery], answers: dict[str, str], edges: Iterable[tuple[str, str, str]]) -> dict:
+def edge_recall(queries: Sequence[FactQuery], answers: dict[str, str],
+                edges: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     """The share of `edges` (head id, relation, tail id) whose tail the model lists for its (head, relation),
     with the precision of those queries' lists beside it: recall alone rewards listing every entity."""
     by_key = {(q.head, q.relation): q for q in queries}
     edges = sorted(set(edges))
     hit = 0
+    if edges and not any(q.head for q in queries):
+        # facts written without entity ids cannot be matched to the paths: not measured, rather than 0
+        return {"edges": len(edges), "edge_recall": None, "precision": None}
     for h, r, t in edges:
         q = by_key.get((h, r))
-        if q is not None and t in q.tail_ids:
-            hit += q.tails[q.tail_ids.index(t)] in set(listed_tails(answers.get(q.prompt, "")))
+        label = q.tail_label(t) if q is not None else None
+        if label is not None:
+            hit += label in set(listed_tails(answers.get(q.prompt, "")))
     asked = [by_key[(h, r)] for h, r in dict.fromkeys((h, r) for h, r, _ in edges) if (h, r) in by_key]
     precision = summarize_recall(score_recall(q, answers.get(q.prompt, "")) for q in asked)["precision"]
     return {"edges": len(edges), "edge_recall": hit / len(edges) if edges else 0.0, "precision": precision}
