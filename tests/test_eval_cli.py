@@ -145,7 +145,7 @@ def test_fact_recall_scores_what_the_model_answered(data, monkeypatch):
     # each "I do not know." lists one wrong item
     assert result["all"]["precision"] == pytest.approx(edges_known / (edges_known + len(queries) - len(known)))
     # the gold path edges, counted here from the eval file and the facts' own ids
-    tails_known = {(q.head, q.relation, t) for q in queries if q.prompt in known for t in q.tail_ids}
+    tails_known = {(q.head, q.relation, t) for q in queries if q.prompt in known for t, _ in q.tail_ids}
     path_edges = {e for t in load_tasks(data / "eval.jsonl") for e in t.path_star.edges}
     assert result["eval_path_edges"]["edges"] == len(path_edges)
     assert result["eval_path_edges"]["edge_recall"] == pytest.approx(len(path_edges & tails_known) / len(path_edges))
