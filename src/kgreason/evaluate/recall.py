@@ -22,7 +22,7 @@ from kgreason.tasks.facts import (
     summarize_recall,
 )
 
-# A fact's completion is a few labels; the longest built-in one (7 tails) is ~40 tokens.
+# A fact's completion is a few labels; the longest built-in one (7 tails) is 36 SmolLM2 tokens.
 RECALL_MAX_NEW_TOKENS = 64
 
 
