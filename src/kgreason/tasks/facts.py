@@ -131,6 +131,6 @@ def edge_recall(queries: Sequence[FactQuery], answers: dict[str, str],
         label = q.tail_label(t) if q is not None else None
         if label is not None:
             hit += label in set(listed_tails(answers.get(q.prompt, "")))
-    asked = [by_key[(h, r)] for h, r in dict.fromkeys((h, r) for h, r, _ in edges) if (h, r) in by_key]
+    asked = queries_on_paths(queries, edges)
     precision = summarize_recall(score_recall(q, answers.get(q.prompt, "")) for q in asked)["precision"]
     return {"edges": len(edges), "edge_recall": hit / len(edges) if edges else 0.0, "precision": precision}
