@@ -37,13 +37,27 @@ def test_a_registered_phase_joins_the_order_the_labels_and_the_experiment_kinds(
 
     saved = dict(PHASES.items())
     try:
-        register_phase(Phase("dpo", "DPO", starts_from="sft", runner="kgreason.train.sft:run_sft"))
-        assert phase_order()[-1] == "dpo" and "dpo" in training_phases() and phase_name("dpo") == "DPO"
+        register_phase(Phase("kto", "KTO", starts_from="sft", runner="kgreason.train.sft:run_sft"))
+        assert phase_order()[-1] == "kto" and "kto" in training_phases() and phase_name("kto") == "KTO"
         grid = tmp_path / "g.yaml"
-        grid.write_text("question: q\narms:\n  - name: sft\n    kind: sft\n  - name: dpo_arm\n    kind: dpo\n")
-        arm = load_grid(str(grid)).arm("dpo_arm")
+        grid.write_text("question: q\narms:\n  - name: sft\n    kind: sft\n  - name: kto_arm\n    kind: kto\n")
+        arm = load_grid(str(grid)).arm("kto_arm")
         assert arm.needs_sft and arm.compare_to == "sft"
     finally:
         PHASES.clear()
         PHASES.update(saved)
-    assert "dpo" not in phase_order()
+    assert "kto" not in phase_order()
+
+
+def test_each_training_phase_gets_its_command_its_run_profile_section_and_its_config_json_section() -> None:
+    from kgreason.cli import build_parser
+    from kgreason.config import PIPELINE_DERIVED, RunConfig
+
+    parser = build_parser()
+    for name in training_phases():
+        phase = get_phase(name)
+        args = parser.parse_args(["train", name, "--run-dir", "r", "--data", "d"])
+        assert args.phase == name and isinstance(args, object)
+        assert isinstance(getattr(PipelineConfig(), name), phase.options_class())
+        assert f"{name}.train.seed" in PIPELINE_DERIVED
+        assert RunConfig.from_json({name: {"model": "m"}}).to_dict()[name] == {"model": "m"}

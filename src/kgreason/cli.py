@@ -245,19 +245,14 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- training and the main job -------------------------------------------------------------------
 def _add_train_commands(sub: argparse._SubParsersAction) -> None:
+    from kgreason.phases import PHASES
     from kgreason.train import commands as tc  # argparse only; handlers import torch lazily
 
-    train = _group(sub, "train", "Train LoRA adapters into a run folder: SFT, RSFT (expert iteration) or GRPO. "
+    trained = [p for p in PHASES.values() if p.trains]
+    train = _group(sub, "train", f"Train LoRA adapters into a run folder: {', '.join(p.label for p in trained)}. "
                    "Rerunning the same command resumes; works unchanged under `accelerate launch`.")
-    tc.add_sft_arguments(_cmd(
-        train, "sft", "Supervised fine-tuning (TRL SFTTrainer, LoRA, loss on the completion only) on facts, "
-        "easy questions and/or the hard training pool.", tc.cmd_train_sft))
-    tc.add_rsft_arguments(_cmd(
-        train, "rsft", "Rejection-sampling fine-tuning: sample k answers per question, score them with the KG "
-        "reward, keep the best correct well-formed ones, fine-tune on them; R rounds.", tc.cmd_train_rsft))
-    tc.add_grpo_arguments(_cmd(
-        train, "grpo", "GRPO (TRL GRPOTrainer) with the KG reward as a Python reward function; LoRA, KL "
-        "coefficient and group size as options; vLLM generation on a GPU when installed.", tc.cmd_train_grpo))
+    for phase in trained:  # one command per training phase (kgreason/phases.py)
+        tc.add_phase_arguments(_cmd(train, phase.name, phase.help, tc.cmd_train_phase), phase.name)
     tc.add_run_arguments(_cmd(
         sub, "run", "The main job: build the default KG, generate tasks, prepare the bundled model, evaluate "
         "it, SFT, RSFT, evaluate again, print the held-out accuracy table. Rerun to resume.", tc.cmd_run))

@@ -24,7 +24,7 @@ from kgreason import argtypes as at
 from kgreason.io import InputError
 from kgreason.memory import ALLOCATORS
 from kgreason.options import option
-from kgreason.phases import rl_phases
+from kgreason.phases import PHASES, rl_phases
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 BUNDLED_MODEL = "bundled:smollm2-135m"
@@ -319,8 +319,45 @@ class EvalSettings:
     n_resamples: int = option(2000, flag="resamples", parse=at.positive_int, help="bootstrap resamples per interval")
 
 
+# --- one section per training phase --------------------------------------------------------------------
+def _options_class(path: str) -> type:
+    # The built-in phases' options are the classes above: this module is still being imported
+    # when the sections are made, so they are read from its namespace, not imported again.
+    module, _, name = path.partition(":")
+    return globals()[name] if module == __name__ else _import(path)
+
+
+def _import(path: str) -> type:
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# phase name -> its options class, in the pipeline's order (kgreason/phases.py: the built-in phases)
+PHASE_SECTIONS: dict[str, type] = {p.name: _options_class(p.options) for p in PHASES.values(plugins=False)
+                                   if p.trains and p.options is not None}
+
+
+def _phase_sections(kind: str) -> Any:
+    """Class decorator (before @dataclass): a field per training phase, named after it. `options`:
+    the phase's options (PipelineConfig: a run profile's `sft:`, `rsft:`, ... and flags --sft-*, ...);
+    `record`: what a `train <phase>` command wrote (RunConfig, a plain dict)."""
+    def add(cls: type) -> type:
+        for name, options_cls in PHASE_SECTIONS.items():
+            if kind == "options":
+                cls.__annotations__[name] = options_cls
+                setattr(cls, name, option(default_factory=options_cls, prefix=name, help=PHASES.get(name).label))
+            else:
+                cls.__annotations__[name] = dict | None
+                setattr(cls, name, None)
+        return cls
+    return add
+
+
 # --- kgreason run ------------------------------------------------------------------------------------
 @dataclass
+@_phase_sections("options")
 class PipelineConfig:
     """`kgreason run`: data -> base eval -> SFT -> eval -> RSFT or GRPO -> eval. Also one arm-seed of an experiment."""
 
@@ -346,21 +383,24 @@ class PipelineConfig:
     rl: str = option("rsft", choices=RL_PHASES,
                      help="the KG-reward phase after SFT: rsft (sample k, keep correct faithful answers, fine-tune "
                           "on them) or grpo (TRL's GRPOTrainer with the KG reward; the --grpo-* options)")
-    sft: SFTOptions = option(default_factory=SFTOptions, prefix="sft", help="SFT")
-    rsft: RSFTOptions = option(default_factory=RSFTOptions, prefix="rsft", help="RSFT")
-    grpo: GRPOOptions = option(default_factory=GRPOOptions, prefix="grpo", help="GRPO (--rl grpo, experiment arms)")
+    # then one options section per training phase (sft, rsft, grpo, dpo): see _phase_sections
 
     def seeded(self) -> PipelineConfig:
         """Every stage's seed follows `seed` (the data keeps its own), every stage's reward preset
         follows `reward_preset`."""
-        self.sft.train.seed = self.rsft.train.seed = self.grpo.train.seed = self.eval.seed = self.seed
-        self.eval.reward_preset = self.rsft.reward_preset = self.grpo.reward_preset = self.reward_preset
+        self.eval.seed, self.eval.reward_preset = self.seed, self.reward_preset
+        for name in PHASE_SECTIONS:
+            section = getattr(self, name)
+            section.train.seed = self.seed
+            if hasattr(section, "reward_preset"):
+                section.reward_preset = self.reward_preset
         return self
 
 
 # Values that follow PipelineConfig.seed and .reward_preset: not flags or YAML keys of their own.
-PIPELINE_DERIVED = ("eval.seed", "sft.train.seed", "rsft.train.seed", "grpo.train.seed",
-                    "eval.reward_preset", "rsft.reward_preset", "grpo.reward_preset")
+PIPELINE_DERIVED = ("eval.seed", *(f"{name}.train.seed" for name in PHASE_SECTIONS), "eval.reward_preset",
+                    *(f"{name}.reward_preset" for name, cls in PHASE_SECTIONS.items()
+                      if "reward_preset" in cls.__dataclass_fields__))
 
 
 def profile_names() -> list[str]:
@@ -419,21 +459,19 @@ def experiment_scale(name: str) -> ExperimentConfig:
 
 # --- a run folder's config.json ----------------------------------------------------------------------
 @dataclass
+@_phase_sections("record")
 class RunConfig:
     """config.json of a run folder, written by `kgreason run`, `train *` and experiment arm-seeds and
     read back (the demo included) as this one record; docs/schemas.md.
 
     `pipeline` is the whole recipe of `kgreason run` and of experiment arm-seeds; the `train *`
-    commands each own one section (`sft`, `rsft`, `grpo`: model, data folder, that phase's options),
+    commands each own one section (`sft`, `rsft`, `grpo`, `dpo`: model, data folder, that phase's options),
     so several of them can share a folder."""
 
     model_ref: str = ""
     reward_preset: str = "kgreason"  # what the run's answers were scored with
     dataset_seed: int | None = None
     pipeline: PipelineConfig | None = None
-    sft: dict | None = None
-    rsft: dict | None = None
-    grpo: dict | None = None
     experiment: dict | None = None  # an experiment arm-seed: experiment, arm, seed, scale
     command: list[str] = field(default_factory=list)
     # written by Run.create_or_resume
@@ -441,6 +479,7 @@ class RunConfig:
     created: str | None = None
     git_revision: str | None = None
     git_dirty: bool | None = None
+    # then one section per training phase (`sft`, `rsft`, ...): what `train <phase>` wrote
 
     def to_dict(self) -> dict:
         from kgreason.options import to_dict
@@ -469,8 +508,8 @@ class RunConfig:
     def scoring_preset(self) -> str:
         """The reward preset the run's RSFT/GRPO and evaluations scored with: a `train rsft|grpo`
         section's own, else the pipeline's evaluation preset, else the top-level field."""
-        for section in (self.rsft, self.grpo):
-            value = ((section or {}).get("options") or {}).get("reward_preset")
+        for name in PHASE_SECTIONS:
+            value = ((getattr(self, name) or {}).get("options") or {}).get("reward_preset")
             if isinstance(value, str) and value:
                 return value
         if self.pipeline is not None:

@@ -9,10 +9,13 @@ the run profile, its adapter folder and its eval folder), its label, the phase w
 continues, whether `--rl` may choose it, its training function and the curves an experiment report
 averages over seeds. Torch-free: `runner` is a "module:function" path imported when the phase runs.
 
-A phase's options live in the run profile (config.py's PipelineConfig has one section per built-in
-phase); a plugin's phase joins the order, the labels, export and the experiment's arm kinds, and is
-refused with a clear message where it needs options that no section declares. Lists taken at import
-time (`--rl` choices, the pipeline's stages) hold the built-in phases only.
+A phase's options class becomes its section of the run profile (config.py's PipelineConfig.<name>,
+flags --<name>-*), its section of a run folder's config.json (RunConfig.<name>) and the flags of
+`kgreason train <name>` (cli.py makes one command per phase); the built-in phases' classes live in
+config.py. A plugin's phase joins the order, the labels, the train commands, export and the
+experiment's arm kinds, and is refused with a clear message where it needs a run-profile section
+(sections are made when config.py is imported, before plugins load). Lists taken at import time
+(`--rl` choices, the pipeline's stages) hold the built-in phases only.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ class Phase:
     starts_from: str | None = None  # the phase whose adapter it continues (the KG-reward phases: sft)
     rl: bool = False  # a KG-reward phase: `kgreason run --rl NAME` runs it after SFT
     runner: str | None = None  # "module:function": run(run, model_ref, data_dir, options, **kw) -> info
+    # "module:Class": the phase's options dataclass. It becomes the phase's section of the run profile
+    # (PipelineConfig.<name>, flags --<name>-*), of a run folder's config.json (RunConfig.<name>) and
+    # the flags of `kgreason train <name>`.
+    options: str | None = None
+    help: str = ""  # what `kgreason train <name> --help` says the phase does
     # (curve name, x key, y key) of metrics.jsonl records with "phase" == name, averaged over seeds
     # in experiment reports (experiments/report.py)
     curves: tuple[tuple[str, str, str], ...] = ()
@@ -40,8 +48,17 @@ class Phase:
     def run_function(self) -> Callable[..., dict]:
         if self.runner is None:
             raise ValueError(f"phase {self.name} trains nothing")
-        module, _, function = self.runner.partition(":")
-        return getattr(importlib.import_module(module), function)
+        return _resolve(self.runner)
+
+    def options_class(self) -> type:
+        if self.options is None:
+            raise ValueError(f"phase {self.name} has no options")
+        return _resolve(self.options)
+
+
+def _resolve(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 PHASES: Registry[Phase] = Registry("training phase")
@@ -53,11 +70,22 @@ def register_phase(phase: Phase) -> Phase:
 
 
 register_phase(Phase("base", "the base model", trains=False))
-register_phase(Phase("sft", "SFT", runner="kgreason.train.sft:run_sft", curves=(("sft_loss", "step", "loss"),)))
-register_phase(Phase("rsft", "RSFT", starts_from="sft", rl=True, runner="kgreason.train.rsft:run_rsft",
-                     curves=(("rsft_pass_rate", "round", "mean_pass_rate"), ("rsft_reward", "round", "mean_reward"))))
-register_phase(Phase("grpo", "GRPO", starts_from="sft", rl=True, runner="kgreason.train.grpo:run_grpo",
-                     curves=(("grpo_reward", "step", "reward"),)))
+register_phase(Phase(
+    "sft", "SFT", runner="kgreason.train.sft:run_sft", options="kgreason.config:SFTOptions",
+    curves=(("sft_loss", "step", "loss"),),
+    help="Supervised fine-tuning (TRL SFTTrainer, LoRA, loss on the completion only) on facts, easy questions "
+         "and/or the hard training pool."))
+register_phase(Phase(
+    "rsft", "RSFT", starts_from="sft", rl=True, runner="kgreason.train.rsft:run_rsft",
+    options="kgreason.config:RSFTOptions",
+    curves=(("rsft_pass_rate", "round", "mean_pass_rate"), ("rsft_reward", "round", "mean_reward")),
+    help="Rejection-sampling fine-tuning: sample k answers per question, score them with the KG reward, keep the "
+         "best correct well-formed ones, fine-tune on them; R rounds."))
+register_phase(Phase(
+    "grpo", "GRPO", starts_from="sft", rl=True, runner="kgreason.train.grpo:run_grpo",
+    options="kgreason.config:GRPOOptions", curves=(("grpo_reward", "step", "reward"),),
+    help="GRPO (TRL GRPOTrainer) with the KG reward as a Python reward function; LoRA, KL coefficient and group "
+         "size as options; vLLM generation on a GPU when installed."))
 
 
 # plugins=False: for lists taken at import time (config.py's --rl choices), where importing a

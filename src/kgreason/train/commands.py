@@ -147,75 +147,49 @@ def _init_adapter(args: argparse.Namespace, run: Any) -> Path | None:
     return path
 
 
-# --- kgreason train sft --------------------------------------------------------------------------
-def add_sft_arguments(p: argparse.ArgumentParser) -> None:
-    from kgreason.config import SFTOptions
+# --- kgreason train <phase> ---------------------------------------------------------------------
+# One command per training phase of kgreason/phases.py, made from its record: its options class
+# gives the flags, `starts_from` says whether it continues an adapter and scores with the KG.
+def add_phase_arguments(p: argparse.ArgumentParser, phase_name: str) -> None:
+    from kgreason.phases import get_phase
 
-    add_common_train_arguments(p, SFTOptions, init_adapter=False)
+    phase = get_phase(phase_name)
+    add_common_train_arguments(p, phase.options_class(), init_adapter=phase.starts_from is not None)
+    p.set_defaults(phase=phase_name)
 
 
-def cmd_train_sft(args: argparse.Namespace) -> int:
-    from kgreason.train.sft import SFTOptions, run_sft
-
-    options = options_from_args(SFTOptions, args)
-    options.validate()
+def _needed_files(data: Path, options: Any) -> list[str]:
+    """The task files a phase trains on: SFT's material, or the pool a KG-reward phase samples."""
     from kgreason.tasks.build import data_layout
 
-    files = data_layout(args.data).files
-    check_inputs(args.data, args.kg, False, [files[m] for m in options.material])
-    with _open_run(args, "sft", options) as run:
-        data = stage_inputs(run, args.data, args.kg, need_kg=False)
-        info = run_sft(run, args.model, data, options)
-    print(f"sft: {info.get('steps')} steps, loss {info.get('train_loss')}, adapter {run.adapter_dir('sft')}")
-    return 0
+    if hasattr(options, "material"):
+        files = data_layout(data).files
+        return [files[m] for m in options.material]
+    return _pool_files(data, options.distribution)
 
 
-# --- kgreason train rsft -------------------------------------------------------------------------
-def add_rsft_arguments(p: argparse.ArgumentParser) -> None:
-    from kgreason.config import RSFTOptions
+def cmd_train_phase(args: argparse.Namespace) -> int:
+    from kgreason.phases import get_phase
 
-    add_common_train_arguments(p, RSFTOptions, init_adapter=True)
-
-
-def cmd_train_rsft(args: argparse.Namespace) -> int:
-    from kgreason.config import RSFTOptions
-    from kgreason.train.rsft import run_rsft
-
-    options = options_from_args(RSFTOptions, args)
+    phase = get_phase(args.phase)
+    options = options_from_args(phase.options_class(), args)
     options.validate()
-    check_inputs(args.data, args.kg, True, _pool_files(args.data, options.distribution))
-    _check_init_adapter(args.init_adapter)
-    with _open_run(args, "rsft", options, {"init_adapter": args.init_adapter}) as run:
-        data = stage_inputs(run, args.data, args.kg, need_kg=True)
-        init = _init_adapter(args, run)
-        info = run_rsft(run, args.model, data, options, init_adapter=init)
+    continues = phase.starts_from is not None  # continues an adapter, scored against the graph
+    check_inputs(args.data, args.kg, continues, _needed_files(args.data, options))
+    if continues:
+        _check_init_adapter(args.init_adapter)
+    extra = {"init_adapter": args.init_adapter} if continues else None
+    with _open_run(args, phase.name, options, extra) as run:
+        data = stage_inputs(run, args.data, args.kg, need_kg=continues)
+        kwargs = {"init_adapter": _init_adapter(args, run)} if continues else {}
+        info = phase.run_function()(run, args.model, data, options, **kwargs)
     for row in info.get("rounds", []):
         print(f"round {row['round']} ({row['pool']}): pass rate {row['mean_pass_rate']:.2f}, "
               f"{row['winners']} winners, {row['steps']} steps")
-    print(f"rsft: adapter {run.adapter_dir('rsft')}")
-    return 0
-
-
-# --- kgreason train grpo -------------------------------------------------------------------------
-def add_grpo_arguments(p: argparse.ArgumentParser) -> None:
-    from kgreason.config import GRPOOptions
-
-    add_common_train_arguments(p, GRPOOptions, init_adapter=True)
-
-
-def cmd_train_grpo(args: argparse.Namespace) -> int:
-    from kgreason.config import GRPOOptions
-    from kgreason.train.grpo import run_grpo
-
-    options = options_from_args(GRPOOptions, args)
-    options.validate()
-    check_inputs(args.data, args.kg, True, _pool_files(args.data, options.distribution))
-    _check_init_adapter(args.init_adapter)
-    with _open_run(args, "grpo", options, {"init_adapter": args.init_adapter}) as run:
-        data = stage_inputs(run, args.data, args.kg, need_kg=True)
-        init = _init_adapter(args, run)
-        info = run_grpo(run, args.model, data, options, init_adapter=init)
-    print(f"grpo: {info.get('steps')} steps, adapter {run.adapter_dir('grpo')}")
+    facts = [f"{info['steps']} steps" if info.get("steps") is not None else "",
+             f"loss {info['train_loss']}" if info.get("train_loss") is not None else "",
+             f"adapter {run.adapter_dir(phase.name)}"]
+    print(f"{phase.name}: " + ", ".join(f for f in facts if f))
     return 0
 
 

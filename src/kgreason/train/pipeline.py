@@ -303,8 +303,13 @@ def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
     from kgreason.options import to_yaml
 
     every = estimate_seconds(cfg)
-    est = {name: every[name] for name in ("data", *stage_names(cfg))}
-    stages = "\n".join(f"#   {name:<10} ~{seconds / 60:5.1f} min" for name, seconds in est.items())
+    # a phase without a measured estimate (a new one, a plugin's) says so instead of guessing;
+    # its evaluation costs what every other phase's does
+    every.update({f"{name}_eval": every["sft_eval"] for name in training_phases() if f"{name}_eval" not in every})
+    est = {name: every.get(name) for name in ("data", *stage_names(cfg))}
+    stages = "\n".join(f"#   {name:<10} " + (f"~{seconds / 60:5.1f} min" if seconds is not None else "not estimated")
+                       for name, seconds in est.items())
+    known = sum(seconds for seconds in est.values() if seconds is not None)
     done = ""
     if (run_dir / "summary.json").is_file():
         phases = (Run.load(run_dir).summary.get("phases") or {}).keys()
@@ -314,7 +319,8 @@ def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
             f"# run folder: {run_dir}\n{done}"
             f"# stages and estimated time for {cfg.model} on this 2-core CPU ({cpu_line()}: the quick run measured "
             f"on an AMX CPU x {cpu_slowdown()[0]:g}; a GPU is faster):\n{stages}\n"
-            f"#   {'total':<10} ~{sum(est.values()) / 60:5.1f} min\n")
+            f"#   {'total':<10} ~{known / 60:5.1f} min"
+            + (" and the stages not estimated" if None in est.values() else "") + "\n")
 
 
 # --- the table -----------------------------------------------------------------------------------
