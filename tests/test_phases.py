@@ -9,8 +9,8 @@ from kgreason.phases import PHASES, Phase, get_phase, phase_order, register_phas
 
 
 def test_the_table_in_pipeline_order() -> None:
-    assert phase_order() == ("base", "sft", "rsft", "grpo")
-    assert training_phases() == ("sft", "rsft", "grpo") and rl_phases() == ("rsft", "grpo") == RL_PHASES
+    assert phase_order() == ("base", "sft", "rsft", "grpo", "dpo")
+    assert training_phases() == ("sft", "rsft", "grpo", "dpo") and rl_phases() == ("rsft", "grpo", "dpo") == RL_PHASES
     assert get_phase("grpo").starts_from == "sft" and get_phase("sft").starts_from is None
     for name in training_phases():  # each has its options section of the run profile and a runner that imports
         assert isinstance(getattr(PipelineConfig(), name).train.learning_rate, float)
@@ -61,3 +61,5 @@ def test_each_training_phase_gets_its_command_its_run_profile_section_and_its_co
         assert isinstance(getattr(PipelineConfig(), name), phase.options_class())
         assert f"{name}.train.seed" in PIPELINE_DERIVED
         assert RunConfig.from_json({name: {"model": "m"}}).to_dict()[name] == {"model": "m"}
+    dpo = parser.parse_args(["train", "dpo", "--run-dir", "r", "--data", "d", "--beta", "0.3"])
+    assert dpo.init_adapter == "auto" and dpo.beta == 0.3

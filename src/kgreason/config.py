@@ -293,6 +293,39 @@ class GRPOOptions:
                              f"({self.num_generations}): each step holds whole groups")
 
 
+def _dpo_train_defaults() -> TrainOptions:
+    # Tens to hundreds of pairs: a fixed pass count, as for RSFT's winners, and RSFT's batch.
+    return TrainOptions(max_steps=0, epochs=2.0, learning_rate=1e-4, save_steps=10, logging_steps=1)
+
+
+@dataclass
+class DPOOptions:
+    """DPO (TRL DPOTrainer) on pairs the KG verifies: from k samples per question, chosen = correct and
+    faithful, rejected = wrong or unfaithful; the reference is the adapter it starts from (the SFT model)."""
+
+    distribution: str = option("hard", choices=GRPO_DISTRIBUTIONS, help="questions sampled for pairs")
+    questions: int = option(128, parse=at.non_negative_int, help="questions sampled (0: the whole pool)")
+    k: int = option(4, parse=at.positive_int, help="samples per question")
+    temperature: float = option(0.7, parse=at.non_negative_float, help="sampling temperature")
+    top_p: float = option(1.0, parse=at.probability, help="nucleus sampling mass")
+    max_new_tokens: int = option(128, parse=at.positive_int, help="token cap per sample")
+    pairs: int = option(1, parse=at.positive_int, help="pairs kept per question (best chosen x worst rejected first)")
+    beta: float = option(0.1, parse=at.non_negative_float,
+                         help="DPO's beta: how far from the reference (the starting adapter) the policy may move")
+    reward_preset: str = option("kgreason", choices=_reward_presets,
+                                help="reward formula that ranks the samples of a question (docs/reward.md)")
+    backend: str = option("auto", choices=at.BACKEND_CHOICES, help="sampling backend (as RSFT's)")
+    chunk: int = option(16, parse=at.positive_int, help="questions per sampling call (saved after each)")
+    sample_rows: int = option(64, parse=at.positive_int, help="rows decoded together on the hf backend")
+    train: TrainOptions = option(default_factory=_dpo_train_defaults, flatten=True, help="optimisation")
+
+    def validate(self) -> None:
+        if self.distribution not in GRPO_DISTRIBUTIONS:
+            raise InputError(f"--distribution: expected easy, hard or mixed, got {self.distribution!r}")
+        if self.k < 2:
+            raise InputError("-k: a pair needs two samples of one question; use at least 2")
+
+
 # --- evaluation ------------------------------------------------------------------------------------
 @dataclass
 class EvalSettings:

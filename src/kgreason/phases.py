@@ -86,6 +86,11 @@ register_phase(Phase(
     options="kgreason.config:GRPOOptions", curves=(("grpo_reward", "step", "reward"),),
     help="GRPO (TRL GRPOTrainer) with the KG reward as a Python reward function; LoRA, KL coefficient and group "
          "size as options; vLLM generation on a GPU when installed."))
+register_phase(Phase(
+    "dpo", "DPO", starts_from="sft", rl=True, runner="kgreason.train.dpo:run_dpo",
+    options="kgreason.config:DPOOptions", curves=(("dpo_loss", "step", "loss"),),
+    help="DPO (TRL DPOTrainer) on KG-verified pairs: sample k answers per question, chosen = correct with a "
+         "faithful trace, rejected = wrong or unfaithful, as the KG reward scores them."))
 
 
 # plugins=False: for lists taken at import time (config.py's --rl choices), where importing a
