@@ -12,7 +12,7 @@ import argparse
 import random
 import statistics
 
-from kgreason.kg.io import import_kg
+from kgreason.kg.sources import import_kg
 from kgreason.tasks.baselines import BaselineContext
 from kgreason.tasks.generate import random_walk
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 def evaluate(data: Path, out: Path, adapter: Path | None, n_eval: int, max_new: int) -> None:
     from kgreason.evaluate.runner import evaluate_model
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
     from kgreason.models import load_model
     from kgreason.tasks.generate import load_tasks
 
@@ -85,9 +85,9 @@ def main() -> None:
         print(f"sft: {res.steps} steps in {time.time() - t0:.0f} s, loss {res.train_loss}", flush=True)
         adapter = a.out / "adapter"
     elif a.what == "rsft":
-        from kgreason.kg.io import load_kg
+        from kgreason.kg.kgjson import load_kg
+        from kgreason.runs.folder import Run
         from kgreason.train.rsft import RSFTOptions, run_rsft
-        from kgreason.train.runs import Run
         from kgreason.train.sft import TrainOptions
 
         opts = RSFTOptions(rounds=1, k=4, questions=a.questions, distribution="hard", faithful_only=True,

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kgreason.kg.builtin import build_devops_kg
-from kgreason.kg.io import save_kg
+from kgreason.kg.kgjson import save_kg
 from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
 
 SIZES = {"eval": 16, "train_easy": 12, "train_hard": 8}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kgreason.kg.builtin import build_devops_kg
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
-from kgreason.kg.io import save_kg
+from kgreason.kg.kgjson import save_kg
 from kgreason.tasks.generate import GeneratedDataset, SplitSpec, TaskConfig, generate, write_dataset
 
 # The default splits with the training files at 1/5 of their sizes (generation time is spent on

@@ -14,7 +14,7 @@ def make_data(out: Path, seed: int = 0) -> Path:
     from dataclasses import replace
 
     from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import save_kg
+    from kgreason.kg.kgjson import save_kg
     from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
 
     kg = build_devops_kg(seed=seed)

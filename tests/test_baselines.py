@@ -19,7 +19,7 @@ from kgreason import cli
 from kgreason import registry as registry_module
 from kgreason.io import InputError
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
-from kgreason.kg.io import save_kg
+from kgreason.kg.kgjson import save_kg
 from kgreason.records import LETTERS, PathStar, Task
 from kgreason.tasks import baselines
 from kgreason.tasks.baselines import (

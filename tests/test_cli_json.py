@@ -22,7 +22,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _completions(data: Path, out: Path) -> tuple[Path, float]:
     """Four completions: the gold trace with the right letter for the first three tasks, a wrong
     letter for the fourth. Returns the file and the accuracy the scorer must report (3/4)."""
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
     from kgreason.tasks.generate import load_tasks
 
     kg = load_kg(data / "kg.json")

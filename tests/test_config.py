@@ -58,7 +58,7 @@ def test_the_train_flags_and_their_help_come_from_the_dataclass_defaults(capsys)
 
 
 def test_run_profile_then_yaml_then_flags(tmp_path: Path) -> None:
-    from kgreason.train.commands import pipeline_config_from_args
+    from kgreason.pipeline.commands import pipeline_config_from_args
 
     cfg_file = tmp_path / "my.yaml"
     cfg_file.write_text("sft:\n  train: {max_steps: 50, learning_rate: 0.001}\nrsft: {rounds: 3}\nseed: 4\n")
@@ -72,7 +72,7 @@ def test_run_profile_then_yaml_then_flags(tmp_path: Path) -> None:
 
 
 def test_reward_preset_is_one_option_of_a_run(tmp_path: Path) -> None:
-    from kgreason.train.commands import pipeline_config_from_args
+    from kgreason.pipeline.commands import pipeline_config_from_args
 
     cfg = pipeline_config_from_args(parse("run", "--reward-preset", "seed"))
     assert cfg.eval.reward_preset == cfg.rsft.reward_preset == cfg.grpo.reward_preset == "seed"
@@ -285,3 +285,29 @@ def test_renamed_splits_are_found_through_the_manifest(tmp_path: Path) -> None:
     (tmp_path / "d" / "long_q.jsonl").write_text((tmp_path / "d" / "heldout.jsonl").read_text())
     with pytest.raises(InputError, match="holds held-out items"):
         load_pool(tmp_path / "d", "hard")
+
+
+# Lowest first. A module may import its own layer and the layers below it, never one above: the
+# data side (kg -> tasks -> reward), the recipe (config: every stage's options, reward presets and
+# phases by name), the run folder record, then the model side in pipeline order, and the commands
+# that put it together on top. Lazy imports inside functions count: they run up the layers too.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("kgreason", "io", "registry", "yaml_lines", "options", "records", "stats", "console", "hardware", "memory",
+     "phases", "argtypes"),
+    ("kg",), ("tasks",), ("reward",), ("config",), ("runs",), ("models",), ("sampling",), ("evaluate",),
+    ("train",), ("pipeline",), ("experiments",), ("bench",), ("export",), ("serve",), ("cli", "schemas"),
+)
+
+
+def _layer_of(module: str) -> int:
+    unit = module.split(".")[1] if "." in module else module
+    for i, names in enumerate(LAYERS):
+        if unit in names:
+            return i
+    raise AssertionError(f"{module}: in no layer of tests/test_config.py's LAYERS; place it there")
+
+
+def test_imports_never_run_up_the_layers() -> None:
+    graph = _import_graph()
+    upward = sorted(f"{m} -> {n}" for m, deps in graph.items() for n in deps if _layer_of(n) > _layer_of(m))
+    assert not upward, "imports that run up the layers:\n" + "\n".join(upward)

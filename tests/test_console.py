@@ -107,7 +107,7 @@ def test_verbose_brings_the_library_output_back(data: Path, tmp_path: Path) -> N
 def test_a_resumed_sft_says_so_and_its_bar_starts_at_the_checkpoint(data: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
     from kgreason.config import SFTOptions, TrainOptions
-    from kgreason.train.runs import Run
+    from kgreason.runs.folder import Run
     from kgreason.train.sft import run_sft
     from kgreason.train.tracking import InterruptAfterStep, SimulatedInterruption
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kgreason.bench import eval_batch as bench_batch
 from kgreason.cli import main
-from kgreason.evaluate import bench_batch
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from kgreason.cli import main
 from kgreason.export.hf import export_hf
 from kgreason.export.rows import read_data_folder, split_rows
 from kgreason.io import InputError, iter_jsonl
-from kgreason.kg.io import load_kg
+from kgreason.kg.kgjson import load_kg
 from kgreason.reward import Scorer
 from kgreason.reward.adapters import compute_score, score_ground_truth
 from kgreason.tasks.format import format_completion

@@ -24,10 +24,10 @@ import pytest
 import torch
 
 from kgreason.cli import main
+from kgreason.export.model import EXPORT_FILE, GGUF_DIR, export_model, phase_adapter
 from kgreason.models import load_model
-from kgreason.models.export import EXPORT_FILE, GGUF_DIR, export_model, phase_adapter
 from kgreason.models.lora import attach_lora, save_adapter
-from kgreason.train.runs import Run
+from kgreason.runs.folder import Run
 
 BASE = "tiny:random:3"
 PROMPT = "<|im_start|>user\nTLSHandshakeError is caused by ClockSkew. Which fix?<|im_end|>\n<|im_start|>assistant\nTRACE:"

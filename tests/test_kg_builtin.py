@@ -11,7 +11,7 @@ import pytest
 
 from kgreason.kg.builtin import RELATIONS, TYPES, build_devops_kg
 from kgreason.kg.graph import KGError, KnowledgeGraph
-from kgreason.kg.io import save_kg
+from kgreason.kg.kgjson import save_kg
 from kgreason.kg.stats import compute_stats
 
 # The typed schema every edge must respect: relation -> allowed (head type, tail type) pairs.

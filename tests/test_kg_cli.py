@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kgreason.cli import main
-from kgreason.kg.io import load_kg
+from kgreason.kg.kgjson import load_kg
 
 
 def test_build_stats_import_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from kgreason.io import InputError
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
-from kgreason.kg.io import derive_phrase, humanize, load_kg, save_kg, split_identifier
+from kgreason.kg.kgjson import load_kg, save_kg
+from kgreason.kg.phrases import derive_phrase, humanize, split_identifier
 from kgreason.kg.sources import import_kg
 
 # A file in the hobby project's schema, shaped as it writes them: "version" and "domain" instead

@@ -10,14 +10,13 @@ import pytest
 
 from kgreason.io import InputError
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation
-from kgreason.kg.io import (
+from kgreason.kg.kgjson import load_kg, save_kg
+from kgreason.kg.relation_meta import (
     HOBBY_RELATIONS,
     RelationMeta,
-    load_kg,
     merge_relation_meta,
     read_relation_meta,
     relation_meta_from_flags,
-    save_kg,
 )
 from kgreason.kg.sources import import_kg, open_kg
 

@@ -21,9 +21,9 @@ def test_the_table_in_pipeline_order() -> None:
 
 def test_consumers_read_the_table() -> None:
     from kgreason.evaluate.diagnosis import phase_name
-    from kgreason.models.export import TRAIN_PHASES
+    from kgreason.export.model import TRAIN_PHASES
+    from kgreason.pipeline.stages import MODEL_PHASES, MODEL_STAGES
     from kgreason.serve.data import pipeline_order
-    from kgreason.train.pipeline import MODEL_PHASES, MODEL_STAGES
 
     assert phase_order() == MODEL_PHASES and training_phases() == TRAIN_PHASES
     assert set(MODEL_STAGES) == {"base_eval", *training_phases(), *(f"{p}_eval" for p in training_phases())}

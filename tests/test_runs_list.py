@@ -10,8 +10,8 @@ import pytest
 
 from kgreason.cli import main
 from kgreason.io import atomic_write_json
-from kgreason.train.runs import Run
-from kgreason.train.runs_list import list_runs
+from kgreason.runs.folder import Run
+from kgreason.runs.listing import list_runs
 
 
 def _interval(mean: float, low: float, high: float, n: int) -> dict:
@@ -121,7 +121,7 @@ def test_unreadable_and_missing_folders(tmp_path: Path, capsys: pytest.CaptureFi
 def test_run_json_prints_the_final_table_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:
     """`kgreason run --json`: whatever the job prints goes to stderr; stdout is the table as JSON."""
-    import kgreason.train.pipeline as pipeline
+    import kgreason.pipeline.stages as pipeline
 
     def fake_pipeline(cfg: object, run_dir: Path | None, argv: list[str] | None = None) -> Run:
         print("[data] generating tasks")  # the job's own console lines

@@ -12,10 +12,10 @@ import pytest
 
 from kgreason.evaluate.bootstrap import bootstrap_mean, bootstrap_ratio
 from kgreason.io import atomic_write_json
+from kgreason.runs.folder import Run
+from kgreason.runs.listing import list_runs
 from kgreason.stats import mean_interval, share_interval_from_record, wilson_interval
 from kgreason.tasks.baselines import bootstrap_interval
-from kgreason.train.runs import Run
-from kgreason.train.runs_list import list_runs
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 

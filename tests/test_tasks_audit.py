@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest_tasks import builtin_kg, small_dataset, small_dataset_dir, tiny_kg
-from kgreason import cli, config
+from kgreason import cli
 from kgreason.io import InputError
 from kgreason.records import PathStar, Task
+from kgreason.tasks import defaults as config
 from kgreason.tasks.audit import (
     DEFAULT_MAX_SHORTCUT,
     EntityIndex,
@@ -179,7 +180,7 @@ def test_max_shortcut_must_be_a_share(dataset_dir: Path, value: str, capsys: pyt
 
 
 def test_max_shortcut_default_matches_the_audit() -> None:
-    """--max-shortcut's default is the audit's, declared once in kgreason/config.py."""
+    """--max-shortcut's default is the audit's, declared once in kgreason/tasks/defaults.py."""
     args = cli.build_parser().parse_args(["tasks", "audit", "eval.jsonl", "--kg", "kg.json"])
     assert args.max_shortcut == DEFAULT_MAX_SHORTCUT == config.DEFAULT_MAX_SHORTCUT
 

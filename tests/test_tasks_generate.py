@@ -15,7 +15,7 @@ from conftest_tasks import SMALL_SPLITS, builtin_kg, small_dataset, tiny_kg
 from kgreason import cli
 from kgreason.io import InputError
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
-from kgreason.kg.io import save_kg
+from kgreason.kg.kgjson import save_kg
 from kgreason.records import LETTERS, Task
 from kgreason.tasks.baselines import BASELINES, BaselineContext
 from kgreason.tasks.distractors import Candidate, DistractorBalancer, ItemPlan
@@ -97,9 +97,9 @@ class _Stop(Exception):
 
 def test_generate_flags_default_to_the_config_task_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`kgreason tasks generate` with no options asks the generator for exactly `TaskConfig()`, and
-    the data stage's sizes are the same: all three read the defaults in kgreason/config.py."""
-    from kgreason import config
+    the data stage's sizes are the same: all three read the defaults in kgreason/tasks/defaults.py."""
     from kgreason.tasks import commands
+    from kgreason.tasks import defaults as config
 
     save_kg(tiny_kg(), tmp_path / "kg.json")
     args = cli.build_parser().parse_args(["tasks", "generate", "--kg", str(tmp_path / "kg.json"),

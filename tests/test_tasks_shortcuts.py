@@ -137,9 +137,9 @@ def test_a_few_items_refuse_nothing_whatever_they_score(tmp_path: Path) -> None:
 def test_the_run_data_stage_refuses_too(tmp_path: Path) -> None:
     """`kgreason run` / `kgreason experiment` build their data through tasks/build.py: the same refusal,
     here forced on the built-in graph by a limit of 0 (the baselines' intervals are above 0)."""
-    from kgreason.config import DataOptions
     from kgreason.io import InputError
     from kgreason.tasks.build import build_data_folder
+    from kgreason.tasks.defaults import DataOptions
 
     opts = DataOptions(eval_size=32, train_easy=24, train_hard=8, max_shortcut=0.0)
     with pytest.raises(InputError, match="refusing to write this data"):

@@ -8,8 +8,8 @@ import pytest
 
 from conftest_train import TINY, adapters_differ, breakdown, make_data
 from kgreason.config import DPOOptions, TrainOptions
+from kgreason.runs.folder import Run
 from kgreason.train.dpo import PAIRS_FILE, is_chosen, question_pairs
-from kgreason.train.runs import Run
 
 
 def test_chosen_needs_a_correct_answer_and_a_faithful_trace() -> None:

@@ -6,13 +6,13 @@ import pytest
 
 from conftest_train import TINY, breakdown, lora_b_norm, make_data
 from kgreason.config import GRPOOptions, TrainOptions
-from kgreason.kg.io import load_kg
+from kgreason.kg.kgjson import load_kg
 from kgreason.records import Episode
 from kgreason.reward.score import Scorer
+from kgreason.runs.folder import Run
 from kgreason.tasks.format import reference_completion
 from kgreason.tasks.generate import load_tasks
 from kgreason.train.grpo import KGReward, run_grpo
-from kgreason.train.runs import Run
 
 
 @pytest.fixture(scope="module")

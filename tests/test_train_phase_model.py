@@ -13,12 +13,12 @@ import torch
 
 from conftest_train import TINY, make_data
 from kgreason.config import EvalSettings, RSFTOptions, SFTOptions, TrainOptions
-from kgreason.kg.io import load_kg
+from kgreason.kg.kgjson import load_kg
+from kgreason.runs.folder import Run
 from kgreason.tasks.generate import load_tasks
 from kgreason.train.evaluation import evaluate_phase
 from kgreason.train.phase_model import PhaseModel, held_for
 from kgreason.train.rsft import run_rsft
-from kgreason.train.runs import Run
 from kgreason.train.sft import run_sft
 
 TRAIN = TrainOptions(max_steps=3, batch_size=2, max_length=192, save_steps=10, logging_steps=1, learning_rate=5e-3)

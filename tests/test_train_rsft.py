@@ -14,10 +14,10 @@ import pytest
 from conftest_train import TINY, adapters_differ, lora_b_norm, make_data
 from kgreason.config import RSFTOptions, TrainOptions
 from kgreason.records import Episode
+from kgreason.runs.folder import Run
 from kgreason.tasks.format import reference_completion
 from kgreason.tasks.generate import load_tasks
 from kgreason.train.rsft import run_rsft
-from kgreason.train.runs import Run
 from kgreason.train.tracking import SimulatedInterruption
 
 

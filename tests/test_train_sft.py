@@ -9,7 +9,7 @@ import pytest
 from conftest_train import TINY, lora_b_norm, make_data
 from kgreason.config import SFTOptions, TrainOptions
 from kgreason.io import InputError, read_jsonl
-from kgreason.train.runs import Run
+from kgreason.runs.folder import Run
 from kgreason.train.sft import load_material, run_sft
 from kgreason.train.tracking import InterruptAfterStep, SimulatedInterruption
 

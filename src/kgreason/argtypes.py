@@ -127,15 +127,6 @@ def out_dir_path(text: str) -> Path:
     return Path(out_dir(text))
 
 
-def reward_preset(text: str) -> str:
-    """A registered reward preset (built-in or added by a plugin), named with the closest ones otherwise."""
-    from kgreason.reward.presets import REWARD_PRESETS  # torch-free
-
-    if text not in REWARD_PRESETS:
-        raise argparse.ArgumentTypeError(REWARD_PRESETS.unknown_message(text))
-    return text
-
-
 def keep_epilog_lines(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
     """`base`, printing multi-line text (a command's examples epilog) as written; one-line text is still wrapped."""
 

@@ -53,6 +53,12 @@ def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._S
     return p.add_subparsers(title="commands", metavar="COMMAND")
 
 
+def _reward_preset(text: str) -> str:
+    from kgreason.reward.presets import reward_preset_arg  # imported when a command names a preset
+
+    return reward_preset_arg(text)
+
+
 # --- kg ------------------------------------------------------------------------------------------
 def _add_kg_commands(sub: argparse._SubParsersAction) -> None:
     from kgreason.kg import commands as kg_cmd  # torch-free and import-light
@@ -181,7 +187,7 @@ def _add_score_commands(sub: argparse._SubParsersAction) -> None:
                    "(github.com/softwarewrighter/multi-hop-reasoning)")
     p.add_argument("--completions", required=True,
                    help="JSONL of Completion records (task_id, text, ...) or {id|task_id, completion|text}")
-    p.add_argument("--reward-preset", default="kgreason", type=at.reward_preset,
+    p.add_argument("--reward-preset", default="kgreason", type=_reward_preset,
                    help="reward formula: kgreason, seed, paper or one a plugin registers (docs/reward.md)")
     p.add_argument("--out", default=None, type=at.out_file,
                    help="where to write the breakdowns (default: <completions stem>.<reward preset>.scores.jsonl)")
@@ -192,7 +198,7 @@ def _add_score_commands(sub: argparse._SubParsersAction) -> None:
 # --- models and sampling -------------------------------------------------------------------------
 def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     def model_prepare(args: argparse.Namespace) -> int:
-        from kgreason.sampling.commands import cmd_model_prepare
+        from kgreason.models.commands import cmd_model_prepare
 
         return cmd_model_prepare(args)
 
@@ -253,14 +259,16 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                    "Rerunning the same command resumes; works unchanged under `accelerate launch`.")
     for phase in trained:  # one command per training phase (kgreason/phases.py)
         tc.add_phase_arguments(_cmd(train, phase.name, phase.help, tc.cmd_train_phase), phase.name)
-    tc.add_run_arguments(_cmd(
+    from kgreason.pipeline import commands as pc  # argparse only; the job imports torch lazily
+
+    pc.add_run_arguments(_cmd(
         sub, "run", "The main job: build the default KG, generate tasks, prepare the bundled model, evaluate "
-        "it, SFT, RSFT, evaluate again, print the held-out accuracy table. Rerun to resume.", tc.cmd_run))
+        "it, SFT, RSFT, evaluate again, print the held-out accuracy table. Rerun to resume.", pc.cmd_run))
 
 
 # --- runs folders --------------------------------------------------------------------------------
 def _add_runs_commands(sub: argparse._SubParsersAction) -> None:
-    from kgreason.train.runs_list import add_list_arguments, cmd_runs_list  # torch-free
+    from kgreason.runs.listing import add_list_arguments, cmd_runs_list  # torch-free
 
     runs = _group(sub, "runs", "Run folders: what `kgreason run`, `train` and `experiment` wrote.")
     add_list_arguments(_cmd(
@@ -312,8 +320,10 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
                    help="uvicorn log level")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="write a static copy of the replay views to DIR instead of serving (= `kgreason export demo`)")
-    from kgreason.export.commands import add_demo_caps  # torch-free
-    from kgreason.serve.commands import add_serve_options  # torch-free
+    from kgreason.serve.commands import (
+        add_demo_caps,  # torch-free
+        add_serve_options,  # torch-free
+    )
 
     add_demo_caps(p)
     add_serve_options(p)
@@ -322,7 +332,6 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
 # --- export --------------------------------------------------------------------------------------
 def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     from kgreason.export.commands import (  # torch-free
-        add_demo_arguments,
         add_hf_arguments,
         add_lm_eval_arguments,
         add_model_arguments,
@@ -344,9 +353,11 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
         return model_command(args)
 
     def demo(args: argparse.Namespace) -> int:
-        from kgreason.export.commands import demo_command
+        from kgreason.serve.commands import demo_command
 
         return demo_command(args)
+
+    from kgreason.serve.commands import add_demo_arguments  # the demo's own command, torch-free
 
     export = _group(sub, "export", "Export a data folder for other tools: Hugging Face datasets, lm-evaluation-harness.")
     add_hf_arguments(_cmd(
@@ -380,20 +391,12 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- benchmarks ----------------------------------------------------------------------------------
 def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
-    def bench_train(args: argparse.Namespace) -> int:
-        from kgreason.train.commands import cmd_bench_train
-
-        return cmd_bench_train(args)
-
-    from kgreason.train.commands import add_bench_train_arguments
-
-    add_bench_train_arguments(_cmd(
+    _bench_command(
         bench, "train",
         "SFT training speed on the bundled model at the SFT defaults, closed- and open-book examples: TRL's stock "
         "path versus the fast path side by side (tokens/s, share of the best measured matmul throughput at the "
         "model's shapes with LoRA's 4 x parameters FLOPs per token, peak RSS); --json prints one object.",
-        bench_train,
-    ))
+        "kgreason.bench.commands", "add_bench_train_arguments", "cmd_bench_train")
 
     def bench_tasks(args: argparse.Namespace) -> int:
         from kgreason.tasks.commands import bench_tasks_command
@@ -423,7 +426,7 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n", type=at.positive_int, default=2000, help="completions per graph")
     p.add_argument("--large", default="medium", help="size of the larger built-in graph (medium, large or an edge count)")
-    p.add_argument("--reward-preset", default="kgreason", type=at.reward_preset, help="reward formula (docs/reward.md)")
+    p.add_argument("--reward-preset", default="kgreason", type=_reward_preset, help="reward formula (docs/reward.md)")
     p.add_argument("--seed", type=int, default=0, help="graph and workload seed")
     p.add_argument("--min-seconds", type=at.non_negative_float, default=1.0,
                    help="time each measurement for at least this long")
@@ -435,7 +438,7 @@ def _add_bench_commands(bench: argparse._SubParsersAction) -> None:
         "one-generate()-per-sample loop; generated tokens/s, samples/s, share of the best measured matmul "
         "throughput at the model's shapes (2 x parameters FLOPs per token), peak RSS per row; --json prints "
         "one object.",
-        "kgreason.sampling.bench", "add_bench_sampler_arguments", "cmd_bench_sampler")
+        "kgreason.bench.sampler", "add_bench_sampler_arguments", "cmd_bench_sampler")
     _add_bench_grpo(bench)
     _add_bench_eval_batch(bench)
 
@@ -446,7 +449,7 @@ def _add_bench_eval_batch(bench: argparse._SubParsersAction) -> None:
         "Does a greedy evaluation move with its batch size? The same model and items answered at each "
         "--batch-sizes value (default 1,16,64) through the evaluation's own path: seconds, items/s, speed-up, "
         "and the completions and answers that differ from the first size; --json prints one object.",
-        "kgreason.evaluate.bench_batch", "add_bench_eval_batch_arguments", "cmd_bench_eval_batch")
+        "kgreason.bench.eval_batch", "add_bench_eval_batch_arguments", "cmd_bench_eval_batch")
 
 
 def _bench_command(bench: argparse._SubParsersAction, name: str, help_text: str, module: str, add_arguments: str,
@@ -471,7 +474,7 @@ def _add_bench_grpo(bench: argparse._SubParsersAction) -> None:
         "GRPO step time on the bundled model, open-book hard questions: TRL's stock generation (transformers' "
         "generate) against kgreason's batched sampler (--generation kgreason) in the same run; seconds per step "
         "split into generation, KG scoring and update, peak RSS; --json prints one object.",
-        "kgreason.train.bench_grpo", "add_bench_grpo_arguments", "cmd_bench_grpo")
+        "kgreason.bench.grpo", "add_bench_grpo_arguments", "cmd_bench_grpo")
     p.formatter_class = keep_epilog_lines(p.formatter_class)
 
 

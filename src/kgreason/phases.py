@@ -1,8 +1,8 @@
 """The training phases in one table: what `kgreason run` makes, in order, and how each is run.
 
 Every place that needs the list of phases reads it here: the pipeline's stages and table
-(train/pipeline.py), `--rl`'s choices (config.py), the experiment grid's arm kinds and their
-dispatch (experiments/), which adapters `kgreason export model` takes (models/export.py), how
+(pipeline/stages.py), `--rl`'s choices (config.py), the experiment grid's arm kinds and their
+dispatch (experiments/), which adapters `kgreason export model` takes (export/model.py), how
 reports and the diagnosis name a phase (evaluate/diagnosis.py), the demo's phase order
 (serve/data.py). A training method registers one `Phase`: its name (also its options section of
 the run profile, its adapter folder and its eval folder), its label, the phase whose adapter it

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from kgreason.models.lora import has_adapter
+
 METHOD = "teacher-forced on the evaluated model's own greedy completions; KL(model || base) per completion token"
 
 
@@ -30,10 +32,6 @@ class DriftResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def has_adapter(model: Any) -> bool:
-    return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
 
 
 def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:

@@ -136,7 +136,7 @@ def merged_for_sampling(model: Any) -> Iterator[None]:
     error in bf16 weights, and drift later compares against those base weights; so the base
     weights are copied first and put back exactly.
     """
-    from kgreason.evaluate.drift import has_adapter
+    from kgreason.models.lora import has_adapter
 
     if not has_adapter(model) or not hasattr(model, "merge_adapter"):
         yield
@@ -173,7 +173,8 @@ def reference_rows(kg: KnowledgeGraph, tasks: Sequence[Task], seed: int, n_resam
 
 def _drift(model: Any, tokenizer: Any, tasks: Sequence[Task], episodes: dict[str, Episode],
            base_model: Any, options: EvalOptions) -> tuple[dict | None, str | None]:
-    from kgreason.evaluate.drift import has_adapter, mean_token_kl
+    from kgreason.evaluate.drift import mean_token_kl
+    from kgreason.models.lora import has_adapter
     from kgreason.tasks.format import chat_messages
 
     if not has_adapter(model) and base_model is None:

@@ -88,7 +88,7 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
 def dry_run_plan(exp: Any) -> str:
     from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for
     from kgreason.options import to_yaml
-    from kgreason.train.pipeline import estimate_seconds
+    from kgreason.pipeline.stages import estimate_seconds
 
     est = estimate_seconds(exp.recipe)
     per_kind = {"base": est["base_eval"] * exp.recipe.eval.max_new_tokens

@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgreason.config import DataOptions, ExperimentConfig, PipelineConfig, experiment_scale
+from kgreason.config import ExperimentConfig, PipelineConfig, experiment_scale
 from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, Grid, load_grid, run_dir, seeds_for
 from kgreason.experiments.report import aggregate, write_report
 from kgreason.io import InputError, atomic_write_json, read_json
 from kgreason.options import to_dict, with_overrides
 from kgreason.phases import get_phase
+from kgreason.tasks.defaults import DataOptions
 from kgreason.train.phase_model import PhaseModel
 
 EXPERIMENT_FILE = "experiment.json"
@@ -81,7 +82,7 @@ def check_or_write_experiment(out: Path, record: dict) -> None:
             recipe["data"] = {k: v for k, v in recipe["data"].items() if k not in ("allow_shortcuts", "max_shortcut")}
         return {"experiment": rec.get("experiment"), "scale": rec.get("scale"), "recipe": recipe}
 
-    from kgreason.train.runs import diff_configs
+    from kgreason.runs.folder import diff_configs
 
     diffs = diff_configs(comparable(saved), comparable(record))  # options added since are not differences
     if diffs:
@@ -122,8 +123,8 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     from kgreason.evaluate.runner import EvalOptions, evaluate_model
     from kgreason.memory import release_between_phases
     from kgreason.models import load_model, load_tokenizer
+    from kgreason.runs.folder import Run
     from kgreason.train.phase_model import held_for
-    from kgreason.train.runs import Run
 
     started = time.time()
     cfg = arm_config(exp.recipe, arm, seed)
@@ -184,7 +185,7 @@ def reuse_arm_seed(folder: Path, arm: Arm) -> dict:
 # --- the whole experiment ----------------------------------------------------------------------------
 def run_experiment(exp: Experiment) -> dict:
     """Run every missing arm-seed, then aggregate all finished ones into results.json + report.md."""
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
     from kgreason.tasks.generate import load_tasks
 
     exp.out.mkdir(parents=True, exist_ok=True)
@@ -219,10 +220,10 @@ def run_experiment(exp: Experiment) -> dict:
 def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dict:
     import sys
 
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
     from kgreason.tasks.generate import load_tasks
 
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  (see train.pipeline)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  (see pipeline.stages)
     folder = Path(data)
     return run_arm_seed(exp, exp.grid.arm(arm_name), seed, folder, load_kg(folder / "kg.json"),
                         load_tasks(folder / "eval.jsonl"))
@@ -230,11 +231,11 @@ def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dic
 
 def _run_arm_seed_in_child(exp: Experiment, arm: Arm, seed: int, data: Path) -> dict:
     """One arm-seed in a spawned process, so an experiment's memory does not grow arm after arm
-    (see kgreason.train.pipeline.run_model_stages)."""
+    (see kgreason.pipeline.stages.run_model_stages)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from kgreason.train.pipeline import stage_allocator
+    from kgreason.pipeline.stages import stage_allocator
 
     with stage_allocator(exp.recipe.allocator), \
             ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:

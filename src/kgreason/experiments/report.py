@@ -77,7 +77,7 @@ def _curves(seeds: list[SeedResult]) -> dict[str, list[list[float]]]:
     sft_loss: SFT loss per optimizer step; rsft_pass_rate / rsft_reward: per RSFT round, the mean
     pass rate over k samples and the mean sample reward; grpo_reward: GRPO mean reward per logged step.
     """
-    from kgreason.train.runs import Run
+    from kgreason.runs.folder import Run
 
     acc: dict[str, dict[float, list[float]]] = {}
 
@@ -190,7 +190,7 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
     # exp: distribution.Experiment (not imported: distribution imports this module)
     """results.json: per arm, mean accuracy (overall, per hop) with item-bootstrap intervals, the seed
     spread, faithfulness, drift, the summed 2x2 table, training curves, and paired differences vs SFT."""
-    from kgreason.train.runs import now_iso
+    from kgreason.runs.folder import now_iso
 
     hops = {t.id: int(t.hop_len) for t in eval_tasks}
     arm_rows: list[dict] = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from kgreason.argtypes import keep_epilog_lines, reward_preset
+from kgreason.argtypes import keep_epilog_lines
+from kgreason.reward.presets import reward_preset_arg
 
 HF_EXAMPLES = """examples:
   kgreason tasks generate --kg kg.json --out data
@@ -42,7 +43,7 @@ def add_lm_eval_arguments(p: argparse.ArgumentParser) -> None:
     _common(p, LM_EVAL_EXAMPLES)
     p.add_argument("--split", default=None, help="the split to evaluate on (default: the first held-out split, eval)")
     p.add_argument("--name", default="kgreason", help="the group name; tasks are NAME_hop<k>")
-    p.add_argument("--reward-preset", default="kgreason", type=reward_preset,
+    p.add_argument("--reward-preset", default="kgreason", type=reward_preset_arg,
                    help="reward preset process_results scores with (docs/reward.md)")
     p.add_argument("--max-gen-toks", type=int, default=256, help="generation cap per answer, in tokens")
 
@@ -88,7 +89,7 @@ MODEL_EXAMPLES = """examples:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    from kgreason.models.export import SAVE_DTYPES, TRAIN_PHASES  # torch-free at import time
+    from kgreason.export.model import SAVE_DTYPES, TRAIN_PHASES  # torch-free at import time
 
     p.epilog = MODEL_EXAMPLES
     p.formatter_class = keep_epilog_lines(p.formatter_class)
@@ -105,7 +106,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def model_command(args: argparse.Namespace) -> int:
-    from kgreason.models.export import export_model
+    from kgreason.export.model import export_model
 
     summary = export_model(args.run, args.out, phase=args.phase, dtype=args.dtype,
                            gguf_type=args.gguf_type if args.gguf else None)
@@ -116,46 +117,3 @@ def model_command(args: argparse.Namespace) -> int:
         print(f"  GGUF {summary['folder']}/gguf/{g['file']} ({g['type']}, {g['bytes'] / 2**20:.1f} MiB, "
               f"pre-tokenizer {g['pre_tokenizer']})")
     return 0
-
-
-DEMO_EXAMPLES = """examples:
-  kgreason export demo --runs runs --out site            # then open site/index.html (file:// works)
-  kgreason serve --runs runs --export site               # the same
-  python -m http.server -d site 8000                     # or any static host
-
-  kgreason export demo --runs runs --out site --max-groups 50 --max-entities 500   # a smaller copy
-"""
-
-
-def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = DEMO_EXAMPLES
-    p.formatter_class = keep_epilog_lines(p.formatter_class)
-    p.add_argument("--runs", default="runs", help="the runs folder (run folders and experiment folders)")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="the folder to write; an earlier static export there is replaced, any other existing folder is refused")
-    add_demo_caps(p)
-
-
-def add_demo_caps(p: argparse.ArgumentParser) -> None:
-    from kgreason.argtypes import non_negative_int
-
-    p.add_argument("--max-groups", type=non_negative_int, default=200,
-                   help="per run, the episode groups (Training) whose samples the copy can open")
-    p.add_argument("--max-entities", type=non_negative_int, default=5000,
-                   help="per run, the KG entities (Graph) whose neighbourhood the copy can open")
-
-
-def write_static_demo(runs: str, out: str, max_groups: int = 200, max_entities: int = 5000) -> int:
-    """The static copy of the demo's replay views (kgreason.serve.static); shared by `serve --export`."""
-    from kgreason.serve.static import export_demo
-
-    s = export_demo(runs, out, max_groups=max_groups, max_entities=max_entities)
-    groups = sum(r["episode_groups"] for r in s["runs"].values())
-    print(f"wrote {s['folder']}: {len(s['runs'])} run(s), {len(s['experiments'])} experiment(s), "
-          f"{s['files']} data files ({s['data_bytes'] / 2**20:.1f} MiB), {groups} episode groups; "
-          f"open {s['folder']}/index.html (Try It is unavailable in a static copy)")
-    return 0
-
-
-def demo_command(args: argparse.Namespace) -> int:
-    return write_static_demo(args.runs, args.out, args.max_groups, args.max_entities)

@@ -23,8 +23,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kgreason.kg.checks import paused_gc
 from kgreason.kg.graph import Edge, Entity, KGError, KnowledgeGraph, Relation, weak_components
-from kgreason.kg.io import humanize, paused_gc
+from kgreason.kg.phrases import humanize
 
 SIZES = {"small": 0, "medium": 20_000, "large": 1_000_000}  # target edge counts; small = one estate
 

@@ -10,7 +10,7 @@ import time
 
 def cmd_build(args: argparse.Namespace) -> int:
     from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import save_kg
+    from kgreason.kg.kgjson import save_kg
 
     t0 = time.perf_counter()
     kg = build_devops_kg(seed=args.seed, size=args.size, progress=True)
@@ -25,12 +25,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from kgreason.kg.io import (
-        merge_relation_meta,
-        read_relation_meta,
-        relation_meta_from_flags,
-        save_kg,
-    )
+    from kgreason.kg.kgjson import save_kg
+    from kgreason.kg.relation_meta import merge_relation_meta, read_relation_meta, relation_meta_from_flags
     from kgreason.kg.sources import import_kg
 
     sidecar = read_relation_meta(args.relations) if args.relations else {}

@@ -1,4 +1,4 @@
-"""Where a graph comes from, as two registries: KG sources (by scheme) and file formats.
+"""Where a graph comes from, as two registries: KG sources by scheme (here) and file formats (kg/formats.py).
 
 A `--kg` value is read by `open_kg`:
 
@@ -27,14 +27,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import kgreason.kg.triples  # noqa: F401  (a format module registers itself on import: tsv, csv)
 from kgreason.io import InputError
 from kgreason.kg.builtin import SIZES, build_devops_kg
+from kgreason.kg.formats import KG_FORMATS
 from kgreason.kg.graph import KnowledgeGraph
-from kgreason.kg.io import DATA_DIR, RelationMeta, kg_from_dict, load_kg, load_triples, paused_gc
+from kgreason.kg.kgjson import kg_from_dict, load_kg  # also registers the json format
+from kgreason.kg.relation_meta import RelationMeta
 from kgreason.registry import Registry
 
 SourceLoader = Callable[[str, int], KnowledgeGraph]
-FormatLoader = Callable[[Path, "Mapping[str, RelationMeta] | None"], KnowledgeGraph]
+DATA_DIR = Path(__file__).resolve().parent / "data"  # graphs packaged with kgreason: builtin:NAME
 
 
 @dataclass(frozen=True)
@@ -44,17 +47,7 @@ class KGSource:
     load: SourceLoader  # (the text after "SCHEME:", the data seed) -> graph
 
 
-@dataclass(frozen=True)
-class KGFormat:
-    name: str
-    description: str
-    suffixes: tuple[str, ...]
-    load: FormatLoader  # (file, relation metadata overrides) -> graph
-    sniff: Callable[[str], bool] | None = None  # first non-blank line -> "this is mine"
-
-
 KG_SOURCES: Registry[KGSource] = Registry("KG source")
-KG_FORMATS: Registry[KGFormat] = Registry("KG file format")
 
 
 def register_kg_source(scheme: str, description: str) -> Callable[[SourceLoader], SourceLoader]:
@@ -62,17 +55,6 @@ def register_kg_source(scheme: str, description: str) -> Callable[[SourceLoader]
 
     def wrap(fn: SourceLoader) -> SourceLoader:
         KG_SOURCES.add(scheme, KGSource(scheme, description, fn))
-        return fn
-
-    return wrap
-
-
-def register_kg_format(name: str, description: str, suffixes: tuple[str, ...],
-                       sniff: Callable[[str], bool] | None = None) -> Callable[[FormatLoader], FormatLoader]:
-    """Decorator: files ending in one of `suffixes` (or passing `sniff`) are read by `fn(path, meta)`."""
-
-    def wrap(fn: FormatLoader) -> FormatLoader:
-        KG_FORMATS.add(name, KGFormat(name, description, tuple(s.lower() for s in suffixes), fn, sniff))
         return fn
 
     return wrap
@@ -96,26 +78,6 @@ def _builtin(rest: str, seed: int) -> KnowledgeGraph:
 
 def builtin_graph_names() -> list[str]:
     return ["builtin:devops[:SIZE]", *("builtin:" + p.stem for p in sorted(DATA_DIR.glob("*.json")))]
-
-
-@register_kg_format("json", "kg.json or the hobby project's JSON (entities, relations, edges)", (".json", ".kg"),
-                    sniff=lambda first: first.lstrip().startswith(("{", "[")))
-def _json(path: Path, meta: Mapping[str, RelationMeta] | None) -> KnowledgeGraph:
-    return load_kg(path, meta)
-
-
-@register_kg_format("tsv", "tab-separated head, relation, tail rows (header optional)", (".tsv", ".tab"),
-                    sniff=lambda first: "\t" in first)
-def _tsv(path: Path, meta: Mapping[str, RelationMeta] | None) -> KnowledgeGraph:
-    with paused_gc():
-        return load_triples(path, delimiter="\t", relation_meta=meta)
-
-
-@register_kg_format("csv", "comma-separated head, relation, tail rows (header optional)", (".csv",),
-                    sniff=lambda first: "," in first)
-def _csv(path: Path, meta: Mapping[str, RelationMeta] | None) -> KnowledgeGraph:
-    with paused_gc():
-        return load_triples(path, delimiter=",", relation_meta=meta)
 
 
 # --- reading ---------------------------------------------------------------------------------------

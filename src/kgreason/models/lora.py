@@ -102,6 +102,11 @@ def merge_adapter(peft_model):
     return merged
 
 
+def has_adapter(model) -> bool:
+    """Whether `model` is a PEFT model (a LoRA adapter on a base model)."""
+    return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
+
+
 def unwrap_peft(model):
     """The transformers model inside a PeftModel (the model itself when it is not wrapped)."""
     get_base = getattr(model, "get_base_model", None)

@@ -270,3 +270,13 @@ def verified_preset(ev: Evidence, kg: KnowledgeGraph, w: KGReasonWeights = KGREA
     credit = w.correct if ev.faithful else 0.0
     return PresetResult(credit, 0.0, {"correctness": w.correct, "verified": credit - w.correct})
 
+
+
+def reward_preset_arg(text: str) -> str:
+    """argparse type of --reward-preset: a registered reward preset (built-in or a plugin's), named
+    with the closest ones otherwise."""
+    import argparse
+
+    if text not in REWARD_PRESETS:
+        raise argparse.ArgumentTypeError(REWARD_PRESETS.unknown_message(text))
+    return text

@@ -1,4 +1,4 @@
-"""Handlers for `kgreason model prepare`, `kgreason sample` and `kgreason bench sampler`.
+"""Handler for `kgreason sample`.
 
 `sample` is append-only and resumable: each completion is appended (and flushed) as soon as it and
 the lower-numbered samples of its prompt are done, so an interrupted run keeps everything it
@@ -15,22 +15,6 @@ from pathlib import Path
 
 from kgreason.io import InputError, JsonlAppender, iter_jsonl
 from kgreason.records import Completion
-
-
-# ---- model prepare ---------------------------------------------------------------------------
-def cmd_model_prepare(args: argparse.Namespace) -> int:
-    from kgreason.models import load_tokenizer
-    from kgreason.models.gguf import verify_tokenizer
-    from kgreason.models.refs import prepare_model
-
-    source = args.gguf or args.model
-    start = time.perf_counter()
-    folder, converted = prepare_model(source, out=args.out, force=args.force)
-    seconds = time.perf_counter() - start
-    verify_tokenizer(load_tokenizer(folder), str(folder))
-    what = "converted" if converted else "already prepared, reused"
-    print(f"{source}: {what} in {seconds:.1f}s -> {folder}")
-    return 0
 
 
 # ---- sample ----------------------------------------------------------------------------------

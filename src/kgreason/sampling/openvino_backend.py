@@ -46,8 +46,8 @@ def write_model_gguf(model: Any, tokenizer: Any, folder: Path) -> Path:
 
     import torch
 
-    from kgreason.evaluate.drift import has_adapter
     from kgreason.models.gguf_export import write_gguf
+    from kgreason.models.lora import has_adapter
 
     # a copy in both cases: the caller's model keeps its adapter, its dtype and its weights
     plain = copy.deepcopy(model)

@@ -1,4 +1,5 @@
-"""`kgreason serve`: start the web demo over a runs folder."""
+"""`kgreason serve`: start the web demo over a runs folder; `kgreason export demo` (and `serve
+--export`): write its static copy. Both are the demo's, so both live here (export sits below serve)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import threading
 import time
 import webbrowser
 from pathlib import Path
+
+from kgreason.argtypes import keep_epilog_lines
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 OPEN_WAIT_S = 30.0
@@ -59,8 +62,6 @@ def open_when_listening(url: str, host: str, port: int, timeout_s: float = OPEN_
 
 def serve(args: argparse.Namespace) -> int:
     if getattr(args, "export", None):  # `serve --export DIR`: the static copy, no server
-        from kgreason.export.commands import write_static_demo
-
         return write_static_demo(args.runs, args.export, args.max_groups, args.max_entities)
     import uvicorn
 
@@ -83,3 +84,47 @@ def serve(args: argparse.Namespace) -> int:
         open_when_listening(url, args.host, args.port)
     uvicorn.run(create_app(runs), host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+# --- kgreason export demo ---------------------------------------------------------------------
+DEMO_EXAMPLES = """examples:
+  kgreason export demo --runs runs --out site            # then open site/index.html (file:// works)
+  kgreason serve --runs runs --export site               # the same
+  python -m http.server -d site 8000                     # or any static host
+
+  kgreason export demo --runs runs --out site --max-groups 50 --max-entities 500   # a smaller copy
+"""
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = DEMO_EXAMPLES
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
+    p.add_argument("--runs", default="runs", help="the runs folder (run folders and experiment folders)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the folder to write; an earlier static export there is replaced, any other existing folder is refused")
+    add_demo_caps(p)
+
+
+def add_demo_caps(p: argparse.ArgumentParser) -> None:
+    from kgreason.argtypes import non_negative_int
+
+    p.add_argument("--max-groups", type=non_negative_int, default=200,
+                   help="per run, the episode groups (Training) whose samples the copy can open")
+    p.add_argument("--max-entities", type=non_negative_int, default=5000,
+                   help="per run, the KG entities (Graph) whose neighbourhood the copy can open")
+
+
+def write_static_demo(runs: str, out: str, max_groups: int = 200, max_entities: int = 5000) -> int:
+    """The static copy of the demo's replay views (kgreason.serve.static); shared by `serve --export`."""
+    from kgreason.serve.static import export_demo
+
+    s = export_demo(runs, out, max_groups=max_groups, max_entities=max_entities)
+    groups = sum(r["episode_groups"] for r in s["runs"].values())
+    print(f"wrote {s['folder']}: {len(s['runs'])} run(s), {len(s['experiments'])} experiment(s), "
+          f"{s['files']} data files ({s['data_bytes'] / 2**20:.1f} MiB), {groups} episode groups; "
+          f"open {s['folder']}/index.html (Try It is unavailable in a static copy)")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    return write_static_demo(args.runs, args.out, args.max_groups, args.max_entities)

@@ -250,7 +250,7 @@ class Demo:
             if key in self._kgs:
                 self._kgs.move_to_end(key)
                 return self._kgs[key]
-        from kgreason.kg.io import load_kg
+        from kgreason.kg.kgjson import load_kg
 
         kg = load_kg(path)
         with self._kg_lock:
@@ -553,7 +553,7 @@ class Demo:
 
     def reward_preset(self, name: str) -> str:
         """The preset the run itself scored with, so Try It scores answers the way the run did."""
-        from kgreason.train.runs import reward_preset_of
+        from kgreason.runs.folder import reward_preset_of
 
         return reward_preset_of(self.json(self.runs.run_dir(name) / "config.json") or {})
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgreason.train.runs_list import RUN_MARKERS  # what makes a folder a run: one definition
+from kgreason.runs.listing import RUN_MARKERS  # what makes a folder a run: one definition
 
 MAX_DEPTH = 4
 _SCAN_TTL_S = 2.0

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgreason.config import DEFAULT_MAX_SHORTCUT
 from kgreason.io import iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, Task
@@ -29,6 +28,7 @@ from kgreason.tasks.baselines import (
     predictions,
     tie_break,
 )
+from kgreason.tasks.defaults import DEFAULT_MAX_SHORTCUT
 from kgreason.tasks.generate import mentions, task_from_record
 
 Triple = tuple[str, str, str]

@@ -89,7 +89,7 @@ def run_bench(edges: int, seed: int, items: int, naive_seconds: float, tmp: Path
               graph: str = "builtin") -> None:
     """Print the figures; `graph` is "builtin" (the DevOps KG grown to `edges`) or "synthetic"."""
     from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import load_kg, save_kg
+    from kgreason.kg.kgjson import load_kg, save_kg
     from kgreason.tasks.synthetic import synthetic_kg
 
     t0 = time.perf_counter()

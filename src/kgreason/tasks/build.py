@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kgreason.config import DataOptions
 from kgreason.io import read_json
+from kgreason.tasks.defaults import DataOptions
 
 
 def data_folder_complete(folder: Path) -> bool:
@@ -23,7 +23,7 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     """Open the graph `opts.kg` (a registered source such as builtin:devops, or a file), generate the
     eval / train_easy / train_hard splits and facts, and write them with kg.json into `folder`.
     Returns the graph's size and the split counts."""
-    from kgreason.kg.io import save_kg
+    from kgreason.kg.kgjson import save_kg
     from kgreason.kg.sources import open_kg
     from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
 

@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from kgreason import config as cfg  # the task-generation defaults, shared with tasks/generate.py
 from kgreason.argtypes import (
     at_least,
     non_negative_float,
@@ -19,6 +18,7 @@ from kgreason.argtypes import (
     unit_interval,
 )
 from kgreason.io import InputError
+from kgreason.tasks import defaults as cfg  # the task-generation defaults, shared with tasks/generate.py
 
 # The flag prefix and help of each default split: --eval-size, --easy-name, --hard-hops, ...
 SPLIT_FLAGS = {

@@ -24,9 +24,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# SplitSpec, DEFAULT_SPLITS and the other defaults live in config.py (one declaration for the
+from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_jsonl
+from kgreason.kg.graph import KnowledgeGraph
+from kgreason.records import LETTERS, PathStar, Task
+from kgreason.tasks.baselines import BaselineContext
+
+# SplitSpec, DEFAULT_SPLITS and the other defaults live in tasks/defaults.py (one declaration for the
 # generator, `tasks generate` and the data stage); callers may import them from here too.
-from kgreason.config import (
+from kgreason.tasks.defaults import (
     DEFAULT_SPLITS,
     MODES,
     STRICT_CHOICES,
@@ -37,10 +42,6 @@ from kgreason.config import (
     TASK_STRICT_DISTRACTORS,
     SplitSpec,
 )
-from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_jsonl
-from kgreason.kg.graph import KnowledgeGraph
-from kgreason.records import LETTERS, PathStar, Task
-from kgreason.tasks.baselines import BaselineContext
 from kgreason.tasks.distractors import (
     Candidate,
     DistractorBalancer,

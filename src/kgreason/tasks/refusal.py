@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kgreason.config import DEFAULT_MAX_SHORTCUT
 from kgreason.records import LETTERS
+from kgreason.tasks.defaults import DEFAULT_MAX_SHORTCUT
 
 # Why a graph lets a baseline win, for the refusal paragraph; a baseline not listed is described by
 # its registry description. Keyed by registered name (tasks/baselines.py).

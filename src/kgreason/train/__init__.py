@@ -1,12 +1,13 @@
-"""kgreason.train: run folders, SFT (TRL SFTTrainer), RSFT (ours), GRPO (TRL GRPOTrainer), `kgreason run`.
+"""kgreason.train: the training phases (kgreason/phases.py) and what they share.
 
-    runs.Run                 a run folder (config.json, metrics.jsonl, episodes.jsonl, adapters/, summary.json)
-    sft.run_sft / train_lora LoRA fine-tuning on prompt-completion conversations
+    sft.run_sft / train_lora LoRA fine-tuning on prompt-completion conversations (TRL SFTTrainer)
     rsft.run_rsft            expert iteration: sample k, score with the KG reward, keep winners, fine-tune
     rsft.select_winners      the selection rule (correct, well formed, best N, optional faithful/frontier)
-    grpo.run_grpo            GRPO with the KG reward as a Python reward function
+    grpo.run_grpo            GRPO with the KG reward as a Python reward function (TRL GRPOTrainer)
+    dpo.run_dpo              DPO on KG-verified pairs (TRL DPOTrainer)
     evaluation.evaluate_phase  held-out evaluation of one phase's model (via kgreason.evaluate)
-    pipeline.run_pipeline    the main job behind `kgreason run`
+    commands                 `kgreason train <phase>`, one command per phase of the table
 
-Modules import torch lazily where they can; `kgreason.train.runs` and `.commands` never do.
+Run folders are kgreason.runs; the main job (`kgreason run`) is kgreason.pipeline; the benchmarks
+are kgreason.bench. Modules import torch lazily where they can; `.commands` never does.
 """

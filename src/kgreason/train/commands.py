@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kgreason.argtypes import DTYPE_CHOICES, keep_epilog_lines, out_dir_path, positive_int
-from kgreason.config import BUNDLED_MODEL, MODES
+from kgreason.argtypes import out_dir_path
+from kgreason.config import BUNDLED_MODEL
 from kgreason.io import InputError
 
 DATA_FILES = ("facts.jsonl", "train_easy.jsonl", "train_hard.jsonl", "eval.jsonl", "manifest.json")
@@ -74,7 +74,7 @@ def check_inputs(data: Path, kg: Path | None, need_kg: bool, needed: list[str]) 
     if kg is not None and not Path(kg).is_file():
         raise InputError(f"--kg {kg}: file not found")
     if need_kg:
-        from kgreason.kg.io import load_kg
+        from kgreason.kg.kgjson import load_kg
 
         kg_path = Path(kg) if kg is not None else data / "kg.json"
         if not kg_path.is_file():
@@ -96,7 +96,7 @@ def _check_init_adapter(value: str) -> None:
 
 def stage_inputs(run: Any, data: Path, kg: Path | None, need_kg: bool) -> Path:
     """Copy the task files (and kg.json) into the run's data/ folder once; refuse different ones later."""
-    from kgreason.train.runs import is_main_process, main_process_first
+    from kgreason.runs.folder import is_main_process, main_process_first
 
     data = Path(data)
     if not data.is_dir():
@@ -125,7 +125,7 @@ def stage_inputs(run: Any, data: Path, kg: Path | None, need_kg: bool) -> Path:
 def _open_run(args: argparse.Namespace, phase: str, options: Any, extra: dict | None = None) -> Any:
     from kgreason.config import RunConfig
     from kgreason.options import to_dict
-    from kgreason.train.runs import Run
+    from kgreason.runs.folder import Run
 
     section = {"model": args.model, "data": str(Path(args.data).resolve()), "options": to_dict(options),
                **(extra or {})}
@@ -190,124 +190,4 @@ def cmd_train_phase(args: argparse.Namespace) -> int:
              f"loss {info['train_loss']}" if info.get("train_loss") is not None else "",
              f"adapter {run.adapter_dir(phase.name)}"]
     print(f"{phase.name}: " + ", ".join(f for f in facts if f))
-    return 0
-
-
-# --- kgreason run --------------------------------------------------------------------------------
-def _run_skip() -> tuple[str, ...]:
-    """Paths `kgreason run` takes no flag for: seeds and reward presets that follow --seed and --reward-preset."""
-    from kgreason.config import PIPELINE_DERIVED
-
-    return PIPELINE_DERIVED
-
-
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    from kgreason.config import PipelineConfig, pipeline_profile, profile_names
-    from kgreason.options import add_options
-
-    p.add_argument("--profile", default="quick", choices=profile_names(),
-                   help="run profile (kgreason/profiles/NAME.yaml): quick, under 20 minutes on a 2-core CPU; "
-                        "full, for a GPU; smoke, every stage on tiny:random in about a minute")
-    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of options laid over the profile (keys as in "
-                   "kgreason/config.py's PipelineConfig, e.g. `sft: {train: {max_steps: 50}}`); flags override it")
-    p.add_argument("--run-dir", type=out_dir_path,
-                   help="run folder (default: runs/<profile>, or runs/<profile>-<hash> when options are overridden)")
-    p.add_argument("--json", action="store_true",
-                   help="print the final table as one JSON object on stdout; progress and messages go to stderr")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the resolved options (as a --config file), the run folder, the stages and a time "
-                        "estimate, and run nothing")
-    add_options(p, PipelineConfig, defaults=pipeline_profile("quick"), skip=_run_skip(),
-                title="options (defaults shown are the quick profile's)")
-    p.epilog = RUN_EXAMPLES
-    p.formatter_class = keep_epilog_lines(p.formatter_class)
-
-
-RUN_EXAMPLES = """examples:
-  kgreason run                                   # = make run: the quick profile, runs/quick
-  kgreason run --kg tests/data/hobby_kg.json     # your own graph (kg.json, TSV/CSV triples, builtin:NAME)
-  kgreason run --sft-max-steps 50 -k 8 --rsft-distribution curriculum
-  kgreason run --rl grpo                         # GRPO with the KG reward instead of RSFT (same SFT adapter)
-  kgreason run --config my.yaml --dry-run        # print the resolved options and the plan
-  kgreason run --profile full                    # GPU-sized; --profile smoke: tiny:random in a minute
-"""
-
-
-def pipeline_config_from_args(args: argparse.Namespace) -> Any:
-    from kgreason.config import PipelineConfig, pipeline_profile
-
-    cfg = options_from_args(PipelineConfig, args, base=pipeline_profile(args.profile), skip=_run_skip())
-    cfg.profile = args.profile
-    cfg.seeded()
-    cfg.sft.validate()
-    cfg.rsft.validate()
-    cfg.grpo.validate()
-    from kgreason.kg.sources import check_kg_source
-
-    check_kg_source(cfg.data.kg)
-    return cfg
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from kgreason.train.pipeline import default_run_dir, dry_run_plan, run_pipeline
-
-    cfg = pipeline_config_from_args(args)
-    if args.dry_run:
-        print(dry_run_plan(cfg, Path(args.run_dir) if args.run_dir else default_run_dir(cfg)))
-        return 0
-    if getattr(args, "json", False):
-        return _run_as_json(cfg, args)
-    run_pipeline(cfg, args.run_dir, argv=sys.argv)
-    return 0
-
-
-def _run_as_json(cfg: Any, args: argparse.Namespace) -> int:
-    """`run --json`: the job as usual with its console output moved to stderr, then the final
-    table as one JSON object on stdout (kgreason.train.runs_list.run_table)."""
-    import contextlib
-    import json
-
-    from kgreason.train.pipeline import run_pipeline
-    from kgreason.train.runs_list import run_table
-
-    with contextlib.redirect_stdout(sys.stderr):
-        run = run_pipeline(cfg, args.run_dir, argv=sys.argv)
-    print(json.dumps(run_table(run.root)))
-    return 0
-
-
-# --- kgreason bench train ------------------------------------------------------------------------
-def add_bench_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=BUNDLED_MODEL, help="model reference")
-    p.add_argument("--steps", type=positive_int, default=4, help="timed optimizer steps per row (after 1 warm-up step)")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per step (the SFT default)")
-    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                   help="training precision (auto: the one training picks here)")
-    p.add_argument("--seed", type=int, default=0, help="data seed")
-    p.add_argument("--modes", default=",".join(MODES),
-                   help="comma list of task modes to time: closed (closed-book) and/or open (open-book)")
-    p.add_argument("--paths", default="reference,fast,compiled",
-                   help="comma list of training paths: reference (TRL's stock path), fast, compiled (fast with "
-                        "--compile-layers)")
-    p.add_argument("--no-profile", dest="profile", action="store_false",
-                   help="skip the second, profiled run of each fast/compiled row (no matmul/attention split, no "
-                        "kernel bounds)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-
-
-def cmd_bench_train(args: argparse.Namespace) -> int:
-    import json
-
-    from kgreason.train.bench import PATHS, bench_train
-
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    paths = tuple(m.strip() for m in args.paths.split(",") if m.strip())
-    if not modes or set(modes) - set(MODES):
-        raise InputError(f"--modes: expected a comma list of {', '.join(MODES)}, got {args.modes!r}")
-    if not paths or set(paths) - set(PATHS):
-        raise InputError(f"--paths: expected a comma list of {', '.join(PATHS)}, got {args.paths!r}")
-    result = bench_train(args.model, steps=args.steps, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed,
-                         modes=modes, paths=paths, quiet=args.json, profile=args.profile)
-    if args.json:
-        print(json.dumps(result))
     return 0

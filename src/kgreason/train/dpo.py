@@ -29,8 +29,8 @@ from kgreason.config import DPOOptions
 from kgreason.io import atomic_write_jsonl
 from kgreason.records import RewardBreakdown, Task
 from kgreason.reward.episode import scored_episode
+from kgreason.runs.folder import Run, dump_options
 from kgreason.train.phase_model import PhaseModel
-from kgreason.train.runs import Run, dump_options
 
 ROUND = 1  # one sampling pass; episodes and metrics lines carry it as their round, as RSFT's do
 PAIRS_FILE = "pairs.jsonl"

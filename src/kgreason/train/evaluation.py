@@ -16,8 +16,8 @@ from typing import Any
 
 from kgreason.config import EvalSettings
 from kgreason.records import Episode, Task
+from kgreason.runs.folder import Run, is_main_process
 from kgreason.train.phase_model import PhaseModel, held_for
-from kgreason.train.runs import Run, is_main_process
 
 # Evaluations run in the device's default dtype (bf16 where it is native), whatever the training used.
 EVAL_DTYPE = "auto"

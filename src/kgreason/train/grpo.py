@@ -29,8 +29,8 @@ from kgreason.config import GRPOOptions
 from kgreason.io import InputError
 from kgreason.records import Task
 from kgreason.reward.episode import scored_episode
+from kgreason.runs.folder import Run, dump_options
 from kgreason.train.phase_model import PhaseModel
-from kgreason.train.runs import Run, dump_options
 from kgreason.train.sft import name_base_in_adapter, remove_checkpoints, shared_trainer_args
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from kgreason.records import Task
-from kgreason.train.runs import Run
+from kgreason.runs.folder import Run
 
 PROBE_KEYS = ("probe/accuracy", "probe/faithful", "probe/format_ok")
 # The reward must rise and the probe fall by more than this many points for the warning: a probe of

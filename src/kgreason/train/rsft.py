@@ -30,8 +30,8 @@ from kgreason.config import RSFTOptions
 from kgreason.io import InputError
 from kgreason.records import Completion, RewardBreakdown, Task
 from kgreason.reward.episode import scored_episode
+from kgreason.runs.folder import Run, dump_options, is_main_process, main_process_first
 from kgreason.train.phase_model import PhaseModel
-from kgreason.train.runs import Run, dump_options, is_main_process, main_process_first
 from kgreason.train.sft import remove_checkpoints, task_example, train_lora
 
 
@@ -413,7 +413,7 @@ def publish_adapter(src: Path, dst: Path) -> None:
 
 
 def _load_run_kg(data_dir: Path) -> Any:
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
 
     path = Path(data_dir) / "kg.json"
     if not path.exists():

@@ -23,8 +23,8 @@ from typing import Any
 from kgreason.config import SFTOptions, TrainOptions
 from kgreason.io import InputError
 from kgreason.records import Task
+from kgreason.runs.folder import Run, dump_options
 from kgreason.train.phase_model import PhaseModel, load_trainable_model
-from kgreason.train.runs import Run, dump_options
 
 
 @dataclass
@@ -450,7 +450,7 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
 
 def remove_checkpoints(output_dir: Path) -> None:
     """Drop Trainer checkpoints once the phase is marked done (until then they are the resume point)."""
-    from kgreason.train.runs import is_main_process
+    from kgreason.runs.folder import is_main_process
 
     if is_main_process():
         for ckpt in Path(output_dir).glob("checkpoint-*"):

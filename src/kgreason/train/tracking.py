@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from kgreason.train.runs import Run
+from kgreason.runs.folder import Run
 
 
 class RunMetricsCallback(TrainerCallback):

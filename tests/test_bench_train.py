@@ -10,7 +10,7 @@ from kgreason.cli import main
 
 
 def test_bench_train_json_reports_both_paths(capsys):
-    from kgreason.train import bench
+    from kgreason.bench import train as bench
 
     result = bench.bench_train("tiny:random", steps=2, batch_size=2, modes=("closed",), paths=("reference", "fast"),
                                quiet=True, probe_window_s=0.05, pool=16)
@@ -35,7 +35,7 @@ def test_bench_train_json_reports_both_paths(capsys):
 
 
 def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
-    from kgreason.train import bench
+    from kgreason.bench import train as bench
 
     seen = {}
 
@@ -55,7 +55,7 @@ def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
 
 
 def test_bench_grpo_times_both_generation_paths_and_the_shared_prompt_on_the_same_steps():
-    from kgreason.train.bench_grpo import bench_grpo
+    from kgreason.bench.grpo import bench_grpo
 
     result = bench_grpo("tiny:random", steps=1, batch_size=4, grad_accum=1, num_generations=2, max_new_tokens=8,
                         dtype="fp32", quiet=True)

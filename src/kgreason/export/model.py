@@ -30,7 +30,7 @@ SAVE_DTYPES = ("fp32", "bf16", "fp16")
 
 def phase_adapter(run_dir: str | Path, phase: str | None = None) -> tuple[str, Path]:
     """(phase, adapter folder) of a run: `phase`, or the last training phase marked done."""
-    from kgreason.train.runs import Run
+    from kgreason.runs.folder import Run
 
     run = Run.load(run_dir)
     phases = training_phases()
@@ -85,7 +85,7 @@ def export_model(run_dir: str | Path, out: str | Path, phase: str | None = None,
                  gguf_type: str | None = None) -> dict:
     """Merge the run's adapter for `phase` into its base and write `out`; returns a summary."""
     from kgreason.models.lora import read_adapter_base
-    from kgreason.train.runs import git_revision, now_iso
+    from kgreason.runs.folder import git_revision, now_iso
 
     # Every input is checked before torch is imported or a model loads: a typo fails in a moment.
     if dtype not in SAVE_DTYPES:

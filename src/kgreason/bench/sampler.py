@@ -29,7 +29,7 @@ the answer line (a token decoded past the line is trimmed), so tokens/s and samp
 useful work; padding, and the finished rows HF keeps computing until its whole call is done, count
 as time only.
 
-The limit: the best sustained matmul FLOP/s among probes (kgreason.train.bench.probe_limit) at the
+The limit: the best sustained matmul FLOP/s among probes (kgreason.bench.harness.probe_limit) at the
 model's own shapes with 64 rows (a decoding step of 8 prompts x k=8) and 2,048 rows (saturating),
 in bf16 and fp32. `share_of_limit` = generated tokens/s x 2 x N / limit, N = parameters in matmuls
 (LM head included; attention scores left out). `prefill_share_of_limit` counts each prompt's
@@ -246,7 +246,7 @@ def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]
     out = {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
            "finish": dict(Counter(c.finish_reason for c in done)), "batch_rows": sampler.batch_size}
     if spec.get("profile"):
-        from kgreason.train.bench import kernel_times
+        from kgreason.bench.harness import kernel_times
 
         out["kernel_profile"] = {"tokens": out["tokens"], "wall_s": round(seconds, 3), **kernel_times(profiler)}
     return out
@@ -295,7 +295,7 @@ def row_ctranslate2(spec: dict, holder: list, tok: Any, prompts: list[list[int]]
 
     import torch
 
-    from kgreason.train.runs import peak_rss_mb
+    from kgreason.runs.folder import peak_rss_mb
 
     try:
         import ctranslate2
@@ -356,7 +356,7 @@ def time_row(spec: dict) -> dict:
     """Load the model as the row needs it and time the row; adds prompt tokens and peak RSS."""
     from kgreason.models import load_model
     from kgreason.models.dtype import dtype_name
-    from kgreason.train.runs import peak_rss_mb
+    from kgreason.runs.folder import peak_rss_mb
 
     items = [tuple(x) for x in json.loads(Path(spec["items"]).read_text(encoding="utf-8"))]
     if spec["row"] == "naive":
@@ -384,7 +384,7 @@ def time_row(spec: dict) -> dict:
 
 
 def _child(spec_path: str) -> None:
-    from kgreason.train.bench import RESULT_MARK
+    from kgreason.bench.harness import RESULT_MARK
 
     out = time_row(json.loads(Path(spec_path).read_text(encoding="utf-8")))
     print(RESULT_MARK + json.dumps(out), flush=True)
@@ -404,8 +404,8 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
     """
     import torch
 
+    from kgreason.bench.harness import count_params, probe_limit, probe_shapes, run_child
     from kgreason.models.dtype import default_device, dtype_name, resolve_dtype
-    from kgreason.train.bench import count_params, probe_limit, probe_shapes, run_child
 
     def say(text: str) -> None:
         if not quiet:
@@ -450,7 +450,7 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                 "ct2_compute_type": ct2_compute_type, "profile": False}
 
         def measure(spec: dict, label: str) -> dict:
-            return run_child(spec, Path(tmp), module="kgreason.sampling.bench", label=label) if isolate \
+            return run_child(spec, Path(tmp), module="kgreason.bench.sampler", label=label) if isolate \
                 else time_row(spec)
 
         # Rows alternate over the rounds, so a load change on a shared machine hits every row alike.
@@ -510,7 +510,7 @@ def _figures(row: dict, n_params: int, limit: float) -> dict:
            "share_of_limit": round(tps * 2 * n_params / limit, 5),
            "prefill_share_of_limit": round((row["prompt_tokens"] + row["tokens"]) / s * 2 * n_params / limit, 5)}
     if row.get("kernel_profile"):
-        from kgreason.train.bench import kernel_bounds
+        from kgreason.bench.harness import kernel_bounds
 
         out.update(kernel_bounds([row["kernel_profile"]], 2 * n_params, limit, digits=5))
     return out
@@ -636,5 +636,5 @@ def cmd_bench_sampler(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # a child of bench_sampler: python -m kgreason.sampling.bench SPEC.json
+if __name__ == "__main__":  # a child of bench_sampler: python -m kgreason.bench.sampler SPEC.json
     _child(sys.argv[1])

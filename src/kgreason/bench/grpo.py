@@ -32,7 +32,7 @@ def bench_data(folder: Path, seed: int = 0, questions: int = 32) -> None:
     from dataclasses import replace
 
     from kgreason.kg.builtin import build_devops_kg
-    from kgreason.kg.io import save_kg
+    from kgreason.kg.kgjson import save_kg
     from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
 
     kg = build_devops_kg(seed=seed)
@@ -59,10 +59,10 @@ def time_grpo(spec: dict) -> dict:
     from trl import GRPOTrainer
 
     from kgreason.config import GRPOOptions, TrainOptions
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
     from kgreason.reward.score import Scorer
+    from kgreason.runs.folder import Run, peak_rss_mb
     from kgreason.train.grpo import run_grpo
-    from kgreason.train.runs import Run, peak_rss_mb
 
     clock = _Clock()
     original = GRPOTrainer._generate
@@ -128,7 +128,7 @@ def time_grpo(spec: dict) -> dict:
 
 
 def _child(spec_path: str) -> None:
-    from kgreason.train.bench import RESULT_MARK
+    from kgreason.bench.harness import RESULT_MARK
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     print(RESULT_MARK + json.dumps(time_grpo(spec)), flush=True)
@@ -140,9 +140,9 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
                quiet: bool = False) -> dict:
     import torch
 
+    from kgreason.bench.harness import run_child
     from kgreason.hardware import cpu_description
     from kgreason.models.dtype import default_device, dtype_name, resolve_dtype
-    from kgreason.train.bench import run_child
 
     chosen = dtype_name(resolve_dtype(dtype, default_device()))
     cpu = cpu_description()
@@ -165,7 +165,7 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
                     "grad_accum": grad_accum, "num_generations": num_generations, "max_new_tokens": max_new_tokens,
                     "temperature": temperature, "beta": beta, "seed": seed, "generation": generation,
                     "share_prompt": share, "row": row, "path": "fast", "mode": "open"}
-            rows.append(run_child(spec, Path(tmp), module="kgreason.train.bench_grpo", label=f"grpo-{row}"))
+            rows.append(run_child(spec, Path(tmp), module="kgreason.bench.grpo", label=f"grpo-{row}"))
     by = {r["row"]: r for r in rows}
     result: dict[str, Any] = {"model": model_ref, "dtype": chosen, "cpu": cpu, "steps": steps,
                               "prompts_per_step": batch_size * grad_accum // num_generations,
@@ -242,5 +242,5 @@ def cmd_bench_grpo(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # a child of bench_grpo: python -m kgreason.train.bench_grpo SPEC.json
+if __name__ == "__main__":  # a child of bench_grpo: python -m kgreason.bench.grpo SPEC.json
     _child(sys.argv[1])

@@ -11,6 +11,7 @@ from conftest_train import breakdown, make_data
 from kgreason.config import RSFTOptions
 from kgreason.io import InputError, read_jsonl
 from kgreason.records import Episode, PathStar, Task
+from kgreason.runs.folder import Run
 from kgreason.train.rsft import (
     Scored,
     load_pool,
@@ -18,7 +19,6 @@ from kgreason.train.rsft import (
     round_questions,
     select_winners,
 )
-from kgreason.train.runs import Run
 
 
 def test_run_folder_layout_logs_and_phase_markers(tmp_path):

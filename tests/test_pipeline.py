@@ -110,7 +110,7 @@ def test_run_with_grpo_as_the_kg_reward_phase(tmp_path, capsys):
 
 def test_dry_run_estimate_scales_with_the_cpus_matrix_isa(monkeypatch):
     from kgreason import hardware
-    from kgreason.train.pipeline import ISA_SLOWDOWN, estimate_seconds
+    from kgreason.pipeline.stages import ISA_SLOWDOWN, estimate_seconds
 
     cfg = pipeline_profile("quick")
     monkeypatch.setattr(hardware, "cpu_description", lambda cpuinfo=None: {"model": "x", "matrix_isa": "AMX"})

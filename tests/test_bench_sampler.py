@@ -17,7 +17,7 @@ def _positive(value: object) -> bool:
 
 
 def test_bench_sampler_rows_side_by_side_in_process():
-    from kgreason.sampling import bench
+    from kgreason.bench import sampler as bench
 
     result = bench.bench_sampler("tiny:random", rows=("hf-generate", "ours", "openvino", "ctranslate2", "naive"),
                                  isolate=False, **SMALL)
@@ -48,7 +48,7 @@ def test_bench_sampler_rows_side_by_side_in_process():
 
 def test_bench_sampler_child_process_rows():
     """The default: each row in its own process, so each reports its own peak RSS."""
-    from kgreason.sampling import bench
+    from kgreason.bench import sampler as bench
 
     result = bench.bench_sampler("tiny:random", rows=("ours",), **SMALL)
     (row,) = result["rows"]
@@ -59,8 +59,8 @@ def test_bench_sampler_child_process_rows():
 
 def test_hf_stop_rule_matches_ours():
     """hf-generate gets our stop rule: a sample ends where HFSampler would end it, trimmed alike."""
+    from kgreason.bench.sampler import counted_tokens, finish_of
     from kgreason.models import load_model
-    from kgreason.sampling.bench import counted_tokens, finish_of
 
     _, tok = load_model("tiny:random")
     ids = tok("TRACE: x leads to y.\nANSWER: B\nmore text", add_special_tokens=False)["input_ids"]
@@ -71,7 +71,7 @@ def test_hf_stop_rule_matches_ours():
 
 
 def test_bench_sampler_cli_json_is_one_object(capsys, monkeypatch):
-    from kgreason.sampling import bench
+    from kgreason.bench import sampler as bench
 
     seen = {}
 
@@ -94,8 +94,8 @@ def test_bench_sampler_cli_json_is_one_object(capsys, monkeypatch):
 def test_hf_stopping_criterion_stops_rows_at_their_answer_line():
     import torch
 
+    from kgreason.bench.sampler import _answer_stop
     from kgreason.models import load_model
-    from kgreason.sampling.bench import _answer_stop
 
     _, tok = load_model("tiny:random")
     prompt = tok("Question: which?", add_special_tokens=False)["input_ids"]

@@ -2,7 +2,7 @@
 headline figures; the arms of an experiment are grouped under their experiment.
 
 Torch-free and read-only: it only reads config.json, summary.json and eval/<phase>/metrics.json
-through `kgreason.train.runs.Run`, so listing hundreds of runs takes well under a second and never
+through `kgreason.runs.folder.Run`, so listing hundreds of runs takes well under a second and never
 disturbs a job that is writing into one of them.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from kgreason.io import InputError, read_json
 from kgreason.stats import share_record
-from kgreason.train.runs import CONFIG, SUMMARY, Run
+from kgreason.runs.folder import CONFIG, SUMMARY, Run
 
 DEFAULT_ROOTS = ("runs", "experiments")  # where `kgreason run` and `kgreason experiment` write
 RUN_MARKERS = (SUMMARY, "metrics.jsonl", "episodes.jsonl")  # config.json alone may be a folder just created

@@ -19,15 +19,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kgreason.config import RL_PHASES, DataOptions, PipelineConfig, RunConfig, pipeline_profile
+from kgreason.config import RL_PHASES, PipelineConfig, RunConfig, pipeline_profile
 from kgreason.evaluate.headline import run_headline
 from kgreason.io import InputError, atomic_write_text
 from kgreason.options import to_dict
 from kgreason.phases import get_phase, phase_options, phase_order, run_phase, training_phases
+from kgreason.runs.folder import Run
 from kgreason.stats import share_interval_from_record
+from kgreason.tasks.defaults import DataOptions
 from kgreason.train.evaluation import eval_phase_name, evaluate_phase
 from kgreason.train.phase_model import PhaseModel
-from kgreason.train.runs import Run
 
 REFUSAL_OPTIONS = ("pipeline.data.allow_shortcuts", "pipeline.data.max_shortcut")
 MODEL_PHASES = phase_order(plugins=False)  # the table's order (kgreason/phases.py); a run has one KG-reward phase (--rl)
@@ -81,7 +82,7 @@ def stage_model(run: Run, model_ref: str) -> dict:
 
 # --- the model stages, each in its own process ------------------------------------------------------
 def _eval_tasks(run: Run) -> tuple[Any, list]:
-    from kgreason.kg.io import load_kg
+    from kgreason.kg.kgjson import load_kg
     from kgreason.tasks.generate import load_tasks
 
     return load_kg(run.data_dir / "kg.json"), load_tasks(run.data_dir / "eval.jsonl")
@@ -110,7 +111,7 @@ def _train(name: str) -> Any:
     """The training stage of phase `name` (kgreason/phases.py): SFT from the base model, a phase that
     continues another from that phase's adapter, with the run's graph as its reward."""
     def stage(run: Run, cfg: PipelineConfig, held: PhaseModel) -> None:
-        from kgreason.kg.io import load_kg
+        from kgreason.kg.kgjson import load_kg
 
         phase, options = get_phase(name), phase_options(cfg, name)
         if phase.starts_from is None:
