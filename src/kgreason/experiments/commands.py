@@ -98,13 +98,15 @@ def dry_run_plan(exp: Any) -> str:
     for arm in exp.grid.select(exp.config.arms):
         for seed in seeds_for(arm, exp.seeds):
             done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
-            seconds = 0.0 if done else per_kind.get(arm.kind, 0.0)  # a plugin's phase has no estimate
-            total += seconds
-            lines.append(f"#   {arm.name:<16} seed {seed}  {'done (reused)' if done else f'~{seconds / 60:5.1f} min'}")
+            seconds = 0.0 if done else per_kind.get(arm.kind)  # a new or plugin phase has no estimate
+            total += seconds or 0.0
+            when = ("done (reused)" if done else "not estimated" if seconds is None else f"~{seconds / 60:5.1f} min")
+            lines.append(f"#   {arm.name:<16} seed {seed}  {when}")
     return (f"# kgreason experiment {exp.grid.name} --scale {exp.config.scale}: resolved options (usable as --config)\n"
             f"{to_yaml(exp.config)}# experiment folder: {exp.out}\n"
             f"# arm-seeds and estimated time for {exp.recipe.model} on a 2-core CPU (from the measured quick "
-            f"run):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min\n")
+            f"run):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min"
+            + (" and the arm-seeds not estimated" if any(ln.endswith("not estimated") for ln in lines) else "") + "\n")
 
 
 def run_experiment(args: argparse.Namespace) -> int:
