@@ -62,7 +62,7 @@ arms:
 @pytest.mark.parametrize("body, message", [
     ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: rsft, overrides: {rsft: {temprature: 1}}}\n",
      "grid.yaml:3"),
-    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: dpo}\n", "kind must be one of"),
+    ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: kto}\n", "kind must be one of"),
     ("arms:\n  - {name: x, kind: rsft}\n", "add an arm named sft"),
     ("arms:\n  - {name: sft, kind: sft}\n  - {name: sft, kind: sft}\n", "used twice"),
     ("arms:\n  - {name: sft, kind: sft}\n  - {name: x, kind: rsft, compare_to: nobody}\n", "not an arm"),

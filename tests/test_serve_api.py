@@ -94,7 +94,7 @@ def test_episode_group_has_breakdowns_and_path(client: TestClient) -> None:
 
 def test_curves(client: TestClient) -> None:
     d = client.get("/api/curves", params={"run": "demo-run"}).json()
-    assert d["phase_order"] == ["sft", "rsft", "grpo"]
+    assert d["phase_order"] == ["sft", "rsft", "grpo", "dpo"]
     assert [p[1] for p in d["metrics"]["sft"]["loss"]] == [2.0, 1.0, 0.6667, 0.5, 0.4, 0.3333]
     steps = d["episodes"]["rsft"]
     assert [s["step"] for s in steps] == list(range(6)) and all(s["n"] == 3 * fx.K for s in steps)

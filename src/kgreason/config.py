@@ -232,8 +232,11 @@ class GRPOOptions:
 
 
 def _dpo_train_defaults() -> TrainOptions:
-    # Tens to hundreds of pairs: a fixed pass count, as for RSFT's winners, and RSFT's batch.
-    return TrainOptions(max_steps=0, epochs=2.0, learning_rate=1e-4, save_steps=10, logging_steps=1)
+    # Tens to hundreds of pairs: a fixed pass count, as for RSFT's winners. 8 pairs an update, 2 a
+    # pass: TRL scores full-vocabulary log-probabilities of chosen, rejected and the reference, and
+    # 8 pairs a pass peaked at 23.6 GB RSS on the quick run's samples (docs/learning.md).
+    return TrainOptions(max_steps=0, epochs=2.0, learning_rate=1e-4, batch_size=2, grad_accum=4, save_steps=10,
+                        logging_steps=1)
 
 
 @dataclass
