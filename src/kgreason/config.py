@@ -294,22 +294,15 @@ class EvalSettings:
 
 
 # --- one section per training phase --------------------------------------------------------------------
-def _options_class(path: str) -> type:
+def _options_class(phase: Any) -> type:
     # The built-in phases' options are the classes above: this module is still being imported
     # when the sections are made, so they are read from its namespace, not imported again.
-    module, _, name = path.partition(":")
-    return globals()[name] if module == __name__ else _import(path)
-
-
-def _import(path: str) -> type:
-    import importlib
-
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    module, _, name = phase.options.partition(":")
+    return globals()[name] if module == __name__ else phase.options_class()
 
 
 # phase name -> its options class, in the pipeline's order (kgreason/phases.py: the built-in phases)
-PHASE_SECTIONS: dict[str, type] = {p.name: _options_class(p.options) for p in PHASES.values(plugins=False)
+PHASE_SECTIONS: dict[str, type] = {p.name: _options_class(p) for p in PHASES.values(plugins=False)
                                    if p.trains and p.options is not None}
 
 
