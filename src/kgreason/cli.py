@@ -254,7 +254,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     from kgreason.phases import PHASES
     from kgreason.train import commands as tc  # argparse only; handlers import torch lazily
 
-    trained = [p for p in PHASES.values() if p.trains]
+    trained = [p for p in PHASES.values() if p.trains and p.options]  # a phase without options has no command
     train = _group(sub, "train", f"Train LoRA adapters into a run folder: {', '.join(p.label for p in trained)}. "
                    "Rerunning the same command resumes; works unchanged under `accelerate launch`.")
     for phase in trained:  # one command per training phase (kgreason/phases.py)

@@ -1,7 +1,7 @@
 """Every option of kgreason's training, evaluation and experiment commands, declared once.
 
 Each field carries its default and its help; kgreason/options.py turns them into the flags of
-`kgreason run`, `train sft|rsft|grpo`, `eval` and `experiment distribution`, into the keys of their
+`kgreason run`, `train sft|rsft|grpo|dpo`, `eval` and `experiment GRID`, into the keys of their
 `--config FILE.yaml`, and reads a run folder's config.json back into these same classes. The
 named run profiles (quick, full, smoke) and experiment scales (tiny, quick, full) are small YAML
 override files in kgreason/profiles/ (nanoGPT style: a recipe is a diff from the defaults).

@@ -1,7 +1,9 @@
-"""Command-line handlers: `kgreason train sft|rsft|grpo`, `kgreason run`, `kgreason bench train`.
+"""`kgreason train <phase>`: one command per training phase of kgreason/phases.py (sft, rsft, grpo,
+dpo, a plugin's), with what every training command shares (run folder, model, data folder, --config).
+`kgreason run` (kgreason/pipeline/commands.py) reuses the option reading.
 
-cli.py only declares the arguments (via the `add_*_arguments` functions here) and calls these
-handlers, which import torch-heavy modules lazily.
+cli.py makes the commands from the phase table and calls the one handler here, which imports the
+phase's torch-heavy module lazily.
 """
 
 from __future__ import annotations
