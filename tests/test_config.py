@@ -311,3 +311,15 @@ def test_imports_never_run_up_the_layers() -> None:
     graph = _import_graph()
     upward = sorted(f"{m} -> {n}" for m, deps in graph.items() for n in deps if _layer_of(n) > _layer_of(m))
     assert not upward, "imports that run up the layers:\n" + "\n".join(upward)
+
+
+def test_no_source_file_is_ignored_by_git() -> None:
+    """A module git ignores would be missing from a clean clone (src/kgreason/runs/ once matched
+    the run folders' `runs/` pattern)."""
+    import subprocess
+
+    sources = [str(p.relative_to(SRC.parent)) for p in (SRC / "kgreason").rglob("*.py") if "__pycache__" not in p.parts]
+    out = subprocess.run(["git", "check-ignore", "--no-index", *sources], cwd=SRC.parent, capture_output=True,
+                         text=True)
+    assert out.returncode in (0, 1), out.stderr  # 1: nothing ignored
+    assert out.stdout.split() == [], "ignored by .gitignore: " + out.stdout
