@@ -19,7 +19,6 @@ from typing import Any
 RESULT_MARK = "KGREASON_BENCH_RESULT "
 
 
-
 def kernel_times(profiler: Any) -> dict:
     """Seconds of the profiled steps inside matmul kernels, inside attention kernels, and inside any
     recorded event at all (self time, so nested calls are not counted twice; events such as the
@@ -44,7 +43,6 @@ def kernel_times(profiler: Any) -> dict:
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 
 
-
 def kernel_bounds(profiles: list[dict], flops_per_token: float, limit: float, digits: int = 4) -> dict:
     """From kernel profiles ({tokens, wall_s} + kernel_times): share_of_limit if only the matmuls
     took time, the same with the attention kernels, and the split of the wall time; over all given."""
@@ -58,7 +56,6 @@ def kernel_bounds(profiles: list[dict], flops_per_token: float, limit: float, di
             "kernel_bound_share": round(tokens / (matmul + attention) * flops_per_token / limit, digits),
             "step_time_split": {"matmul": round(matmul / wall, 3), "attention": round(attention / wall, 3),
                                 "other_ops": round(other / wall, 3)}}
-
 
 
 def matmul_flops(dtype: Any, m: int, k: int, n: int, windows: int = 3, window_s: float = 0.4,
@@ -81,7 +78,6 @@ def matmul_flops(dtype: Any, m: int, k: int, n: int, windows: int = 3, window_s:
     return statistics.median(rates)
 
 
-
 def probe_shapes(hidden: int, intermediate: int, vocab: int, rows: int) -> list[tuple[str, int, int, int]]:
     """(name, m, k, n): the model's projections at `rows` tokens, the LM head, a large square."""
     return [
@@ -91,7 +87,6 @@ def probe_shapes(hidden: int, intermediate: int, vocab: int, rows: int) -> list[
         (f"256x{hidden}@{hidden}x{vocab} (lm head, completion rows)", 256, hidden, vocab),
         ("2048x2048@2048x2048 (square)", 2048, 2048, 2048),
     ]
-
 
 
 def probe_limit(dtypes: list[str], shapes: list[tuple[str, int, int, int]], window_s: float = 0.4) -> dict:
@@ -106,7 +101,6 @@ def probe_limit(dtypes: list[str], shapes: list[tuple[str, int, int, int]], wind
     best = {name: max((r for r in results if r["dtype"] == name), key=lambda r: r["gflops"]) for name in dtypes}
     return {"results": results, "best": best,
             "method": f"median of 3 x {window_s} s windows after a warm-up, per shape; limit = best shape"}
-
 
 
 def run_child(spec: dict, workdir: Path, module: str, label: str | None = None) -> dict:
@@ -130,7 +124,6 @@ def run_child(spec: dict, workdir: Path, module: str, label: str | None = None) 
             return json.loads(line[len(RESULT_MARK):])
     tail = (proc.stdout + proc.stderr)[-3000:]
     raise RuntimeError(f"bench child ({label}) failed with exit code {proc.returncode}:\n{tail}")
-
 
 
 def count_params(model_ref: str, lora_r: int) -> dict:
