@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.io import InputError, read_json
-from kgreason.stats import share_record
 from kgreason.runs.folder import CONFIG, SUMMARY, Run
+from kgreason.stats import share_record
 
 DEFAULT_ROOTS = ("runs", "experiments")  # where `kgreason run` and `kgreason experiment` write
 RUN_MARKERS = (SUMMARY, "metrics.jsonl", "episodes.jsonl")  # config.json alone may be a folder just created
