@@ -25,9 +25,7 @@ from kgreason.io import InputError
 from kgreason.memory import ALLOCATORS
 from kgreason.options import option
 from kgreason.phases import PHASES, rl_phases
-from kgreason.tasks.defaults import (
-    DataOptions,  # the run profile's data section, beside task generation's defaults
-)
+from kgreason.tasks.defaults import DataOptions  # the run profile's data section
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 BUNDLED_MODEL = "bundled:smollm2-135m"

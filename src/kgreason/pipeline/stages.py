@@ -294,7 +294,9 @@ def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
     grpo = max(cfg.grpo.train.max_steps, 1) * completions * c["grpo_completion"] * cfg.grpo.max_completion_length / 128
     return {"data": c["data"], "base_eval": items * c["eval_item_token"] * base_tokens,
             "sft": sft_steps * cfg.sft.train.batch_size * cfg.sft.train.grad_accum * c["sft_example"],
-            "sft_eval": per_eval, "rsft": rsft, "rsft_eval": per_eval, "grpo": grpo, "grpo_eval": per_eval}
+            "rsft": rsft, "grpo": grpo,
+            # every phase's evaluation costs the same, a phase without a training estimate included
+            **{f"{name}_eval": per_eval for name in training_phases()}}
 
 
 def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
@@ -304,9 +306,7 @@ def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
     from kgreason.options import to_yaml
 
     every = estimate_seconds(cfg)
-    # a phase without a measured estimate (a new one, a plugin's) says so instead of guessing;
-    # its evaluation costs what every other phase's does
-    every.update({f"{name}_eval": every["sft_eval"] for name in training_phases() if f"{name}_eval" not in every})
+    # a phase without a measured estimate (a new one, a plugin's) says so instead of guessing
     est = {name: every.get(name) for name in ("data", *stage_names(cfg))}
     stages = "\n".join(f"#   {name:<10} " + (f"~{seconds / 60:5.1f} min" if seconds is not None else "not estimated")
                        for name, seconds in est.items())

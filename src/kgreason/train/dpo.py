@@ -50,14 +50,6 @@ def question_pairs(scored: list[tuple[int, RewardBreakdown]], max_pairs: int) ->
     return [(chosen[i][0], rejected[j][0]) for i, j in ranks[:max_pairs]]
 
 
-def _questions(data_dir: Path, options: DPOOptions) -> list[Task]:
-    from kgreason.train.rsft import load_pool, round_questions
-
-    names = ("easy", "hard") if options.distribution == "mixed" else (options.distribution,)
-    pools = {name: load_pool(data_dir, name) for name in names}
-    return round_questions(pools, options.distribution, options.questions, options.train.seed, ROUND)
-
-
 def _finished(run: Run, phase: str) -> dict[str, dict]:
     """Questions already sampled (their metrics line), by task id."""
     return {m["task_id"]: m for m in run.read_metrics(phase)
@@ -70,6 +62,7 @@ def sample_pairs(run: Run, phase: str, questions: list[Task], model: Any, tokeni
     from kgreason.console import progress
     from kgreason.sampling import SamplingParams, get_sampler
     from kgreason.tasks.format import chat_messages
+    from kgreason.train.rsft import is_pass
 
     done = _finished(run, phase)
     todo = [t for t in questions if t.id not in done]
@@ -99,7 +92,7 @@ def sample_pairs(run: Run, phase: str, questions: list[Task], model: Any, tokeni
             # written last: this line marks the question finished for a resumed pass
             run.log_metrics(phase, len(done), {
                 "task_id": task.id, "hop_len": task.hop_len, "k": len(episodes),
-                "pass_rate": sum(bool(ep.reward.correct and ep.reward.format_ok) for ep in episodes) / max(len(episodes), 1),
+                "pass_rate": sum(is_pass(ep.reward) for ep in episodes) / max(len(episodes), 1),
                 "chosen": chosen, "rejected": len(episodes) - chosen, "pairs": [list(p) for p in pairs],
                 "mean_reward": sum(ep.reward.total for ep in episodes) / max(len(episodes), 1)}, round=ROUND)
             done[task.id] = {"pairs": pairs}
@@ -107,9 +100,8 @@ def sample_pairs(run: Run, phase: str, questions: list[Task], model: Any, tokeni
     bar.close()
 
 
-def pair_records(run: Run, phase: str, questions: list[Task]) -> list[dict]:
-    """The pairs of the finished questions, read back from metrics.jsonl and episodes.jsonl."""
-    finished = _finished(run, phase)
+def pair_records(run: Run, phase: str, questions: list[Task], finished: dict[str, dict]) -> list[dict]:
+    """The pairs of the finished questions (`_finished`), their texts read back from episodes.jsonl."""
     episodes = {(ep["task_id"], int(ep.get("sample_index", 0))): ep for ep in run.iter_episodes(phase, ROUND)}
     rows = []
     for task in questions:
@@ -157,7 +149,7 @@ def run_dpo(run: Run, model_ref: str, data_dir: Path, options: DPOOptions, init_
     from kgreason.models import load_tokenizer
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
-    from kgreason.train.rsft import _load_run_kg
+    from kgreason.train.rsft import _load_run_kg, pool_questions
     from kgreason.train.sft import (
         _last_checkpoint,
         name_base_in_adapter,
@@ -177,18 +169,18 @@ def run_dpo(run: Run, model_ref: str, data_dir: Path, options: DPOOptions, init_
     start = time.perf_counter()
     kg = kg if kg is not None else _load_run_kg(data_dir)
     scorer = Scorer(kg, preset=options.reward_preset)
-    questions = _questions(Path(data_dir), options)
+    questions = pool_questions(Path(data_dir), options.distribution, options.questions, options.train.seed, ROUND)
     held = held if held is not None else PhaseModel(model_ref, options.train.dtype)
     loads_before = held.loads
     model = held.load(init_adapter)
     with merged_for_sampling(model):
         sample_pairs(run, phase, questions, model, load_tokenizer(model_ref), scorer, options)
     sample_s = time.perf_counter() - start
-    rows = pair_records(run, phase, questions)
+    finished = _finished(run, phase)
+    rows = pair_records(run, phase, questions, finished)
     output_dir = run.adapter_dir(phase)
     output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_jsonl(output_dir / PAIRS_FILE, rows)
-    finished = _finished(run, phase)
     stats = {"questions": len(questions), "pairs": len(rows),
              "questions_with_pairs": sum(1 for t in questions if (finished.get(t.id) or {}).get("pairs")),
              "mean_pass_rate": sum(float(finished[t.id]["pass_rate"]) for t in questions) / max(len(questions), 1),

@@ -172,11 +172,9 @@ def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
 
 
 def grpo_tasks(data_dir: Path, options: GRPOOptions) -> list[Task]:
-    from kgreason.train.rsft import load_pool, round_questions
+    from kgreason.train.rsft import pool_questions
 
-    names = ("easy", "hard") if options.distribution == "mixed" else (options.distribution,)
-    pools = {name: load_pool(data_dir, name) for name in names}
-    return round_questions(pools, options.distribution, options.questions, options.train.seed, 0)
+    return pool_questions(data_dir, options.distribution, options.questions, options.train.seed, 0)
 
 
 def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, init_adapter: Path | None = None,

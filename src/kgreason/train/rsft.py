@@ -126,6 +126,13 @@ def load_pool(data_dir: Path, name: str) -> list[Task]:
     return tasks
 
 
+def pool_questions(data_dir: Path, distribution: str, n: int, seed: int, round_index: int) -> list[Task]:
+    """`round_questions` over the pool(s) `distribution` names (easy, hard, or both for mixed), read
+    from the data folder: GRPO's and DPO's questions, drawn the way an RSFT round draws its own."""
+    names = ("easy", "hard") if distribution == "mixed" else (distribution,)
+    return round_questions({name: load_pool(data_dir, name) for name in names}, distribution, n, seed, round_index)
+
+
 def round_questions(pools: dict[str, list[Task]], pool: str, n: int, seed: int, round_index: int) -> list[Task]:
     """The round's questions: a seeded subset of the pool ("mixed": half easy, half hard)."""
     rng = random.Random(seed * 1000 + round_index)
