@@ -1,4 +1,4 @@
-"""Suite-wide settings: offline hubs, headless plotting, and a per-session model cache."""
+"""Suite-wide settings: offline hubs, headless plotting, and a folder the xdist workers share."""
 
 from __future__ import annotations
 
@@ -10,3 +10,24 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# The folder for results every worker needs once (conftest_tasks._shared): made by the controller
+# before it starts the workers, which inherit its environment, and removed when the run ends.
+SHARED_DIR_ENV = "KGREASON_TEST_SHARED_DIR"
+
+
+def pytest_configure(config) -> None:
+    if not hasattr(config, "workerinput") and SHARED_DIR_ENV not in os.environ:
+        import tempfile
+
+        os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="kgreason-tests-shared-")
+        config._kgreason_shared_dir = os.environ[SHARED_DIR_ENV]
+
+
+def pytest_unconfigure(config) -> None:
+    folder = getattr(config, "_kgreason_shared_dir", None)
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(SHARED_DIR_ENV, None)

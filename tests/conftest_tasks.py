@@ -1,15 +1,21 @@
 """Shared data for test_tasks_* and test_baselines*: small datasets on the built-in graph, made once per
-session (generation is the slow part of these tests), the default-size ones for the slow tests, and
-a hand-sized graph."""
+test run and shared by the xdist workers (generation is the slow part of these tests), and a
+hand-sized graph."""
 
 from __future__ import annotations
 
 import atexit
+import fcntl
+import os
+import pickle
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
+from conftest import SHARED_DIR_ENV
 from kgreason.kg.builtin import build_devops_kg
 from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
 from kgreason.kg.kgjson import save_kg
@@ -46,7 +52,8 @@ def small_dataset_dir(mode: str = "closed") -> Path:
 
 @lru_cache(maxsize=2)  # called positionally only: f() and f("closed") would be two cache entries
 def _small_dataset(mode: str) -> GeneratedDataset:
-    return generate(builtin_kg(0), TaskConfig(seed=0, mode=mode, splits=SMALL_SPLITS))
+    return _shared(f"small-{mode}.pickle", lambda: generate(builtin_kg(0), TaskConfig(seed=0, mode=mode,
+                                                                                      splits=SMALL_SPLITS)))
 
 
 @lru_cache(maxsize=2)
@@ -58,10 +65,28 @@ def _small_dataset_dir(mode: str) -> Path:
     return out
 
 
-def default_dataset(mode: str = "closed", seed: int = 0) -> GeneratedDataset:
-    """Default sizes (300 / 1500 / 600): seconds per call, for the slow tests only."""
-    return generate(builtin_kg(seed), TaskConfig(seed=seed, mode=mode))
+T = TypeVar("T")
 
+
+def _shared(name: str, make: Callable[[], T]) -> T:
+    """`make()`, computed once per test run and shared by the xdist workers through a pickle in the
+    run's shared folder (conftest.py); without xdist, just `make()`. Why: the test files that use a
+    dataset land on different workers, and each would generate the same one (seconds each)."""
+    folder = os.environ.get(SHARED_DIR_ENV)
+    if not folder:
+        return make()
+    path = Path(folder) / name
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the first one's result
+        if path.is_file():
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        value = make()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(value, f)
+        tmp.replace(path)
+        return value
 
 
 def tiny_kg() -> KnowledgeGraph:

@@ -42,6 +42,23 @@ def _jemalloc_mallctl() -> Any:
         return None
 
 
+@functools.cache
+def freeze_library_objects() -> None:
+    """Once per process, when the first model is loaded (torch, transformers and peft imported):
+    collect, then move every live object into the collector's permanent generation.
+
+    Why: those libraries leave ~430k tracked objects (modules, classes, functions) that live as long
+    as the process, and every full collection walks all of them: 0.24 s a `gc.collect()` (AMD EPYC,
+    AVX2), paid at each phase boundary and each model release. Frozen, a collection walks only
+    what was made since (0.01 s measured, TRL imported after). Objects frozen while alive are never
+    collected as cycles, so this runs once, before any model or Trainer exists.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def release_between_phases() -> None:
     """At a phase boundary (training done, its evaluation next, in the same process): collect the
     reference cycles a Trainer leaves (its model, optimizer and accelerator refer to each other),

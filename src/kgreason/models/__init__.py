@@ -81,6 +81,9 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, device)
     mref = resolve_model_ref(ref)
     tokenizer = load_tokenizer(ref)
+    from kgreason.memory import freeze_library_objects
+
+    freeze_library_objects()  # transformers is imported, no model exists yet: see its docstring
     if mref.kind == "tiny":
         from kgreason.models.tiny import build_tiny_model
 

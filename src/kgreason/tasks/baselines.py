@@ -79,6 +79,10 @@ class BaselineContext:
     _k_reach: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     _in_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     _walks: dict[tuple[str, int, bool], dict[str, float]] = field(default_factory=dict)
+    # The generator scores ~48 distractor sets per item with the same start and chain: these two
+    # depend on one option (or none) at a time, so they are computed once per item, not per set.
+    _first_frontiers: dict[tuple[str, str, int], frozenset[str] | None] = field(default_factory=dict)
+    _chain_sources: dict[tuple[str, tuple[str, ...], str | None], int] = field(default_factory=dict)
 
     @property
     def range_types(self) -> dict[str, str | None]:
@@ -148,8 +152,36 @@ class BaselineContext:
             self._in_counts[key] = len(self.kg.predecessors(entity, relation))
         return self._in_counts[key]
 
+    def first_relation_frontier(self, start: str, relation: str, hops: int) -> frozenset[str] | None:
+        """Entities at the end of `hops` edges from `start` whose first edge is `relation` and the
+        rest any relations; None once a frontier exceeds BFS_CAP."""
+        key = (start, relation, hops)
+        if key not in self._first_frontiers:
+            if len(self._first_frontiers) > 4096:
+                self._first_frontiers.clear()
+            frontier: set[str] | None = set(self.kg.successors(start, relation))
+            for _ in range(hops - 1):
+                nxt: set[str] = set()
+                for node in frontier:
+                    for tails in self.kg.out_relations(node).values():
+                        nxt.update(tails)
+                if len(nxt) > BFS_CAP:
+                    frontier = None
+                    break
+                frontier = nxt
+            self._first_frontiers[key] = frozenset(frontier) if frontier is not None else None
+        return self._first_frontiers[key]
+
     def chain_sources(self, entity: str, chain: Sequence[str], exclude: str | None) -> int:
         """How many entities other than `exclude` reach `entity` by following `chain` (backwards search)."""
+        key = (entity, tuple(chain), exclude)
+        if key not in self._chain_sources:
+            if len(self._chain_sources) > 65536:
+                self._chain_sources.clear()
+            self._chain_sources[key] = self._count_chain_sources(entity, chain, exclude)
+        return self._chain_sources[key]
+
+    def _count_chain_sources(self, entity: str, chain: Sequence[str], exclude: str | None) -> int:
         frontier = {entity}
         for rel in reversed(chain):
             prev: set[str] = set()
@@ -379,11 +411,9 @@ def chain_from_other_entities(item: ItemView, ctx: BaselineContext) -> Scores | 
 def first_relation_then_any(item: ItemView, ctx: BaselineContext) -> Scores | None:
     if not item.start or not item.chain:
         return None
-    frontier: set[str] = set(ctx.kg.successors(item.start, item.chain[0]))
-    for _ in range(item.hop_len - 1):
-        frontier = {t for node in frontier for t in ctx.kg.successors(node)}
-        if len(frontier) > BFS_CAP:
-            return None
+    frontier = ctx.first_relation_frontier(item.start, item.chain[0], item.hop_len)
+    if frontier is None:
+        return None
     return _per_option(item, lambda x: float(x in frontier))
 
 
