@@ -82,3 +82,29 @@ def test_tiny_tokenizer_is_the_real_chat_tokenizer():
     assert tok.padding_side == "left"
     text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
     assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_saved_tokenizer_lists_its_added_tokens_and_loads_as_the_plain_save_does(tmp_path):
+    """models.gguf.save_tokenizer adds "added_tokens_decoder" to tokenizer_config.json (so a load skips
+    a second parse of tokenizer.json); the tokenizer it gives must be the one a plain save gives."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from kgreason.models.gguf import save_tokenizer
+
+    tok = load_tokenizer("tiny:random")
+    save_tokenizer(tok, tmp_path / "listed")
+    tok.save_pretrained(tmp_path / "plain")
+    listed = json.loads((tmp_path / "listed" / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    assert listed["2"]["content"] == "<|im_end|>" and listed["2"]["special"] is True
+    plain_config = json.loads((tmp_path / "plain" / "tokenizer_config.json").read_text())
+    assert "added_tokens_decoder" not in plain_config  # else the speed-up is moot: transformers writes it itself
+    a = AutoTokenizer.from_pretrained(str(tmp_path / "listed"))
+    b = AutoTokenizer.from_pretrained(str(tmp_path / "plain"))
+    text = "<|im_start|>user\nTLSHandshakeError is caused by?<|im_end|>\n<|im_start|>assistant\nANSWER: B<|endoftext|>"
+    assert a(text)["input_ids"] == b(text)["input_ids"] and len(a) == len(b)
+    assert a.added_tokens_decoder == b.added_tokens_decoder and a.all_special_tokens == b.all_special_tokens
+    chat = [{"role": "user", "content": "hi"}]
+    assert a.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == \
+        b.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
