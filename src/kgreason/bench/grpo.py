@@ -175,12 +175,12 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
         result["speedup_step"] = round(by["trl"]["seconds_per_step"] / by["kgreason"]["seconds_per_step"], 2)
         result["speedup_generation"] = round(by["trl"]["generation_s_per_step"]
                                              / max(by["kgreason"]["generation_s_per_step"], 1e-9), 2)
-    if "kgreason" in by and "kgreason-shared-prompt" in by:
-        shared = by["kgreason-shared-prompt"]
+    shared = by.get("kgreason-shared-prompt")
+    if shared is not None and "kgreason" in by:
         result["speedup_update_shared_prompt"] = round(by["kgreason"]["update_s_per_step"]
                                                        / max(shared["update_s_per_step"], 1e-9), 2)
-        if "trl" in by:
-            result["speedup_step_shared_prompt"] = round(by["trl"]["seconds_per_step"] / shared["seconds_per_step"], 2)
+    if shared is not None and "trl" in by:
+        result["speedup_step_shared_prompt"] = round(by["trl"]["seconds_per_step"] / shared["seconds_per_step"], 2)
     if not quiet:
         print_table(result)
     return result
