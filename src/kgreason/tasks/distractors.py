@@ -80,23 +80,26 @@ def start_walks(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, *
     # would and a seed gives the same files, at a third of the cost of the method calls.
     getrandbits = rng.getrandbits
     out_of = kg.out_relations
-    # Built once per call, per node: its out-edges, its relation ids with their count and bit length.
+    if relations is not None:
+        fixed_at = [relations[depth] for depth in range(hops)]
+    else:
+        fixed_at = [last_relation if depth == hops - 1 else first_relation if depth == 0 else None
+                    for depth in range(hops)]
+    # Built once per call: per node its out-edges, relation ids, their count and bit length; per
+    # (node, relation) its tails, their count and bit length.
     nodes: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...], int, int]] = {}
+    tails_of: dict[tuple[str, str], tuple[tuple[str, ...], int, int]] = {}
     found: dict[str, list[Triple]] = {}
     for _ in range(tries):
         if len(found) >= want:
             break
         node, visited, edges = start, {start}, []
-        for depth in range(hops):
+        for fixed in fixed_at:
             info = nodes.get(node)
             if info is None:
                 out = out_of(node)
                 info = nodes[node] = (out, tuple(out), len(out), len(out).bit_length())
             out, rels, n, k = info
-            if relations is not None:
-                fixed = relations[depth]
-            else:
-                fixed = last_relation if depth == hops - 1 else first_relation if depth == 0 else None
             if fixed is None:
                 if not n:
                     break
@@ -112,23 +115,23 @@ def start_walks(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, *
                 rel = fixed
                 while getrandbits(1):  # rng.randrange(1) on the one-relation list: bits until a 0
                     pass
-            tails = out[rel]
-            n_tails = len(tails)
-            k_tails = n_tails.bit_length()
-            step = None
+            tinfo = tails_of.get((node, rel))
+            if tinfo is None:
+                tails = out[rel]
+                tinfo = tails_of[(node, rel)] = (tails, len(tails), len(tails).bit_length())
+            tails, n, k = tinfo
             for _pick in range(4):
-                r = getrandbits(k_tails)
-                while r >= n_tails:
-                    r = getrandbits(k_tails)
+                r = getrandbits(k)
+                while r >= n:
+                    r = getrandbits(k)
                 t = tails[r]
                 if t not in visited and t not in avoid:
-                    step = (node, rel, t)
                     break
-            if step is None:
+            else:
                 break
-            edges.append(step)
-            node = step[2]
-            visited.add(node)
+            edges.append((node, rel, t))
+            node = t
+            visited.add(t)
         if len(edges) == hops:
             found.setdefault(node, edges)
     return found
