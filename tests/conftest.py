@@ -17,7 +17,9 @@ SHARED_DIR_ENV = "KGREASON_TEST_SHARED_DIR"
 
 
 def pytest_configure(config) -> None:
-    if not hasattr(config, "workerinput") and SHARED_DIR_ENV not in os.environ:
+    # Always a fresh folder (never one named in the caller's environment): pickles left by older
+    # code would hide a generator change.
+    if not hasattr(config, "workerinput"):
         import tempfile
 
         os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="kgreason-tests-shared-")

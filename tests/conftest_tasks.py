@@ -70,8 +70,9 @@ T = TypeVar("T")
 
 def _shared(name: str, make: Callable[[], T]) -> T:
     """`make()`, computed once per test run and shared by the xdist workers through a pickle in the
-    run's shared folder (conftest.py); without xdist, just `make()`. Why: the test files that use a
-    dataset land on different workers, and each would generate the same one (seconds each)."""
+    run's shared folder (conftest.py; a single process writes and reads it too). Why: the test
+    files that use a dataset land on different workers, and each would generate the same one
+    (seconds each). Without the folder (a test module run outside pytest), just `make()`."""
     folder = os.environ.get(SHARED_DIR_ENV)
     if not folder:
         return make()

@@ -44,8 +44,9 @@ def _jemalloc_mallctl() -> Any:
 
 @functools.cache
 def freeze_library_objects() -> None:
-    """Once per process, when the first model is loaded (torch, transformers and peft imported):
-    collect, then move every live object into the collector's permanent generation.
+    """Once per process, when the first model is loaded (torch and transformers' model and tokenizer
+    classes imported, no model or tokenizer built yet): collect, then move every live object into
+    the collector's permanent generation.
 
     Why: those libraries leave ~430k tracked objects (modules, classes, functions) that live as long
     as the process, and every full collection walks all of them: 0.24 s a `gc.collect()` (AMD EPYC,

@@ -157,7 +157,8 @@ class BaselineContext:
         rest any relations; None once a frontier exceeds BFS_CAP."""
         key = (start, relation, hops)
         if key not in self._first_frontiers:
-            if len(self._first_frontiers) > 4096:
+            # Few entries: the 48 sets of one item share a key, and each value may hold BFS_CAP ids.
+            if len(self._first_frontiers) > 256:
                 self._first_frontiers.clear()
             frontier: set[str] | None = set(self.kg.successors(start, relation))
             for _ in range(hops - 1):
