@@ -20,6 +20,7 @@ from kgreason.kg.kgjson import load_kg
 from kgreason.tasks.generate import GeneratedDataset, SplitSpec, TaskConfig, generate
 
 HOBBY = Path(__file__).resolve().parents[1] / "tests" / "data" / "hobby_kg.json"
+# SMALL: the tests' SMALL_SPLITS (tests/conftest_tasks.py), the data most of the task tests read.
 SMALL = (SplitSpec("eval", 300, 4, 5, held_out=True), SplitSpec("train_easy", 300, 1, 3),
          SplitSpec("train_hard", 120, 4, 5))
 TINY = (SplitSpec("eval", 120, 4, 5, held_out=True), SplitSpec("train_easy", 120, 1, 3),

@@ -44,9 +44,9 @@ def _jemalloc_mallctl() -> Any:
 
 @functools.cache
 def freeze_library_objects() -> None:
-    """Once per process, when the first model is loaded (torch and transformers' model and tokenizer
-    classes imported, no model or tokenizer built yet): collect, then move every live object into
-    the collector's permanent generation.
+    """Once per process, before the first model or tokenizer is built: import transformers' model and
+    tokenizer classes (torch with them), collect, then move every live object into the collector's
+    permanent generation.
 
     Why: those libraries leave ~430k tracked objects (modules, classes, functions) that live as long
     as the process, and every full collection walks all of them: 0.24 s a `gc.collect()` (AMD EPYC,
@@ -55,6 +55,8 @@ def freeze_library_objects() -> None:
     collected as cycles, so this runs once, before any model or Trainer exists.
     """
     import gc
+
+    from transformers import AutoTokenizer, PreTrainedModel  # noqa: F401  (their modules, frozen too)
 
     gc.collect()
     gc.freeze()

@@ -80,12 +80,9 @@ def load_model(
     device = str(device or default_device())
     torch_dtype = resolve_dtype(dtype, device)
     mref = resolve_model_ref(ref)
-    # The model and tokenizer classes imported, then the freeze, before any model or tokenizer exists.
-    from transformers import AutoTokenizer, PreTrainedModel  # noqa: F401
-
     from kgreason.memory import freeze_library_objects
 
-    freeze_library_objects()
+    freeze_library_objects()  # before any model or tokenizer exists
     tokenizer = load_tokenizer(ref)
     if mref.kind == "tiny":
         from kgreason.models.tiny import build_tiny_model

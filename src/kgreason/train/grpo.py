@@ -171,12 +171,6 @@ def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
     )
 
 
-def grpo_tasks(data_dir: Path, options: GRPOOptions) -> list[Task]:
-    from kgreason.train.rsft import pool_questions
-
-    return pool_questions(data_dir, options.distribution, options.questions, options.train.seed, 0)
-
-
 def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, init_adapter: Path | None = None,
              phase: str = "grpo", kg: Any = None, callbacks: list | None = None, scorer: Any = None,
              held: PhaseModel | None = None) -> dict:
@@ -196,7 +190,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     from kgreason.reward.score import Scorer
     from kgreason.tasks.format import chat_messages
     from kgreason.train.probe import collapse_note, make_probe, reward_hacking_note
-    from kgreason.train.rsft import _load_run_kg
+    from kgreason.train.rsft import _load_run_kg, pool_questions
     from kgreason.train.sft import _last_checkpoint
     from kgreason.train.tracking import RunMetricsCallback, quiet_trainer
 
@@ -207,7 +201,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     log_to(run.root / LOG_NAME)  # library chatter of this phase goes to the run's log.txt
     start = time.perf_counter()
     kg = kg if kg is not None else _load_run_kg(data_dir)
-    tasks = grpo_tasks(Path(data_dir), options)
+    tasks = pool_questions(Path(data_dir), options.distribution, options.questions, options.train.seed, 0)
     dataset = Dataset.from_list([{"prompt": chat_messages(t), "task_id": t.id} for t in tasks])
     loads_before = held.loads if held is not None else 0
     if held is not None:
