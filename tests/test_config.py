@@ -288,13 +288,13 @@ def test_renamed_splits_are_found_through_the_manifest(tmp_path: Path) -> None:
 
 
 # Lowest first. A module may import its own layer and the layers below it, never one above: the
-# data side (kg -> tasks -> reward), the recipe (config: every stage's options, reward presets and
+# data side (kg -> families -> tasks -> reward), the recipe (config: every stage's options, reward presets and
 # phases by name), the run folder record, then the model side in pipeline order, and the commands
 # that put it together on top. Lazy imports inside functions count: they run up the layers too.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("kgreason", "io", "registry", "yaml_lines", "options", "records", "stats", "console", "hardware", "memory",
      "phases", "argtypes"),
-    ("kg",), ("tasks",), ("reward",), ("config",), ("runs",), ("models",), ("sampling",), ("evaluate",),
+    ("kg",), ("families",), ("tasks",), ("reward",), ("config",), ("runs",), ("models",), ("sampling",), ("evaluate",),
     ("train",), ("pipeline",), ("experiments",), ("bench",), ("export",), ("serve",), ("cli", "schemas"),
 )
 

@@ -17,7 +17,8 @@ from collections.abc import Callable
 import pytest
 
 import kgreason.reward.match as match_module
-import kgreason.reward.parse as parse_module
+import kgreason.families.base as family_base
+import kgreason.families.multiple_choice as multiple_choice
 from conftest_reward import example_task, small_kg
 from kgreason.reward.score import Scorer
 
@@ -43,9 +44,9 @@ def test_rewritten_patterns_match_exactly_what_the_old_ones_did() -> None:
     rng = random.Random(13)
     for _ in range(30_000):
         s = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 12)))
-        assert [_signature(m, ()) for m in parse_module._MARKER_LINE_RE.finditer(s)] == \
+        assert [_signature(m, ()) for m in family_base.MARKER_LINE_RE.finditer(s)] == \
             [_signature(m, ()) for m in OLD_MARKER_LINE_RE.finditer(s)], repr(s)
-        assert _signature(parse_module._LETTER_FIRST_RE.match(s), ("open", "letter")) == \
+        assert _signature(multiple_choice._LETTER_FIRST_RE.match(s), ("open", "letter")) == \
             _signature(OLD_LETTER_FIRST_RE.match(s), ("open", "letter")), repr(s)
         assert [_signature(m, ("label",)) for m in match_module._STEP_AT_CLAUSE_START_RE.finditer(s)] == \
             [_signature(m, ("label",)) for m in OLD_STEP_AT_CLAUSE_START_RE.finditer(s)], repr(s)

@@ -14,17 +14,20 @@ from kgreason.sampling import answer_line_end, trim_after_answer
 
 
 def test_the_stop_rule_delegates_to_the_reward_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, bool]] = []
+    calls: list[tuple[str, bool, str | None]] = []
 
-    def fake(text: str, final: bool = True) -> AnswerLine | None:
-        calls.append((text, final))
+    def fake(text: str, final: bool = True, family: str | None = None) -> AnswerLine | None:
+        calls.append((text, final, family))
         return AnswerLine("C", "", 0, 7, len(text))
 
     monkeypatch.setattr(base, "find_answer_line", fake)
-    monkeypatch.setattr(base, "cut_after_answer", lambda text: "cut:" + text)
+    monkeypatch.setattr(base, "cut_after_answer", lambda text, family=None: f"cut/{family}:" + text)
     assert answer_line_end("anything") == 7
-    assert calls == [("anything", False)]  # a generation in progress is read as unfinished
-    assert trim_after_answer("x") == "cut:x"
+    assert answer_line_end("more", "free_form") == 7
+    # a generation in progress is read as unfinished, under the task family's rule
+    assert calls == [("anything", False, None), ("more", False, "free_form")]
+    assert trim_after_answer("x") == "cut/None:x"
+    assert trim_after_answer("x", "free_form") == "cut/free_form:x"
     assert not any(name.endswith("_RE") for name in vars(base)), "the sampler keeps no answer regex of its own"
 
 

@@ -43,9 +43,19 @@ class PathStar:
         return [r for _, r, _ in self.edges]
 
 
+# Task fields added after the first file format; `Task.to_dict` writes them only when they differ
+# from these defaults, so files of the default family stay byte for byte what they were.
+_TASK_OPTIONAL_FIELDS = {"family": "multiple_choice", "answer_label": ""}
+
+
 @dataclass
 class Task:
-    """One multiple-choice question with a provably unique answer along a stated relation chain."""
+    """One question with a provably unique answer along a stated relation chain.
+
+    `family` names how it is asked and answered (kgreason.families): multiple choice (four options,
+    `options`/`answer_star` the letters) or free form (no options; `answer_label` is the name the
+    answer line must give).
+    """
 
     id: str
     split: str
@@ -65,10 +75,15 @@ class Task:
     short_trace: str = ""
     context_facts: list[str] = field(default_factory=list)
     seed: int | None = None
+    family: str = "multiple_choice"
+    answer_label: str = ""  # free form: the answer's name as the answer line gives it
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["path_star"] = self.path_star.to_dict()
+        for name, default in _TASK_OPTIONAL_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
@@ -200,7 +215,7 @@ SCHEMAS: dict[str, dict] = {
             "hop_len": _INT,
             "question": _STR,
             "options": {"type": "object", "properties": {k: _STR for k in LETTERS}},
-            "answer_star": {"enum": list(LETTERS)},
+            "answer_star": {"enum": [*LETTERS, ""]},  # "" for a family without options (free form)
             "path_star": {
                 "type": "object",
                 "properties": {"entities": {"type": "array", "items": _STR}, "edges": {"type": "array", "items": _EDGE}},
@@ -215,6 +230,8 @@ SCHEMAS: dict[str, dict] = {
             "short_trace": _STR,
             "context_facts": {"type": "array", "items": _STR},
             "seed": {"type": ["integer", "null"]},
+            "family": _STR,  # a registered task family; multiple_choice when absent
+            "answer_label": _STR,  # free form: the answer's name
         },
     },
     "Completion": {

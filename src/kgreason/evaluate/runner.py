@@ -72,6 +72,7 @@ def answer_tasks(
     sink: Callable[[Episode], None] | None = None,
 ) -> dict[str, Episode]:
     """Greedy answers for the tasks not in `done`, scored and handed to `sink` chunk by chunk."""
+    from kgreason.families import family_of_tasks
     from kgreason.sampling import SamplingParams, get_sampler
     from kgreason.tasks.format import chat_messages
 
@@ -79,7 +80,8 @@ def answer_tasks(
     if not todo:
         return done
     sampler = get_sampler(model, tokenizer, backend=options.backend, batch_size=options.batch_size)
-    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=options.max_new_tokens, seed=options.seed)
+    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=options.max_new_tokens, seed=options.seed,
+                            family=family_of_tasks(todo))
     chunk = max(1, options.batch_size)  # appended after each chunk: resume loses at most one chunk
     bar = None
     if options.progress:

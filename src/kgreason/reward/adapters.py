@@ -185,7 +185,7 @@ def score_ground_truth(label: str | Mapping[str, Any], completion: Any, preset: 
     """
     task, scorer = _scorer(_label_key(label), preset)
     text = completion_text(completion)
-    return scorer.score(task, cut_after_answer(text) if isinstance(text, str) else text)
+    return scorer.score(task, cut_after_answer(text, task.family) if isinstance(text, str) else text)
 
 
 def completion_text(completion: Any) -> Any:

@@ -17,6 +17,6 @@ def scored_episode(scorer: Any, task: Task, text: str, *, run: str, phase: str, 
                    round: int = 0) -> Episode:
     """`text` cut after its first answer line and scored with `scorer` (anything with
     `.score(task, text) -> RewardBreakdown`), as an Episode of `run`/`phase`."""
-    text = cut_after_answer(text)
+    text = cut_after_answer(text, task.family)
     return Episode(run=run, phase=phase, step=step, task_id=task.id, prompt=task.prompt, completion=text,
                    reward=scorer.score(task, text), sample_index=sample_index, round=round)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from kgreason.families import get_family
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import RewardBreakdown, Task
 from kgreason.reward.evidence import Evidence
@@ -33,14 +34,15 @@ class Scorer:
         self._option_cache: dict[tuple, dict[str, str]] = {}
 
     def evidence(self, task: Task, text: str) -> Evidence:
-        parsed = parse_completion(text, task.options)
+        family = get_family(task.family)
+        parsed = parse_completion(text, task.options, family)
         trace = parsed.trace if parsed.has_trace else ""
         reading = read_trace(self.kg, self.entities, self.relations, trace)
         counts: Counter[str] = Counter()
         for m in reading.mentions:
             counts.update(set(m.entity_ids))
         option_ids = self._option_ids(task)
-        chosen = option_ids.get(parsed.answer) if parsed.answer else None
+        chosen = family.chosen_entity(parsed.answer, task, option_ids, self.entities.lookup) if parsed.answer else None
         return Evidence(
             parsed=parsed,
             reading=reading,
@@ -50,7 +52,7 @@ class Scorer:
             path_entities=list(task.path_star.entities),
             option_ids=option_ids,
             chosen_entity=chosen,
-            correct=parsed.format_ok and parsed.answer == task.answer_star.strip().upper(),
+            correct=parsed.format_ok and parsed.answer is not None and family.is_correct(parsed.answer, task, chosen),
             mention_counts=counts,
         )
 

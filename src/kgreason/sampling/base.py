@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kgreason.families import DEFAULT_FAMILY
 from kgreason.records import Completion
 from kgreason.reward.parse import cut_after_answer, find_answer_line
 
@@ -37,7 +38,7 @@ def encode_prompt(tokenizer: Any, messages: Messages) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def answer_line_end(text: str) -> int | None:
+def answer_line_end(text: str, family: str | None = None) -> int | None:
     """Where the first decisive answer line's letter ends (its line's end for a hedge naming two
     options), or None while there is none.
 
@@ -47,12 +48,13 @@ def answer_line_end(text: str) -> int | None:
     "ANSWER: D-Bus (B)". An end-of-sequence token ends the line anyway. A hedge stops the sequence
     too: it decides the completion (no answer), and nothing after it is read. The reward reads the
     finished text with the same function, so the letter it sees is the one the stop rule saw.
+    `family`: the task family whose answer line this is (multiple choice by default).
     """
-    line = find_answer_line(text, final=False)
+    line = find_answer_line(text, final=False, family=family)
     return None if line is None else line.end
 
 
-def window_has_answer_line(window: str, whole: bool) -> bool:
+def window_has_answer_line(window: str, whole: bool, family: str | None = None) -> bool:
     """The stop rule over the decoded last tokens of a generation.
 
     When the window is not the whole generation its first line is cut off at an arbitrary point,
@@ -64,16 +66,16 @@ def window_has_answer_line(window: str, whole: bool) -> bool:
         if newline < 0:
             return False
         window = window[newline:]
-    return answer_line_end(window) is not None
+    return answer_line_end(window, family) is not None
 
 
-def trim_after_answer(text: str) -> str:
+def trim_after_answer(text: str, family: str | None = None) -> str:
     """Cut what a token carried past the answer line ("B.\\n<|im_end|>..." → "B.").
 
     The same cut as kgreason.reward.parse.cut_after_answer: the text up to the end of the first
     decisive answer line (a hedge included), or all of it when there is none.
     """
-    return cut_after_answer(text)
+    return cut_after_answer(text, family)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class SamplingParams:
     max_new_tokens: int = 256
     seed: int = 0
     stop_at_answer: bool = True
+    family: str = DEFAULT_FAMILY  # whose answer line ends a sample (kgreason.families)
 
     def __post_init__(self) -> None:
         if self.k < 1:

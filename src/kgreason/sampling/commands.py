@@ -13,12 +13,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from kgreason.families import family_of_tasks
 from kgreason.io import InputError, JsonlAppender, iter_jsonl
 from kgreason.records import Completion
 
 
 # ---- sample ----------------------------------------------------------------------------------
-def _load_items(path: Path, limit: int | None) -> list[tuple[str, list[dict]]]:
+def _load_items(path: Path, limit: int | None) -> tuple[list[tuple[str, list[dict]]], str]:
     from kgreason.tasks.format import chat_messages
     from kgreason.tasks.generate import load_tasks
 
@@ -30,7 +31,7 @@ def _load_items(path: Path, limit: int | None) -> list[tuple[str, list[dict]]]:
         if t.id in seen:
             raise InputError(f"{path}: duplicate task id {t.id!r}; resuming needs unique ids")
         seen.add(t.id)
-    return [(t.id, chat_messages(t)) for t in tasks]
+    return [(t.id, chat_messages(t)) for t in tasks], family_of_tasks(tasks)
 
 
 def finished_counts(out: Path, model_ref: str, temperature: float) -> Counter[str]:
@@ -56,8 +57,9 @@ def run_sample(model_ref: str | None, tasks: Path, out: Path, *, k: int = 8, tem
     from kgreason.models import load_model
     from kgreason.sampling import SamplingParams, get_sampler
 
-    items = _load_items(tasks, limit)
-    params = SamplingParams(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    items, family = _load_items(tasks, limit)
+    params = SamplingParams(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+                            family=family)
     model, tokenizer = load_model(model_ref, adapter=adapter, dtype=dtype, merge=True)
     counts = finished_counts(out, model.kgreason_ref, temperature)
     todo = [it for it in items if counts[it[0]] < k]

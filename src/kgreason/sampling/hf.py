@@ -446,7 +446,7 @@ class HFSampler(Sampler):
         if token in self.eos_ids:
             row.finish = "eos"
         elif params.stop_at_answer and window_has_answer_line(self.tokenizer.decode(row.tokens[-_ANSWER_WINDOW:]),
-                                                              whole=len(row.tokens) <= _ANSWER_WINDOW):
+                                                              whole=len(row.tokens) <= _ANSWER_WINDOW, family=params.family):
             row.finish = "answer"
 
     def _sampled_ids(self, row: _Row, text: str) -> list[int]:
@@ -465,7 +465,7 @@ class HFSampler(Sampler):
         if row.finish == "answer":
             # The stop rule may decide on a token past the line ("B" then "\n"); keep the answer line
             # only, and count the tokens of what is kept, as the vllm backend does.
-            trimmed = trim_after_answer(text)
+            trimmed = trim_after_answer(text, params.family)
             if trimmed != text:
                 text, tokens = trimmed, len(self.tokenizer(trimmed, add_special_tokens=False)["input_ids"])
         if self.token_ids is not None:

@@ -126,8 +126,8 @@ class OpenVINOSampler(Sampler):
     def _completion(self, task_id: str, index: int, prompt_tokens: int, text: str, tokens: int,
                     params: SamplingParams) -> Completion:
         finish = "length" if tokens >= params.max_new_tokens else "eos"
-        if params.stop_at_answer and answer_line_end(text) is not None:
-            text, finish = trim_after_answer(text), "answer"
+        if params.stop_at_answer and answer_line_end(text, params.family) is not None:
+            text, finish = trim_after_answer(text, params.family), "answer"
             tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         return Completion(task_id=task_id, sample_index=index, text=text, prompt_tokens=prompt_tokens,
                           completion_tokens=tokens, finish_reason=finish, model=self.model_name,

@@ -81,8 +81,8 @@ class VLLMSampler(Sampler):
     def _completion(self, task_id: str, index: int, prompt_tokens: int, choice, params: SamplingParams) -> Completion:  # pragma: no cover
         text, tokens = choice.text, len(choice.token_ids)
         finish = "eos" if choice.finish_reason == "stop" else "length"
-        if params.stop_at_answer and answer_line_end(text) is not None:
-            text, finish = trim_after_answer(text), "answer"
+        if params.stop_at_answer and answer_line_end(text, params.family) is not None:
+            text, finish = trim_after_answer(text, params.family), "answer"
             tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         return Completion(task_id=task_id, sample_index=index, text=text, prompt_tokens=prompt_tokens,
                           completion_tokens=tokens, finish_reason=finish, model=self.model_name,

@@ -369,7 +369,8 @@ class GenerationQueue:
         kwargs: dict[str, Any] = {
             **inputs, "streamer": streamer, "max_new_tokens": job.max_new_tokens, "max_time": job.timeout_s,
             "do_sample": job.temperature > 0, "pad_token_id": tokenizer.pad_token_id,
-            "stopping_criteria": _answer_stop(tokenizer, inputs["input_ids"].shape[1], job.cancel_requested),
+            "stopping_criteria": _answer_stop(tokenizer, inputs["input_ids"].shape[1], job.cancel_requested,
+                                              job.task.family),
         }
         if job.temperature > 0:
             kwargs.update(temperature=job.temperature, top_p=1.0, top_k=0)
@@ -408,7 +409,7 @@ class GenerationQueue:
             raise failure[0]
         elapsed = time.monotonic() - started
         reason = finish_reason(text, generated[0] if generated else 0, job.max_new_tokens, elapsed >= job.timeout_s,
-                               bool(ended_eos and ended_eos[0]))
+                               bool(ended_eos and ended_eos[0]), job.task.family)
         job.emit("done", completion=text, reward=job.score(text), finish_reason=reason,
                  seconds=round(elapsed, 3), load_seconds=round(job.wait_s, 3),
                  total_seconds=round(time.time() - job.created, 3), max_new_tokens=job.max_new_tokens,
@@ -426,7 +427,8 @@ def _encode(tokenizer: Any, messages: list[dict]) -> dict:
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
-def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bool, ended_eos: bool = False) -> str:
+def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bool, ended_eos: bool = False,
+                  family: str | None = None) -> str:
     """Why an answer ended: "answer" at its answer line (ended by a newline, or by the end token);
     "timeout"; "length" when it used every token allowed before an answer line ended (the page
     says it was cut); "eos" when the model stopped without one. The answer line is read as the
@@ -434,17 +436,18 @@ def finish_reason(text: str, new_tokens: int, max_new_tokens: int, timed_out: bo
     from kgreason.reward.parse import find_answer_line
     from kgreason.sampling.base import answer_line_end
 
-    line_done = answer_line_end(text) is not None or (ended_eos and find_answer_line(text) is not None)
+    line_done = answer_line_end(text, family) is not None or (ended_eos and find_answer_line(text, family=family) is not None)
     if line_done:
         return "answer"
     if timed_out:
         return "timeout"
     if new_tokens >= max_new_tokens and not ended_eos:
         return "length"
-    return "answer" if find_answer_line(text) is not None else "eos"
+    return "answer" if find_answer_line(text, family=family) is not None else "eos"
 
 
-def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | None = None) -> Any:
+def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | None = None,
+                 family: str | None = None) -> Any:
     """Stop once the answer line has ended (the format ends there, the rest is wasted time), by the
     samplers' own rule (kgreason.sampling.base.answer_line_end), or once the job is cancelled (its
     client left or asked to stop). The pattern this replaces knew only "ANSWER: B", not
@@ -460,7 +463,7 @@ def _answer_stop(tokenizer: Any, prompt_len: int, cancelled: threading.Event | N
             if cancelled is not None and cancelled.is_set():
                 return torch.full((input_ids.shape[0],), True, dtype=torch.bool, device=input_ids.device)
             text = tokenizer.decode(input_ids[0, prompt_len:], skip_special_tokens=True)
-            done = answer_line_end(text) is not None
+            done = answer_line_end(text, family) is not None
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([AnswerWritten()])

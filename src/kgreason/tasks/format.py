@@ -13,10 +13,11 @@ context). Three choices make the format learnable by a small model:
   "which relation now, and when to stop" is a copy of the next numbered relation, not a count;
 * each hop starts by repeating the entity just reached and the relation asked for, so the next
   tail is a copy of what follows that prefix in the facts (an in-context lookup);
-* the options are written ``<entity> (<letter>)`` and the answer line repeats that text, so the
-  letter is a copy of what follows the reached entity in the option list, not a lookup backwards.
+* the answer line names the entity the last hop reached (multiple choice adds the letter written
+  after it in the option list, kgreason.families.multiple_choice).
 
-The reward reads ``ANSWER: B`` and ``ANSWER: B) SyncNTP`` too (docs/reward.md).
+What the answer line holds, and what the prompt offers after the question, is the task family's
+(kgreason.families); this module writes the parts every family shares.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kgreason.records import LETTERS
+from kgreason.families import get_family
+from kgreason.families.multiple_choice import SYSTEM_PROMPT, format_answer, format_options
+
+__all__ = ["SYSTEM_PROMPT", "chat_messages", "format_answer", "format_chain", "format_completion", "format_fact",
+           "format_options", "format_prompt", "format_question", "format_trace", "reference_completion",
+           "short_trace"]
 
 if TYPE_CHECKING:
     from kgreason.kg.graph import Edge, KnowledgeGraph
     from kgreason.records import Task
 
     EdgeLike = Edge | tuple[str, str, str] | Mapping[str, str]
-
-# Short on purpose: every training example repeats it (tokens spent on it are not spent learning).
-SYSTEM_PROMPT = (
-    "Follow the question's relations from the start entity, one numbered hop at a time. Reply with "
-    "two lines, like:\nTRACE: 1. A is caused by B. 2. B is fixed by C.\nANSWER: C (D)"
-)
 
 
 def _edge_parts(edge: EdgeLike) -> tuple[str, str, str]:
@@ -89,13 +89,9 @@ def short_trace(kg: KnowledgeGraph, edges: Sequence[EdgeLike]) -> str:
     return format_trace(kg, [edges[0], edges[-1]], numbers=[1, len(edges)])
 
 
-def format_answer(letter: str, label: str | None = None) -> str:
-    """The answer line's value: "SyncNTP (B)", or just "B" when no label is given."""
-    return f"{label} ({letter})" if label else letter
-
-
 def format_completion(trace: str, letter: str, label: str | None = None) -> str:
-    """The target completion: "TRACE: <trace>\\nANSWER: <label> (<letter>)" ("ANSWER: <letter>" without label)."""
+    """A multiple-choice completion: "TRACE: <trace>\\nANSWER: <label> (<letter>)" ("ANSWER: <letter>"
+    without label; a free-form answer is passed as `letter` alone)."""
     return f"TRACE: {trace.strip()}\nANSWER: {format_answer(letter, label)}"
 
 
@@ -113,33 +109,26 @@ def format_question(kg: KnowledgeGraph, start: str, chain: Sequence[str]) -> str
     )
 
 
-def format_options(options: Mapping[str, str]) -> str:
-    """One option per line, written the way the answer line repeats it: "SyncNTP (B)"."""
-    return "\n".join(format_answer(letter, options[letter]) for letter in LETTERS if letter in options)
+def format_prompt(question: str, options: Mapping[str, str], context_facts: Sequence[str] = (),
+                  family: str | None = None) -> str:
+    """The user message: optional facts (open mode), the question, then what the task family offers
+    (multiple choice: the options; free form: nothing)."""
+    return get_family(family).format_prompt(question, options, context_facts)
 
 
-def format_prompt(question: str, options: Mapping[str, str], context_facts: Sequence[str] = ()) -> str:
-    """The user message: optional facts (open mode), the question, the options, the answer format."""
-    parts = []
-    if context_facts:
-        parts.append("Facts:\n" + "\n".join(context_facts))
-    parts.append(f"Question: {question}")
-    parts.append("Options:\n" + format_options(options))
-    return "\n\n".join(parts)
-
-
-def chat_messages(task: Task, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
-    """System and user messages for a chat template; the user content is exactly `task.prompt`."""
+def chat_messages(task: Task, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """System and user messages for a chat template; the user content is exactly `task.prompt`, the
+    system prompt its family's unless given."""
     return [
-        {"role": "system", "content": system_prompt},
+        {"role": "system", "content": system_prompt if system_prompt is not None else get_family(task.family).system_prompt},
         {"role": "user", "content": task.prompt},
     ]
 
 
 def reference_completion(task: Task, style: str = "full") -> str:
     """The SFT target for a task: its reference trace ("full") or short trace ("short"), then the
-    answer line naming the reached entity and its letter."""
+    answer line its family writes (multiple choice: the reached entity and its letter)."""
     if style not in ("full", "short"):
         raise ValueError(f"trace style must be 'full' or 'short', got {style!r}")
     trace = task.short_trace if style == "short" and task.short_trace else task.reference_trace
-    return format_completion(trace, task.answer_star, task.options.get(task.answer_star))
+    return f"TRACE: {trace.strip()}\nANSWER: {get_family(task.family).answer_value(task)}"

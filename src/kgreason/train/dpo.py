@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.config import DPOOptions
+from kgreason.families import family_of_tasks
 from kgreason.io import atomic_write_jsonl
 from kgreason.records import RewardBreakdown, Task
 from kgreason.reward.episode import scored_episode
@@ -72,7 +73,8 @@ def sample_pairs(run: Run, phase: str, questions: list[Task], model: Any, tokeni
         print(f"[{phase}] resuming sampling after {len(done)} finished questions")
     sampler = get_sampler(model, tokenizer, backend=options.backend, batch_size=options.sample_rows)
     params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
-                            max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + ROUND)
+                            max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + ROUND,
+                            family=family_of_tasks(questions))
     bar = progress(len(questions), f"[{phase}] sample k={options.k} + score", unit="q", initial=len(done))
     for start in range(0, len(todo), options.chunk):
         chunk = todo[start:start + options.chunk]

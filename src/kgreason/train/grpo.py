@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.config import GRPOOptions
+from kgreason.families import DEFAULT_FAMILY, family_of_tasks
 from kgreason.io import InputError
 from kgreason.records import Task
 from kgreason.reward.episode import scored_episode
@@ -91,8 +92,10 @@ class SamplerRollout:
     computes the old log-probabilities as the current ones, as on its own path.
     """
 
-    def __init__(self, tokenizer: Any, options: GRPOOptions, rows: int | None = None) -> None:
+    def __init__(self, tokenizer: Any, options: GRPOOptions, rows: int | None = None,
+                 family: str | None = None) -> None:
         self.tokenizer, self.options, self.rows = tokenizer, options, rows
+        self.family = family or DEFAULT_FAMILY  # whose answer line ends a sample
 
     def __call__(self, prompts: list, trainer: Any) -> dict[str, Any]:
         import hashlib
@@ -112,7 +115,7 @@ class SamplerRollout:
         step = int(getattr(trainer.state, "global_step", 0) or 0)
         params = SamplingParams(k=k, temperature=self.options.temperature,
                                 max_new_tokens=self.options.max_completion_length,
-                                seed=self.options.train.seed * 100_003 + step)
+                                seed=self.options.train.seed * 100_003 + step, family=self.family)
         items = [(f"{hashlib.blake2b(repr(m).encode(), digest_size=6).hexdigest()}-{i}", m)
                  for i, m in enumerate(groups)]
         with merged_for_sampling(model):
@@ -221,7 +224,7 @@ def run_grpo(run: Run, model_ref: str, data_dir: Path, options: GRPOOptions, ini
     rollout = None
     if options.generation == "kgreason" and not args.use_vllm:
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is documented, flagged experimental
-        rollout = SamplerRollout(tokenizer, options)
+        rollout = SamplerRollout(tokenizer, options, family=family_of_tasks(tasks))
     probe = make_probe(run, phase, tokenizer, data_dir, kg, options.train, options.max_completion_length)
     from kgreason.train.grpo_prefix import prefix_sharing_trainer
 

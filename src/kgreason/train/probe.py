@@ -46,13 +46,14 @@ def probe_model(model: Any, tokenizer: Any, tasks: Sequence[Task], scorer: Any, 
     """Greedy answers of `model` (a PEFT model is merged for the pass, then restored) to `tasks`,
     scored by `scorer`: accuracy, faithful share and well-formed share."""
     from kgreason.evaluate.runner import merged_for_sampling
+    from kgreason.families import family_of_tasks
     from kgreason.sampling import SamplingParams
     from kgreason.sampling.hf import HFSampler
     from kgreason.tasks.format import chat_messages
 
     by_id = {t.id: t for t in tasks}
     sampler = HFSampler(model, tokenizer, batch_size=rows)
-    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=max_new_tokens)
+    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=max_new_tokens, family=family_of_tasks(tasks))
     with merged_for_sampling(model):
         completions = sampler.generate([(t.id, chat_messages(t)) for t in tasks], params, progress=False)
     scores = [scorer.score(by_id[c.task_id], c.text) for c in completions]

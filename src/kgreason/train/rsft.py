@@ -207,6 +207,7 @@ def _sample_questions(run: Run, phase: str, round_index: int, questions: list[Ta
                       tokenizer: Any, scorer: Any, options: RSFTOptions, state: RoundState,
                       sampler_factory: SamplerFactory | None) -> None:
     from kgreason.console import progress
+    from kgreason.families import family_of_tasks
     from kgreason.sampling import SamplingParams
     from kgreason.tasks.format import chat_messages
 
@@ -215,7 +216,8 @@ def _sample_questions(run: Run, phase: str, round_index: int, questions: list[Ta
     else:
         sampler = _default_sampler(model, tokenizer, options.backend, options.sample_rows)
     params = SamplingParams(k=options.k, temperature=options.temperature, top_p=options.top_p,
-                            max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + round_index)
+                            max_new_tokens=options.max_new_tokens, seed=options.train.seed * 1000 + round_index,
+                            family=family_of_tasks(questions))
     bar = progress(len(questions), f"[{phase}] round {round_index}: sample k={options.k} + score", unit="q",
                    initial=len(questions) - len(todo))
     for start in range(0, len(todo), options.chunk):

@@ -1,0 +1,157 @@
+"""What every task family shares: the completion's two-line shape, the answer marker, the interface.
+
+A completion is always ``TRACE: <numbered clauses>`` then ``ANSWER: <value>``; families differ in
+what the value is (a letter among options, an entity's name, ...), how a question offers it, and
+how a value is graded. The trace is read and verified the same way for every family
+(kgreason.reward), so a family never touches the KG reward.
+
+One family per module (reasoning-gym's shape): its prompt and target, its answer-line reader (which
+is also the samplers' and the demo's stop rule), its grading, and its chance level. Register it with
+`register_family`; every stage asks `get_family(task.family)`.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kgreason.registry import Registry
+
+if TYPE_CHECKING:
+    from kgreason.records import Task
+
+DEFAULT_FAMILY = "multiple_choice"
+
+# Markdown emphasis (** or __) around markers is common in chat-tuned models.
+EMPH = r"[*_]{0,3}"
+H = r"[^\S\n]"  # horizontal whitespace: an answer line never spans a line break
+# Spaces around the emphasis are written `{H}*(?:[*_]{1,3}{H}*)?`, not `{H}*{EMPH}{H}*`: the same
+# strings, but two adjacent `{H}*` can split a run of spaces in as many ways as it is long, so a
+# long blank line cost the square (three of them the cube) of its length in backtracking.
+SPACED_EMPH = rf"{H}*(?:[*_]{{1,3}}{H}*)?"
+# Anchored at a line start; the ':' is required ("Answer is B", "ANSWER = B" are prose).
+MARKER_LINE_RE = re.compile(
+    rf"^{SPACED_EMPH}(?:final{H}+)?answer{SPACED_EMPH}[:：]{EMPH}",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class AnswerLine:
+    """The first decisive answer line: where it is and what it says.
+
+    Multiple choice: `letter` is the upper-case letter; a hedge (a line naming more than one
+    option) is decisive too, so that nothing after it is read: then `letter` and `entity` are "" and
+    `options` lists the letters it names. Free form: `letter` is "" and `entity` is the name given.
+    """
+
+    letter: str  # upper-case A-D; "" for a hedge and for families without letters
+    entity: str  # the text naming the answer ("jstat" in "ANSWER: jstat (D)"), "" if none
+    start: int  # offset of the line's first character
+    end: int  # offset just past what decides the answer; line_end for a hedge
+    line_end: int  # offset of the line's end (its newline, or the end of the text)
+    options: str = ""  # multiple choice: the letters the line names, its own first ("B"; "BC" for a hedge)
+
+
+def marker_lines(text: str, final: bool = True) -> list[tuple[re.Match[str], str, int]]:
+    """Each answer-marker line of `text` in order, as (marker match, text after the marker, line end).
+
+    `final=False` reads a text still being generated: its unfinished last line is left out (it
+    may go on), so a line counts once its newline has arrived.
+    """
+    lines = []
+    for m in MARKER_LINE_RE.finditer(text):
+        newline = text.find("\n", m.end())
+        if newline < 0 and not final:
+            break  # only the last line can be unfinished
+        line_end = len(text) if newline < 0 else newline
+        lines.append((m, text[m.end() : line_end], line_end))
+    return lines
+
+
+Resolve = Callable[[str], Sequence[str]]  # a name as written -> the entity ids it names exactly
+
+
+class TaskFamily(ABC):
+    """One kind of question. Subclasses set the class attributes and implement the methods."""
+
+    name: str = ""
+    description: str = ""
+    system_prompt: str = ""
+    answer_shape: str = ""  # what an answer line holds, for messages ("<A-D>", "<entity>")
+    # Generation: the chain must reach the answer and nothing else from the start (free form has no
+    # options to tell reached entities apart), and no other entity may share the answer's name.
+    unique_answer: bool = False
+
+    def format_prompt(self, question: str, options: Mapping[str, str], context_facts: Sequence[str] = ()) -> str:
+        """The user message: optional facts (open mode), the question, then what the family offers."""
+        parts = []
+        if context_facts:
+            parts.append("Facts:\n" + "\n".join(context_facts))
+        parts.append(f"Question: {question}")
+        offer = self.offer(options)
+        if offer:
+            parts.append(offer)
+        return "\n\n".join(parts)
+
+    def offer(self, options: Mapping[str, str]) -> str:
+        """The prompt block after the question ("Options:\\n..."), or "" when the family offers none."""
+        return ""
+
+    @abstractmethod
+    def answer_value(self, task: Task) -> str:
+        """What the reference completion's answer line says for `task`."""
+
+    @abstractmethod
+    def find_answer_line(self, text: str, final: bool = True, options: Mapping[str, str] | None = None
+                         ) -> AnswerLine | None:
+        """The first decisive answer line of `text`, or None. With `final=False` only a line whose
+        newline has arrived counts, and whatever the continuation, the final reading is the same
+        line with the same answer: the samplers stop there."""
+
+    @abstractmethod
+    def answer_of(self, line: AnswerLine) -> str | None:
+        """The answer a decisive line commits to, or None (a hedge commits to none)."""
+
+    def no_answer_reason(self, line: AnswerLine) -> str:
+        """Why a decisive line holds no answer (see `answer_of`)."""
+        return "the answer line holds no answer"
+
+    @abstractmethod
+    def chosen_entity(self, answer: str, task: Task, option_ids: Mapping[str, str], resolve: Resolve) -> str | None:
+        """The entity id the answer picks (None when it names none)."""
+
+    @abstractmethod
+    def is_correct(self, answer: str, task: Task, chosen: str | None) -> bool:
+        """Whether the answer is the task's."""
+
+    @abstractmethod
+    def chance(self, task: Task, n_entities: int) -> float:
+        """The probability that a uniform guess is right."""
+
+
+FAMILIES: Registry[TaskFamily] = Registry("task family")
+
+
+def register_family(family: TaskFamily) -> TaskFamily:
+    """Add `family` (an instance) under its `name`; a later one of the same name replaces it."""
+    return FAMILIES.add(family.name, family)
+
+
+def get_family(name: str | None = None) -> TaskFamily:
+    """The registered family `name` (the default family for None or ""), or an InputError."""
+    return FAMILIES.get(name or DEFAULT_FAMILY)
+
+
+def family_of_tasks(tasks: Sequence[Task]) -> str:
+    """The one family of `tasks` (the default for none); a mixed list is refused: the samplers'
+    stop rule, metrics and chance level hold for one family at a time."""
+    names = {t.family or DEFAULT_FAMILY for t in tasks}
+    if len(names) > 1:
+        from kgreason.io import InputError
+
+        raise InputError(f"the items mix task families ({', '.join(sorted(names))}); use one family per file")
+    return names.pop() if names else DEFAULT_FAMILY

@@ -1,0 +1,87 @@
+"""Free form: no options; the answer line names the entity reached, ``ANSWER: <entity>``.
+
+With no options there is nothing to eliminate or to match against the question: chance is one in
+the number of entities, and a rule that ignores the chain has to name the one entity itself. That
+needs a question with one answer in the whole graph, so generation keeps only chains that reach
+exactly one entity from the start, and answers whose name no other entity shares
+(`TaskFamily.unique_answer`).
+
+Grading is an exact name match: the text after ``ANSWER:`` (case, runs of spaces, emphasis and a
+final full stop aside) must be the answer's id, label or one of its aliases. A line that names two
+entities ("SyncNTP or CheckNTPStatus") names neither exactly, so it is wrong, as a hedge should be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from kgreason.families.base import AnswerLine, Resolve, TaskFamily, marker_lines, register_family
+
+if TYPE_CHECKING:
+    from kgreason.records import Task
+
+SYSTEM_PROMPT = (
+    "Follow the question's relations from the start entity, one numbered hop at a time. Reply with "
+    "two lines, like:\nTRACE: 1. A is caused by B. 2. B is fixed by C.\nANSWER: C"
+)
+_WRAP = " \t\r*_"
+
+
+def clean_name(text: str) -> str:
+    """The name as written on an answer line: spaces and emphasis around it removed, inner runs of
+    spaces collapsed."""
+    return " ".join(text.strip(_WRAP).split())
+
+
+def name_candidates(answer: str) -> Sequence[str]:
+    """The readings of an answer that may name an entity: as written, then without one final full
+    stop or one pair of wrapping quotes ("SyncNTP." and "'SyncNTP'" name SyncNTP)."""
+    out = [answer]
+    if answer.endswith(".") and len(answer) > 1:
+        out.append(answer[:-1].rstrip())
+    if len(answer) > 2 and answer[0] == answer[-1] and answer[0] in "\"'`":
+        out.append(answer[1:-1].strip())
+    return out
+
+
+class FreeForm(TaskFamily):
+    name = "free_form"
+    description = "no options; the answer line names the entity reached (exact name match)"
+    system_prompt = SYSTEM_PROMPT
+    answer_shape = "<entity>"
+    unique_answer = True
+
+    def answer_value(self, task: Task) -> str:
+        return task.answer_label or task.answer_id
+
+    def find_answer_line(self, text: str, final: bool = True, options: Mapping[str, str] | None = None
+                         ) -> AnswerLine | None:
+        """The first answer line that names something: an empty one ("ANSWER:" then a new line) is
+        skipped, like a multiple-choice line without a letter."""
+        for m, rest, line_end in marker_lines(text, final):
+            name = clean_name(rest)
+            if name:
+                return AnswerLine("", name, m.start(), m.end() + len(rest.rstrip(_WRAP)), line_end)
+        return None
+
+    def answer_of(self, line: AnswerLine) -> str | None:
+        return line.entity or None
+
+    def chosen_entity(self, answer: str, task: Task, option_ids: Mapping[str, str], resolve: Resolve) -> str | None:
+        for reading in name_candidates(answer):
+            ids = list(resolve(reading))
+            if ids:
+                # Generation keeps answers whose name is unique; should two entities share a name
+                # anyway, naming it counts for the answer only when the answer is among them.
+                return task.answer_id if task.answer_id in ids else ids[0]
+        return None
+
+    def is_correct(self, answer: str, task: Task, chosen: str | None) -> bool:
+        return chosen is not None and chosen == task.answer_id
+
+    def chance(self, task: Task, n_entities: int) -> float:
+        return 1.0 / max(1, n_entities)
+
+
+FREE_FORM = register_family(FreeForm())
