@@ -20,6 +20,7 @@ from kgreason.evaluate.bootstrap import (
     bootstrap_mean,
     bootstrap_ratio,
 )
+from kgreason.families import get_family
 from kgreason.records import Episode, Task
 
 CONFUSION_CELLS = ("correct_faithful", "correct_unfaithful", "wrong_faithful", "wrong_unfaithful")
@@ -145,7 +146,7 @@ def letter_accuracy(
     """Accuracy overall and by hop of letter predictions (shortcut baselines, the oracle)."""
     hits: dict[int, list[bool]] = {}
     for t in tasks:
-        hits.setdefault(int(t.hop_len), []).append(predictions.get(t.id) == t.answer_star)
+        hits.setdefault(int(t.hop_len), []).append(predictions.get(t.id) == get_family(t.family).answer_key(t))
     flat = [h for group in hits.values() for h in group]
     return {
         "accuracy": bootstrap_mean(flat, seed, n_resamples).to_dict(),

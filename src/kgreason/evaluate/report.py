@@ -61,10 +61,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 # --- plots --------------------------------------------------------------------------------------
 def plot_accuracy_by_hop(
-    series: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | os.PathLike, title: str
+    series: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | os.PathLike, title: str,
+    chance: float | None = 0.25,
 ) -> Path:
     """Grouped bars: for each series (a model, an arm, a reference row) accuracy per hop with its
-    95% interval as an error bar. `series[label][hop] = {"mean", "low", "high", "n"}`."""
+    95% interval as an error bar. `series[label][hop] = {"mean", "low", "high", "n"}`. `chance`: the
+    dotted line (multiple choice's 1 in 4 by default)."""
     plt = _pyplot()
     hops = sorted({int(h) for by_hop in series.values() for h in by_hop})
     labels = list(series)
@@ -81,7 +83,9 @@ def plot_accuracy_by_hop(
             err_lo.append(100 * (iv["mean"] - iv["low"]))
             err_hi.append(100 * (iv["high"] - iv["mean"]))
         ax.bar(xs, ys, width=width * 0.95, label=label, yerr=[err_lo, err_hi], capsize=2)
-    ax.axhline(25, color="grey", linestyle=":", linewidth=1, label="chance (4 options)")
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", linestyle=":", linewidth=1,
+                   label="chance (4 options)" if chance == 0.25 else f"chance ({100 * chance:.2g}%)")
     ax.set_xticks(range(len(hops)), [f"{h} hop{'s' if h > 1 else ''}" for h in hops])
     ax.set_ylim(0, 105)
     ax.set_ylabel("accuracy (%), 95% CI")
@@ -195,7 +199,7 @@ def write_eval_report(out_dir: str | os.PathLike, m: Mapping[str, Any], plots: b
         series = {"model": m["by_hop"]}
         for name, ref in (m.get("references") or {}).items():
             series[name] = ref["by_hop"]
-        plot_accuracy_by_hop(series, out / ACCURACY_PNG, "Accuracy by hop count")
+        plot_accuracy_by_hop(series, out / ACCURACY_PNG, "Accuracy by hop count", m.get("chance", 0.25))
         plot_confusion(m["confusion"], out / CONFUSION_PNG, "answer correct × trace faithful")
         images = [f"![accuracy by hop]({ACCURACY_PNG})", f"![2x2 table]({CONFUSION_PNG})"]
     text = "\n\n".join([*head, eval_tables(m), *images]) + "\n"

@@ -215,6 +215,7 @@ def evaluate_model(
     predictions_shuffled.jsonl, report.md and PNG plots) when `out_dir` is given. Keyword
     `overrides` set EvalOptions fields, e.g. `evaluate_model(..., phase="sft", drift=False)`.
     """
+    from kgreason.families import DEFAULT_FAMILY, family_of_tasks, get_family
     from kgreason.reward import Scorer
 
     opts = replace(options or EvalOptions(), **overrides)
@@ -224,6 +225,12 @@ def evaluate_model(
         _log_chatter_near(out)
     items = select_items(tasks, opts.max_items, opts.seed)
     scorer = Scorer(kg, preset=opts.reward_preset)
+    family = get_family(family_of_tasks(items))
+    shuffle_note = None
+    if opts.shuffle and not family.offers_options:
+        # The shuffle test moves options between letters; a family without options has none to move.
+        opts = replace(opts, shuffle=False)
+        shuffle_note = f"not measured: {family.name} items offer no options to shuffle"
 
     with merged_for_sampling(model):
         episodes = _answer_with_log(model, tokenizer, items, scorer, opts, opts.phase,
@@ -252,6 +259,11 @@ def evaluate_model(
     }
     if opts.shuffle:
         metrics["shuffle"] = shuffle_report(items, episodes, shuffled, shuf_eps, opts.seed, opts.n_resamples)
+    elif shuffle_note:
+        metrics["shuffle_note"] = shuffle_note
+    if family.name != DEFAULT_FAMILY:
+        metrics["family"] = family.name
+        metrics["chance"] = sum(family.chance(t, len(kg.entities)) for t in items) / len(items) if items else None
     if opts.references:
         metrics["references"] = reference_rows(kg, items, opts.seed, opts.n_resamples, opts.train_tasks)
     if opts.drift:

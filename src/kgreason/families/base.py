@@ -85,6 +85,13 @@ class TaskFamily(ABC):
     # Generation: the chain must reach the answer and nothing else from the start (free form has no
     # options to tell reached entities apart), and no other entity may share the answer's name.
     unique_answer: bool = False
+    offers_options: bool = True  # the prompt lists options (their letters are `Task.options`)
+    attempts_factor: int = 1  # generation: candidate walks per wanted item, as a multiple of the default
+    # The highest share of held-out items a shortcut baseline may answer (`--max-shortcut`'s default):
+    # chance plus a margin (multiple choice: 25% + 10 points).
+    max_shortcut: float = 0.35
+    # Appended to a refusal's "what to try" for this family's data (kgreason.tasks.refusal).
+    refusal_hint: str = ""
 
     def format_prompt(self, question: str, options: Mapping[str, str], context_facts: Sequence[str] = ()) -> str:
         """The user message: optional facts (open mode), the question, then what the family offers."""
@@ -128,9 +135,19 @@ class TaskFamily(ABC):
     def is_correct(self, answer: str, task: Task, chosen: str | None) -> bool:
         """Whether the answer is the task's."""
 
+    def answer_key(self, task: Task) -> str:
+        """What a rule's prediction is compared with: the correct option's letter when the family
+        offers options, else the answer's entity id (shortcut baselines and the oracle then pick
+        among entity ids, kgreason.tasks.audit)."""
+        return task.answer_star if self.offers_options else task.answer_id
+
     @abstractmethod
     def chance(self, task: Task, n_entities: int) -> float:
         """The probability that a uniform guess is right."""
+
+    def check_record(self, rec: Mapping[str, object]) -> str:
+        """Why a task file's record (a JSON object) cannot be one of this family's items, or ""."""
+        return ""
 
 
 FAMILIES: Registry[TaskFamily] = Registry("task family")

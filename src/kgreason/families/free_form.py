@@ -51,6 +51,17 @@ class FreeForm(TaskFamily):
     system_prompt = SYSTEM_PROMPT
     answer_shape = "<entity>"
     unique_answer = True
+    offers_options = False
+    # Few long chains reach one entity only (on the built-in graph 6% of 4-hop and 2% of 5-hop
+    # random walks), so generation tries more walks per item.
+    attempts_factor = 10
+    # Chance is one in the number of entities: a rule that names the answer on more than 1 item in 20
+    # is reading something off the graph or the prompt.
+    max_shortcut = 0.05
+    refusal_hint = ("in open book the prompt's facts hold the gold path and a few decoy walks, so a rule that "
+                    "reads the facts (the entity deepest below the start, or at the end of a walk from it) "
+                    "picks among a handful of entities, not all of them: free form's honest setting is closed "
+                    "book (--mode closed)")
 
     def answer_value(self, task: Task) -> str:
         return task.answer_label or task.answer_id
@@ -82,6 +93,11 @@ class FreeForm(TaskFamily):
 
     def chance(self, task: Task, n_entities: int) -> float:
         return 1.0 / max(1, n_entities)
+
+    def check_record(self, rec: Mapping[str, object]) -> str:
+        if not rec.get("answer_id") or not rec.get("answer_label"):
+            return "a free-form item needs 'answer_id' and 'answer_label' (the name the answer line must give)"
+        return ""
 
 
 FREE_FORM = register_family(FreeForm())

@@ -271,5 +271,13 @@ class MultipleChoice(TaskFamily):
     def chance(self, task: Task, n_entities: int) -> float:
         return 1.0 / max(1, len(task.options) or len(LETTERS))
 
+    def check_record(self, rec: Mapping[str, object]) -> str:
+        options = rec.get("options")
+        if not isinstance(options, dict) or not options:
+            return "'options' must be an object of letter -> text"
+        if rec.get("answer_star") not in options:
+            return f"answer_star {rec.get('answer_star')!r} is not one of the options {sorted(options)}"
+        return ""
+
 
 MULTIPLE_CHOICE = register_family(MultipleChoice())

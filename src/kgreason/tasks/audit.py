@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kgreason.families import family_of_tasks, get_family
 from kgreason.io import iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, Task
@@ -40,6 +41,7 @@ class EntityIndex:
 
     def __init__(self, kg: KnowledgeGraph) -> None:
         self.kg = kg
+        self._tails: dict[str | None, list[str]] | None = None
         self._by_name: dict[str, list[str]] = {}
         for eid, ent in kg.entities.items():
             for name in ent.names():
@@ -54,11 +56,26 @@ class EntityIndex:
         return ids[0] if len(ids) == 1 else None
 
     def options(self, task: Task) -> dict[str, str | None]:
+        """Key -> entity id of what a rule may pick: the options by letter, or, for a family that
+        offers none (free form), every entity that is a tail of the last stated relation, keyed by
+        its id (an answer must be one; a rule that knows the graph's types knows that much)."""
+        if not get_family(task.family).offers_options:
+            return {e: e for e in self.tails_of(task.relation_chain[-1] if task.relation_chain else None)}
         out: dict[str, str | None] = {}
         for letter, text in task.options.items():
             eid = task.option_ids.get(letter)
             out[letter] = eid if eid in self.kg.entities else self.resolve(text)
         return out
+
+    def tails_of(self, relation: str | None) -> list[str]:
+        """Entities with an incoming edge of `relation` (of any relation for None), sorted."""
+        if self._tails is None:
+            tails: dict[str | None, set[str]] = {None: set()}
+            for e in self.kg.edges:
+                tails.setdefault(e.relation, set()).add(e.tail)
+                tails[None].add(e.tail)
+            self._tails = {r: sorted(ts) for r, ts in tails.items()}
+        return self._tails.get(relation, [])
 
     def start(self, task: Task) -> str | None:
         if task.start:
@@ -146,18 +163,26 @@ def item_views(kg: KnowledgeGraph, tasks: Sequence[Task], index: EntityIndex | N
         chain = tuple(task.relation_chain) if states_chain(kg, task) else ()
         views.append(ItemView(id=task.id, start=index.start(task), chain=chain, letters=letters,
                               options=tuple(opts[lt] for lt in letters),
-                              labels=tuple(task.options[lt] for lt in letters), question=task.question,
+                              labels=tuple(task.options.get(lt) or kg.label(opts[lt] or lt) for lt in letters),
+                              question=task.question,
                               hop_len=task.hop_len, context=context))
     return views
 
 
 def _baseline_context(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequence[Task] | None,
                       index: EntityIndex) -> BaselineContext:
-    ctx = BaselineContext(kg, letter_counts=Counter(t.answer_star for t in tasks))
+    ctx = BaselineContext(kg, letter_counts=Counter(answer_key(t) for t in tasks))
     if train_tasks is not None:
         ctx.train_answers = Counter(t.answer_id or index.options(t).get(t.answer_star) for t in train_tasks)
-        ctx.train_options = Counter(x for t in train_tasks for x in index.options(t).values() if x)
+        # Only offered options count as "offered" (free-form items offer none).
+        ctx.train_options = Counter(x for t in train_tasks if get_family(t.family).offers_options
+                                    for x in index.options(t).values() if x)
     return ctx
+
+
+def answer_key(task: Task) -> str:
+    """The key a rule's prediction is compared with (TaskFamily.answer_key): a letter, or an entity id."""
+    return get_family(task.family).answer_key(task)
 
 
 def shortcut_hits(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequence[Task] | None = None,
@@ -165,7 +190,7 @@ def shortcut_hits(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequen
     """Every registered baseline's expected hit per task (ties split evenly: see `expected_hits`)."""
     index = EntityIndex(kg)
     ctx = _baseline_context(kg, tasks, train_tasks, index)
-    return expected_hits(item_views(kg, tasks, index), [t.answer_star for t in tasks], ctx, names)
+    return expected_hits(item_views(kg, tasks, index), [answer_key(t) for t in tasks], ctx, names)
 
 
 def shortcut_predictions(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequence[Task] | None = None,
@@ -181,7 +206,7 @@ def shortcut_predictions(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks:
 
 
 def accuracy(tasks: Sequence[Task], preds: Sequence[str | None]) -> float:
-    return sum(p == t.answer_star for t, p in zip(tasks, preds, strict=True)) / len(tasks) if tasks else 0.0
+    return sum(p == answer_key(t) for t, p in zip(tasks, preds, strict=True)) / len(tasks) if tasks else 0.0
 
 
 # --- leakage ---------------------------------------------------------------------------------------
@@ -249,7 +274,7 @@ def _gold_path_valid(kg: KnowledgeGraph, task: Task, start: str | None) -> bool:
 
 
 def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Material] = (),
-                examples: int = 5, max_shortcut: float = DEFAULT_MAX_SHORTCUT, seed: int = 0) -> dict:
+                examples: int = 5, max_shortcut: float | None = None, seed: int = 0) -> dict:
     """Everything `kgreason tasks audit` reports, as a JSON-ready dict.
 
     Task files among `against` are the training material: they feed the answer-prior baselines.
@@ -272,7 +297,7 @@ def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Mat
         if len(hits) != 1:
             ill_posed.append({"id": task.id, "options_reached": hits, "chain_stated": stated})
         if not _gold_path_valid(kg, task, start) or (task.path_star.entities and
-                                                      opts.get(task.answer_star) != index.resolve(task.path_star.entities[-1])):
+                                                      opts.get(answer_key(task)) != index.resolve(task.path_star.entities[-1])):
             invalid_paths.append(task.id)
         if any(mentions(task.question, text) for text in task.options.values()):
             named.append(task.id)
@@ -296,8 +321,9 @@ def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Mat
         "oracle_accuracy": accuracy(tasks, oracle),
         "shortcut_accuracy": {name: sum(hits) / len(hits) if hits else 0.0 for name, hits in shortcuts.items()},
         "shortcuts": {name: _shortcut_row(name, hits, seed) for name, hits in shortcuts.items()},
-        "max_shortcut": max_shortcut,
-        "chance": 1 / len(LETTERS),
+        "max_shortcut": max_shortcut if max_shortcut is not None else get_family(family_of_tasks(tasks)).max_shortcut,
+        "chance": (sum(get_family(t.family).chance(t, len(kg.entities)) for t in tasks) / len(tasks)
+                   if tasks else 1 / len(LETTERS)),
     }
     report["problems"] = problems(report)
     return report

@@ -17,6 +17,7 @@ from kgreason.argtypes import (
     positive_int,
     unit_interval,
 )
+from kgreason.families import DEFAULT_FAMILY, FAMILIES
 from kgreason.io import InputError
 from kgreason.tasks import defaults as cfg  # the task-generation defaults, shared with tasks/generate.py
 
@@ -68,9 +69,12 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict-distractors", choices=cfg.STRICT_CHOICES, default=cfg.TASK_STRICT_DISTRACTORS,
                    help="which splits must have structure-matched distractors (an item without three is "
                         "rejected); the others fall back to weaker, balanced kinds (default: held_out)")
-    p.add_argument("--max-shortcut", type=unit_interval, default=cfg.DEFAULT_MAX_SHORTCUT, metavar="ACC",
+    p.add_argument("--family", choices=FAMILIES.names(), default=DEFAULT_FAMILY,
+                   help="how items are asked: multiple_choice (four options A-D) or free_form (no options; the "
+                        "answer line names the entity; default: %(default)s)")
+    p.add_argument("--max-shortcut", type=unit_interval, default=None, metavar="ACC",
                    help="refuse (exit 2, nothing written) when a shortcut baseline answers more than this share "
-                        "of a held-out split (0..1, default: %(default)s)")
+                        "of a held-out split (0..1, default: the family's, 0.35 multiple choice, 0.05 free form)")
     p.add_argument("--allow-shortcuts", action="store_true",
                    help="write the files even when a shortcut baseline is above --max-shortcut; the manifest "
                         "records it and a run trained on them says so in its 'What went wrong' paragraph")
@@ -90,7 +94,7 @@ def generate_command(args: argparse.Namespace) -> int:
     config = TaskConfig(seed=args.seed, mode=args.mode, splits=splits, max_context_facts=args.max_context_facts,
                         attempts_per_item=args.attempts_per_item, cover_eval_edges=args.cover_eval_edges,
                         same_type_distractors=not args.any_type_distractors,
-                        strict_distractors=args.strict_distractors)
+                        strict_distractors=args.strict_distractors, family=args.family)
     t0 = time.perf_counter()
     kg = open_kg(args.kg, json_only=True)
     t1 = time.perf_counter()
@@ -134,8 +138,9 @@ def add_audit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when the file is empty, anything is ill posed or leaked, or a shortcut baseline "
                         "beats --max-shortcut")
-    p.add_argument("--max-shortcut", type=unit_interval, default=cfg.DEFAULT_MAX_SHORTCUT, metavar="ACC",
-                   help="highest accuracy a shortcut baseline may reach under --strict (0..1, default: %(default)s)")
+    p.add_argument("--max-shortcut", type=unit_interval, default=None, metavar="ACC",
+                   help="highest accuracy a shortcut baseline may reach under --strict (0..1, default: the task "
+                        "family's, 0.35 multiple choice, 0.05 free form)")
 
 
 def audit_command(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kgreason import argtypes as at
+from kgreason.families import DEFAULT_FAMILY, FAMILIES, get_family
 from kgreason.options import option
 
 # --- task generation -------------------------------------------------------------------------------
@@ -47,8 +48,9 @@ TASK_MAX_CONTEXT_FACTS = 24  # open mode: facts in the prompt, gold path include
 TASK_ATTEMPTS_PER_ITEM = 30  # bounded sampling: at most this many candidates per wanted item
 TASK_COVER_EVAL_EDGES = 0.5  # share of each shorter training split steered onto eval edges
 TASK_STRICT_DISTRACTORS = "held_out"
-# `kgreason tasks audit --strict`: the highest accuracy a shortcut baseline may reach
-DEFAULT_MAX_SHORTCUT = 0.35
+# `kgreason tasks audit --strict`: the highest accuracy a shortcut baseline may reach on multiple-choice
+# items; each task family declares its own (kgreason.families), which `--max-shortcut` overrides.
+DEFAULT_MAX_SHORTCUT = get_family(DEFAULT_FAMILY).max_shortcut
 
 
 
@@ -69,9 +71,13 @@ class DataOptions:
                              help="1-3 hop training questions")
     train_hard: int = option(_SPLIT_SIZE["train_hard"], flag="train-hard", parse=at.non_negative_int,
                              help="4-5 hop training pool (disjoint from eval)")
-    max_shortcut: float = option(DEFAULT_MAX_SHORTCUT, flag="max-shortcut", parse=at.unit_interval,
-                                 help="stop before training when a shortcut baseline answers more than this share of "
-                                      "the held-out items (kgreason/tasks/refusal.py)")
+    family: str = option(DEFAULT_FAMILY, flag="family", choices=FAMILIES.names,
+                         help="how items are asked: multiple_choice (four options A-D) or free_form (no options; the "
+                              "answer line names the entity; kgreason/families)")
+    max_shortcut: float | None = option(None, flag="max-shortcut", parse=at.unit_interval, metavar="ACC",
+                                        help="stop before training when a shortcut baseline answers more than this "
+                                             "share of the held-out items (default: the task family's limit, 0.35 "
+                                             "for multiple choice, 0.05 for free form; kgreason/tasks/refusal.py)")
     allow_shortcuts: bool = option(False, flag="allow-shortcuts",
                                    help="train even when a shortcut baseline is above --max-shortcut; the manifest "
                                         "records it and the run's 'What went wrong' paragraph names it")

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kgreason.families import DEFAULT_FAMILY, get_family
 from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, PathStar, Task
@@ -77,6 +78,7 @@ class TaskConfig:
     exchangeable_gold: bool = True  # ask about a random walk of the item's pool (see exchange_gold)
     cover_eval_edges: float = TASK_COVER_EVAL_EDGES  # share of each shorter training split steered onto eval edges
     facts_name: str = "facts"
+    family: str = DEFAULT_FAMILY  # how items are asked and answered (kgreason.families)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -93,10 +95,13 @@ class TaskConfig:
             raise InputError(f"answer_repeat must be positive, got {self.answer_repeat}")
         if self.max_context_facts < 5:
             raise InputError("max_context_facts must be at least 5 (a 5-hop gold path)")
+        get_family(self.family)  # an unknown family is an InputError naming the registered ones
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["splits"] = [asdict(s) for s in self.splits]
+        if d["family"] == DEFAULT_FAMILY:
+            del d["family"]  # manifests of the default family stay what they were before families
         return d
 
 
@@ -142,6 +147,22 @@ class _Keys:
 
 
 # --- text checks ---------------------------------------------------------------------------------
+def name_key(name: str) -> str:
+    """A name as the free-form grader compares it: lower case, runs of spaces collapsed."""
+    return " ".join(name.split()).lower()
+
+
+def shared_entity_names(kg: KnowledgeGraph) -> frozenset[str]:
+    """The names (id, label or alias, as `name_key`) that more than one entity goes by."""
+    owners: dict[str, str] = {}
+    shared: set[str] = set()
+    for ent in kg.entities.values():
+        for key in {name_key(n) for n in ent.names()}:
+            if owners.setdefault(key, ent.id) != ent.id:
+                shared.add(key)
+    return frozenset(shared)
+
+
 def mentions(text: str, label: str) -> bool:
     """Whether `label` occurs in `text` as a whole word (case-insensitive)."""
     if label.lower() not in text.lower():  # the common case, without compiling a pattern
@@ -189,6 +210,55 @@ def random_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random,
     return edges
 
 
+def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, cap: int,
+                   first: Triple | None = None) -> list[Triple] | None:
+    """A walk that never revisits an entity and whose chain reaches its end and nothing else from
+    `start` (None when this draw dead-ends): for families whose answer must be unique.
+
+    Random walks rarely give one (6% of 4-hop and 2% of 5-hop walks on the built-in graph), so this
+    one follows the chain's image (every entity the relations so far reach from the start) as it
+    goes: each hop picks a relation with a weight of one over the image it leads to, so hops that
+    keep the image small are likelier, and the last hop only takes a relation that leaves one
+    entity. The tail is uniform among the node's unvisited tails of that relation. `first`: the
+    walk's given first edge (from `start`).
+    """
+    image = {start}
+    visited = {start}
+    node = start
+    edges: list[Triple] = []
+    if first is not None:
+        image = set(kg.successors(start, first[1]))
+        if hops == 1 and len(image) != 1:
+            return None
+        edges, node = [first], first[2]
+        visited.add(node)
+    for i in range(len(edges), hops):
+        last = i == hops - 1
+        out = kg.out_relations(node)
+        choices: list[tuple[str, list[str], set[str]]] = []
+        for rel in sorted(out):
+            tails = [t for t in out[rel] if t not in visited]
+            if not tails:
+                continue
+            nxt: set[str] = set()
+            for x in image:
+                nxt.update(kg.successors(x, rel))
+                if len(nxt) > cap:
+                    break
+            if len(nxt) > cap or (last and len(nxt) != 1):
+                continue
+            choices.append((rel, tails, nxt))
+        if not choices:
+            return None
+        weights = [1.0 / len(nxt) for _, _, nxt in choices]
+        rel, tails, image = rng.choices(choices, weights)[0]
+        tail = tails[rng.randrange(len(tails))]
+        edges.append((node, rel, tail))
+        node = tail
+        visited.add(tail)
+    return edges
+
+
 def follow_capped(kg: KnowledgeGraph, start: str, chain: Sequence[str], cap: int) -> set[str] | None:
     """`kg.follow`, but None once a frontier exceeds `cap` entities (so hubs cannot stall us)."""
     frontier = {start}
@@ -228,7 +298,7 @@ def find_simple_path(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: 
 
 # --- one item --------------------------------------------------------------------------------------
 def plan_item(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: random.Random, config: TaskConfig,
-              *, strict: bool, heads: dict[str, list[str]]) -> ItemPlan | str:
+              *, strict: bool, heads: dict[str, list[str]], shared_names: frozenset[str] = frozenset()) -> ItemPlan | str:
     """A well-posed item with at least three eligible distractor candidates, or the reason not.
 
     With `config.exchangeable_gold` the item asked about is a uniformly chosen walk of a pool that
@@ -241,10 +311,18 @@ def plan_item(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: ran
     about the first walk drawn makes the distractors the walks that chain happens not to reach.
     What the pool cannot even out (the answer's chain reaching it and not the others, which
     favours well-reached answers) the distractor balancer and the split's spare items handle.
+
+    A family without options (`TaskFamily.unique_answer`) asks only about walks whose chain reaches
+    their answer and nothing else from the start, with a name no other entity has (`shared_names`,
+    from `shared_entity_names`): then the name alone answers the question, and only it does.
     """
+    unique = get_family(config.family).unique_answer
     if len({start, *(t for _, _, t in path_edges)}) != len(path_edges) + 1:
         return "path_revisits_entity"
     chain = [r for _, r, _ in path_edges]
+    if unique and len(follow_capped(kg, start, chain, config.max_answer_set) or ()) != 1:
+        # Most long chains reach several entities: checked before the walk pool, which costs more.
+        return "answer_not_unique"
     pool: dict[str, list[Triple]] | None = None
     order: list[tuple[str, list[Triple]]] = [(path_edges[-1][2], path_edges)]
     if config.exchangeable_gold:
@@ -260,6 +338,12 @@ def plan_item(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: ran
         reached = follow_capped(kg, start, walk_chain, config.max_answer_set)
         if reached is None:
             reason = reason or "answer_set_too_large"
+            continue
+        if unique and len(reached) != 1:
+            reason = reason or "answer_not_unique"
+            continue
+        if unique and name_key(kg.label(answer)) in shared_names:
+            reason = reason or "answer_name_shared"
             continue
         question = format_question(kg, start, walk_chain)
         if mentions(question, kg.label(answer)):
@@ -296,16 +380,21 @@ def draft_from_choice(plan: ItemPlan, chosen: list[Candidate], wins: dict[str, f
 
 
 def finalize_task(kg: KnowledgeGraph, draft: Draft, letter: str, rng: random.Random, *, task_id: str,
-                  split: str, mode: str = "closed", seed: int | None = None) -> Task:
+                  split: str, mode: str = "closed", seed: int | None = None, family: str = DEFAULT_FAMILY) -> Task:
     """Place the answer at `letter`, the distractors in random order elsewhere, and write the texts.
 
     Open mode shuffles the context facts, so neither fact order nor option order carries a signal.
+    A family that offers no options (free form) keeps the distractors only as the decoy walks in
+    the context facts: the prompt names no candidate, and the answer line names the answer.
     """
+    fam = get_family(family)
     others = list(draft.distractors)
     rng.shuffle(others)
     option_ids: dict[str, str] = {}
     for lt in LETTERS:
         option_ids[lt] = draft.answer if lt == letter else others.pop()
+    if not fam.offers_options:
+        option_ids, letter = {}, ""
     options = {lt: kg.label(x) for lt, x in option_ids.items()}
     question = format_question(kg, draft.start, draft.chain)
     context: list[str] = []
@@ -321,7 +410,7 @@ def finalize_task(kg: KnowledgeGraph, draft: Draft, letter: str, rng: random.Ran
         options=options,
         answer_star=letter,
         path_star=PathStar(entities=draft.entities, edges=list(draft.path_edges)),
-        prompt=format_prompt(question, options, context),
+        prompt=format_prompt(question, options, context, family),
         start=draft.start,
         relation_chain=list(draft.chain),
         option_ids=option_ids,
@@ -331,18 +420,20 @@ def finalize_task(kg: KnowledgeGraph, draft: Draft, letter: str, rng: random.Ran
         short_trace=short_trace(kg, draft.path_edges),
         context_facts=context,
         seed=seed,
+        family=fam.name,
+        answer_label="" if fam.offers_options else kg.label(draft.answer),
     )
 
 
 def try_make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.Random, *,
                   mode: str = "closed", task_id: str = "custom-0", split: str = "custom",
                   letter: str | None = None, config: TaskConfig | None = None,
-                  heads: dict[str, list[str]] | None = None) -> tuple[Task | None, str]:
+                  heads: dict[str, list[str]] | None = None, family: str = DEFAULT_FAMILY) -> tuple[Task | None, str]:
     """One item from a user-chosen start and relation chain: (task, "ok") or (None, reason).
 
     Structure-matched distractors are preferred; a single item may fall back to weaker ones.
     """
-    config = config or TaskConfig(mode=mode)
+    config = config or TaskConfig(mode=mode, family=family)
     if start not in kg.entities:
         return None, f"unknown start entity {start!r}"
     unknown = [r for r in chain if r not in kg.relations]
@@ -352,11 +443,12 @@ def try_make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: ran
         return None, "empty relation chain"
     reason = "no_path_along_chain"
     heads = heads if heads is not None else heads_by_relation(kg)
+    shared_names = shared_entity_names(kg) if get_family(config.family).unique_answer else frozenset()
     for _ in range(5):
         path = find_simple_path(kg, start, chain, rng)
         if path is None:
             break
-        plan = plan_item(kg, start, path, rng, config, strict=False, heads=heads)
+        plan = plan_item(kg, start, path, rng, config, strict=False, heads=heads, shared_names=shared_names)
         if isinstance(plan, str):
             reason = plan
             continue
@@ -364,19 +456,20 @@ def try_make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: ran
         draft = draft_from_plan(plan, balancer, rng)
         if draft is not None:
             letter = letter or LETTERS[rng.randrange(len(LETTERS))]
-            return finalize_task(kg, draft, letter, rng, task_id=task_id, split=split, mode=mode), "ok"
+            return finalize_task(kg, draft, letter, rng, task_id=task_id, split=split, mode=mode,
+                                 family=config.family), "ok"
     return None, reason
 
 
 def make_task(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.Random, *,
               mode: str = "closed", task_id: str = "custom-0", split: str = "custom",
-              reasons: list[str] | None = None) -> Task | None:
+              reasons: list[str] | None = None, family: str = DEFAULT_FAMILY) -> Task | None:
     """One well-posed item for a start and relation chain (the demo's Try It), or None.
 
     When it returns None the reason is appended to `reasons` (if given); `try_make_task`
     returns it directly.
     """
-    task, reason = try_make_task(kg, start, chain, rng, mode=mode, task_id=task_id, split=split)
+    task, reason = try_make_task(kg, start, chain, rng, mode=mode, task_id=task_id, split=split, family=family)
     if task is None and reasons is not None:
         reasons.append(reason)
     return task
@@ -392,6 +485,9 @@ class _SplitGenerator:
         self.rng = random.Random(config.seed)
         self.keys = _Keys()
         self.heads = heads_by_relation(kg)
+        self.family = get_family(config.family)
+        self._walkers: list[list[str]] | None = None
+        self.shared_names = shared_entity_names(kg) if self.family.unique_answer else frozenset()
         self.startable = [e for e in kg.entities if kg.out_relations(e)]
         self.n_tails = sum(1 for e in kg.entities if kg.in_relations(e))
         if not self.startable:
@@ -409,7 +505,14 @@ class _SplitGenerator:
 
     def _attempt(self, hops: int, rejected: Counter, answers: Counter, cap: int, strict: bool,
                  first: Triple | None = None) -> ItemPlan | None:
-        if first is None:
+        if self.family.unique_answer:
+            starts = self.starts_walking(hops)
+            if first is None and not starts:
+                rejected["walk_dead_end"] += 1
+                return None
+            start = first[0] if first is not None else starts[self.rng.randrange(len(starts))]
+            path = narrowing_walk(self.kg, start, hops, self.rng, self.config.max_answer_set, first)
+        elif first is None:
             start = self.startable[self.rng.randrange(len(self.startable))]
             path = random_walk(self.kg, start, hops, self.rng)
         else:
@@ -423,7 +526,8 @@ class _SplitGenerator:
         if (start, chain) in self.keys.start_chain:
             rejected["duplicate_start_chain"] += 1
             return None
-        plan = plan_item(self.kg, start, path, self.rng, self.config, strict=strict, heads=self.heads)
+        plan = plan_item(self.kg, start, path, self.rng, self.config, strict=strict, heads=self.heads,
+                         shared_names=self.shared_names)
         if isinstance(plan, str):
             rejected[plan] += 1
             return None
@@ -436,6 +540,16 @@ class _SplitGenerator:
             return None
         answers[plan.answer] += 1
         return plan
+
+    def starts_walking(self, hops: int) -> list[str]:
+        """The entities with a walk of `hops` edges (revisits allowed, so a superset of those with a
+        path): the narrowing walk starts there, not where no chain of that length begins."""
+        if self._walkers is None:
+            can = [set(self.kg.entities)]  # can[k]: entities with a walk of k edges
+            for _ in range(max(s.max_hops for s in self.config.splits)):
+                can.append({e for e in can[-1] if any(t in can[-1] for t in self.kg.successors(e))})
+            self._walkers = [[e for e in self.startable if e in c] for c in can]
+        return self._walkers[min(hops, len(self._walkers) - 1)]
 
     def strict(self, spec: SplitSpec) -> bool:
         if spec.strict is not None:
@@ -469,7 +583,7 @@ class _SplitGenerator:
                     quota -= 1
                     break
         for h in hops:
-            budget = self.config.attempts_per_item * max(0, targets[h] - len(made[h]))
+            budget = self.config.attempts_per_item * self.family.attempts_factor * max(0, targets[h] - len(made[h]))
             while len(made[h]) < targets[h] and budget > 0:
                 budget -= 1
                 plan = self._attempt(h, rejected, answers, cap, strict)
@@ -577,7 +691,7 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
         letters = _balanced_letters(len(drafts), gen.rng)
         splits[spec.name] = [
             finalize_task(kg, d, lt, gen.rng, task_id=f"{spec.name}-{i:05d}", split=spec.name, mode=config.mode,
-                          seed=config.seed)
+                          seed=config.seed, family=config.family)
             for i, (d, lt) in enumerate(zip(drafts, letters, strict=True))
         ]
         balance[spec.name] = {
@@ -683,18 +797,25 @@ _REQUIRED = ("id", "question", "options", "answer_star")
 
 def task_from_record(rec: dict, where: str) -> Task:
     """A Task from one JSON record (ours or the hobby project's); InputError naming `where` if not."""
+    if not isinstance(rec, dict):
+        raise InputError(f"{where}: not a task record: expected a JSON object")
     missing = [k for k in _REQUIRED if k not in rec]
     if missing:
         raise InputError(f"{where}: not a task record: missing field(s) {missing}")
     rec = dict(rec)
+    family = rec.get("family") or DEFAULT_FAMILY
+    if not isinstance(family, str):
+        raise InputError(f"{where}: 'family' must be a string")
+    fam = get_family(family)  # InputError naming the registered families
     options = rec["options"]
     if isinstance(options, list):  # ["...", "...", ...] in letter order
         options = dict(zip(LETTERS, options, strict=False))
-    if not isinstance(options, dict) or not options:
-        raise InputError(f"{where}: 'options' must be an object of letter -> text")
-    rec["options"] = {str(k): str(v) for k, v in options.items()}
-    if rec["answer_star"] not in rec["options"]:
-        raise InputError(f"{where}: answer_star {rec['answer_star']!r} is not one of the options {sorted(rec['options'])}")
+    if isinstance(options, dict):
+        options = {str(k): str(v) for k, v in options.items()}
+    rec["options"] = options
+    problem = fam.check_record(rec)
+    if problem:
+        raise InputError(f"{where}: {problem}")
     rec.setdefault("split", "")
     try:
         return Task.from_dict(rec)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kgreason.families import family_of_tasks, get_family
 from kgreason.records import LETTERS
-from kgreason.tasks.defaults import DEFAULT_MAX_SHORTCUT
 
 # Why a graph lets a baseline win, for the refusal paragraph; a baseline not listed is described by
 # its registry description. Keyed by registered name (tasks/baselines.py).
@@ -43,20 +43,34 @@ MIN_ITEMS = 30
 FAMILY_CONFIDENCE = 0.95  # for the family of baselines together: each is tested at 1 - 0.05 / (number tested)
 
 
+def shortcut_limit(tasks: Sequence[Any], max_shortcut: float | None) -> float:
+    """`max_shortcut` when given, else the limit of the tasks' family (TaskFamily.max_shortcut)."""
+    return max_shortcut if max_shortcut is not None else get_family(family_of_tasks(tasks)).max_shortcut
+
+
 def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequence[str],
-                    max_shortcut: float = DEFAULT_MAX_SHORTCUT) -> dict:
+                    max_shortcut: float | None = None) -> dict:
     """Per held-out split: the strongest registered baseline, and those above `max_shortcut`: `over`
     when the whole interval is above it (these refuse the data), else `noisy` (recorded only).
 
     The interval is the audit's (Wilson for 0/1 hits, the seeded percentile bootstrap when ties split
     hits), Bonferroni-corrected for the number of baselines scored, so that ~27 rules tried at once do
     not refuse a fair split by luck; a split of fewer than MIN_ITEMS items refuses nothing. `splits`
-    maps split names to their tasks; the splits not held out feed the answer-prior baselines."""
+    maps split names to their tasks; the splits not held out feed the answer-prior baselines.
+    `max_shortcut` None: the task family's limit."""
     from kgreason.stats import mean_interval
     from kgreason.tasks.audit import shortcut_hits
 
     train = [t for name, tasks in splits.items() if name not in held_out for t in tasks]
+    every = [t for tasks in splits.values() for t in tasks]
+    family = get_family(family_of_tasks(every))
+    max_shortcut = shortcut_limit(every, max_shortcut)
     result: dict[str, Any] = {"limit": max_shortcut, "min_items": MIN_ITEMS, "held_out": {}}
+    if family.name != get_family(None).name:
+        result["family"] = family.name
+    n_entities = len(kg.entities)
+    chances = [family.chance(t, n_entities) for t in every]
+    result["chance"] = round(sum(chances) / len(chances), 6) if chances else None
     for name in held_out:
         tasks = list(splits.get(name) or [])
         if not tasks:
@@ -80,10 +94,13 @@ def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequ
     return result
 
 
-def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float = 1 / len(LETTERS)) -> str:
+def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | None = None) -> str:
     """One paragraph for a failed check: which baseline, how high, why this graph allows it, what to try."""
     from kgreason.tasks.baselines import BASELINES
 
+    if chance is None:
+        chance = check.get("chance") or 1 / len(LETTERS)
+    hint = get_family(check.get("family")).refusal_hint
     parts = []
     reasons = []
     for split, row in check["held_out"].items():
@@ -99,10 +116,11 @@ def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float = 1 /
     return (f"{source}: refusing to write this data: a shortcut baseline answers the held-out items without "
             f"following the chain ({'; '.join(parts)}; the limit is {100 * check['limit']:.0f}% and each "
             f"interval, corrected for the number of baselines tried, lies above it; chance is "
-            f"{100 * chance:.0f}%), so a model trained and scored on it would show a rule, not reasoning. Why this "
+            f"{_pct(chance)}), so a model trained and scored on it would show a rule, not reasoning. Why this "
             f"graph allows it: {because}. What to try: another graph, or this one with its entity types or more "
             f"relations; other hop lengths (`kgreason tasks generate --eval-hops 3-4 --hard-hops 3-4`, then "
-            f"`kgreason tasks audit` on the result); a higher --max-shortcut if you accept the risk; or "
+            f"`kgreason tasks audit` on the result); {hint + '; ' if hint else ''}a higher --max-shortcut if you "
+            f"accept the risk; or "
             f"--allow-shortcuts to write the files anyway (the manifest records it and a run's 'What went wrong' "
             f"paragraph names it). No task file was written.")
 
@@ -113,12 +131,16 @@ def over_summary(check: Mapping[str, Any]) -> str:
                      for split, row in check["held_out"].items() if row["over"])
 
 
+def _pct(share: float) -> str:
+    return f"{100 * share:.0f}%" if share >= 0.01 else f"{100 * share:.2f}%"
+
+
 def _pct_ci(row: Mapping[str, Any]) -> str:
     low, high = row["interval"]
     return f"{100 * row['accuracy']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
 
 
-def guard_shortcuts(source: str, kg: Any, dataset: Any, max_shortcut: float, allow: bool) -> dict:
+def guard_shortcuts(source: str, kg: Any, dataset: Any, max_shortcut: float | None, allow: bool) -> dict:
     """Check a generated dataset (kgreason.tasks.generate.GeneratedDataset) before it is written: raise
     InputError with the refusal paragraph, or record the check in its manifest (`shortcut_check`, with
     `allowed` true when --allow-shortcuts let a failing dataset through) and return it."""
