@@ -180,9 +180,12 @@ def test_max_shortcut_must_be_a_share(dataset_dir: Path, value: str, capsys: pyt
 
 
 def test_max_shortcut_default_matches_the_audit() -> None:
-    """--max-shortcut's default is the audit's, declared once in kgreason/tasks/defaults.py."""
+    """--max-shortcut's default is the task family's limit, declared once on the family
+    (kgreason/families) and resolved by the audit from the items it reads."""
     args = cli.build_parser().parse_args(["tasks", "audit", "eval.jsonl", "--kg", "kg.json"])
-    assert args.max_shortcut == DEFAULT_MAX_SHORTCUT == config.DEFAULT_MAX_SHORTCUT
+    assert args.max_shortcut is None
+    report = audit_tasks(builtin_kg(), small_dataset().splits["eval"][:20], max_shortcut=args.max_shortcut)
+    assert report["max_shortcut"] == DEFAULT_MAX_SHORTCUT == config.DEFAULT_MAX_SHORTCUT == 0.35
 
 
 def test_report_lists_each_baseline_with_its_interval() -> None:

@@ -806,7 +806,10 @@ def task_from_record(rec: dict, where: str) -> Task:
     family = rec.get("family") or DEFAULT_FAMILY
     if not isinstance(family, str):
         raise InputError(f"{where}: 'family' must be a string")
-    fam = get_family(family)  # InputError naming the registered families
+    try:
+        fam = get_family(family)
+    except InputError as exc:  # it names the registered families; say where too
+        raise InputError(f"{where}: {exc}") from None
     options = rec["options"]
     if isinstance(options, list):  # ["...", "...", ...] in letter order
         options = dict(zip(LETTERS, options, strict=False))

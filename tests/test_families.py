@@ -1,0 +1,167 @@
+"""Task families (kgreason/families): the registry, the free-form family end to end (generation,
+reading, grading, stop rule, audit, refusal), and multiple choice left as it was."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+
+import pytest
+
+from conftest_tasks import builtin_kg
+from kgreason.families import FAMILIES, family_of_tasks, get_family
+from kgreason.io import InputError
+from kgreason.records import Task
+from kgreason.reward.parse import find_answer_line, parse_completion
+from kgreason.reward.score import Scorer
+from kgreason.sampling.base import answer_line_end, trim_after_answer
+from kgreason.tasks.audit import audit_tasks, shortcut_hits
+from kgreason.tasks.format import chat_messages, reference_completion
+from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, load_tasks, save_tasks, task_from_record
+from kgreason.tasks.refusal import check_shortcuts, refusal_paragraph
+
+SPLITS = (SplitSpec("eval", 80, 4, 5, held_out=True), SplitSpec("train_easy", 60, 1, 3),
+          SplitSpec("train_hard", 10, 4, 5, strict=True))
+
+
+@lru_cache(maxsize=2)
+def free_form_data(mode: str):
+    return generate(builtin_kg(0), TaskConfig(seed=0, mode=mode, splits=SPLITS, family="free_form"))
+
+
+def _follow(kg, start: str, chain) -> set[str]:
+    """The chain's image from `start`, computed here from the edge list (not kg.follow)."""
+    frontier = {start}
+    for rel in chain:
+        frontier = {e.tail for e in kg.edges if e.relation == rel and e.head in frontier}
+    return frontier
+
+
+def test_both_families_are_registered_and_an_unknown_one_is_refused() -> None:
+    assert {"multiple_choice", "free_form"} <= set(FAMILIES.names())
+    assert get_family(None).name == get_family("").name == "multiple_choice"
+    with pytest.raises(InputError, match="free_form"):
+        get_family("free_from")
+
+
+def test_free_form_items_have_one_answer_in_the_whole_graph_and_offer_no_options() -> None:
+    kg = builtin_kg(0)
+    data = free_form_data("closed")
+    assert len(data.splits["eval"]) >= 30 and data.splits["train_easy"]
+    names: dict[str, set[str]] = {}
+    for ent in kg.entities.values():
+        for n in ent.names():
+            names.setdefault(" ".join(n.split()).lower(), set()).add(ent.id)
+    for split, tasks in data.splits.items():
+        for t in tasks:
+            assert t.family == "free_form" and t.options == {} and t.answer_star == "" and t.option_ids == {}
+            assert _follow(kg, t.start, t.relation_chain) == {t.answer_id}, t.id
+            assert t.answer_label == kg.label(t.answer_id)
+            assert names[t.answer_label.lower()] == {t.answer_id}, "another entity goes by the answer's name"
+            assert "Options:" not in t.prompt
+            assert not re.search(rf"(?<!\w){re.escape(t.answer_label)}(?!\w)", t.question, re.IGNORECASE)
+            assert all(kg.has_edge(*e) for e in t.path_star.edges)
+            assert (split == "eval") == (4 <= t.hop_len <= 5) or split != "eval"
+    assert data.manifest["config"]["family"] == "free_form"
+
+
+def test_free_form_prompt_and_reference_completion() -> None:
+    t = free_form_data("closed").splits["eval"][0]
+    system = chat_messages(t)[0]["content"]
+    assert system.endswith("\nANSWER: C") and "(D)" not in system
+    target = reference_completion(t)
+    assert target.endswith(f"\nANSWER: {t.answer_label}") and target.startswith("TRACE: 1. ")
+
+
+def test_free_form_grading_is_an_exact_name_and_a_verified_trace() -> None:
+    kg = builtin_kg(0)
+    scorer = Scorer(kg, preset="kgreason")
+    tasks = free_form_data("closed").splits["eval"]
+    t = tasks[0]
+    other = next(x for x in tasks if x.answer_id != t.answer_id)
+    gold = reference_completion(t)
+    trace = gold.split("\nANSWER:")[0]
+    right = scorer.score(t, gold)
+    assert right.correct and right.faithful and right.format_ok and right.answer == t.answer_label
+    # case, emphasis and a final full stop aside, the name is the answer
+    assert scorer.score(t, f"{trace}\nANSWER: **{t.answer_label.upper()}.**").correct
+    # another entity's name, a hedge over two names, the contract of another family, a list
+    wrong = [other.answer_label, f"{t.answer_label} or {other.answer_label}", f"{t.answer_label} (B)",
+             ", ".join(sorted({x.answer_label for x in tasks}))]
+    for answer in wrong:
+        r = scorer.score(t, f"{trace}\nANSWER: {answer}")
+        assert not r.correct and not r.faithful, answer
+    # a prose mention of the answer is no answer line
+    assert not scorer.score(t, f"{trace} So the answer is {t.answer_label}.").correct
+    # the right name after a broken trace is correct but not faithful
+    broken = scorer.score(t, f"TRACE: 1. nothing here.\nANSWER: {t.answer_label}")
+    assert broken.correct and not broken.faithful
+
+
+def test_the_free_form_reader_and_stop_rule() -> None:
+    text = "TRACE: 1. A is caused by B.\nANSWER: SyncNTP"
+    assert answer_line_end(text, "free_form") is None  # the name may still go on
+    assert answer_line_end(text + "\n", "free_form") is not None
+    assert answer_line_end(text + "\n", "multiple_choice") is None  # no letter: multiple choice waits
+    assert trim_after_answer(text + "\nmore text", "free_form") == text
+    assert find_answer_line("ANSWER:\nANSWER: x\n", family="free_form").entity == "x"  # an empty line is skipped
+    parsed = parse_completion("no trace\nANSWER: x", family="free_form")
+    assert not parsed.format_ok and parsed.answer == "x"
+    assert "ANSWER: <entity>" in parse_completion("TRACE: y.", family="free_form").error
+
+
+def test_task_records_round_trip_and_multiple_choice_files_keep_their_fields() -> None:
+    t = free_form_data("closed").splits["eval"][0]
+    d = t.to_dict()
+    assert d["family"] == "free_form" and d["answer_label"] == t.answer_label
+    assert Task.from_dict(json.loads(json.dumps(d))) == t
+    mc = Task.from_dict({**d, "family": "multiple_choice", "answer_label": "", "options": {"A": "x"},
+                         "answer_star": "A"})
+    assert "family" not in mc.to_dict() and "answer_label" not in mc.to_dict()
+    bad = {k: v for k, v in d.items() if k != "answer_label"}
+    with pytest.raises(InputError, match="answer_label"):
+        task_from_record(bad, "f.jsonl:3")
+    with pytest.raises(InputError, match="f.jsonl:4: unknown task family"):
+        task_from_record({**d, "family": "essay"}, "f.jsonl:4")
+
+
+def test_a_file_of_mixed_families_is_refused(tmp_path) -> None:
+    ff = free_form_data("closed").splits["eval"][0]
+    mc = Task.from_dict({**ff.to_dict(), "family": "multiple_choice", "options": {"A": "x"}, "answer_star": "A"})
+    path = tmp_path / "mixed.jsonl"
+    save_tasks([ff, mc], path)
+    with pytest.raises(InputError, match="mix task families"):
+        family_of_tasks(load_tasks(path))
+
+
+def test_the_audit_scores_free_form_rules_over_entities() -> None:
+    kg = builtin_kg(0)
+    data = free_form_data("closed")
+    ev = data.splits["eval"]
+    report = audit_tasks(kg, ev)
+    assert report["oracle_accuracy"] == 1.0 and report["ill_posed"] == 0 and report["invalid_gold_path"] == 0
+    assert report["chance"] == pytest.approx(1 / len(kg.entities))
+    assert report["max_shortcut"] == 0.05
+    hits = shortcut_hits(kg, ev, data.splits["train_easy"] + data.splits["train_hard"])
+    assert {"last_relation_tail", "chain_from_other_entities", "train_answer_prior"} <= set(hits)
+    # "the letter most often correct" becomes the entity most often the answer of these very items
+    # (ties: the first by id): it names that entity, so it is right exactly where that is the answer
+    counts: dict[str, int] = {}
+    for t in ev:
+        counts[t.answer_id] = counts.get(t.answer_id, 0) + 1
+    common = min(counts, key=lambda e: (-counts[e], e))
+    for t, hit in zip(ev, hits["most_common_letter"], strict=True):
+        assert (hit == 1.0) == (t.answer_id == common)
+
+
+def test_open_book_free_form_is_refused_with_the_reason() -> None:
+    kg = builtin_kg(0)
+    data = free_form_data("open")
+    check = check_shortcuts(kg, data.splits, ["eval"])
+    assert check["limit"] == 0.05 and check["family"] == "free_form"
+    assert not check["passed"]
+    paragraph = refusal_paragraph("builtin:devops", check)
+    assert "closed book" in paragraph and "context" in " ".join(check["held_out"]["eval"]["over"])
+    # an explicit limit overrides the family's
+    assert check_shortcuts(kg, data.splits, ["eval"], max_shortcut=0.99)["passed"]
