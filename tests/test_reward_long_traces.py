@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import pytest
 
-import kgreason.reward.match as match_module
 import kgreason.families.base as family_base
 import kgreason.families.multiple_choice as multiple_choice
+import kgreason.reward.match as match_module
 from conftest_reward import example_task, small_kg
 from kgreason.reward.score import Scorer
 

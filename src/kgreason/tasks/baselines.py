@@ -405,6 +405,16 @@ def chain_from_other_entities(item: ItemView, ctx: BaselineContext) -> Scores | 
     return _per_option(item, lambda x: float(ctx.chain_sources(x, item.chain, item.start)))
 
 
+@register_baseline("chain_image_any_start",
+                   "an option the stated chain reaches from some entity, the start included (the start ignored)")
+def chain_image_any_start(item: ItemView, ctx: BaselineContext) -> Scores | None:
+    # The gold answer is always in the chain's image over all starts; a decoy that is not can be
+    # ruled out by a model that knows the graph without reading the start (36-38% when unbalanced).
+    if not item.chain or any(r not in ctx.kg.relations for r in item.chain):
+        return None
+    return _per_option(item, lambda x: float(ctx.chain_sources(x, item.chain, None) > 0))
+
+
 # Partial chaining: rules that read one end of the chain only. Following part of the chain is not
 # reasoning over all of it, so these must stay at chance too.
 @register_baseline("first_relation_then_any",
