@@ -24,6 +24,10 @@ def pytest_configure(config) -> None:
 
         os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="kgreason-tests-shared-")
         config._kgreason_shared_dir = os.environ[SHARED_DIR_ENV]
+        # `datasets` caches what load_dataset reads under a name made from the folder's path, and
+        # pytest reuses temp paths across runs: a test would read an older run's export. The
+        # workers inherit this and import `datasets` after it is set.
+        os.environ["HF_DATASETS_CACHE"] = os.path.join(os.environ[SHARED_DIR_ENV], "hf-datasets-cache")
 
 
 def pytest_unconfigure(config) -> None:

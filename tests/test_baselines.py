@@ -109,6 +109,8 @@ CASES = [
          {"train_answers": Counter(), "train_options": Counter({"x": 5, "y": 3, "z": 7, "w": 1})}),
     Case("last_relation_tail", TAILS, view(("g", "e1", "f", "e2"), chain=("other", "fix")), "C"),
     Case("chain_from_other_entities", CHAINS, view(("y", "w", "z", "x"), chain=("r1", "r2")), "D"),
+    # r1, r2 reaches y, x and w from some entity; z, q and m0 from none (the start is not read)
+    Case("chain_image_any_start", CHAINS, view(("z", "q", "x", "m0"), start=None, chain=("r1", "r2")), "C"),
     Case("first_relation_then_any", FIRST, view(("y", "x", "c", "d"), chain=("r1", "r2", "r9")), "B"),
     Case("last_two_relations", LAST_TWO, view(("w", "y", "x", "z"), chain=("r0", "r1", "r2")), "C"),
     Case("context_most_mentioned", ANY,

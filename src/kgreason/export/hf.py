@@ -48,6 +48,7 @@ def features() -> Any:
         "answer": text,
         "answer_entity": text,
         "answer_label": text,
+        "family": text,  # the task family (kgreason/families): multiple_choice or free_form
         "path": {"entities": List(text), "edges": List({"src": text, "rel": text, "dst": text})},
         "reference_trace": text,
         "short_trace": text,

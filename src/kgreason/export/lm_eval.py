@@ -110,8 +110,8 @@ def group_yaml(group: str, tasks: list[str], version: str) -> str:
 def export_lm_eval(data: DataFolder, out: str | Path, split: str | None = None, name: str = "kgreason",
                    preset: str = "kgreason", max_gen_toks: int = 256) -> dict[str, Any]:
     """Write the task folder; return the task names, hop counts and item counts."""
+    from kgreason.families import family_of_tasks, get_family
     from kgreason.reward.presets import REWARD_PRESETS
-    from kgreason.tasks.format import SYSTEM_PROMPT
 
     if preset not in REWARD_PRESETS:
         raise InputError(f"--reward-preset: {REWARD_PRESETS.unknown_message(preset)}")
@@ -124,6 +124,7 @@ def export_lm_eval(data: DataFolder, out: str | Path, split: str | None = None, 
     if split not in data.splits:
         raise InputError(f"--split: {data.path} has no split {split!r} (it has {', '.join(data.splits)})")
     rows = split_rows(data, split)
+    system_prompt = get_family(family_of_tasks(data.splits[split])).system_prompt
     if not rows:
         raise InputError(f"{data.path / (split + '.jsonl')}: no items to export")
     out = Path(out).resolve()
@@ -140,7 +141,7 @@ def export_lm_eval(data: DataFolder, out: str | Path, split: str | None = None, 
         task = f"{name}_hop{hop}"
         data_file = out / "data" / f"{split}_hop{hop}.jsonl"
         atomic_write_jsonl(data_file, docs)
-        atomic_write_text(out / f"{task}.yaml", task_yaml(task, data_file, SYSTEM_PROMPT, max_gen_toks, version))
+        atomic_write_text(out / f"{task}.yaml", task_yaml(task, data_file, system_prompt, max_gen_toks, version))
         tasks.append(task)
         counts[task] = len(docs)
     atomic_write_text(out / f"{name}.yaml", group_yaml(name, tasks, version))

@@ -113,7 +113,8 @@ def task_row(task: Task, kg: KnowledgeGraph, matcher: Any = None) -> dict[str, A
         "option_ids": {letter: task.option_ids.get(letter) for letter in LETTERS},
         "answer": task.answer_star,
         "answer_entity": task.answer_id,
-        "answer_label": task.options.get(task.answer_star, ""),
+        "answer_label": task.options.get(task.answer_star, "") or task.answer_label,
+        "family": task.family,
         "path": {
             "entities": list(task.path_star.entities),
             "edges": [{"src": h, "rel": r, "dst": t} for h, r, t in task.path_star.edges],

@@ -97,7 +97,8 @@ def ground_truth_dict(kg: KnowledgeGraph, task: Task, matcher: EntityMatcher | N
     full = task.to_dict()
     return {
         "format": GROUND_TRUTH_FORMAT,
-        "task": {k: full[k] for k in _TASK_FIELDS},
+        # The family's fields only where the task has them, so multiple-choice labels stay what they were.
+        "task": {k: full[k] for k in (*_TASK_FIELDS, "family", "answer_label") if k in full},
         "kg": {
             "name": sub.name,
             "entities": [entity_dict(e) for e in sub.entities.values()],
