@@ -86,6 +86,8 @@ def test_free_form_grading_is_an_exact_name_and_a_verified_trace() -> None:
     assert right.correct and right.faithful and right.format_ok and right.answer == t.answer_label
     # case, emphasis and a final full stop aside, the name is the answer
     assert scorer.score(t, f"{trace}\nANSWER: **{t.answer_label.upper()}.**").correct
+    assert scorer.score(t, f"{trace}\nANSWER: **{t.answer_label}**.").faithful  # found by the independent check
+    assert scorer.score(t, f"{trace}\nANSWER: '{t.answer_label}'").correct
     # another entity's name, a hedge over two names, the contract of another family, a list
     wrong = [other.answer_label, f"{t.answer_label} or {other.answer_label}", f"{t.answer_label} (B)",
              ", ".join(sorted({x.answer_label for x in tasks}))]
@@ -165,3 +167,35 @@ def test_open_book_free_form_is_refused_with_the_reason() -> None:
     assert "closed book" in paragraph and "context" in " ".join(check["held_out"]["eval"]["over"])
     # an explicit limit overrides the family's
     assert check_shortcuts(kg, data.splits, ["eval"], max_shortcut=0.99)["passed"]
+
+
+def test_the_independent_checker_agrees_with_the_generator_and_the_grader(tmp_path) -> None:
+    """scripts/check_free_form.py shares no code with kgreason: it re-derives every claim about the
+    files and re-grades gold, wrong, hedged, decorated and broken answers from the contract."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kgreason.kg.kgjson import save_kg
+    from kgreason.tasks.generate import write_dataset
+
+    kg = builtin_kg(0)
+    data = free_form_data("closed")
+    write_dataset(data, tmp_path)
+    save_kg(kg, tmp_path / "kg.json")
+    scorer = Scorer(kg)
+    labels = sorted({t.answer_label for t in data.splits["eval"]})
+    with open(tmp_path / "completions_scored.jsonl", "w", encoding="utf-8") as f:
+        for i, t in enumerate(data.splits["eval"]):
+            trace = reference_completion(t).split("\nANSWER:")[0]
+            other = labels[i % len(labels)]
+            for text in (reference_completion(t), f"{trace}\nANSWER: **{t.answer_label}**.", f"{trace}\nANSWER: {other}",
+                         f"{trace}\nANSWER: {t.answer_label} or {other}", f"TRACE: 1. x.\nANSWER: {t.answer_label}",
+                         f"{trace}\nANSWER:\nANSWER: {t.answer_label.lower()}", f"{trace} so it is {t.answer_label}"):
+                r = scorer.score(t, text)
+                f.write(json.dumps({"task_id": t.id, "variant": 0, "text": text, "correct": r.correct,
+                                    "faithful": r.faithful, "format_ok": r.format_ok}) + "\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "check_free_form.py"
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "FAIL" not in proc.stdout, proc.stdout[-3000:]
+    assert proc.stdout.count("PASS:") == 9

@@ -36,13 +36,14 @@ def clean_name(text: str) -> str:
 
 def name_candidates(answer: str) -> Sequence[str]:
     """The readings of an answer that may name an entity: as written, then without one final full
-    stop or one pair of wrapping quotes ("SyncNTP." and "'SyncNTP'" name SyncNTP)."""
+    stop or one pair of wrapping quotes, emphasis inside them removed too ("SyncNTP.", "**SyncNTP**."
+    and "'SyncNTP'" name SyncNTP)."""
     out = [answer]
     if answer.endswith(".") and len(answer) > 1:
-        out.append(answer[:-1].rstrip())
+        out.append(clean_name(answer[:-1]))
     if len(answer) > 2 and answer[0] == answer[-1] and answer[0] in "\"'`":
-        out.append(answer[1:-1].strip())
-    return out
+        out.append(clean_name(answer[1:-1]))
+    return [x for x in out if x]
 
 
 class FreeForm(TaskFamily):

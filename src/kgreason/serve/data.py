@@ -629,14 +629,18 @@ def _json_objects(path: Path) -> Iterator[dict]:
 
 
 def letter_counts(path: Path) -> dict:
-    """How often each answer letter was chosen in a predictions.jsonl ("none": no parseable answer)."""
+    """How often each answer letter was chosen in a predictions.jsonl ("none": no parseable answer;
+    "name": a free-form answer, which names an entity and has no letter to lean on)."""
     counts: dict[str, int] = {}
     for rec in _json_objects(path):
         reward = rec.get("reward") if isinstance(rec.get("reward"), dict) else {}
         letter = reward.get("answer", rec.get("answer"))
-        key = str(letter).upper() if isinstance(letter, str) and len(letter) == 1 else "none"
+        if isinstance(letter, str) and len(letter) == 1:
+            key = letter.upper()
+        else:
+            key = "name" if isinstance(letter, str) and letter else "none"
         counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (kv[0] == "none", kv[0])))
+    return dict(sorted(counts.items(), key=lambda kv: (kv[0] in ("name", "none"), kv[0])))
 
 
 def _mtime_iso(path: Path) -> str | None:

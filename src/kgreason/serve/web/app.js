@@ -31,7 +31,7 @@ const interval = (iv) => {
 function lettersBox(letters) {
   if (!letters) return el("span", { class: "muted", text: "no predictions" });
   const total = Object.values(letters).reduce((a, b) => a + b, 0) || 1;
-  const top = Object.entries(letters).filter(([k]) => k !== "none").sort((a, b) => b[1] - a[1])[0];
+  const top = Object.entries(letters).filter(([k]) => k !== "none" && k !== "name").sort((a, b) => b[1] - a[1])[0];
   const skew = top && top[1] / total > 0.5;
   return el("span", { class: "letters" + (skew ? " warn" : ""), "data-testid": "letters",
     title: skew ? `answers "${top[0]}" ${top[1]} of ${total} times: check the shortcut baselines` : "answer letters chosen" },
