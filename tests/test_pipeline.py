@@ -123,3 +123,22 @@ def test_dry_run_estimate_scales_with_the_cpus_matrix_isa(monkeypatch):
     assert 1800 < avx2["grpo"] < 2200
     cfg.grpo.train.max_steps *= 2
     assert estimate_seconds(cfg)["grpo"] == pytest.approx(2 * avx2["grpo"])
+
+
+def test_run_with_free_form_items_end_to_end(tmp_path, capsys):
+    """`kgreason run --family free_form`: the data stage refuses the built-in graph (its free-form
+    items are not honest, docs/tasks.md), and with --allow-shortcuts every stage runs on free-form
+    items: prompts without options, answers graded by name, no option shuffle."""
+    run_dir = tmp_path / "ff"
+    argv = ["run", "--profile", "smoke", "--family", "free_form", "--mode", "closed", "--eval-size", "40",
+            "--run-dir", str(run_dir)]
+    assert main(argv) == 2
+    assert "refusing to write this data" in capsys.readouterr().err
+    assert main([*argv, "--allow-shortcuts"]) == 0
+    tasks = read_jsonl(run_dir / "data" / "eval.jsonl")
+    assert tasks and all(t["family"] == "free_form" and t["options"] == {} for t in tasks)
+    metrics = json.loads((run_dir / "eval" / "rsft" / "metrics.json").read_text())
+    assert metrics["family"] == "free_form" and "shuffle" not in metrics and "offer no options" in metrics["shuffle_note"]
+    assert metrics["chance"] == pytest.approx(1 / 366)
+    answers = [e["reward"]["answer"] for e in read_jsonl(run_dir / "episodes.jsonl") if e["phase"] == "rsft_eval"]
+    assert all(a is None or len(a) != 1 or a.isalpha() for a in answers)  # names, never read as letters
