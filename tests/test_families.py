@@ -199,3 +199,13 @@ def test_the_independent_checker_agrees_with_the_generator_and_the_grader(tmp_pa
     proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "FAIL" not in proc.stdout, proc.stdout[-3000:]
     assert proc.stdout.count("PASS:") == 9
+
+
+def test_bench_times_generation_for_every_family_and_mode() -> None:
+    from kgreason.tasks.bench import generation_seconds
+
+    rows = generation_seconds(sizes={"eval": 6, "train_easy": 6, "train_hard": 2}, modes=("closed",))
+    assert [r["family"] for r in rows] == FAMILIES.names() and all(r["mode"] == "closed" for r in rows)
+    for r in rows:
+        assert r["seconds"] > 0 and r["asked"] == {"eval": 6, "train_easy": 6, "train_hard": 2}
+        assert 0 < r["made"]["eval"] <= 6

@@ -146,14 +146,15 @@ def _add_tasks_commands(sub: argparse._SubParsersAction) -> None:
 
         return audit_command(args)
 
-    tasks = _group(sub, "tasks", "Multiple-choice tasks: generate well-posed splits from a KG, audit task files.")
+    tasks = _group(sub, "tasks", "Tasks (multiple choice or free form): generate well-posed splits from a KG, audit "
+                                 "task files.")
     add_generate_arguments(_cmd(
         tasks, "generate",
         "Write train_easy (1-3 hops), train_hard (4-5 hops, a training pool), eval (4-5 hops, held out), "
         "facts.jsonl (one statement per KG edge) and manifest.json. Every question states its start and "
-        "relation chain, and exactly one option is reached by following it; held-out distractors are "
-        "matched on structure (same depth, last relation and type) so rules that ignore the chain stay "
-        "at chance. See docs/tasks.md.",
+        "relation chain, and exactly one option is reached by following it (free form: exactly one entity "
+        "of the graph); held-out distractors are matched on structure (same depth, last relation and type) "
+        "so rules that ignore the chain stay at chance. See docs/tasks.md.",
         generate,
     ))
     add_audit_arguments(_cmd(

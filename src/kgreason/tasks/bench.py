@@ -85,6 +85,30 @@ def ours_questions(kg: KnowledgeGraph, n: int, seed: int) -> tuple[int, float, f
     return len(tasks), t1 - t0, t2 - t1, dict(sorted(rejected.items()))
 
 
+def generation_seconds(seed: int = 0, sizes: dict[str, int] | None = None, families: list[str] | None = None,
+                       modes: tuple[str, ...] = ("closed", "open")) -> list[dict]:
+    """Seconds `generate()` takes on the built-in graph at the default split sizes (or `sizes`, split
+    name -> items), for each task family and mode, with the items it made (a family may make fewer
+    than asked: free form needs chains that reach one entity)."""
+    from dataclasses import replace
+
+    from kgreason.families import FAMILIES
+    from kgreason.kg.builtin import build_devops_kg
+    from kgreason.tasks.generate import DEFAULT_SPLITS, generate
+
+    kg = build_devops_kg(seed=seed)
+    splits = tuple(replace(s, size=(sizes or {}).get(s.name, s.size)) for s in DEFAULT_SPLITS)
+    rows = []
+    for family in families or FAMILIES.names():
+        for mode in modes:
+            t0 = time.perf_counter()
+            data = generate(kg, TaskConfig(seed=seed, mode=mode, splits=splits, family=family))
+            rows.append({"family": family, "mode": mode, "seconds": round(time.perf_counter() - t0, 2),
+                         "asked": {s.name: s.size for s in splits},
+                         "made": {name: len(tasks) for name, tasks in data.splits.items()}})
+    return rows
+
+
 def run_bench(edges: int, seed: int, items: int, naive_seconds: float, tmp: Path | None = None,
               graph: str = "builtin") -> None:
     """Print the figures; `graph` is "builtin" (the DevOps KG grown to `edges`) or "synthetic"."""

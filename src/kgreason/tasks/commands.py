@@ -167,11 +167,28 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--naive-seconds", type=non_negative_float, default=20.0,
                    help="time budget of the naive (enumerate every path) baseline; it stops there")
     p.add_argument("--tmp", default=None, help="folder for the graph file (default: a temporary folder)")
+    p.add_argument("--generation", action="store_true",
+                   help="only time task generation on the built-in graph at the default split sizes, for each "
+                        "task family and mode (the scale figures are skipped)")
+    p.add_argument("--json", action="store_true", help="with --generation: print one JSON object")
 
 
 def bench_tasks_command(args: argparse.Namespace) -> int:
     from kgreason.tasks.bench import run_bench
 
+    if args.generation:
+        from kgreason.hardware import cpu_line
+        from kgreason.tasks.bench import generation_seconds
+
+        rows = generation_seconds(seed=args.seed)
+        if args.json:
+            print(json.dumps({"cpu": cpu_line(), "seed": args.seed, "generation": rows}))
+        else:
+            print(cpu_line())
+            for r in rows:
+                made = ", ".join(f"{k} {v}/{r['asked'][k]}" for k, v in r["made"].items())
+                print(f"{r['family']:>16} {r['mode']:>6}: {r['seconds']:.1f} s ({made})")
+        return 0
     if args.edges < 100:
         raise InputError(f"--edges must be at least 100, got {args.edges}")
     run_bench(edges=args.edges, seed=args.seed, items=args.items, naive_seconds=args.naive_seconds,
