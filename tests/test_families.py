@@ -12,12 +12,12 @@ import pytest
 from conftest_tasks import builtin_kg
 from kgreason.families import FAMILIES, family_of_tasks, get_family
 from kgreason.io import InputError
-from kgreason.records import Task
+from kgreason.records import PathStar, Task
 from kgreason.reward.parse import find_answer_line, parse_completion
 from kgreason.reward.score import Scorer
 from kgreason.sampling.base import answer_line_end, trim_after_answer
 from kgreason.tasks.audit import audit_tasks, shortcut_hits
-from kgreason.tasks.format import chat_messages, reference_completion
+from kgreason.tasks.format import chat_messages, format_trace, reference_completion
 from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, load_tasks, save_tasks, task_from_record
 from kgreason.tasks.refusal import check_shortcuts, refusal_paragraph
 
@@ -209,3 +209,32 @@ def test_bench_times_generation_for_every_family_and_mode() -> None:
     for r in rows:
         assert r["seconds"] > 0 and r["asked"] == {"eval": 6, "train_easy": 6, "train_hard": 2}
         assert 0 < r["made"]["eval"] <= 6
+
+
+def test_names_that_look_like_emphasis_or_one_letter_are_graded_by_the_answer_itself() -> None:
+    """Found in review: the reader strips emphasis, so "__init__" read back as "init", and a one-letter
+    label is not in the matcher's index; the answer's own name is compared first."""
+    from kgreason.kg.graph import Edge, Entity, KnowledgeGraph, Relation
+
+    ents = {e: Entity(e, label) for e, label in (("s", "start"), ("m", "middle"), ("a", "__init__"),
+                                                 ("c", "C"), ("lang_c", "C lang"))}
+    kg = KnowledgeGraph(entities=ents, relations={"r": Relation("r", "leads to"), "q": Relation("q", "uses")},
+                        edges=[Edge("s", "r", "m"), Edge("m", "q", "a"), Edge("m", "r", "c")])
+    scorer = Scorer(kg)
+    for answer, chain in (("a", ["r", "q"]), ("c", ["r", "r"])):
+        t = Task(id="t", split="eval", hop_len=2, question="q", options={}, answer_star="",
+                 path_star=PathStar(["s", "m", answer], [("s", chain[0], "m"), ("m", chain[1], answer)]),
+                 prompt="p", start="s", relation_chain=chain, answer_id=answer, family="free_form",
+                 answer_label=kg.label(answer))
+        t.reference_trace = format_trace(kg, t.path_star.edges)
+        r = scorer.score(t, reference_completion(t))
+        assert r.correct and r.faithful, (answer, reference_completion(t))
+        assert not scorer.score(t, reference_completion(t).replace(kg.label(answer), "middle")).correct
+
+
+def test_the_diagnosis_reads_free_form_answers_as_free_form() -> None:
+    from kgreason.evaluate.diagnosis import unreadable_kind
+
+    assert unreadable_kind("ANSWER: SyncNTP", "free_form") == "no_trace"
+    assert unreadable_kind("TRACE: x.\nANSWER:", "free_form") != "hedged"
+    assert unreadable_kind("ANSWER: B or C") == "hedged"  # multiple choice, as before

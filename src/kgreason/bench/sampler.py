@@ -77,6 +77,14 @@ def bench_items(n_prompts: int, tasks: str | None, mode: str = "open") -> list[t
         from kgreason.tasks.generate import load_tasks
 
         chosen = load_tasks(Path(tasks))[:n_prompts]
+        from kgreason.families import DEFAULT_FAMILY, family_of_tasks
+        from kgreason.io import InputError
+
+        family = family_of_tasks(chosen)
+        if family != DEFAULT_FAMILY:
+            # every row's stop rule (hf generate's criteria, ours, the engines') is multiple choice's
+            raise InputError(f"{tasks}: the sampler bench stops at multiple-choice answer lines; these items are "
+                             f"{family}")
     else:
         from dataclasses import replace
 

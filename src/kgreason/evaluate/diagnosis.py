@@ -116,27 +116,29 @@ UNREADABLE_KINDS = {  # signal key -> how the paragraph says it
 }
 
 
-def unreadable_kind(text: str) -> str:
-    """Why an answer has no readable answer, by kgreason.reward.parse's own reading of it."""
-    from kgreason.reward.parse import find_answer_line
+def unreadable_kind(text: str, family: str | None = None) -> str:
+    """Why an answer has no readable answer, by kgreason.reward.parse's own reading of it under the
+    task family's rule (multiple choice by default)."""
+    from kgreason.families import get_family
 
-    parsed = parse_completion(text)
-    if parsed.answer is not None:  # a letter was read, so what failed is the trace before it
+    fam = get_family(family)
+    parsed = parse_completion(text, family=fam)
+    if parsed.answer is not None:  # an answer was read, so what failed is the trace before it
         return "no_trace"
-    line = find_answer_line(text)
-    if line is not None and not line.letter:
+    line = fam.find_answer_line(text)
+    if line is not None and fam.answer_of(line) is None:
         return "hedged"
     return "answer_line_without_option" if _ANSWER_WORD_RE.search(text or "") else "no_answer_line"
 
 
-def answer_signals(episodes: list[Any], hops: dict[str, int]) -> dict:
+def answer_signals(episodes: list[Any], hops: dict[str, int], family: str | None = None) -> dict:
     """Measured on one evaluation's answers: how many have no readable answer (and why, by kind:
     `UNREADABLE_KINDS`), and how many hops the traces claim against the hops each question asks."""
     n = len(episodes)
     unreadable = [e for e in episodes if not e.reward.format_ok]
     kinds = dict.fromkeys(UNREADABLE_KINDS, 0)
     for e in unreadable:
-        kinds[unreadable_kind(e.completion or "")] += 1
+        kinds[unreadable_kind(e.completion or "", family)] += 1
     # among the traces that claim any hop: an answer with no trace at all is counted as unreadable
     asked = [(hops[e.task_id], len(e.reward.claimed_hops)) for e in episodes
              if e.task_id in hops and e.reward.claimed_hops]
@@ -244,7 +246,8 @@ def diagnose(run_dir: str | Path, headline: Any, final_episodes: list[Any] | Non
     if not f.problems:
         return None
 
-    signals = answer_signals(final_episodes or [], hops)
+    families = {it.get("family") or None for it in items if isinstance(it, dict)}
+    signals = answer_signals(final_episodes or [], hops, families.pop() if len(families) == 1 else None)
     signals.update(name_signals(items))
     signals["rsft_rounds"] = [{"round": r.get("round"), "mean_pass_rate": r.get("mean_pass_rate"),
                                "winners": r["winners"], "reasons": _reasons(r)} for r in rounds]

@@ -132,8 +132,12 @@ def _eval_items(data_dir: Path) -> list[dict]:
         return []
 
 
-def _chance(items: list[dict]) -> float | None:
-    """The expected accuracy of a random pick: the mean over the eval items of 1 / their options."""
+def _chance(items: list[dict], metrics: dict | None = None) -> float | None:
+    """The expected accuracy of a random pick: the evaluation's own figure when it states one (a
+    family without options: one in the number of entities), else the mean over the eval items of
+    1 / their options."""
+    if metrics and isinstance(metrics.get("chance"), int | float):
+        return float(metrics["chance"])
     shares = [1.0 / len(it["options"]) for it in items
               if isinstance(it, dict) and isinstance(it.get("options"), dict) and it["options"]]
     return sum(shares) / len(shares) if shares else None
@@ -280,7 +284,7 @@ def run_headline(run_dir: str | Path, seed: int = 0, n_resamples: int = 2000,
     hops = [str(h) for h in sorted(h for h in hop_values if isinstance(h, int))]
     head = Headline(run=root.name, phases=phases, final=final.path.name if final else None,
                     baseline_phase=before.path.name if before is not None else None, gain=gain,
-                    chance=_chance(items), shortcut=shortcut, oracle=oracle, hops=hops, sentence="",
+                    chance=_chance(items, (final or evals[-1]).metrics if evals else None), shortcut=shortcut, oracle=oracle, hops=hops, sentence="",
                     shared=shared, unreadable=unreadable)
     try:
         found = diagnose(root, head, list(final.episodes.values()) if final is not None else None,

@@ -21,6 +21,7 @@ from kgreason.families.base import AnswerLine, Resolve, TaskFamily, marker_lines
 if TYPE_CHECKING:
     from kgreason.records import Task
 
+_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 SYSTEM_PROMPT = (
     "Follow the question's relations from the start entity, one numbered hop at a time. Reply with "
     "two lines, like:\nTRACE: 1. A is caused by B. 2. B is fixed by C.\nANSWER: C"
@@ -35,15 +36,20 @@ def clean_name(text: str) -> str:
 
 
 def name_candidates(answer: str) -> Sequence[str]:
-    """The readings of an answer that may name an entity: as written, then without one final full
-    stop or one pair of wrapping quotes, emphasis inside them removed too ("SyncNTP.", "**SyncNTP**."
-    and "'SyncNTP'" name SyncNTP)."""
-    out = [answer]
-    if answer.endswith(".") and len(answer) > 1:
-        out.append(clean_name(answer[:-1]))
-    if len(answer) > 2 and answer[0] == answer[-1] and answer[0] in "\"'`":
-        out.append(clean_name(answer[1:-1]))
-    return [x for x in out if x]
+    """The readings of an answer that may name an entity, most literal first: as written (spaces
+    collapsed; a name may itself start or end with "_" or "*"), then with emphasis, one final full
+    stop and one pair of wrapping quotes taken off, in any order ("SyncNTP.", "**SyncNTP**.",
+    "'SyncNTP'" and "“SyncNTP.”" name SyncNTP)."""
+    out = [" ".join(answer.split())]
+    for _ in range(3):
+        for text in list(out):
+            stripped = clean_name(text)
+            if stripped.endswith(".") and len(stripped) > 1:
+                out.append(stripped[:-1])
+            if len(stripped) > 2 and _QUOTES.get(stripped[0]) == stripped[-1]:
+                out.append(stripped[1:-1])
+            out.append(stripped)
+    return [x for x in dict.fromkeys(out) if x]
 
 
 class FreeForm(TaskFamily):
@@ -72,16 +78,19 @@ class FreeForm(TaskFamily):
         """The first answer line that names something: an empty one ("ANSWER:" then a new line) is
         skipped, like a multiple-choice line without a letter."""
         for m, rest, line_end in marker_lines(text, final):
-            name = clean_name(rest)
-            if name:
-                return AnswerLine("", name, m.start(), m.end() + len(rest.rstrip(_WRAP)), line_end)
+            if clean_name(rest):  # "ANSWER:" with nothing but emphasis names nothing
+                # the name as written (spaces collapsed): emphasis may belong to it ("__init__")
+                return AnswerLine("", " ".join(rest.split()), m.start(), m.end() + len(rest.rstrip(_WRAP)), line_end)
         return None
 
     def answer_of(self, line: AnswerLine) -> str | None:
         return line.entity or None
 
     def chosen_entity(self, answer: str, task: Task, option_ids: Mapping[str, str], resolve: Resolve) -> str | None:
+        own = {_key(task.answer_label), _key(task.answer_id)} - {""}
         for reading in name_candidates(answer):
+            if _key(reading) in own:  # the answer's own name, whatever the matcher indexes
+                return task.answer_id
             ids = list(resolve(reading))
             if ids:
                 # Generation keeps answers whose name is unique; should two entities share a name
@@ -99,6 +108,10 @@ class FreeForm(TaskFamily):
         if not rec.get("answer_id") or not rec.get("answer_label"):
             return "a free-form item needs 'answer_id' and 'answer_label' (the name the answer line must give)"
         return ""
+
+
+def _key(name: str) -> str:
+    return " ".join(name.split()).lower()
 
 
 FREE_FORM = register_family(FreeForm())

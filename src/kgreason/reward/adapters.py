@@ -235,15 +235,15 @@ def response_from_query(query: str, prompt: str, task: Task) -> str:
 
     The system prompt shows an example `TRACE: ... ANSWER: ...`, so reading the whole query would
     score that example: the prompt must go. First choice: the query starts with the prompt.
-    Otherwise: the text after the task's option list (the end of the user message), then after the
-    prompt found anywhere; failing both, the whole query.
+    Otherwise: the text after the end of the user message (the option list, or for a family that
+    offers none the question), then after the prompt found anywhere; failing both, the whole query.
     """
     if prompt and query.startswith(prompt):
         return query[len(prompt):]
-    from kgreason.tasks.format import format_options
+    from kgreason.families import get_family
 
-    if task.options:
-        block = "Options:\n" + format_options(task.options)
+    block = get_family(task.family).offer(task.options) if task.options else f"Question: {task.question}"
+    if block:
         i = query.find(block)
         if i >= 0:
             return query[i + len(block):]

@@ -528,7 +528,8 @@ class Demo:
         if unknown:
             raise BadRequest(f"unknown relation(s) {unknown}; this KG has: {', '.join(kg.relations)}")
         reasons: list[str] = []
-        task = make_task(kg, start, chain, random.Random(seed), task_id=f"custom-{seed}", reasons=reasons)
+        task = make_task(kg, start, chain, random.Random(seed), task_id=f"custom-{seed}", reasons=reasons,
+                         family=self.family(name))
         if task is None:
             why = reasons[0] if reasons else "no well-posed item"
             raise BadRequest(f"cannot make a well-posed question from {start!r} along {chain}: {why}")
@@ -550,6 +551,16 @@ class Demo:
             while len(self._scorers) > 4:
                 self._scorers.pop(next(iter(self._scorers)))
         return scorer
+
+    def family(self, name: str) -> str:
+        """The task family the run's data was written in (its manifest's config; multiple choice when
+        it names none), so Try It asks the kind of question the model was trained on."""
+        from kgreason.families import DEFAULT_FAMILY
+
+        manifest = self.json(self.runs.run_dir(name) / "data" / "manifest.json") or {}
+        config = manifest.get("config") if isinstance(manifest, dict) else None
+        family = config.get("family") if isinstance(config, dict) else None
+        return family if isinstance(family, str) and family else DEFAULT_FAMILY
 
     def reward_preset(self, name: str) -> str:
         """The preset the run itself scored with, so Try It scores answers the way the run did."""
@@ -703,7 +714,7 @@ def _edge(e: Any) -> dict:
 
 def _task_brief(task: dict) -> dict:
     keys = ("id", "split", "hop_len", "question", "options", "answer_star", "start", "relation_chain",
-            "option_ids", "answer_id", "path_star", "reference_trace")
+            "option_ids", "answer_id", "path_star", "reference_trace", "family", "answer_label")
     return {k: task.get(k) for k in keys if k in task}
 
 

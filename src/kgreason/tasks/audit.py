@@ -163,7 +163,7 @@ def item_views(kg: KnowledgeGraph, tasks: Sequence[Task], index: EntityIndex | N
         chain = tuple(task.relation_chain) if states_chain(kg, task) else ()
         views.append(ItemView(id=task.id, start=index.start(task), chain=chain, letters=letters,
                               options=tuple(opts[lt] for lt in letters),
-                              labels=tuple(task.options.get(lt) or kg.label(opts[lt] or lt) for lt in letters),
+                              labels=tuple(task.options.get(lt) or (kg.label(opts[lt]) if opts[lt] else "") for lt in letters),
                               question=task.question,
                               hop_len=task.hop_len, context=context))
     return views
@@ -299,7 +299,7 @@ def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Mat
         if not _gold_path_valid(kg, task, start) or (task.path_star.entities and
                                                       opts.get(answer_key(task)) != index.resolve(task.path_star.entities[-1])):
             invalid_paths.append(task.id)
-        if any(mentions(task.question, text) for text in task.options.values()):
+        if any(mentions(task.question, text) for text in (*task.options.values(), task.answer_label) if text):
             named.append(task.id)
     oracle = oracle_predictions(kg, tasks)
     train = [t for mat in against for t in mat.tasks]

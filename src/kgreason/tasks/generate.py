@@ -342,7 +342,7 @@ def plan_item(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: ran
         if unique and len(reached) != 1:
             reason = reason or "answer_not_unique"
             continue
-        if unique and name_key(kg.label(answer)) in shared_names:
+        if unique and any(name_key(n) in shared_names for n in kg.entities[answer].names()):
             reason = reason or "answer_name_shared"
             continue
         question = format_question(kg, start, walk_chain)
@@ -810,6 +810,7 @@ def task_from_record(rec: dict, where: str) -> Task:
         fam = get_family(family)
     except InputError as exc:  # it names the registered families; say where too
         raise InputError(f"{where}: {exc}") from None
+    rec["family"] = fam.name
     options = rec["options"]
     if isinstance(options, list):  # ["...", "...", ...] in letter order
         options = dict(zip(LETTERS, options, strict=False))
