@@ -425,7 +425,11 @@ function questionBox(task, gold = true) {
   return el("div", { class: "question" },
     el("div", {}, el("b", { text: task.id || "" }), task.hop_len ? ` · ${task.hop_len} hop(s)` : "", task.missing ? ` · ${task.missing}` : ""),
     el("div", { text: task.question || "" }),
-    el("ol", {}, Object.entries(opts).map(([k, v]) => el("li", { class: right(k) ? "gold" : "" }, `${v}${right(k) ? "  ✓ gold" : ""}`))));
+    // free form offers no options: the answer is a name, shown once the gold may be shown
+    Object.keys(opts).length
+      ? el("ol", {}, Object.entries(opts).map(([k, v]) => el("li", { class: right(k) ? "gold" : "" }, `${v}${right(k) ? "  ✓ gold" : ""}`)))
+      : el("div", { class: gold && task.answer_label ? "gold" : "muted",
+                    text: gold && task.answer_label ? `answer: ${task.answer_label}  ✓ gold` : "free form: the model names the entity" }));
 }
 function hopList(hops, graph) {
   const label = (id) => (graph && graph.nodes ? (graph.nodes.find((n) => n.id === id) || {}).label : null) || id;
