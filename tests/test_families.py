@@ -238,3 +238,17 @@ def test_the_diagnosis_reads_free_form_answers_as_free_form() -> None:
     assert unreadable_kind("ANSWER: SyncNTP", "free_form") == "no_trace"
     assert unreadable_kind("TRACE: x.\nANSWER:", "free_form") != "hedged"
     assert unreadable_kind("ANSWER: B or C") == "hedged"  # multiple choice, as before
+
+
+def test_evaluation_of_free_form_items_skips_the_option_shuffle_and_states_chance() -> None:
+    from kgreason.evaluate.runner import evaluate_model
+    from kgreason.models import load_model
+
+    kg = builtin_kg(0)
+    tasks = free_form_data("closed").splits["eval"][:2]
+    model, tokenizer = load_model("tiny:random")
+    metrics = evaluate_model(model, tokenizer, tasks, kg, shuffle=True, drift=False, references=True,
+                             max_new_tokens=8, batch_size=2, n_resamples=50)
+    assert "shuffle" not in metrics and "offer no options" in metrics["shuffle_note"]
+    assert metrics["family"] == "free_form" and metrics["chance"] == pytest.approx(1 / len(kg.entities))
+    assert metrics["references"]["KG oracle"]["accuracy"]["mean"] == 1.0
