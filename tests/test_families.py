@@ -252,3 +252,10 @@ def test_evaluation_of_free_form_items_skips_the_option_shuffle_and_states_chanc
     assert "shuffle" not in metrics and "offer no options" in metrics["shuffle_note"]
     assert metrics["family"] == "free_form" and metrics["chance"] == pytest.approx(1 / len(kg.entities))
     assert metrics["references"]["KG oracle"]["accuracy"]["mean"] == 1.0
+
+
+def test_the_open_book_hint_is_only_given_for_open_book_data() -> None:
+    kg = builtin_kg(0)
+    closed = check_shortcuts(kg, free_form_data("closed").splits, ["eval"])
+    assert closed["mode"] == "closed" and not closed["passed"]  # the built-in graph's free form is refused
+    assert "closed book (--mode closed)" not in refusal_paragraph("builtin:devops", closed)

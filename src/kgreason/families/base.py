@@ -90,8 +90,8 @@ class TaskFamily(ABC):
     # The highest share of held-out items a shortcut baseline may answer (`--max-shortcut`'s default):
     # chance plus a margin (multiple choice: 25% + 10 points).
     max_shortcut: float = 0.35
-    # Appended to a refusal's "what to try" for this family's data (kgreason.tasks.refusal).
-    refusal_hint: str = ""
+    # Appended to a refusal's "what to try" for this family's open-book data (kgreason.tasks.refusal).
+    open_book_hint: str = ""
 
     def format_prompt(self, question: str, options: Mapping[str, str], context_facts: Sequence[str] = ()) -> str:
         """The user message: optional facts (open mode), the question, then what the family offers."""

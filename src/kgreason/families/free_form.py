@@ -65,10 +65,10 @@ class FreeForm(TaskFamily):
     # Chance is one in the number of entities: a rule that names the answer on more than 1 item in 20
     # is reading something off the graph or the prompt.
     max_shortcut = 0.05
-    refusal_hint = ("in open book the prompt's facts hold the gold path and a few decoy walks, so a rule that "
-                    "reads the facts (the entity deepest below the start, or at the end of a walk from it) "
-                    "picks among a handful of entities, not all of them: free form's honest setting is closed "
-                    "book (--mode closed)")
+    open_book_hint = ("in open book the prompt's facts hold the gold path and a few decoy walks, so a rule that "
+                      "reads the facts (the entity deepest below the start, or at the end of a walk from it) "
+                      "picks among a handful of entities, not all of them: free form's honest setting is closed "
+                      "book (--mode closed)")
 
     def answer_value(self, task: Task) -> str:
         return task.answer_label or task.answer_id

@@ -68,6 +68,9 @@ def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequ
     result: dict[str, Any] = {"limit": max_shortcut, "min_items": MIN_ITEMS, "held_out": {}}
     if family.name != get_family(None).name:
         result["family"] = family.name
+    modes = {getattr(t, "mode", None) for t in every}
+    if len(modes) == 1:
+        result["mode"] = modes.pop()
     n_entities = len(kg.entities)
     chances = [family.chance(t, n_entities) for t in every]
     result["chance"] = round(sum(chances) / len(chances), 6) if chances else None
@@ -100,7 +103,7 @@ def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | Non
 
     if chance is None:
         chance = check.get("chance") or 1 / len(LETTERS)
-    hint = get_family(check.get("family")).refusal_hint
+    hint = get_family(check.get("family")).open_book_hint if check.get("mode") == "open" else ""
     parts = []
     reasons = []
     for split, row in check["held_out"].items():
