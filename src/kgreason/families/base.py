@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,20 +56,19 @@ class AnswerLine:
     options: str = ""  # multiple choice: the letters the line names, its own first ("B"; "BC" for a hedge)
 
 
-def marker_lines(text: str, final: bool = True) -> list[tuple[re.Match[str], str, int]]:
-    """Each answer-marker line of `text` in order, as (marker match, text after the marker, line end).
+def marker_lines(text: str, final: bool = True) -> Iterator[tuple[re.Match[str], str, int]]:
+    """Each answer-marker line of `text` in order, as (marker match, text after the marker, line end),
+    lazily: a reader stops at the first decisive one (the samplers call it after every token).
 
     `final=False` reads a text still being generated: its unfinished last line is left out (it
     may go on), so a line counts once its newline has arrived.
     """
-    lines = []
     for m in MARKER_LINE_RE.finditer(text):
         newline = text.find("\n", m.end())
         if newline < 0 and not final:
-            break  # only the last line can be unfinished
+            return  # only the last line can be unfinished
         line_end = len(text) if newline < 0 else newline
-        lines.append((m, text[m.end() : line_end], line_end))
-    return lines
+        yield m, text[m.end() : line_end], line_end
 
 
 Resolve = Callable[[str], Sequence[str]]  # a name as written -> the entity ids it names exactly
