@@ -135,7 +135,7 @@ def over_summary(check: Mapping[str, Any]) -> str:
 
 
 def _pct(share: float) -> str:
-    return f"{100 * share:.0f}%" if share >= 0.01 else f"{100 * share:.2f}%"
+    return f"{100 * share:.0f}%" if share >= 0.01 else f"{100 * share:.2g}%"  # free form: 1 in 41,105 is 0.0024%
 
 
 def _pct_ci(row: Mapping[str, Any]) -> str:
