@@ -62,7 +62,7 @@ def test_free_form_items_have_one_answer_in_the_whole_graph_and_offer_no_options
             assert "Options:" not in t.prompt
             assert not re.search(rf"(?<!\w){re.escape(t.answer_label)}(?!\w)", t.question, re.IGNORECASE)
             assert all(kg.has_edge(*e) for e in t.path_star.edges)
-            assert (split == "eval") == (4 <= t.hop_len <= 5) or split != "eval"
+            assert t.hop_len == len(t.relation_chain) and (split != "eval" or 4 <= t.hop_len <= 5)
     assert data.manifest["config"]["family"] == "free_form"
 
 
