@@ -195,11 +195,13 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
     hops = {t.id: int(t.hop_len) for t in eval_tasks}
     arm_rows: list[dict] = []
     references: dict | None = None
+    chance: float | None = None
     for arm in arms:
         seeds = [r for r in (_load_seed(out, arm, s) for s in seeds_for(arm, exp.seeds)) if r is not None]
         if not seeds:
             continue
         references = references or seeds[0].metrics.get("references")
+        chance = chance if chance is not None else seeds[0].metrics.get("chance")  # a family without options states it
         arm_rows.append(arm_result(arm, seeds, hops, exp.recipe.eval.n_resamples))
     sft = next((a for a in arm_rows if a["name"] == "sft"), None)
     by_name = {a["name"]: a for a in arm_rows}
@@ -226,7 +228,8 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
         "model": exp.recipe.model,
         "seeds": exp.seeds,
         "settings": to_dict(exp.recipe),
-        "eval": {"file": "data/eval.jsonl", "n_items": len(hops), "by_hop": hop_counts},
+        "eval": {"file": "data/eval.jsonl", "n_items": len(hops), "by_hop": hop_counts,
+                 **({"chance": chance} if chance is not None else {})},
         "interval_method": "95% interval over eval items of the per-item correctness averaged over the arm's "
                            "seeds: Wilson score when every item's average is 0 or 1 (one seed, or seeds that "
                            "agree), else percentile bootstrap; seed_std is the standard deviation of per-seed "
@@ -382,7 +385,8 @@ def write_report(out: Path, results: dict) -> None:
     plots: dict[str, str] = {}
     if arms:
         plot_accuracy_by_hop({a["label"]: a["by_hop"] for a in arms}, out / ACCURACY_PNG,
-                             f"Held-out accuracy by hop ({results['scale']}, mean over seeds, 95% CI)")
+                             f"Held-out accuracy by hop ({results['scale']}, mean over seeds, 95% CI)",
+                             results["eval"].get("chance", 0.25))
         plot_confusion_grid({a["label"]: a["confusion"] for a in arms}, out / CONFUSION_PNG,
                             "answer correct × trace faithful (summed over seeds)")
         plots.update(accuracy_by_hop=ACCURACY_PNG, confusion=CONFUSION_PNG)

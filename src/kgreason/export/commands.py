@@ -61,7 +61,7 @@ def hf_command(args: argparse.Namespace) -> int:
         worst = max(audit["shortcut_accuracy"].items(), key=lambda kv: kv[1], default=None)
         if worst is not None:
             print(f"  {name}: oracle {100 * audit['oracle_accuracy']:.1f}%, highest shortcut {worst[0]} "
-                  f"{100 * worst[1]:.1f}% (chance 25%)")
+                  f"{100 * worst[1]:.1f}% (chance {100 * audit['chance']:.2g}%, limit {100 * audit['max_shortcut']:.0f}%)")
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.export.rows import DataFolder, check_out, split_rows
+from kgreason.families import family_of_tasks, get_family
 from kgreason.io import atomic_write_text, iter_jsonl
 
 SHARD = "{split}-00000-of-00001.parquet"
@@ -201,16 +202,24 @@ def dataset_card(data: DataFolder, files: dict[str, str], facts_file: str | None
     _, license_note = license_of(kg_name)
     header = yaml.safe_dump(card_header(data, files, facts_file), sort_keys=False, allow_unicode=True)
     by_hop = m.get("by_hop") or {}
+    family = get_family(family_of_tasks([t for tasks in data.splits.values() for t in tasks]))
+    if family.offers_options:
+        what = ("Multiple-choice questions", "exactly one of four options is reached by following it, and the "
+                "distractors are matched on structure so rules that ignore the chain stay near chance (the audit "
+                "below). A model answers with a trace, one numbered clause per hop, and the reached entity with "
+                "its letter:", "ANSWER: <entity> (<letter>)")
+    else:
+        what = ("Free-form questions", "it reaches exactly one entity of the whole graph, and no other entity goes "
+                "by that entity's name. A model answers with a trace, one numbered clause per hop, and the reached "
+                "entity's name, graded by exact match (the audit below):", "ANSWER: <entity>")
     lines = [
         "---", header.rstrip("\n"), "---", "",
         f"# kgreason multi-hop questions ({kg_name}, seed {data.seed})", "",
-        "Multiple-choice questions over a knowledge graph, written by "
+        f"{what[0]} over a knowledge graph, written by "
         f"`kgreason tasks generate` ({m.get('generator', 'kgreason')}). Each question names a start entity "
-        "and a numbered relation chain; exactly one of four options is reached by following it, and the "
-        "distractors are matched on structure so rules that ignore the chain stay near chance (the audit below). "
-        "A model answers with a trace, one numbered clause per hop, and the reached entity with its letter:", "",
+        f"and a numbered relation chain; {what[1]}", "",
         "```", "TRACE: 1. <start> <relation 1> <entity 1>. 2. <entity 1> <relation 2> <entity 2>. ...",
-        "ANSWER: <entity> (<letter>)", "```", "",
+        what[2], "```", "",
         "## Generation", "",
         f"- seed: **{data.seed}** (the same graph and seed give byte-identical files)",
         f"- mode: {m.get('mode', 'closed')} book" + (" (each prompt lists the facts it needs and decoy paths)"
@@ -236,8 +245,9 @@ def dataset_card(data: DataFolder, files: dict[str, str], facts_file: str | None
     lines += ["", "## Audit", "",
               "`kgreason tasks audit` on every split, each against the facts and the training splits other than "
               "itself. A shortcut baseline answers without following the chain; its accuracy counts a tie among "
-              "k options, the answer among them, as 1/k; chance is 25%. The KG oracle follows the chain. "
-              "`tasks audit --strict` holds held-out splits to a 35% limit; training splits are listed for "
+              f"k candidates, the answer among them, as 1/k; {_chance_text(family, len(data.kg.entities))}. The KG "
+              f"oracle follows the chain. `tasks audit --strict` holds held-out splits to a "
+              f"{100 * family.max_shortcut:.0f}% limit; training splits are listed for "
               "information (easy items may use weaker fallback distractors; kgreason's docs/tasks.md).", ""]
     names = list(audits)
     lines.append("| | " + " | ".join(f"`{n}`" for n in names) + " |")
@@ -304,3 +314,10 @@ def _overlap_text(audit: dict) -> str:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def _chance_text(family: Any, n_entities: int) -> str:
+    if family.offers_options:
+        return "chance is 25%"
+    return (f"the candidates are every tail of the last stated relation, and chance is one in {n_entities:,} "
+            "(the graph's entities)")

@@ -59,6 +59,7 @@ class Scorer:
     def score(self, task: Task, text: str) -> RewardBreakdown:
         """Score one completion; never raises on model output."""
         ev = self.evidence(task, text)
+        family = get_family(task.family)
         result = self._preset(ev, self.kg)
         return RewardBreakdown(
             preset=self.preset_name,
@@ -72,7 +73,9 @@ class Scorer:
             faithful=ev.faithful,
             repetition=round(result.repetition, 6),
             total=round(result.total, 6),
-            components={k: round(v, 6) for k, v in {**result.components, **self._named_option(ev)}.items()},
+            # named_option compares the name on the line with the chosen letter's option: multiple choice only
+            components={k: round(v, 6) for k, v in {**result.components,
+                                                    **(self._named_option(ev) if family.offers_options else {})}.items()},
         )
 
     def _named_option(self, ev: Evidence) -> dict[str, float]:
