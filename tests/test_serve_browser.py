@@ -271,10 +271,10 @@ def test_graph_view_searches_and_follows_relations(page, server: fx.LiveServer) 
     page.locator("#kg-results li").nth(1).wait_for()
     assert "1 match(es)" in page.inner_text("#kg-results")
     page.locator("#kg-results li").nth(1).click()
-    page.wait_for_function("document.querySelector('#kg-rels h3').textContent.startsWith('Cause4Fault')")
+    page.wait_for_function("document.querySelector('#kg-rels h3')?.textContent.startsWith('Cause4Fault')")
     assert "→ is fixed by: Fix4Patch" in page.inner_text("#kg-rels")
     page.click("#kg-rels a[data-entity=fix_4]")  # follow the relation
-    page.wait_for_function("document.querySelector('#kg-rels h3').textContent.startsWith('Fix4Patch')")
+    page.wait_for_function("document.querySelector('#kg-rels h3')?.textContent.startsWith('Fix4Patch')")
     assert "→ uses: Tool4Kit" in page.inner_text("#kg-rels")
     assert page.inner_text("#kg-trail").endswith("cause_4 → fix_4")
     assert page.evaluate("S.cys.kg.nodes().length") == 3
