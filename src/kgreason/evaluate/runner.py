@@ -216,6 +216,7 @@ def evaluate_model(
     `overrides` set EvalOptions fields, e.g. `evaluate_model(..., phase="sft", drift=False)`.
     """
     from kgreason.families import DEFAULT_FAMILY, family_of_tasks, get_family
+    from kgreason.families.base import mean_chance
     from kgreason.reward import Scorer
 
     opts = replace(options or EvalOptions(), **overrides)
@@ -263,7 +264,7 @@ def evaluate_model(
         metrics["shuffle_note"] = shuffle_note
     if family.name != DEFAULT_FAMILY:
         metrics["family"] = family.name
-        metrics["chance"] = sum(family.chance(t, len(kg.entities)) for t in items) / len(items) if items else None
+        metrics["chance"] = mean_chance(items, len(kg.entities))
     if opts.references:
         metrics["references"] = reference_rows(kg, items, opts.seed, opts.n_resamples, opts.train_tasks)
     if opts.drift:

@@ -25,6 +25,20 @@ if TYPE_CHECKING:
 
 DEFAULT_FAMILY = "multiple_choice"
 
+
+def system_prompt(example_answer: str) -> str:
+    """The system prompt every family shares, ending with its answer line's example value.
+
+    Short on purpose: every training example repeats it (tokens spent on it are not spent learning)."""
+    return ("Follow the question's relations from the start entity, one numbered hop at a time. Reply with "
+            f"two lines, like:\nTRACE: 1. A is caused by B. 2. B is fixed by C.\nANSWER: {example_answer}")
+
+
+def name_key(name: str) -> str:
+    """A name as names are compared (free-form grading, shared-name checks): lower case, runs of
+    spaces collapsed."""
+    return " ".join(name.split()).lower()
+
 # Markdown emphasis (** or __) around markers is common in chat-tuned models.
 EMPH = r"[*_]{0,3}"
 H = r"[^\S\n]"  # horizontal whitespace: an answer line never spans a line break
@@ -160,6 +174,16 @@ def register_family(family: TaskFamily) -> TaskFamily:
 def get_family(name: str | None = None) -> TaskFamily:
     """The registered family `name` (the default family for None or ""), or an InputError."""
     return FAMILIES.get(name or DEFAULT_FAMILY)
+
+
+def mean_chance(tasks: Sequence[Task], n_entities: int) -> float | None:
+    """The mean over `tasks` of their family's chance of a uniform guess (None for no tasks)."""
+    return sum(get_family(t.family).chance(t, n_entities) for t in tasks) / len(tasks) if tasks else None
+
+
+def shortcut_limit(tasks: Sequence[Task], max_shortcut: float | None) -> float:
+    """`max_shortcut` when given, else the limit of the tasks' family (TaskFamily.max_shortcut)."""
+    return max_shortcut if max_shortcut is not None else get_family(family_of_tasks(tasks)).max_shortcut
 
 
 def family_of_tasks(tasks: Sequence[Task]) -> str:

@@ -16,16 +16,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kgreason.families.base import AnswerLine, Resolve, TaskFamily, marker_lines, register_family
+from kgreason.families.base import (
+    AnswerLine,
+    Resolve,
+    TaskFamily,
+    marker_lines,
+    name_key,
+    register_family,
+    system_prompt,
+)
 
 if TYPE_CHECKING:
     from kgreason.records import Task
 
 _QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
-SYSTEM_PROMPT = (
-    "Follow the question's relations from the start entity, one numbered hop at a time. Reply with "
-    "two lines, like:\nTRACE: 1. A is caused by B. 2. B is fixed by C.\nANSWER: C"
-)
+SYSTEM_PROMPT = system_prompt("C")
 _WRAP = " \t\r*_"
 
 
@@ -87,9 +92,9 @@ class FreeForm(TaskFamily):
         return line.entity or None
 
     def chosen_entity(self, answer: str, task: Task, option_ids: Mapping[str, str], resolve: Resolve) -> str | None:
-        own = {_key(task.answer_label), _key(task.answer_id)} - {""}
+        own = {name_key(task.answer_label), name_key(task.answer_id)} - {""}
         for reading in name_candidates(answer):
-            if _key(reading) in own:  # the answer's own name, whatever the matcher indexes
+            if name_key(reading) in own:  # the answer's own name, whatever the matcher indexes
                 return task.answer_id
             ids = list(resolve(reading))
             if ids:
@@ -108,10 +113,6 @@ class FreeForm(TaskFamily):
         if not rec.get("answer_id") or not rec.get("answer_label"):
             return "a free-form item needs 'answer_id' and 'answer_label' (the name the answer line must give)"
         return ""
-
-
-def _key(name: str) -> str:
-    return " ".join(name.split()).lower()
 
 
 FREE_FORM = register_family(FreeForm())

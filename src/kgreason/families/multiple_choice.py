@@ -36,17 +36,14 @@ from kgreason.families.base import (
     TaskFamily,
     marker_lines,
     register_family,
+    system_prompt,
 )
 from kgreason.records import LETTERS
 
 if TYPE_CHECKING:
     from kgreason.records import Task
 
-# Short on purpose: every training example repeats it (tokens spent on it are not spent learning).
-SYSTEM_PROMPT = (
-    "Follow the question's relations from the start entity, one numbered hop at a time. Reply with "
-    "two lines, like:\nTRACE: 1. A is caused by B. 2. B is fixed by C.\nANSWER: C (D)"
-)
+SYSTEM_PROMPT = system_prompt("C (D)")
 
 _OPENERS = "([{<"
 _CLOSERS = ")]}>"

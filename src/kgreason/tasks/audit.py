@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgreason.families import family_of_tasks, get_family
+from kgreason.families import get_family
+from kgreason.families.base import mean_chance, shortcut_limit
 from kgreason.io import iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, Task
@@ -321,9 +322,8 @@ def audit_tasks(kg: KnowledgeGraph, tasks: Sequence[Task], against: Iterable[Mat
         "oracle_accuracy": accuracy(tasks, oracle),
         "shortcut_accuracy": {name: sum(hits) / len(hits) if hits else 0.0 for name, hits in shortcuts.items()},
         "shortcuts": {name: _shortcut_row(name, hits, seed) for name, hits in shortcuts.items()},
-        "max_shortcut": max_shortcut if max_shortcut is not None else get_family(family_of_tasks(tasks)).max_shortcut,
-        "chance": (sum(get_family(t.family).chance(t, len(kg.entities)) for t in tasks) / len(tasks)
-                   if tasks else 1 / len(LETTERS)),
+        "max_shortcut": shortcut_limit(tasks, max_shortcut),
+        "chance": mean_chance(tasks, len(kg.entities)) if tasks else 1 / len(LETTERS),
     }
     report["problems"] = problems(report)
     return report

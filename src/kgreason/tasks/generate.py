@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kgreason.families import DEFAULT_FAMILY, get_family
+from kgreason.families.base import name_key
 from kgreason.io import InputError, atomic_write_json, atomic_write_jsonl, iter_jsonl
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import LETTERS, PathStar, Task
@@ -147,11 +148,6 @@ class _Keys:
 
 
 # --- text checks ---------------------------------------------------------------------------------
-def name_key(name: str) -> str:
-    """A name as the free-form grader compares it: lower case, runs of spaces collapsed."""
-    return " ".join(name.split()).lower()
-
-
 def shared_entity_names(kg: KnowledgeGraph) -> frozenset[str]:
     """The names (id, label or alias, as `name_key`) that more than one entity goes by."""
     owners: dict[str, str] = {}
@@ -506,10 +502,11 @@ class _SplitGenerator:
     def _attempt(self, hops: int, rejected: Counter, answers: Counter, cap: int, strict: bool,
                  first: Triple | None = None) -> ItemPlan | None:
         if self.family.unique_answer:
-            starts = self.starts_walking(hops)
-            if first is None and not starts:
-                rejected["walk_dead_end"] += 1
-                return None
+            if first is None:
+                starts = self.starts_walking(hops)
+                if not starts:
+                    rejected["walk_dead_end"] += 1
+                    return None
             start = first[0] if first is not None else starts[self.rng.randrange(len(starts))]
             path = narrowing_walk(self.kg, start, hops, self.rng, self.config.max_answer_set, first)
         elif first is None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kgreason.families import family_of_tasks, get_family
+from kgreason.families.base import mean_chance
 from kgreason.records import LETTERS
 
 # Why a graph lets a baseline win, for the refusal paragraph; a baseline not listed is described by
@@ -43,11 +44,6 @@ MIN_ITEMS = 30
 FAMILY_CONFIDENCE = 0.95  # for the family of baselines together: each is tested at 1 - 0.05 / (number tested)
 
 
-def shortcut_limit(tasks: Sequence[Any], max_shortcut: float | None) -> float:
-    """`max_shortcut` when given, else the limit of the tasks' family (TaskFamily.max_shortcut)."""
-    return max_shortcut if max_shortcut is not None else get_family(family_of_tasks(tasks)).max_shortcut
-
-
 def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequence[str],
                     max_shortcut: float | None = None) -> dict:
     """Per held-out split: the strongest registered baseline, and those above `max_shortcut`: `over`
@@ -64,16 +60,15 @@ def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequ
     train = [t for name, tasks in splits.items() if name not in held_out for t in tasks]
     every = [t for tasks in splits.values() for t in tasks]
     family = get_family(family_of_tasks(every))
-    max_shortcut = shortcut_limit(every, max_shortcut)
+    max_shortcut = max_shortcut if max_shortcut is not None else family.max_shortcut
     result: dict[str, Any] = {"limit": max_shortcut, "min_items": MIN_ITEMS, "held_out": {}}
     if family.name != get_family(None).name:
         result["family"] = family.name
     modes = {getattr(t, "mode", None) for t in every}
     if len(modes) == 1:
         result["mode"] = modes.pop()
-    n_entities = len(kg.entities)
-    chances = [family.chance(t, n_entities) for t in every]
-    result["chance"] = round(sum(chances) / len(chances), 6) if chances else None
+    chance = mean_chance(every, len(kg.entities))
+    result["chance"] = round(chance, 6) if chance is not None else None
     for name in held_out:
         tasks = list(splits.get(name) or [])
         if not tasks:
