@@ -61,7 +61,9 @@ def test_bench_grpo_times_both_generation_paths_and_the_shared_prompt_on_the_sam
     two do not run."""
     from kgreason.bench.grpo import bench_grpo
 
-    result = bench_grpo("tiny:random", steps=1, batch_size=4, grad_accum=1, num_generations=2, max_new_tokens=8,
+    # one prompt x 2 completions a step: TRL's CPU log-prob kernel scores the full vocabulary at every
+    # position of the ~600-token open-book prompts, so each extra prompt costs seconds here
+    result = bench_grpo("tiny:random", steps=1, batch_size=2, grad_accum=1, num_generations=2, max_new_tokens=8,
                         dtype="fp32", quiet=True, generations=("trl", "kgreason-shared-prompt"))
     rows = {r["row"]: r for r in result["rows"]}
     assert set(rows) == {"trl", "kgreason-shared-prompt"} and result["cpu"]["matrix_isa"]
@@ -71,7 +73,7 @@ def test_bench_grpo_times_both_generation_paths_and_the_shared_prompt_on_the_sam
         assert r["generation_s_per_step"] > 0 and r["scoring_s_per_step"] > 0
         parts = r["generation_s_per_step"] + r["scoring_s_per_step"] + r["update_s_per_step"]
         assert parts == pytest.approx(r["seconds_per_step"], abs=0.01), "the split adds up to the step"
-        assert 0 < r["completion_tokens_per_step"] <= 4 * 8
+        assert 0 < r["completion_tokens_per_step"] <= 2 * 8
     assert result["speedup_step_shared_prompt"] == pytest.approx(
         rows["trl"]["seconds_per_step"] / rows["kgreason-shared-prompt"]["seconds_per_step"], rel=0.02)
     assert "speedup_step" not in result and "speedup_update_shared_prompt" not in result  # they need the third row

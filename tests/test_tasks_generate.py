@@ -168,7 +168,7 @@ def test_facts_restate_each_edge() -> None:
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     kg = builtin_kg()
-    config = TaskConfig(seed=7, splits=(SplitSpec("eval", 60, 4, 5, True), SplitSpec("train_easy", 90, 1, 3)))
+    config = TaskConfig(seed=7, splits=(SplitSpec("eval", 30, 4, 5, True), SplitSpec("train_easy", 45, 1, 3)))
     a = write_dataset(generate(kg, config), tmp_path / "a")
     b = write_dataset(generate(kg, config), tmp_path / "b")
     for name in a:

@@ -518,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     set_verbose(bool(getattr(args, "verbose", False)))
     quiet_console()  # library chatter off the console (-v keeps it); torch-side commands do the rest
-    from kgreason.io import InputError
+    from kgreason.io import InputError, RunFailed
     from kgreason.kg.graph import KGError
 
     try:
@@ -526,6 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, KGError) as exc:
         print(f"kgreason: error: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"kgreason: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # a path that cannot be read or written: name it, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"kgreason: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -20,6 +20,11 @@ class InputError(ValueError):
     """Bad user input; the message names the file, line and what was expected."""
 
 
+class RunFailed(RuntimeError):
+    """A run that stopped for a reason outside its input (a stage's process died): the CLI prints
+    the message, which says what was kept and how to resume, and exits 1 without a traceback."""
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path = Path(path)

@@ -21,7 +21,7 @@ from typing import Any
 
 from kgreason.config import RL_PHASES, PipelineConfig, RunConfig, pipeline_profile
 from kgreason.evaluate.headline import run_headline
-from kgreason.io import InputError, atomic_write_text
+from kgreason.io import InputError, RunFailed, atomic_write_text
 from kgreason.options import to_dict
 from kgreason.phases import get_phase, phase_options, phase_order, run_phase, training_phases
 from kgreason.runs.folder import Run
@@ -190,10 +190,38 @@ def run_model_stages(run: Run, cfg: PipelineConfig, names: tuple[str, ...]) -> N
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    with stage_allocator(cfg.allocator), \
+    with stage_allocator(group_allocator(cfg, names)), \
             ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pool.submit(_stages_in_child, names, str(run.root), to_dict(cfg)).result()
+        try:
+            pool.submit(_stages_in_child, names, str(run.root), to_dict(cfg)).result()
+        except BrokenProcessPool:
+            raise RunFailed(f"the process of the {' and '.join(names)} stage died before it finished (killed, out "
+                            "of memory, or a native library aborted; its last output is above). Finished stages "
+                            "are kept: rerun the same command to resume.") from None
+
+
+def openvino_stages(cfg: PipelineConfig, names: tuple[str, ...]) -> list[str]:
+    """The stages of `names` that decode with the openvino backend (evaluations use `cfg.eval`'s)."""
+    def backend(name: str) -> str | None:
+        return getattr(cfg.eval if name.endswith("_eval") else getattr(cfg, name, None), "backend", None)
+
+    return [name for name in names if backend(name) == "openvino"]
+
+
+def group_allocator(cfg: PipelineConfig, names: tuple[str, ...]) -> str:
+    """`cfg.allocator`, except that a group decoding with OpenVINO runs on the system allocator
+    (under jemalloc the engine aborts its process); `--allocator jemalloc` with it is refused."""
+    chosen = openvino_stages(cfg, names)
+    if not chosen or cfg.allocator == "system":
+        return cfg.allocator
+    from kgreason.sampling.openvino_backend import JEMALLOC_CONFLICT
+
+    if cfg.allocator == "jemalloc":
+        raise InputError(f"--allocator jemalloc with {', '.join(chosen)}: {JEMALLOC_CONFLICT}")
+    print(f"[{names[0]}] the system allocator for this stage: the openvino backend cannot run under jemalloc")
+    return "system"
 
 
 def stage_allocator(allocator: str) -> Any:

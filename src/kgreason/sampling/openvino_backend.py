@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kgreason.io import InputError
 from kgreason.records import Completion
 from kgreason.sampling.base import (
     Item,
@@ -33,6 +34,10 @@ from kgreason.sampling.base import (
     eos_ids,
     trim_after_answer,
 )
+
+JEMALLOC_CONFLICT = ("the openvino backend cannot run with jemalloc preloaded (the engine aborts the process "
+                     "with \"free(): invalid pointer\"); run it with the system allocator: `kgreason run "
+                     "--allocator system`, or without jemalloc in LD_PRELOAD")
 
 
 def openvino_available() -> bool:
@@ -67,6 +72,12 @@ class OpenVINOSampler(Sampler):
                  precision: str | None = None) -> None:
         """`precision`: "f32" for the engine's fp32 kernels (the hf backend's numbers on the CPU);
         None leaves its default, bf16 where the CPU has AVX-512 BF16 or AMX."""
+        from kgreason.memory import allocator_in_use
+
+        if allocator_in_use() == "jemalloc":
+            # Measured: the engine aborts the whole process ("free(): invalid pointer") as it loads
+            # the model when jemalloc is preloaded; glibc's free then meets jemalloc's pointers.
+            raise InputError(JEMALLOC_CONFLICT)
         try:
             import openvino_genai
         except ImportError as exc:
