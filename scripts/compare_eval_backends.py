@@ -39,6 +39,8 @@ def main() -> None:
     from kgreason.tasks.format import chat_messages
 
     tasks = [Task.from_dict(json.loads(line)) for line in (args.run / "data" / "eval.jsonl").open()]
+    if any(t.family != "multiple_choice" for t in tasks):  # letters are compared below
+        raise SystemExit("compare_eval_backends: multiple-choice items only; this run's are free-form")
     stored = {}
     for line in (args.run / "eval" / args.phase / "predictions.jsonl").open():
         rec = json.loads(line)

@@ -64,3 +64,81 @@ def test_release_between_phases_hands_freed_pages_back_on_the_stage_allocator():
     allocator, freed, released = out.split()
     assert allocator == ("jemalloc" if memory.find_jemalloc() else "system")
     assert int(freed) - int(released) > 150, f"{freed} MB resident after freeing, {released} MB after releasing"
+
+
+# --- OpenVINO and jemalloc ---------------------------------------------------------------------------
+# Measured here: with jemalloc preloaded, OpenVINO GenAI aborted the whole stage process as it loaded
+# the model ("free(): invalid pointer"), and `kgreason run --eval-backend openvino` ended in a
+# BrokenProcessPool traceback.
+
+
+def test_a_stage_group_decoding_with_openvino_runs_on_the_system_allocator(capsys):
+    from dataclasses import replace
+
+    from kgreason.config import PipelineConfig
+    from kgreason.io import InputError
+    from kgreason.pipeline.stages import group_allocator, openvino_stages
+
+    cfg = PipelineConfig()
+    assert openvino_stages(cfg, ("base_eval", "sft", "sft_eval", "rsft", "rsft_eval")) == []
+    assert group_allocator(cfg, ("sft_eval",)) == "auto"  # no OpenVINO: the configured allocator
+    ov_eval = replace(cfg, eval=replace(cfg.eval, backend="openvino"))
+    assert openvino_stages(ov_eval, ("base_eval", "sft", "sft_eval", "rsft", "rsft_eval")) == [
+        "base_eval", "sft_eval", "rsft_eval"]
+    assert group_allocator(ov_eval, ("sft",)) == "auto"  # training samples nothing
+    assert group_allocator(ov_eval, ("sft_eval",)) == "system"
+    assert "openvino backend cannot run under jemalloc" in capsys.readouterr().out
+    ov_rsft = replace(cfg, rsft=replace(cfg.rsft, backend="openvino"))
+    assert group_allocator(ov_rsft, ("rsft",)) == "system" and group_allocator(ov_rsft, ("rsft_eval",)) == "auto"
+    assert group_allocator(replace(ov_rsft, allocator="system"), ("rsft",)) == "system"
+    with pytest.raises(InputError, match=r"--allocator jemalloc with rsft: .*free\(\): invalid pointer"):
+        group_allocator(replace(ov_rsft, allocator="jemalloc"), ("rsft",))
+
+
+def test_the_openvino_sampler_refuses_to_start_under_jemalloc(monkeypatch):
+    from kgreason.io import InputError
+    from kgreason.sampling import openvino_backend
+
+    monkeypatch.setattr(memory, "allocator_in_use", lambda: "jemalloc")
+    with pytest.raises(InputError, match="--allocator system"):
+        openvino_backend.OpenVINOSampler(model=None, tokenizer=None)
+
+
+def test_a_stage_process_that_dies_ends_the_run_with_one_paragraph(monkeypatch, tmp_path, capsys):
+    import concurrent.futures
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from kgreason.cli import main
+    from kgreason.config import PipelineConfig
+    from kgreason.io import RunFailed
+    from kgreason.pipeline import stages
+    from kgreason.runs.folder import Run
+
+    class DeadPool:  # the pool a killed child leaves: every future fails with BrokenProcessPool
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> bool:
+            return False
+
+        def submit(self, *args, **kwargs) -> Future:
+            future: Future = Future()
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+            return future
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DeadPool)
+    run = Run.create_or_resume(tmp_path / "run", {"model_ref": "tiny:random"})
+    with pytest.raises(RunFailed, match=r"the process of the sft stage died .* rerun the same command to resume"):
+        stages.run_model_stages(run, PipelineConfig(model="tiny:random"), ("sft",))
+
+    def dies(*args, **kwargs):
+        raise RunFailed("the process of the sft stage died before it finished")
+
+    monkeypatch.setattr(stages, "run_pipeline", dies)
+    assert main(["run", "--model", "tiny:random", "--run-dir", str(tmp_path / "r2")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "kgreason: error: the process of the sft stage died before it finished"
