@@ -18,7 +18,7 @@ def get_sampler(model, tokenizer, backend: str = "auto", batch_size: int | None 
     """The sampler for a loaded model. "auto" picks vllm only when it is installed, a GPU is present
     and the model has a folder on disk (vLLM reloads weights itself); otherwise the hf backend.
     "openvino" (OpenVINO GenAI on the CPU, kgreason.sampling.openvino_backend) is chosen by name:
-    1.55-1.72x the hf backend's greedy decoding on an AVX2 CPU, but on the quick RSFT model 3 of
+    1.55-1.77x the hf backend's greedy decoding on an AVX2 CPU (README), but on the quick RSFT model 3 of
     150 answers differed and accuracy moved 2 points (75.3% hf, 73.3%; README), over the 1-point
     bar `auto` would need; not measured where it would run bf16 (AVX-512 BF16, AMX)."""
     if backend not in BACKENDS:
