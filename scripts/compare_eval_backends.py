@@ -3,6 +3,7 @@
 evaluation of that phase (eval/<phase>/predictions.jsonl, written by the hf backend).
 
     python scripts/compare_eval_backends.py runs/quick sft [--backends openvino,hf] [--max-new-tokens 128]
+    python scripts/compare_eval_backends.py runs/quick-ov rsft --backends hf --weights-f16
 
 Prints one JSON line per backend: load and generation seconds, generated tokens per second, how
 many texts and answer letters equal the stored evaluation's, and accuracy. Run it alone: two torch
@@ -25,6 +26,9 @@ def main() -> None:
     ap.add_argument("--backends", default="openvino,hf")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=64, help="rows of the hf backend")
+    ap.add_argument("--weights-f16", action="store_true",
+                    help="round the merged weights to half precision first (what the OpenVINO backend's f16 GGUF "
+                         "holds): tells rounding apart from the engine's kernels")
     args = ap.parse_args()
 
     import torch
@@ -47,6 +51,11 @@ def main() -> None:
         stored.setdefault(rec["task_id"], rec)
     adapter = args.run / "adapters" / args.phase
     model, tok = load_model(read_adapter_base(adapter), adapter=adapter, dtype=torch.float32)
+    if args.weights_f16:
+        model = model.merge_and_unload()  # the GGUF rounds the merged weights, not base and adapter apart
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.half().float())
     items = [(t.id, chat_messages(t)) for t in tasks]
     params = SamplingParams(k=1, temperature=0.0, max_new_tokens=args.max_new_tokens)
     print(json.dumps({"cpu": cpu_line(), "run": str(args.run), "phase": args.phase, "items": len(items)}))
@@ -63,7 +72,7 @@ def main() -> None:
         letters = [parse_completion(c.text, t.options).answer for c, t in zip(done, tasks, strict=True)]
         tokens = sum(c.completion_tokens for c in done)
         print(json.dumps({
-            "backend": name, "load_s": round(load_s, 1), "gen_s": round(gen_s, 1), "tokens": tokens,
+            "backend": name + ("-weights-f16" if args.weights_f16 else ""), "load_s": round(load_s, 1), "gen_s": round(gen_s, 1), "tokens": tokens,
             "tokens_per_s": round(tokens / gen_s, 1),
             "same_text": sum(c.text.strip() == stored[c.task_id]["completion"].strip() for c in done),
             "same_letter": sum(a == stored[c.task_id]["reward"]["answer"] for a, c in zip(letters, done, strict=True)),

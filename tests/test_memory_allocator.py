@@ -142,3 +142,39 @@ def test_a_stage_process_that_dies_ends_the_run_with_one_paragraph(monkeypatch, 
     assert main(["run", "--model", "tiny:random", "--run-dir", str(tmp_path / "r2")]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "kgreason: error: the process of the sft stage died before it finished"
+
+
+def test_a_stage_child_ends_when_its_parent_is_killed(tmp_path):
+    """`end_with_parent`, as each stage's child calls it first: a parent that dies without cleaning
+    up (SIGKILL, `pkill` of `kgreason run`) takes its child along instead of leaving it running."""
+    import time
+
+    code = (
+        "import multiprocessing as mp, os, time\n"
+        "from kgreason.pipeline.stages import end_with_parent\n"
+        "def child(parent):\n"
+        "    end_with_parent(parent)\n"
+        "    time.sleep(60)\n"
+        "p = mp.get_context('fork').Process(target=child, args=(os.getpid(),))\n"
+        "p.start()\n"
+        "open(sys.argv[1], 'w').write(str(p.pid))\n"
+        "time.sleep(0.5)\n"
+        "os._exit(0)\n"  # no cleanup, as a killed parent
+    )
+    # no pipes: run() would wait for the child to close the inherited one
+    pid_file = tmp_path / "child.pid"
+    subprocess.run([sys.executable, "-c", code.replace("import multiprocessing", "import sys, multiprocessing"),
+                    str(pid_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=True)
+    pid = int(pid_file.read_text())
+
+    def alive() -> bool:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(), "the orphaned child is still running"
