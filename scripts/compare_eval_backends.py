@@ -1,13 +1,13 @@
 """Greedy answers of one trained phase on a run's held-out items, decoded by each sampling backend
 (hf: kgreason's own loop; openvino: OpenVINO GenAI), timed and compared with the run's stored
-evaluation of that phase (eval/<phase>/predictions.jsonl, written by the hf backend).
+evaluation of that phase (eval/<phase>/predictions.jsonl, written by the run's eval backend).
 
     python scripts/compare_eval_backends.py runs/quick sft [--backends openvino,hf] [--max-new-tokens 128]
     python scripts/compare_eval_backends.py runs/quick-ov rsft --backends hf --weights-f16
 
 Prints one JSON line per backend: load and generation seconds, generated tokens per second, how
-many texts and answer letters equal the stored evaluation's, and accuracy. Run it alone: two torch
-jobs at once on a 2-core CPU slow each other several times.
+many texts and answer letters equal the stored evaluation's (and the first backend's), and
+accuracy. Run it alone: two torch jobs at once on a 2-core CPU slow each other several times.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def main() -> None:
     items = [(t.id, chat_messages(t)) for t in tasks]
     params = SamplingParams(k=1, temperature=0.0, max_new_tokens=args.max_new_tokens)
     print(json.dumps({"cpu": cpu_line(), "run": str(args.run), "phase": args.phase, "items": len(items)}))
+    first: tuple[str, list] | None = None  # the first backend's letters, for the others to compare with
     for name in args.backends.split(","):
         start = time.perf_counter()
         sampler = get_sampler(model, tok, backend=name, batch_size=args.batch_size)
@@ -71,13 +72,16 @@ def main() -> None:
             sampler.close()
         letters = [parse_completion(c.text, t.options).answer for c, t in zip(done, tasks, strict=True)]
         tokens = sum(c.completion_tokens for c in done)
+        versus = {} if first is None else {
+            f"same_letter_as_{first[0]}": sum(a == b for a, b in zip(letters, first[1], strict=True))}
+        first = first or (name, letters)
         print(json.dumps({
             "backend": name + ("-weights-f16" if args.weights_f16 else ""), "load_s": round(load_s, 1), "gen_s": round(gen_s, 1), "tokens": tokens,
             "tokens_per_s": round(tokens / gen_s, 1),
             "same_text": sum(c.text.strip() == stored[c.task_id]["completion"].strip() for c in done),
             "same_letter": sum(a == stored[c.task_id]["reward"]["answer"] for a, c in zip(letters, done, strict=True)),
             "accuracy": round(sum(a == t.answer_star for a, t in zip(letters, tasks, strict=True)) / len(tasks), 4),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, **versus,
         }), flush=True)
 
 

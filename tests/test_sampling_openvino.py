@@ -73,3 +73,21 @@ def test_the_callers_model_is_left_as_it_was() -> None:
     model, tok = load_model("tiny:random", dtype="bf16")
     OpenVINOSampler(model, tok).close()
     assert next(model.parameters()).dtype == torch.bfloat16
+
+
+def test_the_kv_cache_stays_fp32_unless_asked(monkeypatch) -> None:
+    """The engine's default compresses the KV cache (u8 on CPU), which moved 3 of 150 answers of the
+    quick RSFT model; the backend asks for an f32 cache, and None keeps the engine's default."""
+    import openvino_genai
+
+    seen: list[dict] = []
+
+    class Engine:
+        def __init__(self, path: str, device: str, **properties) -> None:
+            seen.append(properties)
+
+    monkeypatch.setattr(openvino_genai, "LLMPipeline", Engine)
+    model, tok = load_model("tiny:random", dtype="fp32")
+    OpenVINOSampler(model, tok).close()
+    OpenVINOSampler(model, tok, kv_cache_precision=None).close()
+    assert seen == [{"KV_CACHE_PRECISION": "f32"}, {}]
