@@ -18,9 +18,10 @@ def get_sampler(model, tokenizer, backend: str = "auto", batch_size: int | None 
     """The sampler for a loaded model. "auto" picks vllm only when it is installed, a GPU is present
     and the model has a folder on disk (vLLM reloads weights itself); otherwise the hf backend.
     "openvino" (OpenVINO GenAI on the CPU, kgreason.sampling.openvino_backend) is chosen by name:
-    1.55-1.77x the hf backend's greedy decoding on an AVX2 CPU (README), but on the quick RSFT model 3 of
-    150 answers differed and accuracy moved 2 points (75.3% hf, 73.3%; README), over the 1-point
-    bar `auto` would need; not measured where it would run bf16 (AVX-512 BF16, AMX)."""
+    on an AVX2 CPU, with its f32 KV cache, all 150 answers of the quick RSFT model equal the hf
+    backend's at 1.2-1.45x its decoding speed (with the engine's compressed cache ~1.6x, but 3
+    answers differed and accuracy fell 2 points; README). Not measured where it would run bf16
+    (AVX-512 BF16, AMX), so `auto` does not pick it."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown sampling backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend == "openvino":
