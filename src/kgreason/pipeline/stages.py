@@ -182,7 +182,7 @@ def end_with_parent(parent_pid: int) -> None:
 
 def _stages_in_child(names: tuple[str, ...], run_root: str, config: dict, parent_pid: int) -> None:
     """A group of model stages in a fresh process (the child's entry point; spawn pickles only
-    these strings)."""
+    these plain values), ended by Linux if the parent dies."""
     import sys
 
     from kgreason.options import from_dict

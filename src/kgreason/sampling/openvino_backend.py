@@ -77,7 +77,7 @@ class OpenVINOSampler(Sampler):
         KV cache (u8 on CPU), and that moved answers. Measured on the quick RSFT model, 150 held-out
         items, AVX2 EPYC: with the engine's default 3 answer letters differed from transformers
         in fp32 and accuracy fell from 75.3% to 73.3%; with "f32" all 150 letters were the same
-        (75.3%), at 1.19x transformers' decoding speed instead of about 1.6x (README). None keeps
+        (75.3%), at 1.2-1.45x transformers' decoding speed instead of about 1.6x (README). None keeps
         the engine's default."""
         from kgreason.memory import allocator_in_use
 
