@@ -29,8 +29,6 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/kgreason run
 
-# Two workers on the 2-core CI machine, one thread each (two torch threads per worker would
-# oversubscribe the cores); a test file stays on one worker so module fixtures run once.
 # The demo's browser tests drive Debian's Chromium (a browser download of its own is impossible
 # offline); only the tests need it, so `make run` never installs it.
 CHROMIUM := /usr/bin/chromium
@@ -40,6 +38,8 @@ $(CHROMIUM):
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	{ echo "make test: the browser tests need Debian's chromium at $(CHROMIUM) (apt-get install chromium)" >&2; exit 2; }
 
+# Two workers on the 2-core CI machine, one thread each (two torch threads per worker would
+# oversubscribe the cores); a test file stays on one worker so module fixtures run once.
 test: $(STAMP) $(CHROMIUM)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
 
