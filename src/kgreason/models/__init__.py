@@ -34,17 +34,16 @@ def default_dtype(device: Any = None) -> torch.dtype:
 
 def load_tokenizer(ref: str | Path):
     """The tokenizer of a reference (left padding, pad token set), without loading weights."""
-    from transformers import AutoTokenizer
+    from kgreason.models.tokenizers import tokenizer_from_folder
 
     mref = resolve_model_ref(ref)
     if mref.kind == "tiny":
-        from kgreason.models.tiny import bundled_tokenizer
+        from kgreason.models.tiny import bundled_tokenizer_folder
 
-        tok = bundled_tokenizer()
+        folder = bundled_tokenizer_folder()
     else:
-        tok = AutoTokenizer.from_pretrained(str(hf_folder(ref)))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+        folder = hf_folder(ref)
+    tok = tokenizer_from_folder(folder)
     tok.padding_side = "left"  # decoder-only batched generation pads on the left
     return tok
 

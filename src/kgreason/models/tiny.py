@@ -23,20 +23,21 @@ TINY_SHAPE = {
 }
 
 
-def bundled_tokenizer():
-    """The SmolLM2 tokenizer, from the prepared bundled folder if there is one, else a cached copy."""
-    from transformers import AutoTokenizer
-
+def bundled_tokenizer_folder():
+    """The folder of the SmolLM2 tokenizer: the prepared bundled model's, else a cached conversion."""
     prepared = models_dir() / BUNDLED_NAME
     if (prepared / "tokenizer_config.json").is_file():
-        folder = prepared
-    else:
-        target = models_dir() / f"{BUNDLED_NAME}-tokenizer"
-        folder, _ = build_once(target, lambda tmp: convert_gguf_tokenizer(bundled_gguf_path(), tmp))
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
+        return prepared
+    target = models_dir() / f"{BUNDLED_NAME}-tokenizer"
+    folder, _ = build_once(target, lambda tmp: convert_gguf_tokenizer(bundled_gguf_path(), tmp))
+    return folder
+
+
+def bundled_tokenizer():
+    """The SmolLM2 tokenizer (pad token set), a copy of its own for the caller."""
+    from kgreason.models.tokenizers import tokenizer_from_folder
+
+    return tokenizer_from_folder(bundled_tokenizer_folder())
 
 
 def build_tiny_model(tokenizer, seed: int = 0, dtype: torch.dtype = torch.float32):
