@@ -369,9 +369,18 @@ def compiled_decoder_layers(model: Any, enabled: bool) -> Iterator[None]:
         layers = []
     for layer in layers:
         layer.compile(dynamic=True)
+    # The frozen embedding's output does not require grad, every later layer's input does: dynamo
+    # guards on that and compiled the first layer a second time (a second full compile, about half
+    # of the compile time). Marking the embedding's output as requiring grad (as transformers'
+    # enable_input_require_grads does) lets one graph serve every layer, for one extra input
+    # gradient in the first layer's backward.
+    hook = base.get_input_embeddings().register_forward_hook(lambda _m, _i, out: out.requires_grad_(True)) \
+        if layers else None
     try:
         yield
     finally:
+        if hook is not None:
+            hook.remove()
         for layer in layers:
             layer._compiled_call_impl = None  # what nn.Module.compile set: back to the eager forward
 
