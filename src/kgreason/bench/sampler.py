@@ -35,8 +35,9 @@ in bf16 and fp32. `share_of_limit` = generated tokens/s x 2 x N / limit, N = par
 (LM head included; attention scores left out). `prefill_share_of_limit` counts each prompt's
 tokens once too ((unique prompt + generated tokens)/s x 2N / limit), the least work any row must do.
 
-Where our time goes: after the timed rows, ours runs once more under torch.profiler in a process of
-its own (the profiler's records would inflate the timed row's time and memory). Its matmul and
+Where our time goes: in the last round, ours generates once more under torch.profiler, in the same
+process after its timed run (whose time and peak RSS are read first: the profiler's records would
+inflate both; a process of its own would cost one more start-up). Its matmul and
 attention kernel seconds give `step_time_split`, `matmul_bound_share` (share_of_limit if everything
 but the matmuls, as this CPU runs them inside the generation, cost nothing) and `kernel_bound_share`
 (the attention kernels counted too).
@@ -45,7 +46,6 @@ but the matmuls, as this CPU runs them inside the generation, cost nothing) and 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -242,22 +242,29 @@ def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]
     params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
                             seed=spec["seed"])
     sampler.generate(items[:1], SamplingParams(k=1, temperature=0, max_new_tokens=4), progress=False)  # warm-up
+    start = time.perf_counter()
+    done = sampler.generate(items, params, progress=False)
+    seconds = time.perf_counter() - start
+    return {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
+            "finish": dict(Counter(c.finish_reason for c in done)), "batch_rows": sampler.batch_size}
+
+
+def profile_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]]]) -> dict:
+    """Our row's generation once more, under torch.profiler: its kernel times."""
     import torch
 
+    from kgreason.bench.harness import kernel_times
+    from kgreason.sampling import SamplingParams, get_sampler
+
+    sampler = get_sampler(model, tok, backend="hf", batch_size=spec["batch_size"])
+    params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
+                            seed=spec["seed"])
     # the profiler is entered before the clock starts: its start-up is not timed
-    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if spec.get("profile") \
-        else contextlib.nullcontext()
-    with profiler:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
         start = time.perf_counter()
         done = sampler.generate(items, params, progress=False)
         seconds = time.perf_counter() - start
-    out = {"samples": len(done), "tokens": sum(c.completion_tokens for c in done), "seconds": seconds,
-           "finish": dict(Counter(c.finish_reason for c in done)), "batch_rows": sampler.batch_size}
-    if spec.get("profile"):
-        from kgreason.bench.harness import kernel_times
-
-        out["kernel_profile"] = {"tokens": out["tokens"], "wall_s": round(seconds, 3), **kernel_times(profiler)}
-    return out
+    return {"tokens": sum(c.completion_tokens for c in done), "wall_s": round(seconds, 3), **kernel_times(profiler)}
 
 
 def row_openvino(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]]]) -> dict:
@@ -387,8 +394,11 @@ def time_row(spec: dict) -> dict:
         return {"row": spec["row"], "prompts": len(items), "prompt_tokens": sum(map(len, prompts)),
                 **row_ctranslate2(spec, holder, tok, prompts, eos), "peak_rss_mb": peak_rss_mb()}
     out["dtype"] = dtype_name(model.dtype)
-    return {"row": spec["row"], "prompts": len(items), "prompt_tokens": sum(map(len, prompts)),
-            "peak_rss_mb": peak_rss_mb(), **out}
+    result = {"row": spec["row"], "prompts": len(items), "prompt_tokens": sum(map(len, prompts)),
+              "peak_rss_mb": peak_rss_mb(), **out}
+    if spec["row"] == "ours" and spec.get("profile"):  # after the timed row's figures are read
+        result["kernel_profile"] = profile_ours(spec, model, tok, items)
+    return result
 
 
 def _child(spec_path: str) -> None:
@@ -467,15 +477,11 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                 name = row if cache is None else f"{row}-{cache}"
                 if results.get(name, {}).get("skipped"):
                     continue
-                say(f"  round {rnd + 1}/{rounds}: {name} ...")
-                got = measure({**base, "row": row, "cache": cache}, name)
+                # ours, in the last round, is profiled after its timed run, in the same process
+                profiled = profile and row == "ours" and rnd == rounds - 1
+                say(f"  round {rnd + 1}/{rounds}: {name}{' (then profiled)' if profiled else ''} ...")
+                got = measure({**base, "row": row, "cache": cache, "profile": profiled}, name)
                 results[name] = _add(results.get(name), {"name": name, **got})
-        if profile and "ours" in results and not results["ours"].get("skipped"):
-            # our row once more under torch.profiler, in a process of its own: the profiler's event
-            # records would otherwise add to the timed row's time and peak RSS
-            say("  profiling ours ...")
-            got = measure({**base, "row": "ours", "cache": None, "profile": True}, "ours-profile")
-            results["ours"]["kernel_profile"] = got["kernel_profile"]
     # The probes once more after the rows: the host's speed drifts, the limit is the best seen.
     again = probe_limit(dtypes, shapes, probe_window_s)
     probe["results"] += [{**r, "repeat": True} for r in again["results"]]
@@ -506,6 +512,8 @@ def _add(acc: dict | None, got: dict) -> dict:
         out[key] = acc[key] + got[key]
     out["finish"] = dict(Counter(acc["finish"]) + Counter(got["finish"]))
     out["peak_rss_mb"] = max(acc["peak_rss_mb"] or 0, got["peak_rss_mb"] or 0)
+    if "kernel_profile" in got:  # the last round's
+        out["kernel_profile"] = got["kernel_profile"]
     return out
 
 

@@ -21,8 +21,9 @@ path with --compile-layers). Every row trains 1 untimed warm-up step, then times
 same batches for every path. The compiled path first compiles its layer graphs in a throwaway run
 (compile_warmup), whose seconds it reports as `compile_s`.
 
-Where the time goes: each fast and compiled row runs once more under torch.profiler, in its own
-process (the profiler's records would inflate the timed row's time and memory). Its matmul and
+Where the time goes: each fast and compiled row trains the same steps once more under torch.profiler,
+in the same process after its timed run (whose time and peak RSS are read first: the profiler's
+records would inflate both; a process of its own would cost one more start-up). Its matmul and
 attention kernel seconds give `step_time_split` and two bounds: `matmul_bound_share`, the share of
 the limit if everything but the matmuls (as this CPU runs them inside the step) cost nothing, and
 `kernel_bound_share`, the same with the attention kernels counted too. A share above the bound
@@ -118,9 +119,8 @@ def compile_warmup(model_ref: str, examples: list[dict], dtype: str, batch_size:
     """A throwaway 2-step compiled training on the longest and the shortest examples; its seconds
     (loading a model, compiling, 2 steps). The compiled row's peak RSS includes this run's model.
 
-    Why: each decoder layer's graph is compiled for every input variant a run meets (the first
-    layer's input needs no gradient, the others' do; passes of one row or more), ~10 s each on this
-    CPU. In a long run that is paid once; in a few timed steps it would be most of the time. The
+    Why: the decoder layers' graph is compiled for every input variant a run meets (passes of one
+    row or more), ~10 s each on this CPU. In a long run that is paid once; in a few timed steps it would be most of the time. The
     compiled graphs stay cached in this process, so the timed run after this compiles nothing.
     """
     from kgreason.train.sft import TrainOptions, train_lora
@@ -139,18 +139,22 @@ def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, 
                   path: str, seed: int = 0, profile: bool = False) -> dict:
     """Train `steps` + 1 optimizer steps (the first is warm-up, not timed) and time them (the
     compiled path after compile_warmup, whose seconds are reported as `compile_s`); with
-    `profile`, the timed steps run under torch.profiler and their kernel times are reported too
-    (bench_train times a row without it and profiles the same steps in a second process)."""
+    `profile`, the same steps are trained once more under torch.profiler, after the timed row's time
+    and peak RSS are read, and their kernel times are reported too."""
     from kgreason.runs.folder import peak_rss_mb
     from kgreason.train.sft import TrainOptions, train_lora
 
     compile_s = compile_warmup(model_ref, examples, dtype, batch_size, seed) if path == "compiled" else None
-    clock = StepClock(profile_steps=steps if profile else 0)
     options = TrainOptions(max_steps=steps + 1, batch_size=batch_size, dtype=dtype, logging_steps=1,
                            save_steps=10_000, warmup_ratio=0.0, seed=seed, compile_layers=path == "compiled")
-    with tempfile.TemporaryDirectory(prefix="kgreason-bench-train-") as tmp:
-        result = train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock],
-                            path="reference" if path == "reference" else "fast")
+
+    def train(clock: StepClock) -> Any:
+        with tempfile.TemporaryDirectory(prefix="kgreason-bench-train-") as tmp:
+            return train_lora(model_ref, examples, Path(tmp) / "adapter", options, callbacks=[clock],
+                              path="reference" if path == "reference" else "fast")
+
+    clock = StepClock()
+    result = train(clock)
     (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
     from kgreason.memory import allocator_in_use
 
@@ -159,9 +163,12 @@ def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, 
            "tokens_per_s": (n1 - n0) / (t1 - t0), "peak_rss_mb": peak_rss_mb(),
            "completion_share": (result.trained_tokens_per_epoch / result.tokens_per_epoch
                                 if result.tokens_per_epoch else None)}
-    if clock.profiler is not None:
-        out["kernel_profile"] = {"steps": steps, "tokens": n1 - n0, "wall_s": round(t1 - t0, 3),
-                                 **kernel_times(clock.profiler)}
+    if profile:  # the same steps again, under the profiler, now that the timed row's figures are read
+        profiled = StepClock(profile_steps=steps)
+        train(profiled)
+        (p0, m0), (p1, m1) = profiled.marks[0], profiled.marks[-1]
+        out["kernel_profile"] = {"steps": steps, "tokens": m1 - m0, "wall_s": round(p1 - p0, 3),
+                                 **kernel_times(profiled.profiler)}
     return out
 
 
@@ -206,18 +213,12 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
             ex_file = Path(tmp) / f"examples-{mode}.json"
             ex_file.write_text(json.dumps(examples), encoding="utf-8")
             for path in paths:
-                say(f"  timing {mode}-book examples, {path} path ...")
+                say(f"  timing {mode}-book examples, {path} path"
+                    f"{' (then profiling the same steps)' if profile and path != 'reference' else ''} ...")
                 spec = {"model": model_ref, "examples": str(ex_file), "dtype": chosen, "steps": steps,
                         "batch_size": batch_size, "path": path, "seed": seed, "mode": mode,
-                        "profile": False}
-                row = {"mode": mode, **run_child(spec, Path(tmp), module="kgreason.bench.train")}
-                if profile and path != "reference":
-                    # the same steps once more under torch.profiler, in a process of their own: the
-                    # profiler's event records would otherwise add to the timed row's time and peak RSS
-                    say(f"  profiling {mode}-book examples, {path} path ...")
-                    again = run_child({**spec, "profile": True}, Path(tmp), module="kgreason.bench.train", label=f"{mode}-{path}-profile")
-                    row["kernel_profile"] = again["kernel_profile"]
-                rows.append(row)
+                        "profile": profile and path != "reference"}
+                rows.append({"mode": mode, **run_child(spec, Path(tmp), module="kgreason.bench.train")})
     # The probes once more after the training: the host's speed drifts, the limit is the best seen.
     again = probe_limit([chosen], shapes, probe_window_s)
     probe["results"] += [{**r, "repeat": True} for r in again["results"]]
