@@ -54,7 +54,7 @@ def test_oracles_are_perfect_on_generated_data(tmp_path: Path, mode: str) -> Non
     subprocess.run([*_cli(), "kg", "build", "--seed", "3", "--out", str(kg)], check=True, capture_output=True)
     subprocess.run(
         [*_cli(), "tasks", "generate", "--kg", str(kg), "--out", str(out), "--seed", "3", "--mode", mode]
-        + ["--eval-size", "80", "--easy-size", "150", "--hard-size", "120"],
+        + ["--eval-size", "80", "--easy-size", "60", "--hard-size", "40"],
         check=True,
         capture_output=True,
     )
