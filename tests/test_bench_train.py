@@ -55,16 +55,20 @@ def test_bench_train_cli_json_is_one_object(capsys, monkeypatch):
 
 
 def test_bench_grpo_times_both_generation_paths_and_the_shared_prompt_on_the_same_steps():
-    """Two of the three rows, each a child process (~10 s of imports here): `trl` (transformers'
-    generate, TRL's update) and `kgreason-shared-prompt` (kgreason's sampler, the shared-prompt
-    update). The third row, `kgreason`, is kgreason's sampler with TRL's update: no code path the
-    two do not run."""
+    """Two of the three rows, in this process (a child process per row costs ~8 s of imports here;
+    the child path is bench train's and bench sampler's `run_child`, tested there): `trl`
+    (transformers' generate, TRL's update) and `kgreason-shared-prompt` (kgreason's sampler, the
+    shared-prompt update). The third row, `kgreason`, is kgreason's sampler with TRL's update: no
+    code path the two do not run."""
+    from trl import GRPOTrainer
+
     from kgreason.bench.grpo import bench_grpo
 
     # one prompt x 2 completions a step: TRL's CPU log-prob kernel scores the full vocabulary at every
     # position of the ~600-token open-book prompts, so each extra prompt costs seconds here
     result = bench_grpo("tiny:random", steps=1, batch_size=2, grad_accum=1, num_generations=2, max_new_tokens=8,
-                        dtype="fp32", quiet=True, generations=("trl", "kgreason-shared-prompt"))
+                        dtype="fp32", quiet=True, generations=("trl", "kgreason-shared-prompt"), isolate=False)
+    assert result["isolated"] is False and GRPOTrainer._generate.__name__ == "_generate", "TRL is as it was"
     rows = {r["row"]: r for r in result["rows"]}
     assert set(rows) == {"trl", "kgreason-shared-prompt"} and result["cpu"]["matrix_isa"]
     assert [rows[r]["share_prompt"] for r in ("trl", "kgreason-shared-prompt")] == [False, True]

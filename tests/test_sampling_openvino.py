@@ -3,6 +3,8 @@ into a copy) written to GGUF and decoded by the engine gives the hf backend's gr
 
 from __future__ import annotations
 
+import pytest
+
 from kgreason.models import load_model
 from kgreason.sampling import SamplingParams
 from kgreason.sampling.hf import HFSampler
@@ -34,15 +36,22 @@ def _adapted_tiny() -> tuple:
     return peft, tok
 
 
-def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter() -> None:
+@pytest.fixture(scope="module")
+def adapted():
+    """The adapted tiny model and one engine built from it (writing and compiling it takes seconds)."""
     peft, tok = _adapted_tiny()
-    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=24)
-    ours = HFSampler(peft, tok).generate(ITEMS, params, progress=False)
     engine = OpenVINOSampler(peft, tok, precision="f32")
     try:
-        theirs = engine.generate(ITEMS, params, progress=False)
+        yield peft, tok, engine
     finally:
         engine.close()
+
+
+def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter(adapted) -> None:
+    peft, tok, engine = adapted
+    params = SamplingParams(k=1, temperature=0.0, max_new_tokens=24)
+    ours = HFSampler(peft, tok).generate(ITEMS, params, progress=False)
+    theirs = engine.generate(ITEMS, params, progress=False)
     assert [c.task_id for c in theirs] == [t for t, _ in ITEMS]
     assert [c.text for c in theirs] == [c.text for c in ours]
     assert [c.completion_tokens for c in theirs] == [c.completion_tokens for c in ours]
@@ -50,17 +59,13 @@ def test_greedy_answers_equal_the_hf_backend_with_a_lora_adapter() -> None:
     assert any("lora_B" in n for n, _ in peft.named_parameters())
 
 
-def test_sampling_gives_k_answers_per_prompt_in_order() -> None:
+def test_sampling_gives_k_answers_per_prompt_in_order(adapted) -> None:
     """With a nucleus so small that sampling is greedy, each prompt's k samples are that prompt's
     greedy answer: a result handed to the wrong prompt or sample would show."""
-    model, tok = _adapted_tiny()
-    engine = OpenVINOSampler(model, tok, precision="f32")
-    try:
-        greedy = engine.generate(ITEMS, SamplingParams(k=1, temperature=0.0, max_new_tokens=8), progress=False)
-        out = engine.generate(ITEMS, SamplingParams(k=3, temperature=1.0, top_p=1e-6, max_new_tokens=8, seed=1),
-                              progress=False)
-    finally:
-        engine.close()
+    _, _, engine = adapted
+    greedy = engine.generate(ITEMS, SamplingParams(k=1, temperature=0.0, max_new_tokens=8), progress=False)
+    out = engine.generate(ITEMS, SamplingParams(k=3, temperature=1.0, top_p=1e-6, max_new_tokens=8, seed=1),
+                          progress=False)
     assert len({c.text for c in greedy}) == len(ITEMS), "the prompts' greedy answers differ from each other"
     by_prompt = {c.task_id: c.text for c in greedy}
     assert [(c.task_id, c.sample_index) for c in out] == [(t, j) for t, _ in ITEMS for j in range(3)]

@@ -53,16 +53,9 @@ class _Clock:
 
 
 def time_grpo(spec: dict) -> dict:
-    """Child process: GRPO steps with timers around generation and scoring (module-level patches,
-    harmless in a process of its own)."""
-    from transformers import TrainerCallback
+    """One row: GRPO steps with timers around generation and scoring (a child process's work, or
+    this process's with `bench_grpo(isolate=False)`; the patch on TRL is undone afterwards)."""
     from trl import GRPOTrainer
-
-    from kgreason.config import GRPOOptions, TrainOptions
-    from kgreason.kg.kgjson import load_kg
-    from kgreason.reward.score import Scorer
-    from kgreason.runs.folder import Run, peak_rss_mb
-    from kgreason.train.grpo import run_grpo
 
     clock = _Clock()
     original = GRPOTrainer._generate
@@ -76,6 +69,20 @@ def time_grpo(spec: dict) -> dict:
         return out
 
     GRPOTrainer._generate = timed_generate  # type: ignore[method-assign]
+    try:
+        return _timed_steps(spec, clock)
+    finally:
+        GRPOTrainer._generate = original  # type: ignore[method-assign]
+
+
+def _timed_steps(spec: dict, clock: _Clock) -> dict:
+    from transformers import TrainerCallback
+
+    from kgreason.config import GRPOOptions, TrainOptions
+    from kgreason.kg.kgjson import load_kg
+    from kgreason.reward.score import Scorer
+    from kgreason.runs.folder import Run, peak_rss_mb
+    from kgreason.train.grpo import run_grpo
 
     class TimedScorer:
         def __init__(self, scorer: Any) -> None:
@@ -137,7 +144,7 @@ def _child(spec_path: str) -> None:
 def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_size: int = 8, grad_accum: int = 2,
                num_generations: int = 4, max_new_tokens: int = 128, temperature: float = 0.7, beta: float = 0.0,
                dtype: str = "auto", seed: int = 0, generations: tuple[str, ...] = GENERATIONS,
-               quiet: bool = False) -> dict:
+               quiet: bool = False, isolate: bool = True) -> dict:
     import torch
 
     from kgreason.bench.harness import run_child
@@ -165,12 +172,13 @@ def bench_grpo(model_ref: str = "bundled:smollm2-135m", steps: int = 2, batch_si
                     "grad_accum": grad_accum, "num_generations": num_generations, "max_new_tokens": max_new_tokens,
                     "temperature": temperature, "beta": beta, "seed": seed, "generation": generation,
                     "share_prompt": share, "row": row, "path": "fast", "mode": "open"}
-            rows.append(run_child(spec, Path(tmp), module="kgreason.bench.grpo", label=f"grpo-{row}"))
+            rows.append(run_child(spec, Path(tmp), module="kgreason.bench.grpo", label=f"grpo-{row}") if isolate
+                        else time_grpo(spec))
     by = {r["row"]: r for r in rows}
     result: dict[str, Any] = {"model": model_ref, "dtype": chosen, "cpu": cpu, "steps": steps,
                               "prompts_per_step": batch_size * grad_accum // num_generations,
                               "num_generations": num_generations, "max_new_tokens": max_new_tokens, "beta": beta,
-                              "threads": torch.get_num_threads(), "rows": rows}
+                              "threads": torch.get_num_threads(), "isolated": isolate, "rows": rows}
     if "trl" in by and "kgreason" in by:
         result["speedup_step"] = round(by["trl"]["seconds_per_step"] / by["kgreason"]["seconds_per_step"], 2)
         result["speedup_generation"] = round(by["trl"]["generation_s_per_step"]
