@@ -172,11 +172,14 @@ def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, 
     return out
 
 
-def _child(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+def _time_spec(spec: dict) -> dict:
     examples = json.loads(Path(spec["examples"]).read_text(encoding="utf-8"))
-    out = time_training(spec["model"], examples, spec["dtype"], spec["steps"], spec["batch_size"],
-                        spec["path"], spec["seed"], spec.get("profile", False))
+    return time_training(spec["model"], examples, spec["dtype"], spec["steps"], spec["batch_size"],
+                         spec["path"], spec["seed"], spec.get("profile", False))
+
+
+def _child(spec_path: str) -> None:
+    out = _time_spec(json.loads(Path(spec_path).read_text(encoding="utf-8")))
     print(RESULT_MARK + json.dumps(out), flush=True)
 
 
@@ -185,7 +188,11 @@ def _child(spec_path: str) -> None:
 
 def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_size: int = 8, dtype: str = "auto",
                 seed: int = 0, modes: tuple[str, ...] = MODES, paths: tuple[str, ...] = PATHS,
-                quiet: bool = False, probe_window_s: float = 0.4, pool: int = POOL, profile: bool = True) -> dict:
+                quiet: bool = False, probe_window_s: float = 0.4, pool: int = POOL, profile: bool = True,
+                isolate: bool = True) -> dict:
+    """Time every (mode, path) row against the matmul limit probed in the same run; `isolate=False`
+    trains the rows in this process (tests: no interpreter start per row), whose peak RSS is then
+    this process's, not the row's."""
     import torch
 
     from kgreason.models.dtype import default_device, dtype_name, resolve_dtype
@@ -218,7 +225,8 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
                 spec = {"model": model_ref, "examples": str(ex_file), "dtype": chosen, "steps": steps,
                         "batch_size": batch_size, "path": path, "seed": seed, "mode": mode,
                         "profile": profile and path != "reference"}
-                rows.append({"mode": mode, **run_child(spec, Path(tmp), module="kgreason.bench.train")})
+                rows.append({"mode": mode, **(run_child(spec, Path(tmp), module="kgreason.bench.train") if isolate
+                                              else _time_spec(spec))})
     # The probes once more after the training: the host's speed drifts, the limit is the best seen.
     again = probe_limit([chosen], shapes, probe_window_s)
     probe["results"] += [{**r, "repeat": True} for r in again["results"]]
@@ -240,7 +248,7 @@ def bench_train(model_ref: str = "bundled:smollm2-135m", steps: int = 4, batch_s
         "threads": torch.get_num_threads(), "flops_per_token": per_token, **params,
         "lm_head_share_of_flops": round(head_share, 3),
         "limit_gflops": round(limit / 1e9, 1), "limit_tokens_per_s": round(limit / per_token, 1),
-        "probe": probe, **summary, "rows": rows,
+        "probe": probe, **summary, "isolated": isolate, "rows": rows,
     }
     if not quiet:
         print_table(result)
