@@ -96,7 +96,7 @@ def test_rerun_with_other_settings_is_refused(experiment):
         from kgreason.experiments.grid import run_experiment
 
         run_experiment(Experiment(out=experiment, config=with_overrides(experiment_scale("tiny"),
-                                                                          {"run.data.mode": "closed"})))
+                                                                          {"run.data.eval_size": 7})))
 
 
 def test_arm_selection_brings_sft_and_rejects_unknown():
