@@ -120,8 +120,9 @@ def compile_warmup(model_ref: str, examples: list[dict], dtype: str, batch_size:
     (loading a model, compiling, 2 steps). The compiled row's peak RSS includes this run's model.
 
     Why: the decoder layers' graph is compiled for every input variant a run meets (passes of one
-    row or more), ~10 s each on this CPU. In a long run that is paid once; in a few timed steps it would be most of the time. The
-    compiled graphs stay cached in this process, so the timed run after this compiles nothing.
+    row or more), ~10 s each on this CPU. In a long run that is paid once; in a few timed steps it
+    would be most of the time. The compiled graphs stay cached in this process, so the timed run
+    after this compiles nothing.
     """
     from kgreason.train.sft import TrainOptions, train_lora
 
