@@ -32,3 +32,16 @@ def test_a_changed_folder_is_read_again(tmp_path):
     after = tokenizer_from_folder(folder)
     assert after._tokenizer is not before._tokenizer
     assert tokenizer_from_folder(folder)._tokenizer is after._tokenizer
+
+
+def test_a_saved_tokenizer_carries_no_padding_left_by_another_copy(tmp_path):
+    import json
+
+    from kgreason.models.tokenizers import save_tokenizer
+
+    first, second = load_tokenizer("tiny:random"), load_tokenizer("tiny:random")
+    first(["a b c d", "a"], padding=True, truncation=True, max_length=3)  # leaves both set on the shared backend
+    assert first.backend_tokenizer.padding is not None and second.backend_tokenizer.truncation is not None
+    save_tokenizer(second, tmp_path)
+    saved = json.loads((tmp_path / "tokenizer.json").read_text())
+    assert saved["padding"] is None and saved["truncation"] is None

@@ -115,8 +115,10 @@ def export_model(run_dir: str | Path, out: str | Path, phase: str | None = None,
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged_dir(out) as tmp:
+        from kgreason.models.tokenizers import save_tokenizer
+
         model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
         gguf_info = None
         if gguf_type is not None:
             from kgreason.models.gguf_export import write_gguf

@@ -77,15 +77,16 @@ def source_pre_tokenizer(source: Path | None, tokens: list[str]) -> str:
     """`tokenizer.ggml.pre` of the GGUF the base came from, when its token list is ours; else "default"."""
     if source is None or not Path(source).is_file():
         return DEFAULT_PRE
-    stat = Path(source).stat()
-    source_tokens, pre = _source_vocabulary(str(Path(source).resolve()), stat.st_mtime_ns, stat.st_size)
+    st = Path(source).stat()  # ctime and inode too: a copy that keeps mtime and size still changes them
+    source_tokens, pre = _source_vocabulary(str(Path(source).resolve()), (st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                                                          st.st_size))
     if source_tokens is None or pre is None or source_tokens != tuple(tokens):
         return DEFAULT_PRE
     return pre
 
 
 @lru_cache(maxsize=2)
-def _source_vocabulary(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...] | None, str | None]:
+def _source_vocabulary(path: str, version: tuple) -> tuple[tuple[str, ...] | None, str | None]:
     """A GGUF's token list and pre-tokenizer name, read once per process and file version: gguf-py
     parses every field of the file in Python (3.6 s for the bundled model's 49k-token vocabulary on
     an AMD EPYC with AVX2), and every export and every OpenVINO engine build asks."""

@@ -3,8 +3,12 @@
 Why: building the SmolLM2 tokenizer from its tokenizer.json costs 0.1-0.15 s of CPU, and one run's
 stages (or one experiment's arm-seeds, in one process) ask for it dozens of times. The Rust tokenizer
 underneath is shared: transformers sets its padding and truncation afresh on every encode call, and
-kgreason adds no tokens to it. The Python attributes a caller may change (padding side, special tokens,
-chat template) live on the caller's own copy.
+kgreason adds no tokens to it (a caller that must, `add_tokens` or a new post-processor, loads its own
+with `AutoTokenizer.from_pretrained`). The Python attributes a caller may change (padding side, special
+tokens, chat template) live on the caller's own copy. Threads: the demo's workers encode without
+padding or truncation, so they only read the shared tokenizer; a padded encode in one thread while
+another encodes would make PyO3 refuse the second borrow. Only fast (tokenizer.json) tokenizers are
+shared; any other kind is loaded afresh for each caller.
 """
 
 from __future__ import annotations
@@ -15,25 +19,44 @@ from pathlib import Path
 from typing import Any
 
 # the files that define a tokenizer folder: a changed file (a re-conversion) is read afresh
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model")
 
 
 def tokenizer_from_folder(folder: str | Path) -> Any:
     """The folder's tokenizer, pad token set (the eos token where it has none), as a copy of its own."""
     folder = Path(folder).resolve()
     parsed = _parsed(str(folder), _stamp(folder))
+    if not getattr(parsed, "is_fast", False):  # its Python-side state is not only containers
+        return _parsed.__wrapped__(str(folder), ())
     tok = copy.copy(parsed)
     for name, value in vars(parsed).items():
-        if isinstance(value, dict | list | set):  # containers a caller could mutate: one per copy
-            tok.__dict__[name] = copy.copy(value)
+        # containers a caller could mutate (and the AddedToken objects in them): one set per copy
+        if isinstance(value, dict | list | set):
+            tok.__dict__[name] = copy.deepcopy(value)
     return tok
+
+
+def save_tokenizer(tok: Any, folder: str | Path) -> None:
+    """`tok.save_pretrained(folder)` without the padding or truncation the last encode call (any
+    copy's, the Rust tokenizer being shared) left set: tokenizer.json stores both, and a reload
+    would take them as its defaults."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_padding()
+        backend.no_truncation()
+    tok.save_pretrained(str(folder))
 
 
 def _stamp(folder: Path) -> tuple:
     stamp = []
     for name in TOKENIZER_FILES:
         path = folder / name
-        stamp.append((name, path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else (name, None))
+        if path.is_file():
+            st = path.stat()  # ctime too: a copy that keeps mtime and size (cp -p) still changes it
+            stamp.append((name, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+        else:
+            stamp.append((name, None))
     return tuple(stamp)
 
 

@@ -53,13 +53,14 @@ def write_model_gguf(model: Any, tokenizer: Any, folder: Path) -> Path:
 
     from kgreason.models.gguf_export import write_gguf
     from kgreason.models.lora import has_adapter
+    from kgreason.models.tokenizers import save_tokenizer
 
     # a copy in both cases: the caller's model keeps its adapter, its dtype and its weights
     plain = copy.deepcopy(model)
     if has_adapter(plain):
         plain = plain.merge_and_unload()
     plain = plain.to(torch.float32)
-    tokenizer.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)
     out = folder / "model-f16.gguf"
     write_gguf(plain, folder, tokenizer, out, gguf_type="f16", name="kgreason sampler")
     return out

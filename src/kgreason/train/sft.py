@@ -374,9 +374,10 @@ def compiled_decoder_layers(model: Any, enabled: bool) -> Iterator[None]:
     # of the compile time). Marking the embedding's output as requiring grad (as transformers'
     # enable_input_require_grads does) lets one graph serve every layer, for one extra input
     # gradient in the first layer's backward.
-    hook = base.get_input_embeddings().register_forward_hook(lambda _m, _i, out: out.requires_grad_(True)) \
-        if layers else None
+    hook = None
     try:
+        if layers:
+            hook = base.get_input_embeddings().register_forward_hook(lambda _m, _i, out: out.requires_grad_(True))
         yield
     finally:
         if hook is not None:
