@@ -95,3 +95,19 @@ def test_cpu_description_names_the_matrix_isa(flags, isa):
 
     text = f"processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: {flags}\n"
     assert cpu_description(text) == {"model": "Some CPU 9000", "matrix_isa": isa}
+
+
+def test_a_profiled_training_that_raises_leaves_no_profiler_running():
+    """bench train with isolate=False profiles in the caller's process: a training that raised
+    before on_train_end must not leave the profiler entered there."""
+    import torch
+
+    from kgreason.bench.train import StepClock
+
+    clock = StepClock(profile_steps=1)
+    clock.on_train_begin(None, None, None)  # what the Trainer calls first
+    clock.on_log(None, None, None, logs={"num_tokens": 10})  # the warm-up step: recording starts; then a raise
+    assert torch.autograd.profiler._is_profiler_enabled
+    clock.stop_profiler()
+    clock.stop_profiler()  # once only: a second call (on_train_end after a finally) is harmless
+    assert not torch.autograd.profiler._is_profiler_enabled

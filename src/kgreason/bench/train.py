@@ -70,6 +70,7 @@ class StepClock(TrainerCallback):
         self.marks: list[tuple[float, float]] = []
         self.profile_steps = profile_steps
         self.profiler: Any = None
+        self._profiling = False
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.profile_steps:
@@ -81,6 +82,7 @@ class StepClock(TrainerCallback):
             self.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
                                                    schedule=schedule)
             self.profiler.__enter__()
+            self._profiling = True
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if logs and "num_tokens" in logs:
@@ -89,7 +91,13 @@ class StepClock(TrainerCallback):
                 self.profiler.step()
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.profiler is not None:
+        self.stop_profiler()
+
+    def stop_profiler(self) -> None:
+        """Leave the profiler (once): at the end of training, or after a training that raised, so a
+        caller's process (bench train with isolate=False) is not left profiling."""
+        if self._profiling:
+            self._profiling = False
             self.profiler.__exit__(None, None, None)
 
 
@@ -166,7 +174,10 @@ def time_training(model_ref: str, examples: list[dict], dtype: str, steps: int, 
                                 if result.tokens_per_epoch else None)}
     if profile:  # the same steps again, under the profiler, now that the timed row's figures are read
         profiled = StepClock(profile_steps=steps)
-        train(profiled)
+        try:
+            train(profiled)
+        finally:
+            profiled.stop_profiler()
         (p0, m0), (p1, m1) = profiled.marks[0], profiled.marks[-1]
         out["kernel_profile"] = {"steps": steps, "tokens": m1 - m0, "wall_s": round(p1 - p0, 3),
                                  **kernel_times(profiled.profiler)}
