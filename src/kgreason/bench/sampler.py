@@ -235,12 +235,19 @@ def row_naive(spec: dict, model: Any, tok: Any, prompts: list[list[int]]) -> dic
             "stop": spec["hf_stop"]}
 
 
-def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]]]) -> dict:
+def _ours(spec: dict, model: Any, tok: Any) -> tuple[Any, Any]:
+    """Our sampler and the row's sampling parameters (the timed run and the profiled one alike)."""
     from kgreason.sampling import SamplingParams, get_sampler
 
     sampler = get_sampler(model, tok, backend="hf", batch_size=spec["batch_size"])
-    params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
-                            seed=spec["seed"])
+    return sampler, SamplingParams(k=spec["k"], temperature=spec["temperature"],
+                                   max_new_tokens=spec["max_new_tokens"], seed=spec["seed"])
+
+
+def row_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[dict]]]) -> dict:
+    from kgreason.sampling import SamplingParams
+
+    sampler, params = _ours(spec, model, tok)
     sampler.generate(items[:1], SamplingParams(k=1, temperature=0, max_new_tokens=4), progress=False)  # warm-up
     start = time.perf_counter()
     done = sampler.generate(items, params, progress=False)
@@ -254,11 +261,8 @@ def profile_ours(spec: dict, model: Any, tok: Any, items: list[tuple[str, list[d
     import torch
 
     from kgreason.bench.harness import kernel_times
-    from kgreason.sampling import SamplingParams, get_sampler
 
-    sampler = get_sampler(model, tok, backend="hf", batch_size=spec["batch_size"])
-    params = SamplingParams(k=spec["k"], temperature=spec["temperature"], max_new_tokens=spec["max_new_tokens"],
-                            seed=spec["seed"])
+    sampler, params = _ours(spec, model, tok)
     # the profiler is entered before the clock starts: its start-up is not timed
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
         start = time.perf_counter()

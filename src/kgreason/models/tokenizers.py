@@ -27,8 +27,8 @@ def tokenizer_from_folder(folder: str | Path) -> Any:
     """The folder's tokenizer, pad token set (the eos token where it has none), as a copy of its own."""
     folder = Path(folder).resolve()
     parsed = _parsed(str(folder), _stamp(folder))
-    if not getattr(parsed, "is_fast", False):  # its Python-side state is not only containers
-        return _parsed.__wrapped__(str(folder), ())
+    if parsed is None:  # not a fast tokenizer: its Python-side state is not only containers
+        return _load(str(folder))
     tok = copy.copy(parsed)
     for name, value in vars(parsed).items():
         # containers a caller could mutate (and the AddedToken objects in them): one set per copy
@@ -62,6 +62,12 @@ def _stamp(folder: Path) -> tuple:
 
 @lru_cache(maxsize=4)
 def _parsed(folder: str, stamp: tuple) -> Any:
+    """The folder's fast tokenizer, parsed once per file version; None for any other kind (not kept)."""
+    tok = _load(folder)
+    return tok if getattr(tok, "is_fast", False) else None
+
+
+def _load(folder: str) -> Any:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(folder)
