@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -312,3 +312,37 @@ def test_docs_table_lists_every_registered_baseline() -> None:
     builtin = [b for b in BASELINES.values() if b.fn.__module__ == baselines.__name__]
     assert rows == [[f"`{b.name}`", b.description, "yes" if b.balanced else "no", "open" if b.open_only else "both"]
                     for b in builtin]
+
+
+def test_baselines_marked_per_option_score_each_option_alone() -> None:
+    """The generator scores a candidate pool once for `per_option` baselines and picks out each
+    distractor set's numbers: that is only right if an option's score never depends on which other
+    options sit beside it, or in which order. Checked on real items with their options reshuffled
+    and mixed with other entities of the graph."""
+    import random
+
+    from conftest_tasks import builtin_kg, small_dataset
+    from kgreason.tasks.audit import item_views
+
+    kg, data = builtin_kg(), small_dataset("open")
+    tasks = data.splits["train_easy"][:20] + data.splits["eval"][:20]
+    ctx = BaselineContext(kg, train_answers=Counter(t.answer_id for t in data.splits["train_hard"]),
+                          train_options=Counter(x for t in data.splits["train_hard"] for x in t.option_ids.values()))
+    marked = [b for b in BASELINES.values() if b.per_option]
+    assert {b.name for b in marked} >= {"type_match", "nearest_to_start", "chain_from_other_entities", "word_overlap"}
+    assert not any(b.open_only for b in marked)
+    rng = random.Random(0)
+    entities = sorted(kg.entities)
+    for view in item_views(kg, tasks):
+        pool = (*view.options, *rng.sample(entities, 8))
+        wide = replace(view, options=pool, labels=tuple(kg.label(x) for x in pool),
+                       letters=tuple(f"L{i}" for i in range(len(pool))), context=())
+        for b in marked:
+            every = b.scores(wide, ctx)
+            for _ in range(3):
+                picked = rng.sample(range(len(pool)), 4)
+                narrow = replace(wide, options=tuple(pool[i] for i in picked), letters=tuple(LETTERS),
+                                 labels=tuple(wide.labels[i] for i in picked))
+                got = b.scores(narrow, ctx)
+                assert (got is None) == (every is None), b.name
+                assert got is None or got == [every[i] for i in picked], (b.name, view.id)

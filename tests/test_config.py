@@ -111,6 +111,27 @@ def test_profiles_and_scales_are_override_files() -> None:
         pipeline_profile("fast")
 
 
+def test_a_profile_is_read_once_yet_each_caller_gets_its_own_copy_and_an_edit_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kgreason import config
+
+    first = pipeline_profile("quick")
+    first.sft.train.max_steps, first.sft.material = 12345, ["facts"]
+    experiment_scale("quick").run.rsft.k = 99
+    assert pipeline_profile("quick").sft.train.max_steps != 12345 and pipeline_profile("quick").sft.material == ["easy"]
+    assert experiment_scale("quick").run.rsft.k != 99
+    # A copy of the profiles folder, then one of its files edited: the next call reads the new value.
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    for path in config.PROFILES_DIR.glob("*.yaml"):
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(config, "PROFILES_DIR", folder)
+    assert pipeline_profile("smoke").seed == 0
+    (folder / "smoke.yaml").write_text((folder / "smoke.yaml").read_text(encoding="utf-8") + "\nseed: 7\n",
+                                       encoding="utf-8")
+    assert pipeline_profile("smoke").seed == 7 and experiment_scale("tiny").run.seed == 7
+
+
 def test_round_trip_through_json_is_the_same_typed_object() -> None:
     cfg = with_overrides(pipeline_profile("quick"), {"rsft.k": 6, "sft.material": ["facts", "easy"]})
     back = from_dict(PipelineConfig, json.loads(json.dumps(to_dict(cfg))))

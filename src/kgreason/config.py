@@ -16,6 +16,8 @@ Torch-free: the command line imports this module to build its parser.
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -374,12 +376,25 @@ def profile_names() -> list[str]:
 
 def pipeline_profile(name: str) -> PipelineConfig:
     """The defaults with the named profile's file laid over them (kgreason/profiles/NAME.yaml)."""
-    from kgreason.options import read_config_file, with_overrides
-
     path = PROFILES_DIR / f"{name}.yaml"
     if name.startswith("scale-") or not path.is_file():
         raise InputError(f"--profile: expected one of {', '.join(profile_names())}, got {name!r}")
-    cfg = with_overrides(PipelineConfig(), read_config_file(path, PipelineConfig, PIPELINE_DERIVED))
+    return copy.deepcopy(_pipeline_profile(name, _profiles_stamp()))
+
+
+def _profiles_stamp() -> tuple[tuple[str, int, int], ...]:
+    """The profile files' names, times and sizes: an edited profile is read again."""
+    return tuple(sorted((p.name, (st := p.stat()).st_mtime_ns, st.st_size) for p in PROFILES_DIR.glob("*.yaml")))
+
+
+# Every parser build lays out each profile's and scale's values as flag defaults (15 YAML files
+# read and checked, a third of a CLI call's start-up); callers get deep copies to change freely.
+@functools.lru_cache(maxsize=32)
+def _pipeline_profile(name: str, stamp: tuple) -> PipelineConfig:
+    from kgreason.options import read_config_file, with_overrides
+
+    cfg = with_overrides(PipelineConfig(), read_config_file(PROFILES_DIR / f"{name}.yaml", PipelineConfig,
+                                                            PIPELINE_DERIVED))
     cfg.profile = name
     return cfg.seeded()
 
@@ -408,13 +423,19 @@ def scale_names() -> list[str]:
 def experiment_scale(name: str) -> ExperimentConfig:
     """An experiment scale: kgreason/profiles/scale-NAME.yaml, whose `profile:` names the run profile
     its arm-seeds start from, with the scale's own overrides laid over it."""
+    path = PROFILES_DIR / f"scale-{name}.yaml"
+    if not path.is_file():
+        raise InputError(f"--scale: expected one of {', '.join(scale_names())}, got {name!r}")
+    return copy.deepcopy(_experiment_scale(name, _profiles_stamp()))
+
+
+@functools.lru_cache(maxsize=32)
+def _experiment_scale(name: str, stamp: tuple) -> ExperimentConfig:
     import yaml
 
     from kgreason.options import read_config_file, with_overrides
 
     path = PROFILES_DIR / f"scale-{name}.yaml"
-    if not path.is_file():
-        raise InputError(f"--scale: expected one of {', '.join(scale_names())}, got {name!r}")
     profile = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("run", {}).get("profile", "quick")
     base = ExperimentConfig(run=pipeline_profile(profile))
     cfg = with_overrides(base, read_config_file(path, ExperimentConfig, EXPERIMENT_DERIVED[:-1]))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,52 +76,44 @@ def start_walks(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, *
     walk probability or branch shape tells them apart. With `last_relation` the last edge must use
     it, and with `first_relation` the first; `avoid` entities are never entered.
     """
-    # The hot loop of generation (tens of thousands of calls per dataset): draws are inlined as
-    # Random._randbelow_with_getrandbits, so they consume the generator exactly as rng.randrange(n)
-    # would and a seed gives the same files, without two method calls per draw (with the caches
-    # below, the default open dataset took 41.9 s instead of 75.8 s on an AMD EPYC with AVX2).
+    # The hot loop of generation (tens of thousands of calls per dataset, nearly all running all
+    # their tries): draws are inlined as Random._randbelow_with_getrandbits, so they consume the
+    # generator exactly as rng.randrange(n) would and a seed gives the same files, without two
+    # method calls per draw; the graph's out-edges come from a per-graph index (`_walk_index`) laid
+    # out for this loop (with both, the default open dataset took 41.9 s instead of 75.8 s on an
+    # AMD EPYC with AVX2, and the tests' small one 8.4 s instead of 9.0 s).
     getrandbits = rng.getrandbits
-    out_of = kg.out_relations
+    index = _walk_index(kg)
     if relations is not None:
         fixed_at = [relations[depth] for depth in range(hops)]
     else:
         fixed_at = [last_relation if depth == hops - 1 else first_relation if depth == 0 else None
                     for depth in range(hops)]
-    # Built once per call: per node its out-edges, relation ids, their count and bit length; per
-    # (node, relation) its tails, their count and bit length.
-    nodes: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...], int, int]] = {}
-    tails_of: dict[tuple[str, str], tuple[tuple[str, ...], int, int]] = {}
     found: dict[str, list[Triple]] = {}
     for _ in range(tries):
         if len(found) >= want:
             break
         node, visited, edges = start, {start}, []
         for fixed in fixed_at:
-            info = nodes.get(node)
-            if info is None:
-                out = out_of(node)
-                info = nodes[node] = (out, tuple(out), len(out), len(out).bit_length())
-            out, rels, n, k = info
+            info = index.get(node)
+            if info is None:  # no out-edges
+                break
+            by_relation, per_draw, n, k = info
             if fixed is None:
-                if not n:
-                    break
                 # One uniformly random relation, then a few tries for an unvisited tail: a walk
                 # that fails is just dropped, which keeps the sampler cheap on hubs.
                 r = getrandbits(k)
                 while r >= n:
                     r = getrandbits(k)
-                rel = rels[r]
+                rel, tails, n, k = per_draw[r]
             else:
-                if fixed not in out:
+                tail_info = by_relation.get(fixed)
+                if tail_info is None:
                     break
                 rel = fixed
                 while getrandbits(1):  # rng.randrange(1) on the one-relation list: bits until a 0
                     pass
-            tinfo = tails_of.get((node, rel))
-            if tinfo is None:
-                tails = out[rel]
-                tinfo = tails_of[(node, rel)] = (tails, len(tails), len(tails).bit_length())
-            tails, n, k = tinfo
+                tails, n, k = tail_info
             for _pick in range(4):
                 r = getrandbits(k)
                 while r >= n:
@@ -137,6 +130,32 @@ def start_walks(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, *
             found.setdefault(node, edges)
     return found
 
+
+
+_TailInfo = tuple[tuple[str, ...], int, int]  # tails, their count, its bit length
+_NodeInfo = tuple[dict[str, _TailInfo], tuple[tuple[str, tuple[str, ...], int, int], ...], int, int]
+_WALK_INDEXES: dict[int, tuple[weakref.ref, dict[str, _NodeInfo]]] = {}
+
+
+def _walk_index(kg: KnowledgeGraph) -> dict[str, _NodeInfo]:
+    """Per entity with out-edges: relation -> (tails, count, bit length); the same per relation in
+    draw order (`out_relations` order, as `rng.randrange` indexes it); the relation count and its
+    bit length. Built once per graph object (graphs are not changed after they are built)."""
+    cached = _WALK_INDEXES.get(id(kg))
+    if cached is not None and cached[0]() is kg:
+        return cached[1]
+    index: dict[str, _NodeInfo] = {}
+    for node in kg.entities:
+        out = kg.out_relations(node)
+        if not out:
+            continue
+        by_relation = {rel: (tails, len(tails), len(tails).bit_length()) for rel, tails in out.items()}
+        per_draw = tuple((rel, *info) for rel, info in by_relation.items())
+        index[node] = (by_relation, per_draw, len(per_draw), len(per_draw).bit_length())
+    for key in [key for key, (ref, _) in _WALK_INDEXES.items() if ref() is None]:
+        del _WALK_INDEXES[key]  # graphs gone since
+    _WALK_INDEXES[id(kg)] = (weakref.ref(kg), index)
+    return index
 
 def heads_by_relation(kg: KnowledgeGraph) -> dict[str, list[str]]:
     """relation -> the entities with an outgoing edge of that relation (computed once per graph)."""
@@ -329,20 +348,35 @@ class DistractorBalancer:
         self.sums = Counter()
         self.n = 0
 
-    def view(self, plan: ItemPlan, chosen: Sequence[Candidate]) -> ItemView:
+    def view(self, plan: ItemPlan, chosen: Sequence[Candidate], with_context: bool = True) -> ItemView:
         options = (plan.answer, *(c.entity for c in chosen))
-        context = tuple(context_edges(plan, chosen, self.limit)) if self.mode == "open" else ()
-        return ItemView(id="draft", start=plan.start, chain=plan.chain, letters=tuple("ABCD"[: len(options)]),
+        context = tuple(context_edges(plan, chosen, self.limit)) if with_context and self.mode == "open" else ()
+        letters = tuple(chr(ord("A") + i) for i in range(len(options)))  # A-D; more for a pool view
+        return ItemView(id="draft", start=plan.start, chain=plan.chain, letters=letters,
                         options=options, labels=tuple(self.kg.label(x) for x in options), question=plan.question,
                         hop_len=len(plan.path_edges), context=context)
 
-    def wins(self, view: ItemView) -> dict[str, float]:
+    def wins(self, view: ItemView, pool_scores: dict[str, list[float] | None] | None = None,
+             combo: Sequence[int] = ()) -> dict[str, float]:
+        """The answer's (option 0's) win share under each balanced baseline. A per-option
+        baseline's scores may come from `pool_scores` (`pool_scores(plan)`), indexed by `combo`."""
         out = {}
         for b in self.baselines:
-            scores = b.scores(view, self.ctx)
+            if pool_scores is not None and b.name in pool_scores:
+                pool = pool_scores[b.name]
+                scores = None if pool is None else [pool[0], *(pool[i + 1] for i in combo)]
+            else:
+                scores = b.scores(view, self.ctx)
             if scores is not None:
                 out[b.name] = win_share(scores, 0)
         return out
+
+    def pool_scores(self, plan: ItemPlan, pool: Sequence[Candidate]) -> dict[str, list[float] | None]:
+        """Per-option baselines scored once over the answer and the whole pool (answer first):
+        the scores of any distractor set are these numbers picked out, so the balancer need not
+        call them for each of its ~48 sets (half the generation time on the built-in graph)."""
+        view = self.view(plan, pool, with_context=False)
+        return {b.name: b.scores(view, self.ctx) for b in self.baselines if b.per_option}
 
     def choose(self, plan: ItemPlan, rng: random.Random) -> tuple[list[Candidate], dict[str, float]] | None:
         pool = plan.candidates
@@ -366,9 +400,10 @@ class DistractorBalancer:
             combos = rng.sample(combos, self.samples)
         target = (self.n + 1) / (self.k + 1)
         best: tuple[float, list[Candidate], dict[str, float]] | None = None
+        scored = self.pool_scores(plan, pool)
         for combo in combos:
             chosen = [pool[i] for i in combo]
-            w = self.wins(self.view(plan, chosen))
+            w = self.wins(self.view(plan, chosen), scored, combo)
             # Squared: one shortcut far from chance costs more than several slightly off.
             cost = sum((self.sums[name] + x - target) ** 2 for name, x in w.items()) / (self.n + 1)
             cost += 0.05 * sum(KINDS.index(c.kind) for c in chosen)
