@@ -315,12 +315,19 @@ def write_adapters(run: Path, phases: tuple[str, ...] = ("sft", "rsft"), ref: st
 class ScriptedModel:
     """Stands in for a transformers model in Try It tests: `generate` streams the tokens of `text`
     through the streamer the queue hands it, one every `delay_s`, and stops when a stopping
-    criterion says so (the answer rule or a cancellation), as transformers' generate does."""
+    criterion says so (the answer rule or a cancellation), as transformers' generate does.
 
-    def __init__(self, text: str, delay_s: float = 0.0, repeat: int = 1) -> None:
+    With a `gate` (a threading.Event) that is not set, it holds after `hold_at` tokens (several
+    words: the streamer sends text a word at a time) until the
+    test sets the gate, still answering a cancellation: a test looks at the page mid-answer for as
+    long as it needs, without a slow stream to race against."""
+
+    def __init__(self, text: str, delay_s: float = 0.0, repeat: int = 1, gate=None, hold_at: int = 12) -> None:
         self.text = text
         self.delay_s = delay_s
         self.repeat = repeat
+        self.gate = gate
+        self.hold_at = hold_at
         self.tokens_streamed = 0
         self.stopped_early = False
 
@@ -330,6 +337,9 @@ class ScriptedModel:
         import torch
 
         from kgreason.models.tiny import bundled_tokenizer
+
+        def stop(seq) -> bool:
+            return stopping_criteria is not None and bool(stopping_criteria[0](seq, None).all())
 
         ids = bundled_tokenizer()(self.text * self.repeat, add_special_tokens=False)["input_ids"]
         streamer.put(input_ids)  # generate hands the prompt over first; skip_prompt drops it
@@ -341,15 +351,21 @@ class ScriptedModel:
                 seq = torch.cat([seq, step], dim=1)
                 streamer.put(step[0])
                 self.tokens_streamed += 1
-                if stopping_criteria is not None and bool(stopping_criteria[0](seq, None).all()):
+                if stop(seq):
                     self.stopped_early = True
                     break
+                if self.gate is not None and self.tokens_streamed >= self.hold_at:
+                    deadline = time.monotonic() + 60
+                    while not self.gate.wait(0.02) and time.monotonic() < deadline:
+                        if stop(seq):  # a cancellation while held
+                            self.stopped_early = True
+                            return seq
         finally:
             streamer.end()
         return seq
 
 
-def scripted_loader(text: str, delay_s: float = 0.0, repeat: int = 1):
+def scripted_loader(text: str, delay_s: float = 0.0, repeat: int = 1, gate=None):
     """A `GenerationQueue(load=...)` function giving every model a `ScriptedModel` and the real
     SmolLM2 tokenizer; the models made are kept in `.models` for the test to inspect."""
     from kgreason.models.tiny import bundled_tokenizer
@@ -357,7 +373,7 @@ def scripted_loader(text: str, delay_s: float = 0.0, repeat: int = 1):
     made: list[ScriptedModel] = []
 
     def load(spec):
-        model = ScriptedModel(text, delay_s, repeat)
+        model = ScriptedModel(text, delay_s, repeat, gate)
         made.append(model)
         tok = bundled_tokenizer()
         tok.padding_side = "left"

@@ -404,15 +404,23 @@ def test_concurrent_first_loads_of_three_models_then_each_answers(browser, tmp_p
 
 @pytest.fixture(scope="module")
 def scripted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[fx.LiveServer]:
-    """A live demo whose model streams a valid answer slowly (about 3 s), so a test can look at
-    the page while an answer is still arriving."""
+    """A live demo whose model streams a valid answer and, while `srv.gate` is clear, holds it
+    after a few words, so a test can look at the page while an answer is still arriving."""
+    import threading
+
     from kgreason.serve.generation import GenerationQueue
 
     runs = tmp_path_factory.mktemp("scripted")
     fx.write_run(runs, "demo-run")
     text = "TRACE: Symptom0Error is caused by Cause0Fault. Cause0Fault is fixed by Fix0Patch.\nANSWER: A"
-    with fx.LiveServer(runs, queue=GenerationQueue(load=fx.scripted_loader(text, delay_s=0.12))) as srv:
-        yield srv
+    gate = threading.Event()
+    load = fx.scripted_loader(text, delay_s=0.01, gate=gate)
+    with fx.LiveServer(runs, queue=GenerationQueue(load=load)) as srv:
+        srv.gate, srv.load = gate, load  # type: ignore[attr-defined]
+        try:
+            yield srv
+        finally:
+            gate.set()  # nothing left held when the server stops
 
 
 @pytest.fixture
@@ -422,6 +430,7 @@ def scripted_page(browser, scripted_server: fx.LiveServer) -> Iterator:
 
 def test_try_it_clears_the_last_path_graph_while_a_new_answer_streams(scripted_page, scripted_server: fx.LiveServer) -> None:
     srv, page = scripted_server, scripted_page
+    srv.gate.set()  # the first answer streams straight through
     open_view(page, srv, "tryit")
     page.wait_for_function("document.querySelector('#try-item').options.length === 6")
     page.click("#try-ask")
@@ -431,13 +440,15 @@ def test_try_it_clears_the_last_path_graph_while_a_new_answer_streams(scripted_p
     assert first_start == ["symptom_0"]
     page.select_option("#try-item", "eval-001-h3")
     assert page.evaluate("S.cys['try-graph'] === undefined")  # another question: the old graph goes
+    srv.gate.clear()  # the second one holds after a few words until the checks below are done
     page.click("#try-ask")
     page.wait_for_function("document.querySelector('#try-status').textContent.startsWith('generating')")
-    page.wait_for_function("Number(document.querySelector('#try-answer').dataset.chunks) >= 2")
+    page.wait_for_function("Number(document.querySelector('#try-answer').dataset.chunks) >= 1")
     # mid-stream: no verdict yet, and no graph of the previous question
     assert page.locator("[data-testid=try-verdict]").count() == 0
     assert page.evaluate("S.cys['try-graph'] === undefined")
     assert page.locator("#try-graph canvas").count() == 0
+    srv.gate.set()
     page.wait_for_selector("[data-testid=try-verdict]", timeout=60_000)
     page.wait_for_function("S.cys['try-graph'] && S.cys['try-graph'].nodes('.start').length === 1")
     assert page.evaluate("S.cys['try-graph'].nodes('.start').map(n => n.id())") == ["symptom_1"]
@@ -447,6 +458,11 @@ def test_try_it_clears_the_last_path_graph_while_a_new_answer_streams(scripted_p
 
 def test_try_it_cancel_button_stops_the_answer(scripted_page, scripted_server: fx.LiveServer) -> None:
     page = scripted_page
+    scripted_server.gate.clear()  # held after a few words: only the cancel button ends this answer
+    models = scripted_server.load.models  # type: ignore[attr-defined]  # the queue keeps one loaded
+    for m in models:
+        m.stopped_early = False
+    before = sum(m.tokens_streamed for m in models)
     open_view(page, scripted_server, "tryit")
     page.wait_for_function("document.querySelector('#try-item').options.length === 6")
     page.click("#try-ask")
@@ -455,6 +471,7 @@ def test_try_it_cancel_button_stops_the_answer(scripted_page, scripted_server: f
     page.wait_for_function("document.querySelector('#try-status').textContent === 'cancelled'")
     assert page.locator("[data-testid=try-verdict]").count() == 0
     assert page.locator("#try-cancel").is_hidden() and page.locator("#try-ask").is_enabled()
+    assert any(m.stopped_early for m in models) and sum(m.tokens_streamed for m in models) - before < 20
 
 
 def test_try_it_says_when_the_answer_is_only_blank_lines(browser, tmp_path: Path) -> None:

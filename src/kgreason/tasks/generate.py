@@ -207,7 +207,9 @@ def random_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random,
 
 
 def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random, cap: int,
-                   first: Triple | None = None) -> list[Triple] | None:
+                   first: Triple | None = None,
+                   images: dict[tuple[frozenset[str], str], frozenset[str] | None] | None = None,
+                   ) -> list[Triple] | None:
     """A walk that never revisits an entity and whose chain reaches its end and nothing else from
     `start` (None when this draw dead-ends): for families whose answer must be unique.
 
@@ -216,32 +218,38 @@ def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random
     goes: each hop picks a relation with a weight of one over the image it leads to, so hops that
     keep the image small are likelier, and the last hop only takes a relation that leaves one
     entity. The tail is uniform among the node's unvisited tails of that relation. `first`: the
-    walk's given first edge (from `start`).
+    walk's given first edge (from `start`). `images`: a memo of image steps (image, relation) ->
+    next image, or None above `cap`, shared by the walks of one dataset with the same `cap`
+    (walks from one start repeat the same steps; half the free-form generation time without it).
     """
-    image = {start}
+    image: frozenset[str] = frozenset((start,))
     visited = {start}
     node = start
     edges: list[Triple] = []
     if first is not None:
-        image = set(kg.successors(start, first[1]))
+        image = frozenset(kg.successors(start, first[1]))
         if hops == 1 and len(image) != 1:
             return None
         edges, node = [first], first[2]
         visited.add(node)
+    memo = {} if images is None else images
     for i in range(len(edges), hops):
         last = i == hops - 1
         out = kg.out_relations(node)
-        choices: list[tuple[str, list[str], set[str]]] = []
+        choices: list[tuple[str, list[str], frozenset[str]]] = []
         for rel in sorted(out):
             tails = [t for t in out[rel] if t not in visited]
             if not tails:
                 continue
-            nxt: set[str] = set()
-            for x in image:
-                nxt.update(kg.successors(x, rel))
-                if len(nxt) > cap:
-                    break
-            if len(nxt) > cap or (last and len(nxt) != 1):
+            key = (image, rel)
+            if key in memo:
+                nxt = memo[key]
+            else:
+                nxt = _image_step(kg, image, rel, cap)
+                if len(memo) > 200_000:
+                    memo.clear()
+                memo[key] = nxt
+            if nxt is None or (last and len(nxt) != 1):
                 continue
             choices.append((rel, tails, nxt))
         if not choices:
@@ -253,6 +261,16 @@ def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random
         node = tail
         visited.add(tail)
     return edges
+
+
+def _image_step(kg: KnowledgeGraph, image: frozenset[str], rel: str, cap: int) -> frozenset[str] | None:
+    """Every entity `rel` reaches from some entity of `image`; None once that exceeds `cap`."""
+    nxt: set[str] = set()
+    for x in image:
+        nxt.update(kg.successors(x, rel))
+        if len(nxt) > cap:
+            return None
+    return frozenset(nxt)
 
 
 def follow_capped(kg: KnowledgeGraph, start: str, chain: Sequence[str], cap: int) -> set[str] | None:
@@ -485,6 +503,7 @@ class _SplitGenerator:
         self._walkers: list[list[str]] | None = None
         self.shared_names = shared_entity_names(kg) if self.family.unique_answer else frozenset()
         self.startable = [e for e in kg.entities if kg.out_relations(e)]
+        self.images: dict[tuple[frozenset[str], str], frozenset[str] | None] = {}  # narrowing_walk's memo
         self.n_tails = sum(1 for e in kg.entities if kg.in_relations(e))
         if not self.startable:
             raise InputError("the graph has no entity with an outgoing edge")
@@ -508,7 +527,8 @@ class _SplitGenerator:
                     rejected["walk_dead_end"] += 1
                     return None
             start = first[0] if first is not None else starts[self.rng.randrange(len(starts))]
-            path = narrowing_walk(self.kg, start, hops, self.rng, self.config.max_answer_set, first)
+            path = narrowing_walk(self.kg, start, hops, self.rng, self.config.max_answer_set, first,
+                                  images=self.images)
         elif first is None:
             start = self.startable[self.rng.randrange(len(self.startable))]
             path = random_walk(self.kg, start, hops, self.rng)
