@@ -74,6 +74,15 @@ def test_tiny_model_is_deterministic_and_matches_the_tokenizer():
     assert not torch.equal(a.model.layers[0].mlp.up_proj.weight, c.model.layers[0].mlp.up_proj.weight)
     assert a.kgreason_ref == "tiny:random" and a.dtype is torch.float32
     assert load_model("tiny:random", dtype="bf16")[0].dtype is torch.bfloat16
+    # Each call builds a model of its own (a copy of one made per process): training one changes no other,
+    # and its tied head stays tied to its own embedding.
+    with torch.no_grad():
+        a.model.layers[0].mlp.up_proj.weight.add_(1.0)
+        a.get_input_embeddings().weight.zero_()
+    d, _ = load_model("tiny:random", dtype="fp32")
+    assert torch.equal(d.model.layers[0].mlp.up_proj.weight, b.model.layers[0].mlp.up_proj.weight)
+    assert torch.equal(d.get_input_embeddings().weight, b.get_input_embeddings().weight)
+    assert a.lm_head.weight.abs().sum() == 0 and d.lm_head.weight is d.get_input_embeddings().weight
 
 
 def test_tiny_tokenizer_is_the_real_chat_tokenizer():

@@ -64,6 +64,8 @@ class KnowledgeGraph:
     _out: dict[str, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
     _in: dict[str, dict[str, tuple[str, ...]]] = field(init=False, repr=False)
     _edge_set: set[tuple[str, str, str]] = field(init=False, repr=False)
+    _all_out: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _all_in: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._build_indexes()
@@ -124,6 +126,7 @@ class KnowledgeGraph:
         self._out = _adjacency((h, r, t) for h, r, t in triples)
         self._in = _adjacency((t, r, h) for h, r, t in triples)
         self._edge_set = set(triples)
+        self._all_out, self._all_in = {}, {}
 
     # --- queries -------------------------------------------------------------------------------
     def has_edge(self, head: str, relation: str, tail: str) -> bool:
@@ -134,13 +137,21 @@ class KnowledgeGraph:
         rels = self._out.get(head, {})
         if relation is not None:
             return rels.get(relation, ())
-        return tuple(t for ts in rels.values() for t in ts)
+        # Over all relations: joined once per entity (the baselines' walks and distances ask for it
+        # hundreds of thousands of times per dataset; the graph is not changed after it is built).
+        joined = self._all_out.get(head)
+        if joined is None:
+            joined = self._all_out[head] = tuple(t for ts in rels.values() for t in ts)
+        return joined
 
     def predecessors(self, tail: str, relation: str | None = None) -> tuple[str, ...]:
         rels = self._in.get(tail, {})
         if relation is not None:
             return rels.get(relation, ())
-        return tuple(h for hs in rels.values() for h in hs)
+        joined = self._all_in.get(tail)
+        if joined is None:
+            joined = self._all_in[tail] = tuple(h for hs in rels.values() for h in hs)
+        return joined
 
     def out_relations(self, head: str) -> dict[str, tuple[str, ...]]:
         """relation id -> tails, for every relation leaving `head`."""
