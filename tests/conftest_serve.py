@@ -317,10 +317,10 @@ class ScriptedModel:
     through the streamer the queue hands it, one every `delay_s`, and stops when a stopping
     criterion says so (the answer rule or a cancellation), as transformers' generate does.
 
-    With a `gate` (a threading.Event) that is not set, it holds after `hold_at` tokens (several
-    words: the streamer sends text a word at a time) until the
-    test sets the gate, still answering a cancellation: a test looks at the page mid-answer for as
-    long as it needs, without a slow stream to race against."""
+    With a `gate` (a threading.Event) that is not set, each answer holds after its first `hold_at`
+    tokens (several words: the streamer sends text a word at a time) until the test sets the gate,
+    still answering a cancellation: a test looks at the page mid-answer for as long as it needs,
+    without a slow stream to race against."""
 
     def __init__(self, text: str, delay_s: float = 0.0, repeat: int = 1, gate=None, hold_at: int = 12) -> None:
         self.text = text
@@ -344,8 +344,9 @@ class ScriptedModel:
         ids = bundled_tokenizer()(self.text * self.repeat, add_special_tokens=False)["input_ids"]
         streamer.put(input_ids)  # generate hands the prompt over first; skip_prompt drops it
         seq = input_ids
+        deadline = time.monotonic() + 60  # a test that fails while the gate is clear frees this call by then
         try:
-            for tok in ids[:max_new_tokens]:
+            for made, tok in enumerate(ids[:max_new_tokens], start=1):
                 time.sleep(self.delay_s)
                 step = torch.tensor([[tok]])
                 seq = torch.cat([seq, step], dim=1)
@@ -354,8 +355,7 @@ class ScriptedModel:
                 if stop(seq):
                     self.stopped_early = True
                     break
-                if self.gate is not None and self.tokens_streamed >= self.hold_at:
-                    deadline = time.monotonic() + 60
+                if self.gate is not None and made >= self.hold_at:
                     while not self.gate.wait(0.02) and time.monotonic() < deadline:
                         if stop(seq):  # a cancellation while held
                             self.stopped_early = True

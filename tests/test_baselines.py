@@ -318,7 +318,7 @@ def test_baselines_marked_per_option_score_each_option_alone() -> None:
     """The generator scores a candidate pool once for `per_option` baselines and picks out each
     distractor set's numbers: that is only right if an option's score never depends on which other
     options sit beside it, or in which order. Checked on real items with their options reshuffled
-    and mixed with other entities of the graph."""
+    and mixed with other entities of the graph, the context facts present or not."""
     import random
 
     from conftest_tasks import builtin_kg, small_dataset
@@ -331,6 +331,8 @@ def test_baselines_marked_per_option_score_each_option_alone() -> None:
     marked = [b for b in BASELINES.values() if b.per_option]
     assert {b.name for b in marked} >= {"type_match", "nearest_to_start", "chain_from_other_entities", "word_overlap"}
     assert not any(b.open_only for b in marked)
+    with pytest.raises(ValueError, match="cannot be per_option"):
+        baselines.register_baseline("reads_context", "x", open_only=True, per_option=True)
     rng = random.Random(0)
     entities = sorted(kg.entities)
     for view in item_views(kg, tasks):
@@ -341,8 +343,9 @@ def test_baselines_marked_per_option_score_each_option_alone() -> None:
             every = b.scores(wide, ctx)
             for _ in range(3):
                 picked = rng.sample(range(len(pool)), 4)
+                # with the item's own context facts, which the pool view (as the generator builds it) lacks
                 narrow = replace(wide, options=tuple(pool[i] for i in picked), letters=tuple(LETTERS),
-                                 labels=tuple(wide.labels[i] for i in picked))
+                                 labels=tuple(wide.labels[i] for i in picked), context=view.context)
                 got = b.scores(narrow, ctx)
                 assert (got is None) == (every is None), b.name
                 assert got is None or got == [every[i] for i in picked], (b.name, view.id)

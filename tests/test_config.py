@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -113,22 +114,28 @@ def test_profiles_and_scales_are_override_files() -> None:
 
 def test_a_profile_is_read_once_yet_each_caller_gets_its_own_copy_and_an_edit_is_read_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kgreason import config
+    from kgreason import config, options
 
     first = pipeline_profile("quick")
     first.sft.train.max_steps, first.sft.material = 12345, ["facts"]
     experiment_scale("quick").run.rsft.k = 99
     assert pipeline_profile("quick").sft.train.max_steps != 12345 and pipeline_profile("quick").sft.material == ["easy"]
     assert experiment_scale("quick").run.rsft.k != 99
-    # A copy of the profiles folder, then one of its files edited: the next call reads the new value.
+    # A copy of the profiles folder (same names, times and sizes): read from the copy, and only once.
     folder = tmp_path / "profiles"
-    folder.mkdir()
-    for path in config.PROFILES_DIR.glob("*.yaml"):
-        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copytree(config.PROFILES_DIR, folder)
     monkeypatch.setattr(config, "PROFILES_DIR", folder)
-    assert pipeline_profile("smoke").seed == 0
-    (folder / "smoke.yaml").write_text((folder / "smoke.yaml").read_text(encoding="utf-8") + "\nseed: 7\n",
-                                       encoding="utf-8")
+    reads: list[Path] = []
+    real_read = options.read_config_file
+    monkeypatch.setattr(options, "read_config_file", lambda path, *a, **k: reads.append(Path(path)) or real_read(path, *a, **k))
+    assert pipeline_profile("smoke").seed == 0 and pipeline_profile("smoke").seed == 0
+    assert reads == [folder / "smoke.yaml"]
+    # An edit of the same size, at once: the next call reads the new value.
+    smoke = folder / "smoke.yaml"
+    text = smoke.read_text(encoding="utf-8") + "\nseed: 1\n"
+    smoke.write_text(text, encoding="utf-8")
+    assert pipeline_profile("smoke").seed == 1
+    smoke.write_text(text.replace("seed: 1", "seed: 7"), encoding="utf-8")
     assert pipeline_profile("smoke").seed == 7 and experiment_scale("tiny").run.seed == 7
 
 

@@ -441,14 +441,16 @@ def test_try_it_clears_the_last_path_graph_while_a_new_answer_streams(scripted_p
     page.select_option("#try-item", "eval-001-h3")
     assert page.evaluate("S.cys['try-graph'] === undefined")  # another question: the old graph goes
     srv.gate.clear()  # the second one holds after a few words until the checks below are done
-    page.click("#try-ask")
-    page.wait_for_function("document.querySelector('#try-status').textContent.startsWith('generating')")
-    page.wait_for_function("Number(document.querySelector('#try-answer').dataset.chunks) >= 1")
-    # mid-stream: no verdict yet, and no graph of the previous question
-    assert page.locator("[data-testid=try-verdict]").count() == 0
-    assert page.evaluate("S.cys['try-graph'] === undefined")
-    assert page.locator("#try-graph canvas").count() == 0
-    srv.gate.set()
+    try:
+        page.click("#try-ask")
+        page.wait_for_function("document.querySelector('#try-status').textContent.startsWith('generating')")
+        page.wait_for_function("Number(document.querySelector('#try-answer').dataset.chunks) >= 1")
+        # mid-stream: no verdict yet, and no graph of the previous question
+        assert page.locator("[data-testid=try-verdict]").count() == 0
+        assert page.evaluate("S.cys['try-graph'] === undefined")
+        assert page.locator("#try-graph canvas").count() == 0
+    finally:
+        srv.gate.set()
     page.wait_for_selector("[data-testid=try-verdict]", timeout=60_000)
     page.wait_for_function("S.cys['try-graph'] && S.cys['try-graph'].nodes('.start').length === 1")
     assert page.evaluate("S.cys['try-graph'].nodes('.start').map(n => n.id())") == ["symptom_1"]
@@ -468,7 +470,10 @@ def test_try_it_cancel_button_stops_the_answer(scripted_page, scripted_server: f
     page.click("#try-ask")
     page.wait_for_function("Number(document.querySelector('#try-answer').dataset.chunks) >= 1")
     page.click("#try-cancel")
-    page.wait_for_function("document.querySelector('#try-status').textContent === 'cancelled'")
+    try:
+        page.wait_for_function("document.querySelector('#try-status').textContent === 'cancelled'")
+    finally:
+        scripted_server.gate.set()  # later tests stream freely, whatever happened here
     assert page.locator("[data-testid=try-verdict]").count() == 0
     assert page.locator("#try-cancel").is_hidden() and page.locator("#try-ask").is_enabled()
     assert any(m.stopped_early for m in models) and sum(m.tokens_streamed for m in models) - before < 20

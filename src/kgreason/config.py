@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,9 +383,12 @@ def pipeline_profile(name: str) -> PipelineConfig:
     return copy.deepcopy(_pipeline_profile(name, _profiles_stamp()))
 
 
-def _profiles_stamp() -> tuple[tuple[str, int, int], ...]:
-    """The profile files' names, times and sizes: an edited profile is read again."""
-    return tuple(sorted((p.name, (st := p.stat()).st_mtime_ns, st.st_size) for p in PROFILES_DIR.glob("*.yaml")))
+def _profiles_stamp() -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The profiles folder and a digest of each file in it: an edited profile is read again, even
+    an edit of the same size within the file system's clock tick (reading ~15 small files and
+    hashing them costs microseconds; parsing and checking them, milliseconds)."""
+    files = sorted(PROFILES_DIR.glob("*.yaml"))
+    return str(PROFILES_DIR), tuple((p.name, hashlib.blake2b(p.read_bytes(), digest_size=16).hexdigest()) for p in files)
 
 
 # Every parser build lays out each profile's and scale's values as flag defaults (15 YAML files

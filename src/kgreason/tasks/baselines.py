@@ -244,6 +244,10 @@ def register_baseline(name: str, description: str, *, balanced: bool = True, ope
                       per_option: bool = False) -> Callable[[BaselineFn], BaselineFn]:
     """Decorator: add a baseline to the registry (a later registration under the same name replaces it)."""
 
+    if per_option and open_only:
+        # The generator scores per-option rules once over a view without context facts.
+        raise ValueError(f"baseline {name!r}: a rule on context facts (open_only) cannot be per_option")
+
     def wrap(fn: BaselineFn) -> BaselineFn:
         BASELINES.add(name, Baseline(name, description, fn, balanced, open_only, per_option))
         return fn

@@ -246,9 +246,12 @@ def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random
                 nxt = memo[key]
             else:
                 nxt = _image_step(kg, image, rel, cap)
-                if len(memo) > 200_000:
-                    memo.clear()
-                memo[key] = nxt
+                # Only small images are kept, in a bounded memo: at most ~50k x 2 x 64 ids, however
+                # large `cap` and the graph (images near `cap` are rare and rarely repeat).
+                if len(image) <= _MEMO_IMAGE and (nxt is None or len(nxt) <= _MEMO_IMAGE):
+                    if len(memo) >= _MEMO_ENTRIES:
+                        memo.clear()
+                    memo[key] = nxt
             if nxt is None or (last and len(nxt) != 1):
                 continue
             choices.append((rel, tails, nxt))
@@ -261,6 +264,9 @@ def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random
         node = tail
         visited.add(tail)
     return edges
+
+
+_MEMO_IMAGE, _MEMO_ENTRIES = 64, 50_000
 
 
 def _image_step(kg: KnowledgeGraph, image: frozenset[str], rel: str, cap: int) -> frozenset[str] | None:
