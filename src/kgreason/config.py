@@ -394,7 +394,7 @@ def _profiles_stamp() -> tuple[str, tuple[tuple[str, str], ...]]:
 # Every parser build lays out each profile's and scale's values as flag defaults (15 YAML files
 # read and checked, a third of a CLI call's start-up); callers get deep copies to change freely.
 @functools.lru_cache(maxsize=32)
-def _pipeline_profile(name: str, stamp: tuple) -> PipelineConfig:
+def _pipeline_profile(name: str, stamp: tuple) -> PipelineConfig:  # stamp: part of the cache key only
     from kgreason.options import read_config_file, with_overrides
 
     cfg = with_overrides(PipelineConfig(), read_config_file(PROFILES_DIR / f"{name}.yaml", PipelineConfig,
@@ -434,7 +434,7 @@ def experiment_scale(name: str) -> ExperimentConfig:
 
 
 @functools.lru_cache(maxsize=32)
-def _experiment_scale(name: str, stamp: tuple) -> ExperimentConfig:
+def _experiment_scale(name: str, stamp: tuple) -> ExperimentConfig:  # stamp: part of the cache key only
     import yaml
 
     from kgreason.options import read_config_file, with_overrides

@@ -138,7 +138,7 @@ class KnowledgeGraph:
         if relation is not None:
             return rels.get(relation, ())
         # Over all relations: joined once per entity (the baselines' walks and distances ask for it
-        # hundreds of thousands of times per dataset; the graph is not changed after it is built).
+        # many thousands of times per dataset; the graph is not changed after it is built).
         joined = self._all_out.get(head)
         if joined is None:
             joined = self._all_out[head] = tuple(t for ts in rels.values() for t in ts)

@@ -220,7 +220,8 @@ def narrowing_walk(kg: KnowledgeGraph, start: str, hops: int, rng: random.Random
     entity. The tail is uniform among the node's unvisited tails of that relation. `first`: the
     walk's given first edge (from `start`). `images`: a memo of image steps (image, relation) ->
     next image, or None above `cap`, shared by the walks of one dataset with the same `cap`
-    (walks from one start repeat the same steps; half the free-form generation time without it).
+    (walks from one start repeat the same steps: free-form data at the default sizes took 34.6 s
+    without it and 31.5 s with it on an AMD EPYC with AVX2).
     """
     image: frozenset[str] = frozenset((start,))
     visited = {start}
