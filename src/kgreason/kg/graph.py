@@ -134,24 +134,10 @@ class KnowledgeGraph:
 
     def successors(self, head: str, relation: str | None = None) -> tuple[str, ...]:
         """Tails reachable from `head` by one edge (of `relation`, if given)."""
-        rels = self._out.get(head, {})
-        if relation is not None:
-            return rels.get(relation, ())
-        # Over all relations: joined once per entity (the baselines' walks and distances ask for it
-        # many thousands of times per dataset; the graph is not changed after it is built).
-        joined = self._all_out.get(head)
-        if joined is None:
-            joined = self._all_out[head] = tuple(t for ts in rels.values() for t in ts)
-        return joined
+        return _neighbours(self._out, self._all_out, head, relation)
 
     def predecessors(self, tail: str, relation: str | None = None) -> tuple[str, ...]:
-        rels = self._in.get(tail, {})
-        if relation is not None:
-            return rels.get(relation, ())
-        joined = self._all_in.get(tail)
-        if joined is None:
-            joined = self._all_in[tail] = tuple(h for hs in rels.values() for h in hs)
-        return joined
+        return _neighbours(self._in, self._all_in, tail, relation)
 
     def out_relations(self, head: str) -> dict[str, tuple[str, ...]]:
         """relation id -> tails, for every relation leaving `head`."""
@@ -196,6 +182,20 @@ class KnowledgeGraph:
             "relations": [_relation_dict(r) for r in self.relations.values()],
             "edges": [{"src": e.head, "rel": e.relation, "dst": e.tail} for e in self.edges],
         }
+
+
+def _neighbours(index: dict[str, dict[str, tuple[str, ...]]], joined: dict[str, tuple[str, ...]], entity: str,
+                relation: str | None) -> tuple[str, ...]:
+    """One side of an entity's edges: by `relation`, or over all relations, joined once per entity
+    (the baselines' walks and distances ask for that many thousands of times per dataset; a
+    graph is not changed after it is built)."""
+    rels = index.get(entity, {})
+    if relation is not None:
+        return rels.get(relation, ())
+    out = joined.get(entity)
+    if out is None:
+        out = joined[entity] = tuple(x for xs in rels.values() for x in xs)
+    return out
 
 
 def symmetric_closure(edges: list[Edge], relations: dict[str, Relation]) -> list[str]:
