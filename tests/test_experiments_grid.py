@@ -133,3 +133,32 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path):
         from kgreason.cli import build_parser
 
         run_experiment(experiment_from_args(build_parser().parse_args(parser_args)))
+
+
+@pytest.mark.parametrize("grid_name, factor", [
+    ("frontier", {"rsft_hard_frontier": ("rsft_hard", {"rsft.frontier": True})}),
+    ("curriculum", {"rsft_curriculum": ("rsft_hard", {"rsft.distribution": "curriculum"})}),
+    ("trace_style", {"sft_short": ("sft", {"sft.trace_style": "short"}),
+                     "sft_mix": ("sft", {"sft.trace_style": "mix"})}),
+])
+def test_the_findings_grids_change_one_factor_against_their_control(grid_name, factor):
+    """Each claim's grid (issue: findings): the arm under test differs from the arm it is compared to
+    in the claim's factor alone, so its paired difference measures that factor."""
+    from kgreason.options import to_dict
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    grid = load_grid(grid_name)
+    shipped = REPO / "experiments" / f"{grid_name}.yaml"
+    assert shipped.read_text() == (REPO / f"src/kgreason/experiments/grids/{grid_name}.yaml").read_text()
+    recipe = experiment_scale("quick").run
+    for arm_name, (control_name, changed) in factor.items():
+        arm, control = grid.arm(arm_name), grid.arm(control_name)
+        assert arm.compare_to == control_name
+        a, c = flat(to_dict(arm_config(recipe, arm, seed=1))), flat(to_dict(arm_config(recipe, control, seed=1)))
+        differing = {k for k in a if a[k] != c.get(k)}
+        assert {k: a[k] for k in differing} == changed, (arm_name, {k: (a[k], c.get(k)) for k in differing})
