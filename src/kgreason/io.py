@@ -100,6 +100,13 @@ def check_input_file(path: Path) -> None:
         raise InputError(f"{path}: is a folder; expected a file")
 
 
+def file_version(path: str | os.PathLike) -> tuple[int, int, int, int]:
+    """(mtime, ctime, inode, size) of a file: a cache key that changes when the file is rewritten,
+    replaced or copied over, even by a copy that keeps mtime and size (`cp -p`: ctime and inode move)."""
+    st = Path(path).stat()
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     check_input_file(path)

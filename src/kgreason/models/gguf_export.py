@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kgreason.io import InputError
+from kgreason.io import InputError, file_version
 
 GGUF_TYPES = ("f16", "f32")
 DEFAULT_PRE = "default"
@@ -77,9 +77,7 @@ def source_pre_tokenizer(source: Path | None, tokens: list[str]) -> str:
     """`tokenizer.ggml.pre` of the GGUF the base came from, when its token list is ours; else "default"."""
     if source is None or not Path(source).is_file():
         return DEFAULT_PRE
-    st = Path(source).stat()  # ctime and inode too: a copy that keeps mtime and size still changes them
-    source_tokens, pre = _source_vocabulary(str(Path(source).resolve()), (st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                                                          st.st_size))
+    source_tokens, pre = _source_vocabulary(str(Path(source).resolve()), file_version(source))
     if source_tokens is None or pre is None or source_tokens != tuple(tokens):
         return DEFAULT_PRE
     return pre

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kgreason.io import file_version
+
 # the files that define a tokenizer folder: a changed file (a re-conversion) is read afresh
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                    "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model")
@@ -52,11 +54,7 @@ def _stamp(folder: Path) -> tuple:
     stamp = []
     for name in TOKENIZER_FILES:
         path = folder / name
-        if path.is_file():
-            st = path.stat()  # ctime too: a copy that keeps mtime and size (cp -p) still changes it
-            stamp.append((name, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
-        else:
-            stamp.append((name, None))
+        stamp.append((name, file_version(path) if path.is_file() else None))
     return tuple(stamp)
 
 
