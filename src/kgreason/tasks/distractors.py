@@ -364,17 +364,19 @@ class DistractorBalancer:
                         options=options, labels=tuple(self.kg.label(x) for x in options), question=plan.question,
                         hop_len=len(plan.path_edges), context=context)
 
-    def wins(self, view: ItemView, pool_scores: dict[str, list[float] | None] | None = None,
+    def wins(self, view: ItemView | None, pool_scores: dict[str, list[float] | None] | None = None,
              combo: Sequence[int] = ()) -> dict[str, float]:
         """The answer's (option 0's) win share under each balanced baseline. A per-option
         baseline's scores may come from `pool_scores` (what `pool_scores(plan, pool)` returned),
-        picked out by `combo`, the distractors' indexes in that pool."""
+        picked out by `combo`, the distractors' indexes in that pool; `view` (the distractor set's
+        item) is needed only by the others."""
         out = {}
         for b in self.baselines:
             if pool_scores is not None and b.name in pool_scores:
                 pool = pool_scores[b.name]
                 scores = None if pool is None else [pool[0], *(pool[i + 1] for i in combo)]
             else:
+                assert view is not None, b.name
                 scores = b.scores(view, self.ctx)
             if scores is not None:
                 out[b.name] = win_share(scores, 0)
@@ -410,9 +412,11 @@ class DistractorBalancer:
         target = (self.n + 1) / (self.k + 1)
         best: tuple[float, list[Candidate], dict[str, float]] | None = None
         scored = self.pool_scores(plan, pool)
+        # Closed book: every balanced rule scores options one at a time, so no set needs a view.
+        per_set = len(scored) < len(self.baselines)
         for combo in combos:
             chosen = [pool[i] for i in combo]
-            w = self.wins(self.view(plan, chosen), scored, combo)
+            w = self.wins(self.view(plan, chosen) if per_set else None, scored, combo)
             # Squared: one shortcut far from chance costs more than several slightly off.
             cost = sum((self.sums[name] + x - target) ** 2 for name, x in w.items()) / (self.n + 1)
             cost += 0.05 * sum(KINDS.index(c.kind) for c in chosen)
