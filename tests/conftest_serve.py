@@ -231,6 +231,7 @@ def write_experiment(root: Path, name: str = EXPERIMENT) -> Path:
                                    "wrong_unfaithful": 230 - a}})
         write_run(root, f"{name}/arms/{arm}-s0", n_steps=2, questions_per_step=1)
     atomic_write_json(exp / "results.json", {"experiment": "distribution", "schema_version": 1, "scale": "tiny",
+                                             "question": "Which training distribution teaches 4-5 hops?",
                                              "arms": arms, "references": references(100, hops=(1, 2, 3, 4, 5))})
     atomic_write_text(exp / "report.md", "# Distribution experiment\n\nThe hard arm generalises best.\n\n"
                       "| arm | accuracy |\n|---|---|\n| hard | 75.0% |\n\n![accuracy by hop](accuracy_by_hop.png)\n\n"

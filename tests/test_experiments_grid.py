@@ -120,6 +120,15 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path):
     assert episodes and {e["reward"]["preset"] for e in episodes} == {"paper"}, "GRPO trained on the arm's reward"
     report = (out / "report.md").read_text()
     assert "## Answer" in report and "GRPO, paper's overlap reward** vs GRPO, answer-only reward" in report
+    # another grid beside it copies the SFT arm-seed it defines the same way instead of training it again
+    assert main(["experiment", "frontier", "--scale", "tiny", "--seeds", "1", "--out", str(tmp_path / "frontier"),
+                 "--arms", "sft"]) == 0
+    copied = json.loads((tmp_path / "frontier" / "runs" / "sft-s0" / "arm.json").read_text())
+    assert copied["copied_from"] == str((out / "runs" / "sft-s0").resolve())
+    frontier = json.loads((tmp_path / "frontier" / "results.json").read_text())
+    assert frontier["arms"][0]["accuracy"]["mean"] == by["sft"]["accuracy"]["mean"]
+    assert ((tmp_path / "frontier" / "runs" / "sft-s0" / "adapters" / "sft" / "adapter_model.safetensors").read_bytes()
+            == (out / "runs" / "sft-s0" / "adapters" / "sft" / "adapter_model.safetensors").read_bytes())
     # a grid edited after an arm finished: its results are refused, not relabelled
     edited = tmp_path / "reward.yaml"
     edited.write_text((REPO / "src/kgreason/experiments/grids/reward.yaml").read_text().replace(

@@ -230,37 +230,38 @@ def test_try_it_composes_a_well_posed_question(page, server: fx.LiveServer) -> N
     assert "cannot make a well-posed question" in page.inner_text("#banner")
 
 
-def test_distribution_view(page, server: fx.LiveServer) -> None:
-    open_view(page, server, "distribution")
-    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr:not(.ref)').length === 3")
-    table = page.inner_text("#dist-table")
+def test_experiments_view(page, server: fx.LiveServer) -> None:
+    open_view(page, server, "experiments")
+    page.wait_for_function("document.querySelectorAll('#exp-table tbody tr:not(.ref)').length === 3")
+    table = page.inner_text("#exp-table")
     assert "RSFT on hard" in table and "75.0% [65.0, 85.0] (n=100)" in table
+    assert page.inner_text("[data-testid=exp-question]") == "Which training distribution teaches 4-5 hops?"
     assert "0.030" in table  # the mixed arm's KL drift
     assert page.locator("[data-testid=table-2x2]").count() == 3
     page.set_viewport_size({"width": 700, "height": 900})  # the 2x2 tables stay inside their cards
-    overflow = page.evaluate("""[...document.querySelectorAll('#dist-2x2 .card')].map(c => {
+    overflow = page.evaluate("""[...document.querySelectorAll('#exp-2x2 .card')].map(c => {
       const t = c.querySelector('table').getBoundingClientRect(), r = c.getBoundingClientRect();
       return t.right <= r.right + 0.5 && t.left >= r.left - 0.5; })""")
     assert overflow == [True, True, True]
-    assert page.evaluate("S.charts.dist.data.datasets.map(d => d.label)") == [
+    assert page.evaluate("S.charts.exp.data.datasets.map(d => d.label)") == [
         "RSFT on easy", "RSFT on hard", "RSFT on mixed", "strongest shortcut (most_common_letter)"]
-    assert page.evaluate("S.charts.dist.data.datasets[3].data") == [50] * 5  # % like every chart
-    assert "RSFT on hard vs RSFT on easy" in page.inner_text("[data-testid=dist-answers]")
-    assert page.evaluate("S.charts.dist.data.labels.length") == 5
-    assert "hard arm generalises best" in page.inner_text("#dist-report")
+    assert page.evaluate("S.charts.exp.data.datasets[3].data") == [50] * 5  # % like every chart
+    assert "RSFT on hard vs RSFT on easy" in page.inner_text("[data-testid=exp-answers]")
+    assert page.evaluate("S.charts.exp.data.labels.length") == 5
+    assert "hard arm generalises best" in page.inner_text("#exp-report")
     # baselines beside the arms: the oracle and the strongest shortcut with its interval
-    assert "100.0% [70.0, 100.0] (n=100)" in page.inner_text("[data-testid=dist-oracle]")
-    assert page.inner_text("[data-testid=dist-oracle]").count("100.0% [70.0, 100.0] (n=20)") == 5  # by hop
-    assert "strongest shortcut (most_common_letter)" in page.inner_text("[data-testid=dist-shortcut]")
-    assert "50.0% [20.0, 80.0] (n=100)" in page.inner_text("[data-testid=dist-shortcut]")
-    assert page.inner_text("[data-testid=dist-shortcut]").count("50.0% [20.0, 80.0] (n=20)") == 5  # by hop
+    assert "100.0% [70.0, 100.0] (n=100)" in page.inner_text("[data-testid=exp-oracle]")
+    assert page.inner_text("[data-testid=exp-oracle]").count("100.0% [70.0, 100.0] (n=20)") == 5  # by hop
+    assert "strongest shortcut (most_common_letter)" in page.inner_text("[data-testid=exp-shortcut]")
+    assert "50.0% [20.0, 80.0] (n=100)" in page.inner_text("[data-testid=exp-shortcut]")
+    assert page.inner_text("[data-testid=exp-shortcut]").count("50.0% [20.0, 80.0] (n=20)") == 5  # by hop
     # report.md is rendered (a table, a heading, its plot served locally), and its raw HTML is inert
-    assert page.locator("#dist-report h1").inner_text() == "Distribution experiment"
-    assert page.locator("#dist-report table td").first.inner_text() == "hard"
-    page.wait_for_function("document.querySelector('#dist-report img').complete")
-    assert page.evaluate("document.querySelector('#dist-report img').naturalWidth") == 1
-    assert page.locator("#dist-report script").count() == 0 and page.evaluate("window.pwned") is None
-    assert "<script>" in page.inner_text("#dist-report")  # shown as text
+    assert page.locator("#exp-report h1").inner_text() == "Distribution experiment"
+    assert page.locator("#exp-report table td").first.inner_text() == "hard"
+    page.wait_for_function("document.querySelector('#exp-report img').complete")
+    assert page.evaluate("document.querySelector('#exp-report img').naturalWidth") == 1
+    assert page.locator("#exp-report script").count() == 0 and page.evaluate("window.pwned") is None
+    assert "<script>" in page.inner_text("#exp-report")  # shown as text
 
 
 def test_graph_view_searches_and_follows_relations(page, server: fx.LiveServer) -> None:
@@ -310,18 +311,19 @@ def test_empty_runs_folder_says_how_to_make_a_run(browser, tmp_path: Path) -> No
         pg.close()
 
 
-def test_distribution_view_without_an_experiment_names_the_command(browser, tmp_path: Path) -> None:
+def test_experiments_view_without_an_experiment_names_the_command(browser, tmp_path: Path) -> None:
     fx.write_run(tmp_path, "only-run")
     with fx.LiveServer(tmp_path) as srv:
         pg = browser.new_page()
-        pg.goto(f"{srv.url}/#distribution")
-        pg.wait_for_selector("#dist-empty:not([hidden])")
-        text = pg.inner_text("#dist-empty")
+        pg.goto(f"{srv.url}/#distribution")  # the view's earlier name still lands on it
+        pg.wait_for_selector("#exp-empty:not([hidden])")
+        assert pg.locator("#tabs a.active").inner_text() == "Experiments"
+        text = pg.inner_text("#exp-empty")
         assert "kgreason experiment distribution" in text and "kgreason eval" not in text
-        assert "`" not in text and pg.locator("#dist-empty code").count() >= 2  # commands as code, no backticks
+        assert "`" not in text and pg.locator("#exp-empty code").count() >= 2  # commands as code, no backticks
         # nothing to choose and nothing to draw: no empty dropdown, no blank chart
-        assert pg.locator("#dist-select").is_hidden() and pg.locator("#chart-dist").is_hidden()
-        assert pg.locator("#dist-report").is_hidden()
+        assert pg.locator("#exp-select").is_hidden() and pg.locator("#chart-exp").is_hidden()
+        assert pg.locator("#exp-report").is_hidden()
         pg.close()
 
 
@@ -506,11 +508,11 @@ def test_landing_page_opens_the_newest_real_run_and_groups_arms(browser, tmp_pat
         pg.wait_for_function("document.querySelector('#run-config').textContent.includes('mmm-new')")
         assert pg.input_value("#run-select") == "mmm-new"  # not 000-newest-no-kg, not aaa-old
         groups = pg.eval_on_selector_all("#run-select optgroup", "gs => gs.map(g => [g.label, g.children.length])")
-        assert groups == [["runs", 3], ["experiment dist-exp", 3]]
+        assert groups == [["runs", 3], ["experiment exp-exp", 3]]
         order = pg.eval_on_selector_all("#runs-table tbody tr[data-run]", "rs => rs.map(r => r.dataset.run)")
         assert order[:3] == ["000-newest-no-kg", "mmm-new", "aaa-old"]  # newest first
-        assert order[3:] == ["dist-exp/arms/easy-s0", "dist-exp/arms/hard-s0", "dist-exp/arms/mixed-s0"]
-        assert pg.locator("#runs-table tr.group[data-experiment=dist-exp]").count() == 1
+        assert order[3:] == ["exp-exp/arms/easy-s0", "exp-exp/arms/hard-s0", "exp-exp/arms/mixed-s0"]
+        assert pg.locator("#runs-table tr.group[data-experiment=exp-exp]").count() == 1
         first = pg.inner_text("#runs-table tbody tr[data-run='000-newest-no-kg']")
         assert "2026-06-01 00:00" in first and "no KG" in first
         pg.goto(f"{srv.url}/#graph")  # the default run has a KG, so the graph view works

@@ -113,14 +113,14 @@ def test_training_and_inference_replays(page, site: Path) -> None:
     assert "3 eval items" in page.inner_text("#inf-page") and not page.is_visible("#banner.error")
 
 
-def test_distribution_and_graph(page, site: Path) -> None:
-    open_view(page, site, "distribution")
-    page.wait_for_function("document.querySelectorAll('#dist-table tbody tr:not(.ref)').length === 3")  # arms, not baselines
-    assert "75.0% [65.0, 85.0] (n=100)" in page.inner_text("#dist-table")
+def test_experiments_and_graph(page, site: Path) -> None:
+    open_view(page, site, "experiments")
+    page.wait_for_function("document.querySelectorAll('#exp-table tbody tr:not(.ref)').length === 3")  # arms, not baselines
+    assert "75.0% [65.0, 85.0] (n=100)" in page.inner_text("#exp-table")
     # the report's plot, copied into the copy (the server serves it from /api/experiment/file)
-    page.wait_for_function("(() => { const i = document.querySelector('#dist-report img');"
+    page.wait_for_function("(() => { const i = document.querySelector('#exp-report img');"
                            " return !!i && i.complete && i.naturalWidth > 0; })()")
-    assert page.get_attribute("#dist-report img", "src").startswith("files/")
+    assert page.get_attribute("#exp-report img", "src").startswith("files/")
     open_view(page, site, "graph")
     page.wait_for_function("document.querySelector('#kg-info').textContent.includes('24 entities')")
     page.fill("#kg-q", "Cause4")  # answered in the browser from the run's entity list

@@ -304,6 +304,23 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
              run_experiment)
     add_experiment_arguments(p)
 
+    def run_findings(args: argparse.Namespace) -> int:
+        from kgreason.experiments.findings import run_findings as handler
+
+        return handler(args)
+
+    from kgreason.experiments.findings import add_findings_arguments
+
+    p = _cmd(sub, "findings", "Render docs/findings.md: one row per claim of experiments/findings.yaml with its paired "
+             "95%% interval and verdict, read from the experiments' results (docs/results/*.json); --check fails when "
+             "the page differs from them.", run_findings)
+    add_findings_arguments(p)
+    p.epilog = ("examples:\n  kgreason findings --collect   # copy experiments/*/results.json into docs/results/, "
+                "render the page\n  kgreason findings --check     # exit 1 when docs/findings.md is stale or edited")
+    from kgreason.argtypes import keep_epilog_lines
+
+    p.formatter_class = keep_epilog_lines(p.formatter_class)
+
 
 # --- web demo ------------------------------------------------------------------------------------
 def _add_serve_commands(sub: argparse._SubParsersAction) -> None:

@@ -413,6 +413,9 @@ class ExperimentConfig:
     arms: list[str] = option(default_factory=list,
                              help="comma list of the grid's arms to run (empty: all; RSFT/GRPO arms bring the SFT "
                                   "arm they start from and the arm they are compared to)")
+    share: bool = option(True, help="copy a finished arm-seed from an experiment folder beside this one instead of "
+                                    "training it again, when its data files, resolved recipe and starting SFT "
+                                    "adapter are identical (kgreason/experiments/share.py; arm.json names the source)")
     run: PipelineConfig = option(default_factory=PipelineConfig, flatten=True,
                                  help="the recipe every arm-seed follows (a run profile)")
 

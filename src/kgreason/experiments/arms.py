@@ -31,6 +31,7 @@ from kgreason.io import InputError
 from kgreason.phases import get_phase, phase_order
 
 ARM_FILE = "arm.json"  # written last in an arm-seed's folder: it is finished
+EXPERIMENT_FILE = "experiment.json"  # an experiment folder's record of what it runs
 EVAL_PHASE = "final"
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 ARM_KEYS = ("name", "label", "kind", "description", "compare_to", "overrides")

@@ -25,17 +25,24 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.config import ExperimentConfig, PipelineConfig, experiment_scale
-from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, Grid, load_grid, run_dir, seeds_for
+from kgreason.experiments.arms import (
+    ARM_FILE,
+    EVAL_PHASE,
+    EXPERIMENT_FILE,
+    Arm,
+    Grid,
+    load_grid,
+    run_dir,
+    seeds_for,
+)
 from kgreason.experiments.report import aggregate, write_report
+from kgreason.experiments.share import copy_arm_seed, find_shared
+from kgreason.hardware import cpu_line
 from kgreason.io import InputError, atomic_write_json, read_json
 from kgreason.options import to_dict, with_overrides
 from kgreason.phases import get_phase
 from kgreason.tasks.defaults import DataOptions
 from kgreason.train.phase_model import PhaseModel
-
-EXPERIMENT_FILE = "experiment.json"
-
-
 
 
 @dataclass
@@ -164,7 +171,7 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     record = {"arm": arm.name, "seed": seed, "done": True, "definition": arm.to_dict(),
               "run_dir": str(folder.relative_to(exp.out)),
               "adapter": str(adapter.relative_to(exp.out)) if adapter and adapter.is_relative_to(exp.out) else None,
-              "wall_s": round(time.time() - started, 1),
+              "wall_s": round(time.time() - started, 1), "cpu": cpu_line(),
               "eval_dir": str(run.eval_dir(EVAL_PHASE).relative_to(exp.out))}
     atomic_write_json(folder / ARM_FILE, record)  # written last: the arm-seed is finished
     return record
@@ -205,6 +212,11 @@ def run_experiment(exp: Experiment) -> dict:
         if exp.report_only:
             print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'done' if done else 'not finished (left out)'}")
             continue
+        if not done and exp.config.share and (source := shared_source(exp, arm, seed)) is not None:
+            copy_arm_seed(source, exp.out, arm, seed)
+            print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: copied from {source} (the same data, "
+                  "recipe and starting adapter)", flush=True)
+            continue
         print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'reused (done)' if done else 'running'}",
               flush=True)
         if exp.recipe.stage_processes and not done:
@@ -215,6 +227,17 @@ def run_experiment(exp: Experiment) -> dict:
     results["wall_seconds_this_invocation"] = round(time.time() - started, 1)
     write_report(exp.out, results)
     return results
+
+
+def shared_source(exp: Experiment, arm: Arm, seed: int) -> Path | None:
+    """A finished run of this arm-seed in a sibling experiment folder (kgreason/experiments/share.py);
+    None when this arm-seed has a folder of its own already (an interrupted run resumes itself)."""
+    import json
+
+    if run_dir(exp.out, arm, seed).exists():
+        return None
+    pipeline = json.loads(json.dumps(to_dict(arm_config(exp.recipe, arm, seed))))  # as config.json holds it
+    return find_shared(exp.out, arm, seed, pipeline)
 
 
 def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dict:

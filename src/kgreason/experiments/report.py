@@ -28,6 +28,7 @@ class SeedResult:
     faithful: dict[str, float]
     format_fail: dict[str, float]
     wall_s: float = 0.0
+    cpu: str = ""  # the CPU it trained on (arm.json; empty for arm-seeds finished before it was recorded)
 
 
 def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
@@ -38,12 +39,13 @@ def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
         return None
     eval_dir = folder / "eval" / EVAL_PHASE
     episodes = read_episodes(eval_dir / PREDICTIONS)
+    record = read_json(folder / ARM_FILE)
     return SeedResult(
         seed=seed, folder=folder, metrics=read_json(eval_dir / METRICS),
         correct={k: float(e.reward.correct) for k, e in episodes.items()},
         faithful={k: float(e.reward.faithful) for k, e in episodes.items()},
         format_fail={k: float(not e.reward.format_ok) for k, e in episodes.items()},
-        wall_s=float(read_json(folder / ARM_FILE).get("wall_s", 0.0)),
+        wall_s=float(record.get("wall_s", 0.0)), cpu=str(record.get("cpu", "")),
     )
 
 
@@ -127,6 +129,7 @@ def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamp
         if shuffled else None,
         "mean_reward": _mean([s.metrics.get("mean_reward") for s in seeds]),
         "wall_s": round(sum(s.wall_s for s in seeds), 1),
+        "cpus": sorted({s.cpu for s in seeds if s.cpu}),
         "runs": [str(s.folder.relative_to(s.folder.parent.parent)) for s in seeds],
         "curves": _curves(seeds),
         "_correct": correct,  # dropped before writing; used for paired differences
@@ -238,6 +241,7 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
         "arms": arm_rows,
         "references": references or {},
         "wall_seconds_arms": round(sum(a["wall_s"] for a in arm_rows), 1),
+        "cpus": sorted({c for a in arm_rows for c in a["cpus"]}),
     }
 
 

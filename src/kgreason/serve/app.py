@@ -455,11 +455,11 @@ def _add_run_routes(app: FastAPI, demo: Demo) -> None:
                   hop: Annotated[int | None, Query(ge=1, le=20)] = None) -> dict:
         return demo.inference_items([_column(c) for c in col], offset, limit, hop)
 
-    @app.get("/api/experiment", tags=["distribution"], summary="An experiment's results.json and report.md")
+    @app.get("/api/experiment", tags=["experiments"], summary="An experiment's results.json and report.md")
     def experiment(name: Annotated[str, Query(pattern=RUN_NAME, max_length=200)]) -> dict:
         return demo.experiment(name)
 
-    @app.get("/api/experiment/file", tags=["distribution"], summary="A PNG plot of an experiment (its report's images)")
+    @app.get("/api/experiment/file", tags=["experiments"], summary="A PNG plot of an experiment (its report's images)")
     def experiment_file(name: Annotated[str, Query(pattern=RUN_NAME, max_length=200)],
                         file: Annotated[str, Query(pattern=SEGMENT, max_length=100)]) -> FileResponse:
         return FileResponse(demo.experiment_file(name, file), media_type="image/png")

@@ -464,7 +464,7 @@ class Demo:
         return {"labels": {i: kg.entities[i].label for i in ids if i in kg.entities},
                 "phrases": {r.id: r.phrase for r in kg.relations.values()}}
 
-    # --- distribution experiment -----------------------------------------------------------------
+    # --- experiments (any grid) ------------------------------------------------------------------
     def experiment(self, name: str) -> dict:
         path = self.runs.experiment_dir(name)
         results = self.json(path / "results.json")

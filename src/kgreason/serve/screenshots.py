@@ -18,7 +18,7 @@ from pathlib import Path
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWS = ("runs", "training", "inference", "tryit", "distribution", "graph")
+VIEWS = ("runs", "training", "inference", "tryit", "experiments", "graph")
 
 
 def _start(runs: Path):

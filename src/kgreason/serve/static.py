@@ -1,7 +1,7 @@
 """`kgreason serve --export DIR` (= `kgreason export demo`): the demo's replay views as static files.
 
 The front end (web/app.js) asks the JSON API for everything it shows. Here every request the
-Runs, Training, Inference, Distribution and Graph views can make over a runs folder is answered
+Runs, Training, Inference, Experiments and Graph views can make over a runs folder is answered
 once, by the same `Demo` methods the server calls, and written to `DIR/data/<n>.js`; the page is
 the same index.html and app.js with a `data/index.js` that sets `window.KGREASON_STATIC`, which
 makes app.js's `api()` read those files instead of the network. Try It needs a model server and

@@ -127,9 +127,11 @@ async function guarded(fn) {
 
 // --- routing -------------------------------------------------------------------------------------
 const VIEWS = { runs: showRuns, training: showTraining, inference: showInference, tryit: showTryIt,
-                distribution: showDistribution, graph: showGraph };
+                experiments: showExperiments, graph: showGraph };
+const VIEW_ALIASES = { distribution: "experiments" };  // the view's earlier name: old links still land
 function route() {
-  const view = (location.hash.slice(1) || "runs").split("?")[0];
+  const asked = (location.hash.slice(1) || "runs").split("?")[0];
+  const view = VIEW_ALIASES[asked] || asked;
   const name = VIEWS[view] ? view : "runs";
   document.querySelectorAll(".view").forEach((s) => { s.hidden = s.id !== `view-${name}`; });
   document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
@@ -232,7 +234,7 @@ async function showExperimentHeadline() {
   if (!exp) { box.replaceChildren(); return; }
   const d = await api("/api/experiment?" + q({ name: exp.name })).catch(() => null);
   const answers = (d && d.answers) || [];
-  box.replaceChildren(el("h3", {}, "Experiment ", el("a", { href: "#distribution", text: exp.title || exp.name })),
+  box.replaceChildren(el("h3", {}, "Experiment ", el("a", { href: "#experiments", text: exp.title || exp.name })),
     answers.length ? el("ul", { class: "sentences" }, answers.map((a) => el("li", { text: a })))
       : el("p", { class: "muted", text: d ? "No arm of it has finished against the arm it is compared to yet."
                                            : "This experiment's results could not be read." }));
@@ -799,7 +801,7 @@ function pathFromTask(t, n) {
   return { nodes: [...nodes.values()], edges, start: gold[0], answer: gold[gold.length - 1], phrases: n.phrases };
 }
 
-// --- Distribution --------------------------------------------------------------------------------
+// --- Experiments (any grid's results.json) ------------------------------------------------------
 function armsOf(results) {
   // results.json as the experiment writes it; read defensively (arms as a dict or a list)
   let arms = results && (results.arms || results.results || results.by_arm) || {};
@@ -837,34 +839,35 @@ function refRows(d, hops) {
   // the same held-out items answered by the KG oracle and by the strongest shortcut baseline
   const rows = [];
   const blank = (k) => Array.from({ length: k }, () => el("td", { text: "–" }));
-  if (d.oracle) rows.push(el("tr", { class: "ref", "data-testid": "dist-oracle" }, el("td", { text: "KG oracle" }), el("td", { text: interval(d.oracle) }),
+  if (d.oracle) rows.push(el("tr", { class: "ref", "data-testid": "exp-oracle" }, el("td", { text: "KG oracle" }), el("td", { text: interval(d.oracle) }),
     hops.map((h) => el("td", { text: d.oracle_by_hop && d.oracle_by_hop[h] ? interval(d.oracle_by_hop[h]) : "–" })), blank(3)));
   const sc = d.strongest_shortcut;
-  if (sc) rows.push(el("tr", { class: "ref", "data-testid": "dist-shortcut" }, el("td", { text: `strongest shortcut (${sc.name})` }), el("td", { text: interval(sc.accuracy) }),
+  if (sc) rows.push(el("tr", { class: "ref", "data-testid": "exp-shortcut" }, el("td", { text: `strongest shortcut (${sc.name})` }), el("td", { text: interval(sc.accuracy) }),
     hops.map((h) => el("td", { text: sc.by_hop && sc.by_hop[h] ? interval(sc.by_hop[h]) : "–" })), blank(3)));
   return rows;
 }
-async function showDistribution() {
+async function showExperiments() {
   await loadRuns();
-  const sel = $("#dist-select");
-  const empty = $("#dist-empty");
+  const sel = $("#exp-select");
+  const empty = $("#exp-empty");
   const none = !S.experiments.length;
   empty.hidden = !none;
   empty.replaceChildren(...prose("No experiment in this runs folder yet. Run one, e.g. `kgreason experiment distribution --scale quick` "
     + "or `kgreason experiment reward --scale quick` (`kgreason experiment --help` lists the grids and options), then reload."));
   // nothing to choose and nothing to draw: no empty dropdown, no blank chart
-  sel.closest(".toolbar").hidden = none; $("#dist-chart-box").hidden = none; $("#dist-report").hidden = none;
-  if (none) { $("#dist-table").replaceChildren(); $("#dist-2x2").replaceChildren(); $("#dist-answers").replaceChildren(); $("#dist-report").textContent = ""; return; }
+  sel.closest(".toolbar").hidden = none; $("#exp-chart-box").hidden = none; $("#exp-report").hidden = none;
+  if (none) { $("#exp-question").textContent = ""; $("#exp-table").replaceChildren(); $("#exp-2x2").replaceChildren(); $("#exp-answers").replaceChildren(); $("#exp-report").textContent = ""; return; }
   const keep = sel.value;
   sel.replaceChildren(...S.experiments.map((e) => el("option", { value: e.name, text: e.title || e.name })));
   if (keep && S.experiments.find((e) => e.name === keep)) sel.value = keep;
   const d = await api("/api/experiment?" + q({ name: sel.value }));
-  $("#dist-answers").replaceChildren(...(d.answers || []).map((a) => el("li", { text: a })));
+  $("#exp-question").textContent = (d.results && d.results.question) || "";
+  $("#exp-answers").replaceChildren(...(d.answers || []).map((a) => el("li", { text: a })));
   const arms = armsOf(d.results);
   const names = Object.keys(arms);
   const hops = [...new Set(names.flatMap((n) => Object.keys(arms[n].byHop)))].sort((a, b) => a - b);
-  if (S.charts.dist) S.charts.dist.destroy();
-  S.charts.dist = new Chart($("#chart-dist"), {
+  if (S.charts.exp) S.charts.exp.destroy();
+  S.charts.exp = new Chart($("#chart-exp"), {
     type: "bar", plugins: [errorBars],
     data: { labels: hops.map((h) => `${h} hop${h === "1" ? "" : "s"}`),
       datasets: names.map((n, i) => ({ label: n, backgroundColor: COLORS[i % COLORS.length] + "cc",
@@ -874,14 +877,14 @@ async function showDistribution() {
     options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "accuracy % (95% CI)" } } },
       plugins: { title: { display: true, text: "Accuracy by hop per arm" } } },
   });
-  $("#dist-table").replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "arm" }), el("th", { text: "overall" }), hops.map((h) => el("th", { text: `${h} hops` })),
+  $("#exp-table").replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "arm" }), el("th", { text: "overall" }), hops.map((h) => el("th", { text: `${h} hops` })),
       el("th", { text: "faithful traces" }), el("th", { text: "KL drift" }), el("th", { text: "seeds" }))),
     el("tbody", {}, names.map((n) => el("tr", {}, el("td", { text: n }), el("td", { text: interval(arms[n].accuracy) }),
       hops.map((h) => el("td", { text: interval(arms[n].byHop[h]) })),
       el("td", { text: interval(arms[n].faithful) }), el("td", { text: typeof arms[n].kl === "number" ? arms[n].kl.toFixed(3) : "n/a" }),
       el("td", { text: Array.isArray(arms[n].seeds) ? arms[n].seeds.length : "" }))),
       refRows(d, hops)));
-  $("#dist-2x2").replaceChildren(...names.filter((n) => arms[n].confusion).map((n) => {
+  $("#exp-2x2").replaceChildren(...names.filter((n) => arms[n].confusion).map((n) => {
     const c = arms[n].confusion;
     return el("div", { class: "card" }, el("b", { text: n }), el("table", { class: "grid", "data-testid": "table-2x2" },
       el("tr", {}, el("th", {}), el("th", { text: "trace faithful" }), el("th", { text: "trace unfaithful" })),
@@ -889,8 +892,8 @@ async function showDistribution() {
       el("tr", {}, el("th", { text: "answer wrong" }), el("td", { text: c.wrong_faithful ?? "" }), el("td", { text: c.wrong_unfaithful ?? "" }))));
   }));
   // rendered and sanitised on the server (serve/report.py): no raw HTML, images only from this server
-  if (d.report_html) $("#dist-report").innerHTML = d.report_html;
-  else $("#dist-report").textContent = "(no report.md)";
+  if (d.report_html) $("#exp-report").innerHTML = d.report_html;
+  else $("#exp-report").textContent = "(no report.md)";
 }
 
 // --- Graph ---------------------------------------------------------------------------------------
@@ -992,7 +995,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("#try-compose").addEventListener("click", () => guarded(compose));
   $("#try-start").addEventListener("input", () => guarded(searchStart));
   $("#try-ask").addEventListener("click", () => guarded(ask));
-  $("#dist-select").addEventListener("change", () => guarded(showDistribution));
+  $("#exp-select").addEventListener("change", () => guarded(showExperiments));
   $("#kg-search").addEventListener("click", () => guarded(kgSearch));
   $("#kg-q").addEventListener("keydown", (e) => { if (e.key === "Enter") guarded(kgSearch); });
   await guarded(loadRuns);
