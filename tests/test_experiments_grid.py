@@ -103,7 +103,7 @@ def test_answer_sentences_say_what_the_interval_says():
     assert "not distinguishable" in lines[2] and "3 seed(s)" in lines[2]
 
 
-def test_reward_grid_end_to_end_on_tiny(tmp_path):
+def test_reward_grid_end_to_end_on_tiny(tmp_path, capsys):
     out = tmp_path / "reward"
     assert main(["experiment", "reward", "--scale", "tiny", "--seeds", "1", "--out", str(out),
                  "--arms", "rsft_kgreason,grpo_paper"]) == 0
@@ -120,7 +120,14 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path):
     assert episodes and {e["reward"]["preset"] for e in episodes} == {"paper"}, "GRPO trained on the arm's reward"
     report = (out / "report.md").read_text()
     assert "## Answer" in report and "GRPO, paper's overlap reward** vs GRPO, answer-only reward" in report
-    # another grid beside it copies the SFT arm-seed it defines the same way instead of training it again
+    # another grid beside it copies the SFT arm-seed it defines the same way instead of training it again;
+    # its dry run says so before its data exist (a sibling made with the same data options has them)
+    capsys.readouterr()
+    assert main(["experiment", "frontier", "--scale", "tiny", "--seeds", "1", "--out", str(tmp_path / "frontier"),
+                 "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert f"sft              seed 0  copied from {(out / 'runs' / 'sft-s0').resolve()}" in plan
+    assert "rsft_hard_frontier seed 0  ~" in plan
     assert main(["experiment", "frontier", "--scale", "tiny", "--seeds", "1", "--out", str(tmp_path / "frontier"),
                  "--arms", "sft"]) == 0
     copied = json.loads((tmp_path / "frontier" / "runs" / "sft-s0" / "arm.json").read_text())

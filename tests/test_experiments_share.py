@@ -14,6 +14,7 @@ from kgreason.experiments.share import copy_arm_seed, find_shared
 
 PIPELINE = {"model": "tiny:random", "seed": 0, "rsft": {"distribution": "hard", "frontier": False}}
 SFT = Arm("sft", "SFT", "sft", "", {}, "")
+IDENTITY = {"experiment": "frontier", "arm": {"name": "sft"}, "seed": 0, "scale": "tiny"}
 RSFT_HARD = Arm("rsft_hard", "RSFT hard", "rsft", "", {"rsft.distribution": "hard"}, "sft")
 
 
@@ -34,7 +35,8 @@ def experiment(root: Path, name: str, eval_text: str = "eval\n") -> Path:
 def finished(out: Path, folder_name: str, kind: str, seed: int = 0, pipeline: dict | None = None,
              sft_bytes: bytes | None = None) -> Path:
     folder = out / "runs" / folder_name
-    write(folder / "config.json", json.dumps({"pipeline": pipeline or PIPELINE}))
+    write(folder / "config.json", json.dumps({"run": folder_name, "git_revision": "abc123",
+                                              "experiment": {"experiment": out.name}, "pipeline": pipeline or PIPELINE}))
     write(folder / "eval" / "final" / "metrics.json", "{}")
     write(folder / "adapters" / kind / "checkpoint-10" / "state", "resumable")
     if sft_bytes is not None:
@@ -51,14 +53,17 @@ def test_the_same_sft_run_is_found_and_copied_without_checkpoints(tmp_path):
     a, b = experiment(tmp_path, "reward"), experiment(tmp_path, "frontier")
     source = finished(a, "sft-s0", "sft", sft_bytes=b"weights")
     assert find_shared(b, SFT, 0, PIPELINE) == source
-    record = copy_arm_seed(source, b, SFT, 0)
+    record = copy_arm_seed(source, b, SFT, 0, IDENTITY)
     dest = b / "runs" / "sft-s0"
     assert record["copied_from"] == str(source.resolve()) and record["run_dir"] == "runs/sft-s0"
+    assert record["copied_revision"] == "abc123"
+    config = json.loads((dest / "config.json").read_text())
+    assert config["run"] == "sft-s0" and config["experiment"] == IDENTITY and config["pipeline"] == PIPELINE
     assert json.loads((dest / "arm.json").read_text()) == record
     assert (dest / "adapters" / "sft" / "adapter_model.safetensors").read_bytes() == b"weights"
     assert (dest / "eval" / "final" / "metrics.json").is_file()
     assert not (dest / "adapters" / "sft" / "checkpoint-10").exists(), "checkpoints are not copied"
-    assert not (b / "runs" / "sft-s0.copying").exists()
+    assert sorted(p.name for p in (b / "runs").iterdir()) == ["sft-s0"], "no temporary folder left"
 
 
 @pytest.mark.parametrize("change", ["data", "pipeline", "seed", "kind", "unfinished"])
@@ -82,8 +87,39 @@ def test_an_rsft_arm_is_shared_only_from_the_same_sft_adapter_under_its_own_name
     assert find_shared(b, RSFT_HARD, 0, PIPELINE) is None, "another SFT model: not the same run"
     write(b / "runs" / "sft-s0" / "adapters" / "sft" / "adapter_model.safetensors", b"weights")
     assert find_shared(b, RSFT_HARD, 0, PIPELINE) == source
-    record = copy_arm_seed(source, b, RSFT_HARD, 0)
+    record = copy_arm_seed(source, b, RSFT_HARD, 0, IDENTITY)
     assert record["arm"] == "rsft_hard" and record["definition"] == RSFT_HARD.to_dict()
     assert record["adapter"] == "runs/rsft_hard-s0/adapters/rsft"
     assert record["eval_dir"] == "runs/rsft_hard-s0/eval/final"
     assert (b / record["eval_dir"] / "metrics.json").is_file()
+
+
+def test_copies_in_progress_and_malformed_records_are_passed_over(tmp_path):
+    a, b = experiment(tmp_path, "reward"), experiment(tmp_path, "frontier")
+    source = finished(a, "sft-s0", "sft", sft_bytes=b"weights")
+    # a copy another experiment is making (a hidden temporary folder), and one whose record names another folder
+    hidden = a / "runs" / ".sft-s0.x1.tmp"
+    hidden.parent.mkdir(parents=True, exist_ok=True)
+    import shutil
+
+    shutil.copytree(source, hidden)
+    (source / "arm.json").write_text("[]")  # valid JSON, not a record
+    assert find_shared(b, SFT, 0, PIPELINE) is None
+    (source / "arm.json").write_text(json.dumps({"seed": 0, "done": True, "definition": {"kind": "sft"},
+                                                 "run_dir": "runs/elsewhere"}))
+    assert find_shared(b, SFT, 0, PIPELINE) is None
+
+
+def test_an_unreadable_folder_beside_the_experiment_is_passed_over(tmp_path, monkeypatch):
+    a, b = experiment(tmp_path, "reward"), experiment(tmp_path, "frontier")
+    finished(a, "sft-s0", "sft", sft_bytes=b"weights")
+    (tmp_path / "private").mkdir()
+    real_is_file = Path.is_file
+
+    def is_file(self):
+        if self.parent.name == "private":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert find_shared(b, SFT, 0, PIPELINE) == a / "runs" / "sft-s0"

@@ -21,13 +21,17 @@ def interval(mean: float, low: float, high: float, n: int = 150) -> dict:
 
 
 def arm(name: str, acc: float, compare_to: str = "", diff: tuple[float, float, float] | None = None,
-        seeds: list[int] | None = None, confusion: dict | None = None, kind: str = "rsft") -> dict:
+        seeds: list[int] | None = None, confusion: dict | None = None, kind: str = "rsft",
+        seed_diffs: list[float] | None = None) -> dict:
     seeds = [0, 1, 2] if seeds is None else seeds
     vs = ({"reference": compare_to, "seeds": seeds,
            "accuracy": {"diff": diff[0], "low": diff[1], "high": diff[2], "n": 150}} if diff else None)
+    per_seed = [{"seed": s, "vs_compare": {"diff": (seed_diffs or [diff[0]] * len(seeds))[i]} if diff else None}
+                for i, s in enumerate(seeds)]
     return {"name": name, "label": name.upper(), "kind": kind, "compare_to": compare_to, "seeds_done": seeds,
             "accuracy": interval(acc, acc - 0.08, acc + 0.08), "faithful_share": interval(0.5, 0.42, 0.58),
-            "confusion": confusion or {}, "vs_compare": vs, "vs_sft": vs if compare_to == "sft" else None}
+            "confusion": confusion or {}, "vs_compare": vs, "vs_sft": vs if compare_to == "sft" else None,
+            "per_seed": per_seed}
 
 
 def results(*arms: dict, seeds: int = 3) -> dict:
@@ -61,13 +65,26 @@ def test_fewer_seeds_than_asked_is_called_preliminary_and_a_missing_arm_is_not_m
     assert paired_row(claim(arm="c"), res) == ("arm `c` not finished yet", "not measured yet")
 
 
-def test_the_two_by_two_row_sums_trained_arms_only():
-    res = results(arm("a", 0.6, confusion={"correct_faithful": 70, "correct_unfaithful": 20, "wrong_faithful": 0,
-                                            "wrong_unfaithful": 60}),
+def test_a_pooled_gain_that_one_seed_contradicts_is_not_supported():
+    res = results(arm("a", 0.6, "sft"), arm("b", 0.65, "a", (0.05, 0.01, 0.09), seed_diffs=[0.12, 0.06, -0.02]))
+    text, verdict = paired_row(claim(), res)
+    assert verdict.startswith("not consistent across seeds") and "(seeds: +12.0, +6.0, -2.0)" in text
+
+
+def test_a_comparison_with_the_base_arm_needs_one_seed():
+    res = results(arm("base", 0.0, kind="base", seeds=[0]), arm("b", 0.5, "base", (0.5, 0.4, 0.6)))
+    assert paired_row(claim(control="base"), res)[1] == "supported"
+
+
+def test_the_two_by_two_row_needs_each_cell_in_every_trained_arm():
+    common = {"correct_faithful": 70, "correct_unfaithful": 20, "wrong_faithful": 0, "wrong_unfaithful": 60}
+    res = results(arm("a", 0.6, confusion=common), arm("c", 0.6, confusion={**common, "wrong_faithful": 1}),
                   arm("base", 0.0, kind="base", confusion={"correct_unfaithful": 99}))
     text, verdict = two_by_two_row(claim(measure="two_by_two"), res)
-    assert "22.2%" in text and "of 90" in text and "0.0%" in text and "of 70" in text
-    assert verdict == "half supported: a right answer does not imply a faithful trace"
+    assert "22.2% to 22.2%" in text and "2 trained arms" in text  # base left out (and sft: no 2x2 here)
+    assert verdict == "half supported: a right answer does not imply a faithful trace; a faithful trace does here"
+    one_slip = results(arm("a", 0.6, confusion={**common, "wrong_faithful": 1, "correct_unfaithful": 1}))
+    assert two_by_two_row(claim(measure="two_by_two"), one_slip)[1].startswith("not supported")
 
 
 def test_check_fails_when_a_figure_in_the_page_differs_from_its_results(tmp_path, capsys):
@@ -90,6 +107,8 @@ def test_check_fails_when_a_figure_in_the_page_differs_from_its_results(tmp_path
     capsys.readouterr()
     assert main([*args, "--check"]) == 1
     assert "differs" in capsys.readouterr().out
+    assert main([*args, "--check", "--collect"]) == 2
+    assert rows("no table here") == []
 
 
 def test_the_repository_page_is_what_its_claims_and_results_say():

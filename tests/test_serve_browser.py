@@ -323,7 +323,7 @@ def test_experiments_view_without_an_experiment_names_the_command(browser, tmp_p
         assert "`" not in text and pg.locator("#exp-empty code").count() >= 2  # commands as code, no backticks
         # nothing to choose and nothing to draw: no empty dropdown, no blank chart
         assert pg.locator("#exp-select").is_hidden() and pg.locator("#chart-exp").is_hidden()
-        assert pg.locator("#exp-report").is_hidden()
+        assert pg.locator("#exp-report").is_hidden() and pg.locator("#exp-question").is_hidden()
         pg.close()
 
 
@@ -508,11 +508,11 @@ def test_landing_page_opens_the_newest_real_run_and_groups_arms(browser, tmp_pat
         pg.wait_for_function("document.querySelector('#run-config').textContent.includes('mmm-new')")
         assert pg.input_value("#run-select") == "mmm-new"  # not 000-newest-no-kg, not aaa-old
         groups = pg.eval_on_selector_all("#run-select optgroup", "gs => gs.map(g => [g.label, g.children.length])")
-        assert groups == [["runs", 3], ["experiment exp-exp", 3]]
+        assert groups == [["runs", 3], ["experiment dist-exp", 3]]
         order = pg.eval_on_selector_all("#runs-table tbody tr[data-run]", "rs => rs.map(r => r.dataset.run)")
         assert order[:3] == ["000-newest-no-kg", "mmm-new", "aaa-old"]  # newest first
-        assert order[3:] == ["exp-exp/arms/easy-s0", "exp-exp/arms/hard-s0", "exp-exp/arms/mixed-s0"]
-        assert pg.locator("#runs-table tr.group[data-experiment=exp-exp]").count() == 1
+        assert order[3:] == ["dist-exp/arms/easy-s0", "dist-exp/arms/hard-s0", "dist-exp/arms/mixed-s0"]
+        assert pg.locator("#runs-table tr.group[data-experiment=dist-exp]").count() == 1
         first = pg.inner_text("#runs-table tbody tr[data-run='000-newest-no-kg']")
         assert "2026-06-01 00:00" in first and "no KG" in first
         pg.goto(f"{srv.url}/#graph")  # the default run has a KG, so the graph view works

@@ -5,6 +5,7 @@ of the recipe), the scale and --config file beneath them."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -87,7 +88,9 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
 
 def dry_run_plan(exp: Any) -> str:
     from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for
-    from kgreason.options import to_yaml
+    from kgreason.experiments.grid import shared_source
+    from kgreason.experiments.share import expected_data_digest, sft_adapter_digest
+    from kgreason.options import to_dict, to_yaml
     from kgreason.pipeline.stages import estimate_seconds
 
     est = estimate_seconds(exp.recipe)
@@ -95,12 +98,21 @@ def dry_run_plan(exp: Any) -> str:
                 / max(1, exp.recipe.base_eval_max_new_tokens or exp.recipe.eval.max_new_tokens),
                 **{p: est[p] + est[f"{p}_eval"] for p in training_phases() if p in est}}
     lines, total = [], 0.0
+    sft_from: dict[int, str | None] = {}  # seed -> digest of the SFT adapter a copy would bring
+    data = (expected_data_digest(exp.out, json.loads(json.dumps(to_dict(exp.recipe.data)))) if exp.config.share
+            else None)
     for arm in exp.grid.select(exp.config.arms):
         for seed in seeds_for(arm, exp.seeds):
             done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
-            seconds = 0.0 if done else per_kind.get(arm.kind)  # a new or plugin phase has no estimate
+            source = None
+            if not done and data is not None:
+                source = shared_source(exp, arm, seed, sft_digest=sft_from.get(seed), data=data)
+                if source is not None and arm.name == "sft":
+                    sft_from[seed] = sft_adapter_digest(source.parent.parent, seed)
+            seconds = 0.0 if done or source else per_kind.get(arm.kind)  # a new or plugin phase has no estimate
             total += seconds or 0.0
-            when = ("done (reused)" if done else "not estimated" if seconds is None else f"~{seconds / 60:5.1f} min")
+            when = ("done (reused)" if done else f"copied from {source}" if source
+                    else "not estimated" if seconds is None else f"~{seconds / 60:5.1f} min")
             lines.append(f"#   {arm.name:<16} seed {seed}  {when}")
     return (f"# kgreason experiment {exp.grid.name} --scale {exp.config.scale}: resolved options (usable as --config)\n"
             f"{to_yaml(exp.config)}# experiment folder: {exp.out}\n"

@@ -10,7 +10,8 @@ the page, or results collected without rendering, is caught.
 Verdicts, from the paired 95% interval of the arm minus its control on the held-out items (paired
 by item and by seed): "supported" when the interval lies on the claimed side of zero, "not
 supported" when it lies on the other side, "no difference resolved at this budget" when it contains
-zero. A claim whose experiment has fewer seeds finished than it asks says so beside the verdict.
+zero; "not consistent across seeds" when the pooled interval is on the claimed side but a seed's own
+difference is not. A claim whose experiment has fewer seeds finished than it asks says so.
 """
 
 from __future__ import annotations
@@ -81,8 +82,20 @@ def _arm(results: dict, name: str) -> dict | None:
     return next((a for a in results["arms"] if a["name"] == name), None)
 
 
+def _seed_diffs(arm: dict, control: dict) -> list[float] | None:
+    """Each seed's paired difference of `arm` from `control` (same seed), when the report has them."""
+    key = ("vs_compare" if arm.get("compare_to") == control["name"] else "vs_sft" if control["name"] == "sft"
+           else None)
+    if key is None:
+        return None
+    diffs = [(row.get(key) or {}).get("diff") for row in arm.get("per_seed") or []]
+    return [d for d in diffs if d is not None] or None
+
+
 def paired_row(claim: Claim, results: dict) -> tuple[str, str]:
-    """The measurement and verdict of a paired claim."""
+    """The measurement and verdict of a paired claim: the pooled paired interval (items, each
+    averaged over seeds) must lie on the claimed side of zero, and every seed's own difference must
+    point the same way (one lucky seed can move a 3-seed average)."""
     arm = _arm(results, claim.arm)
     control_name = claim.control or (arm or {}).get("compare_to", "")
     control = _arm(results, control_name)
@@ -94,52 +107,70 @@ def paired_row(claim: Claim, results: dict) -> tuple[str, str]:
     if vs is None or not vs["accuracy"].get("n"):
         return f"no paired comparison of `{arm['name']}` with `{control['name']}` in the report", "not measured yet"
     d = vs["accuracy"]
-    sign = 1 if claim.expect == "higher" else -1
-    if sign * d["low"] > 0 if sign > 0 else sign * d["high"] > 0:
+    sign = 1.0 if claim.expect == "higher" else -1.0
+    # the interval of the difference in the claimed direction (arm minus control, or its negative)
+    low, high = (d["low"], d["high"]) if sign > 0 else (-d["high"], -d["low"])
+    per_seed = _seed_diffs(arm, control)
+    if low > 0 and per_seed and any(sign * x <= 0 for x in per_seed):
+        verdict = "not consistent across seeds (the pooled interval is on the claimed side, a seed is not)"
+    elif low > 0:
         verdict = "supported"
-    elif sign * d["high"] < 0 if sign > 0 else sign * d["low"] < 0:
+    elif high < 0:
         verdict = "not supported"
     else:
         verdict = "no difference resolved at this budget"
     seeds = vs.get("seeds") or arm["seeds_done"]
-    wanted = results.get("seeds", len(seeds))
+    wanted = 1 if "base" in (arm.get("kind"), control.get("kind")) else results.get("seeds", len(seeds))
     if len(seeds) < wanted:
         verdict += f" (preliminary: {len(seeds)} of {wanted} seeds)"
+    seeds_text = (f" (seeds: {', '.join(_points(x) for x in per_seed)})" if per_seed and len(per_seed) > 1 else "")
     text = (f"{arm['label']} {_pct(arm['accuracy']['mean'])} vs {control['label']} {_pct(control['accuracy']['mean'])}: "
-            f"**{_points(d['diff'])} points [{_points(d['low'])}, {_points(d['high'])}]**, {d['n']} items, "
+            f"**{_points(d['diff'])} points [{_points(d['low'])}, {_points(d['high'])}]**{seeds_text}, {d['n']} items, "
             f"{len(seeds)} seed(s); faithful {_pct(arm['faithful_share']['mean'])} vs "
             f"{_pct(control['faithful_share']['mean'])}")
     return text, verdict
 
 
+MIN_SHARE = 0.05  # the 2x2 claim: an off-diagonal cell must be at least this common to count
+
+
 def two_by_two_row(claim: Claim, results: dict) -> tuple[str, str]:
-    """Answers right without a faithful trace, and faithful traces with a wrong answer, over every
-    trained arm's evaluations (Wilson intervals over items x seeds)."""
+    """Answers right without a faithful trace, and faithful traces with a wrong answer, per trained
+    arm (summed over its seeds). Each half of the claim holds when, in every trained arm, the
+    cell's Wilson lower bound is at least MIN_SHARE: a stray grading slip cannot make it, and the
+    items repeated across seeds (which make one pooled interval too narrow) count once per arm."""
     from kgreason.stats import wilson_interval
 
-    cells: dict[str, int] = {}
-    for a in results["arms"]:
-        if a["kind"] == "base":
-            continue
-        for k, v in (a.get("confusion") or {}).items():
-            cells[k] = cells.get(k, 0) + int(v)
-    right = cells.get("correct_faithful", 0) + cells.get("correct_unfaithful", 0)
-    faithful = cells.get("correct_faithful", 0) + cells.get("wrong_faithful", 0)
-    if not right or not faithful:
+    arms = [a for a in results["arms"] if a["kind"] != "base" and a.get("confusion")]
+    if not arms:
         return "no trained arm finished yet", "not measured yet"
-    lo1, hi1 = wilson_interval(cells.get("correct_unfaithful", 0), right)
-    lo2, hi2 = wilson_interval(cells.get("wrong_faithful", 0), faithful)
-    share1, share2 = cells.get("correct_unfaithful", 0) / right, cells.get("wrong_faithful", 0) / faithful
-    text = (f"right answers without a faithful trace: **{_pct(share1)} [{_pct(lo1)}, {_pct(hi1)}]** of {right}; "
-            f"faithful traces with a wrong answer: **{_pct(share2)} [{_pct(lo2)}, {_pct(hi2)}]** of {faithful} "
-            f"(every trained arm's evaluations, items x seeds)")
-    if lo1 > 0 and lo2 > 0:
+
+    def cell(a: dict, num_key: str, other_key: str) -> tuple[int, int, float]:
+        c = a["confusion"]
+        num, n = int(c.get(num_key, 0)), int(c.get(num_key, 0)) + int(c.get(other_key, 0))
+        return num, n, (wilson_interval(num, n)[0] if n else 0.0)
+
+    halves = {"right_unfaithful": [cell(a, "correct_unfaithful", "correct_faithful") for a in arms],
+              "faithful_wrong": [cell(a, "wrong_faithful", "correct_faithful") for a in arms]}
+
+    def describe(rows: list[tuple[int, int, float]]) -> str:
+        shares = [num / n for num, n, _ in rows if n]
+        if not shares:
+            return "none to count"
+        return f"{_pct(min(shares))} to {_pct(max(shares))} (lowest Wilson bound {_pct(min(lo for *_, lo in rows))})"
+
+    text = (f"right answers without a faithful trace, per arm: **{describe(halves['right_unfaithful'])}**; "
+            f"faithful traces with a wrong answer, per arm: **{describe(halves['faithful_wrong'])}** "
+            f"({len(arms)} trained arms, each summed over its seeds)")
+    holds = {k: all(n and lo >= MIN_SHARE for _, n, lo in rows) for k, rows in halves.items()}
+    if all(holds.values()):
         verdict = "supported"
-    elif lo1 > 0 or lo2 > 0:
-        verdict = ("half supported: a right answer does not imply a faithful trace" if lo1 > 0 else
-                   "half supported: a faithful trace does not imply a right answer")
+    elif holds["right_unfaithful"]:
+        verdict = "half supported: a right answer does not imply a faithful trace; a faithful trace does here"
+    elif holds["faithful_wrong"]:
+        verdict = "half supported: a faithful trace does not imply a right answer; a right answer does here"
     else:
-        verdict = "no difference resolved at this budget"
+        verdict = f"not supported: neither cell reaches {_pct(MIN_SHARE)} in every arm"
     return text, verdict
 
 
@@ -173,7 +204,13 @@ def render(claims: list[Claim], root: Path) -> str:
         else:
             text, verdict, where = "not run yet", "not measured yet", f"{claim.results} (no results collected)"
         lines.append(f"| {_cell(claim.claim)} | {_cell(claim.source)} | {_cell(text)} | {verdict} | {_cell(where)} "
-                     f"| `{claim.command}` |")
+                     f"| `{_cell(claim.command)}` |")
+    paired = sum(c.measure == "paired" for c in claims)
+    lines += ["", f"{paired} paired claims are tested at 95% each: were every one of them false, the chance that at "
+              f"least one interval lands on the claimed side by luck alone is about {_pct(1 - 0.95 ** paired)}, "
+              "so a single \"supported\" row is a lead to re-run with more seeds, not a settled fact. Arms several "
+              "experiments share (`sft`; the reward grid's `rsft_kgreason` is `frontier`'s and `curriculum`'s "
+              "`rsft_hard`) are trained once and copied, so those rows share their control."]
     return "\n".join(lines) + "\n"
 
 
@@ -204,8 +241,10 @@ def add_findings_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_findings(args: argparse.Namespace) -> int:
+    if args.collect and args.check:
+        raise InputError("--collect writes docs/results/ and --check writes nothing: use one of them")
     claims = load_claims(args.claims)
-    if args.collect and not args.check:
+    if args.collect:
         for path in collect(claims, args.root, args.experiments):
             print(f"collected {path}")
     page = render(claims, args.root)
@@ -225,5 +264,7 @@ def run_findings(args: argparse.Namespace) -> int:
 def rows(page: str) -> list[dict[str, Any]]:
     """The page's table rows as dicts (for readers and tests)."""
     table = [line for line in page.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    if not table:
+        return []
     header = [h.strip() for h in table[0].strip("|").split(" | ")]
     return [dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")), strict=False)) for line in table[1:]]

@@ -207,15 +207,23 @@ def run_experiment(exp: Experiment) -> dict:
     kg = load_kg(data / "kg.json")
     eval_tasks = load_tasks(data / "eval.jsonl")
     jobs = [(arm, seed) for seed in range(exp.seeds) for arm in arms if seed in seeds_for(arm, exp.seeds)]
+    from kgreason.runs.folder import git_revision
+
+    revision = git_revision()[0]
     for i, (arm, seed) in enumerate(jobs, start=1):
         done = (run_dir(exp.out, arm, seed) / ARM_FILE).is_file()
         if exp.report_only:
             print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'done' if done else 'not finished (left out)'}")
             continue
         if not done and exp.config.share and (source := shared_source(exp, arm, seed)) is not None:
-            copy_arm_seed(source, exp.out, arm, seed)
+            record = copy_arm_seed(source, exp.out, arm, seed, {"experiment": exp.grid.name, "arm": arm.to_dict(),
+                                                                 "seed": seed, "scale": exp.config.scale})
             print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: copied from {source} (the same data, "
                   "recipe and starting adapter)", flush=True)
+            if record.get("copied_revision") != revision or record.get("copied_dirty"):
+                print(f"  warning: trained by code revision {record.get('copied_revision') or 'unknown'}"
+                      f"{' with uncommitted changes' if record.get('copied_dirty') else ''}, this is "
+                      f"{revision or 'unknown'}; --no-share trains it with this code", flush=True)
             continue
         print(f"[experiment] {i}/{len(jobs)} {arm.name} seed {seed}: {'reused (done)' if done else 'running'}",
               flush=True)
@@ -223,21 +231,25 @@ def run_experiment(exp: Experiment) -> dict:
             _run_arm_seed_in_child(exp, arm, seed, data)
         else:
             run_arm_seed(exp, arm, seed, data, kg, eval_tasks)
-    results = aggregate(exp.out, arms, exp, eval_tasks)
+    # every arm of the grid with a finished seed, whatever --arms ran this time: results.json is the
+    # experiment's, not the invocation's (findings read it)
+    results = aggregate(exp.out, exp.grid.arms, exp, eval_tasks)
     results["wall_seconds_this_invocation"] = round(time.time() - started, 1)
     write_report(exp.out, results)
     return results
 
 
-def shared_source(exp: Experiment, arm: Arm, seed: int) -> Path | None:
+def shared_source(exp: Experiment, arm: Arm, seed: int, sft_digest: str | None = None,
+                  data: str | None = None) -> Path | None:
     """A finished run of this arm-seed in a sibling experiment folder (kgreason/experiments/share.py);
-    None when this arm-seed has a folder of its own already (an interrupted run resumes itself)."""
+    None when this arm-seed has a folder of its own already (an interrupted run resumes itself).
+    `sft_digest`, `data`: see find_shared (a dry run's SFT adapter and data that would come first)."""
     import json
 
     if run_dir(exp.out, arm, seed).exists():
         return None
     pipeline = json.loads(json.dumps(to_dict(arm_config(exp.recipe, arm, seed))))  # as config.json holds it
-    return find_shared(exp.out, arm, seed, pipeline)
+    return find_shared(exp.out, arm, seed, pipeline, sft_digest=sft_digest, data=data)
 
 
 def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dict:

@@ -29,6 +29,7 @@ class SeedResult:
     format_fail: dict[str, float]
     wall_s: float = 0.0
     cpu: str = ""  # the CPU it trained on (arm.json; empty for arm-seeds finished before it was recorded)
+    copied_from: str = ""  # the arm-seed folder of another experiment it was copied from (experiments/share.py)
 
 
 def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
@@ -46,6 +47,7 @@ def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
         faithful={k: float(e.reward.faithful) for k, e in episodes.items()},
         format_fail={k: float(not e.reward.format_ok) for k, e in episodes.items()},
         wall_s=float(record.get("wall_s", 0.0)), cpu=str(record.get("cpu", "")),
+        copied_from=str(record.get("copied_from") or ""),
     )
 
 
@@ -128,7 +130,9 @@ def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamp
         "shuffle": {"accuracy_shuffled": sum(shuffled) / len(shuffled), "entity_changed_share": sum(changed) / len(changed)}
         if shuffled else None,
         "mean_reward": _mean([s.metrics.get("mean_reward") for s in seeds]),
-        "wall_s": round(sum(s.wall_s for s in seeds), 1),
+        # a copied arm-seed trained once, in the experiment it was copied from: not counted again
+        "wall_s": round(sum(s.wall_s for s in seeds if not s.copied_from), 1),
+        "copied": {str(s.seed): s.copied_from for s in seeds if s.copied_from},
         "cpus": sorted({s.cpu for s in seeds if s.cpu}),
         "runs": [str(s.folder.relative_to(s.folder.parent.parent)) for s in seeds],
         "curves": _curves(seeds),
@@ -165,13 +169,15 @@ def vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -
             "by_hop": {str(h): diff(ids, h) for h, ids in sorted(by_hop.items())}}
 
 
-def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int) -> list[dict]:
+def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int, ref: dict | None = None) -> list[dict]:
     """Each seed on its own: accuracy and faithful share with Wilson intervals, and the
-    paired difference from the SFT model of the same seed (the adapter this arm started from), so
-    a reader can see whether the conclusion holds seed by seed, not only on the seed average."""
+    paired difference from the SFT model of the same seed (the adapter this arm started from) and
+    from the arm it is compared to (`ref`, same seed), so a reader can see whether the conclusion
+    holds seed by seed, not only on the seed average."""
     from kgreason.evaluate.bootstrap import bootstrap_mean, paired_bootstrap_difference
 
     sft_by_seed = {s.seed: s for s in sft["_seeds"]} if sft and sft is not arm else {}
+    ref_by_seed = {s.seed: s for s in ref["_seeds"]} if ref and ref is not arm else {}
     rows = []
     for s in arm["_seeds"]:
         ids = sorted(s.correct)
@@ -179,12 +185,15 @@ def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int) -> list[dict]:
                "accuracy": bootstrap_mean([s.correct[t] for t in ids], seed=s.seed, n_resamples=n_resamples).to_dict(),
                "faithful_share": bootstrap_mean([s.faithful[t] for t in ids if t in s.faithful], seed=s.seed,
                                                 n_resamples=n_resamples).to_dict(),
-               "vs_sft": None}
-        ref = sft_by_seed.get(s.seed)
-        if ref is not None:
-            shared = [t for t in ids if t in ref.correct]
-            row["vs_sft"] = paired_bootstrap_difference([ref.correct[t] for t in shared], [s.correct[t] for t in shared],
-                                                        seed=s.seed, n_resamples=n_resamples).to_dict()
+               "vs_sft": None, "vs_compare": None}
+        for key, other in (("vs_sft", sft_by_seed.get(s.seed)), ("vs_compare", ref_by_seed.get(s.seed))):
+            if other is not None:
+                shared = [t for t in ids if t in other.correct]
+                row[key] = paired_bootstrap_difference([other.correct[t] for t in shared],
+                                                       [s.correct[t] for t in shared],
+                                                       seed=s.seed, n_resamples=n_resamples).to_dict()
+        if s.copied_from:
+            row["copied_from"] = s.copied_from
         rows.append(row)
     return rows
 
@@ -213,7 +222,7 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
         ref = by_name.get(a["compare_to"])
         a["vs_compare"] = (vs_reference(a, ref, hops, exp.recipe.eval.n_resamples)
                            if ref is not None and ref is not sft else a["vs_sft"] if ref is sft else None)
-        a["per_seed"] = per_seed_rows(a, sft, exp.recipe.eval.n_resamples)
+        a["per_seed"] = per_seed_rows(a, sft, exp.recipe.eval.n_resamples, ref=by_name.get(a["compare_to"]))
     for a in arm_rows:
         a.pop("_correct")
         a.pop("_seeds")
@@ -242,6 +251,7 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
         "references": references or {},
         "wall_seconds_arms": round(sum(a["wall_s"] for a in arm_rows), 1),
         "cpus": sorted({c for a in arm_rows for c in a["cpus"]}),
+        "copied_arm_seeds": sum(len(a["copied"]) for a in arm_rows),
     }
 
 
@@ -283,9 +293,17 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
             ["GRPO", f"{s['grpo']['train']['max_steps']} steps, k={s['grpo']['num_generations']}"],
             ["intervals", results["interval_method"]],
             ["drift", results["drift_method"]],
-            ["wall time (all arm-seeds, summed)", f"{results['wall_seconds_arms']:.0f} s"],
+            ["wall time (all arm-seeds, summed)", f"{results['wall_seconds_arms']:.0f} s"
+             + (f" (without {results['copied_arm_seeds']} arm-seed(s) copied from other experiments)"
+                if results.get("copied_arm_seeds") else "")],
+            ["CPU", ", ".join(results.get("cpus") or []) or "not recorded"],
         ]),
     ]
+    copied = [f"{a['label']} seed {seed}: `{src}`" for a in results["arms"] for seed, src in (a.get("copied") or {}).items()]
+    if copied:
+        head.append("Arm-seeds trained once in another experiment with the same data, recipe and SFT adapter, and "
+                    "copied here (so those experiments share them; their arm.json names the code revision):\n\n"
+                    + "\n".join(f"- {c}" for c in copied))
     rows = []
     for a in results["arms"]:
         d = a.get("drift_kl")

@@ -12,15 +12,19 @@ beside its own (`experiments/*/`) for a finished arm-seed that would be the same
   is byte-identical, so the copied arm started from the model this experiment's arms start from.
 
 A match is copied (not linked, so deleting one experiment leaves the other whole), without its
-resumable checkpoints, into a temporary name and renamed; its arm.json says where it came from.
+resumable checkpoints, into a hidden temporary folder and renamed; its arm.json says where it came
+from and which code revision trained it, and the experiment's results.json and report list the
+copied arm-seeds (their training time is not counted again). A source trained by another code
+revision is still shared (the recipe and data are the same), and the experiment prints a warning.
 An arm-seed that already has a folder here (an interrupted run) is left to resume itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,6 @@ from kgreason.io import atomic_write_json, read_json
 
 DATA_FILES = ("kg.json", "facts.jsonl", "eval.jsonl", "train_easy.jsonl", "train_hard.jsonl")
 SFT_ADAPTER = Path("adapters") / "sft" / "adapter_model.safetensors"
-COPY_SUFFIX = ".copying"
 
 
 def _sha256(path: Path) -> str:
@@ -56,34 +59,75 @@ def sft_adapter_digest(out: Path, seed: int) -> str | None:
     return _sha256(path) if path.is_file() else None
 
 
+def expected_data_digest(out: Path, data_options: dict[str, Any]) -> str | None:
+    """The data digest `out` will have: its own data folder's, or before the data stage (a dry run)
+    that of a sibling experiment made with the same data options (generation is seeded)."""
+    if (out / "data" / "eval.jsonl").is_file():
+        return data_digest(out / "data")
+    for other in candidate_folders(out):
+        try:
+            recipe = read_json(other / EXPERIMENT_FILE).get("recipe") or {}
+        except (OSError, ValueError):
+            continue
+        if recipe.get("data") == data_options:
+            return data_digest(other / "data")
+    return None
+
+
 def candidate_folders(out: Path) -> list[Path]:
-    """The experiment folders beside `out` (each holds experiment.json), `out` itself left out."""
+    """The experiment folders beside `out` (each holds experiment.json), `out` itself left out;
+    folders this user may not read (a shared /tmp) are passed over."""
     here = out.resolve()
-    parent = here.parent
-    if not parent.is_dir():
+    found = []
+    try:
+        entries = list(os.scandir(here.parent))
+    except OSError:
         return []
-    return sorted(p for p in parent.iterdir() if p.is_dir() and p.resolve() != here and (p / EXPERIMENT_FILE).is_file())
+    for entry in entries:
+        try:
+            if (entry.is_dir() and not entry.name.startswith(".") and Path(entry.path).resolve() != here
+                    and (Path(entry.path) / EXPERIMENT_FILE).is_file()):
+                found.append(Path(entry.path))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def _finished_arm_seeds(other: Path) -> Iterator[tuple[Path, dict, dict]]:
+    """(folder, arm.json, config.json) of each finished arm-seed of an experiment folder; a copy in
+    progress (a hidden temporary folder), an unreadable or malformed record is passed over."""
+    try:
+        folders = sorted(p for p in (other / "runs").iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            record, config = read_json(folder / ARM_FILE), read_json(folder / "config.json")
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or not isinstance(config, dict):
+            continue
+        if record.get("done") is True and record.get("run_dir") == f"runs/{folder.name}":
+            yield folder, record, config
 
 
 def find_shared(out: Path, arm: Arm, seed: int, pipeline: dict[str, Any],
-                folders: Iterable[Path] | None = None) -> Path | None:
-    """A finished arm-seed folder in another experiment that is this arm-seed's run, or None."""
-    mine = data_digest(out / "data")
+                folders: Iterable[Path] | None = None, sft_digest: str | None = None,
+                data: str | None = None) -> Path | None:
+    """A finished arm-seed folder in another experiment that is this arm-seed's run, or None.
+    `sft_digest` and `data`: the SFT adapter this experiment's arms of `seed` start from and its
+    data files' digest, when they are not in `out` yet (a dry run); by default read from `out`."""
+    mine = data or data_digest(out / "data")
     if mine is None:
         return None
-    my_sft: str | None = None
+    my_sft: str | None = sft_digest
     for other in candidate_folders(out) if folders is None else folders:
         if data_digest(other / "data") != mine:
             continue
-        for record_path in sorted((other / "runs").glob(f"*/{ARM_FILE}")):
-            folder = record_path.parent
-            try:
-                record, config = read_json(record_path), read_json(folder / "config.json")
-            except (OSError, ValueError):
+        for folder, record, config in _finished_arm_seeds(other):
+            if record.get("seed") != seed or (record.get("definition") or {}).get("kind") != arm.kind:
                 continue
-            if not record.get("done") or record.get("seed") != seed:
-                continue
-            if (record.get("definition") or {}).get("kind") != arm.kind or config.get("pipeline") != pipeline:
+            if config.get("pipeline") != pipeline:
                 continue
             if arm.needs_sft:
                 my_sft = my_sft or sft_adapter_digest(out, seed)
@@ -93,13 +137,17 @@ def find_shared(out: Path, arm: Arm, seed: int, pipeline: dict[str, Any],
     return None
 
 
-def copy_arm_seed(source: Path, out: Path, arm: Arm, seed: int) -> dict:
-    """Copy a finished arm-seed into this experiment as `arm`, rewriting its arm.json; returns the record."""
+def copy_arm_seed(source: Path, out: Path, arm: Arm, seed: int, experiment: dict[str, Any]) -> dict:
+    """Copy a finished arm-seed into this experiment as `arm`, rewriting its arm.json and the
+    identity fields of its config.json (`run`, `experiment`: this experiment's); returns arm.json.
+
+    The copy is written into a hidden temporary folder beside its place and renamed (io.staged_dir),
+    so a crash leaves nothing a rerun, a sibling experiment or the run listings would read."""
+    from kgreason.io import staged_dir
+
     dest = run_dir(out, arm, seed)
-    tmp = dest.with_name(dest.name + COPY_SUFFIX)
-    shutil.rmtree(tmp, ignore_errors=True)  # a copy interrupted earlier
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(ARM_FILE, "checkpoint-*", "*.tmp"))
     old = read_json(source / ARM_FILE)
+    config = read_json(source / "config.json")
     src_out = source.parent.parent
 
     def moved(rel: str | None) -> str | None:
@@ -114,7 +162,13 @@ def copy_arm_seed(source: Path, out: Path, arm: Arm, seed: int) -> dict:
 
     record = {**old, "arm": arm.name, "definition": arm.to_dict(), "run_dir": str(dest.relative_to(out)),
               "adapter": moved(old.get("adapter")), "eval_dir": moved(old.get("eval_dir")),
-              "copied_from": str(source.resolve())}
-    atomic_write_json(tmp / ARM_FILE, record)
-    tmp.rename(dest)
+              "copied_from": str(source.resolve()), "copied_revision": config.get("git_revision"),
+              "copied_dirty": config.get("git_dirty")}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with staged_dir(dest) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(ARM_FILE, "checkpoint-*", "*.tmp", ".*"))
+        atomic_write_json(tmp / "config.json", {**config, "run": dest.name, "experiment": experiment,
+                                                "copied_from": str(source.resolve())})
+        atomic_write_json(tmp / ARM_FILE, record)  # written last, as in a trained arm-seed
     return record

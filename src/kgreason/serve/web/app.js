@@ -856,12 +856,13 @@ async function showExperiments() {
     + "or `kgreason experiment reward --scale quick` (`kgreason experiment --help` lists the grids and options), then reload."));
   // nothing to choose and nothing to draw: no empty dropdown, no blank chart
   sel.closest(".toolbar").hidden = none; $("#exp-chart-box").hidden = none; $("#exp-report").hidden = none;
-  if (none) { $("#exp-question").textContent = ""; $("#exp-table").replaceChildren(); $("#exp-2x2").replaceChildren(); $("#exp-answers").replaceChildren(); $("#exp-report").textContent = ""; return; }
+  if (none) { $("#exp-question").textContent = ""; $("#exp-question").hidden = true; $("#exp-table").replaceChildren(); $("#exp-2x2").replaceChildren(); $("#exp-answers").replaceChildren(); $("#exp-report").textContent = ""; return; }
   const keep = sel.value;
   sel.replaceChildren(...S.experiments.map((e) => el("option", { value: e.name, text: e.title || e.name })));
   if (keep && S.experiments.find((e) => e.name === keep)) sel.value = keep;
   const d = await api("/api/experiment?" + q({ name: sel.value }));
-  $("#exp-question").textContent = (d.results && d.results.question) || "";
+  const question = (d.results && d.results.question) || "";
+  $("#exp-question").textContent = question; $("#exp-question").hidden = !question;
   $("#exp-answers").replaceChildren(...(d.answers || []).map((a) => el("li", { text: a })));
   const arms = armsOf(d.results);
   const names = Object.keys(arms);
