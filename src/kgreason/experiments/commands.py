@@ -90,8 +90,9 @@ def dry_run_plan(exp: Any) -> str:
     from kgreason.experiments.arms import ARM_FILE, run_dir, seeds_for
     from kgreason.experiments.grid import shared_source
     from kgreason.experiments.share import expected_data_digest, sft_adapter_digest
+    from kgreason.hardware import cpu_line
     from kgreason.options import to_dict, to_yaml
-    from kgreason.pipeline.stages import estimate_seconds
+    from kgreason.pipeline.stages import cpu_units, estimate_seconds
 
     est = estimate_seconds(exp.recipe)
     per_kind = {"base": est["base_eval"] * exp.recipe.eval.max_new_tokens
@@ -116,8 +117,8 @@ def dry_run_plan(exp: Any) -> str:
             lines.append(f"#   {arm.name:<16} seed {seed}  {when}")
     return (f"# kgreason experiment {exp.grid.name} --scale {exp.config.scale}: resolved options (usable as --config)\n"
             f"{to_yaml(exp.config)}# experiment folder: {exp.out}\n"
-            f"# arm-seeds and estimated time for {exp.recipe.model} on a 2-core CPU (from the measured quick "
-            f"run):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min"
+            f"# arm-seeds and estimated time for {exp.recipe.model} on this 2-core CPU ({cpu_line()}: the quick "
+            f"run {cpu_units()[1]}):\n" + "\n".join(lines) + f"\n#   total ~{total / 60:.0f} min"
             + (" and the arm-seeds not estimated" if any(ln.endswith("not estimated") for ln in lines) else "") + "\n")
 
 

@@ -302,36 +302,53 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
 
 
 # --- the plan --------------------------------------------------------------------------------------
-# Seconds per unit of work on the 2-core CPU with the bundled SmolLM2, from the measured quick run
-# (README: data 22 s; 150-item evaluations 38 s at a 48-token budget, ~86 s at 128; SFT 543 s for
-# 100 steps of 8; RSFT rounds of 64 questions x 4 samples: ~88 s sampling, ~92 s training on ~38
-# winners x 2 epochs). Used only by --dry-run, scaled linearly; a GPU or another model differs.
-# GRPO (measured on the AVX2 EPYC, divided by its ISA_SLOWDOWN): the quick profile's 28 steps of 32
-# completions, shared-prompt update and 5 probes, took 1,908-2,074 s over three seeds.
-CPU_SECONDS = {"data": 22.0, "eval_item_token": 86.0 / (150 * 128), "sft_example": 543.0 / 800,
-               "sample": 88.0 / 256, "rsft_example_epoch": 92.0 / 76, "grpo_completion": 1908.0 / (28 * 32) / 4.9}
+# Seconds per unit of work on the 2-core CPU with the bundled SmolLM2, per matrix ISA, each table
+# measured on that kind of CPU with the quick profile (hf decoding). Used only by --dry-run, scaled
+# linearly; a GPU or another model differs. The stages do not all slow down alike on a CPU without
+# native bf16 (fp32 training costs more than decoding), so each ISA has its own table.
+UNIT_SECONDS: dict[str, dict[str, float]] = {
+    # Intel with AMX (README): data 22 s; 150-item evaluations 38 s at a 48-token budget, ~86 s at
+    # 128; SFT 543 s for 100 steps of 8; RSFT rounds of 64 questions x 4 samples: ~88 s sampling,
+    # ~92 s training on ~38 winners x 2 epochs; GRPO: the AVX2 figure below / 4.9 (not measured).
+    "AMX": {"data": 22.0, "eval_item_token": 86.0 / (150 * 128), "sft_example": 543.0 / 800,
+            "sample": 88.0 / 256, "rsft_example_epoch": 92.0 / 76, "grpo_completion": 1991.0 / (28 * 32) / 4.9},
+    # AMD EPYC with AVX2 only (bf16 emulated: fp32), 2026-12-07: data 26 s; hf evaluations of 150
+    # items at 128 tokens 232 and 254 s (runs/quick-s37); SFT 1,646 and 1,782 s for 100 steps of 8
+    # (runs/quick-ov, runs/quick-s37); RSFT sampling 231 s for 64 questions x 4, training 295 s on
+    # 53 winners x 2 epochs (experiments/reward-quick-open, rsft_answer seed 0) and 148-193 s on
+    # 28-37 (runs/quick-ov); GRPO's 28 steps of 32 completions 1,908-2,074 s over three seeds.
+    "AVX2": {"data": 26.0, "eval_item_token": 243.0 / (150 * 128), "sft_example": 1714.0 / 800,
+             "sample": 231.0 / 256, "rsft_example_epoch": 2.7, "grpo_completion": 1991.0 / (28 * 32)},
+}
+# ISAs without a table of their own: a multiple of one that has. AMD EPYC with AVX-512 BF16 ran the
+# quick run's data, base eval, SFT and SFT eval in 1,079 s against the AMX CPU's 539 s (2.0x);
+# AVX-512 without BF16 trains in fp32 like AVX2 and has not been measured.
+ISA_FROM = {"AVX-512 BF16": ("AMX", 2.0), "AVX-512": ("AVX2", 1.0)}
 
 
-# The same quick run's stage times on other CPUs, as a multiple of the AMX CPU's (stages data, base
-# eval, SFT, SFT eval measured on each): AMD EPYC with AVX-512 BF16 1,079 s against 539 s (2.0x);
-# AMD EPYC with AVX2 only, where bf16 is emulated and kgreason trains in fp32, 2,643 s against 539 s
-# (4.9x). AVX-512 without BF16 also trains in fp32 and has not been measured: AVX2's factor.
-ISA_SLOWDOWN = {"AMX": 1.0, "AVX-512 BF16": 2.0, "AVX-512": 4.9, "AVX2": 4.9}
+def unit_seconds(isa: str) -> tuple[dict[str, float], str]:
+    """The seconds-per-unit table for a matrix ISA and where it comes from (for the dry run's line);
+    an unknown ISA gets AVX2's, the slowest measured."""
+    if isa in UNIT_SECONDS:
+        return dict(UNIT_SECONDS[isa]), f"measured on an {isa} CPU"
+    base, factor = ISA_FROM.get(isa, ("AVX2", 1.0))
+    return ({k: v * factor for k, v in UNIT_SECONDS[base].items()},
+            f"the {base} table x {factor:g}" if factor != 1.0 else f"the {base} table")
 
 
-def cpu_slowdown() -> tuple[float, str]:
-    """The factor this machine's CPU takes over the AMX CPU CPU_SECONDS was measured on, and its ISA."""
+def cpu_units() -> tuple[dict[str, float], str, str]:
+    """This machine's table, its source, and its ISA."""
     from kgreason.hardware import cpu_description
 
     isa = cpu_description()["matrix_isa"]
-    return ISA_SLOWDOWN.get(isa, ISA_SLOWDOWN["AVX2"]), isa
+    table, source = unit_seconds(isa)
+    return table, source, isa
 
 
 def estimate_seconds(cfg: PipelineConfig) -> dict[str, float]:
-    """A rough per-stage time estimate for the bundled model on this 2-core CPU (see CPU_SECONDS,
-    scaled by ISA_SLOWDOWN for this CPU's matrix instructions)."""
-    factor, _ = cpu_slowdown()
-    c = {k: v * factor for k, v in CPU_SECONDS.items()}
+    """A rough per-stage time estimate for the bundled model on this 2-core CPU (UNIT_SECONDS of this
+    CPU's matrix ISA)."""
+    c = cpu_units()[0]
     items = cfg.eval.max_items or cfg.data.eval_size
     per_eval = items * c["eval_item_token"] * cfg.eval.max_new_tokens * (2 if cfg.eval.shuffle else 1)
     base_tokens = cfg.base_eval_max_new_tokens or cfg.eval.max_new_tokens
@@ -370,8 +387,8 @@ def dry_run_plan(cfg: PipelineConfig, run_dir: Path) -> str:
     return (f"# kgreason run --profile {cfg.profile}: resolved options (usable as --config FILE)\n"
             f"{to_yaml(cfg)}"
             f"# run folder: {run_dir}\n{done}"
-            f"# stages and estimated time for {cfg.model} on this 2-core CPU ({cpu_line()}: the quick run measured "
-            f"on an AMX CPU x {cpu_slowdown()[0]:g}; a GPU is faster):\n{stages}\n"
+            f"# stages and estimated time for {cfg.model} on this 2-core CPU ({cpu_line()}: the quick run "
+            f"{cpu_units()[1]}; a GPU is faster):\n{stages}\n"
             f"#   {'total':<10} ~{known / 60:5.1f} min"
             + (" and the stages not estimated" if None in est.values() else "") + "\n")
 
