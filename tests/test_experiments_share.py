@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kgreason.experiments.arms import Arm
-from kgreason.experiments.share import copy_arm_seed, find_shared
+from kgreason.experiments.share import copy_arm_seed, find_shared, same_recipe
 
 PIPELINE = {"model": "tiny:random", "seed": 0, "rsft": {"distribution": "hard", "frontier": False}}
 SFT = Arm("sft", "SFT", "sft", "", {}, "")
@@ -123,3 +123,12 @@ def test_an_unreadable_folder_beside_the_experiment_is_passed_over(tmp_path, mon
 
     monkeypatch.setattr(Path, "is_file", is_file)
     assert find_shared(b, SFT, 0, PIPELINE) == a / "runs" / "sft-s0"
+
+
+def test_an_option_added_since_a_run_matches_only_at_its_default():
+    saved = {"seed": 0, "data": {"kg": "builtin:devops"}}
+    defaults = {"seed": 0, "data": {"kg": "builtin:devops", "image_decoys": "auto"}}
+    assert same_recipe(saved, {"seed": 0, "data": {"kg": "builtin:devops", "image_decoys": "auto"}}, defaults)
+    assert not same_recipe(saved, {"seed": 0, "data": {"kg": "builtin:devops", "image_decoys": "on"}}, defaults)
+    assert not same_recipe(saved, {"seed": 0, "data": {"kg": "builtin:devops", "image_decoys": "auto"}}, None)
+    assert not same_recipe({**saved, "gone": 1}, {"seed": 0, "data": {"kg": "builtin:devops"}}, defaults)

@@ -244,12 +244,11 @@ def shared_source(exp: Experiment, arm: Arm, seed: int, sft_digest: str | None =
     """A finished run of this arm-seed in a sibling experiment folder (kgreason/experiments/share.py);
     None when this arm-seed has a folder of its own already (an interrupted run resumes itself).
     `sft_digest`, `data`: see find_shared (a dry run's SFT adapter and data that would come first)."""
-    import json
-
     if run_dir(exp.out, arm, seed).exists():
         return None
-    pipeline = json.loads(json.dumps(to_dict(arm_config(exp.recipe, arm, seed))))  # as config.json holds it
-    return find_shared(exp.out, arm, seed, pipeline, sft_digest=sft_digest, data=data)
+    pipeline = to_dict(arm_config(exp.recipe, arm, seed))  # JSON types, as config.json holds it
+    return find_shared(exp.out, arm, seed, pipeline, sft_digest=sft_digest, data=data,
+                       defaults=to_dict(PipelineConfig()))
 
 
 def _arm_seed_child(exp: Experiment, arm_name: str, seed: int, data: str) -> dict:

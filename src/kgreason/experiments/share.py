@@ -111,12 +111,35 @@ def _finished_arm_seeds(other: Path) -> Iterator[tuple[Path, dict, dict]]:
             yield folder, record, config
 
 
+def same_recipe(saved: dict[str, Any], current: dict[str, Any], defaults: dict[str, Any] | None) -> bool:
+    """Whether a saved `pipeline` record is the current one. An option the saved record lacks was
+    added to kgreason after that run: it counts as the same only where the current value is the
+    option's default (the behaviour that run had); without `defaults`, every key must match."""
+    for key in saved.keys() | current.keys():
+        if key not in current:
+            return False
+        mine = current[key]
+        if key not in saved:
+            if defaults is None or key not in defaults or mine != defaults[key]:
+                return False
+            continue
+        theirs = saved[key]
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            sub = defaults.get(key) if isinstance(defaults, dict) else None
+            if not same_recipe(theirs, mine, sub if isinstance(sub, dict) else None):
+                return False
+        elif mine != theirs:
+            return False
+    return True
+
+
 def find_shared(out: Path, arm: Arm, seed: int, pipeline: dict[str, Any],
                 folders: Iterable[Path] | None = None, sft_digest: str | None = None,
-                data: str | None = None) -> Path | None:
+                data: str | None = None, defaults: dict[str, Any] | None = None) -> Path | None:
     """A finished arm-seed folder in another experiment that is this arm-seed's run, or None.
     `sft_digest` and `data`: the SFT adapter this experiment's arms of `seed` start from and its
-    data files' digest, when they are not in `out` yet (a dry run); by default read from `out`."""
+    data files' digest, when they are not in `out` yet (a dry run); by default read from `out`.
+    `defaults`: the recipe's defaults, for options added since a source ran (see same_recipe)."""
     mine = data or data_digest(out / "data")
     if mine is None:
         return None
@@ -127,7 +150,8 @@ def find_shared(out: Path, arm: Arm, seed: int, pipeline: dict[str, Any],
         for folder, record, config in _finished_arm_seeds(other):
             if record.get("seed") != seed or (record.get("definition") or {}).get("kind") != arm.kind:
                 continue
-            if config.get("pipeline") != pipeline:
+            saved = config.get("pipeline")
+            if not isinstance(saved, dict) or not same_recipe(saved, pipeline, defaults):
                 continue
             if arm.needs_sft:
                 my_sft = my_sft or sft_adapter_digest(out, seed)

@@ -25,7 +25,7 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     Returns the graph's size and the split counts."""
     from kgreason.kg.kgjson import save_kg
     from kgreason.kg.sources import open_kg
-    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
+    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, write_dataset
 
     folder = Path(folder)
     if data_folder_complete(folder):
@@ -34,8 +34,8 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     kg = open_kg(opts.kg, seed=opts.seed)
     sizes = {"eval": opts.eval_size, "train_easy": opts.train_easy, "train_hard": opts.train_hard}
     splits = tuple(replace(s, size=sizes.get(s.name, s.size)) for s in DEFAULT_SPLITS)
-    dataset = generate(kg, TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits, family=opts.family),
-                       progress=progress)
+    config = TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits, family=opts.family)
+    dataset = generate_with_image_decoys(kg, config, opts.image_decoys, opts.max_shortcut, progress=progress)
     from kgreason.tasks.refusal import guard_shortcuts
 
     guard_shortcuts(opts.kg, kg, dataset, opts.max_shortcut, opts.allow_shortcuts)  # refuses before writing
@@ -44,6 +44,39 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     write_dataset(dataset, folder)  # manifest.json last: it marks the folder complete
     counts = {name: len(tasks) for name, tasks in dataset.splits.items()} | {"facts": len(dataset.facts)}
     return {"kg": {"entities": len(kg.entities), "edges": len(kg.edges)}, "counts": counts}
+
+
+# Rules that win when decoys lie outside the chain's image (hub-funnelled graphs): the trigger for
+# generating again with image-matched decoys.
+CHAIN_IMAGE_RULES = frozenset({"chain_from_other_entities", "chain_image_any_start"})
+IMAGE_OVERGENERATE = 6.0  # spare gold paths per held-out item then: the balancer needs more to choose from
+
+
+def generate_with_image_decoys(kg: Any, config: Any, image_decoys: str, max_shortcut: float | None,
+                               **generate_kw: Any) -> Any:
+    """generate() with `image_decoys` on, off, or (auto) off first and on again when the shortcut check
+    finds a chain-image rule over the limit on a held-out split, with IMAGE_OVERGENERATE spares; the
+    manifest records which (config.image_decoys). Multiple choice only: free form has no decoys."""
+    from kgreason.families import get_family
+    from kgreason.tasks.generate import generate
+    from kgreason.tasks.refusal import check_shortcuts
+
+    image = replace(config, image_decoys=True, overgenerate=max(config.overgenerate, IMAGE_OVERGENERATE))
+    if image_decoys == "on":
+        return generate(kg, image, **generate_kw)
+    dataset = generate(kg, config, **generate_kw)
+    if image_decoys == "off" or not get_family(config.family).offers_options:
+        return dataset
+    held_out = [s.name for s in config.splits if s.held_out]
+    check = check_shortcuts(kg, dataset.splits, held_out, max_shortcut)
+    funnelled = sorted({b for row in check["held_out"].values() for b in row["over"]} & CHAIN_IMAGE_RULES)
+    if not funnelled:
+        return dataset
+    import sys
+
+    print(f"the decoys lie outside the stated chains' image ({', '.join(funnelled)} over the limit): generating "
+          "again with decoys from the image (--image-decoys on)", file=sys.stderr, flush=True)
+    return generate(kg, image, **generate_kw)
 
 
 # --- which file is which -----------------------------------------------------------------------------

@@ -69,6 +69,10 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict-distractors", choices=cfg.STRICT_CHOICES, default=cfg.TASK_STRICT_DISTRACTORS,
                    help="which splits must have structure-matched distractors (an item without three is "
                         "rejected); the others fall back to weaker, balanced kinds (default: held_out)")
+    p.add_argument("--image-decoys", choices=("auto", "on", "off"), default="auto",
+                   help="held-out decoys also from the stated chain's image (entities the chain reaches from other "
+                        "starts), for graphs whose hubs funnel chains; auto (default): generate again with them when "
+                        "a chain-image baseline is over --max-shortcut")
     p.add_argument("--family", choices=FAMILIES.names(), default=DEFAULT_FAMILY,
                    help="how items are asked: multiple_choice (four options A-D) or free_form (no options; the "
                         "answer line names the entity; default: %(default)s)")
@@ -82,7 +86,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 def generate_command(args: argparse.Namespace) -> int:
     from kgreason.kg.sources import open_kg
-    from kgreason.tasks.generate import EmptyHeldOutSplit, TaskConfig, generate, write_dataset
+    from kgreason.tasks.build import generate_with_image_decoys
+    from kgreason.tasks.generate import EmptyHeldOutSplit, TaskConfig, write_dataset
 
     def from_flags(spec: cfg.SplitSpec) -> cfg.SplitSpec:  # held_out and strict stay the default split's
         key = SPLIT_FLAGS[spec.name][0]
@@ -99,7 +104,8 @@ def generate_command(args: argparse.Namespace) -> int:
     kg = open_kg(args.kg, json_only=True)
     t1 = time.perf_counter()
     try:
-        data = generate(kg, config, progress=sys.stderr.isatty(), fail_on_empty_held_out=True)
+        data = generate_with_image_decoys(kg, config, args.image_decoys, args.max_shortcut,
+                                          progress=sys.stderr.isatty(), fail_on_empty_held_out=True)
     except EmptyHeldOutSplit as exc:
         raise InputError(f"{args.kg}: {exc}; nothing written") from None
     for spec in splits:  # an empty held-out split is no dataset: say why, write nothing

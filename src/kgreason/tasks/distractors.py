@@ -237,12 +237,70 @@ def structure_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: r
     return walks
 
 
+_IMAGES: dict[int, tuple[weakref.ref, dict[tuple[str, ...], frozenset[str]]]] = {}
+IMAGE_LAYER_CAP = 5_000  # image-matched walks: at most this many entities per breadth-first layer
+
+
+def chain_image(kg: KnowledgeGraph, chain: Sequence[str]) -> frozenset[str]:
+    """Every entity the chain reaches from some entity of the graph (cached per graph and chain)."""
+    cached = _IMAGES.get(id(kg))
+    if cached is None or cached[0]() is not kg:
+        for key, (ref, _) in list(_IMAGES.items()):
+            if ref() is None:
+                _IMAGES.pop(key, None)
+        cached = (weakref.ref(kg), {})
+        _IMAGES[id(kg)] = cached
+    images = cached[1]
+    key = tuple(chain)
+    if key not in images:
+        frontier = {h for h in kg.entities if kg.successors(h, chain[0])}
+        for rel in chain:
+            frontier = {t for node in frontier for t in kg.successors(node, rel)}
+        images[key] = frozenset(frontier)
+    return images[key]
+
+
+def image_matched_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str],
+                        rng: random.Random) -> dict[str, list[Triple]]:
+    """Structure-matched decoys that also lie in the chain's image: entities a walk of the chain's
+    length from `start` reaches by the chain's last relation, and that the stated chain reaches from
+    some other entity. On graphs whose hubs funnel chains (Freebase-style), the answer is always in
+    the chain's image and the plain structure walks rarely are, so a rule that knows which entities
+    the chain can reach anywhere (chain_image_any_start, chain_from_other_entities) picks the answer;
+    decoys from the image leave it nothing to tell. Found breadth-first (a layer above
+    IMAGE_LAYER_CAP entities is sampled down), one walk kept per entity."""
+    image = chain_image(kg, chain)
+    layer: dict[str, list[Triple]] = {start: []}
+    seen = {start}
+    for _ in range(len(chain) - 1):
+        nxt: dict[str, list[Triple]] = {}
+        for node, edges in layer.items():
+            for rel, tails in kg.out_relations(node).items():
+                for t in tails:
+                    if t not in seen and t not in nxt:
+                        nxt[t] = [*edges, (node, rel, t)]
+        if len(nxt) > IMAGE_LAYER_CAP:
+            keep = rng.sample(sorted(nxt), IMAGE_LAYER_CAP)
+            nxt = {k: nxt[k] for k in keep}
+        seen |= set(nxt)
+        layer = nxt
+    found: dict[str, list[Triple]] = {}
+    for node, edges in layer.items():
+        on_walk = {start, *(t for _, _, t in edges)}
+        for t in kg.successors(node, chain[-1]):
+            if t in image and t not in on_walk and t not in found:
+                found[t] = [*edges, (node, chain[-1], t)]
+    return found
+
+
 def find_candidates(kg: KnowledgeGraph, start: str, path_edges: list[Triple], reached: set[str], question: str,
                     rng: random.Random, *, strict: bool, same_type: bool, heads: dict[str, list[str]],
                     mentions: Callable[[str, str], bool],
-                    walks: dict[str, list[Triple]] | None = None) -> list[Candidate]:
+                    walks: dict[str, list[Triple]] | None = None, image_decoys: bool = False) -> list[Candidate]:
     """Eligible candidates for one gold path, structure-matched first (from `walks` when given:
-    walks already sampled from the start that end with the chain's last relation).
+    walks already sampled from the start that end with the chain's last relation; with
+    `image_decoys`, also those of them in the chain's image found breadth-first, see
+    `image_matched_walks`).
 
     Eligible: outside the chain's answer set, not on the gold path, a tail of the last stated
     relation somewhere in the graph, of the answer's type (when the graph has types and
@@ -271,6 +329,8 @@ def find_candidates(kg: KnowledgeGraph, start: str, path_edges: list[Triple], re
 
     hops = len(path_edges)
     consider(walks if walks is not None else structure_walks(kg, start, chain, rng), "structure")
+    if image_decoys:
+        consider(image_matched_walks(kg, start, chain, rng), "structure")
     if not strict:
         consider(start_walks(kg, start, hops, rng, avoid={answer}, last_relation=None), "walk")
         consider(chain_from_elsewhere(kg, start, chain, rng, heads), "chain")

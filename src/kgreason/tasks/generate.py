@@ -77,6 +77,9 @@ class TaskConfig:
     overgenerate: float = 2.0  # strict splits: spare gold paths, as a share of the split's size
     balance_tolerance: float = 0.0005  # strict splits skip items that raise the shortcut imbalance by more
     exchangeable_gold: bool = True  # ask about a random walk of the item's pool (see exchange_gold)
+    # Also draw decoys from the chain's image (tasks/distractors.py, image_matched_walks): for graphs
+    # whose hubs funnel chains. kgreason.tasks.build turns it on when the chain-image rules refuse.
+    image_decoys: bool = False
     cover_eval_edges: float = TASK_COVER_EVAL_EDGES  # share of each shorter training split steered onto eval edges
     facts_name: str = "facts"
     family: str = DEFAULT_FAMILY  # how items are asked and answered (kgreason.families)
@@ -101,6 +104,8 @@ class TaskConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["splits"] = [asdict(s) for s in self.splits]
+        if not self.image_decoys:
+            del d["image_decoys"]  # recorded only when on: every manifest written before it stays as it was
         if d["family"] == DEFAULT_FAMILY:
             del d["family"]  # manifests of the default family stay what they were before families
         return d
@@ -373,7 +378,7 @@ def plan_item(kg: KnowledgeGraph, start: str, path_edges: list[Triple], rng: ran
         others = {x: e for x, e in pool.items() if x != answer} if pool is not None else None
         candidates = find_candidates(kg, start, list(edges), reached, question, rng, strict=strict,
                                      same_type=config.same_type_distractors, heads=heads, mentions=mentions,
-                                     walks=others)
+                                     walks=others, image_decoys=config.image_decoys)
         if len(candidates) >= 3:
             return ItemPlan(start=start, path_edges=list(edges), question=question, candidates=candidates)
     return reason or ("no_structure_matched_distractors" if strict else "too_few_distractors")

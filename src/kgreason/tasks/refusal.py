@@ -92,8 +92,10 @@ def check_shortcuts(kg: Any, splits: Mapping[str, Sequence[Any]], held_out: Sequ
     return result
 
 
-def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | None = None) -> str:
-    """One paragraph for a failed check: which baseline, how high, why this graph allows it, what to try."""
+def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | None = None,
+                      image_decoys: bool = False) -> str:
+    """One paragraph for a failed check: which baseline, how high, why this graph allows it, what to try
+    (`image_decoys`: the data was generated with decoys from the chains' image, which did not help)."""
     from kgreason.tasks.baselines import BASELINES
 
     if chance is None:
@@ -111,6 +113,9 @@ def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | Non
             if (b, why) not in reasons:
                 reasons.append((b, why))
     because = "; ".join(f"{b}: {why}" for b, why in reasons[:3])
+    if image_decoys:
+        because += (" (decoys drawn from the stated chains' image, which other starts reach too, were tried and "
+                    "did not bring it under the limit: the chains reach too much of this graph)")
     return (f"{source}: refusing to write this data: a shortcut baseline answers the held-out items without "
             f"following the chain ({'; '.join(parts)}; the limit is {100 * check['limit']:.0f}% and each "
             f"interval, corrected for the number of baselines tried, lies above it; chance is "
@@ -148,7 +153,8 @@ def guard_shortcuts(source: str, kg: Any, dataset: Any, max_shortcut: float | No
     check = check_shortcuts(kg, dataset.splits, held_out, max_shortcut)
     check["allowed"] = bool(allow and not check["passed"])
     if not check["passed"] and not allow:
-        raise InputError(refusal_paragraph(source, check))
+        raise InputError(refusal_paragraph(source, check,
+                                           image_decoys=bool(dataset.manifest["config"].get("image_decoys"))))
     dataset.manifest["shortcut_check"] = check
     if check["allowed"]:  # one warning for every caller (tasks generate, kgreason run, experiments)
         import sys
