@@ -198,3 +198,23 @@ def test_compiled_layers_train_like_eager_and_are_eager_again_afterwards(data, t
     assert abs(eager.train_loss - compiled.train_loss) < 1e-3
     a, b = lora_tensors(tmp_path / "eager"), lora_tensors(tmp_path / "compiled")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3
+
+
+def test_examples_longer_than_max_length_are_named(data, tmp_path, capsys):
+    """TRL keeps the first max_length tokens of an example, so the answer line of a long one is lost:
+    the phase says how many, and logs it (imported graphs with long names reach this)."""
+    from kgreason.train.sft import training_tokenizer
+
+    options = SFTOptions(material=["easy"], max_examples=4, train=TrainOptions(max_steps=1, batch_size=2, logging_steps=1))
+    tok = training_tokenizer(TINY)
+    full = [len(tok.apply_chat_template(e["prompt"] + e["completion"])["input_ids"]) for e in load_material(data, options)]
+    # every example loses its last 3 tokens or more (its answer line), none its whole completion
+    cut_at = min(full) - 3
+    options = replace(options, train=replace(options.train, max_length=cut_at))
+    run = Run.create_or_resume(tmp_path / "run", {"model_ref": TINY})
+    run_sft(run, TINY, data, options)
+    out = capsys.readouterr().out
+    assert f"WARNING: 4 of 4 SFT examples are longer than max_length {cut_at} tokens" in out
+    assert "--sft-max-length" in out
+    assert [m["truncated_examples"] for m in read_jsonl(run.metrics_path) if "truncated_examples" in m] == [4]
+    run.close()

@@ -256,6 +256,15 @@ def shared_trainer_args(options: Any, device: str) -> dict[str, Any]:
     }
 
 
+def truncated_examples(trainer: Any, max_length: int | None, n_examples: int) -> int:
+    """How many of the `n_examples` training examples are longer than `max_length`: those TRL cut to
+    it, plus those it dropped (cut before any completion token, so nothing was left to learn)."""
+    ds = trainer.train_dataset
+    if not max_length or ds is None or "input_ids" not in ds.column_names:
+        return 0
+    return sum(1 for ids in ds["input_ids"] if len(ids) >= max_length) + max(0, n_examples - len(ds))
+
+
 def count_tokens(trainer: Any) -> tuple[int, int]:
     """(tokens processed, tokens trained on) in one epoch of the tokenized dataset, for throughput figures."""
     ds = trainer.train_dataset
@@ -434,6 +443,16 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
     )
     stage = phase.upper() + (f" round {round_index}" if round_index else "")
     quiet_trainer(trainer, stage)
+    cut = truncated_examples(trainer, options.max_length, len(examples))
+    if cut:
+        # TRL keeps the first max_length tokens: the end of the completion (the answer line) is lost,
+        # so the model learns to stop mid-chain; an example cut inside its prompt is dropped. Long
+        # names and open-book facts (imported graphs) do it.
+        print(f"WARNING: {cut} of {len(examples)} {stage} examples are longer than max_length {options.max_length} "
+              f"tokens: they lose the end of their completion, or all of it (then TRL drops them); raise "
+              f"--{phase}-max-length", flush=True)
+        if run is not None:
+            run.log_metrics(phase, 0, {"truncated_examples": cut}, round=round_index)
     if path == "fast":
         trainer.token_budget = options.micro_batch_tokens
         completion_lm_head_forward(trainer.model)
