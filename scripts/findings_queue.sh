@@ -13,8 +13,9 @@
 # trace_style trains two SFT variants; the reward grid's GRPO arms are the most expensive (about
 # 33 min an arm-seed on an AVX2 CPU).
 set -euo pipefail
-# Everything below is one function, called on the last line: bash has then read the whole file
-# before it starts, so editing this file while a queue runs cannot change what that queue does.
+# Everything below is one function, called on the last line, which exits: bash has then read the
+# whole file before it starts and reads nothing after, so editing this file while a queue runs cannot
+# change what that queue does (restart the queue to pick up an edit).
 main() {
 cd "$(dirname "$0")/.."
 KG=".venv/bin/kgreason"
@@ -44,4 +45,4 @@ run reward --arms grpo_answer,grpo_paper,grpo_kgreason
 run reward
 echo "=== $(date -u +%FT%TZ) done"
 }
-main "$@"
+main "$@"; exit  # exit here: bash would otherwise read on in the file from where it was

@@ -30,6 +30,7 @@ def test_image_matched_walks_keep_decoys_the_chain_reaches_from_elsewhere():
     found = image_matched_walks(kg, "s", ["a", "b"], random.Random(0))
     assert set(found) == {"hub", "x"}, "y is reached from s but never by the chain; hub is the answer itself"
     assert found["x"] == [("s", "c", "m2"), ("m2", "b", "x")]  # a walk of the chain's length ending with its last relation
+    assert set(image_matched_walks(kg, "s", ["a", "b"], random.Random(0), reached={"hub"})) == {"x"}
 
 
 def test_auto_generates_again_with_image_decoys_only_when_a_chain_image_rule_refuses(monkeypatch):

@@ -214,7 +214,7 @@ def test_examples_longer_than_max_length_are_named(data, tmp_path, capsys):
     run = Run.create_or_resume(tmp_path / "run", {"model_ref": TINY})
     run_sft(run, TINY, data, options)
     out = capsys.readouterr().out
-    assert f"WARNING: 4 of 4 SFT examples are longer than max_length {cut_at} tokens" in out
+    assert f"WARNING: 4 of 4 SFT examples reach max_length {cut_at} tokens" in out
     assert "--sft-max-length" in out
     assert [m["truncated_examples"] for m in read_jsonl(run.metrics_path) if "truncated_examples" in m] == [4]
     run.close()

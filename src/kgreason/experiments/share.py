@@ -114,7 +114,9 @@ def _finished_arm_seeds(other: Path) -> Iterator[tuple[Path, dict, dict]]:
 def same_recipe(saved: dict[str, Any], current: dict[str, Any], defaults: dict[str, Any] | None) -> bool:
     """Whether a saved `pipeline` record is the current one. An option the saved record lacks was
     added to kgreason after that run: it counts as the same only where the current value is the
-    option's default (the behaviour that run had); without `defaults`, every key must match."""
+    option's default, which by the project's convention is the behaviour runs had before it existed;
+    an option whose default changes outputs (data.image_decoys "auto" may regenerate data) is still
+    caught by find_shared's data-files digest. Without `defaults`, every key must match."""
     for key in saved.keys() | current.keys():
         if key not in current:
             return False

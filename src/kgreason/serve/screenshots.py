@@ -61,7 +61,7 @@ def _prepare(pg, view: str, graph_query: str | None, temperature: float, model: 
 
 
 def take(runs: Path, out: Path, run: str | None, graph_query: str | None, width: int, height: int,
-         temperature: float = 0.0, model: str | None = None) -> list[Path]:
+         temperature: float = 0.0, model: str | None = None, views: tuple[str, ...] = VIEWS) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def take(runs: Path, out: Path, run: str | None, graph_query: str | None, width:
             if run:
                 pg.goto(url)
                 pg.evaluate(f"localStorage.setItem('kgreason.run', {run!r})")
-            for view in VIEWS:
+            for view in views:
                 pg.goto(f"{url}/#{view}")
                 pg.wait_for_selector(f"#view-{view}:not([hidden])")
                 pg.wait_for_load_state("networkidle")  # a first headline is computed, not read: seconds
@@ -101,8 +101,15 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="the Try It model to ask (base, sft, rsft; default: the run's final phase)")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=800)
+    ap.add_argument("--views", default=",".join(VIEWS),
+                    help=f"comma list of the views to take (default: all: {','.join(VIEWS)})")
     args = ap.parse_args()
-    take(args.runs, args.out, args.run, args.graph_query, args.width, args.height, args.temperature, args.model)
+    views = tuple(v for v in args.views.split(",") if v)
+    unknown = sorted(set(views) - set(VIEWS))
+    if unknown:
+        ap.error(f"--views: unknown {', '.join(unknown)}; expected some of {', '.join(VIEWS)}")
+    take(args.runs, args.out, args.run, args.graph_query, args.width, args.height, args.temperature, args.model,
+         views)
 
 
 if __name__ == "__main__":

@@ -56,16 +56,20 @@ def generate_with_image_decoys(kg: Any, config: Any, image_decoys: str, max_shor
                                **generate_kw: Any) -> Any:
     """generate() with `image_decoys` on, off, or (auto) off first and on again when the shortcut check
     finds a chain-image rule over the limit on a held-out split, with IMAGE_OVERGENERATE spares; the
-    manifest records which (config.image_decoys). Multiple choice only: free form has no decoys."""
+    manifest records which (config.image_decoys). Every split's decoys then come from the image too (so
+    training items teach no chain-image shortcut either); held-out splits get the spares. Families
+    without options (free form) have no decoys: for them the setting changes nothing."""
     from kgreason.families import get_family
     from kgreason.tasks.generate import generate
     from kgreason.tasks.refusal import check_shortcuts
 
+    if not get_family(config.family).offers_options:  # no decoys to draw (free form): as asked, without
+        return generate(kg, config, **generate_kw)
     image = replace(config, image_decoys=True, overgenerate=max(config.overgenerate, IMAGE_OVERGENERATE))
     if image_decoys == "on":
         return generate(kg, image, **generate_kw)
     dataset = generate(kg, config, **generate_kw)
-    if image_decoys == "off" or not get_family(config.family).offers_options:
+    if image_decoys == "off":
         return dataset
     held_out = [s.name for s in config.splits if s.held_out]
     check = check_shortcuts(kg, dataset.splits, held_out, max_shortcut)

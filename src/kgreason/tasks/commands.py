@@ -70,7 +70,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="which splits must have structure-matched distractors (an item without three is "
                         "rejected); the others fall back to weaker, balanced kinds (default: held_out)")
     p.add_argument("--image-decoys", choices=("auto", "on", "off"), default="auto",
-                   help="held-out decoys also from the stated chain's image (entities the chain reaches from other "
+                   help="decoys also from the stated chain's image (entities the chain reaches from other "
                         "starts), for graphs whose hubs funnel chains; auto (default): generate again with them when "
                         "a chain-image baseline is over --max-shortcut")
     p.add_argument("--family", choices=FAMILIES.names(), default=DEFAULT_FAMILY,

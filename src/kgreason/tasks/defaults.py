@@ -79,7 +79,7 @@ class DataOptions:
                                              "share of the held-out items (default: the task family's limit, 0.35 "
                                              "for multiple choice, 0.05 for free form; kgreason/tasks/refusal.py)")
     image_decoys: str = option("auto", flag="image-decoys", choices=("auto", "on", "off"),
-                               help="held-out decoys also from the stated chain's image (entities it reaches from "
+                               help="decoys also from the stated chain's image (entities it reaches from "
                                     "other starts): for graphs whose hubs funnel chains; auto: generate again with "
                                     "them when a chain-image baseline refuses the data (kgreason/tasks/build.py)")
     allow_shortcuts: bool = option(False, flag="allow-shortcuts",

@@ -241,8 +241,13 @@ _IMAGES: dict[int, tuple[weakref.ref, dict[tuple[str, ...], frozenset[str]]]] = 
 IMAGE_LAYER_CAP = 5_000  # image-matched walks: at most this many entities per breadth-first layer
 
 
-def chain_image(kg: KnowledgeGraph, chain: Sequence[str]) -> frozenset[str]:
-    """Every entity the chain reaches from some entity of the graph (cached per graph and chain)."""
+IMAGE_CACHE_CHAINS = 4_096  # chains whose image is kept per graph (oldest dropped first)
+IMAGE_DECOYS_MAX = 24  # image-matched candidates per item: the balancer tries every set of three
+
+
+def chain_image(kg: KnowledgeGraph, chain: Sequence[str], heads: dict[str, list[str]] | None = None) -> frozenset[str]:
+    """Every entity the chain reaches from some entity of the graph (cached per graph and chain;
+    `heads`: heads_by_relation(kg), when the caller has it)."""
     cached = _IMAGES.get(id(kg))
     if cached is None or cached[0]() is not kg:
         for key, (ref, _) in list(_IMAGES.items()):
@@ -253,23 +258,29 @@ def chain_image(kg: KnowledgeGraph, chain: Sequence[str]) -> frozenset[str]:
     images = cached[1]
     key = tuple(chain)
     if key not in images:
-        frontier = {h for h in kg.entities if kg.successors(h, chain[0])}
+        frontier = set(heads[chain[0]]) if heads is not None and chain[0] in heads else {
+            h for h in kg.entities if kg.successors(h, chain[0])}
         for rel in chain:
             frontier = {t for node in frontier for t in kg.successors(node, rel)}
+        if len(images) >= IMAGE_CACHE_CHAINS:
+            images.pop(next(iter(images)))
         images[key] = frozenset(frontier)
     return images[key]
 
 
-def image_matched_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str],
-                        rng: random.Random) -> dict[str, list[Triple]]:
+def image_matched_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: random.Random,
+                        heads: dict[str, list[str]] | None = None,
+                        reached: set[str] | frozenset[str] = frozenset()) -> dict[str, list[Triple]]:
     """Structure-matched decoys that also lie in the chain's image: entities a walk of the chain's
     length from `start` reaches by the chain's last relation, and that the stated chain reaches from
     some other entity. On graphs whose hubs funnel chains (Freebase-style), the answer is always in
     the chain's image and the plain structure walks rarely are, so a rule that knows which entities
     the chain can reach anywhere (chain_image_any_start, chain_from_other_entities) picks the answer;
-    decoys from the image leave it nothing to tell. Found breadth-first (a layer above
-    IMAGE_LAYER_CAP entities is sampled down), one walk kept per entity."""
-    image = chain_image(kg, chain)
+    decoys from the image leave it nothing to tell. `reached`: what the chain reaches from the start
+    (the answers, never decoys). Found breadth-first (a layer above
+    IMAGE_LAYER_CAP entities is sampled down), one walk kept per entity, at most IMAGE_DECOYS_MAX
+    (sampled down: the balancer scores every set of three of an item's candidates)."""
+    image = chain_image(kg, chain, heads)
     layer: dict[str, list[Triple]] = {start: []}
     seen = {start}
     for _ in range(len(chain) - 1):
@@ -288,8 +299,10 @@ def image_matched_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str],
     for node, edges in layer.items():
         on_walk = {start, *(t for _, _, t in edges)}
         for t in kg.successors(node, chain[-1]):
-            if t in image and t not in on_walk and t not in found:
+            if t in image and t not in on_walk and t not in found and t not in reached:
                 found[t] = [*edges, (node, chain[-1], t)]
+    if len(found) > IMAGE_DECOYS_MAX:  # drawn only then: smaller pools leave the random stream as it was
+        found = {k: found[k] for k in rng.sample(sorted(found), IMAGE_DECOYS_MAX)}
     return found
 
 
@@ -330,7 +343,7 @@ def find_candidates(kg: KnowledgeGraph, start: str, path_edges: list[Triple], re
     hops = len(path_edges)
     consider(walks if walks is not None else structure_walks(kg, start, chain, rng), "structure")
     if image_decoys:
-        consider(image_matched_walks(kg, start, chain, rng), "structure")
+        consider(image_matched_walks(kg, start, chain, rng, heads, reached), "structure")
     if not strict:
         consider(start_walks(kg, start, hops, rng, avoid={answer}, last_relation=None), "walk")
         consider(chain_from_elsewhere(kg, start, chain, rng, heads), "chain")

@@ -113,7 +113,9 @@ def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | Non
             if (b, why) not in reasons:
                 reasons.append((b, why))
     because = "; ".join(f"{b}: {why}" for b, why in reasons[:3])
-    if image_decoys:
+    still_funnelled = any(b in ("chain_from_other_entities", "chain_image_any_start")
+                          for row in check["held_out"].values() for b in row["over"])
+    if image_decoys and still_funnelled:
         because += (" (decoys drawn from the stated chains' image, which other starts reach too, were tried and "
                     "did not bring it under the limit: the chains reach too much of this graph)")
     return (f"{source}: refusing to write this data: a shortcut baseline answers the held-out items without "

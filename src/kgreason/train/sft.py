@@ -448,7 +448,7 @@ def train_lora(model_ref: str, examples: list[dict], output_dir: Path, options: 
         # TRL keeps the first max_length tokens: the end of the completion (the answer line) is lost,
         # so the model learns to stop mid-chain; an example cut inside its prompt is dropped. Long
         # names and open-book facts (imported graphs) do it.
-        print(f"WARNING: {cut} of {len(examples)} {stage} examples are longer than max_length {options.max_length} "
+        print(f"WARNING: {cut} of {len(examples)} {stage} examples reach max_length {options.max_length} "
               f"tokens: they lose the end of their completion, or all of it (then TRL drops them); raise "
               f"--{phase}-max-length", flush=True)
         if run is not None:
