@@ -63,3 +63,16 @@ def test_auto_generates_again_with_image_decoys_only_when_a_chain_image_rule_ref
 def test_the_manifest_records_image_decoys_only_when_on():
     assert "image_decoys" not in TaskConfig().to_dict()
     assert TaskConfig(image_decoys=True).to_dict()["image_decoys"] is True
+
+
+def test_the_refusal_says_image_decoys_were_tried_only_when_a_chain_image_rule_is_still_over():
+    from kgreason.tasks.refusal import refusal_paragraph
+
+    def check(rule: str) -> dict:
+        return {"limit": 0.35, "chance": 0.25, "held_out": {"eval": {"items": 150, "over": {
+            rule: {"accuracy": 0.6, "interval": [0.5, 0.7]}}}}}
+
+    tried = "decoys drawn from the stated chains' image"
+    assert tried in refusal_paragraph("g", check("chain_from_other_entities"), image_decoys=True)
+    assert tried not in refusal_paragraph("g", check("max_in_degree"), image_decoys=True)
+    assert tried not in refusal_paragraph("g", check("chain_from_other_entities"), image_decoys=False)
