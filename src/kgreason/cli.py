@@ -280,40 +280,26 @@ def _add_runs_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- evaluation and experiments ------------------------------------------------------------------
 def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
-    def run_eval(args: argparse.Namespace) -> int:
-        from kgreason.evaluate.commands import run_eval as handler
-
-        return handler(args)
-
-    def run_experiment(args: argparse.Namespace) -> int:
-        from kgreason.experiments.commands import run_experiment as handler
-
-        return handler(args)
-
     from kgreason.evaluate.commands import add_eval_arguments
     from kgreason.experiments.commands import add_experiment_arguments
 
     p = _cmd(sub, "eval", "Evaluate a model on a task file (greedy answers scored by the KG reward: accuracy by hop "
              "with 95%% intervals (Wilson for shares), trace faithfulness, the 2x2 table, shuffle robustness, shortcut "
-             "and oracle rows, KL drift from the base), or compare evaluations with --compare.", run_eval)
+             "and oracle rows, KL drift from the base), or compare evaluations with --compare.",
+             _lazy("kgreason.evaluate.commands", "run_eval"))
     add_eval_arguments(p)
     p = _cmd(sub, "experiment", "Run an experiment grid: its arms (each a name plus overrides of the run profile, in "
              "a YAML file) x seeds, all scored on one held-out eval set; resumable; writes report.md, PNG plots and "
              "results.json. Bundled grids: distribution (which training distribution teaches 4-5 hop answers), "
              "reward (answer-only vs the paper's overlap vs the hop-verified reward, for RSFT and GRPO).",
-             run_experiment)
+             _lazy("kgreason.experiments.commands", "run_experiment"))
     add_experiment_arguments(p)
-
-    def run_findings(args: argparse.Namespace) -> int:
-        from kgreason.experiments.findings import run_findings as handler
-
-        return handler(args)
 
     from kgreason.experiments.findings import add_findings_arguments
 
     p = _cmd(sub, "findings", "Render docs/findings.md: one row per claim of experiments/findings.yaml with its paired "
              "95%% interval and verdict, read from the experiments' results (docs/results/*.json); --check fails when "
-             "the page differs from them.", run_findings)
+             "the page differs from them.", _lazy("kgreason.experiments.findings", "run_findings"))
     add_findings_arguments(p)
     p.epilog = ("examples:\n  kgreason findings --collect   # copy experiments/*/results.json into docs/results/, "
                 "render the page\n  kgreason findings --check     # exit 1 when docs/findings.md is stale or edited")
@@ -470,16 +456,24 @@ def _add_bench_eval_batch(bench: argparse._SubParsersAction) -> None:
         "kgreason.bench.eval_batch", "add_bench_eval_batch_arguments", "cmd_bench_eval_batch")
 
 
+def _lazy(module: str, command: str) -> Handler:
+    """A command's handler that imports `module` only when the command runs, so building the parser
+    stays fast (every `kgreason` call builds it)."""
+    import importlib
+
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), command)(args)
+
+    return handler
+
+
 def _bench_command(bench: argparse._SubParsersAction, name: str, help_text: str, module: str, add_arguments: str,
                    command: str) -> argparse.ArgumentParser:
     """A bench subcommand whose flags and handler live in `module` (imported to add the flags; the
     handler's heavy imports happen inside it when it runs)."""
     import importlib
 
-    def handler(args: argparse.Namespace) -> int:
-        return getattr(importlib.import_module(module), command)(args)
-
-    p = _cmd(bench, name, help_text, handler)
+    p = _cmd(bench, name, help_text, _lazy(module, command))
     getattr(importlib.import_module(module), add_arguments)(p)
     return p
 

@@ -29,18 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.experiments.arms import ARM_FILE, EXPERIMENT_FILE, Arm, run_dir
-from kgreason.io import atomic_write_json, read_json
+from kgreason.io import atomic_write_json, file_digest, read_json
 
 DATA_FILES = ("kg.json", "facts.jsonl", "eval.jsonl", "train_easy.jsonl", "train_hard.jsonl")
 SFT_ADAPTER = Path("adapters") / "sft" / "adapter_model.safetensors"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def data_digest(data: Path) -> str | None:
@@ -50,13 +42,13 @@ def data_digest(data: Path) -> str | None:
     digest = hashlib.sha256()
     for name in DATA_FILES:
         path = data / name
-        digest.update(name.encode() + b"\0" + (_sha256(path).encode() if path.is_file() else b"-") + b"\0")
+        digest.update(name.encode() + b"\0" + (file_digest(path).encode() if path.is_file() else b"-") + b"\0")
     return digest.hexdigest()
 
 
 def sft_adapter_digest(out: Path, seed: int) -> str | None:
     path = out / "runs" / f"sft-s{seed}" / SFT_ADAPTER
-    return _sha256(path) if path.is_file() else None
+    return file_digest(path) if path.is_file() else None
 
 
 def expected_data_digest(out: Path, data_options: dict[str, Any]) -> str | None:

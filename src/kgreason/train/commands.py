@@ -9,7 +9,6 @@ phase's torch-heavy module lazily.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from kgreason.argtypes import out_dir_path
 from kgreason.config import BUNDLED_MODEL
-from kgreason.io import InputError
+from kgreason.io import InputError, file_digest
 
 DATA_FILES = ("facts.jsonl", "train_easy.jsonl", "train_hard.jsonl", "eval.jsonl", "manifest.json")
 
@@ -53,14 +52,6 @@ def options_from_args(cls: type, args: argparse.Namespace, base: Any = None, ski
 
     return resolve(cls, base if base is not None else cls(), getattr(args, "config", None), args,
                    list(leaves(cls)), skip)
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_inputs(data: Path, kg: Path | None, need_kg: bool, needed: list[str]) -> None:
@@ -118,7 +109,7 @@ def stage_inputs(run: Any, data: Path, kg: Path | None, need_kg: bool) -> Path:
                     tmp = dst.with_name(f".{name}.tmp")
                     shutil.copyfile(src, tmp)
                     tmp.replace(dst)
-                elif _digest(dst) != _digest(src):
+                elif file_digest(dst) != file_digest(src):
                     raise InputError(f"{src}: differs from the copy this run already used ({dst}); "
                                      "use another --run-dir for other data")
     return run.data_dir
