@@ -75,6 +75,7 @@ def generate_with_image_decoys(kg: Any, config: Any, image_decoys: str, max_shor
     check = check_shortcuts(kg, dataset.splits, held_out, max_shortcut)
     funnelled = sorted({b for row in check["held_out"].values() for b in row["over"]} & CHAIN_IMAGE_RULES)
     if not funnelled:
+        dataset.manifest["shortcut_check"] = check  # guard_shortcuts reads it instead of scoring again
         return dataset
     import sys
 
