@@ -46,9 +46,6 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     return {"kg": {"entities": len(kg.entities), "edges": len(kg.edges)}, "counts": counts}
 
 
-# Rules that win when decoys lie outside the chain's image (hub-funnelled graphs): the trigger for
-# generating again with image-matched decoys.
-CHAIN_IMAGE_RULES = frozenset({"chain_from_other_entities", "chain_image_any_start"})
 IMAGE_OVERGENERATE = 6.0  # spare gold paths per held-out item then: the balancer needs more to choose from
 
 
@@ -61,7 +58,7 @@ def generate_with_image_decoys(kg: Any, config: Any, image_decoys: str, max_shor
     without options (free form) have no decoys: for them the setting changes nothing."""
     from kgreason.families import get_family
     from kgreason.tasks.generate import generate
-    from kgreason.tasks.refusal import check_shortcuts
+    from kgreason.tasks.refusal import CHAIN_IMAGE_RULES, check_shortcuts
 
     if not get_family(config.family).offers_options:  # no decoys to draw (free form): as asked, without
         return generate(kg, config, **generate_kw)

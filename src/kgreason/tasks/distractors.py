@@ -143,15 +143,22 @@ _WALK_INDEXES: dict[int, tuple[weakref.ref, dict[str, _NodeInfo | None]]] = {}
 def _walk_index(kg: KnowledgeGraph) -> dict[str, _NodeInfo | None]:
     """This graph's `_node_info` per entity, filled in as walks reach entities and kept for the
     graph object's lifetime (graphs are not changed after they are built)."""
-    cached = _WALK_INDEXES.get(id(kg))
+    return _graph_cache(_WALK_INDEXES, kg)
+
+
+def _graph_cache(caches: dict[int, tuple[weakref.ref, dict]], kg: KnowledgeGraph) -> dict:
+    """This graph object's entry of a per-graph cache (a fresh dict the first time), kept for the
+    graph's lifetime: keyed by id with a weakref to tell a reused id, entries of graphs gone since
+    dropped."""
+    cached = caches.get(id(kg))
     if cached is not None and cached[0]() is kg:
         return cached[1]
-    for key, (ref, _) in list(_WALK_INDEXES.items()):  # a copy: the demo's threads index graphs too
+    for key, (ref, _) in list(caches.items()):  # a copy: the demo's threads index graphs too
         if ref() is None:
-            _WALK_INDEXES.pop(key, None)  # graphs gone since
-    index: dict[str, _NodeInfo | None] = {}
-    _WALK_INDEXES[id(kg)] = (weakref.ref(kg), index)
-    return index
+            caches.pop(key, None)
+    entry: dict = {}
+    caches[id(kg)] = (weakref.ref(kg), entry)
+    return entry
 
 
 def _node_info(out: dict[str, tuple[str, ...]]) -> _NodeInfo | None:
@@ -239,8 +246,6 @@ def structure_walks(kg: KnowledgeGraph, start: str, chain: Sequence[str], rng: r
 
 _IMAGES: dict[int, tuple[weakref.ref, dict[tuple[str, ...], frozenset[str]]]] = {}
 IMAGE_LAYER_CAP = 5_000  # image-matched walks: at most this many entities per breadth-first layer
-
-
 IMAGE_CACHE_CHAINS = 4_096  # chains whose image is kept per graph (oldest dropped first)
 IMAGE_DECOYS_MAX = 24  # image-matched candidates per item: the balancer tries every set of three
 
@@ -248,14 +253,7 @@ IMAGE_DECOYS_MAX = 24  # image-matched candidates per item: the balancer tries e
 def chain_image(kg: KnowledgeGraph, chain: Sequence[str], heads: dict[str, list[str]] | None = None) -> frozenset[str]:
     """Every entity the chain reaches from some entity of the graph (cached per graph and chain;
     `heads`: heads_by_relation(kg), when the caller has it)."""
-    cached = _IMAGES.get(id(kg))
-    if cached is None or cached[0]() is not kg:
-        for key, (ref, _) in list(_IMAGES.items()):
-            if ref() is None:
-                _IMAGES.pop(key, None)
-        cached = (weakref.ref(kg), {})
-        _IMAGES[id(kg)] = cached
-    images = cached[1]
+    images = _graph_cache(_IMAGES, kg)
     key = tuple(chain)
     if key not in images:
         frontier = set(heads[chain[0]]) if heads is not None and chain[0] in heads else {

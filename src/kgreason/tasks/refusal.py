@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kgreason.families import family_of_tasks, get_family
-from kgreason.families.base import mean_chance
+from kgreason.families.base import mean_chance, shortcut_limit
 from kgreason.records import LETTERS
 
 # Why a graph lets a baseline win, for the refusal paragraph; a baseline not listed is described by
@@ -36,6 +36,11 @@ WHY = {
     "max_in_degree": "the answer is usually the option with the most incoming edges (a hub)",
     "most_common_letter": "the answer letters are not balanced",
 }
+
+
+# Rules that win when decoys lie outside the stated chain's image (hub-funnelled graphs): the data
+# stage's trigger for image-matched decoys (tasks/build.py), and what the refusal says about them.
+CHAIN_IMAGE_RULES = frozenset({"chain_from_other_entities", "chain_image_any_start"})
 
 
 # Below this many held-out items the check records its figures and refuses nothing: on a handful of
@@ -113,8 +118,7 @@ def refusal_paragraph(source: str, check: Mapping[str, Any], chance: float | Non
             if (b, why) not in reasons:
                 reasons.append((b, why))
     because = "; ".join(f"{b}: {why}" for b, why in reasons[:3])
-    still_funnelled = any(b in ("chain_from_other_entities", "chain_image_any_start")
-                          for row in check["held_out"].values() for b in row["over"])
+    still_funnelled = any(b in CHAIN_IMAGE_RULES for row in check["held_out"].values() for b in row["over"])
     if image_decoys and still_funnelled:
         because += (" (decoys drawn from the stated chains' image, which other starts reach too, were tried and "
                     "did not bring it under the limit: the chains reach too much of this graph)")
@@ -155,8 +159,7 @@ def guard_shortcuts(source: str, kg: Any, dataset: Any, max_shortcut: float | No
     # the data stage may have scored this very dataset already (tasks/build.py): the same inputs give
     # the same check (seeded intervals), so it is reused when its limit is the one asked for
     check = dataset.manifest.get("shortcut_check")
-    limit = max_shortcut if max_shortcut is not None else get_family(
-        family_of_tasks([t for tasks in dataset.splits.values() for t in tasks])).max_shortcut
+    limit = shortcut_limit([t for tasks in dataset.splits.values() for t in tasks], max_shortcut)
     if not isinstance(check, dict) or check.get("limit") != limit or not set(check.get("held_out") or {}) <= set(held_out):
         check = check_shortcuts(kg, dataset.splits, held_out, max_shortcut)
     check["allowed"] = bool(allow and not check["passed"])
