@@ -30,6 +30,13 @@ def free_form_data(mode: str):
     return generate(builtin_kg(0), TaskConfig(seed=0, mode=mode, splits=SPLITS, family="free_form"))
 
 
+@lru_cache(maxsize=1)
+def unscreened_closed_data():
+    """The same items with the eval split not held out, so the held-out screen (tasks/screen.py) leaves it alone."""
+    return generate(builtin_kg(0), TaskConfig(seed=0, mode="closed", family="free_form",
+                                              splits=(SplitSpec("eval", 80, 4, 5), *SPLITS[1:])))
+
+
 def _follow(kg, start: str, chain) -> set[str]:
     """The chain's image from `start`, computed here from the edge list (not kg.follow)."""
     frontier = {start}
@@ -48,7 +55,8 @@ def test_both_families_are_registered_and_an_unknown_one_is_refused() -> None:
 def test_free_form_items_have_one_answer_in_the_whole_graph_and_offer_no_options() -> None:
     kg = builtin_kg(0)
     data = free_form_data("closed")
-    assert len(data.splits["eval"]) >= 30 and data.splits["train_easy"]
+    # the built-in graph has few chains with one answer, and the screen keeps those no rule solves
+    assert len(data.splits["eval"]) >= 15 and data.splits["train_easy"]
     names: dict[str, set[str]] = {}
     for ent in kg.entities.values():
         for n in ent.names():
@@ -254,8 +262,63 @@ def test_evaluation_of_free_form_items_skips_the_option_shuffle_and_states_chanc
     assert metrics["references"]["KG oracle"]["accuracy"]["mean"] == 1.0
 
 
+def test_the_held_out_split_is_screened_against_every_graph_rule() -> None:
+    """A free-form held-out split keeps only items that leave each rule on the graph within half the
+    5% limit of the items kept, plus one (tasks/screen.py); the training splits are not screened."""
+    kg = builtin_kg(0)
+    data = free_form_data("closed")
+    ev, train = data.splits["eval"], data.splits["train_easy"] + data.splits["train_hard"]
+    assert data.manifest["rejections"]["eval"]["shortcut_screen"] > 0
+    assert data.manifest["distractors"]["eval"]["screened_to"] == 0.025
+    assert [t.id for t in ev] == [f"eval-{i:05d}" for i in range(len(ev))]
+    hits = shortcut_hits(kg, ev, train)
+    assert {"first_relation_then_any", "random_walk_end", "train_answer_prior"} <= set(hits)
+    for name, per_item in hits.items():
+        assert sum(per_item) <= 0.025 * len(ev) + 1 + 1e-9, name
+    # unscreened, the same graph's 4-5 hop items are answered far more often by a walk from the start
+    raw = shortcut_hits(kg, unscreened_closed_data().splits["eval"], train)
+    assert max(sum(h) / len(h) for h in raw.values()) > 0.05
+
+
 def test_the_open_book_hint_is_only_given_for_open_book_data() -> None:
     kg = builtin_kg(0)
-    closed = check_shortcuts(kg, free_form_data("closed").splits, ["eval"])
-    assert closed["mode"] == "closed" and not closed["passed"]  # the built-in graph's free form is refused
+    closed = check_shortcuts(kg, unscreened_closed_data().splits, ["eval"])  # unscreened: over the limit
+    assert closed["mode"] == "closed" and not closed["passed"]  # refused
     assert "closed book (--mode closed)" not in refusal_paragraph("builtin:devops", closed)
+
+
+def test_an_independent_checker_reads_the_same_shortcut_rates_off_the_screened_files(tmp_path) -> None:
+    """scripts/check_free_form_shortcuts.py (standard library only, written apart from kgreason)
+    re-derives seven rules from kg.json and the task files; its rates must be the audit's, and
+    within the screen's budget."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kgreason.kg.kgjson import save_kg
+    from kgreason.tasks.generate import write_dataset
+
+    kg = builtin_kg(0)
+    data = free_form_data("closed")
+    write_dataset(data, tmp_path)
+    save_kg(kg, tmp_path / "kg.json")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "check_free_form_shortcuts.py"
+    proc = subprocess.run([sys.executable, str(script), "--kg", str(tmp_path / "kg.json"), "--data", str(tmp_path),
+                           "--json", "--n-boot", "200"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["well_posedness"]["failures"] == 0
+    ev = data.splits["eval"]
+    ours = shortcut_hits(kg, ev, data.splits["train_easy"] + data.splits["train_hard"])
+    same_rule = {"random_walk_end": "random_walk_end", "reachable_any_relations": "reachable_in_k_hops",
+                 "first_relation_then_any": "first_relation_then_any",
+                 "chain_from_other_entities": "chain_from_other_entities",
+                 "train_answer_prior": "train_answer_prior", "max_in_degree": "max_in_degree"}
+    theirs = {r["rule"]: r["mean_pct"] for r in report["results"]}
+    # its seventh rule, the eval answer most common among each item's candidates, knows the held-out
+    # answers (kgreason's most_common_letter names one entity for every item): no rule of ours
+    assert set(theirs) == {*same_rule, "most_common_answer_in_eval"}
+    for rule, name in same_rule.items():
+        mine = 100 * sum(ours.get(name, [0.0])) / len(ev)
+        assert theirs[rule] == pytest.approx(mine, abs=1e-3), rule
+        assert theirs[rule] <= 100 * (0.025 + 1 / len(ev)) + 1e-9, rule

@@ -131,11 +131,11 @@ def test_dry_run_estimate_follows_the_cpus_matrix_isa(monkeypatch):
 
 
 def test_run_with_free_form_items_end_to_end(tmp_path, capsys):
-    """`kgreason run --family free_form`: the data stage refuses the built-in graph (its free-form
-    items are not honest, docs/tasks.md), and with --allow-shortcuts every stage runs on free-form
+    """`kgreason run --family free_form`: the data stage refuses the built-in graph's open-book items
+    (the facts in the prompt leave a handful of candidates, docs/tasks.md), and with --allow-shortcuts every stage runs on free-form
     items: prompts without options, answers graded by name, no option shuffle."""
     run_dir = tmp_path / "ff"
-    argv = ["run", "--profile", "smoke", "--family", "free_form", "--mode", "closed", "--eval-size", "80",
+    argv = ["run", "--profile", "smoke", "--family", "free_form", "--mode", "open", "--eval-size", "80",
             "--run-dir", str(run_dir)]
     assert main(argv) == 2
     assert "refusing to write this data" in capsys.readouterr().err

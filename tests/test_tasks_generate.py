@@ -453,7 +453,9 @@ def test_bad_config_is_an_input_error() -> None:
 PUBLISHED_DIGESTS = {
     ("multiple_choice", "closed"): "188ded13d3f58367f4e95608e180db42",
     ("multiple_choice", "open"): "dae5a6ffccc8bf747e036c07412af481",
-    ("free_form", "closed"): "42a6e077b9d4a2f649a9cb2783e85200",
+    # free form's closed-book held-out split is screened against the graph's rules since 2026-12-07
+    # (tasks/screen.py): its eval file changed then, deliberately; the training files did not
+    ("free_form", "closed"): "05a71eed9abd5e71d2ecdee44d497575",
 }
 
 

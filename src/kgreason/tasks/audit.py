@@ -170,8 +170,8 @@ def item_views(kg: KnowledgeGraph, tasks: Sequence[Task], index: EntityIndex | N
     return views
 
 
-def _baseline_context(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequence[Task] | None,
-                      index: EntityIndex) -> BaselineContext:
+def baseline_context(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequence[Task] | None,
+                     index: EntityIndex) -> BaselineContext:
     ctx = BaselineContext(kg, letter_counts=Counter(answer_key(t) for t in tasks))
     if train_tasks is not None:
         ctx.train_answers = Counter(t.answer_id or index.options(t).get(t.answer_star) for t in train_tasks)
@@ -190,7 +190,7 @@ def shortcut_hits(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks: Sequen
                   names: Iterable[str] | None = None) -> dict[str, list[float]]:
     """Every registered baseline's expected hit per task (ties split evenly: see `expected_hits`)."""
     index = EntityIndex(kg)
-    ctx = _baseline_context(kg, tasks, train_tasks, index)
+    ctx = baseline_context(kg, tasks, train_tasks, index)
     return expected_hits(item_views(kg, tasks, index), [answer_key(t) for t in tasks], ctx, names)
 
 
@@ -202,7 +202,7 @@ def shortcut_predictions(kg: KnowledgeGraph, tasks: Sequence[Task], train_tasks:
     to none of the items is left out. Ties are broken pseudo-randomly per item.
     """
     index = EntityIndex(kg)
-    ctx = _baseline_context(kg, tasks, train_tasks, index)
+    ctx = baseline_context(kg, tasks, train_tasks, index)
     return predictions(item_views(kg, tasks, index), ctx, names)
 
 

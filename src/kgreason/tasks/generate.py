@@ -21,7 +21,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from kgreason.families import DEFAULT_FAMILY, get_family
@@ -55,6 +55,7 @@ from kgreason.tasks.distractors import (
     structure_walks,
 )
 from kgreason.tasks.format import format_fact, format_prompt, format_question, format_trace, short_trace
+from kgreason.tasks.screen import SCREEN_SHARE_OF_LIMIT, screen_held_out
 
 Triple = tuple[str, str, str]
 
@@ -623,24 +624,27 @@ class _SplitGenerator:
         return plans, rejected
 
     def choose_split(self, spec: SplitSpec, plans: list[ItemPlan], balancer: DistractorBalancer,
-                     rejected: Counter) -> list[Draft]:
+                     rejected: Counter, keep_spares: bool = False) -> list[Draft]:
         """Phase 2: distractors for each plan; spare plans let a strict split skip an item whose best
-        distractor set would still push a balanced shortcut's running rate above chance."""
-        hops = spec.hop_lengths()
-        quota = {h: spec.size // len(hops) + (1 if i < spec.size % len(hops) else 0) for i, h in enumerate(hops)}
+        distractor set would still push a balanced shortcut's running rate above chance.
+        `keep_spares`: draft every plan, past the split's size, none skipped for balance (for
+        tasks/screen.py to choose from)."""
+        quota = split_quota(spec)
         left = Counter(len(p.path_edges) for p in plans)
         drafts: list[Draft] = []
         for plan in plans:
             h = len(plan.path_edges)
             left[h] -= 1
-            if quota[h] <= 0:
+            if quota[h] <= 0 and not keep_spares:
                 continue
             picked = balancer.choose(plan, self.rng)
             if picked is None:  # open-mode strict splits: no three decoys that keep one depth per entity
                 rejected["crossing_decoys" if balancer.layered else "too_few_distractors"] += 1
                 continue
             chosen, wins = picked
-            spare = left[h] >= quota[h]  # enough plans of this length remain to skip this one
+            # enough plans of this length remain to skip this one; a screened split (keep_spares) is
+            # closed-book free form, whose decoys no prompt shows: the screen judges its items instead
+            spare = left[h] >= quota[h] and not keep_spares
             if spare and balancer.n >= 8 and balancer.imbalance(wins) > balancer.imbalance() + self.config.balance_tolerance:
                 rejected["shortcut_balance"] += 1
                 continue
@@ -649,6 +653,12 @@ class _SplitGenerator:
                                             branches=None if self.strict(spec) else self.rng))
             quota[h] -= 1
         return drafts
+
+
+def split_quota(spec: SplitSpec) -> dict[int, int]:
+    """Items per hop length: the split's size shared evenly, the remainder to the shortest."""
+    hops = spec.hop_lengths()
+    return {h: spec.size // len(hops) + (1 if i < spec.size % len(hops) else 0) for i, h in enumerate(hops)}
 
 
 def _balanced_letters(n: int, rng: random.Random) -> list[str]:
@@ -716,18 +726,30 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
         balancer = DistractorBalancer(kg, baseline_ctx, config.mode, config.max_context_facts,
                                       layered=gen.strict(spec))
         balanced.update(b.name for b in balancer.baselines)
-        drafts = gen.choose_split(spec, plans[spec.name], balancer, rejections[spec.name])
+        # A family without options has no decoys to balance its rules with: its closed-book held-out
+        # split keeps spares and is screened item by item instead (tasks/screen.py, which says why
+        # open book is not).
+        screen = spec.held_out and not gen.family.offers_options and config.mode == "closed"
+        drafts = gen.choose_split(spec, plans[spec.name], balancer, rejections[spec.name], keep_spares=screen)
         letters = _balanced_letters(len(drafts), gen.rng)
-        splits[spec.name] = [
+        tasks = [
             finalize_task(kg, d, lt, gen.rng, task_id=f"{spec.name}-{i:05d}", split=spec.name, mode=config.mode,
                           seed=config.seed, family=config.family)
             for i, (d, lt) in enumerate(zip(drafts, letters, strict=True))
         ]
+        if screen:
+            train = [t for s in config.splits if not s.held_out for t in splits.get(s.name, [])]
+            kept = screen_held_out(kg, tasks, split_quota(spec), train, gen.family.max_shortcut,
+                                   rejections[spec.name])
+            tasks = [replace(t, id=f"{spec.name}-{i:05d}") for i, t in enumerate(kept)]
+        splits[spec.name] = tasks
         balance[spec.name] = {
             "strict": gen.strict(spec),
             "distractor_kinds": dict(sorted(Counter(k for d in drafts for k in d.distractor_kinds).items())),
             "expected_shortcut_rates": {k: round(v, 4) for k, v in balancer.rates().items()},
         }
+        if screen:  # each graph rule answers at most this share of the split's items
+            balance[spec.name]["screened_to"] = round(SCREEN_SHARE_OF_LIMIT * gen.family.max_shortcut, 6)
     splits = {s.name: splits[s.name] for s in config.splits}  # file order as configured
     facts = fact_records(kg) if with_facts else []
     manifest = _manifest(kg, config, splits, facts, {k: dict(sorted(v.items())) for k, v in rejections.items()})
