@@ -44,9 +44,11 @@ def graph(triples: list[Triple], types: dict[str, str] | None = None) -> Knowled
 
 
 def view(options: tuple[str, ...], *, start: str | None = "s", chain: tuple[str, ...] = (), hop_len: int | None = None,
-         question: str = "", context: tuple[Triple, ...] = (), labels: tuple[str, ...] | None = None) -> ItemView:
+         question: str = "", context: tuple[Triple, ...] = (), labels: tuple[str, ...] | None = None,
+         offers_options: bool = True) -> ItemView:
     return ItemView(id="hand-0", start=start, chain=chain, letters=tuple(LETTERS[: len(options)]), options=options,
-                    labels=labels or options, question=question, hop_len=hop_len or len(chain), context=context)
+                    labels=labels or options, question=question, hop_len=hop_len or len(chain), context=context,
+                    offers_options=offers_options)
 
 
 @dataclass
@@ -85,7 +87,27 @@ FIRST = graph([("s", "r1", "a"), ("a", "r9", "b"), ("b", "r9", "x"), ("s", "r2",
 LAST_TWO = graph([("s", "r0", "u1"), ("u1", "r1", "m1"), ("m1", "r2", "x"), ("u2", "r1", "m2"), ("m2", "r2", "x"),
                   ("u3", "r1", "m3"), ("m3", "r2", "y"), ("v", "r2", "w"), ("z", "r0", "q")])
 
+CHAIN4 = ("c1", "c2", "c3", "c4")
+
+
+def partial_walk_graph(first: int, last: int) -> KnowledgeGraph:
+    """Two 4-edge paths from s: to X with the chain's relations where the rule follows the chain and
+    `x` elsewhere, to Y the other way round; the rule's walk ends at X only."""
+    follows = [i < first or i >= 4 - last for i in range(4)]
+    path_x = [(f"x{i}", CHAIN4[i] if f else "x", f"x{i + 1}") for i, f in enumerate(follows)]
+    path_y = [(f"y{i}", "x" if f else CHAIN4[i], f"y{i + 1}") for i, f in enumerate(follows)]
+    edges = [(("s" if h.endswith("0") else h), r, ("X" if t == "x4" else "Y" if t == "y4" else t))
+             for h, r, t in (*path_x, *path_y)]
+    return graph([*edges, ("w", "x", "W"), ("v", "x", "V")])
+
+
+PARTIAL_CASES = [
+    Case(name, partial_walk_graph(first, last), view(("Y", "X", "W", "V"), chain=CHAIN4, offers_options=False), "B")
+    for name, (_, first, last) in baselines.PARTIAL_WALKS.items()
+]
+
 CASES = [
+    *PARTIAL_CASES,
     Case("most_common_letter", ANY, view(("w", "x", "y", "z")), "C",
          {"letter_counts": Counter({"C": 5, "A": 2, "B": 1})}),
     Case("type_match", TYPED, view(("t1", "t2", "f2", "t3"), chain=("caused_by", "fixed_by")), "C"),
@@ -167,6 +189,17 @@ def test_context_baselines_do_not_apply_to_closed_items() -> None:
     assert {b.name for b in open_only} == {c.name for c in CASES if c.item.context}
     for b in open_only:
         assert b.scores(view(("x", "y", "z", "w"), chain=("r",)), BaselineContext(ANY)) is None, b.name
+
+
+def test_partial_chain_walks_judge_free_form_items_only_and_never_the_whole_chain() -> None:
+    for case in PARTIAL_CASES:
+        b, ctx = get_baseline(case.name), BaselineContext(case.kg)
+        assert not b.balanced and b.option_free_only, case.name  # multiple-choice files stay as they were
+        assert b.scores(view(("Y", "X", "W", "V"), chain=CHAIN4), ctx) is None, case.name  # options offered
+        # a 2-hop chain: the rules that would follow all of it, or none, do not apply
+        short = view(("Y", "X", "W", "V"), chain=CHAIN4[:2], offers_options=False)
+        _, first, last = baselines.PARTIAL_WALKS[case.name]
+        assert (b.scores(short, ctx) is None) == (first + last >= 2), case.name
 
 
 def test_training_baselines_need_training_files() -> None:
@@ -310,7 +343,8 @@ def test_docs_table_lists_every_registered_baseline() -> None:
     rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in m.group(1).splitlines()
             if ln.startswith("|")][2:]
     builtin = [b for b in BASELINES.values() if b.fn.__module__ == baselines.__name__]
-    assert rows == [[f"`{b.name}`", b.description, "yes" if b.balanced else "no", "open" if b.open_only else "both"]
+    assert rows == [[f"`{b.name}`", b.description, "yes" if b.balanced else "no",
+                     "open" if b.open_only else "free form" if b.option_free_only else "both"]
                     for b in builtin]
 
 

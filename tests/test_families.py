@@ -20,6 +20,7 @@ from kgreason.tasks.audit import audit_tasks, shortcut_hits
 from kgreason.tasks.format import chat_messages, format_trace, reference_completion
 from kgreason.tasks.generate import SplitSpec, TaskConfig, generate, load_tasks, save_tasks, task_from_record
 from kgreason.tasks.refusal import check_shortcuts, refusal_paragraph
+from kgreason.tasks.screen import HELD_OUT_PROBES
 
 SPLITS = (SplitSpec("eval", 80, 4, 5, held_out=True), SplitSpec("train_easy", 60, 1, 3),
           SplitSpec("train_hard", 10, 4, 5, strict=True))
@@ -56,7 +57,7 @@ def test_free_form_items_have_one_answer_in_the_whole_graph_and_offer_no_options
     kg = builtin_kg(0)
     data = free_form_data("closed")
     # the built-in graph has few chains with one answer, and the screen keeps those no rule solves
-    assert len(data.splits["eval"]) >= 15 and data.splits["train_easy"]
+    assert len(data.splits["eval"]) >= 5 and data.splits["train_easy"]
     names: dict[str, set[str]] = {}
     for ent in kg.entities.values():
         for n in ent.names():
@@ -263,8 +264,9 @@ def test_evaluation_of_free_form_items_skips_the_option_shuffle_and_states_chanc
 
 
 def test_the_held_out_split_is_screened_against_every_graph_rule() -> None:
-    """A free-form held-out split keeps only items that leave each rule on the graph within half the
-    5% limit of the items kept, plus one (tasks/screen.py); the training splits are not screened."""
+    """A free-form held-out split keeps only items that leave each screened rule on the graph within
+    half the 5% limit of the items kept, plus one (tasks/screen.py); the held-out probes are left to
+    the refusal; the training splits are not screened."""
     kg = builtin_kg(0)
     data = free_form_data("closed")
     ev, train = data.splits["eval"], data.splits["train_easy"] + data.splits["train_hard"]
@@ -272,9 +274,11 @@ def test_the_held_out_split_is_screened_against_every_graph_rule() -> None:
     assert data.manifest["distractors"]["eval"]["screened_to"] == 0.025
     assert [t.id for t in ev] == [f"eval-{i:05d}" for i in range(len(ev))]
     hits = shortcut_hits(kg, ev, train)
-    assert {"first_relation_then_any", "random_walk_end", "train_answer_prior"} <= set(hits)
+    assert {"first_relation_then_any", "random_walk_end", "train_answer_prior", "first_two_relations_then_walk",
+            *HELD_OUT_PROBES} <= set(hits)
     for name, per_item in hits.items():
-        assert sum(per_item) <= 0.025 * len(ev) + 1 + 1e-9, name
+        if name not in HELD_OUT_PROBES:  # the probes are judged by the refusal, never screened
+            assert sum(per_item) <= 0.025 * len(ev) + 1 + 1e-9, name
     # unscreened, the same graph's 4-5 hop items are answered far more often by a walk from the start
     raw = shortcut_hits(kg, unscreened_closed_data().splits["eval"], train)
     assert max(sum(h) / len(h) for h in raw.values()) > 0.05

@@ -53,8 +53,9 @@ def test_fresh_dataset_audits_clean(mode: str) -> None:
     assert report["untaught_edges"]["untaught"] == 0
     assert (report["untaught_edges"]["edges"] > 0) == (mode == "closed")
     assert report["oracle_accuracy"] == 1.0
-    # every registered baseline applies (open-mode ones only to open items) and has a 95% interval
-    expected = {n for n, b in BASELINES.items() if mode == "open" or not b.open_only}
+    # every registered baseline applies (open-mode ones only to open items, none of the free-form-only
+    # ones to these multiple-choice items) and has a 95% interval
+    expected = {n for n, b in BASELINES.items() if (mode == "open" or not b.open_only) and not b.option_free_only}
     assert set(report["shortcuts"]) == set(report["shortcut_accuracy"]) == expected
     for name, acc in report["shortcut_accuracy"].items():
         lo, hi = report["shortcuts"][name]["ci95"]

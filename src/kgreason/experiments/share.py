@@ -29,20 +29,31 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.experiments.arms import ARM_FILE, EXPERIMENT_FILE, Arm, run_dir
-from kgreason.io import atomic_write_json, file_digest, read_json
+from kgreason.io import atomic_write_json, file_digest, file_version, read_json
 
 DATA_FILES = ("kg.json", "facts.jsonl", "eval.jsonl", "train_easy.jsonl", "train_hard.jsonl")
 SFT_ADAPTER = Path("adapters") / "sft" / "adapter_model.safetensors"
 
 
+_DIGESTS: dict[tuple, str] = {}  # (path, file_version) -> sha256: an experiment asks once per arm-seed and sibling
+
+
+def _cached_digest(path: Path) -> str:
+    key = (str(path.resolve()), file_version(path))
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path)
+    return _DIGESTS[key]
+
+
 def data_digest(data: Path) -> str | None:
-    """One digest over the data folder's task and graph files (names and bytes); None without an eval file."""
+    """One digest over the data folder's task and graph files (names and bytes); None without an eval file.
+    A file's digest is remembered while its version (mtime, ctime, inode, size) stays the same."""
     if not (data / "eval.jsonl").is_file():
         return None
     digest = hashlib.sha256()
     for name in DATA_FILES:
         path = data / name
-        digest.update(name.encode() + b"\0" + (file_digest(path).encode() if path.is_file() else b"-") + b"\0")
+        digest.update(name.encode() + b"\0" + (_cached_digest(path).encode() if path.is_file() else b"-") + b"\0")
     return digest.hexdigest()
 
 

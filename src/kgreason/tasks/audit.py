@@ -166,7 +166,8 @@ def item_views(kg: KnowledgeGraph, tasks: Sequence[Task], index: EntityIndex | N
                               options=tuple(opts[lt] for lt in letters),
                               labels=tuple(task.options.get(lt) or (kg.label(opts[lt]) if opts[lt] else "") for lt in letters),
                               question=task.question,
-                              hop_len=task.hop_len, context=context))
+                              hop_len=task.hop_len, context=context,
+                              offers_options=get_family(task.family).offers_options))
     return views
 
 

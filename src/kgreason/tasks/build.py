@@ -34,7 +34,8 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     kg = open_kg(opts.kg, seed=opts.seed)
     sizes = {"eval": opts.eval_size, "train_easy": opts.train_easy, "train_hard": opts.train_hard}
     splits = tuple(replace(s, size=sizes.get(s.name, s.size)) for s in DEFAULT_SPLITS)
-    config = TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits, family=opts.family)
+    config = TaskConfig(seed=opts.seed, mode=opts.mode, splits=splits, family=opts.family,
+                        max_shortcut=opts.max_shortcut)
     dataset = generate_with_image_decoys(kg, config, opts.image_decoys, opts.max_shortcut, progress=progress)
     from kgreason.tasks.refusal import guard_shortcuts
 

@@ -99,7 +99,8 @@ def generate_command(args: argparse.Namespace) -> int:
     config = TaskConfig(seed=args.seed, mode=args.mode, splits=splits, max_context_facts=args.max_context_facts,
                         attempts_per_item=args.attempts_per_item, cover_eval_edges=args.cover_eval_edges,
                         same_type_distractors=not args.any_type_distractors,
-                        strict_distractors=args.strict_distractors, family=args.family)
+                        strict_distractors=args.strict_distractors, family=args.family,
+                        max_shortcut=args.max_shortcut)
     t0 = time.perf_counter()
     kg = open_kg(args.kg, json_only=True)
     t1 = time.perf_counter()

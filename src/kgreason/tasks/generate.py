@@ -84,6 +84,9 @@ class TaskConfig:
     cover_eval_edges: float = TASK_COVER_EVAL_EDGES  # share of each shorter training split steered onto eval edges
     facts_name: str = "facts"
     family: str = DEFAULT_FAMILY  # how items are asked and answered (kgreason.families)
+    # The shortcut limit the data will be judged by (`--max-shortcut`; None: the family's): a screened
+    # split (tasks/screen.py) is held to half of it.
+    max_shortcut: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -109,6 +112,8 @@ class TaskConfig:
             del d["image_decoys"]  # recorded only when on: every manifest written before it stays as it was
         if d["family"] == DEFAULT_FAMILY:
             del d["family"]  # manifests of the default family stay what they were before families
+        if d["max_shortcut"] is None:
+            del d["max_shortcut"]  # recorded only when given, like image_decoys
         return d
 
 
@@ -717,6 +722,7 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
     splits: dict[str, list[Task]] = {}
     balance: dict[str, dict] = {}
     balanced: set[str] = set()
+    limit = config.max_shortcut if config.max_shortcut is not None else gen.family.max_shortcut
     # Training splits choose first: held-out splits then balance against how often each entity
     # was offered (and correct) in training as well.
     for spec in sorted(config.splits, key=lambda s: s.held_out):
@@ -739,8 +745,7 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
         ]
         if screen:
             train = [t for s in config.splits if not s.held_out for t in splits.get(s.name, [])]
-            kept = screen_held_out(kg, tasks, split_quota(spec), train, gen.family.max_shortcut,
-                                   rejections[spec.name])
+            kept = screen_held_out(kg, tasks, split_quota(spec), train, limit, rejections[spec.name])
             tasks = [replace(t, id=f"{spec.name}-{i:05d}") for i, t in enumerate(kept)]
         splits[spec.name] = tasks
         balance[spec.name] = {
@@ -748,8 +753,8 @@ def generate(kg: KnowledgeGraph, config: TaskConfig | None = None, progress: boo
             "distractor_kinds": dict(sorted(Counter(k for d in drafts for k in d.distractor_kinds).items())),
             "expected_shortcut_rates": {k: round(v, 4) for k, v in balancer.rates().items()},
         }
-        if screen:  # each graph rule answers at most this share of the split's items
-            balance[spec.name]["screened_to"] = round(SCREEN_SHARE_OF_LIMIT * gen.family.max_shortcut, 6)
+        if screen:  # each screened rule answers at most this share of the split's items, plus one item
+            balance[spec.name]["screened_to"] = round(SCREEN_SHARE_OF_LIMIT * limit, 6)
     splits = {s.name: splits[s.name] for s in config.splits}  # file order as configured
     facts = fact_records(kg) if with_facts else []
     manifest = _manifest(kg, config, splits, facts, {k: dict(sorted(v.items())) for k, v in rejections.items()})
