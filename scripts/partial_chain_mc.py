@@ -13,8 +13,24 @@ from pathlib import Path
 
 from kgreason.kg.kgjson import load_kg
 from kgreason.tasks.audit import EntityIndex, answer_key, item_views
-from kgreason.tasks.baselines import PARTIAL_WALKS, BaselineContext, get_baseline, win_share
+from kgreason.tasks.baselines import PARTIAL_WALKS, BaselineContext, _keep, get_baseline, win_share
 from kgreason.tasks.generate import load_tasks
+
+
+def context_walk(view, steps) -> dict[str, float]:
+    """The same walk over the item's context facts only (what an open-book model sees)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for h, r, t in view.context:
+        out.setdefault(h, []).append((r, t))
+    weights = {view.start: 1.0}
+    for rel in steps:
+        nxt: dict[str, float] = {}
+        for node, w in weights.items():
+            tails = [t for r, t in out.get(node, []) if rel is None or r == rel]
+            for t in tails:
+                nxt[t] = nxt.get(t, 0.0) + w / len(tails)
+        weights = nxt
+    return weights
 
 
 def main(folder: str) -> None:
@@ -23,15 +39,24 @@ def main(folder: str) -> None:
     tasks = load_tasks(data / "eval.jsonl")
     views = item_views(kg, tasks, EntityIndex(kg))
     ctx = BaselineContext(kg)
-    print(f"{data / 'eval.jsonl'}: {len(tasks)} items, {kg.name}")
-    for name in PARTIAL_WALKS:
+    print(f"{data / 'eval.jsonl'}: {len(tasks)} items, {kg.name}; the walk over the whole graph, and over the "
+          "prompt's facts only (open book)")
+    for name, (_, first, last) in PARTIAL_WALKS.items():
         fn = get_baseline(name).fn  # the rule itself, without the registry's free-form-only guard
-        hits = []
+        hits, in_context = [], []
         for task, view in zip(tasks, views, strict=True):
-            scores = fn(view, ctx)
             key = answer_key(task)
-            hits.append(win_share(scores, view.letters.index(key)) if scores and key in view.letters else 0.0)
-        print(f"  {name:36s} {100 * sum(hits) / len(hits):5.1f}%")
+            if key not in view.letters:
+                continue
+            scores = fn(view, ctx)
+            hits.append(win_share(scores, view.letters.index(key)) if scores else 0.0)
+            steps = _keep(tuple(view.chain), first, last) if view.start else None
+            if view.context and steps is not None:
+                w = context_walk(view, steps)
+                in_context.append(win_share([w.get(x, 0.0) if x else -1.0 for x in view.options],
+                                            view.letters.index(key)))
+        ctx_part = f"   in the prompt {100 * sum(in_context) / len(in_context):5.1f}%" if in_context else ""
+        print(f"  {name:36s} {100 * sum(hits) / max(1, len(hits)):5.1f}%{ctx_part}")
 
 
 if __name__ == "__main__":
