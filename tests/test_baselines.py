@@ -383,3 +383,12 @@ def test_baselines_marked_per_option_score_each_option_alone() -> None:
                 got = b.scores(narrow, ctx)
                 assert (got is None) == (every is None), b.name
                 assert got is None or got == [every[i] for i in picked], (b.name, view.id)
+
+
+def test_a_capped_walk_stops_at_the_same_entities_in_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past BFS_CAP the k-hop frontier stops part way; it expands in sorted order, not in a set's
+    order (which moves with the process's string hashing), so the same seed gives the same files."""
+    kg = graph([("s", "r", "c"), ("s", "r", "a"), ("s", "r", "b"), ("a", "r", "x1"), ("a", "r", "x2"),
+                ("b", "r", "y1"), ("b", "r", "y2"), ("c", "r", "z1"), ("c", "r", "z2")])
+    monkeypatch.setattr(baselines, "BFS_CAP", 2)
+    assert BaselineContext(kg).reachable_in_exactly("s", 2) == {"x1", "x2", "y1", "y2"}

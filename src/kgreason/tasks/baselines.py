@@ -130,7 +130,9 @@ class BaselineContext:
             frontier = {start}
             for _ in range(k):
                 nxt: set[str] = set()
-                for node in frontier:
+                # sorted: past BFS_CAP the loop stops part way, and a set's order changes with the
+                # process's string hashing, which would make the same seed give other files
+                for node in sorted(frontier):
                     nxt.update(self.kg.successors(node))
                     if len(nxt) > BFS_CAP:
                         break
