@@ -38,6 +38,9 @@ graph hobby-quick tests/data/hobby_kg.json
 LONG="--sft-max-length 768 --rsft-max-length 768"
 graph wn18rr-quick data/public/wn18rr.json $LONG
 graph fb15k237-quick data/public/fb15k237.json $LONG
+# issue 28's side-by-side table, from the three run folders (a run not finished shows as such)
+.venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/wn18rr-quick runs/fb15k237-quick \
+  > docs/results/graphs-quick.md || echo "=== graphs table failed"
 run frontier
 run curriculum
 run trace_style

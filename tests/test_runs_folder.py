@@ -41,6 +41,9 @@ def test_run_folder_layout_logs_and_phase_markers(tmp_path):
     again = Run.load(tmp_path / "r1")
     assert again.is_done("sft") and again.phase_info("sft")["steps"] == 5
     assert again.summary["phases"]["sft"]["done"] is True
+    from kgreason.hardware import cpu_line
+
+    assert again.phase_info("sft")["cpu"] == cpu_line()  # figures name the CPU they came from
 
 
 def test_rerun_with_other_options_is_refused_but_same_options_resume(tmp_path):

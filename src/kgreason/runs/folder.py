@@ -283,11 +283,13 @@ class Run:
 
     def mark_done(self, phase: str, info: dict[str, Any]) -> None:
         """Record a finished phase in summary.json in one atomic write; a rerun then skips it.
-        `peak_rss_mb`: this process's peak memory since the previous phase finished (see peak_rss_mb)."""
+        `peak_rss_mb`: this process's peak memory since the previous phase finished (see peak_rss_mb);
+        `cpu`: the CPU model and matrix ISA the phase ran on (a resumed run may change machines)."""
+        from kgreason.hardware import cpu_line
         from kgreason.memory import allocator_in_use
 
         self.update_phase(phase, {"peak_rss_mb": peak_rss_mb(reset=True), "pid": os.getpid(),
-                                  "allocator": allocator_in_use(), **info,
+                                  "allocator": allocator_in_use(), "cpu": cpu_line(), **info,
                                   "done": True, "finished": now_iso()})
 
     def update_phase(self, phase: str, info: dict[str, Any]) -> None:
