@@ -33,14 +33,15 @@ def context_walk(view, steps) -> dict[str, float]:
     return weights
 
 
-def main(folder: str) -> None:
+def walk_rates(folder: str | Path) -> dict[str, tuple[float, float | None]]:
+    """Per partial-chain walk: its rate over the whole graph, and over the prompt's facts (None when
+    the items have no facts in their prompts), on the folder's eval.jsonl (kg.json beside it)."""
     data = Path(folder)
     kg = load_kg(data / "kg.json")
     tasks = load_tasks(data / "eval.jsonl")
     views = item_views(kg, tasks, EntityIndex(kg))
     ctx = BaselineContext(kg)
-    print(f"{data / 'eval.jsonl'}: {len(tasks)} items, {kg.name}; the walk over the whole graph, and over the "
-          "prompt's facts only (open book)")
+    rates: dict[str, tuple[float, float | None]] = {}
     for name, (_, first, last) in PARTIAL_WALKS.items():
         fn = get_baseline(name).fn  # the rule itself, without the registry's free-form-only guard
         hits, in_context = [], []
@@ -55,8 +56,16 @@ def main(folder: str) -> None:
                 w = context_walk(view, steps)
                 in_context.append(win_share([w.get(x, 0.0) if x else -1.0 for x in view.options],
                                             view.letters.index(key)))
-        ctx_part = f"   in the prompt {100 * sum(in_context) / len(in_context):5.1f}%" if in_context else ""
-        print(f"  {name:36s} {100 * sum(hits) / max(1, len(hits)):5.1f}%{ctx_part}")
+        rates[name] = (sum(hits) / max(1, len(hits)), sum(in_context) / len(in_context) if in_context else None)
+    return rates
+
+
+def main(folder: str) -> None:
+    print(f"{Path(folder) / 'eval.jsonl'}: the walk over the whole graph, and over the prompt's facts only "
+          "(open book); an item a walk does not apply to counts as a miss")
+    for name, (graph, prompt) in walk_rates(folder).items():
+        in_prompt = f"   in the prompt {100 * prompt:5.1f}%" if prompt is not None else ""
+        print(f"  {name:36s} {100 * graph:5.1f}%{in_prompt}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 import pytest
@@ -326,3 +327,18 @@ def test_an_independent_checker_reads_the_same_shortcut_rates_off_the_screened_f
         mine = 100 * sum(ours.get(name, [0.0])) / len(ev)
         assert theirs[rule] == pytest.approx(mine, abs=1e-3), rule
         assert theirs[rule] <= 100 * (0.025 + 1 / len(ev)) + 1e-9, rule
+
+
+def test_a_screened_data_folder_is_not_reused_under_another_limit(tmp_path) -> None:
+    """The held-out split was kept to half of the limit it was made with (tasks/screen.py): a rerun
+    with another --max-shortcut must not judge those items as if screened for the new one."""
+    from kgreason.tasks.build import build_data_folder
+    from kgreason.tasks.defaults import DataOptions
+
+    opts = DataOptions(family="free_form", mode="closed", eval_size=40, train_easy=40, train_hard=10,
+                       allow_shortcuts=True)
+    build_data_folder(tmp_path / "data", opts)
+    assert "screened_to" in json.loads((tmp_path / "data" / "manifest.json").read_text())["distractors"]["eval"]
+    assert build_data_folder(tmp_path / "data", opts)["reused"]
+    with pytest.raises(InputError, match="screened for --max-shortcut None"):
+        build_data_folder(tmp_path / "data", replace(opts, max_shortcut=0.2))

@@ -454,7 +454,8 @@ PUBLISHED_DIGESTS = {
     ("multiple_choice", "closed"): "188ded13d3f58367f4e95608e180db42",
     ("multiple_choice", "open"): "dae5a6ffccc8bf747e036c07412af481",
     # free form's closed-book held-out split is screened against the graph's rules since 2026-12-07
-    # (tasks/screen.py): its eval file changed then, deliberately; the training files did not
+    # (tasks/screen.py, then with the partial-chain walks and two held-out probes): its eval file
+    # changed then, deliberately; the training files did not
     ("free_form", "closed"): "c0447b78df11023c4d321671d2f33d50",
 }
 

@@ -40,9 +40,12 @@ _DIGESTS: dict[tuple, str] = {}  # (path, file_version) -> sha256: an experiment
 
 def _cached_digest(path: Path) -> str:
     key = (str(path.resolve()), file_version(path))
-    if key not in _DIGESTS:
-        _DIGESTS[key] = file_digest(path)
-    return _DIGESTS[key]
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    digest = file_digest(path)
+    if file_version(path) == key[1]:  # remembered only if the file did not change while it was read
+        _DIGESTS[key] = digest
+    return digest
 
 
 def data_digest(data: Path) -> str | None:

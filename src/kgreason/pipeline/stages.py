@@ -262,7 +262,8 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
     """Every stage in order, each skipped when done; prints the table at the end."""
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
     # a rerun may change the KG-reward phase it does not run, and may allow what the data stage
-    # refused (a refused data stage writes no task file, so nothing was built with the old value)
+    # refused (a refused data stage writes no task file, so nothing was built with the old value;
+    # a written free-form split screened for another --max-shortcut is refused by tasks/build.py)
     unused = tuple(f"pipeline.{phase}" for phase in RL_PHASES if phase != config.rl) + REFUSAL_OPTIONS
     run = Run.create_or_resume(run_dir, RunConfig(model_ref=config.model, reward_preset=config.reward_preset,
                                                   dataset_seed=config.data.seed, pipeline=config,

@@ -85,7 +85,7 @@ class BaselineContext:
     # depend on one option (or none) at a time, so they are computed once per item, not per set.
     _first_frontiers: dict[tuple[str, str, int], frozenset[str] | None] = field(default_factory=dict)
     _chain_sources: dict[tuple[str, tuple[str, ...], str | None], int] = field(default_factory=dict)
-    _masked_walks: dict[tuple[str, tuple[str | None, ...]], dict[str, float]] = field(default_factory=dict)
+    _masked_walks: dict[tuple[str, tuple[str | None, ...]], dict[str, float] | None] = field(default_factory=dict)
 
     @property
     def range_types(self) -> dict[str, str | None]:
@@ -178,13 +178,13 @@ class BaselineContext:
             self._first_frontiers[key] = frozenset(frontier) if frontier is not None else None
         return self._first_frontiers[key]
 
-    def masked_walk_weights(self, start: str, steps: Sequence[str | None]) -> dict[str, float]:
+    def masked_walk_weights(self, start: str, steps: Sequence[str | None]) -> dict[str, float] | None:
         """End-point probabilities of a random walk from `start` that at step i takes a uniformly
         random out-edge of relation steps[i], or of any relation where steps[i] is None (a walk at
-        a node without such an edge is lost)."""
+        a node without such an edge is lost); None once a step reaches more than BFS_CAP entities."""
         key = (start, tuple(steps))
         if key not in self._masked_walks:
-            if len(self._masked_walks) > 1024:
+            if len(self._masked_walks) > 64:  # few hits: no balancer asks these rules again per item
                 self._masked_walks.clear()
 
             def successors(node: str, rel: str | None) -> Sequence[str]:
@@ -201,6 +201,7 @@ class BaselineContext:
                         nxt[t] = nxt.get(t, 0.0) + w / len(tails)
                 weights = nxt
                 if len(weights) > BFS_CAP:
+                    weights = None  # stopping here would score the wrong step's entities
                     break
             self._masked_walks[key] = weights
         return self._masked_walks[key]
@@ -509,6 +510,8 @@ def _partial_walk(steps: PartialSteps) -> BaselineFn:
         if followed is None:
             return None
         weights = ctx.masked_walk_weights(item.start, followed)
+        if weights is None:
+            return None
         return _per_option(item, lambda x: weights.get(x, 0.0))
 
     return rule

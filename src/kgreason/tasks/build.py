@@ -30,7 +30,17 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
     folder = Path(folder)
     if data_folder_complete(folder):
         manifest = read_json(folder / "manifest.json")
-        return {"reused": True, "counts": manifest.get("counts", {}) if isinstance(manifest, dict) else {}}
+        manifest = manifest if isinstance(manifest, dict) else {}
+        screened = any("screened_to" in (d or {}) for d in (manifest.get("distractors") or {}).values())
+        saved = (manifest.get("config") or {}).get("max_shortcut")
+        if screened and saved != opts.max_shortcut:
+            # A screened split (tasks/screen.py) was kept to half of the limit it was made with:
+            # reusing it under another limit would judge items screened for a different one.
+            from kgreason.io import InputError
+
+            raise InputError(f"{folder}: its held-out split was screened for --max-shortcut {saved} (None: the "
+                             f"family's), not {opts.max_shortcut}; use a new run folder to screen for the new limit")
+        return {"reused": True, "counts": manifest.get("counts", {})}
     kg = open_kg(opts.kg, seed=opts.seed)
     sizes = {"eval": opts.eval_size, "train_easy": opts.train_easy, "train_hard": opts.train_hard}
     splits = tuple(replace(s, size=sizes.get(s.name, s.size)) for s in DEFAULT_SPLITS)

@@ -423,7 +423,9 @@ class DistractorBalancer:
         self.limit = max_context_facts
         self.k = k
         self.samples = samples
-        self.baselines = [b for b in BASELINES.values() if b.balanced and (mode == "open" or not b.open_only)]
+        # rules that judge option-free items never score the options balanced here
+        self.baselines = [b for b in BASELINES.values()
+                          if b.balanced and not b.option_free_only and (mode == "open" or not b.open_only)]
         self.sums = Counter()
         self.n = 0
 
