@@ -31,6 +31,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from kgreason.tasks.baselines import active_baselines, expected_hits
+from kgreason.tasks.views import EntityIndex, answer_key, baseline_context, item_views
+
 if TYPE_CHECKING:
     from kgreason.kg.graph import KnowledgeGraph
     from kgreason.records import Task
@@ -54,9 +57,6 @@ def screen_held_out(kg: KnowledgeGraph, tasks: Sequence[Task], quota: dict[int, 
     budget through each answer's count (its audit figure also counts a 1/candidates share on items
     whose candidates lack that entity: a few hundredths of an item). Skipped items are counted in
     `rejected["shortcut_screen"]`; `train_tasks` feed the answer-prior rules."""
-    from kgreason.tasks.audit import EntityIndex, answer_key, baseline_context, item_views
-    from kgreason.tasks.baselines import active_baselines, expected_hits
-
     # "The answer most often the answer of these very items" depends on the items kept, not on the
     # pool: it is held to the same budget through the count of each answer instead.
     names = [b.name for b in active_baselines()
