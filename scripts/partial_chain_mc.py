@@ -4,10 +4,14 @@ multiple-choice items. The registry runs them on free-form items only; this scor
 file, to see what they say about multiple choice (docs/tasks.md, "Partial chains and multiple choice").
 
     python scripts/partial_chain_mc.py DATA_FOLDER   # kg.json and eval.jsonl in it
+    python scripts/partial_chain_mc.py DATA_FOLDER EVAL_DIR...   # and each model's accuracy and
+        faithful share on the items the first-relation walk over the prompt's facts surely solves
+        (all its weight on the gold option) and surely misses (none)
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -68,5 +72,35 @@ def main(folder: str) -> None:
         print(f"  {name:36s} {100 * graph:5.1f}%{in_prompt}")
 
 
+def split_by_walk(folder: str, eval_dirs: list[str]) -> None:
+    data = Path(folder)
+    kg = load_kg(data / "kg.json")
+    tasks = load_tasks(data / "eval.jsonl")
+    hit = {}
+    for task, view in zip(tasks, item_views(kg, tasks, EntityIndex(kg)), strict=True):
+        steps = _keep(tuple(view.chain), 1, 0) if view.start and view.context else None
+        if steps is not None:
+            w = context_walk(view, steps)
+            hit[task.id] = win_share([w.get(x, 0.0) if x else -1.0 for x in view.options],
+                                     view.letters.index(answer_key(task)))
+    solved = {k for k, h in hit.items() if h >= 0.999}
+    missed = {k for k, h in hit.items() if h <= 0.001}
+    print(f"first relation, then the prompt's facts: surely solves {len(solved)} items, surely misses {len(missed)}")
+    for d in eval_dirs:
+        text = (Path(d) / "predictions.jsonl").read_text(encoding="utf-8")
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        got = {r["task_id"]: (r["reward"]["correct"], r["reward"]["faithful"]) for r in rows}
+        print(f"  {d}: accuracy {_share(got, solved, 0)} solved / {_share(got, missed, 0)} missed; "
+              f"faithful {_share(got, solved, 1)} / {_share(got, missed, 1)}")
+
+
+def _share(got: dict[str, tuple[bool, bool]], ids: set[str], i: int) -> str:
+    vals = [got[x][i] for x in ids if x in got]
+    return f"{100 * sum(vals) / len(vals):5.1f}%" if vals else "  -  "
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) > 2:
+        split_by_walk(sys.argv[1], sys.argv[2:])
+    else:
+        main(sys.argv[1])
