@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kgreason.kg.kgjson import load_kg
 from kgreason.tasks.audit import EntityIndex, answer_key, item_views
-from kgreason.tasks.baselines import PARTIAL_WALKS, BaselineContext, _keep, get_baseline, win_share
+from kgreason.tasks.baselines import PARTIAL_WALKS, BaselineContext, _keep, get_baseline, step_walk, win_share
 from kgreason.tasks.generate import load_tasks
 
 
@@ -26,15 +26,18 @@ def context_walk(view, steps) -> dict[str, float]:
     out: dict[str, list[tuple[str, str]]] = {}
     for h, r, t in view.context:
         out.setdefault(h, []).append((r, t))
-    weights = {view.start: 1.0}
-    for rel in steps:
-        nxt: dict[str, float] = {}
-        for node, w in weights.items():
-            tails = [t for r, t in out.get(node, []) if rel is None or r == rel]
-            for t in tails:
-                nxt[t] = nxt.get(t, 0.0) + w / len(tails)
-        weights = nxt
-    return weights
+    return step_walk(view.start, [lambda node, rel=rel: [t for r, t in out.get(node, []) if rel in (None, r)]
+                                  for rel in steps])[0]
+
+
+def prompt_hit(task, view, first: int, last: int) -> float | None:
+    """The walk's expected hit over the prompt's facts, keeping the first `first` and last `last`
+    stated relations; None when the item has no facts or the walk would follow all or none of it."""
+    steps = _keep(tuple(view.chain), first, last) if view.start and view.context else None
+    if steps is None:
+        return None
+    w = context_walk(view, steps)
+    return win_share([w.get(x, 0.0) if x else -1.0 for x in view.options], view.letters.index(answer_key(task)))
 
 
 def walk_rates(folder: str | Path) -> dict[str, tuple[float, float | None]]:
@@ -55,11 +58,9 @@ def walk_rates(folder: str | Path) -> dict[str, tuple[float, float | None]]:
                 continue
             scores = fn(view, ctx)
             hits.append(win_share(scores, view.letters.index(key)) if scores else 0.0)
-            steps = _keep(tuple(view.chain), first, last) if view.start else None
-            if view.context and steps is not None:
-                w = context_walk(view, steps)
-                in_context.append(win_share([w.get(x, 0.0) if x else -1.0 for x in view.options],
-                                            view.letters.index(key)))
+            hit = prompt_hit(task, view, first, last)
+            if hit is not None:
+                in_context.append(hit)
         rates[name] = (sum(hits) / max(1, len(hits)), sum(in_context) / len(in_context) if in_context else None)
     return rates
 
@@ -78,11 +79,9 @@ def split_by_walk(folder: str, eval_dirs: list[str]) -> None:
     tasks = load_tasks(data / "eval.jsonl")
     hit = {}
     for task, view in zip(tasks, item_views(kg, tasks, EntityIndex(kg)), strict=True):
-        steps = _keep(tuple(view.chain), 1, 0) if view.start and view.context else None
-        if steps is not None:
-            w = context_walk(view, steps)
-            hit[task.id] = win_share([w.get(x, 0.0) if x else -1.0 for x in view.options],
-                                     view.letters.index(answer_key(task)))
+        h = prompt_hit(task, view, 1, 0)
+        if h is not None:
+            hit[task.id] = h
     solved = {k for k, h in hit.items() if h >= 0.999}
     missed = {k for k, h in hit.items() if h <= 0.001}
     print(f"first relation, then the prompt's facts: surely solves {len(solved)} items, surely misses {len(missed)}")

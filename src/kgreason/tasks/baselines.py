@@ -147,9 +147,12 @@ class BaselineContext:
         if key not in self._walks:
             if len(self._walks) > 4096:
                 self._walks.clear()
-            self._walks[key] = _walk_weights(lambda node: [t for ts in self.kg.out_relations(node).values() for t in ts],
-                                             start, k, uniform)
+            self._walks[key] = _walk_weights(self.out_tails, start, k, uniform)
         return self._walks[key]
+
+    def out_tails(self, node: str) -> list[str]:
+        """The tail of each edge leaving `node`, any relation (one per edge: a random step picks an edge)."""
+        return [t for ts in self.kg.out_relations(node).values() for t in ts]
 
     def in_count(self, entity: str, relation: str) -> int:
         key = (entity, relation)
@@ -187,23 +190,9 @@ class BaselineContext:
             if len(self._masked_walks) > 64:  # few hits: no balancer asks these rules again per item
                 self._masked_walks.clear()
 
-            def successors(node: str, rel: str | None) -> Sequence[str]:
-                if rel is not None:
-                    return self.kg.successors(node, rel)
-                return [t for ts in self.kg.out_relations(node).values() for t in ts]
-
-            weights = {start: 1.0}
-            for rel in steps:
-                nxt: dict[str, float] = {}
-                for node, w in weights.items():
-                    tails = successors(node, rel)
-                    for t in tails:
-                        nxt[t] = nxt.get(t, 0.0) + w / len(tails)
-                weights = nxt
-                if len(weights) > BFS_CAP:
-                    weights = None  # stopping here would score the wrong step's entities
-                    break
-            self._masked_walks[key] = weights
+            weights, capped = step_walk(start, [self.out_tails if rel is None else
+                                                (lambda node, r=rel: self.kg.successors(node, r)) for rel in steps])
+            self._masked_walks[key] = None if capped else weights  # a capped walk ends on the wrong step
         return self._masked_walks[key]
 
     def chain_sources(self, entity: str, chain: Sequence[str], exclude: str | None) -> int:
@@ -230,8 +219,17 @@ class BaselineContext:
 
 
 def _walk_weights(successors: Callable[[str], Sequence[str]], start: str, k: int, uniform: bool) -> dict[str, float]:
+    return step_walk(start, [successors] * k, uniform)[0]
+
+
+def step_walk(start: str, steps: Sequence[Callable[[str], Sequence[str]]],
+              uniform: bool = True) -> tuple[dict[str, float], bool]:
+    """End-point weights of a walk from `start` whose step i goes to `steps[i](node)`: each with the
+    node's weight over their number (`uniform`, a random walk) or its whole weight (walk counts);
+    a node with none loses its weight. Also whether the walk stopped early, at the first step that
+    reached more than BFS_CAP entities (the weights are then that step's)."""
     weights = {start: 1.0}
-    for _ in range(k):
+    for successors in steps:
         nxt: dict[str, float] = {}
         for node, w in weights.items():
             tails = successors(node)
@@ -240,8 +238,8 @@ def _walk_weights(successors: Callable[[str], Sequence[str]], start: str, k: int
                 nxt[t] = nxt.get(t, 0.0) + share
         weights = nxt
         if len(weights) > BFS_CAP:
-            break
-    return weights
+            return weights, True
+    return weights, False
 
 
 Scores = list[float]

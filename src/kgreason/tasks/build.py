@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kgreason.io import read_json
+from kgreason.io import InputError, read_json
 from kgreason.tasks.defaults import DataOptions
 
 
@@ -36,8 +36,6 @@ def build_data_folder(folder: str | Path, opts: DataOptions, progress: bool = Fa
         if screened and saved != opts.max_shortcut:
             # A screened split (tasks/screen.py) was kept to half of the limit it was made with:
             # reusing it under another limit would judge items screened for a different one.
-            from kgreason.io import InputError
-
             raise InputError(f"{folder}: its held-out split was screened for --max-shortcut {saved} (None: the "
                              f"family's), not {opts.max_shortcut}; use a new run folder to screen for the new limit")
         return {"reused": True, "counts": manifest.get("counts", {})}

@@ -57,8 +57,6 @@ def screen_held_out(kg: KnowledgeGraph, tasks: Sequence[Task], quota: dict[int, 
     budget through each answer's count (its audit figure also counts a 1/candidates share on items
     whose candidates lack that entity: a few hundredths of an item). Skipped items are counted in
     `rejected["shortcut_screen"]`; `train_tasks` feed the answer-prior rules."""
-    # "The answer most often the answer of these very items" depends on the items kept, not on the
-    # pool: it is held to the same budget through the count of each answer instead.
     names = [b.name for b in active_baselines()
              if not b.open_only and b.name != MOST_COMMON_ANSWER and b.name not in HELD_OUT_PROBES]
     index = EntityIndex(kg)
