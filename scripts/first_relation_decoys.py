@@ -24,7 +24,9 @@ package changes.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -80,6 +82,29 @@ def add_prefix_decoys(prefixes: tuple[int, ...]) -> None:
     generate_module.find_candidates = find_candidates
 
 
+def _follow(kg, start: str, steps) -> set[str]:
+    frontier = {start}
+    for rel in steps:
+        frontier = {t for node in frontier for t in (kg.successors(node, rel) if rel is not None else
+                                                     [x for ts in kg.out_relations(node).values() for x in ts])}
+    return frontier
+
+
+def prefix_room(kg, folder: Path) -> None:
+    """Per item, the entities a walk of the chain's length reaches taking the chain's first one or two
+    relations and ending with its last one, outside what the chain itself reaches: the decoys such
+    walks could supply at most."""
+    for n in (1, 2):
+        counts = []
+        for line in (folder / "eval.jsonl").read_text(encoding="utf-8").splitlines():
+            task = json.loads(line)
+            chain, start = task["relation_chain"], task["start"]
+            steps = [*chain[:n], *[None] * (len(chain) - n - 1), chain[-1]]
+            counts.append(len(_follow(kg, start, steps) - _follow(kg, start, chain)))
+        print(f"  room for decoys taking the first {n} relation(s): median {statistics.median(counts)} entities; "
+              f"{sum(c < 3 for c in counts)} of {len(counts)} items have fewer than 3")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("kg")
@@ -115,6 +140,8 @@ def main() -> None:
               f"{strongest} {100 * registered[strongest]:.1f}% (balancer's running rate)")
         for name, (graph, prompt) in partial_chain_mc.walk_rates(folder).items():
             print(f"  {name:36s} {100 * graph:5.1f}%   in the prompt {100 * prompt:5.1f}%")
+        if variant == "base":
+            prefix_room(kg, folder)
 
 
 if __name__ == "__main__":
