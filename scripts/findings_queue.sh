@@ -9,9 +9,9 @@
 # Order: the KG reward first, then the real graphs, then the other claims (the brief's order). The
 # reward grid's RSFT arms (and its `sft`, which every grid shares) answer the RSFT reward claims and
 # give frontier and curriculum their controls; the main job on the hobby graph, WN18RR and FB15k-237
-# (issue 28; each about an hour on an AVX2 CPU); frontier and curriculum need one arm each;
-# trace_style trains two SFT variants; the reward grid's GRPO arms are the most expensive (about
-# 33 min an arm-seed on an AVX2 CPU).
+# (issue 28; each about an hour on an AVX2 CPU); the reward grid's GRPO arms (about 33 min an
+# arm-seed on an AVX2 CPU; the GRPO reward claims, issue 21); frontier and curriculum need one arm
+# each; trace_style trains two SFT variants; the last line adds the grid's grpo_verified arm.
 set -euo pipefail
 # Everything below is one function, called on the last line, which exits: bash has then read the
 # whole file before it starts and reads nothing after, so editing this file while a queue runs cannot
@@ -42,10 +42,10 @@ graph fb15k237-quick data/public/fb15k237.json $LONG
 if .venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/wn18rr-quick runs/fb15k237-quick \
     > docs/results/.graphs-quick.md; then mv docs/results/.graphs-quick.md docs/results/graphs-quick.md
 else echo "=== graphs table failed"; rm -f docs/results/.graphs-quick.md; fi
+run reward --arms grpo_answer,grpo_kgreason,grpo_paper
 run frontier
 run curriculum
 run trace_style
-run reward --arms grpo_answer,grpo_paper,grpo_kgreason
 run reward
 echo "=== $(date -u +%FT%TZ) done"
 }
