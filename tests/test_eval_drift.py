@@ -84,3 +84,33 @@ def test_merged_for_sampling_gives_the_same_outputs_and_restores_weights_exactly
     assert torch.equal(again, want)
     for n, p in pm.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_entropy_per_item_equals_a_direct_computation_for_model_and_base():
+    """Each pair's entropy (the model's) and base entropy (the other model's) equal the mean over its
+    completion positions of -sum p log p from a plain full-logits forward pass; the overall figures
+    are their token-weighted means; an empty completion has no row."""
+    from kgreason.evaluate.drift import encode_completion, encode_prompt
+
+    model, tok = load_model("tiny:random", dtype="fp32", device="cpu")
+    other, _ = load_model("tiny:random:3", dtype="fp32", device="cpu")
+    with torch.no_grad():
+        model.model.norm.weight.mul_(8.0)  # logits x8: a sharper distribution than the near-uniform random one
+    res = mean_token_kl(model, tok, PAIRS, base_model=other, batch_size=2)
+    assert len(res.per_item) == len(PAIRS) and res.per_item[2] is None
+
+    def direct(m, messages, completion) -> float:
+        p, c = encode_prompt(tok, messages), encode_completion(tok, completion, 256)
+        with torch.no_grad():
+            logits = m(input_ids=torch.tensor([p + c])).logits[0, len(p) - 1: len(p) + len(c) - 1]
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        return float(-(lp.exp() * lp).sum(-1).mean())
+
+    for (messages, completion), row in zip(PAIRS[:2], res.per_item[:2], strict=True):
+        assert row.entropy == pytest.approx(direct(model, messages, completion), abs=1e-4)
+        assert row.base_entropy == pytest.approx(direct(other, messages, completion), abs=1e-4)
+        assert row.kl > 0 and row.entropy < row.base_entropy - 0.5
+    rows = res.per_item[:2]
+    assert res.tokens == sum(r.tokens for r in rows)
+    assert res.mean_entropy == pytest.approx(sum(r.entropy * r.tokens for r in rows) / res.tokens)
+    assert "per_item" not in res.to_dict() and res.to_dict()["mean_entropy"] == res.mean_entropy

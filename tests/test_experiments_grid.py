@@ -120,6 +120,39 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path, capsys):
     assert episodes and {e["reward"]["preset"] for e in episodes} == {"paper"}, "GRPO trained on the arm's reward"
     report = (out / "report.md").read_text()
     assert "## Answer" in report and "GRPO, paper's overlap reward** vs GRPO, answer-only reward" in report
+    # Drift is on at this scale: each evaluation wrote its items' entropy, which the report pairs by item.
+    sft_eval = out / "runs" / "sft-s0" / "eval" / "final"
+    rows = {r["task_id"]: r for r in map(json.loads, (sft_eval / "drift.jsonl").read_text().splitlines())}
+    assert rows and all(r["tokens"] > 0 and r["entropy"] >= 0 and r["kl"] >= 0 for r in rows.values())
+    assert by["sft"]["entropy"]["n"] == len(rows) and by["rsft_kgreason"]["vs_sft"]["entropy"]["n"] > 0
+    assert "## Entropy of the model" in report
+    # `--drift` measures an arm-seed evaluated without it from its saved answers, to the same numbers,
+    # and trains nothing
+    (sft_eval / "drift.jsonl").unlink()
+    metrics = json.loads((sft_eval / "metrics.json").read_text())
+    metrics.pop("drift")
+    (sft_eval / "metrics.json").write_text(json.dumps(metrics))
+    adapter = (out / "runs" / "sft-s0" / "adapters" / "sft" / "adapter_model.safetensors").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["experiment", "reward", "--scale", "tiny", "--seeds", "1", "--out", str(out),
+                 "--arms", "rsft_kgreason,grpo_paper", "--report-only", "--drift"]) == 0
+    assert "sft seed 0: drift KL" in capsys.readouterr().out
+    again = {r["task_id"]: r for r in map(json.loads, (sft_eval / "drift.jsonl").read_text().splitlines())}
+    assert again.keys() == rows.keys()
+    assert all(abs(again[t]["entropy"] - rows[t]["entropy"]) < 1e-4 for t in rows)
+    assert json.loads((sft_eval / "metrics.json").read_text())["drift_measured_after"] is True
+    assert (out / "runs" / "sft-s0" / "adapters" / "sft" / "adapter_model.safetensors").stat().st_mtime_ns == adapter
+    # the findings row reads the paired entropy difference from results.json
+    from kgreason.experiments.findings import Claim, paired_entropy_row
+
+    res = json.loads((out / "results.json").read_text())
+    claim = Claim(id="x", claim="x", source="x", results="reward", command="x", measure="paired_entropy",
+                  arm="rsft_kgreason", control="sft", expect="lower")
+    text, verdict = paired_entropy_row(claim, res)
+    d = next(a for a in res["arms"] if a["name"] == "rsft_kgreason")["vs_sft"]["entropy"]
+    assert f"**{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]**" in text and "nats per token" in text
+    assert verdict.split(" (")[0] in ("supported", "not supported", "no difference resolved at this budget",
+                                      "not consistent across seeds")
     # another grid beside it copies the SFT arm-seed it defines the same way instead of training it again;
     # its dry run says so before its data exist (a sibling made with the same data options has them)
     capsys.readouterr()

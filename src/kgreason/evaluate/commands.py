@@ -69,7 +69,9 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"shuffled accuracy {pct(m['shuffle']['accuracy_shuffled'])}; "
               f"chosen entity changed on {pct(m['shuffle']['entity_changed_share'])}")
     if m.get("drift"):
-        print(f"drift KL {m['drift']['mean_kl']:.3g} nats/token")
+        entropy = m["drift"].get("mean_entropy")
+        print(f"drift KL {m['drift']['mean_kl']:.3g} nats/token"
+              + (f", entropy {entropy:.3f} nats/token (base {m['drift']['base_mean_entropy']:.3f})" if entropy is not None else ""))
     print(f"wrote {Path(args.out) / 'report.md'}")
     return 0
 

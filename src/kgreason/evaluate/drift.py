@@ -1,7 +1,11 @@
-"""Drift from the base model: mean per-token KL(model || base) on the eval prompts.
+"""Drift from the base model: mean per-token KL(model || base) on the eval prompts, and how
+sharp the model's own distribution is (its per-token entropy).
 
 Training that wanders far from the base model can erase what it knew, and a reward can be
-maximised by drifting into a degenerate style; this number tracks how far a run went.
+maximised by drifting into a degenerate style; the KL tracks how far a run went. RL on a reward is
+known to narrow what a model samples (its policy's entropy falls: "entropy collapse"); the entropy
+of the model's next-token distribution along its own greedy answers, against the base's along the
+same tokens, measures that on the held-out items, item by item, so two models can be paired.
 
 What is measured: for each eval item, the prompt (chat template) followed by the completion the
 *evaluated model itself* produced greedily is teacher-forced through both models; at every
@@ -19,7 +23,19 @@ from typing import Any
 
 from kgreason.models.lora import has_adapter
 
-METHOD = "teacher-forced on the evaluated model's own greedy completions; KL(model || base) per completion token"
+METHOD = ("teacher-forced on the evaluated model's own greedy completions; KL(model || base) and the "
+          "model's entropy per completion token, in nats")
+
+
+@dataclass(frozen=True)
+class ItemDrift:
+    """One (prompt, completion) pair: its completion tokens, and the means over them of KL(model ||
+    base), the model's entropy and the base's entropy (nats)."""
+
+    tokens: int
+    kl: float
+    entropy: float
+    base_entropy: float
 
 
 @dataclass(frozen=True)
@@ -29,9 +45,15 @@ class DriftResult:
     items: int
     max_item_kl: float
     method: str = METHOD
+    # token-weighted means over every completion token (None in results written before they were measured)
+    mean_entropy: float | None = None
+    base_mean_entropy: float | None = None
+    per_item: tuple[ItemDrift | None, ...] = ()  # one per pair given (None: an empty completion); not in to_dict
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("per_item")
+        return d
 
 
 def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
@@ -92,7 +114,8 @@ def mean_token_kl(
     max_completion_tokens: int = 256,
     progress: bool = False,
 ) -> DriftResult | None:
-    """Mean per-token KL(model || base) over (messages, completion) pairs.
+    """Mean per-token KL(model || base) over (messages, completion) pairs, with the model's and the
+    base's per-token entropy, overall and per pair.
 
     The base is `model` with its adapter disabled when it has one, else `base_model`; with
     neither, the model *is* the base and None is returned (nothing to measure).
@@ -103,10 +126,13 @@ def mean_token_kl(
         return None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     encoded = []
+    slot: list[int | None] = []  # pair -> its index in `encoded` (None: an empty completion)
     for messages, completion in pairs:
         c = encode_completion(tokenizer, completion, max_completion_tokens)
+        slot.append(len(encoded) if c else None)
         if c:
             encoded.append((encode_prompt(tokenizer, messages), c))
+    items: list[ItemDrift] = []
     total, tokens, worst = 0.0, 0, 0.0
     was_training = model.training
     model.eval()
@@ -126,10 +152,21 @@ def mean_token_kl(
                     with _base_context(model):
                         lp_base = _completion_logprobs(model, batch, pad_id)
                 for lm, lb in zip(lp_model, lp_base, strict=True):
-                    kl = (lm.exp() * (lm - lb)).sum(dim=-1).clamp_min(0.0)  # clamp: fp rounding below 0
+                    pm = lm.exp()
+                    kl = (pm * (lm - lb)).sum(dim=-1).clamp_min(0.0)  # clamp: fp rounding below 0
                     total += float(kl.sum())
                     tokens += int(kl.numel())
                     worst = max(worst, float(kl.mean()))
+                    items.append(ItemDrift(tokens=int(kl.numel()), kl=float(kl.mean()),
+                                           entropy=float(-(pm * lm).sum(dim=-1).mean()),
+                                           base_entropy=float(-(lb.exp() * lb).sum(dim=-1).mean())))
     finally:
         model.train(was_training)
-    return DriftResult(mean_kl=total / tokens if tokens else 0.0, tokens=tokens, items=len(encoded), max_item_kl=worst)
+
+    def token_mean(values: list[float]) -> float:
+        return sum(v * it.tokens for v, it in zip(values, items, strict=True)) / tokens if tokens else 0.0
+
+    return DriftResult(mean_kl=total / tokens if tokens else 0.0, tokens=tokens, items=len(encoded), max_item_kl=worst,
+                       mean_entropy=token_mean([it.entropy for it in items]),
+                       base_mean_entropy=token_mean([it.base_entropy for it in items]),
+                       per_item=tuple(items[i] if i is not None else None for i in slot))

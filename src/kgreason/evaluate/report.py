@@ -167,8 +167,10 @@ def eval_tables(m: Mapping[str, Any]) -> str:
             ]))
     dr = m.get("drift")
     if dr:
+        entropy = (f" Next-token entropy along the same tokens: {dr['mean_entropy']:.3f} nats (model), "
+                   f"{dr['base_mean_entropy']:.3f} (base)." if dr.get("mean_entropy") is not None else "")
         parts.append(f"## Drift from the base model\n\nmean per-token KL(model ‖ base) = {dr['mean_kl']:.3g} nats "
-                     f"over {dr['tokens']} tokens of {dr['items']} items ({dr['method']}).")
+                     f"over {dr['tokens']} tokens of {dr['items']} items ({dr['method']}).{entropy}")
     elif "drift_note" in m:
         parts.append(f"## Drift from the base model\n\n{m['drift_note']}")
     return "\n\n".join(parts)

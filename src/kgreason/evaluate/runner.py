@@ -19,7 +19,7 @@ from typing import Any
 from kgreason.config import EvalSettings
 from kgreason.evaluate.metrics import join_episodes, letter_accuracy, summarize
 from kgreason.evaluate.shuffle import shuffle_report, shuffle_tasks
-from kgreason.io import JsonlAppender, atomic_write_json, iter_jsonl
+from kgreason.io import JsonlAppender, atomic_write_json, iter_jsonl, read_json
 from kgreason.kg.graph import KnowledgeGraph
 from kgreason.records import Episode, Task
 from kgreason.reward.episode import scored_episode
@@ -27,6 +27,7 @@ from kgreason.reward.episode import scored_episode
 PREDICTIONS = "predictions.jsonl"
 SHUFFLED_PREDICTIONS = "predictions_shuffled.jsonl"
 METRICS = "metrics.json"
+DRIFT_ITEMS = "drift.jsonl"  # per item: completion tokens, KL from the base, the model's and the base's entropy
 
 
 @dataclass
@@ -174,17 +175,48 @@ def reference_rows(kg: KnowledgeGraph, tasks: Sequence[Task], seed: int, n_resam
 
 
 def _drift(model: Any, tokenizer: Any, tasks: Sequence[Task], episodes: dict[str, Episode],
-           base_model: Any, options: EvalOptions) -> tuple[dict | None, str | None]:
+           base_model: Any, options: EvalOptions, out: Path | None = None) -> tuple[dict | None, str | None]:
+    """The drift summary (metrics.json's "drift"), or None and why not; with `out`, each item's row
+    goes to out/drift.jsonl (written whole, then renamed)."""
     from kgreason.evaluate.drift import mean_token_kl
     from kgreason.models.lora import has_adapter
     from kgreason.tasks.format import chat_messages
 
     if not has_adapter(model) and base_model is None:
         return None, "not measured: the evaluated model is the base model (no adapter), so its drift is 0 by definition."
-    pairs = [(chat_messages(t), episodes[t.id].completion) for t in tasks if t.id in episodes]
+    answered = [t for t in tasks if t.id in episodes]
+    pairs = [(chat_messages(t), episodes[t.id].completion) for t in answered]
     result = mean_token_kl(model, tokenizer, pairs, base_model=base_model,
                            batch_size=max(1, options.batch_size // 2), progress=options.progress)
+    if result is not None and out is not None:
+        from kgreason.io import atomic_write_jsonl
+
+        atomic_write_jsonl(out / DRIFT_ITEMS, [{"task_id": t.id, **asdict(row)}
+                                               for t, row in zip(answered, result.per_item, strict=True) if row])
     return (result.to_dict() if result else None), None
+
+
+def read_drift_items(eval_dir: Path) -> dict[str, dict]:
+    """task id -> its drift row (tokens, kl, entropy, base_entropy); empty when not measured."""
+    path = Path(eval_dir) / DRIFT_ITEMS
+    return {rec["task_id"]: rec for _, rec in iter_jsonl(path)} if path.is_file() else {}
+
+
+def add_drift(eval_dir: str | Path, model: Any, tokenizer: Any, tasks: Sequence[Task], options: EvalOptions,
+              base_model: Any = None) -> dict | None:
+    """Measure drift and entropy for an evaluation that ran without them, from its own greedy answers
+    (predictions.jsonl): writes drift.jsonl and adds "drift" to metrics.json. Returns the summary."""
+    out = Path(eval_dir)
+    episodes = read_episodes(out / PREDICTIONS)
+    items = [t for t in tasks if t.id in episodes]
+    drift, note = _drift(model, tokenizer, items, episodes, base_model, options, out)
+    metrics = read_json(out / METRICS)
+    metrics["drift"] = drift
+    if note:
+        metrics["drift_note"] = note
+    metrics["drift_measured_after"] = True  # by add_drift, on the saved answers (options say how the eval ran)
+    atomic_write_json(out / METRICS, metrics)
+    return drift
 
 
 def _log_chatter_near(out: Path) -> None:
@@ -268,7 +300,7 @@ def evaluate_model(
     if opts.references:
         metrics["references"] = reference_rows(kg, items, opts.seed, opts.n_resamples, opts.train_tasks)
     if opts.drift:
-        drift, note = _drift(model, tokenizer, items, episodes, base_model, opts)
+        drift, note = _drift(model, tokenizer, items, episodes, base_model, opts, out)
         metrics["drift"] = drift
         if note:
             metrics["drift_note"] = note

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   kgreason experiment distribution --scale quick --seeds 1 --rsft-rounds 3 --dry-run
   kgreason experiment my_grid.yaml --scale tiny --out /tmp/exp   # seconds an arm, for a smoke test
   kgreason experiment distribution --config my_experiment.yaml --report-only
+  kgreason experiment reward --report-only --drift   # add drift and entropy to finished arm-seeds, then report
 """
 
 
@@ -50,6 +51,10 @@ def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
                    help="experiment folder (default: experiments/<grid>-<scale>-<mode>)")
     p.add_argument("--report-only", action="store_true",
                    help="only aggregate the arm-seeds already finished into results.json and report.md")
+    p.add_argument("--drift", action="store_true",
+                   help="measure drift from the base and the model's entropy on each finished arm-seed whose "
+                        "evaluation ran without them (a teacher-forced pass over its saved greedy answers, about "
+                        "a minute an arm-seed on a CPU), for the report's entropy table and the findings page")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved options (as a --config file), the arm-seeds and a time estimate; run nothing")
     add_options(p, ExperimentConfig, defaults=experiment_scale("quick"), skip=_skip(),
@@ -83,7 +88,7 @@ def experiment_from_args(args: argparse.Namespace) -> Any:
         for phase in training_phases(plugins=False):
             getattr(arm_cfg, phase).validate()
     out = Path(args.out or f"experiments/{grid.name}-{args.scale}-{cfg.run.data.mode}")
-    return Experiment(out=out, config=cfg, grid=grid, report_only=args.report_only)
+    return Experiment(out=out, config=cfg, grid=grid, report_only=args.report_only, drift=args.drift)
 
 
 def dry_run_plan(exp: Any) -> str:

@@ -27,7 +27,7 @@ from kgreason.io import InputError, atomic_write_text, read_json
 CLAIMS_FILE = Path(__file__).resolve().parent / "findings.yaml"
 RESULTS_DIR = Path("docs") / "results"
 PAGE = Path("docs") / "findings.md"
-MEASURES = ("paired", "two_by_two")
+MEASURES = ("paired", "paired_entropy", "two_by_two")
 EXPECT = ("higher", "lower")
 
 
@@ -64,6 +64,8 @@ def load_claims(path: Path = CLAIMS_FILE) -> list[Claim]:
             raise InputError(f"{where}: measure must be one of {MEASURES}, expect one of {EXPECT}")
         if claim.measure == "paired" and not claim.arm:
             raise InputError(f"{where}: a paired claim names its arm")
+        if claim.measure == "paired_entropy" and not (claim.arm and claim.control):
+            raise InputError(f"{where}: a paired_entropy claim names its arm and its control")
         claims.append(claim)
     if len({c.id for c in claims}) != len(claims):
         raise InputError(f"{path}: claim ids must be unique")
@@ -107,10 +109,24 @@ def paired_row(claim: Claim, results: dict) -> tuple[str, str]:
     if vs is None or not vs["accuracy"].get("n"):
         return f"no paired comparison of `{arm['name']}` with `{control['name']}` in the report", "not measured yet"
     d = vs["accuracy"]
+    per_seed = _seed_diffs(arm, control)
+    seeds = vs.get("seeds") or arm["seeds_done"]
+    verdict = _verdict(claim, d, per_seed, seeds, arm, control, results)
+    seeds_text = (f" (seeds: {', '.join(_points(x) for x in per_seed)})" if per_seed and len(per_seed) > 1 else "")
+    text = (f"{arm['label']} {_pct(arm['accuracy']['mean'])} vs {control['label']} {_pct(control['accuracy']['mean'])}: "
+            f"**{_points(d['diff'])} points [{_points(d['low'])}, {_points(d['high'])}]**{seeds_text}, {d['n']} items, "
+            f"{len(seeds)} seed(s); faithful {_pct(arm['faithful_share']['mean'])} vs "
+            f"{_pct(control['faithful_share']['mean'])}")
+    return text, verdict
+
+
+def _verdict(claim: Claim, d: dict, per_seed: list[float] | None, seeds: list[int], arm: dict, control: dict,
+             results: dict) -> str:
+    """Read a paired difference's interval `d` in the claim's direction; every seed's own difference
+    must point the same way (one lucky seed can move a 3-seed average)."""
     sign = 1.0 if claim.expect == "higher" else -1.0
     # the interval of the difference in the claimed direction (arm minus control, or its negative)
     low, high = (d["low"], d["high"]) if sign > 0 else (-d["high"], -d["low"])
-    per_seed = _seed_diffs(arm, control)
     if low > 0 and per_seed and any(sign * x <= 0 for x in per_seed):
         verdict = "not consistent across seeds (the pooled interval is on the claimed side, a seed is not)"
     elif low > 0:
@@ -119,15 +135,32 @@ def paired_row(claim: Claim, results: dict) -> tuple[str, str]:
         verdict = "not supported"
     else:
         verdict = "no difference resolved at this budget"
-    seeds = vs.get("seeds") or arm["seeds_done"]
     wanted = 1 if "base" in (arm.get("kind"), control.get("kind")) else results.get("seeds", len(seeds))
     if len(seeds) < wanted:
         verdict += f" (preliminary: {len(seeds)} of {wanted} seeds)"
-    seeds_text = (f" (seeds: {', '.join(_points(x) for x in per_seed)})" if per_seed and len(per_seed) > 1 else "")
-    text = (f"{arm['label']} {_pct(arm['accuracy']['mean'])} vs {control['label']} {_pct(control['accuracy']['mean'])}: "
-            f"**{_points(d['diff'])} points [{_points(d['low'])}, {_points(d['high'])}]**{seeds_text}, {d['n']} items, "
-            f"{len(seeds)} seed(s); faithful {_pct(arm['faithful_share']['mean'])} vs "
-            f"{_pct(control['faithful_share']['mean'])}")
+    return verdict
+
+
+def paired_entropy_row(claim: Claim, results: dict) -> tuple[str, str]:
+    """The entropy claim: the arm's per-token entropy along its own greedy answers against the
+    control's, paired by item (experiments/report.py, vs_reference's "entropy")."""
+    arm, control = _arm(results, claim.arm), _arm(results, claim.control)
+    if arm is None or control is None:
+        return f"arm `{claim.arm if arm is None else claim.control}` not finished yet", "not measured yet"
+    vs = next((v for v in (arm.get("vs_compare"), arm.get("vs_sft")) if v and v["reference"] == control["name"]), None)
+    d = (vs or {}).get("entropy")
+    if not d or not d.get("n"):
+        return (f"entropy not measured for `{arm['name']}` and `{control['name']}` on the same seeds "
+                f"(`{claim.command}`)", "not measured yet")
+    mine, theirs = arm["entropy"]["per_seed"], control["entropy"]["per_seed"]
+    by_seed = dict(zip(control["seeds_done"], theirs, strict=True))
+    per_seed = [m - by_seed[s] for s, m in zip(arm["seeds_done"], mine, strict=True)
+                if s in vs["seeds"] and m is not None and by_seed.get(s) is not None]
+    verdict = _verdict(claim, d, per_seed, vs["seeds"], arm, control, results)
+    seeds_text = f" (seeds: {', '.join(f'{x:+.3f}' for x in per_seed)})" if len(per_seed) > 1 else ""
+    text = (f"{arm['label']} {arm['entropy']['mean']:.3f} vs {control['label']} {control['entropy']['mean']:.3f} "
+            f"nats per token: **{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]**{seeds_text}, {d['n']} items, "
+            f"{len(vs['seeds'])} seed(s)")
     return text, verdict
 
 
@@ -174,7 +207,7 @@ def two_by_two_row(claim: Claim, results: dict) -> tuple[str, str]:
     return text, verdict
 
 
-ROW_BUILDERS = {"paired": paired_row, "two_by_two": two_by_two_row}
+ROW_BUILDERS = {"paired": paired_row, "paired_entropy": paired_entropy_row, "two_by_two": two_by_two_row}
 
 
 def _cell(text: str) -> str:
@@ -205,7 +238,7 @@ def render(claims: list[Claim], root: Path) -> str:
             text, verdict, where = "not run yet", "not measured yet", f"{claim.results} (no results collected)"
         lines.append(f"| {_cell(claim.claim)} | {_cell(claim.source)} | {_cell(text)} | {verdict} | {_cell(where)} "
                      f"| `{_cell(claim.command)}` |")
-    paired = sum(c.measure == "paired" for c in claims)
+    paired = sum(c.measure in ("paired", "paired_entropy") for c in claims)
     lines += ["", f"{paired} paired claims are tested at 95% each: were every one of them false, the chance that at "
               f"least one interval lands on the claimed side by luck alone is about {_pct(1 - 0.95 ** paired)}, "
               "so a single \"supported\" row is a lead to re-run with more seeds, not a settled fact. Arms several "

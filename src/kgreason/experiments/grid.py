@@ -53,7 +53,8 @@ class Experiment:
     out: Path
     config: ExperimentConfig = field(default_factory=lambda: experiment_scale("quick"))
     grid: Grid = field(default_factory=lambda: load_grid("distribution"))
-    report_only: bool = False  # aggregate the finished arm-seeds, run nothing
+    report_only: bool = False  # aggregate the finished arm-seeds, train nothing
+    drift: bool = False  # measure drift and entropy on finished arm-seeds evaluated without them (measure_drift)
     progress: bool = True
 
     @property
@@ -177,6 +178,36 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
     return record
 
 
+def measure_drift(exp: Experiment, arms: list[Arm], eval_tasks: list[Any]) -> None:
+    """Drift and entropy (kgreason.evaluate.runner.add_drift) for every finished trained arm-seed of
+    `arms` whose evaluation has no drift.jsonl, from the adapter its arm.json names."""
+    from kgreason.evaluate.runner import DRIFT_ITEMS, EvalOptions, add_drift
+    from kgreason.models import load_model
+
+    for arm in dict.fromkeys(arms):
+        if not get_phase(arm.kind).trains:
+            continue  # the base model: no adapter, nothing to drift from
+        for seed in seeds_for(arm, exp.seeds):
+            folder = run_dir(exp.out, arm, seed)
+            if not (folder / ARM_FILE).is_file():
+                continue
+            record = read_json(folder / ARM_FILE)
+            eval_dir = exp.out / record.get("eval_dir", f"{folder.relative_to(exp.out)}/eval/{EVAL_PHASE}")
+            if (eval_dir / DRIFT_ITEMS).is_file():
+                continue
+            if not record.get("adapter"):
+                print(f"[experiment] {arm.name} seed {seed}: no adapter recorded in {ARM_FILE}; drift not measured")
+                continue
+            cfg = arm_config(exp.recipe, arm, seed)
+            began = time.time()
+            model, tokenizer = load_model(cfg.model, adapter=exp.out / record["adapter"], dtype=cfg.sft.train.dtype)
+            options = EvalOptions(**asdict(cfg.eval), phase=EVAL_PHASE, progress=exp.progress)
+            drift = add_drift(eval_dir, model, tokenizer, eval_tasks, options) or {}
+            del model
+            print(f"[experiment] {arm.name} seed {seed}: drift KL {drift.get('mean_kl', float('nan')):.4f}, entropy "
+                  f"{drift.get('mean_entropy', float('nan')):.3f} nats ({time.time() - began:.0f} s)", flush=True)
+
+
 def reuse_arm_seed(folder: Path, arm: Arm) -> dict:
     """A finished arm-seed's record, refused when the grid now defines the arm differently (its
     results would be labelled with options it was not trained with)."""
@@ -231,6 +262,8 @@ def run_experiment(exp: Experiment) -> dict:
             _run_arm_seed_in_child(exp, arm, seed, data)
         else:
             run_arm_seed(exp, arm, seed, data, kg, eval_tasks)
+    if exp.drift:
+        measure_drift(exp, [arm for arm, _ in jobs], eval_tasks)
     # every arm of the grid with a finished seed, whatever --arms ran this time: results.json is the
     # experiment's, not the invocation's (findings read it)
     results = aggregate(exp.out, exp.grid.arms, exp, eval_tasks)

@@ -6,7 +6,7 @@ question with its interval. Reads finished arm-seed folders only, so it also ser
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,16 @@ class SeedResult:
     correct: dict[str, float]  # task id -> 0/1
     faithful: dict[str, float]
     format_fail: dict[str, float]
+    # task id -> the model's mean per-token entropy along its greedy answer (eval/final/drift.jsonl;
+    # empty when drift was not measured: `kgreason experiment GRID --drift` adds it)
+    entropy: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     cpu: str = ""  # the CPU it trained on (arm.json; empty for arm-seeds finished before it was recorded)
     copied_from: str = ""  # the arm-seed folder of another experiment it was copied from (experiments/share.py)
 
 
 def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
-    from kgreason.evaluate.runner import METRICS, PREDICTIONS, read_episodes
+    from kgreason.evaluate.runner import METRICS, PREDICTIONS, read_drift_items, read_episodes
 
     folder = run_dir(out, arm, seed)
     if not (folder / ARM_FILE).is_file():
@@ -46,6 +49,7 @@ def _load_seed(out: Path, arm: Arm, seed: int) -> SeedResult | None:
         correct={k: float(e.reward.correct) for k, e in episodes.items()},
         faithful={k: float(e.reward.faithful) for k, e in episodes.items()},
         format_fail={k: float(not e.reward.format_ok) for k, e in episodes.items()},
+        entropy={k: float(row["entropy"]) for k, row in read_drift_items(eval_dir).items()},
         wall_s=float(record.get("wall_s", 0.0)), cpu=str(record.get("cpu", "")),
         copied_from=str(record.get("copied_from") or ""),
     )
@@ -124,6 +128,10 @@ def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamp
         "faithful_share": _interval(_per_item_mean(seeds, "faithful", ids), ids, 1, n_resamples,
                                     [s.metrics["trace"]["faithful_share"]["mean"] for s in seeds]),
         "format_failure_rate": _interval(_per_item_mean(seeds, "format_fail", ids), ids, 2, n_resamples),
+        # only when every seed measured it: a mean over some seeds would not pair with another arm's
+        "entropy": (_interval(_per_item_mean(seeds, "entropy", ids), ids, 3, n_resamples,
+                              [(s.metrics.get("drift") or {}).get("mean_entropy") for s in seeds])
+                    if all(s.entropy for s in seeds) else None),
         "drift_kl": ({"mean": 0.0, "per_seed": [0.0], "note": "the base model itself"} if arm.kind == "base"
                      else {"mean": sum(drift_vals) / len(drift_vals), "per_seed": drift_vals} if drift_vals else None),
         "confusion": confusion,
@@ -157,16 +165,24 @@ def vs_reference(arm: dict, ref: dict, hops: dict[str, int], n_resamples: int) -
         mine = _per_item_mean([s for s in arm["_seeds"] if s.seed in seeds], "correct", list(hops))
         theirs = _per_item_mean([s for s in ref["_seeds"] if s.seed in seeds], "correct", list(hops))
 
-    def diff(ids: list[str], seed: int) -> dict:
-        shared = [t for t in ids if t in mine and t in theirs]
-        return paired_bootstrap_difference([theirs[t] for t in shared], [mine[t] for t in shared],
+    def diff(ids: list[str], seed: int, a: dict[str, float] = mine, b: dict[str, float] = theirs) -> dict:
+        shared = [t for t in ids if t in a and t in b]
+        return paired_bootstrap_difference([b[t] for t in shared], [a[t] for t in shared],
                                            seed=seed, n_resamples=n_resamples).to_dict()
 
     by_hop: dict[int, list[str]] = {}
     for tid, h in hops.items():
         by_hop.setdefault(h, []).append(tid)
-    return {"reference": ref["name"], "seeds": sorted(seeds), "accuracy": diff(list(hops), 0),
-            "by_hop": {str(h): diff(ids, h) for h, ids in sorted(by_hop.items())}}
+    out = {"reference": ref["name"], "seeds": sorted(seeds), "accuracy": diff(list(hops), 0),
+           "by_hop": {str(h): diff(ids, h) for h, ids in sorted(by_hop.items())}}
+    # Entropy is paired only over seeds on which both arms measured it, and only when those are
+    # all the shared seeds (a partial pairing would mix seeds into one arm's side only).
+    both = [s for s in arm.get("_seeds", []) if s.seed in seeds and s.entropy]
+    other = [s for s in ref.get("_seeds", []) if s.seed in seeds and s.entropy]
+    if seeds and len(both) == len(other) == len(seeds):
+        out["entropy"] = diff(list(hops), 3, _per_item_mean(both, "entropy", list(hops)),
+                              _per_item_mean(other, "entropy", list(hops)))
+    return out
 
 
 def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int, ref: dict | None = None) -> list[dict]:
@@ -267,6 +283,14 @@ def _diff_cell(d: dict | None) -> str:
     return f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
 
 
+def _nats_cell(d: dict | None, sign: str = "") -> str:
+    """An entropy (or its paired difference, with sign "+") in nats: '0.412 [0.380, 0.447]'."""
+    if not d or not d.get("n"):
+        return "–"
+    value, low, high = (d["diff"], d["low"], d["high"]) if "diff" in d else (d["mean"], d["low"], d["high"])
+    return f"{value:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+
+
 def _seed_cell(iv: dict) -> str:
     from kgreason.evaluate.report import pct
 
@@ -327,6 +351,16 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
     if diff_rows:
         parts.append("## Paired differences vs SFT (same items, percentage points, 95% interval)\n\n"
                      + md_table(["arm", "all", *(f"{h} hops" for h in hops), "p (all)"], diff_rows))
+    entropy_rows = [[a["label"], _nats_cell(a["entropy"]), _nats_cell((a.get("vs_sft") or {}).get("entropy"), "+"),
+                     _nats_cell((a.get("vs_compare") or {}).get("entropy"), "+") if a.get("compare_to") not in ("", "sft")
+                     else "–"] for a in results["arms"] if a.get("entropy")]
+    if entropy_rows:
+        parts.append("## Entropy of the model along its own greedy answers (nats per token, 95% interval)\n\n"
+                     "How sharp each model's next-token distribution is on the held-out items (lower: a narrower, "
+                     "more certain model; RL on a reward is expected to lower it). Paired by item over the seeds both "
+                     "arms measured (`kgreason experiment GRID --drift` measures arms evaluated without drift).\n\n"
+                     + md_table(["arm", "entropy", "Δ vs SFT (paired)", "Δ vs its comparison arm (paired)"],
+                                entropy_rows))
     conf_rows = [[a["label"], a["confusion"].get("correct_faithful", 0), a["confusion"].get("correct_unfaithful", 0),
                   a["confusion"].get("wrong_faithful", 0), a["confusion"].get("wrong_unfaithful", 0)]
                  for a in results["arms"]]
