@@ -31,7 +31,7 @@ graph() {  # issue 28: the main job on a real graph (a kg.json made as docs/kg.m
   echo "=== $(date -u +%FT%TZ) kgreason run --kg $kg --run-dir runs/$name $*"
   "$KG" run --kg "$kg" --run-dir "runs/$name" "$@" || echo "=== $name ended with exit $?"
 }
-run reward --arms rsft_answer,rsft_paper,rsft_kgreason
+run reward --arms rsft_answer,rsft_paper,rsft_kgreason --drift  # --drift: entropy for the findings page
 graph hobby-quick tests/data/hobby_kg.json
 # Their long names and open-book facts make ~4-20% of the examples longer than the quick profile's
 # 512 tokens (measured on FB15k-237's files); 768 keeps every answer line.
@@ -42,11 +42,11 @@ graph fb15k237-quick data/public/fb15k237.json $LONG
 if .venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/wn18rr-quick runs/fb15k237-quick \
     > docs/results/.graphs-quick.md; then mv docs/results/.graphs-quick.md docs/results/graphs-quick.md
 else echo "=== graphs table failed"; rm -f docs/results/.graphs-quick.md; fi
-run reward --arms grpo_answer,grpo_kgreason,grpo_paper
+run reward --arms grpo_answer,grpo_kgreason,grpo_paper --drift
 run frontier
 run curriculum
 run trace_style
-run reward
+run reward --drift
 echo "=== $(date -u +%FT%TZ) done"
 }
 main "$@"; exit  # exit here: bash would otherwise read on in the file from where it was
