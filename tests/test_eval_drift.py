@@ -96,8 +96,9 @@ def test_entropy_per_item_equals_a_direct_computation_for_model_and_base():
     other, _ = load_model("tiny:random:3", dtype="fp32", device="cpu")
     with torch.no_grad():
         model.model.norm.weight.mul_(8.0)  # logits x8: a sharper distribution than the near-uniform random one
-    res = mean_token_kl(model, tok, PAIRS, base_model=other, batch_size=2)
-    assert len(res.per_item) == len(PAIRS) and res.per_item[2] is None
+    pairs = [PAIRS[2], PAIRS[0], PAIRS[1]]  # the empty completion first, one pair a batch: rows must not shift
+    res = mean_token_kl(model, tok, pairs, base_model=other, batch_size=1)
+    assert len(res.per_item) == len(pairs) and res.per_item[0] is None
 
     def direct(m, messages, completion) -> float:
         p, c = encode_prompt(tok, messages), encode_completion(tok, completion, 256)
@@ -106,11 +107,11 @@ def test_entropy_per_item_equals_a_direct_computation_for_model_and_base():
         lp = torch.log_softmax(logits.float(), dim=-1)
         return float(-(lp.exp() * lp).sum(-1).mean())
 
-    for (messages, completion), row in zip(PAIRS[:2], res.per_item[:2], strict=True):
+    for (messages, completion), row in zip(pairs[1:], res.per_item[1:], strict=True):
         assert row.entropy == pytest.approx(direct(model, messages, completion), abs=1e-4)
         assert row.base_entropy == pytest.approx(direct(other, messages, completion), abs=1e-4)
         assert row.kl > 0 and row.entropy < row.base_entropy - 0.5
-    rows = res.per_item[:2]
+    rows = res.per_item[1:]
     assert res.tokens == sum(r.tokens for r in rows)
     assert res.mean_entropy == pytest.approx(sum(r.entropy * r.tokens for r in rows) / res.tokens)
     assert "per_item" not in res.to_dict() and res.to_dict()["mean_entropy"] == res.mean_entropy

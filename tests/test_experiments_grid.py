@@ -125,6 +125,12 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path, capsys):
     rows = {r["task_id"]: r for r in map(json.loads, (sft_eval / "drift.jsonl").read_text().splitlines())}
     assert rows and all(r["tokens"] > 0 and r["entropy"] >= 0 and r["kl"] >= 0 for r in rows.values())
     assert by["sft"]["entropy"]["n"] == len(rows) and by["rsft_kgreason"]["vs_sft"]["entropy"]["n"] > 0
+    # the paired difference is RSFT minus SFT, item by item, from the two files (one seed)
+    rsft_rows = {r["task_id"]: r for r in map(json.loads, (out / "runs" / "rsft_kgreason-s0" / "eval" / "final" /
+                                                            "drift.jsonl").read_text().splitlines())}
+    shared = rows.keys() & rsft_rows.keys()
+    want = sum(rsft_rows[t]["entropy"] - rows[t]["entropy"] for t in shared) / len(shared)
+    assert by["rsft_kgreason"]["vs_sft"]["entropy"]["diff"] == pytest.approx(want, abs=1e-9)
     assert "## Entropy of the model" in report
     # `--drift` measures an arm-seed evaluated without it from its saved answers, to the same numbers,
     # and trains nothing
@@ -139,7 +145,8 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path, capsys):
     assert "sft seed 0: drift KL" in capsys.readouterr().out
     again = {r["task_id"]: r for r in map(json.loads, (sft_eval / "drift.jsonl").read_text().splitlines())}
     assert again.keys() == rows.keys()
-    assert all(abs(again[t]["entropy"] - rows[t]["entropy"]) < 1e-4 for t in rows)
+    assert all(again[t]["tokens"] == rows[t]["tokens"] and all(abs(again[t][k] - rows[t][k]) < 1e-4
+               for k in ("kl", "entropy", "base_entropy")) for t in rows)
     assert json.loads((sft_eval / "metrics.json").read_text())["drift_measured_after"] is True
     assert (out / "runs" / "sft-s0" / "adapters" / "sft" / "adapter_model.safetensors").stat().st_mtime_ns == adapter
     # the findings row reads the paired entropy difference from results.json
@@ -153,6 +160,7 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path, capsys):
     assert f"**{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]**" in text and "nats per token" in text
     assert verdict.split(" (")[0] in ("supported", "not supported", "no difference resolved at this budget",
                                       "not consistent across seeds")
+
     # another grid beside it copies the SFT arm-seed it defines the same way instead of training it again;
     # its dry run says so before its data exist (a sibling made with the same data options has them)
     capsys.readouterr()
@@ -211,3 +219,29 @@ def test_the_findings_grids_change_one_factor_against_their_control(grid_name, f
         a, c = flat(to_dict(arm_config(recipe, arm, seed=1))), flat(to_dict(arm_config(recipe, control, seed=1)))
         differing = {k for k in a if a[k] != c.get(k)}
         assert {k: a[k] for k in differing} == changed, (arm_name, {k: (a[k], c.get(k)) for k in differing})
+
+
+def test_entropy_row_reads_only_the_paired_seeds_and_each_seeds_own_difference():
+    """The findings row's means, interval and per-seed signs come from the item pairing over the seeds
+    both arms measured; a control without a pooled entropy (a seed unmeasured) does not break it."""
+    from kgreason.experiments.findings import Claim, paired_entropy_row
+
+    def diff(d, low, high, a, b):
+        return {"diff": d, "low": low, "high": high, "n": 150, "mean_a": a, "mean_b": b, "p_value": 0.01}
+
+    arm = {"name": "rsft_kgreason", "label": "RSFT", "kind": "rsft", "compare_to": "rsft_answer", "seeds_done": [0, 1],
+           "entropy": None,
+           "vs_sft": {"reference": "sft", "seeds": [0, 1], "accuracy": diff(0.1, 0.05, 0.15, 0.5, 0.6),
+                      "entropy": diff(-0.2, -0.3, -0.1, 0.9, 0.7)},
+           "per_seed": [{"seed": 0, "vs_sft": {"entropy": diff(-0.3, -0.4, -0.2, 0.9, 0.6)}},
+                        {"seed": 1, "vs_sft": {"entropy": diff(0.05, -0.05, 0.15, 0.9, 0.95)}}]}
+    sft = {"name": "sft", "label": "SFT", "kind": "sft", "seeds_done": [0, 1, 2], "entropy": None}
+    claim = Claim(id="x", claim="x", source="x", results="reward", command="x", measure="paired_entropy",
+                  arm="rsft_kgreason", control="sft", expect="lower")
+    text, verdict = paired_entropy_row(claim, {"arms": [sft, arm], "seeds": 3})
+    assert text.startswith("RSFT 0.700 vs SFT 0.900 nats per token: **-0.200 [-0.300, -0.100]** (seeds: -0.300, +0.050)")
+    assert verdict.startswith("not consistent across seeds") and "preliminary: 2 of 3 seeds" in verdict
+    arm["per_seed"][1]["vs_sft"]["entropy"]["diff"] = -0.1
+    assert paired_entropy_row(claim, {"arms": [sft, arm], "seeds": 2})[1] == "supported"
+    del arm["vs_sft"]["entropy"]
+    assert paired_entropy_row(claim, {"arms": [sft, arm], "seeds": 2})[1] == "not measured yet"

@@ -216,6 +216,9 @@ def add_drift(eval_dir: str | Path, model: Any, tokenizer: Any, tasks: Sequence[
         metrics["drift_note"] = note
     metrics["drift_measured_after"] = True  # by add_drift, on the saved answers (options say how the eval ran)
     atomic_write_json(out / METRICS, metrics)
+    from kgreason.evaluate.report import write_eval_report
+
+    write_eval_report(out, metrics, plots=False)  # the plots show accuracy, which did not change
     return drift
 
 
@@ -256,6 +259,8 @@ def evaluate_model(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         _log_chatter_near(out)
+        # a drift.jsonl left by an earlier evaluation would describe other answers (or none)
+        (out / DRIFT_ITEMS).unlink(missing_ok=True)
     items = select_items(tasks, opts.max_items, opts.seed)
     scorer = Scorer(kg, preset=opts.reward_preset)
     family = get_family(family_of_tasks(items))

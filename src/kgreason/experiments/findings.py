@@ -143,23 +143,26 @@ def _verdict(claim: Claim, d: dict, per_seed: list[float] | None, seeds: list[in
 
 def paired_entropy_row(claim: Claim, results: dict) -> tuple[str, str]:
     """The entropy claim: the arm's per-token entropy along its own greedy answers against the
-    control's, paired by item (experiments/report.py, vs_reference's "entropy")."""
+    control's, paired by item over the seeds both measured (experiments/report.py, vs_reference's
+    "entropy"); every figure here, the two means included, comes from that pairing."""
     arm, control = _arm(results, claim.arm), _arm(results, claim.control)
     if arm is None or control is None:
         return f"arm `{claim.arm if arm is None else claim.control}` not finished yet", "not measured yet"
-    vs = next((v for v in (arm.get("vs_compare"), arm.get("vs_sft")) if v and v["reference"] == control["name"]), None)
+    key = ("vs_compare" if arm.get("compare_to") == control["name"] else "vs_sft" if control["name"] == "sft"
+           else None)
+    vs = arm.get(key) if key else None
     d = (vs or {}).get("entropy")
     if not d or not d.get("n"):
         return (f"entropy not measured for `{arm['name']}` and `{control['name']}` on the same seeds "
                 f"(`{claim.command}`)", "not measured yet")
-    mine, theirs = arm["entropy"]["per_seed"], control["entropy"]["per_seed"]
-    by_seed = dict(zip(control["seeds_done"], theirs, strict=True))
-    per_seed = [m - by_seed[s] for s, m in zip(arm["seeds_done"], mine, strict=True)
-                if s in vs["seeds"] and m is not None and by_seed.get(s) is not None]
+    per_seed = [((row.get(key) or {}).get("entropy") or {}).get("diff") for row in arm.get("per_seed") or []
+                if row["seed"] in vs["seeds"]]
+    per_seed = [x for x in per_seed if x is not None]
     verdict = _verdict(claim, d, per_seed, vs["seeds"], arm, control, results)
     seeds_text = f" (seeds: {', '.join(f'{x:+.3f}' for x in per_seed)})" if len(per_seed) > 1 else ""
-    text = (f"{arm['label']} {arm['entropy']['mean']:.3f} vs {control['label']} {control['entropy']['mean']:.3f} "
-            f"nats per token: **{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]**{seeds_text}, {d['n']} items, "
+    # mean_a / mean_b of the paired difference: the control's and the arm's means over the paired items
+    text = (f"{arm['label']} {d['mean_b']:.3f} vs {control['label']} {d['mean_a']:.3f} nats per token: "
+            f"**{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]**{seeds_text}, {d['n']} items, "
             f"{len(vs['seeds'])} seed(s)")
     return text, verdict
 

@@ -181,7 +181,8 @@ def run_arm_seed(exp: Experiment, arm: Arm, seed: int, data: Path, kg: Any, eval
 def measure_drift(exp: Experiment, arms: list[Arm], eval_tasks: list[Any]) -> None:
     """Drift and entropy (kgreason.evaluate.runner.add_drift) for every finished trained arm-seed of
     `arms` whose evaluation has no drift.jsonl, from the adapter its arm.json names."""
-    from kgreason.evaluate.runner import DRIFT_ITEMS, EvalOptions, add_drift
+    from kgreason.evaluate.runner import DRIFT_ITEMS, METRICS, EvalOptions, add_drift
+    from kgreason.memory import release_between_phases
     from kgreason.models import load_model
 
     for arm in dict.fromkeys(arms):
@@ -193,17 +194,22 @@ def measure_drift(exp: Experiment, arms: list[Arm], eval_tasks: list[Any]) -> No
                 continue
             record = read_json(folder / ARM_FILE)
             eval_dir = exp.out / record.get("eval_dir", f"{folder.relative_to(exp.out)}/eval/{EVAL_PHASE}")
-            if (eval_dir / DRIFT_ITEMS).is_file():
+            measured = ((read_json(eval_dir / METRICS).get("drift") or {}).get("mean_entropy") is not None
+                        if (eval_dir / METRICS).is_file() else False)
+            if (eval_dir / DRIFT_ITEMS).is_file() and measured:
                 continue
-            if not record.get("adapter"):
-                print(f"[experiment] {arm.name} seed {seed}: no adapter recorded in {ARM_FILE}; drift not measured")
+            adapter = exp.out / record["adapter"] if record.get("adapter") else None
+            if adapter is None or not (adapter / "adapter_config.json").is_file():
+                print(f"[experiment] {arm.name} seed {seed}: its adapter ({adapter or f'none in {ARM_FILE}'}) is "
+                      "missing; drift not measured", flush=True)
                 continue
             cfg = arm_config(exp.recipe, arm, seed)
             began = time.time()
-            model, tokenizer = load_model(cfg.model, adapter=exp.out / record["adapter"], dtype=cfg.sft.train.dtype)
+            model, tokenizer = load_model(cfg.model, adapter=adapter, dtype=cfg.sft.train.dtype)
             options = EvalOptions(**asdict(cfg.eval), phase=EVAL_PHASE, progress=exp.progress)
             drift = add_drift(eval_dir, model, tokenizer, eval_tasks, options) or {}
             del model
+            release_between_phases()
             print(f"[experiment] {arm.name} seed {seed}: drift KL {drift.get('mean_kl', float('nan')):.4f}, entropy "
                   f"{drift.get('mean_entropy', float('nan')):.3f} nats ({time.time() - began:.0f} s)", flush=True)
 

@@ -129,8 +129,9 @@ def arm_result(arm: Arm, seeds: list[SeedResult], hops: dict[str, int], n_resamp
                                     [s.metrics["trace"]["faithful_share"]["mean"] for s in seeds]),
         "format_failure_rate": _interval(_per_item_mean(seeds, "format_fail", ids), ids, 2, n_resamples),
         # only when every seed measured it: a mean over some seeds would not pair with another arm's
+        # per_seed: each seed's mean over items (not metrics.json's token-weighted mean), like the interval
         "entropy": (_interval(_per_item_mean(seeds, "entropy", ids), ids, 3, n_resamples,
-                              [(s.metrics.get("drift") or {}).get("mean_entropy") for s in seeds])
+                              [sum(s.entropy.values()) / len(s.entropy) for s in seeds])
                     if all(s.entropy for s in seeds) else None),
         "drift_kl": ({"mean": 0.0, "per_seed": [0.0], "note": "the base model itself"} if arm.kind == "base"
                      else {"mean": sum(drift_vals) / len(drift_vals), "per_seed": drift_vals} if drift_vals else None),
@@ -208,6 +209,11 @@ def per_seed_rows(arm: dict, sft: dict | None, n_resamples: int, ref: dict | Non
                 row[key] = paired_bootstrap_difference([other.correct[t] for t in shared],
                                                        [s.correct[t] for t in shared],
                                                        seed=s.seed, n_resamples=n_resamples).to_dict()
+                both = [t for t in ids if t in s.entropy and t in other.entropy]
+                if both:  # the same seed's entropy difference, item by item (what the pooled figure averages)
+                    row[key]["entropy"] = paired_bootstrap_difference(
+                        [other.entropy[t] for t in both], [s.entropy[t] for t in both], seed=s.seed,
+                        n_resamples=n_resamples).to_dict()
         if s.copied_from:
             row["copied_from"] = s.copied_from
         rows.append(row)
