@@ -31,7 +31,7 @@ graph() {  # issue 28: the main job on a real graph (a kg.json made as docs/kg.m
   echo "=== $(date -u +%FT%TZ) kgreason run --kg $kg --run-dir runs/$name $*"
   "$KG" run --kg "$kg" --run-dir "runs/$name" "$@" || echo "=== $name ended with exit $?"
 }
-run reward --arms rsft_answer,rsft_paper,rsft_kgreason --drift  # --drift: entropy for the findings page
+run reward --arms rsft_answer,rsft_paper,rsft_kgreason
 graph hobby-quick tests/data/hobby_kg.json
 # Their long names and open-book facts make ~4-20% of the examples longer than the quick profile's
 # 512 tokens (measured on FB15k-237's files); 768 keeps every answer line.
@@ -42,11 +42,14 @@ graph fb15k237-quick data/public/fb15k237.json $LONG
 if .venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/wn18rr-quick runs/fb15k237-quick \
     > docs/results/.graphs-quick.md; then mv docs/results/.graphs-quick.md docs/results/graphs-quick.md
 else echo "=== graphs table failed"; rm -f docs/results/.graphs-quick.md; fi
-run reward --arms grpo_answer,grpo_kgreason,grpo_paper --drift
+run reward --arms grpo_answer,grpo_kgreason,grpo_paper
 run frontier
 run curriculum
 run trace_style
-run reward --drift
+run reward
+# drift and entropy of every finished arm-seed (the findings page's entropy rows): measured last, as
+# it costs about 10 min an arm-seed on the AVX2 EPYC (teacher-forced passes in the parent process)
+run reward --report-only --drift
 echo "=== $(date -u +%FT%TZ) done"
 }
 main "$@"; exit  # exit here: bash would otherwise read on in the file from where it was
