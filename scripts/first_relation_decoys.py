@@ -82,25 +82,26 @@ def add_prefix_decoys(prefixes: tuple[int, ...]) -> None:
     generate_module.find_candidates = find_candidates
 
 
-def _follow(kg, start: str, steps) -> set[str]:
-    frontier = {start}
-    for rel in steps:
-        frontier = {t for node in frontier for t in (kg.successors(node, rel) if rel is not None else
-                                                     [x for ts in kg.out_relations(node).values() for x in ts])}
-    return frontier
+def _follow(ctx: baselines.BaselineContext, start: str, steps) -> set[str]:
+    """The entities at the end of `steps` from `start` (None: any relation), by the baselines' walk loop."""
+    weights, capped = baselines.step_walk(start, [ctx.out_tails if rel is None else
+                                                  (lambda node, r=rel: ctx.kg.successors(node, r)) for rel in steps])
+    assert not capped, "a frontier passed BFS_CAP: the count would be of an earlier step"
+    return set(weights)
 
 
 def prefix_room(kg, folder: Path) -> None:
     """Per item, the entities a walk of the chain's length reaches taking the chain's first one or two
     relations and ending with its last one, outside what the chain itself reaches: the decoys such
     walks could supply at most."""
+    ctx = baselines.BaselineContext(kg)
     for n in (1, 2):
         counts = []
         for line in (folder / "eval.jsonl").read_text(encoding="utf-8").splitlines():
             task = json.loads(line)
             chain, start = task["relation_chain"], task["start"]
             steps = [*chain[:n], *[None] * (len(chain) - n - 1), chain[-1]]
-            counts.append(len(_follow(kg, start, steps) - _follow(kg, start, chain)))
+            counts.append(len(_follow(ctx, start, steps) - _follow(ctx, start, chain)))
         print(f"  room for decoys taking the first {n} relation(s): median {statistics.median(counts)} entities; "
               f"{sum(c < 3 for c in counts)} of {len(counts)} items have fewer than 3")
 

@@ -84,13 +84,21 @@ def _arm(results: dict, name: str) -> dict | None:
     return next((a for a in results["arms"] if a["name"] == name), None)
 
 
-def _seed_diffs(arm: dict, control: dict) -> list[float] | None:
-    """Each seed's paired difference of `arm` from `control` (same seed), when the report has them."""
-    key = ("vs_compare" if arm.get("compare_to") == control["name"] else "vs_sft" if control["name"] == "sft"
-           else None)
+def _vs_key(arm: dict, control: dict) -> str | None:
+    """Where the report keeps `arm`'s paired differences from `control`: against the arm it is
+    compared to, or against SFT; None for any other control."""
+    return ("vs_compare" if arm.get("compare_to") == control["name"] else "vs_sft" if control["name"] == "sft"
+            else None)
+
+
+def _seed_diffs(arm: dict, control: dict, metric: str | None = None) -> list[float] | None:
+    """Each seed's paired difference of `arm` from `control` (same seed), when the report has them:
+    of accuracy, or of `metric` (e.g. "entropy") where the seed's row carries it."""
+    key = _vs_key(arm, control)
     if key is None:
         return None
-    diffs = [(row.get(key) or {}).get("diff") for row in arm.get("per_seed") or []]
+    rows = [row.get(key) or {} for row in arm.get("per_seed") or []]
+    diffs = [(row.get(metric) or {} if metric else row).get("diff") for row in rows]
     return [d for d in diffs if d is not None] or None
 
 
@@ -148,18 +156,17 @@ def paired_entropy_row(claim: Claim, results: dict) -> tuple[str, str]:
     arm, control = _arm(results, claim.arm), _arm(results, claim.control)
     if arm is None or control is None:
         return f"arm `{claim.arm if arm is None else claim.control}` not finished yet", "not measured yet"
-    key = ("vs_compare" if arm.get("compare_to") == control["name"] else "vs_sft" if control["name"] == "sft"
-           else None)
+    key = _vs_key(arm, control)
     vs = arm.get(key) if key else None
     d = (vs or {}).get("entropy")
     if not d or not d.get("n"):
         return (f"entropy not measured for `{arm['name']}` and `{control['name']}` on the same seeds "
                 f"(`{claim.command}`)", "not measured yet")
-    per_seed = [((row.get(key) or {}).get("entropy") or {}).get("diff") for row in arm.get("per_seed") or []
-                if row["seed"] in vs["seeds"]]
-    per_seed = [x for x in per_seed if x is not None]
+    # a seed's row carries its entropy difference only where both arms measured it, which for a
+    # pooled figure to exist is every seed they share
+    per_seed = _seed_diffs(arm, control, "entropy")
     verdict = _verdict(claim, d, per_seed, vs["seeds"], arm, control, results)
-    seeds_text = f" (seeds: {', '.join(f'{x:+.3f}' for x in per_seed)})" if len(per_seed) > 1 else ""
+    seeds_text = f" (seeds: {', '.join(f'{x:+.3f}' for x in per_seed)})" if per_seed and len(per_seed) > 1 else ""
     # mean_a / mean_b of the paired difference: the control's and the arm's means over the paired items
     text = (f"{arm['label']} {d['mean_b']:.3f} vs {control['label']} {d['mean_a']:.3f} nats per token: "
             f"**{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]**{seeds_text}, {d['n']} items, "
