@@ -9,6 +9,7 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from conftest_tasks import _shared
 from kgreason.kg.builtin import build_devops_kg
 from kgreason.kg.kgjson import save_kg
 from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
@@ -27,6 +28,9 @@ def _data_folder(mode: str) -> Path:
     atexit.register(shutil.rmtree, out, ignore_errors=True)
     kg = build_devops_kg(seed=0)
     splits = tuple(replace(s, size=SIZES[s.name]) for s in DEFAULT_SPLITS)
-    write_dataset(generate(kg, TaskConfig(seed=0, mode=mode, splits=splits)), out)
+    # generated once per test run: test_export_hf and test_export_lm_eval may run in different
+    # xdist workers (conftest_tasks._shared)
+    dataset = _shared(f"export-{mode}.pickle", lambda: generate(kg, TaskConfig(seed=0, mode=mode, splits=splits)))
+    write_dataset(dataset, out)
     save_kg(kg, out / "kg.json")
     return out

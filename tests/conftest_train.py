@@ -10,19 +10,29 @@ TINY = "tiny:random"
 
 
 def make_data(out: Path, seed: int = 0) -> Path:
-    """A small dataset from the built-in KG: kg.json, facts, train_easy, train_hard, eval."""
-    from dataclasses import replace
+    """A small dataset from the built-in KG: kg.json, facts, train_easy, train_hard, eval.
 
-    from kgreason.kg.builtin import build_devops_kg
+    Generated once per test run (conftest_tasks._shared: a pickle the xdist workers share; the
+    generator is deterministic) and written into `out` for each module that asks."""
+    from conftest_tasks import _shared, builtin_kg
     from kgreason.kg.kgjson import save_kg
-    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate, write_dataset
+    from kgreason.tasks.generate import write_dataset
 
-    kg = build_devops_kg(seed=seed)
-    sizes = {"eval": 8, "train_easy": 24, "train_hard": 8}
-    splits = tuple(replace(s, size=sizes[s.name]) for s in DEFAULT_SPLITS)
-    write_dataset(generate(kg, TaskConfig(seed=seed, splits=splits)), out)
+    kg = builtin_kg(seed)
+    write_dataset(_shared(f"train-data-{seed}.pickle", lambda: _generate(seed)), out)
     save_kg(kg, out / "kg.json")
     return out
+
+
+def _generate(seed: int):
+    from dataclasses import replace
+
+    from conftest_tasks import builtin_kg
+    from kgreason.tasks.generate import DEFAULT_SPLITS, TaskConfig, generate
+
+    sizes = {"eval": 8, "train_easy": 24, "train_hard": 8}
+    splits = tuple(replace(s, size=sizes[s.name]) for s in DEFAULT_SPLITS)
+    return generate(builtin_kg(seed), TaskConfig(seed=seed, splits=splits))
 
 
 def breakdown(total: float, correct: bool = True, format_ok: bool = True, faithful: bool = True) -> RewardBreakdown:

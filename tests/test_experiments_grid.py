@@ -10,7 +10,7 @@ import pytest
 
 from kgreason.cli import main
 from kgreason.config import experiment_scale
-from kgreason.experiments.arms import grid_names, load_grid
+from kgreason.experiments.arms import grid_names, grid_reference, load_grid
 from kgreason.experiments.grid import arm_config
 from kgreason.experiments.report import answer_sentences
 from kgreason.io import InputError
@@ -46,7 +46,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_a_new_arm_is_a_file(tmp_path):
+def test_a_new_arm_is_a_file(tmp_path, monkeypatch):
     path = write(tmp_path, """question: Does a higher RSFT temperature help?
 arms:
   - {name: sft, kind: sft}
@@ -56,6 +56,12 @@ arms:
 """)
     grid = load_grid(str(path))
     assert grid.name == "grid" and grid.arm("rsft_hot").compare_to == "sft"
+    # a report names a user's grid file relative to the working folder when it lies below it
+    monkeypatch.chdir(tmp_path.parent)
+    assert grid_reference(grid.source) == f"{tmp_path.name}/{path.name}"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # not below: the whole path
+    assert grid_reference(grid.source) == str(path.resolve())
     assert arm_config(experiment_scale("quick").run, grid.arm("rsft_hot"), 0).rsft.temperature == 1.0
 
 
@@ -109,6 +115,7 @@ def test_reward_grid_end_to_end_on_tiny(tmp_path, capsys):
                  "--arms", "rsft_kgreason,grpo_paper"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["experiment"] == "reward" and res["question"].startswith("Does the KG path signal")
+    assert res["grid"] == "reward", "a bundled grid is named as `kgreason experiment` takes it, not by a checkout's path"
     names = [a["name"] for a in res["arms"]]
     assert names == ["sft", "rsft_answer", "rsft_kgreason", "grpo_answer", "grpo_paper"]
     by = {a["name"]: a for a in res["arms"]}

@@ -106,15 +106,39 @@ def test_merged_folder_loads_with_plain_transformers_and_matches_the_adapter_mod
     peft, ids = peft_logits["rsft"]
     assert result["ids"] == ids
     torch.testing.assert_close(torch.tensor(result["logits"]), peft, rtol=0, atol=1e-4)
-    base, _ = load_model(BASE, dtype="fp32")
+    base, tok = load_model(BASE, dtype="fp32")
     with torch.no_grad():
         base_logits = base(input_ids=torch.tensor([ids])).logits[0]
     assert (base_logits - peft).abs().max() > 1e-1  # the adapter matters, so the match above means something
-    _, tok = load_model(BASE, dtype="fp32")
     assert result["eos"] == tok.eos_token_id  # generation stops at the chat turn's end
 
 
-def test_gguf_f32_round_trips_through_transformers(exported, peft_logits):
+@pytest.fixture(scope="module")
+def f32_gguf(exported):
+    """The exported f32 GGUF, read once (gguf-py parses the 49k-token vocabulary in Python: seconds)."""
+    from gguf import GGUFReader
+
+    return GGUFReader(str(exported / GGUF_DIR / "model-f32.gguf"))
+
+
+@pytest.fixture
+def parsed_once(exported, f32_gguf, monkeypatch):
+    """transformers opens a GGUF with gguf-py's GGUFReader, which parses every field in Python (seconds
+    for the vocabulary), and a model load opens it twice: here it gets the f32 file's reader that
+    f32_gguf parsed already (the same file, read only). Any other file is parsed as usual."""
+    import gguf
+
+    real, path = gguf.GGUFReader, (exported / GGUF_DIR / "model-f32.gguf").resolve()
+
+    def reader(file, *args, **kwargs):
+        if not args and not kwargs and Path(file).resolve() == path:
+            return f32_gguf
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(gguf, "GGUFReader", reader)
+
+
+def test_gguf_f32_round_trips_through_transformers(exported, peft_logits, parsed_once):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(exported / GGUF_DIR), gguf_file="model-f32.gguf",
@@ -126,15 +150,7 @@ def test_gguf_f32_round_trips_through_transformers(exported, peft_logits):
     torch.testing.assert_close(logits, peft, rtol=0, atol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def f32_gguf(exported):
-    """The exported f32 GGUF, read once (gguf-py parses the 49k-token vocabulary in Python: seconds)."""
-    from gguf import GGUFReader
-
-    return GGUFReader(str(exported / GGUF_DIR / "model-f32.gguf"))
-
-
-def test_gguf_tokenizer_metadata_rebuilds_the_same_tokenizer(exported, peft_logits, f32_gguf):
+def test_gguf_tokenizer_metadata_rebuilds_the_same_tokenizer(exported, peft_logits, f32_gguf, parsed_once):
     from transformers import AutoTokenizer
 
     fields = f32_gguf.fields

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -15,10 +19,19 @@ from kgreason.schemas import all_schemas
 STAGES = ["data", "model", "base_eval", "sft", "sft_eval", "rsft", "rsft_eval"]
 
 
-def test_run_smoke_end_to_end_then_rerun_reuses_everything(tmp_path, capsys):
-    run_dir = tmp_path / "smoke"
-    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> tuple[Path, str]:
+    """One `kgreason run --profile smoke` (every stage, in this process) and what it printed, shared by
+    the tests that read a finished smoke run; a test that changes the folder works on a copy."""
+    run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
+    return run_dir, printed.getvalue()
+
+
+def test_run_smoke_end_to_end_then_rerun_reuses_everything(smoke_run, capsys):
+    run_dir, out = smoke_run
     assert "| phase | accuracy |" in out and "| rsft |" in out and str(run_dir) in out
     # the headline: the last line printed, the first thing report.md says (evaluate/headline.py)
     from kgreason.evaluate.headline import run_headline
@@ -61,13 +74,13 @@ def test_run_refuses_a_folder_made_with_other_options(tmp_path, capsys):
     assert "different options" in capsys.readouterr().err
 
 
-def test_a_model_stage_runs_in_a_process_of_its_own(tmp_path, capsys):
+def test_a_model_stage_runs_in_a_process_of_its_own(smoke_run, tmp_path, capsys):
     """With stage processes on (the quick profile's default), a stage runs in a spawned child: it
     reports its own peak memory and the parent resumes with the next stage."""
     import os
 
     run_dir = tmp_path / "smoke"
-    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
+    shutil.copytree(smoke_run[0], run_dir)  # the smoke run, made in this process; this test changes it
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["phases"]["rsft_eval"]["pid"] == os.getpid()  # the smoke profile stays in-process
     del summary["phases"]["rsft_eval"]

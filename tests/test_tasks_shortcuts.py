@@ -148,7 +148,9 @@ def test_the_run_data_stage_refuses_too(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="refusing to write this data"):
         build_data_folder(tmp_path / "refused", opts)
     assert not (tmp_path / "refused" / "manifest.json").exists()
-    opts.allow_shortcuts = True
+    # written anyway: --image-decoys off, as the refusal above (the default, auto) already generated
+    # again with image decoys, which change nothing of what --allow-shortcuts records
+    opts.allow_shortcuts, opts.image_decoys = True, "off"
     build_data_folder(tmp_path / "allowed", opts)
     check = json.loads((tmp_path / "allowed" / "manifest.json").read_text())["shortcut_check"]
     assert check["allowed"] is True and check["limit"] == 0.0

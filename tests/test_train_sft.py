@@ -119,18 +119,30 @@ def test_completion_only_lm_head_matches_the_reference_loss_and_gradients():
     assert model(input_ids=batch["input_ids"]).logits.shape[-1] == model.config.vocab_size  # plain calls unchanged
 
 
-def test_micro_batches_train_like_the_full_batch(data, tmp_path):
+# Two steps of 4 examples, eager, on whole batches: the reference the micro-batch and the compiled
+# trainings are held to (made once for both; they only read it).
+EAGER_OPTIONS = TrainOptions(max_steps=2, batch_size=4, dtype="fp32", save_steps=100, logging_steps=1, warmup_ratio=0.0)
+
+
+@pytest.fixture(scope="module")
+def eager(data, tmp_path_factory):
+    """(examples, train result, adapter folder) of the plain eager training with EAGER_OPTIONS."""
+    import kgreason.train.sft as sft
+
+    examples = load_material(data, SFTOptions(material=["easy"], max_examples=8))
+    out = tmp_path_factory.mktemp("eager") / "whole"
+    return examples, sft.train_lora(TINY, examples, out, EAGER_OPTIONS), out
+
+
+def test_micro_batches_train_like_the_full_batch(eager, tmp_path):
     """Splitting each step's examples into accumulated micro-batches keeps the loss and the update."""
     import kgreason.train.sft as sft
     from conftest_train import lora_tensors
 
-    examples = load_material(data, SFTOptions(material=["easy"], max_examples=8))
-    options = TrainOptions(max_steps=2, batch_size=4, dtype="fp32", save_steps=100, logging_steps=1,
-                           warmup_ratio=0.0)
-    whole = sft.train_lora(TINY, examples, tmp_path / "whole", options)
-    micro = sft.train_lora(TINY, examples, tmp_path / "micro", replace(options, micro_batch_tokens=1))  # 1 a pass
+    examples, whole, whole_dir = eager
+    micro = sft.train_lora(TINY, examples, tmp_path / "micro", replace(EAGER_OPTIONS, micro_batch_tokens=1))  # 1 a pass
     assert abs(whole.train_loss - micro.train_loss) < 1e-4
-    a, b = lora_tensors(tmp_path / "whole"), lora_tensors(tmp_path / "micro")
+    a, b = lora_tensors(whole_dir), lora_tensors(tmp_path / "micro")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
     assert any(t.abs().sum() > 0 for k, t in a.items() if "lora_B" in k)
 
@@ -170,7 +182,7 @@ def test_token_budget_chunks_bound_each_pass_and_keep_every_row():
     assert all(p["input_ids"].shape[1] == width for p in token_budget_chunks(left, budget=1024))  # left padding: no cut
 
 
-def test_compiled_layers_train_like_eager_and_are_eager_again_afterwards(data, tmp_path):
+def test_compiled_layers_train_like_eager_and_are_eager_again_afterwards(eager, tmp_path):
     """--compile-layers: every decoder layer runs compiled while training, the adapter matches eager
     training's, and the layers are eager again once training ends (a held model samples eagerly)."""
     from transformers import TrainerCallback
@@ -187,16 +199,14 @@ def test_compiled_layers_train_like_eager_and_are_eager_again_afterwards(data, t
             layers = unwrap_peft(model).model.layers
             self.compiled.append(all(layer._compiled_call_impl is not None for layer in layers))
 
-    examples = load_material(data, SFTOptions(material=["easy"], max_examples=4))
-    options = TrainOptions(max_steps=2, batch_size=2, dtype="fp32", save_steps=100, logging_steps=1, warmup_ratio=0.0)
-    eager = sft.train_lora(TINY, examples, tmp_path / "eager", options)
+    examples, reference, reference_dir = eager  # the eager training of the same examples and options
     held, seen = PhaseModel(TINY, "fp32"), SeeLayers()
-    compiled = sft.train_lora(TINY, examples, tmp_path / "compiled", replace(options, compile_layers=True),
+    compiled = sft.train_lora(TINY, examples, tmp_path / "compiled", replace(EAGER_OPTIONS, compile_layers=True),
                               callbacks=[seen], held=held)
     assert seen.compiled == [True, True]
     assert all(layer._compiled_call_impl is None for layer in unwrap_peft(held.model).model.layers)
-    assert abs(eager.train_loss - compiled.train_loss) < 1e-3
-    a, b = lora_tensors(tmp_path / "eager"), lora_tensors(tmp_path / "compiled")
+    assert abs(reference.train_loss - compiled.train_loss) < 1e-3
+    a, b = lora_tensors(reference_dir), lora_tensors(tmp_path / "compiled")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3
 
 

@@ -113,6 +113,19 @@ def grid_path(ref: str) -> Path:
     return bundled
 
 
+def grid_reference(source: str) -> str:
+    """How a report names its grid file: a bundled grid by its name (what `kgreason experiment NAME`
+    takes, wherever the package is installed), another by its path relative to the working folder
+    where it lies below it; an absolute path would name one machine's checkout."""
+    path = Path(source).resolve()
+    if path.parent == GRIDS_DIR:
+        return path.stem
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def load_grid(ref: str) -> Grid:
     """Read and check a grid file: every error names the file and line."""
     from kgreason.config import PIPELINE_DERIVED, PipelineConfig

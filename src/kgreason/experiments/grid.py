@@ -31,6 +31,7 @@ from kgreason.experiments.arms import (
     EXPERIMENT_FILE,
     Arm,
     Grid,
+    grid_reference,
     load_grid,
     run_dir,
     seeds_for,
@@ -237,7 +238,7 @@ def run_experiment(exp: Experiment) -> dict:
     recipe = to_dict(exp.recipe)
     recipe.pop("seed", None)  # each arm-seed sets its own
     if not exp.report_only:  # aggregating what finished needs no promise about what runs next
-        check_or_write_experiment(exp.out, {"experiment": exp.grid.name, "grid": exp.grid.source,
+        check_or_write_experiment(exp.out, {"experiment": exp.grid.name, "grid": grid_reference(exp.grid.source),
                                             "scale": exp.config.scale, "seeds": exp.seeds, "recipe": recipe})
     started = time.time()
     data = prepare_data(exp.out, exp.recipe.data)

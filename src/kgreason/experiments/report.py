@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, run_dir, seeds_for
+from kgreason.experiments.arms import ARM_FILE, EVAL_PHASE, Arm, grid_reference, run_dir, seeds_for
 from kgreason.io import atomic_write_json, read_json
 from kgreason.options import to_dict
 from kgreason.phases import PHASES
@@ -254,7 +254,7 @@ def aggregate(out: Path, arms: Sequence[Arm], exp: Any, eval_tasks: Sequence[Any
     return {
         "experiment": exp.grid.name,
         "question": exp.grid.question,
-        "grid": exp.grid.source,
+        "grid": grid_reference(exp.grid.source),
         "schema_version": 1,
         "generated": now_iso(),
         "scale": exp.config.scale,
