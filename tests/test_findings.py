@@ -111,6 +111,23 @@ def test_check_fails_when_a_figure_in_the_page_differs_from_its_results(tmp_path
     assert rows("no table here") == []
 
 
+def test_copied_arm_seeds_name_the_experiment_that_trained_them(tmp_path):
+    """A grid whose arm-seeds were all copied from another experiment spent no hours of its own: the
+    row says where they were trained rather than leaving "0.0 h" unexplained."""
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    copied = results(arm("a", 0.6, "sft"), arm("b", 0.67, "a", (0.07, 0.02, 0.12)))
+    copied["wall_seconds_arms"] = 0.0
+    for a in copied["arms"]:
+        a["copied"] = {str(s): f"/elsewhere/experiments/reward-quick-open/runs/{a['name']}-s{s}" for s in (0, 1, 2)}
+    (tmp_path / "docs" / "results" / "exp.json").write_text(json.dumps(copied))
+    (row,) = rows(render([claim(measure="paired")], tmp_path))
+    assert row["experiment (CPU, wall time)"].endswith(
+        "0.0 h of arm-seeds (and 9 arm-seed(s) copied from reward-quick-open, trained there)")
+    del copied["arms"][1]["copied"], copied["arms"][2]["copied"]  # sft alone copied
+    (tmp_path / "docs" / "results" / "exp.json").write_text(json.dumps(copied))
+    assert "(and 3 arm-seed(s) copied" in rows(render([claim(measure="paired")], tmp_path))[0]["experiment (CPU, wall time)"]
+
+
 def test_the_repository_page_is_what_its_claims_and_results_say():
     assert (REPO / "docs" / "findings.md").read_text() == render(load_claims(), REPO)
 

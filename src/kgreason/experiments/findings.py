@@ -224,6 +224,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _copied_note(results: dict) -> str:
+    """Where the arm-seeds an experiment copied were trained (their hours count there, not here)."""
+    copied = [Path(p) for arm in results.get("arms", []) for p in (arm.get("copied") or {}).values()]
+    if not copied:
+        return ""
+    # a copy's source is EXPERIMENT/runs/ARM-sN: name the experiment folder
+    sources = sorted({p.parent.parent.name for p in copied})
+    return f" (and {len(copied)} arm-seed(s) copied from {', '.join(sources)}, trained there)"
+
+
 def render(claims: list[Claim], root: Path) -> str:
     """The page: every claim's row, with its measurement read from docs/results/<folder>.json."""
     lines = ["# Findings: the claims this method rests on, tested",
@@ -243,7 +253,8 @@ def render(claims: list[Claim], root: Path) -> str:
             text, verdict = ROW_BUILDERS[claim.measure](claim, results)
             hours = results.get("wall_seconds_arms", 0.0) / 3600
             where = (f"[{claim.results}]({RESULTS_DIR.relative_to('docs') / path.name}): "
-                     f"{', '.join(results.get('cpus') or ['CPU not recorded'])}, {hours:.1f} h of arm-seeds")
+                     f"{', '.join(results.get('cpus') or ['CPU not recorded'])}, {hours:.1f} h of arm-seeds"
+                     f"{_copied_note(results)}")
         else:
             text, verdict, where = "not run yet", "not measured yet", f"{claim.results} (no results collected)"
         lines.append(f"| {_cell(claim.claim)} | {_cell(claim.source)} | {_cell(text)} | {verdict} | {_cell(where)} "
