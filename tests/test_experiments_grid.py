@@ -252,3 +252,14 @@ def test_entropy_row_reads_only_the_paired_seeds_and_each_seeds_own_difference()
     assert paired_entropy_row(claim, {"arms": [sft, arm], "seeds": 2})[1] == "supported"
     del arm["vs_sft"]["entropy"]
     assert paired_entropy_row(claim, {"arms": [sft, arm], "seeds": 2})[1] == "not measured yet"
+
+
+def test_a_drift_mean_over_some_seeds_says_how_many():
+    """An arm whose drift was measured on seed 0 alone shows that mean as such, not as the arm's."""
+    from kgreason.experiments.report import drift_cell
+
+    arm = {"drift_kl": {"mean": 0.845, "per_seed": [0.845]}, "seeds_done": [0, 1, 2]}
+    assert drift_cell(arm) == "0.845 (1 of 3 seeds)"
+    arm["drift_kl"] = {"mean": 0.8, "per_seed": [0.7, 0.8, 0.9]}
+    assert drift_cell(arm) == "0.8"
+    assert drift_cell({"drift_kl": None, "seeds_done": [0]}) == "–"

@@ -129,6 +129,7 @@ def dry_run_plan(exp: Any) -> str:
 
 def run_experiment(args: argparse.Namespace) -> int:
     from kgreason.experiments.grid import run_experiment as run
+    from kgreason.experiments.report import drift_cell
 
     exp = experiment_from_args(args)
     if args.dry_run:
@@ -140,9 +141,8 @@ def run_experiment(args: argparse.Namespace) -> int:
     print(f"\n{'arm':<22} {'seeds':>5} {'accuracy':>9} " + " ".join(f"{h + ' hops':>9}" for h in hops)
           + f" {'faithful':>9} {'drift KL':>9}")
     for a in results["arms"]:
-        d = a.get("drift_kl")
         print(f"{a['label']:<22} {len(a['seeds_done']):>5} {100 * a['accuracy']['mean']:>8.1f}% "
               + " ".join(f"{100 * a['by_hop'][h]['mean']:>8.1f}%" if h in a["by_hop"] else f"{'–':>9}" for h in hops)
-              + f" {100 * a['faithful_share']['mean']:>8.1f}% " + (f"{d['mean']:>9.3g}" if d else f"{'–':>9}"))
+              + f" {100 * a['faithful_share']['mean']:>8.1f}% " + f"{drift_cell(a):>9}")
     print(f"\nwall time this invocation: {time.time() - started:.0f} s; report: {exp.out / 'report.md'}")
     return 0

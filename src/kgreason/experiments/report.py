@@ -336,10 +336,9 @@ def report_markdown(results: dict, images: Sequence[str]) -> str:
                     + "\n".join(f"- {c}" for c in copied))
     rows = []
     for a in results["arms"]:
-        d = a.get("drift_kl")
         rows.append([a["label"], len(a["seeds_done"]), _seed_cell(a["accuracy"]),
                      *(pct(a["by_hop"].get(h)) for h in hops), pct(a["faithful_share"]),
-                     pct(a["format_failure_rate"]), f"{d['mean']:.3g}" if d else "–",
+                     pct(a["format_failure_rate"]), drift_cell(a),
                      _diff_cell((a.get("vs_sft") or {}).get("accuracy"))])
     for name, ref in results.get("references", {}).items():
         rows.append([f"*{name}*", "–", pct(ref["accuracy"]), *(pct(ref["by_hop"].get(h)) for h in hops),
@@ -435,6 +434,16 @@ def answer_sentences(results: dict) -> list[str]:
                      f"{len(vs.get('seeds') or a['seeds_done'])} seed(s) (paired by item and seed), "
                      f"{verdict}{beside}; {100 * a['faithful_share']['mean']:.1f}% faithful traces.")
     return lines
+
+
+def drift_cell(arm: dict) -> str:
+    """An arm's mean drift KL as a table shows it, saying over how many of its seeds when drift was
+    measured on some of them only (a mean over seed 0 alone is not the arm's mean)."""
+    d = arm.get("drift_kl")
+    if not d:
+        return "–"
+    measured, done = len(d["per_seed"]), len(arm["seeds_done"])
+    return f"{d['mean']:.3g}" + (f" ({measured} of {done} seeds)" if measured < done else "")
 
 
 def write_report(out: Path, results: dict) -> None:
