@@ -47,6 +47,10 @@ if .venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/wn18rr-quick r
     > docs/results/.graphs-quick.md; then mv docs/results/.graphs-quick.md docs/results/graphs-quick.md
 else echo "=== graphs table failed"; rm -f docs/results/.graphs-quick.md; fi
 run reward --arms grpo_answer,grpo_kgreason,grpo_paper
+# issue 21: the main job with GRPO (the verified reward, as docs/learning.md measured it) as its
+# KG-reward phase, from a clean run folder (SFT included: about 70 min on the AVX2 EPYC)
+echo "=== $(date -u +%FT%TZ) kgreason run --rl grpo --reward-preset verified --run-dir runs/quick-grpo-main"
+"$KG" run --rl grpo --reward-preset verified --run-dir runs/quick-grpo-main || echo "=== quick-grpo-main ended with exit $?"
 run frontier
 run curriculum
 run trace_style
