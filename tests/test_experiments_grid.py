@@ -62,6 +62,9 @@ arms:
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # not below: the whole path
     assert grid_reference(grid.source) == str(path.resolve())
+    # a link is named as given, not by what it points to
+    (tmp_path / "elsewhere" / "mine.yaml").symlink_to(path)
+    assert grid_reference("mine.yaml") == "mine.yaml"
     assert arm_config(experiment_scale("quick").run, grid.arm("rsft_hot"), 0).rsft.temperature == 1.0
 
 

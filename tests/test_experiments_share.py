@@ -64,6 +64,11 @@ def test_the_same_sft_run_is_found_and_copied_without_checkpoints(tmp_path):
     assert (dest / "eval" / "final" / "metrics.json").is_file()
     assert not (dest / "adapters" / "sft" / "checkpoint-10").exists(), "checkpoints are not copied"
     assert sorted(p.name for p in (b / "runs").iterdir()) == ["sft-s0"], "no temporary folder left"
+    # copied on from the copy: it still names the folder where it was trained (findings says so)
+    c = experiment(tmp_path, "curriculum")
+    again = copy_arm_seed(dest, c, SFT, 0, IDENTITY)
+    assert again["copied_from"] == str(source.resolve())
+    assert json.loads((c / "runs" / "sft-s0" / "config.json").read_text())["copied_from"] == str(source.resolve())
 
 
 @pytest.mark.parametrize("change", ["data", "pipeline", "seed", "kind", "unfinished"])

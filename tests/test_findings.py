@@ -126,6 +126,9 @@ def test_copied_arm_seeds_name_the_experiment_that_trained_them(tmp_path):
     del copied["arms"][1]["copied"], copied["arms"][2]["copied"]  # sft alone copied
     (tmp_path / "docs" / "results" / "exp.json").write_text(json.dumps(copied))
     assert "(and 3 arm-seed(s) copied" in rows(render([claim(measure="paired")], tmp_path))[0]["experiment (CPU, wall time)"]
+    copied["arms"][0]["copied"] = {"0": "sft-s0"}  # a path without an experiment folder is named whole
+    (tmp_path / "docs" / "results" / "exp.json").write_text(json.dumps(copied))
+    assert "copied from sft-s0, trained there" in rows(render([claim(measure="paired")], tmp_path))[0]["experiment (CPU, wall time)"]
 
 
 def test_the_repository_page_is_what_its_claims_and_results_say():

@@ -30,7 +30,7 @@ def smoke_run(tmp_path_factory) -> tuple[Path, str]:
     return run_dir, printed.getvalue()
 
 
-def test_run_smoke_end_to_end_then_rerun_reuses_everything(smoke_run, capsys):
+def test_run_smoke_end_to_end_then_rerun_reuses_everything(smoke_run, tmp_path, capsys):
     run_dir, out = smoke_run
     assert "| phase | accuracy |" in out and "| rsft |" in out and str(run_dir) in out
     # the headline: the last line printed, the first thing report.md says (evaluate/headline.py)
@@ -60,8 +60,10 @@ def test_run_smoke_end_to_end_then_rerun_reuses_everything(smoke_run, capsys):
     assert {"base_eval", "sft_eval", "rsft", "rsft_eval"} <= phases
 
     finished = {k: v["finished"] for k, v in summary["phases"].items()}
-    assert main(["run", "--profile", "smoke", "--run-dir", str(run_dir)]) == 0
-    again = json.loads((run_dir / "summary.json").read_text())
+    rerun = tmp_path / "smoke"
+    shutil.copytree(run_dir, rerun)  # the shared run stays as the fixture made it
+    assert main(["run", "--profile", "smoke", "--run-dir", str(rerun)]) == 0
+    again = json.loads((rerun / "summary.json").read_text())
     assert {k: v["finished"] for k, v in again["phases"].items()} == finished, "nothing is redone"
     assert "already done" in capsys.readouterr().out
 

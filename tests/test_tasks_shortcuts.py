@@ -148,9 +148,7 @@ def test_the_run_data_stage_refuses_too(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="refusing to write this data"):
         build_data_folder(tmp_path / "refused", opts)
     assert not (tmp_path / "refused" / "manifest.json").exists()
-    # written anyway: --image-decoys off, as the refusal above (the default, auto) already generated
-    # again with image decoys, which change nothing of what --allow-shortcuts records
-    opts.allow_shortcuts, opts.image_decoys = True, "off"
+    opts.allow_shortcuts = True  # with the default --image-decoys auto: its retry, then the allowed write
     build_data_folder(tmp_path / "allowed", opts)
     check = json.loads((tmp_path / "allowed" / "manifest.json").read_text())["shortcut_check"]
     assert check["allowed"] is True and check["limit"] == 0.0

@@ -22,6 +22,7 @@ lines of YAML, not a code change.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,11 +118,11 @@ def grid_reference(source: str) -> str:
     """How a report names its grid file: a bundled grid by its name (what `kgreason experiment NAME`
     takes, wherever the package is installed), another by its path relative to the working folder
     where it lies below it; an absolute path would name one machine's checkout."""
-    path = Path(source).resolve()
-    if path.parent == GRIDS_DIR:
-        return path.stem
+    if Path(source).resolve().parent == GRIDS_DIR:
+        return Path(source).resolve().stem
+    path = Path(os.path.abspath(source))  # the path as given, links not followed
     try:
-        return str(path.relative_to(Path.cwd().resolve()))
+        return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 

@@ -230,7 +230,7 @@ def _copied_note(results: dict) -> str:
     if not copied:
         return ""
     # a copy's source is EXPERIMENT/runs/ARM-sN: name the experiment folder
-    sources = sorted({p.parent.parent.name for p in copied})
+    sources = sorted({p.parent.parent.name or str(p) for p in copied})
     return f" (and {len(copied)} arm-seed(s) copied from {', '.join(sources)}, trained there)"
 
 

@@ -194,13 +194,15 @@ def copy_arm_seed(source: Path, out: Path, arm: Arm, seed: int, experiment: dict
 
     record = {**old, "arm": arm.name, "definition": arm.to_dict(), "run_dir": str(dest.relative_to(out)),
               "adapter": moved(old.get("adapter")), "eval_dir": moved(old.get("eval_dir")),
-              "copied_from": str(source.resolve()), "copied_revision": config.get("git_revision"),
+              # a copy of a copy names where the arm-seed was trained, not the copy it was taken from
+              "copied_from": old.get("copied_from") or str(source.resolve()),
+              "copied_revision": config.get("git_revision"),
               "copied_dirty": config.get("git_dirty")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     with staged_dir(dest) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(ARM_FILE, "checkpoint-*", "*.tmp", ".*"))
         atomic_write_json(tmp / "config.json", {**config, "run": dest.name, "experiment": experiment,
-                                                "copied_from": str(source.resolve())})
+                                                "copied_from": record["copied_from"]})
         atomic_write_json(tmp / ARM_FILE, record)  # written last, as in a trained arm-seed
     return record
