@@ -1,5 +1,5 @@
 """How often a trace states, at hop i, the relation the question asks at hop i (and how many of its
-stated hops are edges of the graph), per hop position, from files alone: a data folder's eval.jsonl
+stated hops are edges of the graph), per hop position and per asked relation, from files alone: a data folder's eval.jsonl
 and an evaluation's predictions.jsonl (whose reward records list the claimed hops). Standard library.
 
     python scripts/relation_order.py DATA_DIR EVAL_DIR [EVAL_DIR ...]
@@ -18,6 +18,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def relation_order(data: Path, eval_dir: Path) -> dict:
     chains = {t["id"]: t["relation_chain"] for t in read_jsonl(data / "eval.jsonl")}
+    asked_n: dict[str, int] = {}
+    asked_ok: dict[str, int] = {}
     hops = valid = 0
     matched: list[int] = []
     stated: list[int] = []
@@ -32,9 +34,14 @@ def relation_order(data: Path, eval_dir: Path) -> dict:
                 matched.append(0)
             stated[i] += 1
             matched[i] += hop["relation"] == asked[i]
+            asked_n[asked[i]] = asked_n.get(asked[i], 0) + 1
+            asked_ok[asked[i]] = asked_ok.get(asked[i], 0) + (hop["relation"] == asked[i])
+    repeats = sum(any(c[i] == c[i - 1] for i in range(1, len(c))) for c in chains.values())
     return {"stated_hops": hops, "valid_share": valid / hops if hops else None,
             "asked_relation_share": sum(matched) / sum(stated) if stated else None,
-            "by_position": [m / s for m, s in zip(matched, stated, strict=True)]}
+            "by_position": [m / s for m, s in zip(matched, stated, strict=True)],
+            "by_relation": {r: asked_ok[r] / n for r, n in sorted(asked_n.items())},
+            "chains_repeating_a_relation": repeats / len(chains) if chains else None}
 
 
 def main(argv: list[str]) -> int:
@@ -47,6 +54,8 @@ def main(argv: list[str]) -> int:
         by = ", ".join(f"{i + 1}: {100 * x:.0f}%" for i, x in enumerate(r["by_position"]))
         print(f"{eval_dir}: {r['stated_hops']} stated hops, {100 * r['valid_share']:.1f}% graph edges, "
               f"{100 * r['asked_relation_share']:.1f}% take the asked relation (by position {by})")
+        print("  by asked relation: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["by_relation"].items())
+              + f"; eval chains repeating a relation back to back: {100 * r['chains_repeating_a_relation']:.0f}%")
     return 0
 
 
