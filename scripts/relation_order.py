@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 
@@ -18,28 +19,26 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def relation_order(data: Path, eval_dir: Path) -> dict:
     chains = {t["id"]: t["relation_chain"] for t in read_jsonl(data / "eval.jsonl")}
-    asked_n: dict[str, int] = {}
-    asked_ok: dict[str, int] = {}
+    stated: Counter[int] = Counter()  # by hop position
+    matched: Counter[int] = Counter()
+    asked_n: Counter[str] = Counter()  # by asked relation
+    asked_ok: Counter[str] = Counter()
     hops = valid = 0
-    matched: list[int] = []
-    stated: list[int] = []
     for row in read_jsonl(eval_dir / "predictions.jsonl"):
         claimed = row["reward"].get("claimed_hops") or []
         asked = chains[row["task_id"]]
         hops += len(claimed)
         valid += sum(bool(h["valid"]) for h in claimed)
         for i, hop in enumerate(claimed[: len(asked)]):
-            while len(stated) <= i:
-                stated.append(0)
-                matched.append(0)
+            right = hop["relation"] == asked[i]
             stated[i] += 1
-            matched[i] += hop["relation"] == asked[i]
-            asked_n[asked[i]] = asked_n.get(asked[i], 0) + 1
-            asked_ok[asked[i]] = asked_ok.get(asked[i], 0) + (hop["relation"] == asked[i])
+            matched[i] += right
+            asked_n[asked[i]] += 1
+            asked_ok[asked[i]] += right
     repeats = sum(any(c[i] == c[i - 1] for i in range(1, len(c))) for c in chains.values())
     return {"stated_hops": hops, "valid_share": valid / hops if hops else None,
-            "asked_relation_share": sum(matched) / sum(stated) if stated else None,
-            "by_position": [m / s for m, s in zip(matched, stated, strict=True)],
+            "asked_relation_share": matched.total() / stated.total() if stated else None,
+            "by_position": [matched[i] / stated[i] for i in sorted(stated)],
             "by_relation": {r: asked_ok[r] / n for r, n in sorted(asked_n.items())},
             "chains_repeating_a_relation": repeats / len(chains) if chains else None}
 

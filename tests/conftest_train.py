@@ -35,6 +35,15 @@ def _generate(seed: int):
     return generate(builtin_kg(seed), TaskConfig(seed=seed, splits=splits))
 
 
+def projection_probes_only(monkeypatch, module) -> None:
+    """Have `module`'s matmul-limit probe (kgreason.bench.harness.probe_shapes, as `module` reaches it)
+    time the model's own projections only: its 2048-square and LM-head shapes take seconds on a CPU,
+    and the sampler bench's in-process test keeps the whole probe set."""
+    real = module.probe_shapes
+    monkeypatch.setattr(module, "probe_shapes", lambda *args, **kwargs: [
+        s for s in real(*args, **kwargs) if "square" not in s[0] and "lm head" not in s[0]])
+
+
 def breakdown(total: float, correct: bool = True, format_ok: bool = True, faithful: bool = True) -> RewardBreakdown:
     """A hand-built reward breakdown for selection tests."""
     return RewardBreakdown(preset="kgreason", format_ok=format_ok, answer="A" if format_ok else None,

@@ -50,12 +50,11 @@ def test_bench_sampler_child_process_rows(monkeypatch):
     """The default: each row in its own process, so each reports its own peak RSS. (Not profiled, and
     the matmul limit probed on the model's own projections only: the kernel profile and the full probe,
     whose 2048-square and LM-head matmuls took seconds here, are tested in process above.)"""
+    from conftest_train import projection_probes_only
     from kgreason.bench import harness
     from kgreason.bench import sampler as bench
 
-    real = harness.probe_shapes
-    monkeypatch.setattr(harness, "probe_shapes", lambda *args, **kwargs: [
-        s for s in real(*args, **kwargs) if "square" not in s[0] and "lm head" not in s[0]])
+    projection_probes_only(monkeypatch, harness)
     result = bench.bench_sampler("tiny:random", rows=("ours",), profile=False, **SMALL)
     (row,) = result["rows"]
     assert row["name"] == "ours" and result["isolated"] is True

@@ -14,11 +14,10 @@ def test_bench_train_json_reports_both_paths(capsys, monkeypatch):
     run by the sampler bench's test). The matmul limit is probed on the model's own projections only:
     the 2048-square and LM-head probes took seconds here, and the full probe set is the sampler
     bench's in-process test's (the same harness.probe_shapes and probe_limit)."""
+    from conftest_train import projection_probes_only
     from kgreason.bench import train as bench
 
-    real = bench.probe_shapes
-    monkeypatch.setattr(bench, "probe_shapes", lambda *args, **kwargs: [
-        s for s in real(*args, **kwargs) if "square" not in s[0] and "lm head" not in s[0]])
+    projection_probes_only(monkeypatch, bench)
 
     result = bench.bench_train("tiny:random", steps=2, batch_size=2, modes=("closed",), paths=("reference", "fast"),
                                quiet=True, probe_window_s=0.05, pool=16, isolate=False)

@@ -118,8 +118,9 @@ def grid_reference(source: str) -> str:
     """How a report names its grid file: a bundled grid by its name (what `kgreason experiment NAME`
     takes, wherever the package is installed), another by its path relative to the working folder
     where it lies below it; an absolute path would name one machine's checkout."""
-    if Path(source).resolve().parent == GRIDS_DIR:
-        return Path(source).resolve().stem
+    target = Path(source).resolve()
+    if target.parent == GRIDS_DIR:
+        return target.stem
     path = Path(os.path.abspath(source))  # the path as given, links not followed
     try:
         return str(path.relative_to(Path.cwd()))

@@ -98,7 +98,7 @@ def _seed_diffs(arm: dict, control: dict, metric: str | None = None) -> list[flo
     if key is None:
         return None
     rows = [row.get(key) or {} for row in arm.get("per_seed") or []]
-    diffs = [(row.get(metric) or {} if metric else row).get("diff") for row in rows]
+    diffs = [((row.get(metric) or {}) if metric else row).get("diff") for row in rows]
     return [d for d in diffs if d is not None] or None
 
 
