@@ -12,8 +12,8 @@
 # 33 min an arm-seed on an AVX2 CPU; the GRPO reward claims, issue 21) and the main job with GRPO;
 # then WN18RR and FB15k-237 (each about an hour; after the hobby lever, whose result decides their
 # recipe); frontier and curriculum need one arm each; trace_style trains two SFT variants; `run
-# reward` adds the grid's grpo_verified arm. Drift (the entropy rows) is measured only on the arms
-# those rows read.
+# reward` adds the grid's grpo_verified arm; drift (the entropy rows) last, only on the arms those
+# rows read.
 set -euo pipefail
 # Everything below is one function, called on the last line, which exits: bash has then read the
 # whole file before it starts and reads nothing after, so editing this file while a queue runs cannot
@@ -35,9 +35,6 @@ graph() {  # issue 28: the main job on a real graph (a kg.json made as docs/kg.m
 }
 run reward --arms rsft_answer,rsft_paper,rsft_kgreason
 graph hobby-quick tests/data/hobby_kg.json
-# the findings page's RSFT entropy row (issue 27) from arm-seeds already trained: drift costs about
-# 8 min an arm-seed on the AVX2 EPYC (501 s measured), so only the claim's two arms
-run reward --report-only --drift --arms sft,rsft_kgreason
 # issue 28's first lever on the hobby graph, where the quick run's traces stop early and take the
 # wrong relation (docs/kg.md): SFT on the 4-5 hop training pool beside the 1-3 hop questions (data and
 # base evaluation copied from runs/hobby-quick, so only SFT onwards runs; about 45 min on AVX2)
@@ -60,8 +57,9 @@ run frontier
 run curriculum
 run trace_style
 run reward
-# drift and entropy of the GRPO entropy row's arm-seeds (sft and rsft_kgreason are measured above;
-# teacher-forced passes in the parent process, about 8 min an arm-seed)
+# drift and entropy of the entropy rows' arm-seeds (findings: RSFT's and GRPO's), last with the
+# other findings rows: teacher-forced passes in the parent process, about 8-10 min an arm-seed on the
+# AVX2 EPYC (501 s measured), so only the arms those rows read
 run reward --report-only --drift --arms sft,rsft_kgreason,grpo_kgreason
 echo "=== $(date -u +%FT%TZ) done"
 }
