@@ -62,7 +62,7 @@ def test_the_verdict_reads_the_paired_interval(diff, expect, verdict):
 def test_fewer_seeds_than_asked_is_called_preliminary_and_a_missing_arm_is_not_measured():
     res = results(arm("a", 0.6, "sft", seeds=[0]), arm("b", 0.65, "a", (0.05, 0.01, 0.09), seeds=[0]))
     assert paired_row(claim(), res)[1] == "supported (preliminary: 1 of 3 seeds)"
-    assert paired_row(claim(arm="c"), res) == ("arm `c` not finished yet", "not measured yet")
+    assert paired_row(claim(arm="c"), res) == ("arm `c` has no finished arm-seed yet", "not measured yet")
 
 
 def test_a_pooled_gain_that_one_seed_contradicts_is_not_supported():

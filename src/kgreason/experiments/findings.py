@@ -111,7 +111,7 @@ def paired_row(claim: Claim, results: dict) -> tuple[str, str]:
     control = _arm(results, control_name)
     if arm is None or control is None:
         missing = claim.arm if arm is None else control_name
-        return f"arm `{missing}` not finished yet", "not measured yet"
+        return f"arm `{missing}` has no finished arm-seed yet", "not measured yet"
     # the report pairs each arm with its own compare_to (vs_compare) and with SFT (vs_sft)
     vs = next((v for v in (arm.get("vs_compare"), arm.get("vs_sft")) if v and v["reference"] == control["name"]), None)
     if vs is None or not vs["accuracy"].get("n"):
@@ -155,7 +155,7 @@ def paired_entropy_row(claim: Claim, results: dict) -> tuple[str, str]:
     "entropy"); every figure here, the two means included, comes from that pairing."""
     arm, control = _arm(results, claim.arm), _arm(results, claim.control)
     if arm is None or control is None:
-        return f"arm `{claim.arm if arm is None else claim.control}` not finished yet", "not measured yet"
+        return f"arm `{claim.arm if arm is None else claim.control}` has no finished arm-seed yet", "not measured yet"
     key = _vs_key(arm, control)
     vs = arm.get(key) if key else None
     d = (vs or {}).get("entropy")
