@@ -166,7 +166,15 @@ class Graph:
 
     def hops(self, trace):
         """Claimed hops [(head, rel, tail, valid)] of a trace, read from affirmative clauses."""
-        text = STEP.sub(lambda m: "\n" + " " * (len(m.group()) - 1), trace)
+        # a step label inside a longer entity name ("Bad Gateway (502)", "1. FC Nuernberg") is part of the name
+        names = [(s, e) for s, e, _ in self.find(self.ent_re, trace, self.ents)]
+
+        def blank(m):
+            if any(s <= m.start() and m.end() <= e and (s, e) != m.span() for s, e in names):
+                return m.group()
+            return "\n" + " " * (len(m.group()) - 1)
+
+        text = STEP.sub(blank, trace)
         ments = self.find(self.ent_re, text, self.ents)
         phrases = self.find(self.rel_re, text, self.rels)
         phrases = [p for p in phrases if all(p[1] <= m[0] or p[0] >= m[1] for m in ments)]

@@ -1,6 +1,7 @@
 """Entity names of any shape are read back unambiguously (issue 28): a perfect trace and answer over
-names with brackets, commas, quotes, colons, semicolons, digits and decimal points, non-Latin
-letters, question marks or 100+ characters scores right, faithful, every hop valid, for every
+names with brackets, commas, quotes, colons, semicolons, digits and decimal points, what looks like a
+step label ("Bad Gateway (502)", "1. FC Nürnberg"), non-Latin letters, question marks or 100+ characters
+scores right, faithful, every hop valid, for every
 letter the answer may sit at. Names as a large lexical KG gives them ("cover (provide with a,
 2730)") collided with the `<entity> (<letter>)` answer line before the scorer read it against the
 task's options."""
@@ -18,6 +19,10 @@ ODD_NAMES = [
     "cover (provide with a, 2730)", "B (musical note)", "C++", "Ünïcödé Straße", "ratio: golden", 'say "hi"',
     "long " * 24 + "name", "(a) first", "number (a concept of, 2013)", "D (album)", "Café, Inc.", "東京",
     "(B)", "x (C)", "Mr. Smith; Jr.", "node.js", "3.14", "what? really", "Дом", "a/b testing", "C",
+    # names holding what a trace's step labels look like ("(3)", "2)", "1.", "Step 4:"), as the hobby
+    # graph's HTTP errors and FB15k-237's clubs and films have them: labels are blanked before
+    # matching, but never inside a name the graph knows
+    "Bad Gateway (502)", "(500) Days of Summer", "1. FC Nürnberg", "Take 2) again", "Step 3 Records", "hop 4: live",
 ]
 
 

@@ -282,7 +282,8 @@ def read_trace(
 ) -> TraceReading:
     """Mentions, phrases and claimed hops of a trace.
 
-    Step labels ("1.", "2)", "Step 3:") are blanked out first. Clauses end at sentence
+    Step labels ("1.", "2)", "Step 3:") are blanked out first, except inside a name the graph knows
+    ("Bad Gateway (502)"). Clauses end at sentence
     punctuation, semicolons, new lines and step labels (never inside a mention, so "node.js"
     survives). Only affirmative declarative clauses claim anything: a clause with a negation or
     hedge word, a "?", or a question word first claims nothing. Inside a claiming clause, each
@@ -295,7 +296,10 @@ def read_trace(
     cost grows with the trace's length times a logarithm, never with its square.
     """
     norm = normalize(trace)
-    text = blank_step_labels(norm)
+    # a name may hold what looks like a step label ("Bad Gateway (502)", "1. FC Nürnberg"): a label
+    # inside a longer name the graph knows stays part of it (a name that is only a label, "Step 2",
+    # stays a label)
+    text = blank_step_labels(norm, keep=_inside_longer_span(entities.find(norm, normalized=True)))
     mentions = entities.find(text, normalized=True)
     phrases = relations.find(text, normalized=True)
     inside_mention = _span_cover(mentions)
@@ -316,12 +320,15 @@ def read_trace(
     return TraceReading(norm, mentions, phrases, hops, non_claims)
 
 
-def blank_step_labels(norm: str) -> str:
-    """`norm` with step labels replaced by a clause break and spaces (same length, same offsets)."""
+def blank_step_labels(norm: str, keep: Callable[[int, int], bool] | None = None) -> str:
+    """`norm` with step labels replaced by a clause break and spaces (same length, same offsets);
+    a label whose span (start, end) `keep` holds stays (part of an entity name)."""
     chars: list[str] | None = None
     for regex in (_STEP_AT_CLAUSE_START_RE, _STEP_ANYWHERE_RE):
         for m in regex.finditer(norm):
             start, end = m.span("label")
+            if keep is not None and keep(start, end):
+                continue
             if chars is None:
                 chars = list(norm)
             chars[start] = ";"
@@ -382,6 +389,21 @@ def _span_cover(spans: Sequence[Mention] | Sequence[PhraseMatch]) -> Callable[[i
     def inside(pos: int) -> bool:
         i = bisect.bisect_right(starts, pos) - 1
         return i >= 0 and spans[i].start <= pos < spans[i].end
+
+    return inside
+
+
+def _inside_longer_span(spans: Sequence[Mention]) -> Callable[[int, int], bool]:
+    """(start, end) -> whether one of `spans` (non-overlapping, in text order) overlaps it and reaches
+    past it on at least one side: the range is part of a longer span, not all of one."""
+    starts = [m.start for m in spans]
+
+    def inside(start: int, end: int) -> bool:
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        for m in spans[first:bisect.bisect_left(starts, end)]:
+            if m.start < end and m.end > start and (m.start < start or m.end > end):
+                return True
+        return False
 
     return inside
 
