@@ -177,6 +177,9 @@ class Graph:
         text = STEP.sub(blank, trace)
         ments = self.find(self.ent_re, text, self.ents)
         phrases = self.find(self.rel_re, text, self.rels)
+        # a name that is a word of a phrase ("film" in "has the film") is part of the phrase there
+        ments = [m for m in ments if not any(p[0] <= m[0] and m[1] <= p[1] and p[1] - p[0] > m[1] - m[0]
+                                             for p in phrases)]
         phrases = [p for p in phrases if all(p[1] <= m[0] or p[0] >= m[1] for m in ments)]
         cuts = [b.end() for b in BREAK.finditer(text) if not any(m[0] < b.start() < m[1] for m in ments)]
         out, lo = [], 0

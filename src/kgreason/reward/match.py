@@ -300,8 +300,11 @@ def read_trace(
     # inside a longer name the graph knows stays part of it (a name that is only a label, "Step 2",
     # stays a label)
     text = blank_step_labels(norm, keep=_inside_longer_span(entities.find(norm, normalized=True)))
-    mentions = entities.find(text, normalized=True)
     phrases = relations.find(text, normalized=True)
+    # a name that is a word of a relation phrase ("film" in "has the film", "a" in "is a kind of") is
+    # part of the phrase there, not a mention: read as one, it split the clause into two hops
+    in_phrase = _wholly_inside_longer(phrases)
+    mentions = [m for m in entities.find(text, normalized=True) if not in_phrase(m.start, m.end)]
     inside_mention = _span_cover(mentions)
     cuts = [m.start() for m in _CLAUSE_END_RE.finditer(text) if not inside_mention(m.start())]
     groups = _clause_groups(mentions, cuts)
@@ -389,6 +392,18 @@ def _span_cover(spans: Sequence[Mention] | Sequence[PhraseMatch]) -> Callable[[i
     def inside(pos: int) -> bool:
         i = bisect.bisect_right(starts, pos) - 1
         return i >= 0 and spans[i].start <= pos < spans[i].end
+
+    return inside
+
+
+def _wholly_inside_longer(spans: Sequence[PhraseMatch]) -> Callable[[int, int], bool]:
+    """(start, end) -> whether it lies wholly inside one of `spans` (non-overlapping, in text order)
+    that is longer than it."""
+    starts = [p.start for p in spans]
+
+    def inside(start: int, end: int) -> bool:
+        i = bisect.bisect_right(starts, start) - 1
+        return i >= 0 and spans[i].start <= start and end <= spans[i].end and spans[i].end - spans[i].start > end - start
 
     return inside
 
