@@ -53,7 +53,7 @@ LONG="--sft-max-length 768 --rsft-max-length 768"
 graph wn18rr-quick data/public/wn18rr.json $LONG
 graph fb15k237-quick data/public/fb15k237.json $LONG
 # issue 28's side-by-side table, from the three run folders (a run not finished shows as such)
-if .venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/wn18rr-quick runs/fb15k237-quick \
+if .venv/bin/python scripts/graphs_table.py runs/hobby-quick runs/hobby-rsft3 runs/hobby-sfthard runs/wn18rr-quick runs/fb15k237-quick \
     > docs/results/.graphs-quick.md; then mv docs/results/.graphs-quick.md docs/results/graphs-quick.md
 else echo "=== graphs table failed"; rm -f docs/results/.graphs-quick.md; fi
 run frontier

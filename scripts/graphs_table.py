@@ -8,7 +8,8 @@ and the strongest walk that reads one stated relation only (scripts/partial_chai
 prompt's facts in open book),
 SFT and the final phase's accuracy with 95% intervals, the final faithful share, the final phase
 against SFT paired by item, the share of 4-5 hop traces that claim as many hops as asked, the bar
-(final lower bound >= the stronger of those two + 15 points, >= 40% faithful, paired lower bound > 0),
+(final lower bound >= the registered shortcut + 15 points, and beside it >= the walk + 15 points;
+>= 40% faithful; paired lower bound > 0),
 the wall time of all phases and the CPU each phase recorded. Every figure comes from the folders'
 summary.json, config.json and eval/<phase>/ files.
 """
@@ -58,14 +59,16 @@ def row(run: Path) -> list[str]:
     walks = {name: prompt if prompt is not None else graph
              for name, (graph, prompt) in walk_rates(run / "data").items() if name in one_relation}
     walk = max(walks, key=walks.get)
-    strongest = max(shortcuts.get(best, 0.0) if best else 0.0, walks[walk])
-    bar = (low >= strongest + 0.15, faithful >= 0.40, diff.low > 0)
+    registered = shortcuts.get(best, 0.0) if best else 0.0
+    # issue 28's bar is over the registered shortcuts; the walk, registered for free form only, is held
+    # to the same 15 points beside it (it reads one stated relation: docs/tasks.md)
+    bar = (low >= registered + 0.15, low >= walks[walk] + 0.15, faithful >= 0.40, diff.low > 0)
     kg = phases.get("data", {}).get("kg", {})
     wall = sum(float(p.get("wall_s") or 0) for p in phases.values())
     cpus = sorted({p["cpu"] for p in phases.values() if p.get("cpu")}) or ["not recorded"]
     graph = (config.get("pipeline") or {}).get("data", {}).get("kg") or run.name
     return [
-        f"`{graph}`", f"{kg.get('entities', '?')} / {kg.get('edges', '?')}",
+        f"`{graph}` ({run.name})", f"{kg.get('entities', '?')} / {kg.get('edges', '?')}",
         f"{best} {pct(shortcuts[best])}" if best else "-", f"{walk} {pct(walks[walk])}",
         f"{pct(phases['sft_eval']['accuracy'])} [{pct(phases['sft_eval']['accuracy_ci'][0])}, "
         f"{pct(phases['sft_eval']['accuracy_ci'][1])}]",
@@ -78,7 +81,7 @@ def row(run: Path) -> list[str]:
 def main(runs: list[str]) -> None:
     head = ["graph", "entities / edges", "strongest registered shortcut", "strongest one-relation walk",
             "SFT [95% CI]", "final [95% CI]", "faithful", "final - SFT (paired)", "traces with the hops asked",
-            "bar: +15 over both / 40% faithful / paired > 0", "wall time", "CPU"]
+            "bar: +15 over the registered shortcut / +15 over the walk / 40% faithful / paired > 0", "wall time", "CPU"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for run in runs:
