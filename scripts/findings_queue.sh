@@ -35,9 +35,9 @@ graph() {  # issue 28: the main job on a real graph (a kg.json made as docs/kg.m
 }
 run reward --arms rsft_answer,rsft_paper,rsft_kgreason
 graph hobby-quick tests/data/hobby_kg.json
-# issue 28's first lever on the hobby graph, where the quick run's traces stop early and take the
-# wrong relation (docs/kg.md): SFT on the 4-5 hop training pool beside the 1-3 hop questions (data and
-# base evaluation copied from runs/hobby-quick, so only SFT onwards runs; about 45 min on AVX2)
+# issue 28's levers on the hobby graph, whose quick run ends 0.2 points short of the bar (docs/kg.md):
+# SFT on the 4-5 hop training pool beside the 1-3 hop questions (data and base evaluation copied from
+# runs/hobby-quick, so only SFT onwards runs; about an hour on AVX2)
 graph hobby-sfthard tests/data/hobby_kg.json --sft-material easy,hard
 # its second lever: a third RSFT round on runs/hobby-quick's two (copied to runs/hobby-rsft3, whose
 # RSFT resumes at round 3; RSFT's pass rate rose from 0.47 to 0.63 over the first two)
