@@ -85,3 +85,25 @@ def test_a_step_label_after_a_name_ending_in_a_digit_is_still_a_label() -> None:
 
 def test_option_keys_in_lower_case_never_raise() -> None:
     assert parse_completion("TRACE: x\nANSWER: Paris (a)", {"a": "Paris"}).answer == "A"
+
+
+@pytest.mark.parametrize("source", ["tests/data/hobby_kg.json", "builtin:devops", "builtin:umls"])
+def test_every_edge_of_the_shipped_graphs_reads_back_as_its_own_hop(source: str) -> None:
+    """The sentence SFT teaches for each edge (tasks/format.format_fact), as a one-step trace, reads
+    back as exactly that edge. The hobby graph's "Service Unavailable (503)" once lost its "(503)" as
+    a step label, and every hop through it with it; a probe over every entity found that, no test did."""
+    from pathlib import Path
+
+    from kgreason.kg.sources import open_kg
+    from kgreason.reward.match import EntityMatcher, RelationMatcher, read_trace
+    from kgreason.tasks.format import format_fact
+
+    kg = open_kg(Path(__file__).parent.parent / source if source.endswith(".json") else source)
+    entities, relations = EntityMatcher(kg), RelationMatcher(kg)
+    wrong = []
+    for edge in kg.edges:
+        reading = read_trace(kg, entities, relations, f"1. {format_fact(kg, edge)}")
+        got = [(h.head, h.relation, h.tail, h.valid) for h in reading.hops]
+        if got != [(edge.head, edge.relation, edge.tail, True)]:
+            wrong.append((format_fact(kg, edge), got))
+    assert len(kg.edges) > 500 and not wrong, (len(wrong), wrong[:3])
