@@ -471,3 +471,29 @@ def test_a_seed_gives_the_files_it_always_gave(family: str, mode: str, tmp_path:
     for name in ("eval.jsonl", "train_easy.jsonl", "train_hard.jsonl"):
         digest.update((tmp_path / name).read_bytes())
     assert digest.hexdigest()[:32] == PUBLISHED_DIGESTS[family, mode]
+
+
+def test_relations_sharing_a_phrase_are_refused_before_any_item(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A question names its chain by phrases: two relations that read the same ("has the genre", a
+    film's and a TV programme's in FB15k-237) let an item have two right options as written, however
+    unique its answer is along the relations' ids. Generation refuses such a graph, from the CLI with
+    exit 2 and the phrase named."""
+    from kgreason.tasks.generate import generate, shared_phrases
+
+    ents = [Entity(f"e{i}", f"E{i}", "thing") for i in range(6)]
+    rels = [Relation("film_genre", "has the genre"), Relation("tv_genre", "has the  Genre"), Relation("uses", "uses")]
+    edges = [Edge("e0", "film_genre", "e1"), Edge("e0", "tv_genre", "e2"), Edge("e1", "uses", "e3"),
+             Edge("e2", "uses", "e4"), Edge("e3", "uses", "e5")]
+    kg = KnowledgeGraph.from_parts(ents, rels, edges, name="shared")
+    assert shared_phrases(kg) == {"has the genre": ["film_genre", "tv_genre"]}
+    with pytest.raises(InputError, match="'has the genre': film_genre, tv_genre"):
+        generate(kg)
+    path = tmp_path / "kg.json"
+    save_kg(kg, path)
+    assert cli.main(["tasks", "generate", "--kg", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "more than one right answer" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing written
+    # distinct phrases: no refusal
+    assert shared_phrases(KnowledgeGraph.from_parts(ents, rels[:1] + rels[2:], edges[:1] + edges[2:])) == {}
