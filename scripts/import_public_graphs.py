@@ -10,7 +10,8 @@ Dettmers; fetched once, nothing is downloaded at run time):
   stores no train.txt) with English names from `FB15k-237/entity2wikidata.json`; a name two entities
   share gets the Wikidata description in brackets ("Denton (city in Texas, United States)"): long
   names with punctuation. Relations are Freebase property paths; each reads as "has the <last
-  segment>" / "is the <last segment> of".
+  segment>" / "is the <last segment> of", with the subject type (or the whole path) added where two
+  paths would otherwise read the same.
 
     python scripts/import_public_graphs.py REPO_CHECKOUT OUT_DIR
 
@@ -62,6 +63,28 @@ def wn18rr(repo: Path, out: Path) -> None:
     print(f"wn18rr: {len(rows)} triples")
 
 
+def distinct_phrases(paths: list[str]) -> dict[str, tuple[str, str, bool]]:
+    """Each Freebase property path read as "has the <last segment>" / "is the <last segment> of", with
+    the path's subject type before it ("has the film genre", "has the tv program genre") when another
+    path ends the same, and all of the path's words when that still collides: a question names its
+    chain by phrases, so two relations that read the same would make its answer ambiguous as written
+    (kgreason refuses such a graph)."""
+    def words(parts: list[str]) -> str:
+        return " ".join(p.replace("_", " ").strip(". ") for p in parts if p.strip(". "))
+
+    def forms(path: str) -> list[str]:
+        parts = [p for p in path.strip("/").split("/") if p]
+        return [words(parts[-1:]), words(parts[1:2] + parts[-1:]), words(parts)]
+
+    chosen: dict[str, str] = {}
+    for level in range(3):
+        taken = Counter(chosen.get(p) or forms(p)[level] for p in paths)
+        for path in paths:
+            if path not in chosen and (taken[forms(path)[level]] == 1 or level == 2):
+                chosen[path] = forms(path)[level]
+    return {p: (f"has the {w}", f"is the {w} of", False) for p, w in chosen.items()}
+
+
 def fb15k237(repo: Path, out: Path) -> None:
     names = json.loads((repo / "FB15k-237" / "entity2wikidata.json").read_text(encoding="utf-8"))
     label_count = Counter(v["label"] for v in names.values() if v.get("label"))
@@ -84,8 +107,8 @@ def fb15k237(repo: Path, out: Path) -> None:
                 dropped += 1
                 continue
             rows.append((hn, r, tn))
-            last = r.rstrip("/").split("/")[-1].replace("_", " ").strip(". ")
-            relations[r] = (f"has the {last}", f"is the {last} of", False)
+            relations[r] = None
+    relations = distinct_phrases(sorted(relations))
     with (out / "fb15k237.tsv").open("w", encoding="utf-8", newline="") as f:
         csv.writer(f, delimiter="\t", lineterminator="\n").writerows(rows)
     write_sidecar(out / "fb15k237_relations.tsv", relations)
