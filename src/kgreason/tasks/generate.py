@@ -790,7 +790,7 @@ def refuse_shared_phrases(kg: KnowledgeGraph) -> None:
         return
     phrase, ids = next(iter(sorted(shared.items())))
     raise InputError(
-        f"{kg.name}: {len(shared)} relation phrase(s) name more than one relation (e.g. {phrase!r}: "
+        f"{kg.name or 'the graph'}: {len(shared)} relation phrase(s) name more than one relation (e.g. {phrase!r}: "
         f"{', '.join(ids[:4])}{', ...' if len(ids) > 4 else ''}), so a question that names its chain by these "
         "phrases can have more than one right answer as written. Give each relation a phrase of its own in a "
         "relation sidecar (`kgreason kg import FILE --relations SIDECAR`, docs/kg.md), or merge the relations "
