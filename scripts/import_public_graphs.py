@@ -72,16 +72,16 @@ def distinct_phrases(paths: list[str]) -> dict[str, tuple[str, str, bool]]:
     def words(parts: list[str]) -> str:
         return " ".join(p.replace("_", " ").strip(". ") for p in parts if p.strip(". "))
 
-    def forms(path: str) -> list[str]:
+    forms = {}  # path -> its readings, shortest first: last segment, subject type + it, every segment
+    for path in paths:
         parts = [p for p in path.strip("/").split("/") if p]
-        return [words(parts[-1:]), words(parts[1:2] + parts[-1:]), words(parts)]
-
+        forms[path] = [words(parts[-1:]), words(parts[1:2] + parts[-1:]), words(parts)]
     chosen: dict[str, str] = {}
     for level in range(3):
-        taken = Counter(chosen.get(p) or forms(p)[level] for p in paths)
+        taken = Counter(chosen.get(p) or forms[p][level] for p in paths)
         for path in paths:
-            if path not in chosen and (taken[forms(path)[level]] == 1 or level == 2):
-                chosen[path] = forms(path)[level]
+            if path not in chosen and (taken[forms[path][level]] == 1 or level == 2):
+                chosen[path] = forms[path][level]
     return {p: (f"has the {w}", f"is the {w} of", False) for p, w in chosen.items()}
 
 
