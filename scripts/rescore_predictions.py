@@ -126,6 +126,9 @@ def read_completion(text):
     return answer[0], text[t.end() : min(p for p in markers if p >= t.end())], "ok"
 
 
+UNREAD = ("?", None, "?", False)  # a claim read as no hop
+
+
 class Graph:
     def __init__(self, kg):
         self.edges = {(e["src"], e["rel"], e["dst"]) for e in kg["edges"]}
@@ -193,10 +196,16 @@ class Graph:
             first = re.match(r"[\s*_,\"'(]*([A-Za-z]+)", bare)
             claims = not CUES.search(bare) and not (first and first.group(1).lower() in QWORDS)
             if claims:
-                pairs = [(a, b) for a, b in zip(cm, cm[1:], strict=False) if a[2] != b[2]]
-                for a, b in pairs:
-                    rel = next((p[2] for p in phrases if p[0] >= a[1] and p[1] <= b[0]), None)
-                    out.append(self._reading(a[2], b[2], rel))
+                used = set()
+                for a, b in zip(cm, cm[1:], strict=False):
+                    between = next((p for p in phrases if p[0] >= a[1] and p[1] <= b[0]), None)
+                    if a[2] == b[2] and between is None:
+                        continue  # one entity named twice; with a phrase between, a claimed self-loop
+                    if between is not None:
+                        used.add(between[0])
+                    out.append(self._reading(a[2], b[2], between and between[2]))
+                # a phrase no hop was read from claims what the graph cannot check (an unknown name)
+                out += [UNREAD] * sum(1 for p in phrases if lo <= p[0] < hi and p[0] not in used)
             lo = hi
         return out
 
@@ -214,6 +223,9 @@ class Graph:
 def faithful(task, letter, hops):
     if letter is None:
         return False, "no answer"
+    if UNREAD in hops:
+        return False, f"{hops.count(UNREAD)} relation phrase(s) with no known entity on a side"
+    hops = [h for h in hops if h != UNREAD]
     chain = task.get("relation_chain")
     target = (task.get("option_ids") or task["options"]).get(letter)
     cur = task.get("start") or task["path_star"]["entities"][0]

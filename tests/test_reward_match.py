@@ -192,6 +192,20 @@ def test_negated_hedged_and_questioned_clauses_claim_nothing(sentence: str) -> N
     assert {m.entity for m in reading.mentions} >= {"tls_handshake_error", "clock_skew"}
 
 
+def test_a_relation_phrase_no_hop_is_read_from_is_an_unread_claim() -> None:
+    def unread(trace: str) -> int:
+        return read_trace(KG, ENT, REL, trace).unread_claims
+
+    assert unread("TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP.") == 0
+    assert unread("TLSHandshakeError is caused by ClockSkew is fixed by SyncNTP.") == 0  # a run-on: two hops
+    assert unread("ClockSkew is fixed by Gremlins.") == 1
+    assert unread("Gremlins causes everything; SyncNTP fixes stuff.") == 2
+    assert unread("ClockSkew is not fixed by Gremlins. Maybe Gremlins is fixed by SyncNTP.") == 0  # claim nothing
+    # one entity named twice with a phrase between is a claimed self-loop (here not an edge), not skipped
+    assert hops("ClockSkew is related to ClockSkew.") == [("clock_skew", "related_to", "clock_skew", False)]
+    assert hops("ClockSkew, that is ClockSkew, is fixed by SyncNTP.") == [("clock_skew", "fixed_by", "sync_ntp", True)]
+
+
 def test_a_silent_clause_does_not_silence_its_neighbours() -> None:
     assert hops("TLSHandshakeError is not caused by ExpiredCertificate. TLSHandshakeError is caused by "
                 "ClockSkew; ClockSkew might be fixed by RestartPod? ClockSkew is fixed by SyncNTP.") == [

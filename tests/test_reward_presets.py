@@ -89,6 +89,27 @@ def test_faithfulness() -> None:
     assert hop_summary("ANSWER: B") == (0, 0, False)
 
 
+@pytest.mark.parametrize("extra", [
+    " SyncNTP is fixed by Gremlins.",  # a name the graph does not know, after the chain
+    " 3. SyncNTP uses.",  # a relation phrase with nothing after it
+    " Then SyncNTP is related to SyncNTP.",  # a claimed self-loop the graph does not have
+])
+def test_a_claim_the_graph_cannot_check_makes_a_right_chain_unfaithful(extra: str) -> None:
+    """Found by an independent checker (2026-12-07): such a step used to be read as no hop at all, so
+    a right chain with a made-up step after it stayed faithful and earned the full reward."""
+    gold = "TLSHandshakeError is caused by ClockSkew. ClockSkew is fixed by SyncNTP."
+    right = SCORERS["kgreason"].score(TASK, f"TRACE: {gold}\nANSWER: B")
+    padded = SCORERS["kgreason"].score(TASK, f"TRACE: {gold}{extra}\nANSWER: B")
+    assert right.faithful and right.correct
+    assert padded.correct and not padded.faithful and padded.total < right.total
+    # the same step in the middle of the chain
+    middle = gold.replace(" ClockSkew is fixed", extra + " ClockSkew is fixed")
+    assert not SCORERS["kgreason"].score(TASK, f"TRACE: {middle}\nANSWER: B").faithful
+    # a negated or hedged clause claims nothing, with a known name or not
+    hedged = SCORERS["kgreason"].score(TASK, f"TRACE: {gold} SyncNTP might be fixed by Gremlins.\nANSWER: B")
+    assert hedged.faithful
+
+
 def test_chain_progress_credits_verified_prefix() -> None:
     b = SCORERS["kgreason"].score(TASK, "TRACE: TLSHandshakeError is caused by ClockSkew. ClockSkew is "
                                   "diagnosed by CheckNTPStatus.\nANSWER: C")

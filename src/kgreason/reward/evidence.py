@@ -83,8 +83,11 @@ class Evidence:
     @cached_property
     def faithful(self) -> bool:
         """The claimed hops are exactly a chain of real edges from the start, along the stated
-        relations, ending at the entity of the chosen letter."""
+        relations, ending at the entity of the chosen letter, and the trace claims nothing else that
+        the graph cannot check (a relation phrase with a name the graph does not know)."""
         if not self.parsed.format_ok or self.chosen_entity is None or not self.hops:
+            return False
+        if self.reading.unread_claims:
             return False
         if self.chain and len(self.hops) != len(self.chain):
             return False

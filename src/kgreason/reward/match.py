@@ -275,6 +275,10 @@ class TraceReading:
     phrases: list[PhraseMatch]
     hops: list[ClaimedHop]
     non_claims: int = 0  # clauses naming two or more entities that claim nothing (negated, hedged, questions)
+    # relation phrases in affirmative clauses that no hop was read from: a claim the graph cannot
+    # check ("5. Netcat Tool uses Flux Capacitor", a name the graph does not know); such a trace is
+    # not faithful, though its readable hops still earn chain credit
+    unread_claims: int = 0
 
 
 def read_trace(
@@ -308,19 +312,28 @@ def read_trace(
     inside_mention = _span_cover(mentions)
     cuts = [m.start() for m in _CLAUSE_END_RE.finditer(text) if not inside_mention(m.start())]
     groups = _clause_groups(mentions, cuts)
-    silent = _non_claiming_clauses(text, cuts, mentions, phrases, [k for k, g in groups if len(g) > 1])
+    phrase_clauses = [bisect.bisect_left(cuts, p.start) for p in phrases]
+    silent = _non_claiming_clauses(text, cuts, mentions, phrases,
+                                   sorted({k for k, g in groups if len(g) > 1} | set(phrase_clauses)))
     phrase_starts = [p.start for p in phrases]
     hops: list[ClaimedHop] = []
+    used: set[int] = set()  # starts of the phrases a hop was read from
     non_claims = 0
     for clause, group in groups:
         if clause in silent:
             non_claims += len({m.entity_ids for m in group}) > 1
             continue
         for left, right in zip(group, group[1:], strict=False):
-            if set(left.entity_ids) & set(right.entity_ids):
+            phrase = _first_phrase_between(phrases, phrase_starts, left.end, right.start)
+            if set(left.entity_ids) & set(right.entity_ids) and phrase is None:
                 continue  # the same entity named twice ("..., and ClockSkew ...") is no hop
-            hops.append(_claimed_hop(kg, left, right, _first_phrase_between(phrases, phrase_starts, left.end, right.start)))
-    return TraceReading(norm, mentions, phrases, hops, non_claims)
+            # ("X is related to X" is one: a claimed self-loop, a real edge only if the graph has it)
+            hops.append(_claimed_hop(kg, left, right, phrase))
+            if phrase is not None:
+                used.add(phrase.start)
+    unread = sum(1 for p, clause in zip(phrases, phrase_clauses, strict=True)
+                 if p.start not in used and clause not in silent)
+    return TraceReading(norm, mentions, phrases, hops, non_claims, unread)
 
 
 def blank_step_labels(norm: str, keep: Callable[[int, int], bool] | None = None) -> str:
