@@ -6,7 +6,7 @@
 For each entity, a trace of one or two hops through it (an edge into it, then one out of it; else one
 edge at it), each hop written as the sentence SFT teaches (tasks/format.format_fact), is read by the
 reward's trace reader (kgreason.reward.match.read_trace); it must give back exactly those hops, each
-a real edge. Prints, per graph, how many entities fail and the first few traces with what was read.
+a real edge, with no relation phrase left unread. Prints, per graph, how many entities fail and the first few traces with what was read.
 A name the reader cannot read back costs every hop through it its faithfulness: the hobby graph's
 "Service Unavailable (503)" once lost its "(503)" as a step label, and FB15k-237's "film" split
 "has the film" in two (docs/reward.md). Exit 1 when any entity fails.
@@ -40,9 +40,12 @@ def check(source: str, show: int = 3) -> int:
         if not hops:
             continue
         trace = " ".join(f"{i}. {format_fact(kg, h)}" for i, h in enumerate(hops, start=1))
-        read = [(h.head, h.relation, h.tail) for h in read_trace(kg, entities, relations, trace).hops if h.valid]
-        if read != [(h.head, h.relation, h.tail) for h in hops]:
-            failed.append((trace, read))
+        reading = read_trace(kg, entities, relations, trace)
+        read = [(h.head, h.relation, h.tail) for h in reading.hops if h.valid]
+        # an unread claim (a phrase no hop was read from, e.g. one found inside a name) also costs
+        # the trace its faithfulness
+        if read != [(h.head, h.relation, h.tail) for h in hops] or reading.unread_claims:
+            failed.append((trace, read + [("unread claims", str(reading.unread_claims), "")] * bool(reading.unread_claims)))
     print(f"{source}: {len(failed)} of {len(kg.entities)} entities not read back")
     for trace, read in failed[:show]:
         print(f"  {trace!r}\n    read: {read}")

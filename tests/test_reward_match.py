@@ -206,6 +206,15 @@ def test_a_relation_phrase_no_hop_is_read_from_is_an_unread_claim() -> None:
     assert hops("ClockSkew, that is ClockSkew, is fixed by SyncNTP.") == [("clock_skew", "fixed_by", "sync_ntp", True)]
 
 
+def test_a_relation_phrase_inside_a_name_is_no_unread_claim() -> None:
+    kg = KnowledgeGraph.from_parts(
+        [Entity("salvador", "Salvador (the city is in Bahia)", "city"), Entity("brazil", "Brazil", "country")],
+        [Relation("located_in", "is in", "contains")], [Edge("salvador", "located_in", "brazil")])
+    reading = read_trace(kg, EntityMatcher(kg), RelationMatcher(kg), "1. Brazil contains Salvador (the city is in Bahia).")
+    assert [(h.head, h.relation, h.tail, h.valid) for h in reading.hops] == [("salvador", "located_in", "brazil", True)]
+    assert reading.unread_claims == 0
+
+
 def test_a_silent_clause_does_not_silence_its_neighbours() -> None:
     assert hops("TLSHandshakeError is not caused by ExpiredCertificate. TLSHandshakeError is caused by "
                 "ClockSkew; ClockSkew might be fixed by RestartPod? ClockSkew is fixed by SyncNTP.") == [

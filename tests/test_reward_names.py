@@ -104,6 +104,6 @@ def test_every_edge_of_the_shipped_graphs_reads_back_as_its_own_hop(source: str)
     for edge in kg.edges:
         reading = read_trace(kg, entities, relations, f"1. {format_fact(kg, edge)}")
         got = [(h.head, h.relation, h.tail, h.valid) for h in reading.hops]
-        if got != [(edge.head, edge.relation, edge.tail, True)]:
-            wrong.append((format_fact(kg, edge), got))
+        if got != [(edge.head, edge.relation, edge.tail, True)] or reading.unread_claims:
+            wrong.append((format_fact(kg, edge), got, reading.unread_claims))
     assert len(kg.edges) > 500 and not wrong, (len(wrong), wrong[:3])

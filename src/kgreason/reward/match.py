@@ -331,8 +331,10 @@ def read_trace(
             hops.append(_claimed_hop(kg, left, right, phrase))
             if phrase is not None:
                 used.add(phrase.start)
+    # a phrase that overlaps a name is part of it ("Salvador (city in the state of Bahia, Brazil)")
     unread = sum(1 for p, clause in zip(phrases, phrase_clauses, strict=True)
-                 if p.start not in used and clause not in silent)
+                 if p.start not in used and clause not in silent
+                 and not inside_mention(p.start) and not inside_mention(p.end - 1))
     return TraceReading(norm, mentions, phrases, hops, non_claims, unread)
 
 
