@@ -76,10 +76,10 @@ class TrainOptions:
 
     max_steps: int = option(300, parse=int, help="optimizer steps (<= 0: --epochs passes over the data instead)")
     epochs: float = option(1.0, parse=at.positive_float, help="passes over the data when --max-steps <= 0")
-    learning_rate: float = option(2e-4, parse=at.positive_float, help="peak learning rate (cosine schedule)")
+    learning_rate: float = option(2e-4, parse=at.positive_float, help="peak learning rate (cosine schedule; GRPO: linear decay)")
     batch_size: int = option(8, parse=at.positive_int, help="examples per device per step")
     grad_accum: int = option(1, parse=at.positive_int, help="gradient accumulation steps")
-    warmup_ratio: float = option(0.05, parse=at.unit_interval, help="share of the steps spent warming up")
+    warmup_ratio: float = option(0.05, parse=at.unit_interval, help="share of the steps spent warming up (not GRPO's)")
     weight_decay: float = option(0.0, parse=at.non_negative_float, help="AdamW weight decay")
     max_length: int = option(512, parse=at.positive_int, help="sequence cap in tokens (prompt + completion)")
     dtype: str = option("auto", choices=at.DTYPE_CHOICES,

@@ -85,7 +85,10 @@ class SamplerRollout:
     times (kgreason.sampling.hf), and the completions returned in the same order as the prompts.
     The completion ids are the tokens the model drew (the sampler's `token_ids`), cut where the
     sampler stops: at the end of the answer line (plus at most the token that closed it), at the
-    model's end token (kept, so stopping is trained too), or at `max_completion_length`. TRL's own
+    model's end token, or at `max_completion_length`. The end token itself is not among them: its
+    text is empty, so the shortest prefix that covers the completion's text leaves it out, and
+    stopping gets no gradient here (found by a review on 2026-12-07; the reward, which reads the
+    text up to the answer line, is unchanged by it, and the reward grid's GRPO arms all ran so). TRL's own
     path decodes on to the end token instead, so it also trains on whatever follows the answer
     line; that difference is part of what `kgreason bench grpo` measures. No sampling
     log-probabilities are returned: with one generation per optimizer step and one iteration, TRL
@@ -156,6 +159,10 @@ def grpo_config(output_dir: Path, options: GRPOOptions) -> Any:
     device = default_device()
     use_vllm = want_vllm(options.use_vllm)
     extra: dict[str, Any] = {"vllm_mode": "colocate"} if use_vllm else {}
+    # The learning rate follows TRL's default schedule here (linear decay from the first step, no
+    # warm-up): warmup_ratio and the cosine schedule of TrainOptions are not passed, unlike SFT's
+    # and DPO's configs. Every GRPO figure in docs/ so far (the reward grid's arms included) ran so;
+    # passing them would change GRPO's recipe in the middle of that grid (see docs/learning.md).
     return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=options.train.max_steps,
