@@ -291,7 +291,9 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     p = _cmd(sub, "experiment", "Run an experiment grid: its arms (each a name plus overrides of the run profile, in "
              "a YAML file) x seeds, all scored on one held-out eval set; resumable; writes report.md, PNG plots and "
              "results.json. Bundled grids: distribution (which training distribution teaches 4-5 hop answers), "
-             "reward (answer-only vs the paper's overlap vs the hop-verified reward, for RSFT and GRPO).",
+             "reward (answer-only vs the paper's overlap vs the hop-verified reward, for RSFT and GRPO), "
+             "preference (DPO on KG-verified pairs vs RSFT), frontier, trace_style and curriculum (one "
+             "published claim each; docs/findings.md).",
              _lazy("kgreason.experiments.commands", "run_experiment"))
     add_experiment_arguments(p)
 
@@ -316,7 +318,7 @@ def _add_serve_commands(sub: argparse._SubParsersAction) -> None:
         return run_server(args)
 
     p = _cmd(sub, "serve", "Serve the web demo over a runs folder: runs, training and inference replays, "
-             "live answers (Try It), the distribution experiment and the KG. Binds 127.0.0.1 by default.", serve)
+             "live answers (Try It), the experiments and the KG. Binds 127.0.0.1 by default.", serve)
     p.add_argument("--runs", default="runs", help="the runs folder (run folders and experiment folders)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind; anything but localhost exposes the runs")
     p.add_argument("--port", type=at.port, default=8765, help="port to listen on (1-65535)")
@@ -386,7 +388,7 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     ))
     add_demo_arguments(_cmd(
         export, "demo",
-        "Write a static copy of the web demo's replay views (Runs, Training, Inference, Distribution, Graph) "
+        "Write a static copy of the web demo's replay views (Runs, Training, Inference, Experiments, Graph) "
         "over a runs folder: open DIR/index.html from disk or any static host; Try It shows as unavailable. "
         "Same as `kgreason serve --export DIR`.",
         demo,
