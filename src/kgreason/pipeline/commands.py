@@ -28,7 +28,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--profile", default="quick", choices=profile_names(),
                    help="run profile (kgreason/profiles/NAME.yaml): quick, about 15 minutes on a 2-core CPU with AMX "
-                        "(45-58 with AVX2 only; --dry-run estimates yours); "
+                        "(about 58 with AVX2 only; --dry-run estimates yours); "
                         "full, for a GPU; smoke, every stage on tiny:random in about a minute")
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of options laid over the profile (keys as in "
                    "kgreason/config.py's PipelineConfig, e.g. `sft: {train: {max_steps: 50}}`); flags override it")

@@ -6,7 +6,7 @@ sft_eval → rsft → rsft_eval; then the table (phase × held-out 4-5 hop accur
 faithfulness, mean reward) is printed and written to report.md.
 
 Run profiles (kgreason/profiles/*.yaml over the defaults in kgreason/config.py): `quick` (default)
-takes about 15 minutes on a 2-core CPU with AMX, 45-58 with AVX2 only; `full` is for a GPU; `smoke` runs every stage on
+takes about 15 minutes on a 2-core CPU with AMX, about 58 with AVX2 only; `full` is for a GPU; `smoke` runs every stage on
 tiny:random in about a minute (tests, dry runs).
 """
 
