@@ -10,9 +10,9 @@
 # every grid shares) answer the RSFT reward claims and give frontier and curriculum their controls;
 # the hobby graph's quick run and its levers (issue 28); the reward grid's GRPO arms' first seed
 # (about 33-45 min an arm-seed on an AVX2 CPU; the GRPO reward claims, issue 21); WN18RR and
-# FB15k-237 (each about an hour); the GRPO arms' other seeds and the main job with GRPO; frontier and curriculum need one arm each; trace_style trains two SFT variants; `run
-# reward` adds the grid's grpo_verified arm; drift (the entropy rows) last, only on the arms those
-# rows read.
+# FB15k-237 (each about an hour); the GRPO arms' other seeds and the main job with GRPO; frontier
+# and curriculum need one arm each; trace_style trains two SFT variants; `run reward` adds the
+# grid's grpo_verified arm; drift (the entropy rows) last, only on the arms those rows read.
 set -euo pipefail
 # Everything below is one function, called on the last line, which exits: bash has then read the
 # whole file before it starts and reads nothing after, so editing this file while a queue runs cannot
