@@ -55,11 +55,22 @@ def test_bench_sampler_child_process_rows(monkeypatch):
     from kgreason.bench import sampler as bench
 
     projection_probes_only(monkeypatch, harness)
-    result = bench.bench_sampler("tiny:random", rows=("ours",), profile=False, **SMALL)
-    (row,) = result["rows"]
-    assert row["name"] == "ours" and result["isolated"] is True
-    assert all(_positive(row[key]) for key in FIGURES)
+    specs: dict[str, dict] = {}
+    real_run_child = harness.run_child
+
+    def recording_run_child(spec: dict, *args, **kwargs) -> dict:
+        specs[spec["row"]] = spec
+        return real_run_child(spec, *args, **kwargs)
+
+    monkeypatch.setattr(harness, "run_child", recording_run_child)
+    result = bench.bench_sampler("tiny:random", rows=("ours", "openvino"), profile=False, **SMALL)
+    assert [row["name"] for row in result["rows"]] == ["ours", "openvino"] and result["isolated"] is True
+    for row in result["rows"]:
+        assert all(_positive(row[key]) for key in FIGURES), row
     assert result["vs_hf_generate"] is None and result["vs_naive"] is None
+    # OpenVINO aborts under jemalloc, which the other rows preload where it is installed: its row
+    # asks for the system allocator (the bench crashed on such a machine before)
+    assert specs["openvino"]["allocator"] == "system" and "allocator" not in specs["ours"]
 
 
 def test_hf_stop_rule_matches_ours():

@@ -87,9 +87,10 @@ def test_the_callers_model_is_left_as_it_was(monkeypatch) -> None:
     assert next(model.parameters()).dtype == torch.bfloat16
 
 
-def test_the_kv_cache_stays_fp32_unless_asked(monkeypatch) -> None:
+def test_the_kv_cache_and_the_kernels_stay_fp32_unless_asked(monkeypatch) -> None:
     """The engine's default compresses the KV cache (u8 on CPU), which moved 3 of 150 answers of the
-    quick RSFT model; the backend asks for an f32 cache, and None keeps the engine's default."""
+    quick RSFT model, and runs bf16 kernels on AMX, which got most answers wrong there; the backend
+    asks for f32 for both, and None keeps the engine's default."""
     import openvino_genai
 
     seen: list[dict] = []
@@ -102,4 +103,6 @@ def test_the_kv_cache_stays_fp32_unless_asked(monkeypatch) -> None:
     model, tok = load_model("tiny:random", dtype="fp32")
     OpenVINOSampler(model, tok).close()
     OpenVINOSampler(model, tok, kv_cache_precision=None).close()
-    assert seen == [{"KV_CACHE_PRECISION": "f32"}, {}]
+    OpenVINOSampler(model, tok, precision=None, kv_cache_precision=None).close()
+    assert seen == [{"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"},
+                    {"INFERENCE_PRECISION_HINT": "f32"}, {}]

@@ -13,7 +13,8 @@ high-water mark: Python + torch + the model + the generation, not a delta):
                continuous batching, preallocated KV cache, stop at the answer line).
   openvino     OpenVINO GenAI's batched `LLMPipeline.generate` (kgreason.sampling.openvino_backend):
                the merged model written as an f16 GGUF, kgreason's token ids handed over, every
-               prompt x k in one call, the engine's own precision (bf16 where the CPU has it); it
+               prompt x k in one call, in fp32 as the backend runs it (the engine's own bf16 changed
+               the answers on an AMX CPU: sampling/openvino_backend.py); it
                stops at eos or max_new_tokens, the answer-line cut applied to its text after.
   ctranslate2  optional (not a dependency): the merged model saved as an HF folder, converted with
                `ctranslate2.converters.TransformersConverter`, sampled with `Generator.generate_batch`
@@ -380,7 +381,8 @@ def time_row(spec: dict) -> dict:
     items = [tuple(x) for x in json.loads(Path(spec["items"]).read_text(encoding="utf-8"))]
     if spec["row"] == "naive":
         items = items[: spec["naive_prompts"]]
-    dtype = {"naive": "fp32", "ctranslate2": "fp32"}.get(spec["row"], spec["dtype"])  # ct2 converts from fp32
+    # ct2 converts from fp32; the OpenVINO backend runs the engine in fp32 (its bf16 changed answers)
+    dtype = {"naive": "fp32", "ctranslate2": "fp32", "openvino": "fp32"}.get(spec["row"], spec["dtype"])
     model, tok = load_model(spec["model"], adapter=spec.get("adapter"), dtype=dtype, merge=True)
     prompts = [encode(tok, messages) for _, messages in items]
     if spec["row"] == "ours":
@@ -484,7 +486,10 @@ def bench_sampler(model_ref: str = "bundled:smollm2-135m", *, adapter: str | Non
                 # ours, in the last round, is profiled after its timed run, in the same process
                 profiled = profile and row == "ours" and rnd == rounds - 1
                 say(f"  round {rnd + 1}/{rounds}: {name}{' (then profiled)' if profiled else ''} ...")
-                got = measure({**base, "row": row, "cache": cache, "profile": profiled}, name)
+                # OpenVINO aborts its process under jemalloc (sampling/openvino_backend.py), so its
+                # row runs on the system allocator, as `kgreason run` runs a stage that decodes with it.
+                allocator = {"allocator": "system"} if row == "openvino" else {}
+                got = measure({**base, "row": row, "cache": cache, "profile": profiled, **allocator}, name)
                 results[name] = _add(results.get(name), {"name": name, **got})
     # The probes once more after the rows: the host's speed drifts, the limit is the best seen.
     again = probe_limit(dtypes, shapes, probe_window_s)

@@ -20,8 +20,9 @@ def get_sampler(model, tokenizer, backend: str = "auto", batch_size: int | None 
     "openvino" (OpenVINO GenAI on the CPU, kgreason.sampling.openvino_backend) is chosen by name:
     on an AVX2 CPU, with its f32 KV cache, all 150 answers of the quick RSFT model equal the hf
     backend's at 1.2-1.45x its decoding speed (with the engine's compressed cache ~1.6x, but 3
-    answers differed and accuracy fell 2 points; README). Not measured where it would run bf16
-    (AVX-512 BF16, AMX), so `auto` does not pick it."""
+    answers differed and accuracy fell 2 points; README). On an Intel Xeon with AMX its f32 was no
+    faster than the hf backend in bf16, and its own bf16 got most answers wrong (openvino_backend),
+    so `auto` does not pick it on either CPU kind."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown sampling backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend == "openvino":
