@@ -309,12 +309,12 @@ def run_pipeline(config: PipelineConfig, run_dir: Path | None = None, argv: list
 # native bf16 (fp32 training costs more than decoding), so each ISA has its own table.
 UNIT_SECONDS: dict[str, dict[str, float]] = {
     # Intel with AMX (README), two machines: data 22 and 13 s; 150-item evaluations 38 s at a 48-token
-    # budget (56 s on the second), 82-86 s at 128; SFT 399 and 498 s for 100 steps of 8 (543 s before
-    # the memory work of issue 11); RSFT rounds of 64 questions x 4 samples: 83-88 s sampling, ~92 s
+    # budget (56 s on the second), 74-86 s at 128; SFT 399 and 406 s for 100 steps of 8 (498 s beside
+    # other work; 543 s before the memory work of issue 11); RSFT rounds of 64 questions x 4 samples: 83-88 s sampling, ~92 s
     # training on ~38 winners x 2 epochs (102 s on 30 + 31 on the second); GRPO's 28 steps of 32
-    # completions 801 s (the second machine, 2026-12-08, experiments/reward-grpo-amx, grpo_answer seed 0).
-    "AMX": {"data": 18.0, "eval_item_token": 84.0 / (150 * 128), "sft_example": 449.0 / 800,
-            "sample": 86.0 / 256, "rsft_example_epoch": 92.0 / 76, "grpo_completion": 801.0 / (28 * 32)},
+    # completions 733-801 s (the second machine, 2026-12-08, experiments/reward-grpo-amx, seed 0's arms).
+    "AMX": {"data": 18.0, "eval_item_token": 84.0 / (150 * 128), "sft_example": 403.0 / 800,
+            "sample": 86.0 / 256, "rsft_example_epoch": 92.0 / 76, "grpo_completion": 766.0 / (28 * 32)},
     # AMD EPYC with AVX2 only (bf16 emulated: fp32), 2026-12-07: data 26 s; hf evaluations of 150
     # items at 128 tokens 232 and 254 s (runs/quick-s37); SFT 1,646 and 1,782 s for 100 steps of 8
     # (runs/quick-ov, runs/quick-s37); RSFT sampling 231 s for 64 questions x 4, training 295 s on
