@@ -101,6 +101,15 @@ def release_memory() -> None:
     release_freed_memory()  # a no-op where the C library has no malloc_trim (musl)
 
 
+@dataclass
+class _Load:
+    """A load in flight: how many other callers wait for it, and what it gave (None: failed)."""
+
+    waiters: int = 0
+    done: bool = False
+    pair: tuple[Any, Any] | None = None
+
+
 class ModelCache:
     """Loaded (model, tokenizer) pairs: at most `capacity` in memory, least recently used out
     first, loaded strictly one at a time, process-wide (see the module docstring for why).
@@ -109,6 +118,10 @@ class ModelCache:
     a load that needs a slot while every cached model is leased waits for one to be handed back.
     So the bound holds for models in use too: dropping a model from the cache while a worker still
     generated with it would leave it in memory beside the next one.
+
+    Callers that ask for a model while it is being loaded wait for that load and get leases from
+    it, handed over when it finishes: queued behind the load lock instead (not FIFO), a second
+    caller could run after two other models had loaded and evicted it, and load it again.
     """
 
     def __init__(self, load: LoadFn = load_for_spec, capacity: int = MAX_LOADED_MODELS) -> None:
@@ -119,7 +132,8 @@ class ModelCache:
         self.load_lock = threading.Lock()  # held for the whole of a load; one load at a time
         self._items: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
         self._leases: dict[str, int] = {}
-        self._cond = threading.Condition()  # guards _items and _leases, never held while loading
+        self._cond = threading.Condition()  # guards _items, _leases and _loading, never held while loading
+        self._loading: dict[str, _Load] = {}  # the load in flight per key, and who waits for it
         self.loads = 0  # loads started, failed ones included
 
     def loaded(self) -> list[str]:
@@ -166,16 +180,41 @@ class ModelCache:
 
     def acquire(self, spec: ModelSpec) -> tuple[Any, Any]:
         """Lease the model (load it if need be); pair every call with `release(spec.key)`."""
+        while True:
+            with self._cond:
+                hit = self._hit(spec.key)
+                if hit is not None:
+                    return hit
+                flight = self._loading.get(spec.key)
+                if flight is None:  # this caller loads it
+                    flight = self._loading[spec.key] = _Load()
+                    break
+                flight.waiters += 1  # another caller is loading it: its lease is handed over below
+                while not flight.done:
+                    self._cond.wait()
+                if flight.pair is not None:
+                    return flight.pair
+                # that load failed: try again (the next caller in loads afresh)
+        try:
+            pair = self._load_in_flight(spec)
+        except BaseException:
+            with self._cond:
+                flight.done = True
+                del self._loading[spec.key]
+                self._cond.notify_all()
+            raise
         with self._cond:
-            hit = self._hit(spec.key)
-            if hit is not None:
-                return hit
+            self._leases[spec.key] = self._leases.get(spec.key, 0) + flight.waiters  # the waiters' leases
+            flight.pair, flight.done = pair, True
+            del self._loading[spec.key]
+            self._cond.notify_all()
+        return pair
+
+    def _load_in_flight(self, spec: ModelSpec) -> tuple[Any, Any]:
+        """Load `spec` under the load lock and cache it with one lease (the caller's)."""
         with self.load_lock:
             evicted = []
             with self._cond:
-                hit = self._hit(spec.key)  # loaded by another caller while this one waited
-                if hit is not None:
-                    return hit
                 # evict first, so the process never holds capacity + 1 models at once; only a
                 # model nobody is generating with can go
                 while len(self._items) >= self.capacity:
