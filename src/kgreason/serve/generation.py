@@ -196,22 +196,17 @@ class ModelCache:
                     return flight.pair
                 # that load failed: try again (the next caller in loads afresh)
         try:
-            pair = self._load_in_flight(spec)
+            return self._load_in_flight(spec, flight)
         except BaseException:
             with self._cond:
                 flight.done = True
                 del self._loading[spec.key]
                 self._cond.notify_all()
             raise
-        with self._cond:
-            self._leases[spec.key] = self._leases.get(spec.key, 0) + flight.waiters  # the waiters' leases
-            flight.pair, flight.done = pair, True
-            del self._loading[spec.key]
-            self._cond.notify_all()
-        return pair
 
-    def _load_in_flight(self, spec: ModelSpec) -> tuple[Any, Any]:
-        """Load `spec` under the load lock and cache it with one lease (the caller's)."""
+    def _load_in_flight(self, spec: ModelSpec, flight: _Load) -> tuple[Any, Any]:
+        """Load `spec` under the load lock, cache it and finish `flight`: one lease for the caller and
+        one for each caller that waited for this load, in the same step as the model is cached."""
         with self.load_lock:
             evicted = []
             with self._cond:
@@ -231,7 +226,10 @@ class ModelCache:
             _import_generation_helpers()  # transformers' lazy imports, still under the lock
             with self._cond:
                 self._items[spec.key] = pair
-                self._leases[spec.key] = self._leases.get(spec.key, 0) + 1
+                self._leases[spec.key] = self._leases.get(spec.key, 0) + 1 + flight.waiters
+                flight.pair, flight.done = pair, True
+                del self._loading[spec.key]
+                self._cond.notify_all()
             return pair
 
     def drop(self, key: str) -> bool:
